@@ -1,0 +1,80 @@
+/* envelope.c: MAC inputs and in-process HMAC (see envelope.h). */
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "envelope.h"
+#include "hk_err.h"
+
+static const char req_label[] = "hsmkey.v1 request";	/* + its NUL */
+static const char resp_label[] = "hsmkey.v1 response";
+
+int
+hk_mac_input_request(struct hk_buf *b, uint32_t protocol,
+    const char *client_id, uint32_t secret_no, const uint8_t *nonce,
+    size_t nonce_len, uint64_t timestamp_ms, const uint8_t *req,
+    size_t req_len)
+{
+	int r;
+
+	if ((r = hk_buf_put(b, req_label, sizeof(req_label))) != 0 ||
+	    (r = hk_buf_put_u32(b, protocol)) != 0 ||
+	    (r = hk_buf_put_string(b, client_id, strlen(client_id))) != 0 ||
+	    (r = hk_buf_put_u32(b, secret_no)) != 0 ||
+	    (r = hk_buf_put_string(b, nonce, nonce_len)) != 0 ||
+	    (r = hk_buf_put_u64(b, timestamp_ms)) != 0 ||
+	    (r = hk_buf_put_string(b, req, req_len)) != 0) {
+		return r;
+	}
+	return 0;
+}
+
+int
+hk_mac_input_response(struct hk_buf *b, uint32_t protocol,
+    const uint8_t *nonce, size_t nonce_len, const uint8_t *resp,
+    size_t resp_len)
+{
+	int r;
+
+	if ((r = hk_buf_put(b, resp_label, sizeof(resp_label))) != 0 ||
+	    (r = hk_buf_put_u32(b, protocol)) != 0 ||
+	    (r = hk_buf_put_string(b, nonce, nonce_len)) != 0 ||
+	    (r = hk_buf_put_string(b, resp, resp_len)) != 0) {
+		return r;
+	}
+	return 0;
+}
+
+int
+hk_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *in,
+    size_t in_len, uint8_t out[HK_MAC_LEN])
+{
+	unsigned int len = HK_MAC_LEN;
+
+	if (key_len > INT32_MAX) {
+		return HK_ERR_INVALID;
+	}
+	if (HMAC(EVP_sha256(), key, (int)key_len, in, in_len, out,
+	    &len) == NULL || len != HK_MAC_LEN) {
+		return HK_ERR_INTERNAL;
+	}
+	return 0;
+}
+
+int
+hk_mac_cmp(const uint8_t *a, const uint8_t *b, size_t len)
+{
+	return CRYPTO_memcmp(a, b, len) == 0 ? 0 : HK_ERR_MAC;
+}
+
+uint64_t
+hk_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,49 @@
+/*
+ * envelope.h: the authenticated framing of every request and reply.
+ *
+ * A request MAC is HMAC-SHA256(secret, request MAC input) where the input
+ * is (PROTOCOL.md):
+ *   "hsmkey.v1 request" NUL || u32 protocol || string client_id ||
+ *   u32 secret_no || string nonce || u64 timestamp_ms || string request
+ * and a reply MAC is HMAC-SHA256(same secret, reply MAC input):
+ *   "hsmkey.v1 response" NUL || u32 protocol || string nonce ||
+ *   string response
+ * with u32/u64 big-endian and string = u32 length || bytes.
+ * Thread-safe.
+ */
+#ifndef HK_ENVELOPE_H
+#define HK_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define HK_PROTOCOL_VERSION	1
+#define HK_NONCE_LEN		16
+#define HK_MAC_LEN		32
+#define HK_SECRET_LEN		32
+#define HK_CLIENT_ID_MAX	64
+
+/* Appends the request MAC input to b. */
+int	hk_mac_input_request(struct hk_buf *b, uint32_t protocol,
+	    const char *client_id, uint32_t secret_no, const uint8_t *nonce,
+	    size_t nonce_len, uint64_t timestamp_ms, const uint8_t *req,
+	    size_t req_len);
+
+/* Appends the reply MAC input to b. */
+int	hk_mac_input_response(struct hk_buf *b, uint32_t protocol,
+	    const uint8_t *nonce, size_t nonce_len, const uint8_t *resp,
+	    size_t resp_len);
+
+/* HMAC-SHA256 in process (the client's side; the service uses the token). */
+int	hk_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *in,
+	    size_t in_len, uint8_t out[HK_MAC_LEN]);
+
+/* Constant-time comparison; 0 when equal. */
+int	hk_mac_cmp(const uint8_t *a, const uint8_t *b, size_t len);
+
+/* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
+uint64_t hk_now_ms(void);
+
+#endif /* HK_ENVELOPE_H */

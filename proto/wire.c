@@ -1,0 +1,395 @@
+/* wire.c: names, validation and text forms (see wire.h). */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "hk_err.h"
+#include "wire.h"
+
+#define SIGTEXT_MAX	(64 * 1024)
+
+int
+hk_valid_key_name(const char *name)
+{
+	size_t i, len;
+
+	if (name == NULL || (len = strlen(name)) == 0 || len > 64) {
+		return 0;
+	}
+	for (i = 0; i < len; i++) {
+		int c = (unsigned char)name[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+			continue;
+		}
+		if (i > 0 && (c == '.' || c == '_' || c == '-')) {
+			continue;
+		}
+		return 0;
+	}
+	return 1;
+}
+
+int
+hk_valid_client_id(const char *id)
+{
+	size_t i, len;
+
+	if (id == NULL || (len = strlen(id)) == 0 || len > 64) {
+		return 0;
+	}
+	for (i = 0; i < len; i++) {
+		int c = (unsigned char)id[i];
+
+		if (isascii(c) && isalnum(c)) {
+			continue;
+		}
+		if (i > 0 && (c == '.' || c == '_' || c == '-' || c == '@')) {
+			continue;
+		}
+		return 0;
+	}
+	return 1;
+}
+
+static const struct {
+	hk_alg		 alg;
+	const char	*name;
+	size_t		 digest_len;
+} algs[] = {
+	{ HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256, "ecdsa-p256", 32 },
+	{ HSMKEY__V1__ALGORITHM__ALG_ECDSA_P384, "ecdsa-p384", 48 },
+	{ HSMKEY__V1__ALGORITHM__ALG_ED25519, "ed25519", 0 },
+	{ HSMKEY__V1__ALGORITHM__ALG_RSA_2048, "rsa-2048", 32 },
+	{ HSMKEY__V1__ALGORITHM__ALG_RSA_3072, "rsa-3072", 32 },
+	{ HSMKEY__V1__ALGORITHM__ALG_RSA_4096, "rsa-4096", 32 },
+};
+
+const char *
+hk_alg_name(hk_alg alg)
+{
+	size_t i;
+
+	if (alg == HSMKEY__V1__ALGORITHM__ALG_UNSPECIFIED) {
+		alg = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256;
+	}
+	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+		if (algs[i].alg == alg) {
+			return algs[i].name;
+		}
+	}
+	return NULL;
+}
+
+int
+hk_alg_parse(const char *name, hk_alg *algp)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+		if (strcmp(algs[i].name, name) == 0) {
+			*algp = algs[i].alg;
+			return 0;
+		}
+	}
+	return HK_ERR_INVALID;
+}
+
+size_t
+hk_alg_digest_len(hk_alg alg)
+{
+	size_t i;
+
+	if (alg == HSMKEY__V1__ALGORITHM__ALG_UNSPECIFIED) {
+		alg = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256;
+	}
+	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+		if (algs[i].alg == alg) {
+			return algs[i].digest_len;
+		}
+	}
+	return 0;
+}
+
+const char *
+hk_state_name(hk_state st)
+{
+	switch (st) {
+	case HSMKEY__V1__VERSION_STATE__STATE_PENDING:
+		return "pending";
+	case HSMKEY__V1__VERSION_STATE__STATE_ACTIVE:
+		return "active";
+	case HSMKEY__V1__VERSION_STATE__STATE_VERIFY_ONLY:
+		return "verify-only";
+	case HSMKEY__V1__VERSION_STATE__STATE_DISABLED:
+		return "disabled";
+	case HSMKEY__V1__VERSION_STATE__STATE_DESTROY_SCHEDULED:
+		return "destroy-scheduled";
+	case HSMKEY__V1__VERSION_STATE__STATE_DESTROYED:
+		return "destroyed";
+	default:
+		return "unknown";
+	}
+}
+
+const char *
+hk_status_name(hk_status st)
+{
+	const ProtobufCEnumValue *v;
+
+	v = protobuf_c_enum_descriptor_get_value(
+	    &hsmkey__v1__status__descriptor, st);
+	if (v == NULL) {
+		return "UNKNOWN";
+	}
+	/* "STATUS_OK" -> "OK" */
+	return strncmp(v->name, "STATUS_", 7) == 0 ? v->name + 7 : v->name;
+}
+
+hk_status
+hk_status_from_err(int r)
+{
+	switch (r) {
+	case HK_OK:
+		return HSMKEY__V1__STATUS__STATUS_OK;
+	case HK_ERR_INVALID:
+	case HK_ERR_DECODE:
+	case HK_ERR_TOO_LARGE:
+	case HK_ERR_PROTOCOL:
+		return HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT;
+	case HK_ERR_MAC:
+	case HK_ERR_UNAUTHENTICATED:
+	case HK_ERR_CLOCK:
+		return HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED;
+	case HK_ERR_DENIED:
+		return HSMKEY__V1__STATUS__STATUS_PERMISSION_DENIED;
+	case HK_ERR_NOT_FOUND:
+		return HSMKEY__V1__STATUS__STATUS_NOT_FOUND;
+	case HK_ERR_EXISTS:
+		return HSMKEY__V1__STATUS__STATUS_ALREADY_EXISTS;
+	case HK_ERR_PRECONDITION:
+		return HSMKEY__V1__STATUS__STATUS_FAILED_PRECONDITION;
+	case HK_ERR_REPLAY:
+		return HSMKEY__V1__STATUS__STATUS_REPLAY;
+	case HK_ERR_UNAVAILABLE:
+	case HK_ERR_PKCS11:
+	case HK_ERR_TIMEOUT:
+		return HSMKEY__V1__STATUS__STATUS_UNAVAILABLE;
+	case HK_ERR_EXHAUSTED:
+		return HSMKEY__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
+	case HK_ERR_UNSUPPORTED:
+		return HSMKEY__V1__STATUS__STATUS_UNIMPLEMENTED;
+	default:
+		return HSMKEY__V1__STATUS__STATUS_INTERNAL;
+	}
+}
+
+int
+hk_err_from_status(hk_status st)
+{
+	switch (st) {
+	case HSMKEY__V1__STATUS__STATUS_OK:
+		return HK_OK;
+	case HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT:
+		return HK_ERR_INVALID;
+	case HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED:
+		return HK_ERR_UNAUTHENTICATED;
+	case HSMKEY__V1__STATUS__STATUS_PERMISSION_DENIED:
+		return HK_ERR_DENIED;
+	case HSMKEY__V1__STATUS__STATUS_NOT_FOUND:
+		return HK_ERR_NOT_FOUND;
+	case HSMKEY__V1__STATUS__STATUS_ALREADY_EXISTS:
+		return HK_ERR_EXISTS;
+	case HSMKEY__V1__STATUS__STATUS_FAILED_PRECONDITION:
+		return HK_ERR_PRECONDITION;
+	case HSMKEY__V1__STATUS__STATUS_REPLAY:
+		return HK_ERR_REPLAY;
+	case HSMKEY__V1__STATUS__STATUS_UNAVAILABLE:
+		return HK_ERR_UNAVAILABLE;
+	case HSMKEY__V1__STATUS__STATUS_RESOURCE_EXHAUSTED:
+		return HK_ERR_EXHAUSTED;
+	case HSMKEY__V1__STATUS__STATUS_UNIMPLEMENTED:
+		return HK_ERR_UNSUPPORTED;
+	default:
+		return HK_ERR_INTERNAL;
+	}
+}
+
+int
+hk_exit_code(hk_status st)
+{
+	switch (st) {
+	case HSMKEY__V1__STATUS__STATUS_OK:
+		return 0;
+	case HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT:
+		return 2;
+	case HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED:
+	case HSMKEY__V1__STATUS__STATUS_PERMISSION_DENIED:
+	case HSMKEY__V1__STATUS__STATUS_REPLAY:
+		return 3;
+	case HSMKEY__V1__STATUS__STATUS_NOT_FOUND:
+		return 4;
+	default:
+		return 5;
+	}
+}
+
+int
+hk_base64_encode(const uint8_t *in, size_t len, char **outp)
+{
+	char *out;
+	size_t olen;
+
+	*outp = NULL;
+	if (len > SIZE_MAX / 2 || len > INT32_MAX / 2) {
+		return HK_ERR_TOO_LARGE;
+	}
+	olen = 4 * ((len + 2) / 3) + 1;
+	if ((out = malloc(olen)) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+	*outp = out;
+	return 0;
+}
+
+int
+hk_base64_decode(const char *in, uint8_t **outp, size_t *lenp)
+{
+	size_t len = strlen(in), pad = 0;
+	uint8_t *out;
+	int n;
+
+	*outp = NULL;
+	*lenp = 0;
+	if (len == 0 || len % 4 != 0 || len > INT32_MAX) {
+		return HK_ERR_INVALID;
+	}
+	if (in[len - 1] == '=') {
+		pad++;
+		if (in[len - 2] == '=') {
+			pad++;
+		}
+	}
+	if ((out = malloc(len / 4 * 3 + 1)) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	/* EVP_DecodeBlock keeps the padding bytes as zeros: drop them */
+	if ((n = EVP_DecodeBlock(out, (const unsigned char *)in,
+	    (int)len)) < 0 || (size_t)n < pad) {
+		free(out);
+		return HK_ERR_INVALID;
+	}
+	*outp = out;
+	*lenp = (size_t)n - pad;
+	return 0;
+}
+
+int
+hk_sigtext_format(uint32_t version, const uint8_t *sig, size_t len,
+    char **outp)
+{
+	char *b64 = NULL, *out = NULL;
+	size_t olen;
+	int r;
+
+	*outp = NULL;
+	if (version == 0 || len == 0) {
+		return HK_ERR_INVALID;
+	}
+	if ((r = hk_base64_encode(sig, len, &b64)) != 0) {
+		return r;
+	}
+	olen = strlen(b64) + 32;
+	if ((out = malloc(olen)) == NULL) {
+		free(b64);
+		return HK_ERR_NOMEM;
+	}
+	snprintf(out, olen, "hsmkey:v%" PRIu32 ":%s", version, b64);
+	free(b64);
+	*outp = out;
+	return 0;
+}
+
+int
+hk_sigtext_parse(const char *text, uint32_t *versionp, uint8_t **sigp,
+    size_t *lenp)
+{
+	const char *p, *colon;
+	unsigned long v;
+	char *end;
+
+	*versionp = 0;
+	*sigp = NULL;
+	*lenp = 0;
+	if (strlen(text) > SIGTEXT_MAX || strncmp(text, "hsmkey:v", 8) != 0) {
+		return HK_ERR_INVALID;
+	}
+	p = text + 8;
+	if (!isdigit((unsigned char)*p) || *p == '0' ||
+	    (colon = strchr(p, ':')) == NULL) {
+		return HK_ERR_INVALID;
+	}
+	errno = 0;
+	v = strtoul(p, &end, 10);
+	if (errno != 0 || end != colon || v == 0 || v > UINT32_MAX) {
+		return HK_ERR_INVALID;
+	}
+	if (hk_base64_decode(colon + 1, sigp, lenp) != 0 || *lenp == 0) {
+		free(*sigp);
+		*sigp = NULL;
+		*lenp = 0;
+		return HK_ERR_INVALID;
+	}
+	*versionp = (uint32_t)v;
+	return 0;
+}
+
+int
+hk_parse_duration(const char *s, uint64_t *secondsp)
+{
+	unsigned long long v;
+	uint64_t mult = 1;
+	char *end;
+
+	*secondsp = 0;
+	if (s == NULL || !isdigit((unsigned char)*s)) {
+		return HK_ERR_INVALID;
+	}
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0) {
+		return HK_ERR_INVALID;
+	}
+	if (*end != '\0') {
+		switch (*end) {
+		case 's':
+			mult = 1;
+			break;
+		case 'm':
+			mult = 60;
+			break;
+		case 'h':
+			mult = 3600;
+			break;
+		case 'd':
+			mult = 86400;
+			break;
+		default:
+			return HK_ERR_INVALID;
+		}
+		if (end[1] != '\0') {
+			return HK_ERR_INVALID;
+		}
+	}
+	if (v > UINT64_MAX / 1000 / mult) {
+		return HK_ERR_INVALID;
+	}
+	*secondsp = v * mult;
+	return 0;
+}
