@@ -1,0 +1,120 @@
+/*
+ * hsmkey.h: libhsmkey, the C client of hsmkeyd.
+ *
+ * A handle holds one connection (a nanomsg REQ socket) and the client's
+ * credentials.  Calls on one handle are serialised by the library, so a
+ * handle may be shared by threads; for parallel requests open one handle
+ * per thread.  Every function returns HSMKEY_OK (0) or a negative
+ * HSMKEY_E* code; hsmkey_last_error() gives the one-line message that came
+ * with the last failure on that handle.
+ *
+ * Rotation is invisible to callers: sign by key name and keep the text form
+ * "hsmkey:v<N>:<base64>"; verify takes that text and finds the version.
+ *
+ * Every reply is checked against the MAC the service made with the
+ * client's own secret: a reply that does not verify is HSMKEY_EPROTO.
+ */
+#ifndef HSMKEY_H
+#define HSMKEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HSMKEY_API __attribute__((visibility("default")))
+
+enum hsmkey_error {
+	HSMKEY_OK = 0,
+	HSMKEY_EINVAL = -2,		/* invalid argument (exit 2) */
+	HSMKEY_EUNAUTH = -3,		/* unauthenticated (exit 3) */
+	HSMKEY_EDENIED = -4,		/* permission denied (exit 3) */
+	HSMKEY_ENOTFOUND = -5,		/* no such key or version (exit 4) */
+	HSMKEY_EEXISTS = -6,		/* already exists (exit 5) */
+	HSMKEY_EPRECONDITION = -7,	/* lost compare-and-set (exit 5) */
+	HSMKEY_EREPLAY = -8,		/* replayed request (exit 3) */
+	HSMKEY_EUNAVAIL = -9,		/* token or log unavailable (exit 5) */
+	HSMKEY_EINTERNAL = -10,		/* service error (exit 5) */
+	HSMKEY_EEXHAUSTED = -11,	/* a bounded resource is full (exit 5) */
+	HSMKEY_EUNSUPPORTED = -12,	/* not supported (exit 5) */
+	HSMKEY_ECONNECT = -20,		/* cannot reach the service (exit 5) */
+	HSMKEY_ETIMEOUT = -21,		/* no reply in time (exit 5) */
+	HSMKEY_EPROTO = -22,		/* reply malformed or its MAC bad */
+	HSMKEY_ENOMEM = -23,
+	HSMKEY_ECREDENTIALS = -24,	/* credentials file unusable (exit 2) */
+};
+
+struct hsmkey;
+
+/*
+ * Opens a handle.  credentials_file: an INI file with [client] id, secret
+ * (base64), secret_no (default 1) and connect; NULL means
+ * $HSMKEY_CREDENTIALS.  url overrides the file's connect (NULL: then
+ * $HSMKEY_CONNECT, then the file).  Caller must hsmkey_close(*hp).
+ */
+HSMKEY_API int	hsmkey_open(struct hsmkey **hp, const char *credentials_file,
+		    const char *url);
+/* Same with explicit credentials; secret is copied (and zeroed on close). */
+HSMKEY_API int	hsmkey_open_secret(struct hsmkey **hp, const char *url,
+		    const char *client_id, uint32_t secret_no,
+		    const uint8_t *secret, size_t secret_len);
+/* Closes the connection and zeroes the secret. Accepts NULL. */
+HSMKEY_API void	hsmkey_close(struct hsmkey *h);
+/* Reply timeout in milliseconds (default 30000). */
+HSMKEY_API int	hsmkey_set_timeout(struct hsmkey *h, int ms);
+
+/* A static description of an error code; never NULL. */
+HSMKEY_API const char *hsmkey_strerror(int err);
+/* The message of the last failure on h; caller does not free. */
+HSMKEY_API const char *hsmkey_last_error(const struct hsmkey *h);
+/* The CLI exit code for an error code (DESIGN.md). */
+HSMKEY_API int	hsmkey_exit_code(int err);
+
+/*
+ * Signs len bytes of msg with the key's primary version (version 0) or a
+ * given version.  *sigtextp gets "hsmkey:v<N>:<base64>"; caller must free().
+ */
+HSMKEY_API int	hsmkey_sign(struct hsmkey *h, const char *key,
+		    const void *msg, size_t len, uint32_t version,
+		    char **sigtextp);
+/* Same for a precomputed digest (SHA-256, or SHA-384 for ecdsa-p384). */
+HSMKEY_API int	hsmkey_sign_digest(struct hsmkey *h, const char *key,
+		    const uint8_t *digest, size_t len, uint32_t version,
+		    char **sigtextp);
+
+struct hsmkey_verify_result {
+	int		valid;		/* 1 valid, 0 invalid */
+	uint32_t	version;	/* the version named by the signature */
+	char		state[24];	/* that version's state, "active", ... */
+	uint64_t	retire_ms;	/* when it stops verifying (0: not set) */
+};
+
+/* Verifies a text-form signature over msg (or a digest). HSMKEY_OK with
+ * res->valid 0 means the signature is invalid. */
+HSMKEY_API int	hsmkey_verify(struct hsmkey *h, const char *key,
+		    const void *msg, size_t len, const char *sigtext,
+		    struct hsmkey_verify_result *res);
+HSMKEY_API int	hsmkey_verify_digest(struct hsmkey *h, const char *key,
+		    const uint8_t *digest, size_t len, const char *sigtext,
+		    struct hsmkey_verify_result *res);
+
+/* Public key of a version (0: primary) as PEM; caller must free(*pemp).
+ * *versionp (may be NULL) gets the version returned. */
+HSMKEY_API int	hsmkey_pubkey_pem(struct hsmkey *h, const char *key,
+		    uint32_t version, char **pemp, uint32_t *versionp);
+
+/* Creates a key ("ecdsa-p256" if alg is NULL); version 1 is primary. */
+HSMKEY_API int	hsmkey_create(struct hsmkey *h, const char *key,
+		    const char *alg);
+/* Rotates: expect 0 for any, else the version expected to be replaced.
+ * stage leaves the new version pending. *newp (may be NULL) gets it. */
+HSMKEY_API int	hsmkey_rotate(struct hsmkey *h, const char *key,
+		    uint32_t expect, int stage, uint32_t *newp);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HSMKEY_H */
