@@ -1,0 +1,836 @@
+/*
+ * token_test.c: token.c against a real, throw-away SoftHSM token.
+ *
+ * The test makes a temp dir with its own softhsm2.conf, initialises a token
+ * "hktest" with softhsm2-util, and removes everything at exit.  Signatures
+ * are verified with OpenSSL from the DER public key the token exports.
+ * `token_test NAME` runs one test (the fixture is set up lazily).
+ * HK_TEST_LIST_SCALE=N adds N data objects to the "list_scale" test.
+ */
+#define _GNU_SOURCE	/* nftw */
+
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "hk_err.h"
+#include "log.h"
+#include "testutil.h"
+#include "token.h"
+
+#ifndef SOFTHSM_MODULE
+#define SOFTHSM_MODULE	"/usr/lib/softhsm/libsofthsm2.so"
+#endif
+#define TEST_URI	"pkcs11:token=hktest"
+#define TEST_SO_PIN	"12345678"	/* throw-away test token only */
+#define TEST_PIN	"87654321"
+
+extern char **environ;
+
+static char dir[PATH_MAX];
+static char pinfile[PATH_MAX];
+static struct token *tok;
+static struct token_session *ss;
+
+static void
+path_in_dir(char *buf, size_t len, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", dir, name);
+
+	TRUE(n > 0 && (size_t)n < len);
+}
+
+/* Runs argv (searching PATH), stdout to outfile or /dev/null; exit code. */
+static int
+run(char *const argv[], const char *outfile)
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int st, e;
+
+	TRUE(posix_spawn_file_actions_init(&fa) == 0);
+	TRUE(posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO,
+	    outfile ? outfile : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC,
+	    0600) == 0);
+	if ((e = posix_spawnp(&pid, argv[0], &fa, NULL, argv,
+	    environ)) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		fprintf(stderr, "spawn %s: %s\n", argv[0], strerror(e));
+		return -1;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	while (waitpid(pid, &st, 0) == -1) {
+		TRUE(errno == EINTR);
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void
+write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f;
+	int fd;
+
+	TRUE((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode)) != -1);
+	TRUE((f = fdopen(fd, "w")) != NULL);
+	TRUE(fputs(text, f) >= 0);
+	TRUE(fclose(f) == 0);
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/*
+ * Removes the temp dir at exit.  No PKCS#11 call may run from here: SoftHSM's
+ * C++ static destructors, registered after this handler, have already run.
+ */
+static void
+remove_dir(void)
+{
+	if (dir[0] != '\0' && getenv("HK_TEST_KEEP") == NULL) {
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	}
+}
+
+/* The last test: closes everything while the module is still intact. */
+static void
+test_close(void)
+{
+	token_session_close(ss);
+	ss = NULL;
+	token_close(tok);
+	tok = NULL;
+	token_close(NULL);
+	token_session_close(NULL);
+}
+
+/* A temp dir with softhsm2.conf and an initialised token "hktest". */
+static void
+need_softhsm(void)
+{
+	char conf[PATH_MAX], toks[PATH_MAX], text[3 * PATH_MAX];
+	const char *tmp = getenv("TMPDIR");
+	char *init[] = { "softhsm2-util", "--init-token", "--free", "--label",
+	    "hktest", "--so-pin", TEST_SO_PIN, "--pin", TEST_PIN, NULL };
+
+	if (dir[0] != '\0') {
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s/hk-token-test.XXXXXX",
+	    tmp ? tmp : "/tmp");
+	TRUE(mkdtemp(dir) != NULL);
+	atexit(remove_dir);
+	path_in_dir(conf, sizeof(conf), "softhsm2.conf");
+	path_in_dir(toks, sizeof(toks), "tokens");
+	path_in_dir(pinfile, sizeof(pinfile), "pin");
+	TRUE(mkdir(toks, 0700) == 0);
+	snprintf(text, sizeof(text), "directories.tokendir = %s\n"
+	    "objectstore.backend = file\nlog.level = ERROR\n", toks);
+	write_file(conf, text, 0600);
+	TRUE(setenv("SOFTHSM2_CONF", conf, 1) == 0);
+	EQ_INT(run(init, NULL), 0);
+	write_file(pinfile, TEST_PIN "\n", 0600);
+}
+
+static void
+need_token(void)
+{
+	need_softhsm();
+	if (tok == NULL) {
+		PASS(token_open(&tok, SOFTHSM_MODULE, TEST_URI, pinfile));
+		PASS(token_session_open(tok, &ss));
+	}
+}
+
+static void
+test_wrong_pin(void)
+{
+	struct token *t = NULL;
+	char bad[PATH_MAX];
+
+	need_softhsm();
+	if (tok != NULL) {
+		return;	/* must run before the real login */
+	}
+	path_in_dir(bad, sizeof(bad), "badpin");
+	write_file(bad, "00000000\n", 0600);
+	FAIL(token_open(&t, SOFTHSM_MODULE, TEST_URI, bad), HK_ERR_PIN);
+	TRUE(t == NULL);
+	write_file(bad, "\n", 0600);		/* empty */
+	FAIL(token_open(&t, SOFTHSM_MODULE, TEST_URI, bad), HK_ERR_PIN);
+	path_in_dir(bad, sizeof(bad), "nonesuch");
+	FAIL(token_open(&t, SOFTHSM_MODULE, TEST_URI, bad), HK_ERR_PIN);
+	TRUE(t == NULL);
+}
+
+static void
+test_no_token(void)
+{
+	struct token *t = NULL;
+
+	need_softhsm();
+	if (tok != NULL) {
+		return;
+	}
+	FAIL(token_open(&t, SOFTHSM_MODULE, "pkcs11:token=nonesuch",
+	    pinfile), HK_ERR_TOKEN_NOT_FOUND);
+	TRUE(t == NULL);
+	FAIL(token_open(&t, SOFTHSM_MODULE, "http://x", pinfile),
+	    HK_ERR_CONFIG);
+	FAIL(token_open(&t, "/nonexistent/libnone.so", TEST_URI, pinfile),
+	    HK_ERR_CONFIG);
+	FAIL(token_open(&t, "no-such-p11kit-module", TEST_URI, pinfile),
+	    HK_ERR_CONFIG);
+	TRUE(t == NULL);
+}
+
+static void
+test_open(void)
+{
+	need_token();
+	EQ_STR(token_label(tok), "hktest");
+	TRUE(token_healthy(tok));
+	EQ_STR(token_state(tok), "ok");
+}
+
+/* ---- signatures, verified by OpenSSL ---- */
+
+static EVP_PKEY *
+pubkey(token_obj_t pub)
+{
+	uint8_t *der = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	EVP_PKEY *pk;
+
+	PASS(token_pubkey_der(ss, pub, &der, &len));
+	p = der;
+	TRUE((pk = d2i_PUBKEY(NULL, &p, (long)len)) != NULL);
+	TRUE(p == der + len);
+	free(der);
+	return pk;
+}
+
+static size_t
+digest(const EVP_MD *md, const void *msg, size_t len, uint8_t *out)
+{
+	unsigned int n = 0;
+
+	TRUE(EVP_Digest(msg, len, out, &n, md, NULL) == 1);
+	return n;
+}
+
+/* 1 if sig verifies over dgst (or over msg for Ed25519). */
+static int
+verify(EVP_PKEY *pk, enum token_mech mech, const uint8_t *msg, size_t mlen,
+    const uint8_t *dgst, size_t dlen, const uint8_t *sig, size_t slen)
+{
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_MD_CTX *mctx = NULL;
+	ECDSA_SIG *es = NULL;
+	BIGNUM *r = NULL, *s = NULL;
+	unsigned char *der = NULL;
+	int ok = 0, dl = 0;
+
+	if (mech == TOKEN_MECH_EDDSA) {
+		TRUE((mctx = EVP_MD_CTX_new()) != NULL);
+		TRUE(EVP_DigestVerifyInit(mctx, NULL, NULL, NULL, pk) == 1);
+		ok = EVP_DigestVerify(mctx, sig, slen, msg, mlen) == 1;
+		EVP_MD_CTX_free(mctx);
+		return ok;
+	}
+	TRUE((ctx = EVP_PKEY_CTX_new(pk, NULL)) != NULL);
+	TRUE(EVP_PKEY_verify_init(ctx) == 1);
+	switch (mech) {
+	case TOKEN_MECH_ECDSA:
+		/* PKCS#11 gives raw r||s; OpenSSL wants DER */
+		TRUE(slen % 2 == 0);
+		TRUE((r = BN_bin2bn(sig, (int)slen / 2, NULL)) != NULL);
+		TRUE((s = BN_bin2bn(sig + slen / 2, (int)slen / 2,
+		    NULL)) != NULL);
+		TRUE((es = ECDSA_SIG_new()) != NULL);
+		TRUE(ECDSA_SIG_set0(es, r, s) == 1);
+		TRUE((dl = i2d_ECDSA_SIG(es, &der)) > 0);
+		sig = der;
+		slen = (size_t)dl;
+		break;
+	case TOKEN_MECH_RSA_PSS_SHA256:
+		TRUE(EVP_PKEY_CTX_set_rsa_padding(ctx,
+		    RSA_PKCS1_PSS_PADDING) == 1);
+		TRUE(EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1);
+		TRUE(EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) == 1);
+		TRUE(EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, 32) == 1);
+		break;
+	case TOKEN_MECH_RSA_PKCS1:
+		TRUE(EVP_PKEY_CTX_set_rsa_padding(ctx,
+		    RSA_PKCS1_PADDING) == 1);
+		TRUE(EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1);
+		break;
+	default:
+		TRUE(0);
+	}
+	ok = EVP_PKEY_verify(ctx, sig, slen, dgst, dlen) == 1;
+	OPENSSL_free(der);
+	ECDSA_SIG_free(es);
+	EVP_PKEY_CTX_free(ctx);
+	return ok;
+}
+
+static const uint8_t sha256_prefix[] = {	/* DigestInfo, RFC 8017 */
+	0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
+	0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20
+};
+
+/* Signs "hello" with priv, verifies with pub's DER, and a flipped bit. */
+static void
+sign_verify(token_obj_t priv, token_obj_t pub, enum token_keytype type,
+    enum token_mech mech)
+{
+	const char *msg = "hello";
+	uint8_t dgst[64], in[128], sig[1024];
+	size_t dlen = 0, inlen, slen = sizeof(sig);
+	EVP_PKEY *pk;
+
+	pk = pubkey(pub);
+	dlen = digest(type == TOKEN_KEY_EC_P384 ? EVP_sha384() :
+	    EVP_sha256(), msg, strlen(msg), dgst);
+	if (mech == TOKEN_MECH_EDDSA) {
+		memcpy(in, msg, strlen(msg));
+		inlen = strlen(msg);
+	} else if (mech == TOKEN_MECH_RSA_PKCS1) {
+		memcpy(in, sha256_prefix, sizeof(sha256_prefix));
+		memcpy(in + sizeof(sha256_prefix), dgst, dlen);
+		inlen = sizeof(sha256_prefix) + dlen;
+	} else {
+		memcpy(in, dgst, dlen);
+		inlen = dlen;
+	}
+	PASS(token_sign(ss, priv, mech, in, inlen, sig, &slen));
+	TRUE(verify(pk, mech, (const uint8_t *)msg, strlen(msg), dgst, dlen,
+	    sig, slen));
+	sig[slen / 2] ^= 0x01;
+	TRUE(!verify(pk, mech, (const uint8_t *)msg, strlen(msg), dgst, dlen,
+	    sig, slen));
+	EVP_PKEY_free(pk);
+}
+
+static void
+gen(enum token_keytype type, const char *label, int can_sign,
+    token_obj_t *priv, token_obj_t *pub)
+{
+	struct token_keyspec spec;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.type = type;
+	spec.rsa_bits = 2048;
+	spec.label = label;
+	spec.id = (const uint8_t *)label;
+	spec.id_len = strlen(label);
+	spec.start_ms = 1700000000000ULL;
+	spec.end_ms = 1900000000000ULL;
+	spec.can_sign = can_sign;
+	PASS(token_generate(ss, &spec, priv, pub));
+	TRUE(*priv != TOKEN_OBJ_NONE && *pub != TOKEN_OBJ_NONE);
+}
+
+static void
+test_ec_p256(void)
+{
+	token_obj_t priv, pub;
+
+	need_token();
+	gen(TOKEN_KEY_EC_P256, "hk/p256/v1", 1, &priv, &pub);
+	sign_verify(priv, pub, TOKEN_KEY_EC_P256, TOKEN_MECH_ECDSA);
+}
+
+static void
+test_ec_p384(void)
+{
+	token_obj_t priv, pub;
+
+	need_token();
+	gen(TOKEN_KEY_EC_P384, "hk/p384/v1", 1, &priv, &pub);
+	sign_verify(priv, pub, TOKEN_KEY_EC_P384, TOKEN_MECH_ECDSA);
+}
+
+static void
+test_ed25519(void)
+{
+	token_obj_t priv, pub;
+
+	need_token();
+	gen(TOKEN_KEY_ED25519, "hk/ed/v1", 1, &priv, &pub);
+	sign_verify(priv, pub, TOKEN_KEY_ED25519, TOKEN_MECH_EDDSA);
+}
+
+static void
+test_rsa(void)
+{
+	token_obj_t priv, pub;
+
+	need_token();
+	gen(TOKEN_KEY_RSA, "hk/rsa/v1", 1, &priv, &pub);
+	sign_verify(priv, pub, TOKEN_KEY_RSA, TOKEN_MECH_RSA_PSS_SHA256);
+	sign_verify(priv, pub, TOKEN_KEY_RSA, TOKEN_MECH_RSA_PKCS1);
+}
+
+static void
+test_bad_spec(void)
+{
+	struct token_keyspec spec;
+	token_obj_t priv, pub;
+
+	need_token();
+	memset(&spec, 0, sizeof(spec));
+	spec.type = TOKEN_KEY_RSA;
+	spec.rsa_bits = 1024;
+	spec.label = "hk/bad";
+	FAIL(token_generate(ss, &spec, &priv, &pub), HK_ERR_INVALID);
+	spec.type = 99;
+	FAIL(token_generate(ss, &spec, &priv, &pub), HK_ERR_INVALID);
+	TRUE(priv == TOKEN_OBJ_NONE && pub == TOKEN_OBJ_NONE);
+}
+
+static void
+test_sign_small_buffer(void)
+{
+	token_obj_t priv, pub;
+	uint8_t dgst[32], sig[64];
+	size_t slen = 10;
+
+	need_token();
+	gen(TOKEN_KEY_EC_P256, "hk/small/v1", 1, &priv, &pub);
+	memset(dgst, 7, sizeof(dgst));
+	FAIL(token_sign(ss, priv, TOKEN_MECH_ECDSA, dgst, sizeof(dgst), sig,
+	    &slen), HK_ERR_TOO_LARGE);
+	/* the session is usable again */
+	slen = sizeof(sig);
+	PASS(token_sign(ss, priv, TOKEN_MECH_ECDSA, dgst, sizeof(dgst), sig,
+	    &slen));
+	EQ_INT(slen, 64);
+	TRUE(token_healthy(tok));
+}
+
+static void
+test_no_sign(void)
+{
+	token_obj_t priv, pub;
+	uint8_t dgst[32] = { 1 }, sig[128];
+	size_t slen = sizeof(sig);
+
+	need_token();
+	gen(TOKEN_KEY_EC_P256, "hk/nosign/v1", 0, &priv, &pub);
+	/* SoftHSM: CKR_KEY_FUNCTION_NOT_PERMITTED */
+	FAIL(token_sign(ss, priv, TOKEN_MECH_ECDSA, dgst, sizeof(dgst), sig,
+	    &slen), HK_ERR_PRECONDITION);
+	TRUE(token_healthy(tok));
+}
+
+static void
+test_set_can_sign(void)
+{
+	token_obj_t priv, pub;
+	uint8_t dgst[32] = { 1 }, sig[128];
+	size_t slen = sizeof(sig);
+
+	need_token();
+	gen(TOKEN_KEY_EC_P256, "hk/setsign/v1", 1, &priv, &pub);
+	PASS(token_sign(ss, priv, TOKEN_MECH_ECDSA, dgst, sizeof(dgst), sig,
+	    &slen));
+	/* SoftHSM 2.6.1 lets CKA_SIGN change on a modifiable key */
+	PASS(token_set_can_sign(ss, priv, 0));
+	slen = sizeof(sig);
+	FAIL(token_sign(ss, priv, TOKEN_MECH_ECDSA, dgst, sizeof(dgst), sig,
+	    &slen), HK_ERR_PRECONDITION);
+	PASS(token_set_can_sign(ss, priv, 1));
+	slen = sizeof(sig);
+	PASS(token_sign(ss, priv, TOKEN_MECH_ECDSA, dgst, sizeof(dgst), sig,
+	    &slen));
+}
+
+static void
+test_allowed_mechs(void)
+{
+	token_obj_t priv, pub, rpriv, rpub;
+	uint8_t in[51] = { 0 }, sig[512];
+	size_t slen = sizeof(sig);
+
+	need_token();
+	gen(TOKEN_KEY_EC_P256, "hk/mechs/v1", 1, &priv, &pub);
+	/*
+	 * SoftHSM checks CKA_ALLOWED_MECHANISMS first and answers
+	 * CKR_MECHANISM_INVALID; a mere key type mismatch would be
+	 * CKR_KEY_TYPE_INCONSISTENT (HK_ERR_INVALID).
+	 */
+	FAIL(token_sign(ss, priv, TOKEN_MECH_RSA_PKCS1, in, sizeof(in), sig,
+	    &slen), HK_ERR_UNSUPPORTED);
+	FAIL(token_sign(ss, priv, TOKEN_MECH_HMAC_SHA256, in, sizeof(in), sig,
+	    &slen), HK_ERR_UNSUPPORTED);
+	gen(TOKEN_KEY_RSA, "hk/mechs-rsa/v1", 1, &rpriv, &rpub);
+	FAIL(token_sign(ss, rpriv, TOKEN_MECH_ECDSA, in, 32, sig, &slen),
+	    HK_ERR_UNSUPPORTED);
+	FAIL(token_sign(ss, rpriv, TOKEN_MECH_RSA_PSS_SHA256, in, 31, sig,
+	    &slen), HK_ERR_INVALID);
+	TRUE(token_healthy(tok));
+}
+
+static void
+test_data(void)
+{
+	static const uint8_t v[] = "key=value\0binary\xff";
+	uint8_t *got = NULL;
+	size_t len = 0;
+	token_obj_t obj, obj2;
+
+	need_token();
+	PASS(token_data_create(ss, "hk/data/meta", v, sizeof(v), &obj));
+	PASS(token_data_read(ss, obj, &got, &len));
+	EQ_INT(len, sizeof(v));
+	TRUE(memcmp(got, v, len) == 0);
+	free(got);
+	PASS(token_data_create(ss, "hk/data/empty", NULL, 0, &obj2));
+	PASS(token_data_read(ss, obj2, &got, &len));
+	EQ_INT(len, 0);
+	free(got);
+	PASS(token_destroy(ss, obj2));
+}
+
+struct listed {
+	int			 n;
+	struct token_object	 o[16];
+};
+
+static int
+list_cb(void *arg, const struct token_object *o)
+{
+	struct listed *l = arg;
+
+	TRUE(l->n < 16);
+	l->o[l->n++] = *o;
+	return 0;
+}
+
+static int
+list_stop_cb(void *arg, const struct token_object *o)
+{
+	(void)o;
+	(*(int *)arg)++;
+	return 42;
+}
+
+static const struct token_object *
+listed_find(const struct listed *l, const char *label, enum token_class k)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++) {
+		if (strcmp(l->o[i].label, label) == 0 && l->o[i].klass == k) {
+			return &l->o[i];
+		}
+	}
+	return NULL;
+}
+
+static void
+test_list(void)
+{
+	struct listed l;
+	const struct token_object *o;
+	token_obj_t priv, pub, priv2, pub2, data, sec, copy;
+	uint8_t secret[32];
+	int n = 0;
+
+	need_token();
+	gen(TOKEN_KEY_EC_P256, "hklist/a/v1", 1, &priv, &pub);
+	gen(TOKEN_KEY_ED25519, "hklist/b/v1", 0, &priv2, &pub2);
+	PASS(token_data_create(ss, "hklist/meta", (const uint8_t *)"x", 1,
+	    &data));
+	memset(secret, 0x5a, sizeof(secret));
+	PASS(token_secret_create(ss, "hklist/client", (const uint8_t *)"c1", 2,
+	    secret, sizeof(secret), &sec));
+	gen(TOKEN_KEY_EC_P256, "hklisx/other/v1", 1, &priv, &pub);
+	PASS(token_copy_session(ss, priv, &copy));	/* not a token object */
+
+	memset(&l, 0, sizeof(l));
+	PASS(token_list(ss, "hklist/", list_cb, &l));
+	EQ_INT(l.n, 6);
+	TRUE((o = listed_find(&l, "hklist/a/v1", TOKEN_CLASS_PRIVATE)));
+	TRUE(o->can_sign == 1 && o->id_len == 11 &&
+	    memcmp(o->id, "hklist/a/v1", 11) == 0);
+	TRUE((o = listed_find(&l, "hklist/a/v1", TOKEN_CLASS_PUBLIC)));
+	TRUE(o->can_sign == 0 && o->id_len == 11);
+	TRUE((o = listed_find(&l, "hklist/b/v1", TOKEN_CLASS_PRIVATE)));
+	TRUE(o->can_sign == 0 && o->handle == priv2);
+	TRUE((o = listed_find(&l, "hklist/b/v1", TOKEN_CLASS_PUBLIC)));
+	TRUE(o->handle == pub2);
+	TRUE((o = listed_find(&l, "hklist/meta", TOKEN_CLASS_DATA)));
+	TRUE(o->handle == data && o->id_len == 0);
+	TRUE((o = listed_find(&l, "hklist/client", TOKEN_CLASS_SECRET)));
+	TRUE(o->can_sign == 1 && o->id_len == 2 && o->handle == sec);
+
+	/* a non-zero return stops the walk and is returned */
+	EQ_INT(token_list(ss, "hklist/", list_stop_cb, &n), 42);
+	EQ_INT(n, 1);
+	/* the session still works after the early stop */
+	memset(&l, 0, sizeof(l));
+	PASS(token_list(ss, "hklist/meta", list_cb, &l));
+	EQ_INT(l.n, 1);
+}
+
+static int
+count_cb(void *arg, const struct token_object *o)
+{
+	(void)o;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static void
+test_list_scale(void)
+{
+	const char *e = getenv("HK_TEST_LIST_SCALE");
+	struct timespec t0, t1;
+	char label[64];
+	size_t i, n, got = 0;
+	token_obj_t obj;
+
+	need_token();
+	n = e ? strtoul(e, NULL, 10) : 200;
+	for (i = 0; i < n; i++) {
+		snprintf(label, sizeof(label), "hkscale/%zu", i);
+		PASS(token_data_create(ss, label, (const uint8_t *)"v", 1,
+		    &obj));
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	PASS(token_list(ss, "hkscale/", count_cb, &got));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	EQ_INT(got, n);
+	fprintf(stderr, "token_list of %zu objects: %.3f s\n", n,
+	    (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+}
+
+static void
+test_destroy(void)
+{
+	token_obj_t priv, pub;
+	uint8_t *der = NULL;
+	size_t len;
+
+	need_token();
+	gen(TOKEN_KEY_EC_P256, "hk/destroy/v1", 1, &priv, &pub);
+	PASS(token_destroy(ss, priv));
+	PASS(token_destroy(ss, pub));
+	FAIL(token_destroy(ss, priv), HK_ERR_NOT_FOUND);
+	FAIL(token_pubkey_der(ss, pub, &der, &len), HK_ERR_NOT_FOUND);
+	TRUE(der == NULL);
+	TRUE(token_healthy(tok));
+}
+
+static void
+test_hmac(void)
+{
+	uint8_t secret[32], out[32], want[32];
+	unsigned int wlen = 0;
+	const char *data = "envelope bytes";
+	token_obj_t sec;
+
+	need_token();
+	PASS(token_random(ss, secret, sizeof(secret)));
+	PASS(token_secret_create(ss, "hk/client/c2", (const uint8_t *)"c2", 2,
+	    secret, sizeof(secret), &sec));
+	PASS(token_hmac(ss, sec, (const uint8_t *)data, strlen(data), out));
+	TRUE(HMAC(EVP_sha256(), secret, sizeof(secret),
+	    (const unsigned char *)data, strlen(data), want, &wlen) != NULL);
+	EQ_INT(wlen, 32);
+	TRUE(memcmp(out, want, 32) == 0);
+	explicit_bzero(secret, sizeof(secret));
+}
+
+static void
+test_copy_session(void)
+{
+	token_obj_t priv, pub, copy;
+
+	need_token();
+	gen(TOKEN_KEY_EC_P256, "hk/copy/v1", 1, &priv, &pub);
+	PASS(token_copy_session(ss, priv, &copy));
+	TRUE(copy != priv);
+	sign_verify(copy, pub, TOKEN_KEY_EC_P256, TOKEN_MECH_ECDSA);
+}
+
+static void
+test_copy_outlives_session(void)
+{
+	struct token_session *s2 = NULL;
+	token_obj_t priv, pub, copy;
+	uint8_t dgst[32] = { 3 }, sig[64];
+	size_t slen = sizeof(sig);
+
+	need_token();
+	gen(TOKEN_KEY_EC_P256, "hk/copy2/v1", 1, &priv, &pub);
+	PASS(token_session_open(tok, &s2));
+	PASS(token_copy_session(s2, priv, &copy));
+	token_session_close(s2);
+	PASS(token_sign(ss, copy, TOKEN_MECH_ECDSA, dgst, sizeof(dgst), sig,
+	    &slen));
+}
+
+static void
+test_random(void)
+{
+	uint8_t a[32], b[32];
+
+	need_token();
+	PASS(token_random(ss, a, sizeof(a)));
+	PASS(token_random(ss, b, sizeof(b)));
+	TRUE(memcmp(a, b, sizeof(a)) != 0);
+	PASS(token_random(ss, a, 0));
+}
+
+struct worker {
+	token_obj_t	 key;
+	int		 ok;
+	int		 r;
+};
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct token_session *s = NULL;
+	uint8_t dgst[32], sig[64];
+	size_t slen;
+	int i;
+
+	if ((w->r = token_session_open(tok, &s)) != 0) {
+		return NULL;
+	}
+	for (i = 0; i < 200; i++) {
+		memset(dgst, i, sizeof(dgst));
+		slen = sizeof(sig);
+		if ((w->r = token_sign(s, w->key, TOKEN_MECH_ECDSA, dgst,
+		    sizeof(dgst), sig, &slen)) != 0) {
+			break;
+		}
+		w->ok++;
+	}
+	token_session_close(s);
+	return NULL;
+}
+
+static void
+test_threads(void)
+{
+	struct worker w[2];
+	pthread_t th[2];
+	token_obj_t priv, pub;
+	int i;
+
+	need_token();
+	gen(TOKEN_KEY_EC_P256, "hk/threads/v1", 1, &priv, &pub);
+	for (i = 0; i < 2; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].key = priv;
+		TRUE(pthread_create(&th[i], NULL, worker_main, &w[i]) == 0);
+	}
+	for (i = 0; i < 2; i++) {
+		TRUE(pthread_join(th[i], NULL) == 0);
+		PASS(w[i].r);
+		EQ_INT(w[i].ok, 200);
+	}
+	TRUE(token_healthy(tok));
+}
+
+static int
+file_has(const char *path, const char *needle)
+{
+	static char buf[1 << 20];
+	FILE *f;
+	size_t n;
+
+	TRUE((f = fopen(path, "r")) != NULL);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+/* An outside opinion: OpenSC's pkcs11-tool on the same token. */
+static void
+test_pkcs11_tool(void)
+{
+	char out[PATH_MAX];
+	token_obj_t priv, pub;
+	char *argv[] = { "pkcs11-tool", "--module", SOFTHSM_MODULE,
+	    "--token-label", "hktest", "--login", "--pin", TEST_PIN, "-O",
+	    "--type", "privkey", "--label", "hk/tool/v1", NULL };
+
+	need_token();
+	gen(TOKEN_KEY_EC_P256, "hk/tool/v1", 1, &priv, &pub);
+	path_in_dir(out, sizeof(out), "pkcs11-tool.out");
+	if (access("/usr/bin/pkcs11-tool", X_OK) != 0) {
+		fprintf(stderr, "pkcs11-tool not installed: skipped\n");
+		return;
+	}
+	EQ_INT(run(argv, out), 0);
+	TRUE(file_has(out, "hk/tool/v1"));
+	TRUE(file_has(out, "sensitive"));
+	TRUE(file_has(out, "never extractable"));
+	TRUE(file_has(out, "Usage:      sign\n"));
+}
+
+TEST_LIST = {
+	{ "wrong_pin", test_wrong_pin },
+	{ "no_token", test_no_token },
+	{ "open", test_open },
+	{ "ec_p256", test_ec_p256 },
+	{ "ec_p384", test_ec_p384 },
+	{ "ed25519", test_ed25519 },
+	{ "rsa", test_rsa },
+	{ "bad_spec", test_bad_spec },
+	{ "sign_small_buffer", test_sign_small_buffer },
+	{ "no_sign", test_no_sign },
+	{ "set_can_sign", test_set_can_sign },
+	{ "allowed_mechs", test_allowed_mechs },
+	{ "data", test_data },
+	{ "list", test_list },
+	{ "list_scale", test_list_scale },
+	{ "destroy", test_destroy },
+	{ "hmac", test_hmac },
+	{ "copy_session", test_copy_session },
+	{ "copy_outlives_session", test_copy_outlives_session },
+	{ "random", test_random },
+	{ "threads", test_threads },
+	{ "pkcs11_tool", test_pkcs11_tool },
+	{ "close", test_close },
+	{ NULL, NULL }
+};
+
+TEST_MAIN
