@@ -1,0 +1,488 @@
+# shellcheck shell=bash
+#
+# lib.sh: helpers for the integration tests, sourced by tests/test_*.sh.
+#
+# Every test runs against a real SoftHSMv2 token in a fresh temp dir and a
+# real hsmkeyd on real sockets (p11-kit's test-softhsm2.sh shape):
+#
+#	. "$(dirname "$0")/lib.sh"
+#	hk_setup [--tcp]	# temp dir, token, PIN, config, first admin
+#	hk_start		# hsmkeyd --foreground in the background
+#	expect_exit 0 hk create k1
+#	hk_stop			# SIGTERM by PID, asserts exit status 0
+#	hk_finish		# prints "N passed, N failed", exits 0/1
+#
+# Environment (set by tests/meson.build): HSMKEYD, HSMKEY (paths of the
+# binaries), optional CONCURRENT_SIGN, SOFTHSM_MODULE, HK_KEEP=1 keeps the
+# temp dir for debugging.  Everything a test starts is killed by PID and the
+# temp dir is removed by an EXIT trap, whatever happens.
+#
+# The PIN is passed on the command line of softhsm2-util and pkcs11-tool
+# here only because this is a throwaway test token; hsmkeyd reads it from
+# pin_file.
+
+set -uo pipefail
+shopt -s lastpipe
+
+: "${HSMKEYD:?HSMKEYD must name the hsmkeyd binary}"
+: "${HSMKEY:?HSMKEY must name the hsmkey binary}"
+SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+# Generous under sanitizers: a slow start is not a failure.
+HK_READY_TIMEOUT=${HK_READY_TIMEOUT:-20}
+
+HK_PASS=0
+HK_FAIL=0
+HK_PIDS=()
+HK_PID=
+HK_LOG=
+HK_NSTART=0
+T=
+PIN=
+HK_OUT=
+HK_ERR=
+HK_RC=0
+HK_TEST_NAME=$(basename "$0" .sh)
+
+# ---------------------------------------------------------------- reporting
+
+ok()
+{
+	HK_PASS=$((HK_PASS + 1))
+	printf 'ok - %s\n' "$*"
+}
+
+fail()
+{
+	HK_FAIL=$((HK_FAIL + 1))
+	printf 'FAIL - %s\n' "$*"
+}
+
+# note MESSAGE: information that is neither a pass nor a failure.
+note()
+{
+	printf '# %s\n' "$*"
+}
+
+# check DESCRIPTION CMD...: passes when CMD exits 0.
+check()
+{
+	local desc=$1
+	shift
+	if "$@"; then
+		ok "$desc"
+		return 0
+	fi
+	fail "$desc"
+	return 1
+}
+
+# expect_exit N CMD...: runs CMD (stdin is the caller's), keeps its stdout
+# in $HK_OUT and $T/out, its stderr in $HK_ERR and $T/err, and asserts that
+# it exits N.  Prints the command's stderr on a mismatch.
+expect_exit()
+{
+	local want=$1
+	shift
+	"$@" >"$T/out" 2>"$T/err"
+	HK_RC=$?
+	HK_OUT=$(cat "$T/out")
+	HK_ERR=$(cat "$T/err")
+	{
+		printf '$ %s\n' "$*"
+		cat "$T/err"
+	} >>"$T/captured.stderr"
+	cat "$T/out" >>"$T/captured.stdout"
+	if [ "$HK_RC" -eq "$want" ]; then
+		ok "exit $want: $*"
+		return 0
+	fi
+	fail "exit $HK_RC, want $want: $*"
+	sed -e 's/^/    stderr: /' "$T/err" | head -n 20
+	sed -e 's/^/    stdout: /' "$T/out" | head -n 5
+	return 1
+}
+
+# expect_fail CMD...: like expect_exit but accepts any non-zero exit.
+expect_fail()
+{
+	"$@" >"$T/out" 2>"$T/err"
+	HK_RC=$?
+	HK_OUT=$(cat "$T/out")
+	HK_ERR=$(cat "$T/err")
+	{
+		printf '$ %s\n' "$*"
+		cat "$T/err"
+	} >>"$T/captured.stderr"
+	cat "$T/out" >>"$T/captured.stdout"
+	if [ "$HK_RC" -ne 0 ]; then
+		ok "fails (exit $HK_RC): $*"
+		return 0
+	fi
+	fail "exit 0, want a failure: $*"
+	return 1
+}
+
+# expect_one_line_error: the last command's stderr is exactly one
+# non-empty line (DESIGN.md: errors are one line on stderr).
+expect_one_line_error()
+{
+	local n
+	n=$(grep -c . "$T/err")
+	if [ "$n" -eq 1 ]; then
+		ok "one-line error: $HK_ERR"
+	else
+		fail "error is $n lines, want 1:"
+		sed -e 's/^/    stderr: /' "$T/err" | head -n 20
+	fi
+}
+
+# ------------------------------------------------------------ token, config
+
+# hk_free_port: prints a TCP port on 127.0.0.1 that is free right now.
+hk_free_port()
+{
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# hk_write_config FILE LISTEN...: a service config for this test's token.
+hk_write_config()
+{
+	local file=$1
+	shift
+	cat >"$file" <<EOF
+; written by tests/lib.sh for $HK_TEST_NAME
+[service]
+listen = $*
+workers = ${HK_WORKERS:-2}
+log = stderr
+log_level = ${HK_LOG_LEVEL:-info}
+
+[pkcs11]
+module = $SOFTHSM_MODULE
+token = pkcs11:token=hsmkey
+pin_file = $T/pin
+
+[auth]
+clock_window = 30s
+secret_lifetime = 90d
+
+[audit]
+path = $T/audit.log
+
+[metrics]
+path = $T/hsmkey.prom
+EOF
+}
+
+# hk_setup [--tcp]: temp dir, SoftHSM token with a random PIN, the service
+# config ($T/hsmkeyd.conf, ipc socket $T/hsmkey.sock, plus a loopback tcp
+# endpoint $HK_TCP_URL with --tcp) and the first admin ($T/admin.cred).
+hk_setup()
+{
+	local tcp=0 so_pin
+	[ "${1:-}" = "--tcp" ] && tcp=1
+	T=$(mktemp -d "${TMPDIR:-/tmp}/hsmkey-test.XXXXXX") || {
+		echo "mktemp failed" >&2
+		exit 1
+	}
+	trap hk_teardown EXIT
+	trap 'exit 130' INT TERM
+	: >"$T/captured.stderr"
+	: >"$T/captured.stdout"
+	mkdir -m 0700 "$T/tokens"
+	cat >"$T/softhsm2.conf" <<EOF
+directories.tokendir = $T/tokens
+objectstore.backend = file
+log.level = ERROR
+EOF
+	export SOFTHSM2_CONF=$T/softhsm2.conf
+	PIN=$(openssl rand -hex 12)
+	so_pin=$(openssl rand -hex 12)
+	(umask 077 && printf '%s\n' "$PIN" >"$T/pin")
+	if ! softhsm2-util --init-token --free --label hsmkey \
+	    --so-pin "$so_pin" --pin "$PIN" >"$T/softhsm-init.log" 2>&1; then
+		cat "$T/softhsm-init.log"
+		echo "softhsm2-util --init-token failed" >&2
+		exit 1
+	fi
+	HK_SOCK_URL="ipc://$T/hsmkey.sock"
+	HK_TCP_URL=
+	if [ "$tcp" -eq 1 ]; then
+		HK_TCP_URL="tcp://127.0.0.1:$(hk_free_port)"
+	fi
+	hk_write_config "$T/hsmkeyd.conf" "$HK_SOCK_URL" $HK_TCP_URL
+	if ! "$HSMKEYD" --config "$T/hsmkeyd.conf" --bootstrap-admin admin \
+	    --credentials-out "$T/admin.cred" \
+	    >"$T/bootstrap.out" 2>"$T/bootstrap.log" </dev/null; then
+		sed -e 's/^/    bootstrap: /' "$T/bootstrap.log"
+		fail "hsmkeyd --bootstrap-admin admin"
+		exit 1
+	fi
+	ok "token initialised, admin bootstrapped in $T"
+}
+
+# hk_start [CONF]: starts hsmkeyd --foreground in the background with its
+# stderr in a new log file ($HK_LOG), waits until it logs "ready", and sets
+# $HK_PID.  Environment given on the call line (e.g. HSMKEYD_TEST_CRASH_AT)
+# reaches the daemon.  Returns 1 (after a fail) if it never gets ready.
+hk_start()
+{
+	local conf=${1:-$T/hsmkeyd.conf} i
+	HK_NSTART=$((HK_NSTART + 1))
+	HK_LOG="$T/hsmkeyd.$HK_NSTART.log"
+	"$HSMKEYD" --config "$conf" --foreground \
+	    >"$T/hsmkeyd.$HK_NSTART.out" 2>"$HK_LOG" </dev/null &
+	HK_PID=$!
+	HK_PIDS+=("$HK_PID")
+	for ((i = 0; i < HK_READY_TIMEOUT * 10; i++)); do
+		if grep -q ready "$HK_LOG" 2>/dev/null; then
+			return 0
+		fi
+		if ! kill -0 "$HK_PID" 2>/dev/null; then
+			wait "$HK_PID"
+			fail "hsmkeyd exited ($?) before it was ready ($HK_LOG):"
+			sed -e 's/^/    hsmkeyd: /' "$HK_LOG" | tail -n 30
+			return 1
+		fi
+		sleep 0.1
+	done
+	fail "hsmkeyd not ready after ${HK_READY_TIMEOUT}s ($HK_LOG):"
+	sed -e 's/^/    hsmkeyd: /' "$HK_LOG" | tail -n 30
+	return 1
+}
+
+hk_forget_pid()
+{
+	local p keep=()
+	for p in "${HK_PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	HK_PIDS=("${keep[@]}")
+}
+
+# hk_wait_exit PID SECONDS: waits (bounded) for PID to end; sets HK_RC to
+# its exit status (128+signal when killed).  Returns 1 if still running.
+hk_wait_exit()
+{
+	local pid=$1 secs=$2 i
+	for ((i = 0; i < secs * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		return 1
+	fi
+	wait "$pid" 2>/dev/null
+	HK_RC=$?
+	hk_forget_pid "$pid"
+	return 0
+}
+
+# hk_stop [PID]: SIGTERM, wait up to 15 s, then SIGKILL; asserts that the
+# daemon stopped cleanly with exit status 0.
+hk_stop()
+{
+	local pid=${1:-$HK_PID}
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	if ! hk_wait_exit "$pid" 15; then
+		kill -KILL "$pid" 2>/dev/null
+		hk_wait_exit "$pid" 5
+		fail "hsmkeyd $pid ignored SIGTERM for 15 s (killed)"
+		return 1
+	fi
+	if [ "$HK_RC" -eq 0 ]; then
+		ok "hsmkeyd $pid stopped cleanly on SIGTERM"
+		return 0
+	fi
+	fail "hsmkeyd $pid exited $HK_RC on SIGTERM, want 0"
+	grep -h -A3 -E 'Sanitizer|runtime error' "$T"/hsmkeyd.*.log | head -n 40
+	return 1
+}
+
+# hk_teardown: the EXIT trap.  Kills every daemon still running (by PID),
+# shows the daemon logs when something failed, removes the temp dir.
+hk_teardown()
+{
+	local rc=$? p
+	trap - EXIT
+	for p in "${HK_PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	HK_PIDS=()
+	if [ -n "$T" ] && [ -d "$T" ]; then
+		if [ "$HK_FAIL" -ne 0 ] || [ "$rc" -ne 0 ]; then
+			for p in "$T"/hsmkeyd.*.log "$T/bootstrap.log"; do
+				[ -s "$p" ] || continue
+				echo "---- last lines of ${p#"$T"/}"
+				tail -n 25 "$p"
+			done
+		fi
+		if [ "${HK_KEEP:-0}" = 1 ]; then
+			echo "# kept $T"
+		else
+			rm -rf "$T"
+		fi
+	fi
+	if [ "$rc" -eq 0 ] && [ "$HK_FAIL" -ne 0 ]; then
+		rc=1
+	fi
+	exit "$rc"
+}
+
+# hk_finish: the last line of every test.
+hk_finish()
+{
+	echo "$HK_TEST_NAME: $HK_PASS passed, $HK_FAIL failed"
+	if [ "$HK_FAIL" -ne 0 ]; then
+		exit 1
+	fi
+	exit 0
+}
+
+# ------------------------------------------------------------------ clients
+
+# hk ARGS...: the CLI as the bootstrapped admin.
+hk()
+{
+	"$HSMKEY" --credentials "$T/admin.cred" "$@"
+}
+
+# cred_value FILE KEY: a value from an INI credentials file.
+cred_value()
+{
+	sed -n -e "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" |
+	    sed -e 's/[[:space:]]*$//' | head -n 1
+}
+
+# sig_version TEXT: N of "hsmkey:v<N>:<base64>".
+sig_version()
+{
+	printf '%s\n' "$1" | sed -n -e 's/^hsmkey:v\([0-9][0-9]*\):.*/\1/p'
+}
+
+# sig_to_file TEXT FILE: the signature bytes of a text-form signature.
+sig_to_file()
+{
+	printf '%s' "${1##*:}" | base64 -d >"$2"
+}
+
+# A JSON reader that does not depend on the exact layout of the CLI's
+# --json output: it finds the object that has a "versions" list and prints
+# "primary P" and one "v<N> <state>" line per version.  States are
+# normalised: "STATE_VERIFY_ONLY", "verify_only" and 3 read "verify-only".
+HK_PY_VERSIONS='
+import json, sys
+STATES = {0: "unspecified", 1: "pending", 2: "active", 3: "verify-only",
+          4: "disabled", 5: "destroy-scheduled", 6: "destroyed"}
+def norm(s):
+    if isinstance(s, int):
+        return STATES.get(s, str(s))
+    s = str(s).lower()
+    if s.startswith("state_"):
+        s = s[6:]
+    return s.replace("_", "-")
+def find(o):
+    if isinstance(o, dict):
+        if isinstance(o.get("versions"), list):
+            return o
+        for v in o.values():
+            r = find(v)
+            if r is not None:
+                return r
+    elif isinstance(o, list):
+        for v in o:
+            r = find(v)
+            if r is not None:
+                return r
+    return None
+k = find(json.load(sys.stdin))
+if k is None:
+    sys.exit("no versions in the JSON")
+primary = k.get("primary")
+if not isinstance(primary, int) or isinstance(primary, bool):
+    primary = 0
+for v in k["versions"]:
+    if v.get("primary") is True:
+        primary = v.get("version")
+print("primary", primary)
+for v in k["versions"]:
+    print("v%s %s" % (v.get("version"), norm(v.get("state"))))
+'
+
+# key_versions NAME: "primary P" and "v<N> <state>" lines from describe.
+# Fails (after a fail) when describe or the JSON does.
+key_versions()
+{
+	local out
+	if ! out=$(hk --json describe "$1" 2>"$T/kv.err"); then
+		fail "hsmkey --json describe $1: $(cat "$T/kv.err")"
+		return 1
+	fi
+	if ! printf '%s' "$out" | python3 -c "$HK_PY_VERSIONS"; then
+		fail "hsmkey --json describe $1: unreadable JSON: $out"
+		return 1
+	fi
+}
+
+# expect_versions NAME "primary P" "v1 state" ...: describe shows exactly
+# these lines (in version order).
+expect_versions()
+{
+	local name=$1 got want
+	shift
+	got=$(key_versions "$name") || return 1
+	want=$(printf '%s\n' "$@")
+	if [ "$got" = "$want" ]; then
+		ok "describe $name: $(printf '%s' "$got" | tr '\n' ' ')"
+		return 0
+	fi
+	fail "describe $name: got [$(printf '%s' "$got" | tr '\n' ' ')]," \
+	    "want [$(printf '%s' "$want" | tr '\n' ' ')]"
+	return 1
+}
+
+# token_objects: pkcs11-tool's listing of every object (logged in).
+token_objects()
+{
+	pkcs11-tool --module "$SOFTHSM_MODULE" --token-label hsmkey \
+	    --login --pin "$PIN" -O 2>"$T/p11tool.err"
+}
+
+# token_label_list: the CKA_LABEL of every object, one per line.
+token_label_list()
+{
+	token_objects |
+	    sed -n -e 's/^[[:space:]]*label:[[:space:]]*//p' |
+	    sed -e 's/[[:space:]]*$//'
+}
+
+# token_label_count LABEL: how many objects carry exactly this label.
+token_label_count()
+{
+	token_label_list | awk -v l="$1" '$0 == l { n++ } END { print n + 0 }'
+}
+
+# token_labels_with_prefix PREFIX: the labels starting with PREFIX, one per
+# object.
+token_labels_with_prefix()
+{
+	token_label_list | awk -v p="$1" 'index($0, p) == 1'
+}
+
+# not_same FILE1 FILE2: the files differ.
+not_same()
+{
+	! cmp -s "$1" "$2"
+}
+
+# json_ok: stdin parses as JSON.
+json_ok()
+{
+	python3 -c 'import json, sys; json.load(sys.stdin)'
+}

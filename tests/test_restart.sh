@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+#
+# test_restart.sh: the token is the system of record.  Keys, versions and
+# states survive a clean restart and a kill -9; a second hsmkeyd on the same
+# token (its own socket and config) sees the same keys and signs with them.
+
+. "$(dirname "$0")/lib.sh"
+
+hk_setup
+hk_start || exit 1
+
+MSG=$T/msg
+printf 'persist me\n' >"$MSG"
+
+expect_exit 0 hk create k1
+expect_exit 0 hk create k2 --alg ed25519
+expect_exit 0 hk create k3 --alg rsa-2048
+expect_exit 0 hk sign k1 --in "$MSG"
+s1v1=$HK_OUT
+expect_exit 0 hk rotate k1 --expect 1
+expect_exit 0 hk rotate k1 --expect 2 --stage
+expect_exit 0 hk sign k1 --in "$MSG"
+s1v2=$HK_OUT
+expect_exit 0 hk sign k2 --in "$MSG"
+s2=$HK_OUT
+expect_exit 0 hk sign k3 --in "$MSG"
+s3=$HK_OUT
+for k in k1 k2 k3; do
+	expect_exit 0 hk pubkey "$k" --out "$T/$k.before.pem"
+done
+expect_exit 0 hk pubkey k1 --version 3 --out "$T/k1v3.before.pem"
+key_versions k1 >"$T/k1.before"
+
+# after_restart WHAT: everything made above is there, the same.
+after_restart()
+{
+	local what=$1 k
+	expect_exit 0 hk list
+	cp "$T/out" "$T/list.txt"
+	for k in k1 k2 k3; do
+		check "$what: list shows $k" grep -q -w "$k" "$T/list.txt"
+		expect_exit 0 hk pubkey "$k" --out "$T/$k.after.pem"
+		check "$what: $k has the same public key" \
+		    cmp -s "$T/$k.before.pem" "$T/$k.after.pem"
+	done
+	expect_exit 0 hk pubkey k1 --version 3 --out "$T/k1v3.after.pem"
+	check "$what: k1's pending v3 has the same public key" \
+	    cmp -s "$T/k1v3.before.pem" "$T/k1v3.after.pem"
+	expect_versions k1 "primary 2" "v1 verify-only" "v2 active" \
+	    "v3 pending"
+	expect_exit 0 hk verify k1 --sig "$s1v1" --in "$MSG"
+	expect_exit 0 hk verify k1 --sig "$s1v2" --in "$MSG"
+	expect_exit 0 hk verify k2 --sig "$s2" --in "$MSG"
+	expect_exit 0 hk verify k3 --sig "$s3" --in "$MSG"
+	expect_exit 0 hk sign k1 --in "$MSG"
+	check "$what: k1 signs with v2" test "$(sig_version "$HK_OUT")" = 2
+	expect_exit 0 hk sign k2 --in "$MSG"
+	expect_exit 0 hk verify k2 --sig "$HK_OUT" --in "$MSG"
+}
+
+note "---- clean restart"
+hk_stop
+hk_start || exit 1
+after_restart "clean restart"
+
+note "---- restart after kill -9 of an idle service"
+kill -KILL "$HK_PID"
+hk_wait_exit "$HK_PID" 10
+check "hsmkeyd died of SIGKILL" test "$HK_RC" -eq 137
+hk_start || exit 1
+after_restart "after kill -9"
+FIRST=$HK_PID
+
+note "---- a second hsmkeyd on the same token"
+hk_write_config "$T/second.conf" "ipc://$T/second.sock"
+hk_start "$T/second.conf" || exit 1
+SECOND=$HK_PID
+hk2()
+{
+	"$HSMKEY" --credentials "$T/admin.cred" --connect "ipc://$T/second.sock" "$@"
+}
+expect_exit 0 hk2 health
+expect_exit 0 hk2 list
+cp "$T/out" "$T/list.txt"
+for k in k1 k2 k3; do
+	check "second service lists $k" grep -q -w "$k" "$T/list.txt"
+	expect_exit 0 hk2 pubkey "$k" --out "$T/$k.second.pem"
+	check "second service: $k has the same public key" \
+	    cmp -s "$T/$k.before.pem" "$T/$k.second.pem"
+done
+expect_exit 0 hk2 sign k1 --in "$MSG"
+sig_b=$HK_OUT
+check "second service signs k1 with v2" test "$(sig_version "$sig_b")" = 2
+expect_exit 0 hk verify k1 --sig "$sig_b" --in "$MSG"
+expect_exit 0 hk2 verify k1 --sig "$s1v1" --in "$MSG"
+expect_exit 0 hk2 sign k3 --in "$MSG"
+expect_exit 0 hk verify k3 --sig "$HK_OUT" --in "$MSG"
+expect_exit 0 hk sign k2 --in "$MSG"
+expect_exit 0 hk2 verify k2 --sig "$HK_OUT" --in "$MSG"
+
+# A key made by the first service after the second started: DESIGN.md
+# says a second instance sees the same keys; how soon is not specified,
+# so this only reports.
+expect_exit 0 hk create k4
+if hk2 describe k4 >/dev/null 2>&1; then
+	note "the second service sees k4 at once"
+else
+	note "the second service does not see k4 (made after it started) yet"
+fi
+
+hk_stop "$SECOND"
+hk_stop "$FIRST"
+
+note "---- restart once more, after both ran"
+hk_start || exit 1
+after_restart "after two services"
+expect_exit 0 hk describe k4
+hk_stop
+hk_finish
