@@ -27,41 +27,41 @@
 
 #include "hsmkey.h"
 
-#define MAX_THREADS	64
-#define MAX_VERSIONS	64
-#define MAX_ERRORS	10
+#define MAX_THREADS  64
+#define MAX_VERSIONS 64
+#define MAX_ERRORS   10
 
 struct record {
-	char		*msg;
-	char		*sig;
-	uint32_t	 version;
+	char	*msg;
+	char	*sig;
+	uint32_t version;
 };
 
 struct worker {
-	pthread_t	 thread;
-	int		 id;
-	struct hsmkey	*h;
-	struct record	*recs;
-	size_t		 nrecs;
-	size_t		 cap;
-	unsigned	 failed;
-	unsigned	 stale;
+	pthread_t      thread;
+	int	       id;
+	struct hsmkey *h;
+	struct record *recs;
+	size_t	       nrecs;
+	size_t	       cap;
+	unsigned       failed;
+	unsigned       stale;
 };
 
-static const char	*key;
-static atomic_int	 stop_flag;
-static atomic_uint	 floor_version = 1;
-static pthread_mutex_t	 err_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned		 nerrors;
+static const char     *key;
+static atomic_int      stop_flag;
+static atomic_uint     floor_version = 1;
+static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned	       nerrors;
 
 static void
 report(const char *what, int id, int r, const char *detail)
 {
 	pthread_mutex_lock(&err_lock);
 	if (nerrors++ < MAX_ERRORS) {
-		fprintf(stderr, "concurrent_sign: thread %d: %s: %d (%s): %s\n",
-		    id, what, r, hsmkey_strerror(r),
-		    detail != NULL ? detail : "");
+		fprintf(stderr,
+		    "concurrent_sign: thread %d: %s: %d (%s): %s\n", id, what,
+		    r, hsmkey_strerror(r), detail != NULL ? detail : "");
 	}
 	pthread_mutex_unlock(&err_lock);
 }
@@ -79,8 +79,8 @@ sleep_ms(long ms)
 static uint32_t
 sig_version(const char *s)
 {
-	const char *p;
-	char *end;
+	const char   *p;
+	char	     *end;
 	unsigned long v;
 
 	if (strncmp(s, "hsmkey:v", 8) != 0) {
@@ -100,7 +100,7 @@ static int
 push_record(struct worker *w, char *msg, char *sig, uint32_t version)
 {
 	struct record *n;
-	size_t ncap;
+	size_t	       ncap;
 
 	if (w->nrecs == w->cap) {
 		ncap = w->cap == 0 ? 256 : w->cap * 2;
@@ -122,15 +122,15 @@ static void *
 signer(void *arg)
 {
 	struct worker *w = arg;
-	unsigned long i;
-	char buf[96];
-	char *msg, *sig;
-	uint32_t floor, v;
-	int r, n;
+	unsigned long  i;
+	char	       buf[96];
+	char	      *msg, *sig;
+	uint32_t       floor, v;
+	int	       r, n;
 
 	for (i = 0; !atomic_load(&stop_flag); i++) {
-		n = snprintf(buf, sizeof(buf), "thread %d message %lu", w->id,
-		    i);
+		n = snprintf(
+		    buf, sizeof(buf), "thread %d message %lu", w->id, i);
 		if (n < 0 || (size_t)n >= sizeof(buf)) {
 			abort();
 		}
@@ -166,9 +166,9 @@ signer(void *arg)
 static int
 write_file(const char *dir, uint32_t v, const char *ext, const char *data)
 {
-	char path[4096];
+	char  path[4096];
 	FILE *f;
-	int n, r = 0;
+	int   n, r = 0;
 
 	n = snprintf(path, sizeof(path), "%s/sample-v%u.%s", dir, v, ext);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
@@ -191,7 +191,7 @@ static long
 parse_count(const char *s, long lo, long hi)
 {
 	char *end;
-	long v;
+	long  v;
 
 	errno = 0;
 	v = strtol(s, &end, 10);
@@ -205,21 +205,22 @@ parse_count(const char *s, long lo, long hi)
 int
 main(int argc, char **argv)
 {
-	static struct worker workers[MAX_THREADS];
-	unsigned long seen[MAX_VERSIONS + 1];
-	int sampled[MAX_VERSIONS + 1];
-	const char *cred, *url, *outdir;
-	struct hsmkey *h = NULL;
+	static struct worker	    workers[MAX_THREADS];
+	unsigned long		    seen[MAX_VERSIONS + 1];
+	int			    sampled[MAX_VERSIONS + 1];
+	const char		   *cred, *url, *outdir;
+	struct hsmkey		   *h = NULL;
 	struct hsmkey_verify_result res;
 	unsigned long total = 0, failed = 0, stale = 0, verified = 0;
 	unsigned long bad = 0;
-	long nthreads = 8, rotations = 3, t, i;
-	uint32_t cur = 1, newv;
-	size_t j;
-	int r;
+	long	      nthreads = 8, rotations = 3, t, i;
+	uint32_t      cur = 1, newv;
+	size_t	      j;
+	int	      r;
 
 	if (argc < 5 || argc > 7) {
-		fprintf(stderr, "usage: concurrent_sign CREDFILE URL KEY "
+		fprintf(stderr,
+		    "usage: concurrent_sign CREDFILE URL KEY "
 		    "OUTDIR [THREADS [ROTATIONS]]\n");
 		return 2;
 	}
@@ -250,8 +251,8 @@ main(int argc, char **argv)
 		}
 	}
 	for (t = 0; t < nthreads; t++) {
-		if (pthread_create(&workers[t].thread, NULL, signer,
-		    &workers[t]) != 0) {
+		if (pthread_create(
+			&workers[t].thread, NULL, signer, &workers[t]) != 0) {
 			fprintf(stderr, "concurrent_sign: pthread_create\n");
 			return 1;
 		}
@@ -268,8 +269,10 @@ main(int argc, char **argv)
 		}
 		if (newv != cur + 1) {
 			failed++;
-			fprintf(stderr, "concurrent_sign: rotate made v%u, "
-			    "want v%u\n", newv, cur + 1);
+			fprintf(stderr,
+			    "concurrent_sign: rotate made v%u, "
+			    "want v%u\n",
+			    newv, cur + 1);
 		}
 		cur = newv;
 		atomic_store(&floor_version, cur);
@@ -297,9 +300,9 @@ main(int argc, char **argv)
 				if (!sampled[rec->version]) {
 					sampled[rec->version] = 1;
 					if (write_file(outdir, rec->version,
-					    "msg", rec->msg) != 0 ||
+						"msg", rec->msg) != 0 ||
 					    write_file(outdir, rec->version,
-					    "sig", rec->sig) != 0) {
+						"sig", rec->sig) != 0) {
 						failed++;
 					}
 				}
@@ -309,8 +312,8 @@ main(int argc, char **argv)
 			    rec->sig, &res);
 			if (r != HSMKEY_OK) {
 				failed++;
-				report("verify", w->id, r,
-				    hsmkey_last_error(h));
+				report(
+				    "verify", w->id, r, hsmkey_last_error(h));
 			} else if (!res.valid || res.version != rec->version) {
 				bad++;
 				report("verify: invalid or wrong version",
@@ -327,9 +330,9 @@ main(int argc, char **argv)
 	hsmkey_close(h);
 
 	printf("%lu signatures by %ld threads during %ld rotations; "
-	    "%lu failed requests, %lu stale versions, %lu verified, "
-	    "%lu invalid\n", total, nthreads, rotations, failed, stale,
-	    verified, bad);
+	       "%lu failed requests, %lu stale versions, %lu verified, "
+	       "%lu invalid\n",
+	    total, nthreads, rotations, failed, stale, verified, bad);
 	printf("signatures per version:");
 	for (j = 1; j <= MAX_VERSIONS; j++) {
 		if (seen[j] != 0) {
@@ -340,8 +343,10 @@ main(int argc, char **argv)
 	r = 0;
 	for (j = 1; j <= (size_t)rotations + 1; j++) {
 		if (seen[j] == 0) {
-			fprintf(stderr, "concurrent_sign: no signature by "
-			    "v%zu\n", j);
+			fprintf(stderr,
+			    "concurrent_sign: no signature by "
+			    "v%zu\n",
+			    j);
 			r = 1;
 		}
 	}
