@@ -113,6 +113,45 @@ HSMKEY_API int	hsmkey_create(struct hsmkey *h, const char *key,
 HSMKEY_API int	hsmkey_rotate(struct hsmkey *h, const char *key,
 		    uint32_t expect, int stage, uint32_t *newp);
 
+/*
+ * Additions (same rules as above).
+ *
+ * hsmkey_last_error(NULL) gives the message of the last hsmkey_open() or
+ * hsmkey_open_secret() that failed in the calling thread (no handle to
+ * hold it).
+ */
+
+/* Flags of hsmkey_sign_ex(), hsmkey_verify_ex(), hsmkey_sign_batch(). */
+#define HSMKEY_DIGEST		0x01	/* data is a precomputed digest */
+#define HSMKEY_SIG_RAW		0x02	/* ECDSA r||s instead of DER */
+#define HSMKEY_RSA_PKCS1	0x04	/* RSA PKCS#1 v1.5 instead of PSS */
+
+/* hsmkey_sign() and hsmkey_sign_digest() with flags. Caller must
+ * free(*sigtextp). */
+HSMKEY_API int	hsmkey_sign_ex(struct hsmkey *h, const char *key,
+		    const void *data, size_t len, uint32_t version, int flags,
+		    char **sigtextp);
+/* hsmkey_verify() and hsmkey_verify_digest() with flags. */
+HSMKEY_API int	hsmkey_verify_ex(struct hsmkey *h, const char *key,
+		    const void *data, size_t len, int flags, const char *sigtext,
+		    struct hsmkey_verify_result *res);
+/*
+ * Signs n messages (or digests, with HSMKEY_DIGEST) in one request, all by
+ * the same version.  sigtexts is an array of n pointers that receives the
+ * text forms; on success caller must free() each, on failure all are NULL.
+ */
+HSMKEY_API int	hsmkey_sign_batch(struct hsmkey *h, const char *key,
+		    const void *const *data, const size_t *lens, size_t n,
+		    uint32_t version, int flags, char **sigtexts);
+/* Public key as DER SubjectPublicKeyInfo; caller must free(*derp). */
+HSMKEY_API int	hsmkey_pubkey_der(struct hsmkey *h, const char *key,
+		    uint32_t version, uint8_t **derp, size_t *lenp,
+		    uint32_t *versionp);
+/* Asks the service for an authenticated empty reply. */
+HSMKEY_API int	hsmkey_ping(struct hsmkey *h);
+/* The name of an error code: "NOT_FOUND", "TIMEOUT", ...; never NULL. */
+HSMKEY_API const char *hsmkey_error_name(int err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,578 @@
+/*
+ * cli_admin.c: the client-management and service commands of hsmkey:
+ * client add, client rotate, client revoke, client list, stats, health.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "cli.h"
+#include "hk_client.h"
+#include "wire.h"
+
+#define ID_HINT	"use [A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
+
+static int
+check_id(struct cli *c, const char *id)
+{
+	if (!hk_valid_client_id(id)) {
+		return cli_usage(c, "invalid client id '%s': " ID_HINT, id);
+	}
+	return 0;
+}
+
+/*
+ * The new credentials go to a temporary file next to --out, made before
+ * the request (so a bad path fails before a secret exists) and renamed
+ * over --out after it.
+ */
+struct outfile {
+	const char	*path;
+	char		*tmp;
+	int		 fd;
+};
+
+static int
+outfile_open(struct cli *c, struct outfile *o, const char *path)
+{
+	size_t len;
+
+	o->path = path;
+	o->tmp = NULL;
+	o->fd = -1;
+	if (path == NULL) {
+		return 0;
+	}
+	len = strlen(path) + 16;
+	o->tmp = xmalloc(len);
+	snprintf(o->tmp, len, "%s.tmp.XXXXXX", path);
+	if ((o->fd = mkstemp(o->tmp)) < 0) {
+		free(o->tmp);
+		o->tmp = NULL;
+		return cli_error(c, HSMKEY_EINVAL, "", "cannot create a file "
+		    "next to %s: %s", path, strerror(errno));
+	}
+	if (fchmod(o->fd, 0600) != 0) {
+		return cli_error(c, HSMKEY_EINVAL, "", "cannot chmod %s: %s",
+		    o->tmp, strerror(errno));
+	}
+	return 0;
+}
+
+/* Removes the temporary file unless it was committed. */
+static void
+outfile_close(struct outfile *o)
+{
+	if (o->fd >= 0) {
+		close(o->fd);
+	}
+	if (o->tmp != NULL) {
+		unlink(o->tmp);
+		free(o->tmp);
+	}
+	o->fd = -1;
+	o->tmp = NULL;
+}
+
+static int
+outfile_commit(struct outfile *o, const char *data, size_t len)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < len) {
+		if ((n = write(o->fd, data + off, len - off)) < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(o->fd) != 0 || close(o->fd) != 0) {
+		o->fd = -1;
+		return -1;
+	}
+	o->fd = -1;
+	if (rename(o->tmp, o->path) != 0) {
+		return -1;
+	}
+	free(o->tmp);
+	o->tmp = NULL;
+	return 0;
+}
+
+/*
+ * Shows new credentials once: to --out (INI, mode 0600) or stdout (INI,
+ * or JSON with --json).
+ */
+static int
+show_secret(struct cli *c, struct outfile *o,
+    const Hsmkey__V1__ClientSecretResponse *cs, const char *what)
+{
+	char *b64 = NULL, *ini = NULL, t1[64];
+	const char *url = hk_client_url(c->h);
+	size_t len;
+	int r = 5, n;
+
+	if (cs->secret.len == 0 || cs->secret_no == 0) {
+		return cli_error(c, HSMKEY_EPROTO, "", "reply carries no "
+		    "secret");
+	}
+	if (hk_base64_encode(cs->secret.data, cs->secret.len, &b64) != 0) {
+		return cli_error(c, HSMKEY_ENOMEM, "", "out of memory");
+	}
+	len = strlen(b64) + strlen(cs->id) + strlen(url) + 512;
+	ini = xmalloc(len);
+	n = snprintf(ini, len,
+	    "; hsmkey client credentials: keep secret (mode 0600)\n"
+	    "; secret %" PRIu32 " of client %s, expires %s\n"
+	    "[client]\n"
+	    "id = %s\n"
+	    "secret = %s\n"
+	    "secret_no = %" PRIu32 "\n"
+	    "connect = %s\n",
+	    cs->secret_no, cs->id, cs->expires_ms == 0 ? "never" :
+	    cli_fmt_time(cs->expires_ms, t1, sizeof(t1)), cs->id, b64,
+	    cs->secret_no, url);
+	if (n < 0 || (size_t)n >= len) {
+		r = cli_error(c, HSMKEY_EINTERNAL, "", "credentials too long");
+		goto out;
+	}
+	if (o->path != NULL && outfile_commit(o, ini, (size_t)n) != 0) {
+		r = cli_error(c, HSMKEY_EINTERNAL, "", "%s client '%s' but "
+		    "cannot write %s: %s: get a new secret with 'hsmkey "
+		    "client rotate %s'", what, cs->id, o->path,
+		    strerror(errno), cs->id);
+		goto out;
+	}
+	if (c->json) {
+		json_object_begin(&c->j);
+		json_kv_string(&c->j, "id", cs->id);
+		json_kv_u64(&c->j, "secret_no", cs->secret_no);
+		cli_json_time(&c->j, "expires", cs->expires_ms);
+		json_kv_string(&c->j, "connect", url);
+		if (o->path != NULL) {
+			json_kv_string(&c->j, "file", o->path);
+		} else {
+			json_kv_string(&c->j, "secret", b64);
+		}
+		json_object_end(&c->j);
+	} else if (o->path != NULL) {
+		printf("%s client '%s': secret %" PRIu32 " written to %s\n",
+		    what, cs->id, cs->secret_no, o->path);
+	} else {
+		fputs(ini, stdout);
+		fflush(stdout);
+		fprintf(stderr, "hsmkey: the secret above is shown once: "
+		    "save it as a file with mode 0600\n");
+	}
+	r = 0;
+ out:
+	OPENSSL_cleanse(b64, strlen(b64));
+	free(b64);
+	OPENSSL_cleanse(ini, len);
+	free(ini);
+	return r;
+}
+
+static int
+secret_call(struct cli *c, struct cli_args *a, Hsmkey__V1__Request *req,
+    const char *what)
+{
+	Hsmkey__V1__Response *resp = NULL;
+	struct outfile o;
+	struct hsmkey *h;
+	int r;
+
+	if ((r = outfile_open(c, &o, cli_opt(a, "out"))) != 0) {
+		goto out;
+	}
+	if ((r = cli_handle(c, &h)) != 0) {
+		goto out;
+	}
+	if ((r = hk_client_call(h, req,
+	    HSMKEY__V1__RESPONSE__RESULT_CLIENT_SECRET, &resp)) != 0) {
+		r = cli_fail(c, r);
+		goto out;
+	}
+	r = show_secret(c, &o, resp->client_secret, what);
+ out:
+	outfile_close(&o);
+	hk_client_response_free(resp);
+	return r;
+}
+
+static int
+cmd_client_add(struct cli *c, struct cli_args *a)
+{
+	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__ClientAddRequest ar = HSMKEY__V1__CLIENT_ADD_REQUEST__INIT;
+	size_t i;
+	int r;
+
+	if ((r = check_id(c, a->pos[0])) != 0) {
+		return r;
+	}
+	if (a->nmulti == 0) {
+		return cli_usage(c, "missing --grant OP:GLOB (OP: sign, "
+		    "verify, pubkey or admin)");
+	}
+	for (i = 0; i < a->nmulti; i++) {
+		if (!cli_valid_grant(a->multi[i])) {
+			return cli_usage(c, "invalid grant '%s': use OP:GLOB "
+			    "with OP sign, verify, pubkey or admin and GLOB "
+			    "of [a-z0-9._-*?[]!]", a->multi[i]);
+		}
+	}
+	ar.id = (char *)a->pos[0];
+	ar.n_grants = a->nmulti;
+	ar.grants = (char **)a->multi;
+	req.op_case = HSMKEY__V1__REQUEST__OP_CLIENT_ADD;
+	req.client_add = &ar;
+	return secret_call(c, a, &req, "created");
+}
+
+static int
+cmd_client_rotate(struct cli *c, struct cli_args *a)
+{
+	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__ClientRotateRequest rr =
+	    HSMKEY__V1__CLIENT_ROTATE_REQUEST__INIT;
+	int r;
+
+	if ((r = check_id(c, a->pos[0])) != 0) {
+		return r;
+	}
+	rr.id = (char *)a->pos[0];
+	req.op_case = HSMKEY__V1__REQUEST__OP_CLIENT_ROTATE;
+	req.client_rotate = &rr;
+	return secret_call(c, a, &req, "new secret for");
+}
+
+static int
+cmd_client_revoke(struct cli *c, struct cli_args *a)
+{
+	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__ClientRevokeRequest rr =
+	    HSMKEY__V1__CLIENT_REVOKE_REQUEST__INIT;
+	Hsmkey__V1__Response *resp = NULL;
+	const char *s = cli_opt(a, "secret");
+	struct hsmkey *h;
+	uint32_t n;
+	int r;
+
+	if ((r = check_id(c, a->pos[0])) != 0) {
+		return r;
+	}
+	if (s == NULL) {
+		return cli_usage(c, "missing --secret N (the number 'hsmkey "
+		    "client list' shows)");
+	}
+	if (cli_parse_u32(s, 0, &n) != 0) {
+		return cli_usage(c, "invalid --secret '%s': give a secret "
+		    "number, 1 or more", s);
+	}
+	if ((r = cli_handle(c, &h)) != 0) {
+		return r;
+	}
+	rr.id = (char *)a->pos[0];
+	rr.secret_no = n;
+	req.op_case = HSMKEY__V1__REQUEST__OP_CLIENT_REVOKE;
+	req.client_revoke = &rr;
+	if ((r = hk_client_call(h, &req,
+	    HSMKEY__V1__RESPONSE__RESULT__NOT_SET, &resp)) != 0) {
+		return cli_fail(c, r);
+	}
+	hk_client_response_free(resp);
+	if (c->json) {
+		json_object_begin(&c->j);
+		json_kv_string(&c->j, "id", a->pos[0]);
+		json_kv_u64(&c->j, "secret_no", n);
+		json_kv_bool(&c->j, "revoked", 1);
+		json_object_end(&c->j);
+	} else {
+		printf("revoked secret %" PRIu32 " of client '%s'\n", n,
+		    a->pos[0]);
+	}
+	return 0;
+}
+
+static int
+cmd_client_list(struct cli *c, struct cli_args *a)
+{
+	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__ClientListRequest lr =
+	    HSMKEY__V1__CLIENT_LIST_REQUEST__INIT;
+	Hsmkey__V1__Response *resp = NULL;
+	Hsmkey__V1__ClientListResponse *l;
+	const Hsmkey__V1__ClientInfo *ci;
+	const Hsmkey__V1__SecretInfo *si;
+	struct hsmkey *h;
+	char t1[64], t2[64], t3[64], num[16];
+	size_t i, k;
+	int r;
+
+	(void)a;
+	if ((r = cli_handle(c, &h)) != 0) {
+		return r;
+	}
+	req.op_case = HSMKEY__V1__REQUEST__OP_CLIENT_LIST;
+	req.client_list = &lr;
+	if ((r = hk_client_call(h, &req,
+	    HSMKEY__V1__RESPONSE__RESULT_CLIENT_LIST, &resp)) != 0) {
+		return cli_fail(c, r);
+	}
+	l = resp->client_list;
+	if (c->json) {
+		json_object_begin(&c->j);
+		json_key(&c->j, "clients");
+		json_array_begin(&c->j);
+		for (i = 0; i < l->n_clients; i++) {
+			ci = l->clients[i];
+			json_object_begin(&c->j);
+			json_kv_string(&c->j, "id", ci->id);
+			json_key(&c->j, "grants");
+			json_array_begin(&c->j);
+			for (k = 0; k < ci->n_grants; k++) {
+				json_string(&c->j, ci->grants[k]);
+			}
+			json_array_end(&c->j);
+			json_key(&c->j, "secrets");
+			json_array_begin(&c->j);
+			for (k = 0; k < ci->n_secrets; k++) {
+				si = ci->secrets[k];
+				json_object_begin(&c->j);
+				json_kv_u64(&c->j, "number", si->number);
+				cli_json_time(&c->j, "created",
+				    si->created_ms);
+				cli_json_time(&c->j, "expires",
+				    si->expires_ms);
+				cli_json_time(&c->j, "last_used",
+				    si->last_used_ms);
+				json_object_end(&c->j);
+			}
+			json_array_end(&c->j);
+			json_object_end(&c->j);
+		}
+		json_array_end(&c->j);
+		json_object_end(&c->j);
+		goto out;
+	}
+	if (l->n_clients == 0) {
+		printf("no clients\n");
+	}
+	for (i = 0; i < l->n_clients; i++) {
+		ci = l->clients[i];
+		if (i > 0) {
+			printf("\n");
+		}
+		printf("client    %s\n", ci->id);
+		printf("grants    ");
+		for (k = 0; k < ci->n_grants; k++) {
+			printf("%s%s", k > 0 ? " " : "", ci->grants[k]);
+		}
+		printf("%s\n", ci->n_grants == 0 ? "none" : "");
+		printf("secrets\n");
+		printf("  %-7s %-21s %-21s %s\n", "NUMBER", "CREATED",
+		    "EXPIRES", "LAST-USED");
+		for (k = 0; k < ci->n_secrets; k++) {
+			si = ci->secrets[k];
+			snprintf(num, sizeof(num), "%" PRIu32, si->number);
+			printf("  %-7s %-21s %-21s %s\n", num,
+			    cli_fmt_time(si->created_ms, t1, sizeof(t1)),
+			    si->expires_ms == 0 ? "never" :
+			    cli_fmt_time(si->expires_ms, t2, sizeof(t2)),
+			    si->last_used_ms == 0 ? "never" :
+			    cli_fmt_time(si->last_used_ms, t3, sizeof(t3)));
+		}
+	}
+ out:
+	hk_client_response_free(resp);
+	return 0;
+}
+
+static int
+cmd_stats(struct cli *c, struct cli_args *a)
+{
+	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__StatsRequest sr = HSMKEY__V1__STATS_REQUEST__INIT;
+	Hsmkey__V1__Response *resp = NULL;
+	const Hsmkey__V1__VersionStats *vs;
+	struct hsmkey *h;
+	char t[64], ver[16];
+	size_t i;
+	int r;
+
+	(void)a;
+	if ((r = cli_handle(c, &h)) != 0) {
+		return r;
+	}
+	req.op_case = HSMKEY__V1__REQUEST__OP_STATS;
+	req.stats = &sr;
+	if ((r = hk_client_call(h, &req, HSMKEY__V1__RESPONSE__RESULT_STATS,
+	    &resp)) != 0) {
+		return cli_fail(c, r);
+	}
+	if (c->json) {
+		json_object_begin(&c->j);
+		json_key(&c->j, "versions");
+		json_array_begin(&c->j);
+	} else {
+		printf("%-24s %-8s %10s %10s %8s  %s\n", "KEY", "VERSION",
+		    "SIGNS", "VERIFIES", "ERRORS", "LAST-USE");
+	}
+	for (i = 0; i < resp->stats->n_versions; i++) {
+		vs = resp->stats->versions[i];
+		if (c->json) {
+			json_object_begin(&c->j);
+			json_kv_string(&c->j, "key", vs->key);
+			json_kv_u64(&c->j, "version", vs->version);
+			json_kv_u64(&c->j, "signs", vs->signs);
+			json_kv_u64(&c->j, "verifies", vs->verifies);
+			json_kv_u64(&c->j, "errors", vs->errors);
+			cli_json_time(&c->j, "last_use", vs->last_use_ms);
+			json_object_end(&c->j);
+			continue;
+		}
+		snprintf(ver, sizeof(ver), "v%" PRIu32, vs->version);
+		printf("%-24s %-8s %10" PRIu64 " %10" PRIu64 " %8" PRIu64
+		    "  %s\n", vs->key, ver, vs->signs, vs->verifies,
+		    vs->errors, vs->last_use_ms == 0 ? "never" :
+		    cli_fmt_time(vs->last_use_ms, t, sizeof(t)));
+	}
+	if (c->json) {
+		json_array_end(&c->j);
+		json_object_end(&c->j);
+	}
+	hk_client_response_free(resp);
+	return 0;
+}
+
+static void
+fmt_uptime(uint64_t s, char *buf, size_t len)
+{
+	if (s >= 86400) {
+		snprintf(buf, len, "%" PRIu64 "d %" PRIu64 "h %" PRIu64 "m",
+		    s / 86400, s % 86400 / 3600, s % 3600 / 60);
+	} else if (s >= 3600) {
+		snprintf(buf, len, "%" PRIu64 "h %" PRIu64 "m %" PRIu64 "s",
+		    s / 3600, s % 3600 / 60, s % 60);
+	} else {
+		snprintf(buf, len, "%" PRIu64 "m %" PRIu64 "s", s / 60,
+		    s % 60);
+	}
+}
+
+static int
+cmd_health(struct cli *c, struct cli_args *a)
+{
+	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__HealthRequest hr = HSMKEY__V1__HEALTH_REQUEST__INIT;
+	Hsmkey__V1__Response *resp = NULL;
+	Hsmkey__V1__HealthResponse *hh;
+	const char *state;
+	struct hsmkey *h;
+	char up[64];
+	int r;
+
+	(void)a;
+	if ((r = cli_handle(c, &h)) != 0) {
+		return r;
+	}
+	req.op_case = HSMKEY__V1__REQUEST__OP_HEALTH;
+	req.health = &hr;
+	if ((r = hk_client_call(h, &req, HSMKEY__V1__RESPONSE__RESULT_HEALTH,
+	    &resp)) != 0) {
+		return cli_fail(c, r);
+	}
+	hh = resp->health;
+	state = hh->token_state != NULL && *hh->token_state != '\0' ?
+	    hh->token_state : (hh->token_ok ? "ok" : "unavailable");
+	if (c->json) {
+		json_object_begin(&c->j);
+		json_kv_string(&c->j, "status", hh->token_ok ? "ok" :
+		    "degraded");
+		json_kv_string(&c->j, "version", hh->version);
+		json_kv_u64(&c->j, "protocol", hh->protocol);
+		json_kv_bool(&c->j, "token_ok", hh->token_ok);
+		json_kv_string(&c->j, "token_label", hh->token_label);
+		json_kv_string(&c->j, "token_state", state);
+		json_kv_u64(&c->j, "keys", hh->keys);
+		json_kv_u64(&c->j, "versions", hh->versions);
+		json_kv_u64(&c->j, "workers", hh->workers);
+		json_kv_u64(&c->j, "uptime_s", hh->uptime_s);
+		json_object_end(&c->j);
+	} else {
+		fmt_uptime(hh->uptime_s, up, sizeof(up));
+		printf("status    %s\n", hh->token_ok ? "ok" : "degraded");
+		printf("service   hsmkeyd %s (protocol %" PRIu32 ") at %s\n",
+		    hh->version, hh->protocol, hk_client_url(h));
+		printf("token     %s: %s\n", hh->token_label, state);
+		printf("keys      %" PRIu32 " (%" PRIu32 " versions)\n",
+		    hh->keys, hh->versions);
+		printf("workers   %" PRIu32 "\n", hh->workers);
+		printf("uptime    %s\n", up);
+	}
+	r = 0;
+	if (!hh->token_ok) {
+		/* the service answers, the token does not: exit 5 */
+		fflush(stdout);
+		fprintf(stderr, "hsmkey: token unavailable: %s (see the "
+		    "hsmkeyd log)\n", state);
+		r = 5;
+	}
+	hk_client_response_free(resp);
+	return r;
+}
+
+static const struct cli_opt add_opts[] = {
+	{ "grant", 1, 1 }, { "out", 1, 0 }, { NULL, 0, 0 },
+};
+static const struct cli_opt out_opts[] = {
+	{ "out", 1, 0 }, { NULL, 0, 0 },
+};
+static const struct cli_opt revoke_opts[] = {
+	{ "secret", 1, 0 }, { NULL, 0, 0 },
+};
+static const struct cli_opt none_opts[] = {
+	{ NULL, 0, 0 },
+};
+
+const struct cli_cmd cli_admin_cmds[] = {
+	{ "client add", cmd_client_add, "ID --grant OP:GLOB ... [--out FILE]",
+	  "Creates client ID with grants (OP: sign, verify, pubkey, admin; "
+	  "GLOB\n"
+	  "matches key names; --grant repeats) and prints its credentials "
+	  "file once,\n"
+	  "to FILE (mode 0600) or stdout.",
+	  add_opts, 1, 1 },
+	{ "client rotate", cmd_client_rotate, "ID [--out FILE]",
+	  "Gives client ID a new secret (old ones stay valid until revoked) "
+	  "and prints\n"
+	  "the new credentials file once.",
+	  out_opts, 1, 1 },
+	{ "client revoke", cmd_client_revoke, "ID --secret N",
+	  "Revokes secret number N of client ID.",
+	  revoke_opts, 1, 1 },
+	{ "client list", cmd_client_list, "",
+	  "Lists clients, their grants and secrets (number, created, "
+	  "expires, last used).",
+	  none_opts, 0, 0 },
+	{ "stats", cmd_stats, "",
+	  "Counters per key version: signs, verifies, errors, last use.",
+	  none_opts, 0, 0 },
+	{ "health", cmd_health, "",
+	  "Service version, token state, keys, workers, uptime (exit 5 "
+	  "when the token\n"
+	  "is unavailable).",
+	  none_opts, 0, 0 },
+	{ NULL, NULL, NULL, NULL, NULL, 0, 0 },
+};

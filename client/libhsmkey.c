@@ -1,0 +1,647 @@
+/*
+ * libhsmkey.c: handles, the authenticated request/reply exchange and the
+ * public operations of hsmkey.h.
+ *
+ * A request is a serialized hsmkey.v1.Request inside an Envelope MACed with
+ * the client's secret; the reply is a ResponseEnvelope that must echo the
+ * request's nonce and carry a MAC made with the same secret (PROTOCOL.md).
+ * Only a reply the service could not authenticate (UNAUTHENTICATED,
+ * REPLAY, INVALID_ARGUMENT) may come without a MAC.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "buf.h"
+#include "codec.h"
+#include "credentials.h"
+#include "envelope.h"
+#include "hk_client.h"
+#include "hk_err.h"
+#include "hsmkey.h"
+#include "transport.h"
+#include "wire.h"
+
+#define HK_DEFAULT_TIMEOUT_MS	30000
+#define HK_ERRLEN		512
+
+struct hsmkey {
+	pthread_mutex_t		 mu;		/* one exchange at a time */
+	struct hk_transport	*t;
+	char			*url;
+	char			 id[HK_CLIENT_ID_MAX + 1];
+	uint32_t		 secret_no;
+	uint8_t			*secret;	/* one locked page */
+	size_t			 secret_len;
+	size_t			 secret_map;	/* mapped length */
+	int			 timeout_ms;
+	char			 err[HK_ERRLEN];
+};
+
+/* The message of the last failed open in this thread (no handle yet). */
+static __thread char open_err[HK_ERRLEN];
+
+static void
+vset_error(char *dst, const char *fmt, va_list ap)
+{
+	char *p;
+
+	vsnprintf(dst, HK_ERRLEN, fmt, ap);
+	/* one line, no terminal control bytes (messages may come from
+	 * the service) */
+	for (p = dst; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			*p = ' ';
+		}
+	}
+}
+
+static int set_error(struct hsmkey *, int, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Sets the error of h with h->mu held (or h not yet shared). */
+static int
+set_error(struct hsmkey *h, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vset_error(h != NULL ? h->err : open_err, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int
+hk_client_error(struct hsmkey *h, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (h != NULL) {
+		pthread_mutex_lock(&h->mu);
+	}
+	va_start(ap, fmt);
+	vset_error(h != NULL ? h->err : open_err, fmt, ap);
+	va_end(ap);
+	if (h != NULL) {
+		pthread_mutex_unlock(&h->mu);
+	}
+	return err;
+}
+
+const char *
+hk_client_url(const struct hsmkey *h)
+{
+	return h->url;
+}
+
+const char *
+hk_client_id(const struct hsmkey *h)
+{
+	return h->id;
+}
+
+const char *
+hsmkey_strerror(int err)
+{
+	switch (err) {
+	case HSMKEY_OK:
+		return "success";
+	case HSMKEY_EINVAL:
+		return "invalid argument";
+	case HSMKEY_EUNAUTH:
+		return "unauthenticated";
+	case HSMKEY_EDENIED:
+		return "permission denied";
+	case HSMKEY_ENOTFOUND:
+		return "not found";
+	case HSMKEY_EEXISTS:
+		return "already exists";
+	case HSMKEY_EPRECONDITION:
+		return "failed precondition";
+	case HSMKEY_EREPLAY:
+		return "replayed request";
+	case HSMKEY_EUNAVAIL:
+		return "service unavailable";
+	case HSMKEY_EINTERNAL:
+		return "internal service error";
+	case HSMKEY_EEXHAUSTED:
+		return "resource exhausted";
+	case HSMKEY_EUNSUPPORTED:
+		return "not supported";
+	case HSMKEY_ECONNECT:
+		return "cannot reach the service";
+	case HSMKEY_ETIMEOUT:
+		return "no reply in time";
+	case HSMKEY_EPROTO:
+		return "malformed or unauthenticated reply";
+	case HSMKEY_ENOMEM:
+		return "out of memory";
+	case HSMKEY_ECREDENTIALS:
+		return "credentials file unusable";
+	default:
+		return "unknown error";
+	}
+}
+
+const char *
+hsmkey_error_name(int err)
+{
+	switch (err) {
+	case HSMKEY_OK:
+		return "OK";
+	case HSMKEY_EINVAL:
+		return "INVALID_ARGUMENT";
+	case HSMKEY_EUNAUTH:
+		return "UNAUTHENTICATED";
+	case HSMKEY_EDENIED:
+		return "PERMISSION_DENIED";
+	case HSMKEY_ENOTFOUND:
+		return "NOT_FOUND";
+	case HSMKEY_EEXISTS:
+		return "ALREADY_EXISTS";
+	case HSMKEY_EPRECONDITION:
+		return "FAILED_PRECONDITION";
+	case HSMKEY_EREPLAY:
+		return "REPLAY";
+	case HSMKEY_EUNAVAIL:
+		return "UNAVAILABLE";
+	case HSMKEY_EINTERNAL:
+		return "INTERNAL";
+	case HSMKEY_EEXHAUSTED:
+		return "RESOURCE_EXHAUSTED";
+	case HSMKEY_EUNSUPPORTED:
+		return "UNIMPLEMENTED";
+	case HSMKEY_ECONNECT:
+		return "CONNECT";
+	case HSMKEY_ETIMEOUT:
+		return "TIMEOUT";
+	case HSMKEY_EPROTO:
+		return "PROTOCOL";
+	case HSMKEY_ENOMEM:
+		return "NOMEM";
+	case HSMKEY_ECREDENTIALS:
+		return "CREDENTIALS";
+	default:
+		return "UNKNOWN";
+	}
+}
+
+const char *
+hsmkey_last_error(const struct hsmkey *h)
+{
+	const char *e = h != NULL ? h->err : open_err;
+
+	return *e != '\0' ? e : "no error";
+}
+
+int
+hsmkey_exit_code(int err)
+{
+	switch (err) {
+	case HSMKEY_OK:
+		return 0;
+	case HSMKEY_EINVAL:
+	case HSMKEY_ECREDENTIALS:
+		return 2;
+	case HSMKEY_EUNAUTH:
+	case HSMKEY_EDENIED:
+	case HSMKEY_EREPLAY:
+		return 3;
+	case HSMKEY_ENOTFOUND:
+		return 4;
+	default:
+		return 5;
+	}
+}
+
+int
+hk_client_err_from_status(Hsmkey__V1__Status st)
+{
+	switch (st) {
+	case HSMKEY__V1__STATUS__STATUS_OK:
+		return HSMKEY_OK;
+	case HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT:
+		return HSMKEY_EINVAL;
+	case HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED:
+		return HSMKEY_EUNAUTH;
+	case HSMKEY__V1__STATUS__STATUS_PERMISSION_DENIED:
+		return HSMKEY_EDENIED;
+	case HSMKEY__V1__STATUS__STATUS_NOT_FOUND:
+		return HSMKEY_ENOTFOUND;
+	case HSMKEY__V1__STATUS__STATUS_ALREADY_EXISTS:
+		return HSMKEY_EEXISTS;
+	case HSMKEY__V1__STATUS__STATUS_FAILED_PRECONDITION:
+		return HSMKEY_EPRECONDITION;
+	case HSMKEY__V1__STATUS__STATUS_REPLAY:
+		return HSMKEY_EREPLAY;
+	case HSMKEY__V1__STATUS__STATUS_UNAVAILABLE:
+		return HSMKEY_EUNAVAIL;
+	case HSMKEY__V1__STATUS__STATUS_INTERNAL:
+		return HSMKEY_EINTERNAL;
+	case HSMKEY__V1__STATUS__STATUS_RESOURCE_EXHAUSTED:
+		return HSMKEY_EEXHAUSTED;
+	case HSMKEY__V1__STATUS__STATUS_UNIMPLEMENTED:
+		return HSMKEY_EUNSUPPORTED;
+	default:
+		return HSMKEY_EPROTO;
+	}
+}
+
+/* Handles */
+
+static int
+secret_store(struct hsmkey *h, const uint8_t *secret, size_t len)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t maplen = pg > 0 ? (size_t)pg : 4096;
+	void *p;
+
+	if (len > maplen) {
+		return HSMKEY_EINVAL;
+	}
+	p = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		return HSMKEY_ENOMEM;
+	}
+	/* best effort: RLIMIT_MEMLOCK may be small */
+	(void)mlock(p, maplen);
+#ifdef MADV_DONTDUMP
+	(void)madvise(p, maplen, MADV_DONTDUMP);
+#endif
+	memcpy(p, secret, len);
+	h->secret = p;
+	h->secret_len = len;
+	h->secret_map = maplen;
+	return 0;
+}
+
+static void
+secret_wipe(struct hsmkey *h)
+{
+	if (h->secret == NULL) {
+		return;
+	}
+	OPENSSL_cleanse(h->secret, h->secret_map);
+	(void)munlock(h->secret, h->secret_map);
+	munmap(h->secret, h->secret_map);
+	h->secret = NULL;
+	h->secret_len = 0;
+}
+
+void
+hsmkey_close(struct hsmkey *h)
+{
+	if (h == NULL) {
+		return;
+	}
+	hk_transport_close(h->t);
+	secret_wipe(h);
+	free(h->url);
+	pthread_mutex_destroy(&h->mu);
+	explicit_bzero(h, sizeof(*h));
+	free(h);
+}
+
+int
+hsmkey_open_secret(struct hsmkey **hp, const char *url,
+    const char *client_id, uint32_t secret_no, const uint8_t *secret,
+    size_t secret_len)
+{
+	struct hsmkey *h = NULL;
+	int r = HSMKEY_EINTERNAL, mu_ok = 0;
+
+	if (hp == NULL) {
+		return set_error(NULL, HSMKEY_EINVAL, "hp is NULL");
+	}
+	*hp = NULL;
+	if (url == NULL || *url == '\0') {
+		return set_error(NULL, HSMKEY_EINVAL, "no service URL: give "
+		    "--connect URL, set $HSMKEY_CONNECT or add connect to "
+		    "the credentials file");
+	}
+	if (!hk_valid_client_id(client_id)) {
+		return set_error(NULL, HSMKEY_EINVAL, "invalid client id: use "
+		    "[A-Za-z0-9][A-Za-z0-9._@-]{0,63}");
+	}
+	if (secret == NULL || secret_len < HK_SECRET_MIN ||
+	    secret_len > HK_SECRET_MAX) {
+		return set_error(NULL, HSMKEY_EINVAL, "the secret must be "
+		    "%d to %d bytes", HK_SECRET_MIN, HK_SECRET_MAX);
+	}
+	if (secret_no == 0) {
+		return set_error(NULL, HSMKEY_EINVAL, "secret number 0");
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL ||
+	    (h->url = strdup(url)) == NULL) {
+		r = set_error(NULL, HSMKEY_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (pthread_mutex_init(&h->mu, NULL) != 0) {
+		r = set_error(NULL, HSMKEY_ENOMEM, "pthread_mutex_init failed");
+		goto out;
+	}
+	mu_ok = 1;
+	snprintf(h->id, sizeof(h->id), "%s", client_id);
+	h->secret_no = secret_no;
+	h->timeout_ms = HK_DEFAULT_TIMEOUT_MS;
+	if ((r = secret_store(h, secret, secret_len)) != 0) {
+		set_error(NULL, r, "cannot allocate memory for the secret");
+		goto out;
+	}
+	if ((r = hk_transport_open(&h->t, url, open_err,
+	    sizeof(open_err))) != 0) {
+		goto out;
+	}
+	/* success */
+	*hp = h;
+	h = NULL;
+	r = 0;
+ out:
+	if (h != NULL) {
+		hk_transport_close(h->t);
+		secret_wipe(h);
+		free(h->url);
+		if (mu_ok) {
+			pthread_mutex_destroy(&h->mu);
+		}
+		free(h);
+	}
+	return r;
+}
+
+int
+hsmkey_open(struct hsmkey **hp, const char *credentials_file,
+    const char *url)
+{
+	struct hk_credentials c;
+	const char *path = credentials_file;
+	int r;
+
+	if (hp == NULL) {
+		return set_error(NULL, HSMKEY_EINVAL, "hp is NULL");
+	}
+	*hp = NULL;
+	if (path == NULL) {
+		path = getenv("HSMKEY_CREDENTIALS");
+	}
+	if ((r = hk_credentials_load(path, &c, open_err,
+	    sizeof(open_err))) != 0) {
+		goto out;
+	}
+	if (url == NULL || *url == '\0') {
+		url = getenv("HSMKEY_CONNECT");
+	}
+	if (url == NULL || *url == '\0') {
+		url = c.connect;
+	}
+	if (url == NULL || *url == '\0') {
+		r = set_error(NULL, HSMKEY_ECREDENTIALS, "no service URL: give "
+		    "--connect URL, set $HSMKEY_CONNECT or add connect to "
+		    "%s", path);
+		goto out;
+	}
+	r = hsmkey_open_secret(hp, url, c.id, c.secret_no, c.secret,
+	    c.secret_len);
+ out:
+	hk_credentials_clear(&c);
+	return r;
+}
+
+int
+hsmkey_set_timeout(struct hsmkey *h, int ms)
+{
+	if (h == NULL) {
+		return HSMKEY_EINVAL;
+	}
+	if (ms <= 0) {
+		return hk_client_error(h, HSMKEY_EINVAL, "timeout %d ms: must "
+		    "be positive", ms);
+	}
+	pthread_mutex_lock(&h->mu);
+	h->timeout_ms = ms;
+	pthread_mutex_unlock(&h->mu);
+	return 0;
+}
+
+/* The exchange */
+
+void
+hk_client_response_free(Hsmkey__V1__Response *resp)
+{
+	Hsmkey__V1__ClientSecretResponse *cs;
+
+	if (resp == NULL) {
+		return;
+	}
+	if (resp->result_case ==
+	    HSMKEY__V1__RESPONSE__RESULT_CLIENT_SECRET &&
+	    (cs = resp->client_secret) != NULL && cs->secret.data != NULL) {
+		OPENSSL_cleanse(cs->secret.data, cs->secret.len);
+	}
+	hsmkey__v1__response__free_unpacked(resp, NULL);
+}
+
+static const char *
+result_name(Hsmkey__V1__Response__ResultCase c)
+{
+	const ProtobufCFieldDescriptor *f;
+
+	f = protobuf_c_message_descriptor_get_field(
+	    &hsmkey__v1__response__descriptor, (unsigned)c);
+	return f != NULL ? f->name : "expected";
+}
+
+/* With h->mu held. */
+static int
+exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
+    Hsmkey__V1__Response__ResultCase want, Hsmkey__V1__Response **respp)
+{
+	Hsmkey__V1__Envelope env = HSMKEY__V1__ENVELOPE__INIT;
+	Hsmkey__V1__ResponseEnvelope *renv = NULL;
+	Hsmkey__V1__Response *resp = NULL;
+	struct hk_buf *macin = NULL;
+	uint8_t nonce[HK_NONCE_LEN], mac[HK_MAC_LEN];
+	uint8_t *reqbytes = NULL, *envbytes = NULL, *reply = NULL;
+	size_t reqlen = 0, envlen = 0, replylen = 0;
+	uint64_t ts;
+	int r = HSMKEY_EINTERNAL, e;
+
+	*respp = NULL;
+	if ((e = hk_encode(&req->base, &reqbytes, &reqlen)) != 0) {
+		r = e == HK_ERR_TOO_LARGE ?
+		    set_error(h, HSMKEY_EINVAL, "request is over %d bytes",
+		    HK_MAX_MESSAGE) :
+		    set_error(h, HSMKEY_ENOMEM, "cannot encode the request");
+		goto out;
+	}
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+		r = set_error(h, HSMKEY_EINTERNAL, "RAND_bytes failed");
+		goto out;
+	}
+	ts = hk_now_ms();
+	if ((macin = hk_buf_new(reqlen + 1024)) == NULL) {
+		r = set_error(h, HSMKEY_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (hk_mac_input_request(macin, HK_PROTOCOL_VERSION, h->id,
+	    h->secret_no, nonce, sizeof(nonce), ts, reqbytes, reqlen) != 0 ||
+	    hk_hmac_sha256(h->secret, h->secret_len, hk_buf_ptr(macin),
+	    hk_buf_len(macin), mac) != 0) {
+		r = set_error(h, HSMKEY_EINTERNAL, "cannot compute the MAC");
+		goto out;
+	}
+	hk_buf_free(macin);
+	macin = NULL;
+	env.protocol = HK_PROTOCOL_VERSION;
+	env.client_id = h->id;
+	env.secret_no = h->secret_no;
+	env.nonce.data = nonce;
+	env.nonce.len = sizeof(nonce);
+	env.timestamp_ms = ts;
+	env.request.data = reqbytes;
+	env.request.len = reqlen;
+	env.mac.data = mac;
+	env.mac.len = sizeof(mac);
+	if ((e = hk_encode(&env.base, &envbytes, &envlen)) != 0) {
+		r = e == HK_ERR_TOO_LARGE ?
+		    set_error(h, HSMKEY_EINVAL, "request is over %d bytes",
+		    HK_MAX_MESSAGE) :
+		    set_error(h, HSMKEY_ENOMEM, "cannot encode the request");
+		goto out;
+	}
+	if ((r = hk_transport_roundtrip(h->t, h->timeout_ms, envbytes, envlen,
+	    &reply, &replylen, h->err, sizeof(h->err))) != 0) {
+		goto out;
+	}
+
+	r = HSMKEY_EPROTO;
+	if (replylen > HK_MAX_MESSAGE + 4096 ||
+	    (renv = hsmkey__v1__response_envelope__unpack(NULL, replylen,
+	    reply)) == NULL) {
+		set_error(h, r, "malformed reply from %s", h->url);
+		goto out;
+	}
+	if (renv->protocol != HK_PROTOCOL_VERSION) {
+		set_error(h, r, "reply speaks protocol %u, not %d",
+		    renv->protocol, HK_PROTOCOL_VERSION);
+		goto out;
+	}
+	if (renv->nonce.len != sizeof(nonce) ||
+	    CRYPTO_memcmp(renv->nonce.data, nonce, sizeof(nonce)) != 0) {
+		set_error(h, r, "reply does not answer this request "
+		    "(nonce differs)");
+		goto out;
+	}
+	if (renv->response.len > HK_MAX_MESSAGE) {
+		set_error(h, r, "reply is over %d bytes", HK_MAX_MESSAGE);
+		goto out;
+	}
+	if (renv->mac.len > 0) {
+		/* parse only what the MAC vouches for */
+		if ((macin = hk_buf_new(renv->response.len + 1024)) == NULL) {
+			r = set_error(h, HSMKEY_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (hk_mac_input_response(macin, HK_PROTOCOL_VERSION, nonce,
+		    sizeof(nonce), renv->response.data,
+		    renv->response.len) != 0 ||
+		    hk_hmac_sha256(h->secret, h->secret_len,
+		    hk_buf_ptr(macin), hk_buf_len(macin), mac) != 0) {
+			r = set_error(h, HSMKEY_EINTERNAL,
+			    "cannot compute the MAC");
+			goto out;
+		}
+		if (renv->mac.len != HK_MAC_LEN ||
+		    hk_mac_cmp(renv->mac.data, mac, HK_MAC_LEN) != 0) {
+			set_error(h, r, "reply MAC does not verify: is %s "
+			    "the hsmkeyd that holds this client's secret?",
+			    h->url);
+			goto out;
+		}
+	}
+	if ((resp = hsmkey__v1__response__unpack(NULL, renv->response.len,
+	    renv->response.data)) == NULL) {
+		set_error(h, r, "malformed response from %s", h->url);
+		goto out;
+	}
+	if (renv->mac.len == 0) {
+		switch (resp->status) {
+		case HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED:
+		case HSMKEY__V1__STATUS__STATUS_REPLAY:
+		case HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT:
+			r = hk_client_err_from_status(resp->status);
+			set_error(h, r, "%s (unauthenticated reply)",
+			    resp->message != NULL && *resp->message != '\0' ?
+			    resp->message : hsmkey_strerror(r));
+			break;
+		default:
+			set_error(h, r, "reply from %s carries no MAC",
+			    h->url);
+			break;
+		}
+		goto out;
+	}
+	if (resp->status != HSMKEY__V1__STATUS__STATUS_OK) {
+		r = hk_client_err_from_status(resp->status);
+		if (r == HSMKEY_EPROTO) {
+			set_error(h, r, "reply has unknown status %d",
+			    (int)resp->status);
+		} else {
+			set_error(h, r, "%s", resp->message != NULL &&
+			    *resp->message != '\0' ? resp->message :
+			    hsmkey_strerror(r));
+		}
+		goto out;
+	}
+	if (want != HSMKEY__V1__RESPONSE__RESULT__NOT_SET &&
+	    resp->result_case != want) {
+		set_error(h, r, "reply carries no %s result",
+		    result_name(want));
+		goto out;
+	}
+	/* success */
+	h->err[0] = '\0';
+	*respp = resp;
+	resp = NULL;
+	r = 0;
+ out:
+	OPENSSL_cleanse(mac, sizeof(mac));
+	hk_buf_free(macin);
+	free(reqbytes);
+	free(envbytes);
+	if (renv != NULL) {
+		if (renv->response.data != NULL) {
+			OPENSSL_cleanse(renv->response.data,
+			    renv->response.len);
+		}
+		hsmkey__v1__response_envelope__free_unpacked(renv, NULL);
+	}
+	hk_transport_free_reply(reply, replylen);
+	hk_client_response_free(resp);
+	return r;
+}
+
+int
+hk_client_call(struct hsmkey *h, const Hsmkey__V1__Request *req,
+    Hsmkey__V1__Response__ResultCase want, Hsmkey__V1__Response **respp)
+{
+	int r;
+
+	*respp = NULL;
+	if (h == NULL || req == NULL) {
+		return HSMKEY_EINVAL;
+	}
+	pthread_mutex_lock(&h->mu);
+	r = exchange(h, req, want, respp);
+	pthread_mutex_unlock(&h->mu);
+	return r;
+}
