@@ -150,11 +150,17 @@ expect_exit 3 svc client list
 expect_exit 0 hk client list
 check "client list shows svc1" grep -q -w svc1 "$T/out"
 check "client list shows admin" grep -q -w admin "$T/out"
-expect_exit 0 hk client rotate svc1
+expect_exit 0 hk client rotate svc1 --out "$T/svc1b.cred"
+check "client rotate --out wrote mode 0600" \
+    test "$(stat -c %a "$T/svc1b.cred" 2>/dev/null)" = 600
+check "client rotate gave a new secret" test \
+    "$(cred_value "$T/svc1b.cred" secret)" != "$(cred_value "$T/svc1.cred" secret)"
 # Both secrets work until the old one is revoked.
 expect_exit 0 svc sign svc-a --in "$MSG"
+expect_exit 0 "$HSMKEY" --credentials "$T/svc1b.cred" sign svc-a --in "$MSG"
 expect_exit 0 hk client revoke svc1 --secret 1
 expect_exit 3 svc sign svc-a --in "$MSG"
+expect_exit 0 "$HSMKEY" --credentials "$T/svc1b.cred" sign svc-a --in "$MSG"
 expect_exit 4 hk client rotate nobody
 expect_exit 4 hk client revoke svc1 --secret 9
 
