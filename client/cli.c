@@ -33,13 +33,16 @@ static const struct cli_opt no_opts[] = {
 
 static const struct cli_cmd help_cmds[] = {
 	{ "help", cmd_help, "[COMMAND]",
-	  "Prints this summary, or the help of one command.",
-	  no_opts, 0, 2 },
+	    "Prints this summary, or the help of one command.", no_opts, 0,
+	    2 },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0 },
 };
 
 static const struct cli_cmd *const cmd_tables[] = {
-	cli_key_cmds, cli_admin_cmds, help_cmds, NULL,
+	cli_key_cmds,
+	cli_admin_cmds,
+	help_cmds,
+	NULL,
 };
 
 /* Finds the command named by argv[0] (and argv[1] for "client ..."):
@@ -48,8 +51,8 @@ static const struct cli_cmd *
 find_cmd(int argc, char **argv, int *usedp)
 {
 	const struct cli_cmd *t;
-	size_t n;
-	int i;
+	size_t		      n;
+	int		      i;
 
 	*usedp = 0;
 	if (argc < 1) {
@@ -78,8 +81,8 @@ static int
 is_group(const char *word)
 {
 	const struct cli_cmd *t;
-	size_t n = strlen(word);
-	int i;
+	size_t		      n = strlen(word);
+	int		      i;
 
 	for (i = 0; cmd_tables[i] != NULL; i++) {
 		for (t = cmd_tables[i]; t->name != NULL; t++) {
@@ -95,20 +98,21 @@ is_group(const char *word)
 static void
 print_cmd_line(FILE *f, const struct cli_cmd *t)
 {
-	fprintf(f, "  %s%s%s\n", t->name, *t->usage != '\0' ? " " : "",
-	    t->usage);
+	fprintf(
+	    f, "  %s%s%s\n", t->name, *t->usage != '\0' ? " " : "", t->usage);
 }
 
 static void
 print_help_all(FILE *f)
 {
 	const struct cli_cmd *t;
-	const char *p, *nl;
-	int i;
+	const char	     *p, *nl;
+	int		      i;
 
 	fputs(global_usage, f);
 	fputs("\nhsmkey talks to hsmkeyd, which keeps signing keys in a "
-	    "PKCS#11 token.\n\nCommands:\n", f);
+	      "PKCS#11 token.\n\nCommands:\n",
+	    f);
 	for (i = 0; cmd_tables[i] != NULL; i++) {
 		for (t = cmd_tables[i]; t->name != NULL; t++) {
 			print_cmd_line(f, t);
@@ -124,22 +128,23 @@ print_help_all(FILE *f)
 		}
 	}
 	fputs("\nGlobal options (before or after the command):\n"
-	    "  --connect URL        the service, ipc://PATH or "
-	    "tcp://HOST:PORT\n"
-	    "                       (default: $HSMKEY_CONNECT, then the "
-	    "credentials file)\n"
-	    "  --credentials FILE   INI file with [client] id, secret, "
-	    "secret_no, connect\n"
-	    "                       (default: $HSMKEY_CREDENTIALS)\n"
-	    "  --json               print one JSON object per command on "
-	    "stdout\n"
-	    "  --timeout SECONDS    how long to wait for a reply "
-	    "(default 30)\n"
-	    "\nExit status: 0 success, 1 invalid signature, 2 usage or "
-	    "invalid argument,\n"
-	    "3 unauthenticated, denied or replay, 4 not found, 5 any other "
-	    "error.\n"
-	    "Secrets are never taken from the command line.\n", f);
+	      "  --connect URL        the service, ipc://PATH or "
+	      "tcp://HOST:PORT\n"
+	      "                       (default: $HSMKEY_CONNECT, then the "
+	      "credentials file)\n"
+	      "  --credentials FILE   INI file with [client] id, secret, "
+	      "secret_no, connect\n"
+	      "                       (default: $HSMKEY_CREDENTIALS)\n"
+	      "  --json               print one JSON object per command on "
+	      "stdout\n"
+	      "  --timeout SECONDS    how long to wait for a reply "
+	      "(default 30)\n"
+	      "\nExit status: 0 success, 1 invalid signature, 2 usage or "
+	      "invalid argument,\n"
+	      "3 unauthenticated, denied or replay, 4 not found, 5 any other "
+	      "error.\n"
+	      "Secrets are never taken from the command line.\n",
+	    f);
 }
 
 static void
@@ -153,7 +158,7 @@ static int
 cmd_help(struct cli *c, struct cli_args *a)
 {
 	const struct cli_cmd *t;
-	int used;
+	int		      used;
 
 	if (a->npos == 0) {
 		print_help_all(stdout);
@@ -181,14 +186,13 @@ cli_opt(const struct cli_args *a, const char *name)
 	return NULL;
 }
 
-static void vreport(struct cli *, int, const char *, const char *,
-    va_list) __attribute__((format(printf, 4, 0)));
+static void vreport(struct cli *, int, const char *, const char *, va_list)
+    __attribute__((format(printf, 4, 0)));
 
 /* One line on stderr; with --json also {"error":..,"message":..} on
  * stdout. */
 static void
-vreport(struct cli *c, int err, const char *hint, const char *fmt,
-    va_list ap)
+vreport(struct cli *c, int err, const char *hint, const char *fmt, va_list ap)
 {
 	char msg[1024];
 
@@ -215,7 +219,7 @@ vreport(struct cli *c, int err, const char *hint, const char *fmt,
 int
 cli_usage(struct cli *c, const char *fmt, ...)
 {
-	char hint[128];
+	char	hint[128];
 	va_list ap;
 
 	if (c != NULL && c->cmd != NULL && strcmp(c->cmd->name, "help") != 0) {
@@ -244,16 +248,16 @@ cli_error(struct cli *c, int err, const char *hint, const char *fmt, ...)
 static const char *
 hint_for(const struct cli *c, int err)
 {
-	int client_cmd = c->cmd != NULL &&
-	    strncmp(c->cmd->name, "client ", 7) == 0;
+	int client_cmd =
+	    c->cmd != NULL && strncmp(c->cmd->name, "client ", 7) == 0;
 
 	switch (err) {
 	case HSMKEY_ENOTFOUND:
-		return client_cmd ? " (see 'hsmkey client list')" :
-		    " (see 'hsmkey list')";
+		return client_cmd ? " (see 'hsmkey client list')"
+				  : " (see 'hsmkey list')";
 	case HSMKEY_EUNAUTH:
 		return ": check the credentials file (id, secret, secret_no) "
-		    "and the clock";
+		       "and the clock";
 	case HSMKEY_EDENIED:
 		return ": ask an admin for a grant (hsmkey client list)";
 	case HSMKEY_EREPLAY:
@@ -275,8 +279,8 @@ hint_for(const struct cli *c, int err)
 int
 cli_fail(struct cli *c, int err)
 {
-	return cli_error(c, err, hint_for(c, err), "%s",
-	    hsmkey_last_error(c->h));
+	return cli_error(
+	    c, err, hint_for(c, err), "%s", hsmkey_last_error(c->h));
 }
 
 int
@@ -284,7 +288,7 @@ cli_handle(struct cli *c, struct hsmkey **hp)
 {
 	const char *path;
 	struct stat sb;
-	int r;
+	int	    r;
 
 	*hp = NULL;
 	if (c->h != NULL) {
@@ -296,8 +300,10 @@ cli_handle(struct cli *c, struct hsmkey **hp)
 	}
 	if (path != NULL && stat(path, &sb) == 0 &&
 	    (sb.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		fprintf(stderr, "hsmkey: warning: credentials file %s is "
-		    "open to group or others: chmod 600 %s\n", path, path);
+		fprintf(stderr,
+		    "hsmkey: warning: credentials file %s is "
+		    "open to group or others: chmod 600 %s\n",
+		    path, path);
 	}
 	if ((r = hsmkey_open(&c->h, path, c->connect)) != 0) {
 		c->h = NULL;
@@ -322,8 +328,10 @@ set_global(struct cli *c, const char *name, const char *val)
 		c->json = 1;
 	} else if (strcmp(name, "timeout") == 0) {
 		if (cli_parse_timeout(val, &c->timeout_ms) != 0) {
-			return cli_usage(c, "invalid --timeout '%s': give "
-			    "seconds, e.g. 30 or 0.5", val);
+			return cli_usage(c,
+			    "invalid --timeout '%s': give "
+			    "seconds, e.g. 30 or 0.5",
+			    val);
 		}
 	}
 	return 0;
@@ -354,8 +362,8 @@ parse_opt(struct cli *c, const struct cli_opt *opts, struct cli_args *a,
 {
 	const struct cli_opt *o;
 	const char *arg = argv[*ip], *name = arg + 2, *eq, *val = NULL;
-	size_t len;
-	int idx, global = 0;
+	size_t	    len;
+	int	    idx, global = 0;
 
 	if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
 		return -1;
@@ -363,8 +371,8 @@ parse_opt(struct cli *c, const struct cli_opt *opts, struct cli_args *a,
 	if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
 		return cli_usage(c, "unknown option '%s'", arg);
 	}
-	len = (eq = strchr(name, '=')) != NULL ? (size_t)(eq - name) :
-	    strlen(name);
+	len = (eq = strchr(name, '=')) != NULL ? (size_t)(eq - name)
+					       : strlen(name);
 	if (opts != NULL && (o = find_opt(opts, name, len, &idx)) != NULL) {
 		global = 0;
 	} else if ((o = find_opt(global_opts, name, len, &idx)) != NULL) {
@@ -380,8 +388,8 @@ parse_opt(struct cli *c, const struct cli_opt *opts, struct cli_args *a,
 		} else if (*ip + 1 < argc) {
 			val = argv[++*ip];
 		} else {
-			return cli_usage(c, "option --%s needs a value",
-			    o->name);
+			return cli_usage(
+			    c, "option --%s needs a value", o->name);
 		}
 	} else if (eq != NULL) {
 		return cli_usage(c, "option --%s takes no value", o->name);
@@ -392,8 +400,8 @@ parse_opt(struct cli *c, const struct cli_opt *opts, struct cli_args *a,
 		return set_global(c, o->name, val);
 	}
 	if (o->multi) {
-		a->multi = xreallocarray(a->multi, a->nmulti + 1,
-		    sizeof(*a->multi));
+		a->multi =
+		    xreallocarray(a->multi, a->nmulti + 1, sizeof(*a->multi));
 		a->multi[a->nmulti++] = val;
 	}
 	a->val[idx] = val;
@@ -403,10 +411,10 @@ parse_opt(struct cli *c, const struct cli_opt *opts, struct cli_args *a,
 int
 cli_run(int argc, char **argv)
 {
-	struct cli c;
-	struct cli_args a;
+	struct cli	      c;
+	struct cli_args	      a;
 	const struct cli_cmd *cmd;
-	int i, r, used, only_pos = 0;
+	int		      i, r, used, only_pos = 0;
 
 	memset(&c, 0, sizeof(c));
 	memset(&a, 0, sizeof(a));
@@ -437,11 +445,13 @@ cli_run(int argc, char **argv)
 	if ((cmd = find_cmd(argc - i, argv + i, &used)) == NULL) {
 		if (is_group(argv[i])) {
 			if (i + 1 >= argc || argv[i + 1][0] == '-') {
-				return cli_usage(&c, "'%s' needs a "
-				    "subcommand", argv[i]);
+				return cli_usage(&c,
+				    "'%s' needs a "
+				    "subcommand",
+				    argv[i]);
 			}
-			return cli_usage(&c, "no command '%s %s'", argv[i],
-			    argv[i + 1]);
+			return cli_usage(
+			    &c, "no command '%s %s'", argv[i], argv[i + 1]);
 		}
 		return cli_usage(&c, "no command '%s'", argv[i]);
 	}
@@ -453,8 +463,8 @@ cli_run(int argc, char **argv)
 			continue;
 		}
 		if (!only_pos && argv[i][0] == '-' && argv[i][1] != '\0') {
-			if ((r = parse_opt(&c, cmd->opts, &a, argc, argv,
-			    &i)) != 0) {
+			if ((r = parse_opt(
+				 &c, cmd->opts, &a, argc, argv, &i)) != 0) {
 				if (r < 0) {
 					print_help_cmd(stdout, cmd);
 					r = 0;
@@ -470,16 +480,16 @@ cli_run(int argc, char **argv)
 		a.pos[a.npos++] = argv[i];
 	}
 	if (a.npos < cmd->min_pos) {
-		r = cli_usage(&c, "missing argument: hsmkey %s %s",
-		    cmd->name, cmd->usage);
+		r = cli_usage(&c, "missing argument: hsmkey %s %s", cmd->name,
+		    cmd->usage);
 		goto out;
 	}
 	r = cmd->fn(&c, &a);
 	if (fflush(stdout) != 0 && r == 0) {
-		r = cli_error(&c, HSMKEY_EINTERNAL, "",
-		    "cannot write to stdout");
+		r = cli_error(
+		    &c, HSMKEY_EINTERNAL, "", "cannot write to stdout");
 	}
- out:
+out:
 	free(a.multi);
 	hsmkey_close(c.h);
 	return r;

@@ -17,109 +17,109 @@
 #include "json.h"
 
 /* Exit codes (DESIGN.md). */
-#define EXIT_INVALID	1	/* verify: invalid signature */
-#define EXIT_USAGE	2
+#define EXIT_INVALID 1 /* verify: invalid signature */
+#define EXIT_USAGE   2
 
-#define CLI_MAX_OPTS	16
-#define CLI_MAX_POS	4
+#define CLI_MAX_OPTS 16
+#define CLI_MAX_POS  4
 
 struct cli_opt {
-	const char	*name;		/* without the leading "--" */
-	int		 has_arg;
-	int		 multi;		/* may repeat (values collected) */
+	const char *name; /* without the leading "--" */
+	int	    has_arg;
+	int	    multi; /* may repeat (values collected) */
 };
 
 struct cli_args {
-	const char	*pos[CLI_MAX_POS];
-	int		 npos;
-	const char	*val[CLI_MAX_OPTS];	/* last value, or "" */
-	const char	**multi;		/* values of the multi option */
-	size_t		 nmulti;
+	const char	     *pos[CLI_MAX_POS];
+	int		      npos;
+	const char	     *val[CLI_MAX_OPTS]; /* last value, or "" */
+	const char	    **multi; /* values of the multi option */
+	size_t		      nmulti;
 	const struct cli_opt *opts;
 };
 
 struct cli;
 
 struct cli_cmd {
-	const char	*name;		/* "sign", "client add" */
-	int		(*fn)(struct cli *, struct cli_args *);
-	const char	*usage;		/* after the name */
-	const char	*help;		/* a few lines */
-	const struct cli_opt *opts;	/* NULL-terminated */
-	int		 min_pos, max_pos;
+	const char *name; /* "sign", "client add" */
+	int (*fn)(struct cli *, struct cli_args *);
+	const char	     *usage; /* after the name */
+	const char	     *help;  /* a few lines */
+	const struct cli_opt *opts;  /* NULL-terminated */
+	int		      min_pos, max_pos;
 };
 
 struct cli {
-	const char		*connect;
-	const char		*credentials;
-	int			 json;
-	int			 timeout_ms;	/* 0: the library default */
-	struct hsmkey		*h;		/* opened by cli_handle() */
-	const struct cli_cmd	*cmd;
-	struct json		 j;
+	const char	     *connect;
+	const char	     *credentials;
+	int		      json;
+	int		      timeout_ms; /* 0: the library default */
+	struct hsmkey	     *h;	  /* opened by cli_handle() */
+	const struct cli_cmd *cmd;
+	struct json	      j;
 };
 
 /* cli.c */
-int	cli_run(int argc, char **argv);
+int cli_run(int argc, char **argv);
 /* The option's value, "" for a flag that is set, or NULL. */
 const char *cli_opt(const struct cli_args *a, const char *name);
 /* Opens the handle on first use; returns 0 or an exit code (error
  * printed). */
-int	cli_handle(struct cli *c, struct hsmkey **hp);
+int cli_handle(struct cli *c, struct hsmkey **hp);
 /* Prints a usage error with a hint; returns EXIT_USAGE. */
-int	cli_usage(struct cli *c, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
+int cli_usage(struct cli *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Prints an error of code err (message fmt) with a hint to do; returns
  * hsmkey_exit_code(err). */
-int	cli_error(struct cli *c, int err, const char *hint,
-	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int cli_error(struct cli *c, int err, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Prints hsmkey_last_error() of the handle with a hint fit for err;
  * returns the exit code.  what names the object ("key 'x'"), or NULL. */
-int	cli_fail(struct cli *c, int err);
+int cli_fail(struct cli *c, int err);
 
 /* cli_key.c */
 extern const struct cli_cmd cli_key_cmds[];
 /* Prints a key as text or JSON (changed: the version the operation made
  * or changed, 0 for none). */
-void	cli_print_key(struct cli *c, const Hsmkey__V1__KeyInfo *k,
-	    uint32_t changed);
+void
+cli_print_key(struct cli *c, const Hsmkey__V1__KeyInfo *k, uint32_t changed);
 
 /* cli_admin.c */
 extern const struct cli_cmd cli_admin_cmds[];
 
 /* cli_util.c */
-void	*xmalloc(size_t n);
-void	*xcalloc(size_t n, size_t size);
-void	*xreallocarray(void *p, size_t n, size_t size);
-char	*xstrdup(const char *s);
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xreallocarray(void *p, size_t n, size_t size);
+char *xstrdup(const char *s);
 
 /* Decimal 1..UINT32_MAX (0 allowed when zero_ok).  -1 on anything else. */
-int	cli_parse_u32(const char *s, int zero_ok, uint32_t *vp);
+int cli_parse_u32(const char *s, int zero_ok, uint32_t *vp);
 /* Hex (even length) into a new buffer; -1 when not hex. Caller frees. */
-int	cli_parse_hex(const char *s, uint8_t **outp, size_t *lenp);
+int cli_parse_hex(const char *s, uint8_t **outp, size_t *lenp);
 /* "never" (0), "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ" (UTC) to ms since
  * the epoch.  -1 on anything else. */
-int	cli_parse_expiry(const char *s, uint64_t *msp);
+int cli_parse_expiry(const char *s, uint64_t *msp);
 /* Seconds "30", "0.5", "2s", "1m" to ms (1 ms .. 1 day). -1 otherwise. */
-int	cli_parse_timeout(const char *s, int *msp);
+int cli_parse_timeout(const char *s, int *msp);
 /* 1 if g is OP:GLOB with OP sign|verify|pubkey|admin and a sane glob. */
-int	cli_valid_grant(const char *g);
+int cli_valid_grant(const char *g);
 
 /* ISO 8601 UTC "2024-05-01T12:00:00Z"; "-" for 0. */
 const char *cli_fmt_time(uint64_t ms, char *buf, size_t len);
 /* "30d", "12h", "90m", "45s", "0s". */
 const char *cli_fmt_duration(uint64_t s, char *buf, size_t len);
 /* JSON: the ISO time, or null for 0. */
-void	cli_json_time(struct json *j, const char *key, uint64_t ms);
+void cli_json_time(struct json *j, const char *key, uint64_t ms);
 
 /*
  * Reads a whole file (path, or stdin for NULL or "-") of at most max
  * bytes.  Returns 0, or -1 with a message in err (too large: -2).
  * Caller must free *bufp.
  */
-int	cli_read_input(const char *path, size_t max, uint8_t **bufp,
-	    size_t *lenp, char *err, size_t errlen);
+int cli_read_input(const char *path, size_t max, uint8_t **bufp, size_t *lenp,
+    char *err, size_t errlen);
 /* Writes len bytes to f; -1 on a write error. */
-int	cli_write_all(FILE *f, const void *p, size_t len);
+int cli_write_all(FILE *f, const void *p, size_t len);
 
 #endif /* HK_CLI_H */

@@ -17,7 +17,7 @@
 #include "hk_client.h"
 #include "wire.h"
 
-#define ID_HINT	"use [A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
+#define ID_HINT "use [A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
 
 static int
 check_id(struct cli *c, const char *id)
@@ -34,9 +34,9 @@ check_id(struct cli *c, const char *id)
  * over --out after it.
  */
 struct outfile {
-	const char	*path;
-	char		*tmp;
-	int		 fd;
+	const char *path;
+	char	   *tmp;
+	int	    fd;
 };
 
 static int
@@ -56,8 +56,10 @@ outfile_open(struct cli *c, struct outfile *o, const char *path)
 	if ((o->fd = mkstemp(o->tmp)) < 0) {
 		free(o->tmp);
 		o->tmp = NULL;
-		return cli_error(c, HSMKEY_EINVAL, "", "cannot create a file "
-		    "next to %s: %s", path, strerror(errno));
+		return cli_error(c, HSMKEY_EINVAL, "",
+		    "cannot create a file "
+		    "next to %s: %s",
+		    path, strerror(errno));
 	}
 	if (fchmod(o->fd, 0600) != 0) {
 		return cli_error(c, HSMKEY_EINVAL, "", "cannot chmod %s: %s",
@@ -84,7 +86,7 @@ outfile_close(struct outfile *o)
 static int
 outfile_commit(struct outfile *o, const char *data, size_t len)
 {
-	size_t off = 0;
+	size_t	off = 0;
 	ssize_t n;
 
 	while (off < len) {
@@ -117,13 +119,14 @@ static int
 show_secret(struct cli *c, struct outfile *o,
     const Hsmkey__V1__ClientSecretResponse *cs, const char *what)
 {
-	char *b64 = NULL, *ini = NULL, t1[64];
+	char	   *b64 = NULL, *ini = NULL, t1[64];
 	const char *url = hk_client_url(c->h);
-	size_t len;
-	int r = 5, n;
+	size_t	    len;
+	int	    r = 5, n;
 
 	if (cs->secret.len == 0 || cs->secret_no == 0) {
-		return cli_error(c, HSMKEY_EPROTO, "", "reply carries no "
+		return cli_error(c, HSMKEY_EPROTO, "",
+		    "reply carries no "
 		    "secret");
 	}
 	if (hk_base64_encode(cs->secret.data, cs->secret.len, &b64) != 0) {
@@ -139,18 +142,20 @@ show_secret(struct cli *c, struct outfile *o,
 	    "secret = %s\n"
 	    "secret_no = %" PRIu32 "\n"
 	    "connect = %s\n",
-	    cs->secret_no, cs->id, cs->expires_ms == 0 ? "never" :
-	    cli_fmt_time(cs->expires_ms, t1, sizeof(t1)), cs->id, b64,
-	    cs->secret_no, url);
+	    cs->secret_no, cs->id,
+	    cs->expires_ms == 0 ? "never"
+				: cli_fmt_time(cs->expires_ms, t1, sizeof(t1)),
+	    cs->id, b64, cs->secret_no, url);
 	if (n < 0 || (size_t)n >= len) {
 		r = cli_error(c, HSMKEY_EINTERNAL, "", "credentials too long");
 		goto out;
 	}
 	if (o->path != NULL && outfile_commit(o, ini, (size_t)n) != 0) {
-		r = cli_error(c, HSMKEY_EINTERNAL, "", "%s client '%s' but "
+		r = cli_error(c, HSMKEY_EINTERNAL, "",
+		    "%s client '%s' but "
 		    "cannot write %s: %s: get a new secret with 'hsmkey "
-		    "client rotate %s'", what, cs->id, o->path,
-		    strerror(errno), cs->id);
+		    "client rotate %s'",
+		    what, cs->id, o->path, strerror(errno), cs->id);
 		goto out;
 	}
 	if (c->json) {
@@ -171,11 +176,12 @@ show_secret(struct cli *c, struct outfile *o,
 	} else {
 		fputs(ini, stdout);
 		fflush(stdout);
-		fprintf(stderr, "hsmkey: the secret above is shown once: "
+		fprintf(stderr,
+		    "hsmkey: the secret above is shown once: "
 		    "save it as a file with mode 0600\n");
 	}
 	r = 0;
- out:
+out:
 	OPENSSL_cleanse(b64, strlen(b64));
 	free(b64);
 	OPENSSL_cleanse(ini, len);
@@ -188,9 +194,9 @@ secret_call(struct cli *c, struct cli_args *a, Hsmkey__V1__Request *req,
     const char *what)
 {
 	Hsmkey__V1__Response *resp = NULL;
-	struct outfile o;
-	struct hsmkey *h;
-	int r;
+	struct outfile	      o;
+	struct hsmkey	     *h;
+	int		      r;
 
 	if ((r = outfile_open(c, &o, cli_opt(a, "out"))) != 0) {
 		goto out;
@@ -199,12 +205,12 @@ secret_call(struct cli *c, struct cli_args *a, Hsmkey__V1__Request *req,
 		goto out;
 	}
 	if ((r = hk_client_call(h, req,
-	    HSMKEY__V1__RESPONSE__RESULT_CLIENT_SECRET, &resp)) != 0) {
+		 HSMKEY__V1__RESPONSE__RESULT_CLIENT_SECRET, &resp)) != 0) {
 		r = cli_fail(c, r);
 		goto out;
 	}
 	r = show_secret(c, &o, resp->client_secret, what);
- out:
+out:
 	outfile_close(&o);
 	hk_client_response_free(resp);
 	return r;
@@ -213,23 +219,26 @@ secret_call(struct cli *c, struct cli_args *a, Hsmkey__V1__Request *req,
 static int
 cmd_client_add(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Request	     req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__ClientAddRequest ar = HSMKEY__V1__CLIENT_ADD_REQUEST__INIT;
-	size_t i;
-	int r;
+	size_t			     i;
+	int			     r;
 
 	if ((r = check_id(c, a->pos[0])) != 0) {
 		return r;
 	}
 	if (a->nmulti == 0) {
-		return cli_usage(c, "missing --grant OP:GLOB (OP: sign, "
+		return cli_usage(c,
+		    "missing --grant OP:GLOB (OP: sign, "
 		    "verify, pubkey or admin)");
 	}
 	for (i = 0; i < a->nmulti; i++) {
 		if (!cli_valid_grant(a->multi[i])) {
-			return cli_usage(c, "invalid grant '%s': use OP:GLOB "
+			return cli_usage(c,
+			    "invalid grant '%s': use OP:GLOB "
 			    "with OP sign, verify, pubkey or admin and GLOB "
-			    "of [a-z0-9._-*?[]!]", a->multi[i]);
+			    "of [a-z0-9._-*?[]!]",
+			    a->multi[i]);
 		}
 	}
 	ar.id = (char *)a->pos[0];
@@ -243,7 +252,7 @@ cmd_client_add(struct cli *c, struct cli_args *a)
 static int
 cmd_client_rotate(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Request		req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__ClientRotateRequest rr =
 	    HSMKEY__V1__CLIENT_ROTATE_REQUEST__INIT;
 	int r;
@@ -260,25 +269,28 @@ cmd_client_rotate(struct cli *c, struct cli_args *a)
 static int
 cmd_client_revoke(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Request		req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__ClientRevokeRequest rr =
 	    HSMKEY__V1__CLIENT_REVOKE_REQUEST__INIT;
 	Hsmkey__V1__Response *resp = NULL;
-	const char *s = cli_opt(a, "secret");
-	struct hsmkey *h;
-	uint32_t n;
-	int r;
+	const char	     *s = cli_opt(a, "secret");
+	struct hsmkey	     *h;
+	uint32_t	      n;
+	int		      r;
 
 	if ((r = check_id(c, a->pos[0])) != 0) {
 		return r;
 	}
 	if (s == NULL) {
-		return cli_usage(c, "missing --secret N (the number 'hsmkey "
+		return cli_usage(c,
+		    "missing --secret N (the number 'hsmkey "
 		    "client list' shows)");
 	}
 	if (cli_parse_u32(s, 0, &n) != 0) {
-		return cli_usage(c, "invalid --secret '%s': give a secret "
-		    "number, 1 or more", s);
+		return cli_usage(c,
+		    "invalid --secret '%s': give a secret "
+		    "number, 1 or more",
+		    s);
 	}
 	if ((r = cli_handle(c, &h)) != 0) {
 		return r;
@@ -287,8 +299,8 @@ cmd_client_revoke(struct cli *c, struct cli_args *a)
 	rr.secret_no = n;
 	req.op_case = HSMKEY__V1__REQUEST__OP_CLIENT_REVOKE;
 	req.client_revoke = &rr;
-	if ((r = hk_client_call(h, &req,
-	    HSMKEY__V1__RESPONSE__RESULT__NOT_SET, &resp)) != 0) {
+	if ((r = hk_client_call(h, &req, HSMKEY__V1__RESPONSE__RESULT__NOT_SET,
+		 &resp)) != 0) {
 		return cli_fail(c, r);
 	}
 	hk_client_response_free(resp);
@@ -308,17 +320,17 @@ cmd_client_revoke(struct cli *c, struct cli_args *a)
 static int
 cmd_client_list(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Request	      req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__ClientListRequest lr =
 	    HSMKEY__V1__CLIENT_LIST_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
+	Hsmkey__V1__Response	       *resp = NULL;
 	Hsmkey__V1__ClientListResponse *l;
-	const Hsmkey__V1__ClientInfo *ci;
-	const Hsmkey__V1__SecretInfo *si;
-	struct hsmkey *h;
-	char t1[64], t2[64], t3[64], num[16];
-	size_t i, k;
-	int r;
+	const Hsmkey__V1__ClientInfo   *ci;
+	const Hsmkey__V1__SecretInfo   *si;
+	struct hsmkey		       *h;
+	char				t1[64], t2[64], t3[64], num[16];
+	size_t				i, k;
+	int				r;
 
 	(void)a;
 	if ((r = cli_handle(c, &h)) != 0) {
@@ -327,7 +339,7 @@ cmd_client_list(struct cli *c, struct cli_args *a)
 	req.op_case = HSMKEY__V1__REQUEST__OP_CLIENT_LIST;
 	req.client_list = &lr;
 	if ((r = hk_client_call(h, &req,
-	    HSMKEY__V1__RESPONSE__RESULT_CLIENT_LIST, &resp)) != 0) {
+		 HSMKEY__V1__RESPONSE__RESULT_CLIENT_LIST, &resp)) != 0) {
 		return cli_fail(c, r);
 	}
 	l = resp->client_list;
@@ -351,12 +363,12 @@ cmd_client_list(struct cli *c, struct cli_args *a)
 				si = ci->secrets[k];
 				json_object_begin(&c->j);
 				json_kv_u64(&c->j, "number", si->number);
-				cli_json_time(&c->j, "created",
-				    si->created_ms);
-				cli_json_time(&c->j, "expires",
-				    si->expires_ms);
-				cli_json_time(&c->j, "last_used",
-				    si->last_used_ms);
+				cli_json_time(
+				    &c->j, "created", si->created_ms);
+				cli_json_time(
+				    &c->j, "expires", si->expires_ms);
+				cli_json_time(
+				    &c->j, "last_used", si->last_used_ms);
 				json_object_end(&c->j);
 			}
 			json_array_end(&c->j);
@@ -388,13 +400,16 @@ cmd_client_list(struct cli *c, struct cli_args *a)
 			snprintf(num, sizeof(num), "%" PRIu32, si->number);
 			printf("  %-7s %-21s %-21s %s\n", num,
 			    cli_fmt_time(si->created_ms, t1, sizeof(t1)),
-			    si->expires_ms == 0 ? "never" :
-			    cli_fmt_time(si->expires_ms, t2, sizeof(t2)),
-			    si->last_used_ms == 0 ? "never" :
-			    cli_fmt_time(si->last_used_ms, t3, sizeof(t3)));
+			    si->expires_ms == 0
+				? "never"
+				: cli_fmt_time(si->expires_ms, t2, sizeof(t2)),
+			    si->last_used_ms == 0
+				? "never"
+				: cli_fmt_time(
+				      si->last_used_ms, t3, sizeof(t3)));
 		}
 	}
- out:
+out:
 	hk_client_response_free(resp);
 	return 0;
 }
@@ -402,14 +417,14 @@ cmd_client_list(struct cli *c, struct cli_args *a)
 static int
 cmd_stats(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__StatsRequest sr = HSMKEY__V1__STATS_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
+	Hsmkey__V1__Request		req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__StatsRequest	sr = HSMKEY__V1__STATS_REQUEST__INIT;
+	Hsmkey__V1__Response	       *resp = NULL;
 	const Hsmkey__V1__VersionStats *vs;
-	struct hsmkey *h;
-	char t[64], ver[16];
-	size_t i;
-	int r;
+	struct hsmkey		       *h;
+	char				t[64], ver[16];
+	size_t				i;
+	int				r;
 
 	(void)a;
 	if ((r = cli_handle(c, &h)) != 0) {
@@ -417,8 +432,8 @@ cmd_stats(struct cli *c, struct cli_args *a)
 	}
 	req.op_case = HSMKEY__V1__REQUEST__OP_STATS;
 	req.stats = &sr;
-	if ((r = hk_client_call(h, &req, HSMKEY__V1__RESPONSE__RESULT_STATS,
-	    &resp)) != 0) {
+	if ((r = hk_client_call(
+		 h, &req, HSMKEY__V1__RESPONSE__RESULT_STATS, &resp)) != 0) {
 		return cli_fail(c, r);
 	}
 	if (c->json) {
@@ -444,9 +459,11 @@ cmd_stats(struct cli *c, struct cli_args *a)
 		}
 		snprintf(ver, sizeof(ver), "v%" PRIu32, vs->version);
 		printf("%-24s %-8s %10" PRIu64 " %10" PRIu64 " %8" PRIu64
-		    "  %s\n", vs->key, ver, vs->signs, vs->verifies,
-		    vs->errors, vs->last_use_ms == 0 ? "never" :
-		    cli_fmt_time(vs->last_use_ms, t, sizeof(t)));
+		       "  %s\n",
+		    vs->key, ver, vs->signs, vs->verifies, vs->errors,
+		    vs->last_use_ms == 0
+			? "never"
+			: cli_fmt_time(vs->last_use_ms, t, sizeof(t)));
 	}
 	if (c->json) {
 		json_array_end(&c->j);
@@ -466,22 +483,22 @@ fmt_uptime(uint64_t s, char *buf, size_t len)
 		snprintf(buf, len, "%" PRIu64 "h %" PRIu64 "m %" PRIu64 "s",
 		    s / 3600, s % 3600 / 60, s % 60);
 	} else {
-		snprintf(buf, len, "%" PRIu64 "m %" PRIu64 "s", s / 60,
-		    s % 60);
+		snprintf(
+		    buf, len, "%" PRIu64 "m %" PRIu64 "s", s / 60, s % 60);
 	}
 }
 
 static int
 cmd_health(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__HealthRequest hr = HSMKEY__V1__HEALTH_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
+	Hsmkey__V1__Request	    req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__HealthRequest   hr = HSMKEY__V1__HEALTH_REQUEST__INIT;
+	Hsmkey__V1__Response	   *resp = NULL;
 	Hsmkey__V1__HealthResponse *hh;
-	const char *state;
-	struct hsmkey *h;
-	char up[64];
-	int r;
+	const char		   *state;
+	struct hsmkey		   *h;
+	char			    up[64];
+	int			    r;
 
 	(void)a;
 	if ((r = cli_handle(c, &h)) != 0) {
@@ -489,17 +506,18 @@ cmd_health(struct cli *c, struct cli_args *a)
 	}
 	req.op_case = HSMKEY__V1__REQUEST__OP_HEALTH;
 	req.health = &hr;
-	if ((r = hk_client_call(h, &req, HSMKEY__V1__RESPONSE__RESULT_HEALTH,
-	    &resp)) != 0) {
+	if ((r = hk_client_call(
+		 h, &req, HSMKEY__V1__RESPONSE__RESULT_HEALTH, &resp)) != 0) {
 		return cli_fail(c, r);
 	}
 	hh = resp->health;
-	state = hh->token_state != NULL && *hh->token_state != '\0' ?
-	    hh->token_state : (hh->token_ok ? "ok" : "unavailable");
+	state = hh->token_state != NULL && *hh->token_state != '\0'
+	    ? hh->token_state
+	    : (hh->token_ok ? "ok" : "unavailable");
 	if (c->json) {
 		json_object_begin(&c->j);
-		json_kv_string(&c->j, "status", hh->token_ok ? "ok" :
-		    "degraded");
+		json_kv_string(
+		    &c->j, "status", hh->token_ok ? "ok" : "degraded");
 		json_kv_string(&c->j, "version", hh->version);
 		json_kv_u64(&c->j, "protocol", hh->protocol);
 		json_kv_bool(&c->j, "token_ok", hh->token_ok);
@@ -525,8 +543,10 @@ cmd_health(struct cli *c, struct cli_args *a)
 	if (!hh->token_ok) {
 		/* the service answers, the token does not: exit 5 */
 		fflush(stdout);
-		fprintf(stderr, "hsmkey: token unavailable: %s (see the "
-		    "hsmkeyd log)\n", state);
+		fprintf(stderr,
+		    "hsmkey: token unavailable: %s (see the "
+		    "hsmkeyd log)\n",
+		    state);
 		r = 5;
 	}
 	hk_client_response_free(resp);
@@ -534,13 +554,17 @@ cmd_health(struct cli *c, struct cli_args *a)
 }
 
 static const struct cli_opt add_opts[] = {
-	{ "grant", 1, 1 }, { "out", 1, 0 }, { NULL, 0, 0 },
+	{ "grant", 1, 1 },
+	{ "out", 1, 0 },
+	{ NULL, 0, 0 },
 };
 static const struct cli_opt out_opts[] = {
-	{ "out", 1, 0 }, { NULL, 0, 0 },
+	{ "out", 1, 0 },
+	{ NULL, 0, 0 },
 };
 static const struct cli_opt revoke_opts[] = {
-	{ "secret", 1, 0 }, { NULL, 0, 0 },
+	{ "secret", 1, 0 },
+	{ NULL, 0, 0 },
 };
 static const struct cli_opt none_opts[] = {
 	{ NULL, 0, 0 },
@@ -548,31 +572,30 @@ static const struct cli_opt none_opts[] = {
 
 const struct cli_cmd cli_admin_cmds[] = {
 	{ "client add", cmd_client_add, "ID --grant OP:GLOB ... [--out FILE]",
-	  "Creates client ID with grants (OP: sign, verify, pubkey, admin; "
-	  "GLOB\n"
-	  "matches key names; --grant repeats) and prints its credentials "
-	  "file once,\n"
-	  "to FILE (mode 0600) or stdout.",
-	  add_opts, 1, 1 },
+	    "Creates client ID with grants (OP: sign, verify, pubkey, admin; "
+	    "GLOB\n"
+	    "matches key names; --grant repeats) and prints its credentials "
+	    "file once,\n"
+	    "to FILE (mode 0600) or stdout.",
+	    add_opts, 1, 1 },
 	{ "client rotate", cmd_client_rotate, "ID [--out FILE]",
-	  "Gives client ID a new secret (old ones stay valid until revoked) "
-	  "and prints\n"
-	  "the new credentials file once.",
-	  out_opts, 1, 1 },
+	    "Gives client ID a new secret (old ones stay valid until revoked) "
+	    "and prints\n"
+	    "the new credentials file once.",
+	    out_opts, 1, 1 },
 	{ "client revoke", cmd_client_revoke, "ID --secret N",
-	  "Revokes secret number N of client ID.",
-	  revoke_opts, 1, 1 },
+	    "Revokes secret number N of client ID.", revoke_opts, 1, 1 },
 	{ "client list", cmd_client_list, "",
-	  "Lists clients, their grants and secrets (number, created, "
-	  "expires, last used).",
-	  none_opts, 0, 0 },
+	    "Lists clients, their grants and secrets (number, created, "
+	    "expires, last used).",
+	    none_opts, 0, 0 },
 	{ "stats", cmd_stats, "",
-	  "Counters per key version: signs, verifies, errors, last use.",
-	  none_opts, 0, 0 },
+	    "Counters per key version: signs, verifies, errors, last use.",
+	    none_opts, 0, 0 },
 	{ "health", cmd_health, "",
-	  "Service version, token state, keys, workers, uptime (exit 5 "
-	  "when the token\n"
-	  "is unavailable).",
-	  none_opts, 0, 0 },
+	    "Service version, token state, keys, workers, uptime (exit 5 "
+	    "when the token\n"
+	    "is unavailable).",
+	    none_opts, 0, 0 },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0 },
 };

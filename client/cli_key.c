@@ -15,37 +15,40 @@
 #include "hk_client.h"
 #include "wire.h"
 
-#define NAME_HINT	"use [a-z0-9][a-z0-9._-]{0,63}"
+#define NAME_HINT "use [a-z0-9][a-z0-9._-]{0,63}"
 
 /* Output */
 
 static void
 print_key_text(FILE *f, const Hsmkey__V1__KeyInfo *k)
 {
-	const Hsmkey__V1__Policy *p = k->policy;
+	const Hsmkey__V1__Policy      *p = k->policy;
 	const Hsmkey__V1__VersionInfo *v;
-	char t1[64], t2[64], t3[64], d1[32], d2[32], d3[32], ver[16];
+	char   t1[64], t2[64], t3[64], d1[32], d2[32], d3[32], ver[16];
 	size_t i;
 
 	fprintf(f, "key       %s\n", k->name);
-	fprintf(f, "alg       %s\n", hk_alg_name(k->alg) != NULL ?
-	    hk_alg_name(k->alg) : "unknown");
-	fprintf(f, "created   %s\n", cli_fmt_time(k->created_ms, t1,
-	    sizeof(t1)));
+	fprintf(f, "alg       %s\n",
+	    hk_alg_name(k->alg) != NULL ? hk_alg_name(k->alg) : "unknown");
+	fprintf(
+	    f, "created   %s\n", cli_fmt_time(k->created_ms, t1, sizeof(t1)));
 	if (k->primary != 0) {
 		fprintf(f, "primary   v%" PRIu32 "\n", k->primary);
 	} else {
 		fprintf(f, "primary   none (no active version)\n");
 	}
 	if (p != NULL) {
-		fprintf(f, "policy    sign-overlap %s, verify-grace %s, "
+		fprintf(f,
+		    "policy    sign-overlap %s, verify-grace %s, "
 		    "rotate-every %s, expires %s\n",
 		    cli_fmt_duration(p->sign_overlap_s, d1, sizeof(d1)),
 		    cli_fmt_duration(p->verify_grace_s, d2, sizeof(d2)),
-		    p->rotate_every_s == 0 ? "off" :
-		    cli_fmt_duration(p->rotate_every_s, d3, sizeof(d3)),
-		    p->expires_ms == 0 ? "never" :
-		    cli_fmt_time(p->expires_ms, t1, sizeof(t1)));
+		    p->rotate_every_s == 0
+			? "off"
+			: cli_fmt_duration(p->rotate_every_s, d3, sizeof(d3)),
+		    p->expires_ms == 0
+			? "never"
+			: cli_fmt_time(p->expires_ms, t1, sizeof(t1)));
 	}
 	fprintf(f, "versions\n");
 	fprintf(f, "  %-8s %-18s %-21s %-21s %s\n", "VERSION", "STATE",
@@ -63,12 +66,11 @@ print_key_text(FILE *f, const Hsmkey__V1__KeyInfo *k)
 }
 
 static void
-print_key_json(struct json *j, const Hsmkey__V1__KeyInfo *k,
-    uint32_t changed)
+print_key_json(struct json *j, const Hsmkey__V1__KeyInfo *k, uint32_t changed)
 {
-	const Hsmkey__V1__Policy *p = k->policy;
+	const Hsmkey__V1__Policy      *p = k->policy;
 	const Hsmkey__V1__VersionInfo *v;
-	size_t i;
+	size_t			       i;
 
 	json_object_begin(j);
 	json_kv_string(j, "name", k->name);
@@ -137,26 +139,27 @@ opt_version(struct cli *c, const struct cli_args *a, const char *opt,
 		return 0;
 	}
 	if (cli_parse_u32(s, 0, vp) != 0) {
-		return cli_usage(c, "invalid --%s '%s': give a version "
-		    "number, 1 or more", opt, s);
+		return cli_usage(c,
+		    "invalid --%s '%s': give a version "
+		    "number, 1 or more",
+		    opt, s);
 	}
 	return 0;
 }
 
 /* Sends a request answered by a KeyResponse; *respp on success. */
 static int
-key_call(struct cli *c, Hsmkey__V1__Request *req,
-    Hsmkey__V1__Response **respp)
+key_call(struct cli *c, Hsmkey__V1__Request *req, Hsmkey__V1__Response **respp)
 {
 	struct hsmkey *h;
-	int r;
+	int	       r;
 
 	*respp = NULL;
 	if ((r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	if ((r = hk_client_call(h, req, HSMKEY__V1__RESPONSE__RESULT_KEY,
-	    respp)) != 0) {
+	if ((r = hk_client_call(
+		 h, req, HSMKEY__V1__RESPONSE__RESULT_KEY, respp)) != 0) {
 		return cli_fail(c, r);
 	}
 	if ((*respp)->key->key == NULL) {
@@ -168,13 +171,11 @@ key_call(struct cli *c, Hsmkey__V1__Request *req,
 }
 
 /* Prints the summary line (text) and the key. */
-static void
-key_done(struct cli *c, const Hsmkey__V1__Response *resp, const char *fmt,
-    ...) __attribute__((format(printf, 3, 4)));
+static void key_done(struct cli *c, const Hsmkey__V1__Response *resp,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void
-key_done(struct cli *c, const Hsmkey__V1__Response *resp, const char *fmt,
-    ...)
+key_done(struct cli *c, const Hsmkey__V1__Response *resp, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -192,10 +193,10 @@ static int
 read_message(struct cli *c, const char *path, uint8_t **bufp, size_t *lenp)
 {
 	char err[256];
-	int r;
+	int  r;
 
 	if ((r = cli_read_input(path, HK_CLIENT_MAX_DATA, bufp, lenp, err,
-	    sizeof(err))) != 0) {
+		 sizeof(err))) != 0) {
 		if (r == -2) {
 			return cli_usage(c, "%s", err);
 		}
@@ -204,7 +205,8 @@ read_message(struct cli *c, const char *path, uint8_t **bufp, size_t *lenp)
 	if (*lenp == 0) {
 		free(*bufp);
 		*bufp = NULL;
-		return cli_usage(c, "message is empty: give --in FILE, data "
+		return cli_usage(c,
+		    "message is empty: give --in FILE, data "
 		    "on stdin, or --digest HEX");
 	}
 	return 0;
@@ -221,7 +223,8 @@ sig_flags(struct cli *c, const struct cli_args *a, int *flagsp)
 		*flagsp |= HSMKEY_RSA_PKCS1;
 	}
 	if (cli_opt(a, "in") != NULL && cli_opt(a, "digest") != NULL) {
-		return cli_usage(c, "give --in FILE or --digest HEX, not "
+		return cli_usage(c,
+		    "give --in FILE or --digest HEX, not "
 		    "both");
 	}
 	return 0;
@@ -229,8 +232,8 @@ sig_flags(struct cli *c, const struct cli_args *a, int *flagsp)
 
 /* The message or digest of sign/verify. */
 static int
-sig_data(struct cli *c, const struct cli_args *a, int *flagsp,
-    uint8_t **datap, size_t *lenp)
+sig_data(struct cli *c, const struct cli_args *a, int *flagsp, uint8_t **datap,
+    size_t *lenp)
 {
 	const char *hex = cli_opt(a, "digest");
 
@@ -245,8 +248,10 @@ sig_data(struct cli *c, const struct cli_args *a, int *flagsp,
 	if (*lenp != 32 && *lenp != 48) {
 		free(*datap);
 		*datap = NULL;
-		return cli_usage(c, "invalid --digest: %zu bytes; give a "
-		    "SHA-256 (32 bytes) or SHA-384 (48 bytes) digest", *lenp);
+		return cli_usage(c,
+		    "invalid --digest: %zu bytes; give a "
+		    "SHA-256 (32 bytes) or SHA-384 (48 bytes) digest",
+		    *lenp);
 	}
 	*flagsp |= HSMKEY_DIGEST;
 	return 0;
@@ -257,18 +262,19 @@ sig_data(struct cli *c, const struct cli_args *a, int *flagsp,
 static int
 cmd_create(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__CreateRequest cr = HSMKEY__V1__CREATE_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
-	const char *alg = cli_opt(a, "alg");
-	hk_alg al = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256;
-	int r;
+	Hsmkey__V1__Response	 *resp = NULL;
+	const char		 *alg = cli_opt(a, "alg");
+	hk_alg			  al = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256;
+	int			  r;
 
 	if ((r = check_name(c, a->pos[0])) != 0) {
 		return r;
 	}
 	if (alg != NULL && hk_alg_parse(alg, &al) != 0) {
-		return cli_usage(c, "unknown algorithm '%s': use ecdsa-p256, "
+		return cli_usage(c,
+		    "unknown algorithm '%s': use ecdsa-p256, "
 		    "ecdsa-p384, ed25519, rsa-2048, rsa-3072 or rsa-4096",
 		    alg);
 	}
@@ -289,13 +295,13 @@ cmd_create(struct cli *c, struct cli_args *a)
 static int
 cmd_list(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__ListRequest lr = HSMKEY__V1__LIST_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
+	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__ListRequest	  lr = HSMKEY__V1__LIST_REQUEST__INIT;
+	Hsmkey__V1__Response	 *resp = NULL;
 	Hsmkey__V1__ListResponse *l;
-	struct hsmkey *h;
-	size_t i;
-	int r;
+	struct hsmkey		 *h;
+	size_t			  i;
+	int			  r;
 
 	(void)a;
 	if ((r = cli_handle(c, &h)) != 0) {
@@ -303,8 +309,8 @@ cmd_list(struct cli *c, struct cli_args *a)
 	}
 	req.op_case = HSMKEY__V1__REQUEST__OP_LIST;
 	req.list = &lr;
-	if ((r = hk_client_call(h, &req, HSMKEY__V1__RESPONSE__RESULT_LIST,
-	    &resp)) != 0) {
+	if ((r = hk_client_call(
+		 h, &req, HSMKEY__V1__RESPONSE__RESULT_LIST, &resp)) != 0) {
 		return cli_fail(c, r);
 	}
 	l = resp->list;
@@ -334,10 +340,10 @@ cmd_list(struct cli *c, struct cli_args *a)
 static int
 describe(struct cli *c, const char *name)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Request	    req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__DescribeRequest dr = HSMKEY__V1__DESCRIBE_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
-	int r;
+	Hsmkey__V1__Response	   *resp = NULL;
+	int			    r;
 
 	if ((r = check_name(c, name)) != 0) {
 		return r;
@@ -363,11 +369,11 @@ static int
 cmd_sign(struct cli *c, struct cli_args *a)
 {
 	struct hsmkey *h;
-	uint8_t *data = NULL;
-	size_t len = 0;
-	uint32_t version;
-	char *sig = NULL, *end;
-	int r, flags;
+	uint8_t	      *data = NULL;
+	size_t	       len = 0;
+	uint32_t       version;
+	char	      *sig = NULL, *end;
+	int	       r, flags;
 
 	if ((r = check_name(c, a->pos[0])) != 0 ||
 	    (r = opt_version(c, a, "version", 0, &version)) != 0 ||
@@ -378,8 +384,8 @@ cmd_sign(struct cli *c, struct cli_args *a)
 	if ((r = cli_handle(c, &h)) != 0) {
 		goto out;
 	}
-	if ((r = hsmkey_sign_ex(h, a->pos[0], data, len, version, flags,
-	    &sig)) != 0) {
+	if ((r = hsmkey_sign_ex(
+		 h, a->pos[0], data, len, version, flags, &sig)) != 0) {
 		r = cli_fail(c, r);
 		goto out;
 	}
@@ -395,7 +401,7 @@ cmd_sign(struct cli *c, struct cli_args *a)
 		printf("%s\n", sig);
 	}
 	r = 0;
- out:
+out:
 	free(sig);
 	free(data);
 	return r;
@@ -406,20 +412,21 @@ static int
 read_sig(struct cli *c, const char *arg, char **sigp)
 {
 	uint8_t *buf = NULL;
-	size_t len = 0;
-	char err[256], *s;
+	size_t	 len = 0;
+	char	 err[256], *s;
 
 	*sigp = NULL;
 	if (arg == NULL) {
-		return cli_usage(c, "missing --sig SIG (the hsmkey:vN:... "
+		return cli_usage(c,
+		    "missing --sig SIG (the hsmkey:vN:... "
 		    "text, or @FILE)");
 	}
 	if (arg[0] != '@') {
 		*sigp = xstrdup(arg);
 		return 0;
 	}
-	if (cli_read_input(arg + 1, 64 * 1024, &buf, &len, err,
-	    sizeof(err)) != 0) {
+	if (cli_read_input(arg + 1, 64 * 1024, &buf, &len, err, sizeof(err)) !=
+	    0) {
 		return cli_usage(c, "--sig %s: %s", arg, err);
 	}
 	s = xmalloc(len + 1);
@@ -430,8 +437,9 @@ read_sig(struct cli *c, const char *arg, char **sigp)
 		free(s);
 		return cli_usage(c, "--sig %s: not a text file", arg);
 	}
-	while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r' ||
-	    s[len - 1] == ' ' || s[len - 1] == '\t')) {
+	while (len > 0 &&
+	    (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' ||
+		s[len - 1] == '\t')) {
 		s[--len] = '\0';
 	}
 	*sigp = s;
@@ -442,12 +450,12 @@ static int
 cmd_verify(struct cli *c, struct cli_args *a)
 {
 	struct hsmkey_verify_result res;
-	struct hsmkey *h;
-	uint8_t *data = NULL, *raw = NULL;
-	size_t len = 0, rawlen;
-	uint32_t v;
-	char *sig = NULL, t[64];
-	int r, flags;
+	struct hsmkey		   *h;
+	uint8_t			   *data = NULL, *raw = NULL;
+	size_t			    len = 0, rawlen;
+	uint32_t		    v;
+	char			   *sig = NULL, t[64];
+	int			    r, flags;
 
 	if ((r = check_name(c, a->pos[0])) != 0 ||
 	    (r = sig_flags(c, a, &flags)) != 0 ||
@@ -455,7 +463,8 @@ cmd_verify(struct cli *c, struct cli_args *a)
 		goto out;
 	}
 	if (hk_sigtext_parse(sig, &v, &raw, &rawlen) != 0) {
-		r = cli_usage(c, "invalid --sig: expected the text form "
+		r = cli_usage(c,
+		    "invalid --sig: expected the text form "
 		    "hsmkey:v<N>:<base64>");
 		goto out;
 	}
@@ -465,8 +474,8 @@ cmd_verify(struct cli *c, struct cli_args *a)
 	if ((r = cli_handle(c, &h)) != 0) {
 		goto out;
 	}
-	if ((r = hsmkey_verify_ex(h, a->pos[0], data, len, flags, sig,
-	    &res)) != 0) {
+	if ((r = hsmkey_verify_ex(
+		 h, a->pos[0], data, len, flags, sig, &res)) != 0) {
 		r = cli_fail(c, r);
 		goto out;
 	}
@@ -474,29 +483,29 @@ cmd_verify(struct cli *c, struct cli_args *a)
 		json_object_begin(&c->j);
 		json_kv_bool(&c->j, "valid", res.valid);
 		json_kv_u64(&c->j, "version", res.version);
-		json_kv_string(&c->j, "state", res.state[0] != '\0' ?
-		    res.state : NULL);
+		json_kv_string(
+		    &c->j, "state", res.state[0] != '\0' ? res.state : NULL);
 		cli_json_time(&c->j, "retire", res.retire_ms);
 		json_object_end(&c->j);
 	} else if (res.valid) {
 		printf("valid: signed by %s v%" PRIu32 " (%s)", a->pos[0],
 		    res.version, res.state[0] != '\0' ? res.state : "unknown");
 		if (res.retire_ms != 0) {
-			printf(", retires %s", cli_fmt_time(res.retire_ms, t,
-			    sizeof(t)));
+			printf(", retires %s",
+			    cli_fmt_time(res.retire_ms, t, sizeof(t)));
 		}
 		printf("\n");
 	} else if (strcmp(res.state, "disabled") == 0 ||
 	    strcmp(res.state, "destroy-scheduled") == 0 ||
 	    strcmp(res.state, "destroyed") == 0 ||
 	    strcmp(res.state, "pending") == 0) {
-		printf("invalid signature: %s v%" PRIu32 " is %s\n",
-		    a->pos[0], res.version, res.state);
+		printf("invalid signature: %s v%" PRIu32 " is %s\n", a->pos[0],
+		    res.version, res.state);
 	} else {
 		printf("invalid signature\n");
 	}
 	r = res.valid ? 0 : EXIT_INVALID;
- out:
+out:
 	free(raw);
 	free(data);
 	free(sig);
@@ -510,23 +519,27 @@ write_out(struct cli *c, const char *path, const void *p, size_t len)
 
 	if (path == NULL || strcmp(path, "-") == 0) {
 		if (cli_write_all(stdout, p, len) != 0) {
-			return cli_error(c, HSMKEY_EINTERNAL, "",
-			    "cannot write to stdout");
+			return cli_error(
+			    c, HSMKEY_EINTERNAL, "", "cannot write to stdout");
 		}
 		return 0;
 	}
 	if ((f = fopen(path, "w")) == NULL) {
-		return cli_error(c, HSMKEY_EINVAL, "", "cannot create %s: %m",
-		    path);
+		return cli_error(
+		    c, HSMKEY_EINVAL, "", "cannot create %s: %m", path);
 	}
 	if (cli_write_all(f, p, len) != 0) {
 		fclose(f);
-		return cli_error(c, HSMKEY_EINTERNAL, "", "cannot write %s: "
-		    "%m", path);
+		return cli_error(c, HSMKEY_EINTERNAL, "",
+		    "cannot write %s: "
+		    "%m",
+		    path);
 	}
 	if (fclose(f) != 0) {
-		return cli_error(c, HSMKEY_EINTERNAL, "", "cannot write %s: "
-		    "%m", path);
+		return cli_error(c, HSMKEY_EINTERNAL, "",
+		    "cannot write %s: "
+		    "%m",
+		    path);
 	}
 	return 0;
 }
@@ -534,16 +547,16 @@ write_out(struct cli *c, const char *path, const void *p, size_t len)
 static int
 cmd_pubkey(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__PubkeyRequest pr = HSMKEY__V1__PUBKEY_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
+	Hsmkey__V1__Request	    req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__PubkeyRequest   pr = HSMKEY__V1__PUBKEY_REQUEST__INIT;
+	Hsmkey__V1__Response	   *resp = NULL;
 	Hsmkey__V1__PubkeyResponse *pk;
-	const char *out = cli_opt(a, "out");
-	int der = cli_opt(a, "der") != NULL;
-	struct hsmkey *h;
-	uint32_t version;
-	char *b64 = NULL;
-	int r;
+	const char		   *out = cli_opt(a, "out");
+	int			    der = cli_opt(a, "der") != NULL;
+	struct hsmkey		   *h;
+	uint32_t		    version;
+	char			   *b64 = NULL;
+	int			    r;
 
 	if ((r = check_name(c, a->pos[0])) != 0 ||
 	    (r = opt_version(c, a, "version", 0, &version)) != 0) {
@@ -551,7 +564,8 @@ cmd_pubkey(struct cli *c, struct cli_args *a)
 	}
 	if (der && !c->json && (out == NULL || strcmp(out, "-") == 0) &&
 	    isatty(STDOUT_FILENO)) {
-		return cli_usage(c, "refusing to write DER to a terminal: "
+		return cli_usage(c,
+		    "refusing to write DER to a terminal: "
 		    "give --out FILE or redirect stdout");
 	}
 	if ((r = cli_handle(c, &h)) != 0) {
@@ -561,20 +575,22 @@ cmd_pubkey(struct cli *c, struct cli_args *a)
 	pr.version = version;
 	req.op_case = HSMKEY__V1__REQUEST__OP_PUBKEY;
 	req.pubkey = &pr;
-	if ((r = hk_client_call(h, &req, HSMKEY__V1__RESPONSE__RESULT_PUBKEY,
-	    &resp)) != 0) {
+	if ((r = hk_client_call(
+		 h, &req, HSMKEY__V1__RESPONSE__RESULT_PUBKEY, &resp)) != 0) {
 		return cli_fail(c, r);
 	}
 	pk = resp->pubkey;
 	if (pk->der.len == 0 || pk->pem == NULL || *pk->pem == '\0') {
-		r = cli_error(c, HSMKEY_EPROTO, "", "reply carries no public "
+		r = cli_error(c, HSMKEY_EPROTO, "",
+		    "reply carries no public "
 		    "key");
 		goto out;
 	}
 	if (c->json) {
-		if (out != NULL && (r = write_out(c, out, der ? pk->der.data :
-		    (const void *)pk->pem, der ? pk->der.len :
-		    strlen(pk->pem))) != 0) {
+		if (out != NULL &&
+		    (r = write_out(c, out,
+			 der ? pk->der.data : (const void *)pk->pem,
+			 der ? pk->der.len : strlen(pk->pem))) != 0) {
 			goto out;
 		}
 		if (hk_base64_encode(pk->der.data, pk->der.len, &b64) != 0) {
@@ -596,7 +612,7 @@ cmd_pubkey(struct cli *c, struct cli_args *a)
 		goto out;
 	}
 	r = 0;
- out:
+out:
 	free(b64);
 	hk_client_response_free(resp);
 	return r;
@@ -605,11 +621,11 @@ cmd_pubkey(struct cli *c, struct cli_args *a)
 static int
 cmd_rotate(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__RotateRequest rr = HSMKEY__V1__ROTATE_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
-	uint32_t expect, n;
-	int r;
+	Hsmkey__V1__Response	 *resp = NULL;
+	uint32_t		  expect, n;
+	int			  r;
 
 	if ((r = check_name(c, a->pos[0])) != 0 ||
 	    (r = opt_version(c, a, "expect", 0, &expect)) != 0) {
@@ -625,9 +641,11 @@ cmd_rotate(struct cli *c, struct cli_args *a)
 	}
 	n = resp->key->version;
 	if (rr.stage) {
-		key_done(c, resp, "rotated '%s': v%" PRIu32 " is pending; "
-		    "make it primary with 'hsmkey promote %s --version %"
-		    PRIu32 "'", a->pos[0], n, a->pos[0], n);
+		key_done(c, resp,
+		    "rotated '%s': v%" PRIu32 " is pending; "
+		    "make it primary with 'hsmkey promote %s --version "
+		    "%" PRIu32 "'",
+		    a->pos[0], n, a->pos[0], n);
 	} else {
 		key_done(c, resp, "rotated '%s': v%" PRIu32 " is primary",
 		    a->pos[0], n);
@@ -639,11 +657,11 @@ cmd_rotate(struct cli *c, struct cli_args *a)
 static int
 cmd_promote(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Request	   req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__PromoteRequest pr = HSMKEY__V1__PROMOTE_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
-	uint32_t v;
-	int r;
+	Hsmkey__V1__Response	  *resp = NULL;
+	uint32_t		   v;
+	int			   r;
 
 	if ((r = check_name(c, a->pos[0])) != 0 ||
 	    (r = opt_version(c, a, "version", 1, &v)) != 0) {
@@ -672,8 +690,10 @@ opt_duration(struct cli *c, const struct cli_args *a, const char *opt,
 		return 0;
 	}
 	if (hk_parse_duration(s, &u->value) != 0) {
-		return cli_usage(c, "invalid --%s '%s': give a duration like "
-		    "90, 30s, 15m, 12h or 7d", opt, s);
+		return cli_usage(c,
+		    "invalid --%s '%s': give a duration like "
+		    "90, 30s, 15m, 12h or 7d",
+		    opt, s);
 	}
 	*up = u;
 	return 0;
@@ -682,29 +702,31 @@ opt_duration(struct cli *c, const struct cli_args *a, const char *opt,
 static int
 cmd_policy(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__PolicyRequest pr = HSMKEY__V1__POLICY_REQUEST__INIT;
-	Hsmkey__V1__U64Value so = HSMKEY__V1__U64_VALUE__INIT;
-	Hsmkey__V1__U64Value vg = HSMKEY__V1__U64_VALUE__INIT;
-	Hsmkey__V1__U64Value re = HSMKEY__V1__U64_VALUE__INIT;
-	Hsmkey__V1__U64Value ex = HSMKEY__V1__U64_VALUE__INIT;
-	Hsmkey__V1__Response *resp = NULL;
-	const char *exp = cli_opt(a, "expires");
-	int r;
+	Hsmkey__V1__U64Value	  so = HSMKEY__V1__U64_VALUE__INIT;
+	Hsmkey__V1__U64Value	  vg = HSMKEY__V1__U64_VALUE__INIT;
+	Hsmkey__V1__U64Value	  re = HSMKEY__V1__U64_VALUE__INIT;
+	Hsmkey__V1__U64Value	  ex = HSMKEY__V1__U64_VALUE__INIT;
+	Hsmkey__V1__Response	 *resp = NULL;
+	const char		 *exp = cli_opt(a, "expires");
+	int			  r;
 
 	if ((r = check_name(c, a->pos[0])) != 0 ||
-	    (r = opt_duration(c, a, "sign-overlap", &so,
-	    &pr.sign_overlap_s)) != 0 ||
-	    (r = opt_duration(c, a, "verify-grace", &vg,
-	    &pr.verify_grace_s)) != 0 ||
-	    (r = opt_duration(c, a, "rotate-every", &re,
-	    &pr.rotate_every_s)) != 0) {
+	    (r = opt_duration(
+		 c, a, "sign-overlap", &so, &pr.sign_overlap_s)) != 0 ||
+	    (r = opt_duration(
+		 c, a, "verify-grace", &vg, &pr.verify_grace_s)) != 0 ||
+	    (r = opt_duration(
+		 c, a, "rotate-every", &re, &pr.rotate_every_s)) != 0) {
 		return r;
 	}
 	if (exp != NULL) {
 		if (cli_parse_expiry(exp, &ex.value) != 0) {
-			return cli_usage(c, "invalid --expires '%s': give "
-			    "never, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ", exp);
+			return cli_usage(c,
+			    "invalid --expires '%s': give "
+			    "never, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ",
+			    exp);
 		}
 		pr.expires_ms = &ex;
 	}
@@ -727,11 +749,11 @@ cmd_policy(struct cli *c, struct cli_args *a)
 static int
 cmd_disable(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Request	   req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__DisableRequest dr = HSMKEY__V1__DISABLE_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
-	uint32_t v;
-	int r;
+	Hsmkey__V1__Response	  *resp = NULL;
+	uint32_t		   v;
+	int			   r;
 
 	if ((r = check_name(c, a->pos[0])) != 0 ||
 	    (r = opt_version(c, a, "version", 1, &v)) != 0) {
@@ -752,14 +774,14 @@ cmd_disable(struct cli *c, struct cli_args *a)
 static int
 cmd_destroy(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__DestroyRequest dr = HSMKEY__V1__DESTROY_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
+	Hsmkey__V1__Request	       req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__DestroyRequest     dr = HSMKEY__V1__DESTROY_REQUEST__INIT;
+	Hsmkey__V1__Response	      *resp = NULL;
 	const Hsmkey__V1__VersionInfo *vi = NULL;
-	uint32_t v;
-	size_t i;
-	char t[64];
-	int r;
+	uint32_t		       v;
+	size_t			       i;
+	char			       t[64];
+	int			       r;
 
 	if ((r = check_name(c, a->pos[0])) != 0 ||
 	    (r = opt_version(c, a, "version", 1, &v)) != 0) {
@@ -777,8 +799,8 @@ cmd_destroy(struct cli *c, struct cli_args *a)
 			vi = resp->key->key->versions[i];
 		}
 	}
-	if (vi != NULL && vi->state ==
-	    HSMKEY__V1__VERSION_STATE__STATE_DESTROY_SCHEDULED) {
+	if (vi != NULL &&
+	    vi->state == HSMKEY__V1__VERSION_STATE__STATE_DESTROY_SCHEDULED) {
 		key_done(c, resp, "'%s' v%" PRIu32 " will be destroyed at %s",
 		    a->pos[0], v, cli_fmt_time(vi->retire_ms, t, sizeof(t)));
 	} else {
@@ -789,95 +811,112 @@ cmd_destroy(struct cli *c, struct cli_args *a)
 }
 
 static const struct cli_opt create_opts[] = {
-	{ "alg", 1, 0 }, { NULL, 0, 0 },
+	{ "alg", 1, 0 },
+	{ NULL, 0, 0 },
 };
 static const struct cli_opt none_opts[] = {
 	{ NULL, 0, 0 },
 };
 static const struct cli_opt sign_opts[] = {
-	{ "in", 1, 0 }, { "digest", 1, 0 }, { "version", 1, 0 },
-	{ "raw", 0, 0 }, { "pkcs1", 0, 0 }, { NULL, 0, 0 },
+	{ "in", 1, 0 },
+	{ "digest", 1, 0 },
+	{ "version", 1, 0 },
+	{ "raw", 0, 0 },
+	{ "pkcs1", 0, 0 },
+	{ NULL, 0, 0 },
 };
 static const struct cli_opt verify_opts[] = {
-	{ "sig", 1, 0 }, { "in", 1, 0 }, { "digest", 1, 0 },
-	{ "raw", 0, 0 }, { "pkcs1", 0, 0 }, { NULL, 0, 0 },
+	{ "sig", 1, 0 },
+	{ "in", 1, 0 },
+	{ "digest", 1, 0 },
+	{ "raw", 0, 0 },
+	{ "pkcs1", 0, 0 },
+	{ NULL, 0, 0 },
 };
 static const struct cli_opt pubkey_opts[] = {
-	{ "version", 1, 0 }, { "der", 0, 0 }, { "out", 1, 0 },
+	{ "version", 1, 0 },
+	{ "der", 0, 0 },
+	{ "out", 1, 0 },
 	{ NULL, 0, 0 },
 };
 static const struct cli_opt rotate_opts[] = {
-	{ "expect", 1, 0 }, { "stage", 0, 0 }, { NULL, 0, 0 },
+	{ "expect", 1, 0 },
+	{ "stage", 0, 0 },
+	{ NULL, 0, 0 },
 };
 static const struct cli_opt version_opts[] = {
-	{ "version", 1, 0 }, { NULL, 0, 0 },
+	{ "version", 1, 0 },
+	{ NULL, 0, 0 },
 };
 static const struct cli_opt policy_opts[] = {
-	{ "sign-overlap", 1, 0 }, { "verify-grace", 1, 0 },
-	{ "rotate-every", 1, 0 }, { "expires", 1, 0 }, { NULL, 0, 0 },
+	{ "sign-overlap", 1, 0 },
+	{ "verify-grace", 1, 0 },
+	{ "rotate-every", 1, 0 },
+	{ "expires", 1, 0 },
+	{ NULL, 0, 0 },
 };
 
 const struct cli_cmd cli_key_cmds[] = {
 	{ "create", cmd_create, "NAME [--alg ALG]",
-	  "Creates a key in the token; version 1 is primary. ALG: "
-	  "ecdsa-p256 (default),\n"
-	  "ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096.",
-	  create_opts, 1, 1 },
+	    "Creates a key in the token; version 1 is primary. ALG: "
+	    "ecdsa-p256 (default),\n"
+	    "ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096.",
+	    create_opts, 1, 1 },
 	{ "list", cmd_list, "",
-	  "Lists the keys with their versions, states, dates and policy.",
-	  none_opts, 0, 0 },
+	    "Lists the keys with their versions, states, dates and policy.",
+	    none_opts, 0, 0 },
 	{ "describe", cmd_describe, "NAME",
-	  "Shows one key: algorithm, primary version, policy, and each "
-	  "version's\n"
-	  "state and dates (UTC; UNTIL: when it leaves that state).",
-	  none_opts, 1, 1 },
+	    "Shows one key: algorithm, primary version, policy, and each "
+	    "version's\n"
+	    "state and dates (UTC; UNTIL: when it leaves that state).",
+	    none_opts, 1, 1 },
 	{ "sign", cmd_sign,
-	  "NAME [--in FILE] [--digest HEX] [--version N] [--raw] [--pkcs1]",
-	  "Signs the message in FILE (default: stdin), or a SHA-256/384 "
-	  "digest given\n"
-	  "in hex, with the primary version (or version N). Prints "
-	  "hsmkey:vN:<base64>.\n"
-	  "--raw: ECDSA r||s instead of DER; --pkcs1: RSA PKCS#1 v1.5 "
-	  "instead of PSS.",
-	  sign_opts, 1, 1 },
+	    "NAME [--in FILE] [--digest HEX] [--version N] [--raw] [--pkcs1]",
+	    "Signs the message in FILE (default: stdin), or a SHA-256/384 "
+	    "digest given\n"
+	    "in hex, with the primary version (or version N). Prints "
+	    "hsmkey:vN:<base64>.\n"
+	    "--raw: ECDSA r||s instead of DER; --pkcs1: RSA PKCS#1 v1.5 "
+	    "instead of PSS.",
+	    sign_opts, 1, 1 },
 	{ "verify", cmd_verify,
-	  "NAME --sig SIG [--in FILE] [--digest HEX] [--raw] [--pkcs1]",
-	  "Verifies SIG (hsmkey:vN:..., or @FILE holding it) over the "
-	  "message in FILE\n"
-	  "(default: stdin) or a digest. Exit 0 valid, 1 invalid (also "
-	  "when the\n"
-	  "version is disabled).",
-	  verify_opts, 1, 1 },
+	    "NAME --sig SIG [--in FILE] [--digest HEX] [--raw] [--pkcs1]",
+	    "Verifies SIG (hsmkey:vN:..., or @FILE holding it) over the "
+	    "message in FILE\n"
+	    "(default: stdin) or a digest. Exit 0 valid, 1 invalid (also "
+	    "when the\n"
+	    "version is disabled).",
+	    verify_opts, 1, 1 },
 	{ "pubkey", cmd_pubkey, "NAME [--version N] [--der] [--out FILE]",
-	  "Prints the public key (SubjectPublicKeyInfo) of the primary "
-	  "version, or N,\n"
-	  "as PEM; --der writes DER. --out FILE writes to FILE.",
-	  pubkey_opts, 1, 1 },
+	    "Prints the public key (SubjectPublicKeyInfo) of the primary "
+	    "version, or N,\n"
+	    "as PEM; --der writes DER. --out FILE writes to FILE.",
+	    pubkey_opts, 1, 1 },
 	{ "rotate", cmd_rotate, "NAME [--expect N] [--stage]",
-	  "Makes a new version and makes it primary. --expect N: fail "
-	  "unless N is\n"
-	  "the newest version (exit 5 when another rotation won). "
-	  "--stage: the new\n"
-	  "version stays pending until 'promote'.",
-	  rotate_opts, 1, 1 },
+	    "Makes a new version and makes it primary. --expect N: fail "
+	    "unless N is\n"
+	    "the newest version (exit 5 when another rotation won). "
+	    "--stage: the new\n"
+	    "version stays pending until 'promote'.",
+	    rotate_opts, 1, 1 },
 	{ "promote", cmd_promote, "NAME --version N",
-	  "Makes pending version N active and primary.",
-	  version_opts, 1, 1 },
+	    "Makes pending version N active and primary.", version_opts, 1,
+	    1 },
 	{ "policy", cmd_policy,
-	  "NAME [--sign-overlap D] [--verify-grace D] [--rotate-every D] "
-	  "[--expires T]",
-	  "Changes the given policy fields (D: 90, 30s, 15m, 12h, 7d; "
-	  "--rotate-every 0:\n"
-	  "off; T: never, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ). No flag: "
-	  "shows the key.",
-	  policy_opts, 1, 1 },
+	    "NAME [--sign-overlap D] [--verify-grace D] [--rotate-every D] "
+	    "[--expires T]",
+	    "Changes the given policy fields (D: 90, 30s, 15m, 12h, 7d; "
+	    "--rotate-every 0:\n"
+	    "off; T: never, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ). No flag: "
+	    "shows the key.",
+	    policy_opts, 1, 1 },
 	{ "disable", cmd_disable, "NAME --version N",
-	  "Disables version N: it no longer signs or verifies.",
-	  version_opts, 1, 1 },
+	    "Disables version N: it no longer signs or verifies.",
+	    version_opts, 1, 1 },
 	{ "destroy", cmd_destroy, "NAME --version N",
-	  "Schedules version N for destruction: after a delay (default 7 "
-	  "days) its\n"
-	  "objects are deleted from the token.",
-	  version_opts, 1, 1 },
+	    "Schedules version N for destruction: after a delay (default 7 "
+	    "days) its\n"
+	    "objects are deleted from the token.",
+	    version_opts, 1, 1 },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0 },
 };

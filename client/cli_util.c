@@ -69,7 +69,7 @@ int
 cli_parse_u32(const char *s, int zero_ok, uint32_t *vp)
 {
 	unsigned long long v;
-	char *end;
+	char		  *end;
 
 	*vp = 0;
 	if (s == NULL || !isdigit((unsigned char)*s)) {
@@ -103,9 +103,9 @@ hexval(int c)
 int
 cli_parse_hex(const char *s, uint8_t **outp, size_t *lenp)
 {
-	size_t i, len = strlen(s);
+	size_t	 i, len = strlen(s);
 	uint8_t *out;
-	int hi, lo;
+	int	 hi, lo;
 
 	*outp = NULL;
 	*lenp = 0;
@@ -130,12 +130,14 @@ int
 cli_parse_expiry(const char *s, uint64_t *msp)
 {
 	static const char *formats[] = {
-		"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d", NULL,
+		"%Y-%m-%dT%H:%M:%SZ",
+		"%Y-%m-%d",
+		NULL,
 	};
-	struct tm tm, want, back;
+	struct tm   tm, want, back;
 	const char *end;
-	time_t t;
-	int i;
+	time_t	    t;
+	int	    i;
 
 	*msp = 0;
 	if (s == NULL) {
@@ -157,7 +159,7 @@ cli_parse_expiry(const char *s, uint64_t *msp)
 		if (tm.tm_year < 70 || tm.tm_year > 8099) {
 			return -1;
 		}
-		want = tm;	/* timegm() normalises tm in place */
+		want = tm; /* timegm() normalises tm in place */
 		if ((t = timegm(&tm)) == (time_t)-1 || t < 0) {
 			return -1;
 		}
@@ -166,8 +168,7 @@ cli_parse_expiry(const char *s, uint64_t *msp)
 		    back.tm_mday != want.tm_mday ||
 		    back.tm_mon != want.tm_mon ||
 		    back.tm_hour != want.tm_hour ||
-		    back.tm_min != want.tm_min ||
-		    back.tm_sec != want.tm_sec) {
+		    back.tm_min != want.tm_min || back.tm_sec != want.tm_sec) {
 			return -1;
 		}
 		*msp = (uint64_t)t * 1000;
@@ -180,9 +181,9 @@ int
 cli_parse_timeout(const char *s, int *msp)
 {
 	unsigned long long whole, frac = 0, scale = 1000;
-	const char *p;
-	char *end;
-	uint64_t ms;
+	const char	  *p;
+	char		  *end;
+	uint64_t	   ms;
 
 	*msp = 0;
 	if (s == NULL || !isdigit((unsigned char)*s)) {
@@ -227,10 +228,10 @@ int
 cli_valid_grant(const char *g)
 {
 	static const char *ops[] = { "sign", "verify", "pubkey", "admin",
-	    NULL };
-	const char *colon, *p;
-	size_t oplen;
-	int i;
+		NULL };
+	const char	  *colon, *p;
+	size_t		   oplen;
+	int		   i;
 
 	if (g == NULL || (colon = strchr(g, ':')) == NULL) {
 		return 0;
@@ -263,7 +264,7 @@ const char *
 cli_fmt_time(uint64_t ms, char *buf, size_t len)
 {
 	struct tm tm;
-	time_t t;
+	time_t	  t;
 
 	if (ms == 0) {
 		snprintf(buf, len, "-");
@@ -311,10 +312,10 @@ cli_read_input(const char *path, size_t max, uint8_t **bufp, size_t *lenp,
 {
 	const char *what;
 	struct stat sb;
-	uint8_t *buf = NULL;
-	size_t len = 0, cap;
-	ssize_t n;
-	int fd = STDIN_FILENO, r = -1;
+	uint8_t	   *buf = NULL;
+	size_t	    len = 0, cap;
+	ssize_t	    n;
+	int	    fd = STDIN_FILENO, r = -1;
 
 	*bufp = NULL;
 	*lenp = 0;
@@ -330,8 +331,10 @@ cli_read_input(const char *path, size_t max, uint8_t **bufp, size_t *lenp,
 	}
 	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
 	    (uint64_t)sb.st_size > max) {
-		snprintf(err, errlen, "message is %jd bytes; the limit is %zu "
-		    "bytes", (intmax_t)sb.st_size, max);
+		snprintf(err, errlen,
+		    "message is %jd bytes; the limit is %zu "
+		    "bytes",
+		    (intmax_t)sb.st_size, max);
 		r = -2;
 		goto out;
 	}
@@ -340,9 +343,10 @@ cli_read_input(const char *path, size_t max, uint8_t **bufp, size_t *lenp,
 	for (;;) {
 		if (len == cap) {
 			if (cap > max) {
-				snprintf(err, errlen, "message on %s is over "
-				    "%zu bytes; the limit is %zu bytes", what,
-				    max, max);
+				snprintf(err, errlen,
+				    "message on %s is over "
+				    "%zu bytes; the limit is %zu bytes",
+				    what, max, max);
 				r = -2;
 				goto out;
 			}
@@ -364,8 +368,10 @@ cli_read_input(const char *path, size_t max, uint8_t **bufp, size_t *lenp,
 		len += (size_t)n;
 	}
 	if (len > max) {
-		snprintf(err, errlen, "message is %zu bytes; the limit is %zu "
-		    "bytes", len, max);
+		snprintf(err, errlen,
+		    "message is %zu bytes; the limit is %zu "
+		    "bytes",
+		    len, max);
 		r = -2;
 		goto out;
 	}
@@ -374,7 +380,7 @@ cli_read_input(const char *path, size_t max, uint8_t **bufp, size_t *lenp,
 	*lenp = len;
 	buf = NULL;
 	r = 0;
- out:
+out:
 	free(buf);
 	if (fd != STDIN_FILENO) {
 		close(fd);

@@ -29,11 +29,41 @@
 #include "wire.h"
 
 /* 32 bytes 0x01..0x20 */
-#define SECRET_B64	"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+#define SECRET_B64 "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
 
 static const uint8_t secret[32] = {
-	1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
-	20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
+	1,
+	2,
+	3,
+	4,
+	5,
+	6,
+	7,
+	8,
+	9,
+	10,
+	11,
+	12,
+	13,
+	14,
+	15,
+	16,
+	17,
+	18,
+	19,
+	20,
+	21,
+	22,
+	23,
+	24,
+	25,
+	26,
+	27,
+	28,
+	29,
+	30,
+	31,
+	32,
 };
 
 static char tmpdir[256];
@@ -42,7 +72,7 @@ static const char *
 tmpfile_with(const char *name, const char *content)
 {
 	static char path[512];
-	FILE *f;
+	FILE	   *f;
 
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
 	TRUE((f = fopen(path, "w")) != NULL);
@@ -67,10 +97,11 @@ static void
 test_creds_good(void)
 {
 	struct hk_credentials c;
-	char err[256];
-	const char *p;
+	char		      err[256];
+	const char	     *p;
 
-	p = tmpfile_with("good.ini", "; comment\n[client]\nid = alice\n"
+	p = tmpfile_with("good.ini",
+	    "; comment\n[client]\nid = alice\n"
 	    "secret = " SECRET_B64 "\nsecret_no = 3\n"
 	    "connect = ipc:///tmp/x.sock\n[other]\nid = bob\n");
 	PASS(hk_credentials_load(p, &c, err, sizeof(err)));
@@ -81,8 +112,8 @@ test_creds_good(void)
 	EQ_STR(c.connect, "ipc:///tmp/x.sock");
 	hk_credentials_clear(&c);
 
-	p = tmpfile_with("defaults.ini", "[client]\nid=bob\nsecret="
-	    SECRET_B64 "\n");
+	p = tmpfile_with(
+	    "defaults.ini", "[client]\nid=bob\nsecret=" SECRET_B64 "\n");
 	PASS(hk_credentials_load(p, &c, err, sizeof(err)));
 	EQ_INT(c.secret_no, 1);
 	TRUE(c.connect == NULL);
@@ -93,44 +124,45 @@ static void
 test_creds_bad(void)
 {
 	struct hk_credentials c;
-	char err[256];
-	const char *p;
+	char		      err[256];
+	const char	     *p;
 
 	p = tmpfile_with("nosecret.ini", "[client]\nid = alice\n");
-	FAIL(hk_credentials_load(p, &c, err, sizeof(err)),
-	    HSMKEY_ECREDENTIALS);
+	FAIL(
+	    hk_credentials_load(p, &c, err, sizeof(err)), HSMKEY_ECREDENTIALS);
 	TRUE(strstr(err, "no secret") != NULL);
 	hk_credentials_clear(&c);
 
 	p = tmpfile_with("noid.ini", "[client]\nsecret = " SECRET_B64 "\n");
-	FAIL(hk_credentials_load(p, &c, err, sizeof(err)),
-	    HSMKEY_ECREDENTIALS);
+	FAIL(
+	    hk_credentials_load(p, &c, err, sizeof(err)), HSMKEY_ECREDENTIALS);
 	TRUE(strstr(err, "no id") != NULL);
 	hk_credentials_clear(&c);
 
-	p = tmpfile_with("b64.ini", "[client]\nid = a\nsecret = not*base64!\n");
-	FAIL(hk_credentials_load(p, &c, err, sizeof(err)),
-	    HSMKEY_ECREDENTIALS);
+	p = tmpfile_with(
+	    "b64.ini", "[client]\nid = a\nsecret = not*base64!\n");
+	FAIL(
+	    hk_credentials_load(p, &c, err, sizeof(err)), HSMKEY_ECREDENTIALS);
 	TRUE(strstr(err, "base64") != NULL);
 	/* the message never carries the secret */
 	TRUE(strstr(err, "not*base64") == NULL);
 	hk_credentials_clear(&c);
 
 	p = tmpfile_with("short.ini", "[client]\nid = a\nsecret = AAAA\n");
-	FAIL(hk_credentials_load(p, &c, err, sizeof(err)),
-	    HSMKEY_ECREDENTIALS);
+	FAIL(
+	    hk_credentials_load(p, &c, err, sizeof(err)), HSMKEY_ECREDENTIALS);
 	hk_credentials_clear(&c);
 
-	p = tmpfile_with("no.ini", "[client]\nid = a\nsecret = " SECRET_B64
-	    "\nsecret_no = 0\n");
-	FAIL(hk_credentials_load(p, &c, err, sizeof(err)),
-	    HSMKEY_ECREDENTIALS);
+	p = tmpfile_with("no.ini",
+	    "[client]\nid = a\nsecret = " SECRET_B64 "\nsecret_no = 0\n");
+	FAIL(
+	    hk_credentials_load(p, &c, err, sizeof(err)), HSMKEY_ECREDENTIALS);
 	hk_credentials_clear(&c);
 
-	p = tmpfile_with("badid.ini", "[client]\nid = -a b\nsecret = "
-	    SECRET_B64 "\n");
-	FAIL(hk_credentials_load(p, &c, err, sizeof(err)),
-	    HSMKEY_ECREDENTIALS);
+	p = tmpfile_with(
+	    "badid.ini", "[client]\nid = -a b\nsecret = " SECRET_B64 "\n");
+	FAIL(
+	    hk_credentials_load(p, &c, err, sizeof(err)), HSMKEY_ECREDENTIALS);
 	hk_credentials_clear(&c);
 
 	FAIL(hk_credentials_load("/nonexistent/creds", &c, err, sizeof(err)),
@@ -146,10 +178,11 @@ static void
 test_open_precedence(void)
 {
 	struct hsmkey *h = NULL;
-	const char *p;
+	const char    *p;
 
-	p = tmpfile_with("conn.ini", "[client]\nid = alice\nsecret = "
-	    SECRET_B64 "\nconnect = ipc:///tmp/from-file.sock\n");
+	p = tmpfile_with("conn.ini",
+	    "[client]\nid = alice\nsecret = " SECRET_B64
+	    "\nconnect = ipc:///tmp/from-file.sock\n");
 	unsetenv("HSMKEY_CONNECT");
 	PASS(hsmkey_open(&h, p, NULL));
 	EQ_STR(hk_client_url(h), "ipc:///tmp/from-file.sock");
@@ -174,8 +207,8 @@ test_open_precedence(void)
 	TRUE(h == NULL);
 	TRUE(strstr(hsmkey_last_error(NULL), "HSMKEY_CREDENTIALS") != NULL);
 
-	p = tmpfile_with("noconn.ini", "[client]\nid = alice\nsecret = "
-	    SECRET_B64 "\n");
+	p = tmpfile_with(
+	    "noconn.ini", "[client]\nid = alice\nsecret = " SECRET_B64 "\n");
 	FAIL(hsmkey_open(&h, p, NULL), HSMKEY_ECREDENTIALS);
 	TRUE(strstr(hsmkey_last_error(NULL), "--connect") != NULL);
 	FAIL(hsmkey_open(&h, p, "bogus://x"), HSMKEY_EINVAL);
@@ -187,9 +220,9 @@ static char *
 json_of(void (*fn)(struct json *))
 {
 	struct json j;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f;
+	char	   *buf = NULL;
+	size_t	    len = 0;
+	FILE	   *f;
 
 	TRUE((f = open_memstream(&buf, &len)) != NULL);
 	json_init(&j, f);
@@ -224,7 +257,8 @@ test_json(void)
 {
 	char *s = json_of(json_escapes);
 
-	EQ_STR(s, "{\"s\":\"a\\\"b\\\\c\\nd\\te\\u0001\\u001f/\xc3\xa9\","
+	EQ_STR(s,
+	    "{\"s\":\"a\\\"b\\\\c\\nd\\te\\u0001\\u001f/\xc3\xa9\","
 	    "\"null\":null,\"n\":18446744073709551615,"
 	    "\"a\":[true,false,null,{}],\"e\":[]}\n");
 	free(s);
@@ -236,7 +270,7 @@ static void
 test_duration(void)
 {
 	uint64_t s;
-	char buf[32];
+	char	 buf[32];
 
 	PASS(hk_parse_duration("90", &s));
 	EQ_INT(s, 90);
@@ -263,7 +297,7 @@ static void
 test_expiry(void)
 {
 	uint64_t ms;
-	char buf[64];
+	char	 buf[64];
 
 	TRUE(cli_parse_expiry("never", &ms) == 0);
 	EQ_INT(ms, 0);
@@ -285,9 +319,9 @@ static void
 test_cli_parsers(void)
 {
 	uint8_t *d;
-	size_t len;
+	size_t	 len;
 	uint32_t v;
-	int ms;
+	int	 ms;
 
 	TRUE(cli_parse_timeout("30", &ms) == 0);
 	EQ_INT(ms, 30000);
@@ -329,13 +363,13 @@ static int
 run_cli(const char *a0, ...)
 {
 	const char *argv[32];
-	va_list ap;
-	int argc = 0, r, out, err, null;
+	va_list	    ap;
+	int	    argc = 0, r, out, err, null;
 
 	argv[argc++] = "hsmkey";
 	va_start(ap, a0);
 	for (argv[argc] = a0; argv[argc] != NULL && argc < 30;
-	    argv[argc] = va_arg(ap, const char *)) {
+	     argv[argc] = va_arg(ap, const char *)) {
 		argc++;
 	}
 	va_end(ap);
@@ -386,10 +420,8 @@ test_cli_usage(void)
 	EQ_INT(run_cli("policy", "k", "--verify-grace", "3w", NULL), 2);
 	EQ_INT(run_cli("policy", "k", "--expires", "soon", NULL), 2);
 	EQ_INT(run_cli("client", "add", "alice", NULL), 2);
-	EQ_INT(run_cli("client", "add", "alice", "--grant", "fly:*", NULL),
-	    2);
-	EQ_INT(run_cli("client", "add", "-bad", "--grant", "sign:*", NULL),
-	    2);
+	EQ_INT(run_cli("client", "add", "alice", "--grant", "fly:*", NULL), 2);
+	EQ_INT(run_cli("client", "add", "-bad", "--grant", "sign:*", NULL), 2);
 	EQ_INT(run_cli("client", "revoke", "alice", NULL), 2);
 	EQ_INT(run_cli("--timeout", "x", "list", NULL), 2);
 	EQ_INT(run_cli("list", "--json=1", NULL), 2);
@@ -403,12 +435,12 @@ static void
 test_lib_args(void)
 {
 	struct hsmkey_verify_result res;
-	struct hsmkey *h = NULL;
-	uint8_t d[32] = { 0 };
-	char *sig = NULL, *big;
+	struct hsmkey		   *h = NULL;
+	uint8_t			    d[32] = { 0 };
+	char			   *sig = NULL, *big;
 
-	PASS(hsmkey_open_secret(&h, "ipc:///tmp/hsmkey-nowhere.sock",
-	    "alice", 1, secret, sizeof(secret)));
+	PASS(hsmkey_open_secret(&h, "ipc:///tmp/hsmkey-nowhere.sock", "alice",
+	    1, secret, sizeof(secret)));
 	FAIL(hsmkey_sign(h, "Bad", "m", 1, 0, &sig), HSMKEY_EINVAL);
 	TRUE(strstr(hsmkey_last_error(h), "invalid key name") != NULL);
 	FAIL(hsmkey_sign(h, "k", "", 0, 0, &sig), HSMKEY_EINVAL);
@@ -455,13 +487,13 @@ test_timeout(void)
 		NULL,
 	};
 	struct hsmkey *h = NULL;
-	long long t0, dt;
-	char *sig = NULL;
-	int i;
+	long long      t0, dt;
+	char	      *sig = NULL;
+	int	       i;
 
 	for (i = 0; urls[i] != NULL; i++) {
-		PASS(hsmkey_open_secret(&h, urls[i], "alice", 1, secret,
-		    sizeof(secret)));
+		PASS(hsmkey_open_secret(
+		    &h, urls[i], "alice", 1, secret, sizeof(secret)));
 		PASS(hsmkey_set_timeout(h, 300));
 		t0 = mono_ms();
 		FAIL(hsmkey_sign(h, "k", "m", 1, 0, &sig), HSMKEY_ETIMEOUT);
@@ -490,10 +522,10 @@ enum fake_mode {
 };
 
 struct fake {
-	int			 sock;
-	enum fake_mode		 mode;
-	int			 req_mac_ok;	/* last request's MAC held */
-	Hsmkey__V1__Request	*last;		/* last request decoded */
+	int		     sock;
+	enum fake_mode	     mode;
+	int		     req_mac_ok; /* last request's MAC held */
+	Hsmkey__V1__Request *last;	 /* last request decoded */
 };
 
 static void
@@ -501,14 +533,14 @@ fake_reply(struct fake *fk, const Hsmkey__V1__Envelope *env)
 {
 	Hsmkey__V1__ResponseEnvelope renv =
 	    HSMKEY__V1__RESPONSE_ENVELOPE__INIT;
-	Hsmkey__V1__Response resp = HSMKEY__V1__RESPONSE__INIT;
-	Hsmkey__V1__SignResponse sr = HSMKEY__V1__SIGN_RESPONSE__INIT;
+	Hsmkey__V1__Response	   resp = HSMKEY__V1__RESPONSE__INIT;
+	Hsmkey__V1__SignResponse   sr = HSMKEY__V1__SIGN_RESPONSE__INIT;
 	Hsmkey__V1__HealthResponse hr = HSMKEY__V1__HEALTH_RESPONSE__INIT;
-	ProtobufCBinaryData sig = { 3, (uint8_t *)"sig" };
+	ProtobufCBinaryData	   sig = { 3, (uint8_t *)"sig" };
 	uint8_t *rb = NULL, *eb = NULL, mac[HK_MAC_LEN], nonce[HK_NONCE_LEN];
-	size_t rlen, elen;
+	size_t	 rlen, elen;
 	struct hk_buf *b;
-	uint8_t wrong[32] = { 0 };
+	uint8_t	       wrong[32] = { 0 };
 
 	resp.status = HSMKEY__V1__STATUS__STATUS_OK;
 	switch (fk->mode) {
@@ -563,28 +595,28 @@ fake_reply(struct fake *fk, const Hsmkey__V1__Envelope *env)
 static void *
 fake_main(void *arg)
 {
-	struct fake *fk = arg;
+	struct fake	     *fk = arg;
 	Hsmkey__V1__Envelope *env;
-	ProtobufCMessage *m;
-	struct hk_buf *b;
-	uint8_t mac[HK_MAC_LEN];
-	void *msg;
-	int n;
+	ProtobufCMessage     *m;
+	struct hk_buf	     *b;
+	uint8_t		      mac[HK_MAC_LEN];
+	void		     *msg;
+	int		      n;
 
 	for (;;) {
 		if ((n = nn_recv(fk->sock, &msg, NN_MSG, 0)) < 0) {
 			return NULL;
 		}
-		PASS(hk_decode_strict(&hsmkey__v1__envelope__descriptor, msg,
-		    (size_t)n, &m));
+		PASS(hk_decode_strict(
+		    &hsmkey__v1__envelope__descriptor, msg, (size_t)n, &m));
 		nn_freemsg(msg);
 		env = (Hsmkey__V1__Envelope *)m;
 		TRUE((b = hk_buf_new(HK_MAX_MESSAGE * 2)) != NULL);
 		PASS(hk_mac_input_request(b, env->protocol, env->client_id,
 		    env->secret_no, env->nonce.data, env->nonce.len,
 		    env->timestamp_ms, env->request.data, env->request.len));
-		PASS(hk_hmac_sha256(secret, 32, hk_buf_ptr(b), hk_buf_len(b),
-		    mac));
+		PASS(hk_hmac_sha256(
+		    secret, 32, hk_buf_ptr(b), hk_buf_len(b), mac));
 		hk_buf_free(b);
 		fk->req_mac_ok = env->mac.len == 32 &&
 		    hk_mac_cmp(mac, env->mac.data, 32) == 0 &&
@@ -608,10 +640,10 @@ static void
 test_fake_service(void)
 {
 	struct hsmkey_verify_result res;
-	struct fake fk;
-	struct hsmkey *h = NULL;
-	pthread_t th;
-	char url[300], *sig = NULL;
+	struct fake		    fk;
+	struct hsmkey		   *h = NULL;
+	pthread_t		    th;
+	char			    url[300], *sig = NULL;
 
 	(void)res;
 	memset(&fk, 0, sizeof(fk));
@@ -620,13 +652,12 @@ test_fake_service(void)
 	TRUE(nn_bind(fk.sock, url) >= 0);
 	TRUE(pthread_create(&th, NULL, fake_main, &fk) == 0);
 
-	PASS(hsmkey_open_secret(&h, url, "alice", 7, secret,
-	    sizeof(secret)));
+	PASS(hsmkey_open_secret(&h, url, "alice", 7, secret, sizeof(secret)));
 	PASS(hsmkey_set_timeout(h, 5000));
 
 	fk.mode = FAKE_SIGN_OK;
-	PASS(hsmkey_sign_ex(h, "k", "hello", 5, 0,
-	    HSMKEY_SIG_RAW | HSMKEY_RSA_PKCS1, &sig));
+	PASS(hsmkey_sign_ex(
+	    h, "k", "hello", 5, 0, HSMKEY_SIG_RAW | HSMKEY_RSA_PKCS1, &sig));
 	EQ_STR(sig, "hsmkey:v2:c2ln");
 	TRUE(fk.req_mac_ok);
 	EQ_INT(fk.last->op_case, HSMKEY__V1__REQUEST__OP_SIGN);

@@ -16,12 +16,12 @@
 #include "wire.h"
 
 struct parse_state {
-	struct hk_credentials	*c;
-	char			*err;
-	size_t			 errlen;
-	int			 r;		/* first error, or 0 */
-	int			 have_id;
-	int			 have_secret;
+	struct hk_credentials *c;
+	char		      *err;
+	size_t		       errlen;
+	int		       r; /* first error, or 0 */
+	int		       have_id;
+	int		       have_secret;
 };
 
 static int parse_fail(struct parse_state *, int, const char *, ...)
@@ -38,22 +38,22 @@ parse_fail(struct parse_state *st, int r, const char *fmt, ...)
 		vsnprintf(st->err, st->errlen, fmt, ap);
 		va_end(ap);
 	}
-	return 0;	/* stop parsing */
+	return 0; /* stop parsing */
 }
 
 static int
 handler(void *user, const char *section, const char *name, const char *value)
 {
-	struct parse_state *st = user;
+	struct parse_state    *st = user;
 	struct hk_credentials *c = st->c;
-	unsigned long long v;
-	uint8_t *secret = NULL;
-	size_t len = 0;
-	char *end;
-	int r;
+	unsigned long long     v;
+	uint8_t		      *secret = NULL;
+	size_t		       len = 0;
+	char		      *end;
+	int		       r;
 
 	if (strcmp(section, "client") != 0) {
-		return 1;	/* other sections are not ours */
+		return 1; /* other sections are not ours */
 	}
 	if (strcmp(name, "id") == 0) {
 		if (!hk_valid_client_id(value)) {
@@ -65,8 +65,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 	} else if (strcmp(name, "secret") == 0) {
 		if ((r = hk_base64_decode(value, &secret, &len)) != 0) {
 			if (r == HK_ERR_NOMEM) {
-				return parse_fail(st, HSMKEY_ENOMEM,
-				    "out of memory");
+				return parse_fail(
+				    st, HSMKEY_ENOMEM, "out of memory");
 			}
 			return parse_fail(st, HSMKEY_ECREDENTIALS,
 			    "secret is not valid base64");
@@ -98,8 +98,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 	} else if (strcmp(name, "connect") == 0) {
 		free(c->connect);
 		if ((c->connect = strdup(value)) == NULL) {
-			return parse_fail(st, HSMKEY_ENOMEM,
-			    "out of memory");
+			return parse_fail(st, HSMKEY_ENOMEM, "out of memory");
 		}
 	}
 	/* unknown keys are ignored: newer files may carry more */
@@ -110,10 +109,10 @@ static int
 read_file(const char *path, char **bufp, char *err, size_t errlen)
 {
 	struct stat sb;
-	char *buf = NULL;
-	size_t len = 0;
-	ssize_t n;
-	int fd = -1, r = HSMKEY_ECREDENTIALS;
+	char	   *buf = NULL;
+	size_t	    len = 0;
+	ssize_t	    n;
+	int	    fd = -1, r = HSMKEY_ECREDENTIALS;
 
 	*bufp = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -125,8 +124,8 @@ read_file(const char *path, char **bufp, char *err, size_t errlen)
 		goto out;
 	}
 	if (sb.st_size > HK_CREDENTIALS_MAX) {
-		snprintf(err, errlen, "larger than %d bytes",
-		    HK_CREDENTIALS_MAX);
+		snprintf(
+		    err, errlen, "larger than %d bytes", HK_CREDENTIALS_MAX);
 		goto out;
 	}
 	if ((buf = calloc(1, HK_CREDENTIALS_MAX + 1)) == NULL) {
@@ -156,7 +155,7 @@ read_file(const char *path, char **bufp, char *err, size_t errlen)
 	*bufp = buf;
 	buf = NULL;
 	r = 0;
- out:
+out:
 	if (buf != NULL) {
 		explicit_bzero(buf, HK_CREDENTIALS_MAX + 1);
 		free(buf);
@@ -168,17 +167,18 @@ read_file(const char *path, char **bufp, char *err, size_t errlen)
 }
 
 int
-hk_credentials_load(const char *path, struct hk_credentials *c, char *err,
-    size_t errlen)
+hk_credentials_load(
+    const char *path, struct hk_credentials *c, char *err, size_t errlen)
 {
 	struct parse_state st;
-	char *buf = NULL, why[200];
-	int r = HSMKEY_ECREDENTIALS, line;
+	char		  *buf = NULL, why[200];
+	int		   r = HSMKEY_ECREDENTIALS, line;
 
 	memset(c, 0, sizeof(*c));
 	c->secret_no = 1;
 	if (path == NULL || *path == '\0') {
-		snprintf(err, errlen, "no credentials file: give --credentials "
+		snprintf(err, errlen,
+		    "no credentials file: give --credentials "
 		    "FILE or set $HSMKEY_CREDENTIALS");
 		return HSMKEY_ECREDENTIALS;
 	}
@@ -198,18 +198,22 @@ hk_credentials_load(const char *path, struct hk_credentials *c, char *err,
 	}
 	r = HSMKEY_ECREDENTIALS;
 	if (line != 0) {
-		snprintf(err, errlen, "credentials file %s: syntax error on "
-		    "line %d", path, line);
+		snprintf(err, errlen,
+		    "credentials file %s: syntax error on "
+		    "line %d",
+		    path, line);
 		goto out;
 	}
 	if (!st.have_id || !st.have_secret) {
-		snprintf(err, errlen, "credentials file %s: no %s in the "
-		    "[client] section", path, !st.have_id ? "id" : "secret");
+		snprintf(err, errlen,
+		    "credentials file %s: no %s in the "
+		    "[client] section",
+		    path, !st.have_id ? "id" : "secret");
 		goto out;
 	}
 	/* success */
 	r = 0;
- out:
+out:
 	if (buf != NULL) {
 		explicit_bzero(buf, HK_CREDENTIALS_MAX + 1);
 		free(buf);

@@ -16,16 +16,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HK_CREDENTIALS_MAX	(64 * 1024)	/* bytes in the file */
-#define HK_SECRET_MIN		16
-#define HK_SECRET_MAX		64
+#define HK_CREDENTIALS_MAX (64 * 1024) /* bytes in the file */
+#define HK_SECRET_MIN	   16
+#define HK_SECRET_MAX	   64
 
 struct hk_credentials {
-	char		 id[65];
-	uint32_t	 secret_no;
-	uint8_t		*secret;	/* zeroed by hk_credentials_clear() */
-	size_t		 secret_len;
-	char		*connect;	/* NULL when the file has none */
+	char	 id[65];
+	uint32_t secret_no;
+	uint8_t *secret; /* zeroed by hk_credentials_clear() */
+	size_t	 secret_len;
+	char	*connect; /* NULL when the file has none */
 };
 
 /*
@@ -33,9 +33,9 @@ struct hk_credentials {
  * with a one-line message in err.  Caller must hk_credentials_clear(c),
  * also after a failure.
  */
-int	hk_credentials_load(const char *path, struct hk_credentials *c,
-	    char *err, size_t errlen);
+int hk_credentials_load(
+    const char *path, struct hk_credentials *c, char *err, size_t errlen);
 /* Zeroes and frees what c holds.  Accepts NULL. */
-void	hk_credentials_clear(struct hk_credentials *c);
+void hk_credentials_clear(struct hk_credentials *c);
 
 #endif /* HK_CREDENTIALS_H */

@@ -14,7 +14,7 @@
 #include "hsmkey.pb-c.h"
 
 /* Largest message or digest a sign or verify request may carry. */
-#define HK_CLIENT_MAX_DATA	(1024 * 1024 - 4096)
+#define HK_CLIENT_MAX_DATA (1024 * 1024 - 4096)
 
 /*
  * Sends req to the service and checks the reply (nonce, MAC, status).
@@ -23,11 +23,10 @@
  * negative HSMKEY_E* code with hsmkey_last_error(h) set.
  * Caller must hk_client_response_free(*respp).
  */
-int	hk_client_call(struct hsmkey *h, const Hsmkey__V1__Request *req,
-	    Hsmkey__V1__Response__ResultCase want,
-	    Hsmkey__V1__Response **respp);
+int hk_client_call(struct hsmkey *h, const Hsmkey__V1__Request *req,
+    Hsmkey__V1__Response__ResultCase want, Hsmkey__V1__Response **respp);
 /* Frees a response, zeroing any client secret it carries. Accepts NULL. */
-void	hk_client_response_free(Hsmkey__V1__Response *resp);
+void hk_client_response_free(Hsmkey__V1__Response *resp);
 
 /* The URL the handle is connected to; caller does not free. */
 const char *hk_client_url(const struct hsmkey *h);
@@ -36,10 +35,10 @@ const char *hk_client_id(const struct hsmkey *h);
 
 /* Sets hsmkey_last_error(h) (h may be NULL: the thread's open error) and
  * returns err. */
-int	hk_client_error(struct hsmkey *h, int err, const char *fmt, ...)
-	    __attribute__((format(printf, 3, 4)));
+int hk_client_error(struct hsmkey *h, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The HSMKEY_E* code for a wire status. */
-int	hk_client_err_from_status(Hsmkey__V1__Status st);
+int hk_client_err_from_status(Hsmkey__V1__Status st);
 
 #endif /* HK_CLIENT_H */

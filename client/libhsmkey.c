@@ -30,20 +30,20 @@
 #include "transport.h"
 #include "wire.h"
 
-#define HK_DEFAULT_TIMEOUT_MS	30000
-#define HK_ERRLEN		512
+#define HK_DEFAULT_TIMEOUT_MS 30000
+#define HK_ERRLEN	      512
 
 struct hsmkey {
-	pthread_mutex_t		 mu;		/* one exchange at a time */
-	struct hk_transport	*t;
-	char			*url;
-	char			 id[HK_CLIENT_ID_MAX + 1];
-	uint32_t		 secret_no;
-	uint8_t			*secret;	/* one locked page */
-	size_t			 secret_len;
-	size_t			 secret_map;	/* mapped length */
-	int			 timeout_ms;
-	char			 err[HK_ERRLEN];
+	pthread_mutex_t	     mu; /* one exchange at a time */
+	struct hk_transport *t;
+	char		    *url;
+	char		     id[HK_CLIENT_ID_MAX + 1];
+	uint32_t	     secret_no;
+	uint8_t		    *secret; /* one locked page */
+	size_t		     secret_len;
+	size_t		     secret_map; /* mapped length */
+	int		     timeout_ms;
+	char		     err[HK_ERRLEN];
 };
 
 /* The message of the last failed open in this thread (no handle yet). */
@@ -260,9 +260,9 @@ hk_client_err_from_status(Hsmkey__V1__Status st)
 static int
 secret_store(struct hsmkey *h, const uint8_t *secret, size_t len)
 {
-	long pg = sysconf(_SC_PAGESIZE);
+	long   pg = sysconf(_SC_PAGESIZE);
 	size_t maplen = pg > 0 ? (size_t)pg : 4096;
-	void *p;
+	void  *p;
 
 	if (len > maplen) {
 		return HSMKEY_EINVAL;
@@ -312,30 +312,33 @@ hsmkey_close(struct hsmkey *h)
 }
 
 int
-hsmkey_open_secret(struct hsmkey **hp, const char *url,
-    const char *client_id, uint32_t secret_no, const uint8_t *secret,
-    size_t secret_len)
+hsmkey_open_secret(struct hsmkey **hp, const char *url, const char *client_id,
+    uint32_t secret_no, const uint8_t *secret, size_t secret_len)
 {
 	struct hsmkey *h = NULL;
-	int r = HSMKEY_EINTERNAL, mu_ok = 0;
+	int	       r = HSMKEY_EINTERNAL, mu_ok = 0;
 
 	if (hp == NULL) {
 		return set_error(NULL, HSMKEY_EINVAL, "hp is NULL");
 	}
 	*hp = NULL;
 	if (url == NULL || *url == '\0') {
-		return set_error(NULL, HSMKEY_EINVAL, "no service URL: give "
+		return set_error(NULL, HSMKEY_EINVAL,
+		    "no service URL: give "
 		    "--connect URL, set $HSMKEY_CONNECT or add connect to "
 		    "the credentials file");
 	}
 	if (!hk_valid_client_id(client_id)) {
-		return set_error(NULL, HSMKEY_EINVAL, "invalid client id: use "
+		return set_error(NULL, HSMKEY_EINVAL,
+		    "invalid client id: use "
 		    "[A-Za-z0-9][A-Za-z0-9._@-]{0,63}");
 	}
 	if (secret == NULL || secret_len < HK_SECRET_MIN ||
 	    secret_len > HK_SECRET_MAX) {
-		return set_error(NULL, HSMKEY_EINVAL, "the secret must be "
-		    "%d to %d bytes", HK_SECRET_MIN, HK_SECRET_MAX);
+		return set_error(NULL, HSMKEY_EINVAL,
+		    "the secret must be "
+		    "%d to %d bytes",
+		    HK_SECRET_MIN, HK_SECRET_MAX);
 	}
 	if (secret_no == 0) {
 		return set_error(NULL, HSMKEY_EINVAL, "secret number 0");
@@ -346,7 +349,8 @@ hsmkey_open_secret(struct hsmkey **hp, const char *url,
 		goto out;
 	}
 	if (pthread_mutex_init(&h->mu, NULL) != 0) {
-		r = set_error(NULL, HSMKEY_ENOMEM, "pthread_mutex_init failed");
+		r = set_error(
+		    NULL, HSMKEY_ENOMEM, "pthread_mutex_init failed");
 		goto out;
 	}
 	mu_ok = 1;
@@ -357,15 +361,15 @@ hsmkey_open_secret(struct hsmkey **hp, const char *url,
 		set_error(NULL, r, "cannot allocate memory for the secret");
 		goto out;
 	}
-	if ((r = hk_transport_open(&h->t, url, open_err,
-	    sizeof(open_err))) != 0) {
+	if ((r = hk_transport_open(&h->t, url, open_err, sizeof(open_err))) !=
+	    0) {
 		goto out;
 	}
 	/* success */
 	*hp = h;
 	h = NULL;
 	r = 0;
- out:
+out:
 	if (h != NULL) {
 		hk_transport_close(h->t);
 		secret_wipe(h);
@@ -379,12 +383,11 @@ hsmkey_open_secret(struct hsmkey **hp, const char *url,
 }
 
 int
-hsmkey_open(struct hsmkey **hp, const char *credentials_file,
-    const char *url)
+hsmkey_open(struct hsmkey **hp, const char *credentials_file, const char *url)
 {
 	struct hk_credentials c;
-	const char *path = credentials_file;
-	int r;
+	const char	     *path = credentials_file;
+	int		      r;
 
 	if (hp == NULL) {
 		return set_error(NULL, HSMKEY_EINVAL, "hp is NULL");
@@ -393,8 +396,8 @@ hsmkey_open(struct hsmkey **hp, const char *credentials_file,
 	if (path == NULL) {
 		path = getenv("HSMKEY_CREDENTIALS");
 	}
-	if ((r = hk_credentials_load(path, &c, open_err,
-	    sizeof(open_err))) != 0) {
+	if ((r = hk_credentials_load(path, &c, open_err, sizeof(open_err))) !=
+	    0) {
 		goto out;
 	}
 	if (url == NULL || *url == '\0') {
@@ -404,14 +407,16 @@ hsmkey_open(struct hsmkey **hp, const char *credentials_file,
 		url = c.connect;
 	}
 	if (url == NULL || *url == '\0') {
-		r = set_error(NULL, HSMKEY_ECREDENTIALS, "no service URL: give "
+		r = set_error(NULL, HSMKEY_ECREDENTIALS,
+		    "no service URL: give "
 		    "--connect URL, set $HSMKEY_CONNECT or add connect to "
-		    "%s", path);
+		    "%s",
+		    path);
 		goto out;
 	}
-	r = hsmkey_open_secret(hp, url, c.id, c.secret_no, c.secret,
-	    c.secret_len);
- out:
+	r = hsmkey_open_secret(
+	    hp, url, c.id, c.secret_no, c.secret, c.secret_len);
+out:
 	hk_credentials_clear(&c);
 	return r;
 }
@@ -423,8 +428,10 @@ hsmkey_set_timeout(struct hsmkey *h, int ms)
 		return HSMKEY_EINVAL;
 	}
 	if (ms <= 0) {
-		return hk_client_error(h, HSMKEY_EINVAL, "timeout %d ms: must "
-		    "be positive", ms);
+		return hk_client_error(h, HSMKEY_EINVAL,
+		    "timeout %d ms: must "
+		    "be positive",
+		    ms);
 	}
 	pthread_mutex_lock(&h->mu);
 	h->timeout_ms = ms;
@@ -442,8 +449,7 @@ hk_client_response_free(Hsmkey__V1__Response *resp)
 	if (resp == NULL) {
 		return;
 	}
-	if (resp->result_case ==
-	    HSMKEY__V1__RESPONSE__RESULT_CLIENT_SECRET &&
+	if (resp->result_case == HSMKEY__V1__RESPONSE__RESULT_CLIENT_SECRET &&
 	    (cs = resp->client_secret) != NULL && cs->secret.data != NULL) {
 		OPENSSL_cleanse(cs->secret.data, cs->secret.len);
 	}
@@ -465,22 +471,22 @@ static int
 exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
     Hsmkey__V1__Response__ResultCase want, Hsmkey__V1__Response **respp)
 {
-	Hsmkey__V1__Envelope env = HSMKEY__V1__ENVELOPE__INIT;
+	Hsmkey__V1__Envelope	      env = HSMKEY__V1__ENVELOPE__INIT;
 	Hsmkey__V1__ResponseEnvelope *renv = NULL;
-	Hsmkey__V1__Response *resp = NULL;
-	struct hk_buf *macin = NULL;
-	uint8_t nonce[HK_NONCE_LEN], mac[HK_MAC_LEN];
+	Hsmkey__V1__Response	     *resp = NULL;
+	struct hk_buf		     *macin = NULL;
+	uint8_t			      nonce[HK_NONCE_LEN], mac[HK_MAC_LEN];
 	uint8_t *reqbytes = NULL, *envbytes = NULL, *reply = NULL;
-	size_t reqlen = 0, envlen = 0, replylen = 0;
+	size_t	 reqlen = 0, envlen = 0, replylen = 0;
 	uint64_t ts;
-	int r = HSMKEY_EINTERNAL, e;
+	int	 r = HSMKEY_EINTERNAL, e;
 
 	*respp = NULL;
 	if ((e = hk_encode(&req->base, &reqbytes, &reqlen)) != 0) {
-		r = e == HK_ERR_TOO_LARGE ?
-		    set_error(h, HSMKEY_EINVAL, "request is over %d bytes",
-		    HK_MAX_MESSAGE) :
-		    set_error(h, HSMKEY_ENOMEM, "cannot encode the request");
+		r = e == HK_ERR_TOO_LARGE
+		    ? set_error(h, HSMKEY_EINVAL, "request is over %d bytes",
+			  HK_MAX_MESSAGE)
+		    : set_error(h, HSMKEY_ENOMEM, "cannot encode the request");
 		goto out;
 	}
 	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
@@ -493,9 +499,10 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 		goto out;
 	}
 	if (hk_mac_input_request(macin, HK_PROTOCOL_VERSION, h->id,
-	    h->secret_no, nonce, sizeof(nonce), ts, reqbytes, reqlen) != 0 ||
+		h->secret_no, nonce, sizeof(nonce), ts, reqbytes,
+		reqlen) != 0 ||
 	    hk_hmac_sha256(h->secret, h->secret_len, hk_buf_ptr(macin),
-	    hk_buf_len(macin), mac) != 0) {
+		hk_buf_len(macin), mac) != 0) {
 		r = set_error(h, HSMKEY_EINTERNAL, "cannot compute the MAC");
 		goto out;
 	}
@@ -512,21 +519,21 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 	env.mac.data = mac;
 	env.mac.len = sizeof(mac);
 	if ((e = hk_encode(&env.base, &envbytes, &envlen)) != 0) {
-		r = e == HK_ERR_TOO_LARGE ?
-		    set_error(h, HSMKEY_EINVAL, "request is over %d bytes",
-		    HK_MAX_MESSAGE) :
-		    set_error(h, HSMKEY_ENOMEM, "cannot encode the request");
+		r = e == HK_ERR_TOO_LARGE
+		    ? set_error(h, HSMKEY_EINVAL, "request is over %d bytes",
+			  HK_MAX_MESSAGE)
+		    : set_error(h, HSMKEY_ENOMEM, "cannot encode the request");
 		goto out;
 	}
 	if ((r = hk_transport_roundtrip(h->t, h->timeout_ms, envbytes, envlen,
-	    &reply, &replylen, h->err, sizeof(h->err))) != 0) {
+		 &reply, &replylen, h->err, sizeof(h->err))) != 0) {
 		goto out;
 	}
 
 	r = HSMKEY_EPROTO;
 	if (replylen > HK_MAX_MESSAGE + 4096 ||
-	    (renv = hsmkey__v1__response_envelope__unpack(NULL, replylen,
-	    reply)) == NULL) {
+	    (renv = hsmkey__v1__response_envelope__unpack(
+		 NULL, replylen, reply)) == NULL) {
 		set_error(h, r, "malformed reply from %s", h->url);
 		goto out;
 	}
@@ -537,7 +544,8 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 	}
 	if (renv->nonce.len != sizeof(nonce) ||
 	    CRYPTO_memcmp(renv->nonce.data, nonce, sizeof(nonce)) != 0) {
-		set_error(h, r, "reply does not answer this request "
+		set_error(h, r,
+		    "reply does not answer this request "
 		    "(nonce differs)");
 		goto out;
 	}
@@ -552,24 +560,25 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 			goto out;
 		}
 		if (hk_mac_input_response(macin, HK_PROTOCOL_VERSION, nonce,
-		    sizeof(nonce), renv->response.data,
-		    renv->response.len) != 0 ||
-		    hk_hmac_sha256(h->secret, h->secret_len,
-		    hk_buf_ptr(macin), hk_buf_len(macin), mac) != 0) {
-			r = set_error(h, HSMKEY_EINTERNAL,
-			    "cannot compute the MAC");
+			sizeof(nonce), renv->response.data,
+			renv->response.len) != 0 ||
+		    hk_hmac_sha256(h->secret, h->secret_len, hk_buf_ptr(macin),
+			hk_buf_len(macin), mac) != 0) {
+			r = set_error(
+			    h, HSMKEY_EINTERNAL, "cannot compute the MAC");
 			goto out;
 		}
 		if (renv->mac.len != HK_MAC_LEN ||
 		    hk_mac_cmp(renv->mac.data, mac, HK_MAC_LEN) != 0) {
-			set_error(h, r, "reply MAC does not verify: is %s "
+			set_error(h, r,
+			    "reply MAC does not verify: is %s "
 			    "the hsmkeyd that holds this client's secret?",
 			    h->url);
 			goto out;
 		}
 	}
-	if ((resp = hsmkey__v1__response__unpack(NULL, renv->response.len,
-	    renv->response.data)) == NULL) {
+	if ((resp = hsmkey__v1__response__unpack(
+		 NULL, renv->response.len, renv->response.data)) == NULL) {
 		set_error(h, r, "malformed response from %s", h->url);
 		goto out;
 	}
@@ -580,12 +589,13 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 		case HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT:
 			r = hk_client_err_from_status(resp->status);
 			set_error(h, r, "%s (unauthenticated reply)",
-			    resp->message != NULL && *resp->message != '\0' ?
-			    resp->message : hsmkey_strerror(r));
+			    resp->message != NULL && *resp->message != '\0'
+				? resp->message
+				: hsmkey_strerror(r));
 			break;
 		default:
-			set_error(h, r, "reply from %s carries no MAC",
-			    h->url);
+			set_error(
+			    h, r, "reply from %s carries no MAC", h->url);
 			break;
 		}
 		goto out;
@@ -596,16 +606,17 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 			set_error(h, r, "reply has unknown status %d",
 			    (int)resp->status);
 		} else {
-			set_error(h, r, "%s", resp->message != NULL &&
-			    *resp->message != '\0' ? resp->message :
-			    hsmkey_strerror(r));
+			set_error(h, r, "%s",
+			    resp->message != NULL && *resp->message != '\0'
+				? resp->message
+				: hsmkey_strerror(r));
 		}
 		goto out;
 	}
 	if (want != HSMKEY__V1__RESPONSE__RESULT__NOT_SET &&
 	    resp->result_case != want) {
-		set_error(h, r, "reply carries no %s result",
-		    result_name(want));
+		set_error(
+		    h, r, "reply carries no %s result", result_name(want));
 		goto out;
 	}
 	/* success */
@@ -613,15 +624,15 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 	*respp = resp;
 	resp = NULL;
 	r = 0;
- out:
+out:
 	OPENSSL_cleanse(mac, sizeof(mac));
 	hk_buf_free(macin);
 	free(reqbytes);
 	free(envbytes);
 	if (renv != NULL) {
 		if (renv->response.data != NULL) {
-			OPENSSL_cleanse(renv->response.data,
-			    renv->response.len);
+			OPENSSL_cleanse(
+			    renv->response.data, renv->response.len);
 		}
 		hsmkey__v1__response_envelope__free_unpacked(renv, NULL);
 	}

@@ -13,7 +13,7 @@
 #include "hsmkey.h"
 #include "wire.h"
 
-#define FLAGS_ALL	(HSMKEY_DIGEST | HSMKEY_SIG_RAW | HSMKEY_RSA_PKCS1)
+#define FLAGS_ALL (HSMKEY_DIGEST | HSMKEY_SIG_RAW | HSMKEY_RSA_PKCS1)
 
 static int
 check_key(struct hsmkey *h, const char *key)
@@ -22,7 +22,8 @@ check_key(struct hsmkey *h, const char *key)
 		return HSMKEY_EINVAL;
 	}
 	if (!hk_valid_key_name(key)) {
-		return hk_client_error(h, HSMKEY_EINVAL, "invalid key name "
+		return hk_client_error(h, HSMKEY_EINVAL,
+		    "invalid key name "
 		    "'%.80s': use [a-z0-9][a-z0-9._-]{0,63}",
 		    key != NULL ? key : "(null)");
 	}
@@ -33,12 +34,13 @@ static int
 check_data(struct hsmkey *h, const void *data, size_t len, int flags)
 {
 	if (flags & ~FLAGS_ALL) {
-		return hk_client_error(h, HSMKEY_EINVAL, "unknown flags 0x%x",
-		    (unsigned)flags);
+		return hk_client_error(
+		    h, HSMKEY_EINVAL, "unknown flags 0x%x", (unsigned)flags);
 	}
 	if (flags & HSMKEY_DIGEST) {
 		if (data == NULL || (len != 32 && len != 48)) {
-			return hk_client_error(h, HSMKEY_EINVAL, "digest is "
+			return hk_client_error(h, HSMKEY_EINVAL,
+			    "digest is "
 			    "%zu bytes: give 32 (SHA-256) or 48 (SHA-384)",
 			    data == NULL ? 0 : len);
 		}
@@ -48,35 +50,37 @@ check_data(struct hsmkey *h, const void *data, size_t len, int flags)
 		return hk_client_error(h, HSMKEY_EINVAL, "message is empty");
 	}
 	if (len > HK_CLIENT_MAX_DATA) {
-		return hk_client_error(h, HSMKEY_EINVAL, "message is %zu "
-		    "bytes; the limit is %d bytes", len, HK_CLIENT_MAX_DATA);
+		return hk_client_error(h, HSMKEY_EINVAL,
+		    "message is %zu "
+		    "bytes; the limit is %d bytes",
+		    len, HK_CLIENT_MAX_DATA);
 	}
 	return 0;
 }
 
 static void
-set_format(int flags, Hsmkey__V1__SigFormat *fmtp,
-    Hsmkey__V1__RsaPadding *padp)
+set_format(
+    int flags, Hsmkey__V1__SigFormat *fmtp, Hsmkey__V1__RsaPadding *padp)
 {
-	*fmtp = (flags & HSMKEY_SIG_RAW) ? HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW :
-	    HSMKEY__V1__SIG_FORMAT__SIGFMT_DEFAULT;
-	*padp = (flags & HSMKEY_RSA_PKCS1) ?
-	    HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15 :
-	    HSMKEY__V1__RSA_PADDING__RSA_PADDING_PSS;
+	*fmtp = (flags & HSMKEY_SIG_RAW)
+	    ? HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW
+	    : HSMKEY__V1__SIG_FORMAT__SIGFMT_DEFAULT;
+	*padp = (flags & HSMKEY_RSA_PKCS1)
+	    ? HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15
+	    : HSMKEY__V1__RSA_PADDING__RSA_PADDING_PSS;
 }
 
 int
-hsmkey_sign_batch(struct hsmkey *h, const char *key,
-    const void *const *data, const size_t *lens, size_t n, uint32_t version,
-    int flags, char **sigtexts)
+hsmkey_sign_batch(struct hsmkey *h, const char *key, const void *const *data,
+    const size_t *lens, size_t n, uint32_t version, int flags, char **sigtexts)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__SignRequest sr = HSMKEY__V1__SIGN_REQUEST__INIT;
-	Hsmkey__V1__SignItem *items = NULL, **itemp = NULL;
+	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__SignRequest	  sr = HSMKEY__V1__SIGN_REQUEST__INIT;
+	Hsmkey__V1__SignItem	 *items = NULL, **itemp = NULL;
 	Hsmkey__V1__SignResponse *sresp;
-	Hsmkey__V1__Response *resp = NULL;
-	size_t i, total = 0;
-	int r, e;
+	Hsmkey__V1__Response	 *resp = NULL;
+	size_t			  i, total = 0;
+	int			  r, e;
 
 	if (sigtexts != NULL) {
 		for (i = 0; i < n; i++) {
@@ -88,8 +92,10 @@ hsmkey_sign_batch(struct hsmkey *h, const char *key,
 	}
 	if (data == NULL || lens == NULL || sigtexts == NULL || n == 0 ||
 	    n > HK_MAX_BATCH) {
-		return hk_client_error(h, HSMKEY_EINVAL, "a batch holds 1 to "
-		    "%d items", HK_MAX_BATCH);
+		return hk_client_error(h, HSMKEY_EINVAL,
+		    "a batch holds 1 to "
+		    "%d items",
+		    HK_MAX_BATCH);
 	}
 	for (i = 0; i < n; i++) {
 		if ((r = check_data(h, data[i], lens[i], flags)) != 0) {
@@ -97,8 +103,10 @@ hsmkey_sign_batch(struct hsmkey *h, const char *key,
 		}
 		total += lens[i];
 		if (total > HK_CLIENT_MAX_DATA) {
-			return hk_client_error(h, HSMKEY_EINVAL, "batch is "
-			    "over %d bytes", HK_CLIENT_MAX_DATA);
+			return hk_client_error(h, HSMKEY_EINVAL,
+			    "batch is "
+			    "over %d bytes",
+			    HK_CLIENT_MAX_DATA);
 		}
 	}
 	r = HSMKEY_ENOMEM;
@@ -125,30 +133,33 @@ hsmkey_sign_batch(struct hsmkey *h, const char *key,
 	set_format(flags, &sr.format, &sr.rsa_padding);
 	req.op_case = HSMKEY__V1__REQUEST__OP_SIGN;
 	req.sign = &sr;
-	if ((r = hk_client_call(h, &req, HSMKEY__V1__RESPONSE__RESULT_SIGN,
-	    &resp)) != 0) {
+	if ((r = hk_client_call(
+		 h, &req, HSMKEY__V1__RESPONSE__RESULT_SIGN, &resp)) != 0) {
 		goto out;
 	}
 	sresp = resp->sign;
 	r = HSMKEY_EPROTO;
 	if (sresp->n_signatures != n || sresp->version == 0) {
-		hk_client_error(h, r, "reply carries %zu signatures for %zu "
-		    "items", sresp->n_signatures, n);
+		hk_client_error(h, r,
+		    "reply carries %zu signatures for %zu "
+		    "items",
+		    sresp->n_signatures, n);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		if ((e = hk_sigtext_format(sresp->version,
-		    sresp->signatures[i].data, sresp->signatures[i].len,
-		    &sigtexts[i])) != 0) {
+			 sresp->signatures[i].data, sresp->signatures[i].len,
+			 &sigtexts[i])) != 0) {
 			r = e == HK_ERR_NOMEM ? HSMKEY_ENOMEM : HSMKEY_EPROTO;
-			hk_client_error(h, r, "reply carries an empty "
+			hk_client_error(h, r,
+			    "reply carries an empty "
 			    "signature");
 			goto out;
 		}
 	}
 	/* success */
 	r = 0;
- out:
+out:
 	if (r != 0) {
 		for (i = 0; i < n; i++) {
 			free(sigtexts[i]);
@@ -162,11 +173,11 @@ hsmkey_sign_batch(struct hsmkey *h, const char *key,
 }
 
 int
-hsmkey_sign_ex(struct hsmkey *h, const char *key, const void *data,
-    size_t len, uint32_t version, int flags, char **sigtextp)
+hsmkey_sign_ex(struct hsmkey *h, const char *key, const void *data, size_t len,
+    uint32_t version, int flags, char **sigtextp)
 {
 	const void *d[1] = { data };
-	size_t l[1] = { len };
+	size_t	    l[1] = { len };
 
 	if (sigtextp == NULL) {
 		return hk_client_error(h, HSMKEY_EINVAL, "sigtextp is NULL");
@@ -185,8 +196,8 @@ int
 hsmkey_sign_digest(struct hsmkey *h, const char *key, const uint8_t *digest,
     size_t len, uint32_t version, char **sigtextp)
 {
-	return hsmkey_sign_ex(h, key, digest, len, version, HSMKEY_DIGEST,
-	    sigtextp);
+	return hsmkey_sign_ex(
+	    h, key, digest, len, version, HSMKEY_DIGEST, sigtextp);
 }
 
 int
@@ -194,14 +205,14 @@ hsmkey_verify_ex(struct hsmkey *h, const char *key, const void *data,
     size_t len, int flags, const char *sigtext,
     struct hsmkey_verify_result *res)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__VerifyRequest vr = HSMKEY__V1__VERIFY_REQUEST__INIT;
+	Hsmkey__V1__Request	    req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__VerifyRequest   vr = HSMKEY__V1__VERIFY_REQUEST__INIT;
 	Hsmkey__V1__VerifyResponse *v;
-	Hsmkey__V1__Response *resp = NULL;
-	uint8_t *sig = NULL;
-	size_t siglen = 0;
-	uint32_t version = 0;
-	int r;
+	Hsmkey__V1__Response	   *resp = NULL;
+	uint8_t			   *sig = NULL;
+	size_t			    siglen = 0;
+	uint32_t		    version = 0;
+	int			    r;
 
 	if (res != NULL) {
 		memset(res, 0, sizeof(*res));
@@ -215,7 +226,8 @@ hsmkey_verify_ex(struct hsmkey *h, const char *key, const void *data,
 	}
 	if (sigtext == NULL ||
 	    hk_sigtext_parse(sigtext, &version, &sig, &siglen) != 0) {
-		return hk_client_error(h, HSMKEY_EINVAL, "signature is not "
+		return hk_client_error(h, HSMKEY_EINVAL,
+		    "signature is not "
 		    "in the form hsmkey:v<N>:<base64>");
 	}
 	vr.name = (char *)key;
@@ -232,8 +244,8 @@ hsmkey_verify_ex(struct hsmkey *h, const char *key, const void *data,
 	set_format(flags, &vr.format, &vr.rsa_padding);
 	req.op_case = HSMKEY__V1__REQUEST__OP_VERIFY;
 	req.verify = &vr;
-	if ((r = hk_client_call(h, &req, HSMKEY__V1__RESPONSE__RESULT_VERIFY,
-	    &resp)) != 0) {
+	if ((r = hk_client_call(
+		 h, &req, HSMKEY__V1__RESPONSE__RESULT_VERIFY, &resp)) != 0) {
 		goto out;
 	}
 	v = resp->verify;
@@ -241,39 +253,39 @@ hsmkey_verify_ex(struct hsmkey *h, const char *key, const void *data,
 	res->valid = v->valid ? 1 : 0;
 	res->version = v->version != 0 ? v->version : version;
 	snprintf(res->state, sizeof(res->state), "%s",
-	    v->state == HSMKEY__V1__VERSION_STATE__STATE_UNSPECIFIED ?
-	    "" : hk_state_name(v->state));
+	    v->state == HSMKEY__V1__VERSION_STATE__STATE_UNSPECIFIED
+		? ""
+		: hk_state_name(v->state));
 	res->retire_ms = v->retire_ms;
 	r = 0;
- out:
+out:
 	hk_client_response_free(resp);
 	free(sig);
 	return r;
 }
 
 int
-hsmkey_verify(struct hsmkey *h, const char *key, const void *msg,
-    size_t len, const char *sigtext, struct hsmkey_verify_result *res)
+hsmkey_verify(struct hsmkey *h, const char *key, const void *msg, size_t len,
+    const char *sigtext, struct hsmkey_verify_result *res)
 {
 	return hsmkey_verify_ex(h, key, msg, len, 0, sigtext, res);
 }
 
 int
-hsmkey_verify_digest(struct hsmkey *h, const char *key,
-    const uint8_t *digest, size_t len, const char *sigtext,
-    struct hsmkey_verify_result *res)
+hsmkey_verify_digest(struct hsmkey *h, const char *key, const uint8_t *digest,
+    size_t len, const char *sigtext, struct hsmkey_verify_result *res)
 {
-	return hsmkey_verify_ex(h, key, digest, len, HSMKEY_DIGEST, sigtext,
-	    res);
+	return hsmkey_verify_ex(
+	    h, key, digest, len, HSMKEY_DIGEST, sigtext, res);
 }
 
 static int
 pubkey(struct hsmkey *h, const char *key, uint32_t version,
     Hsmkey__V1__Response **respp)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__PubkeyRequest pr = HSMKEY__V1__PUBKEY_REQUEST__INIT;
-	int r;
+	int			  r;
 
 	*respp = NULL;
 	if ((r = check_key(h, key)) != 0) {
@@ -283,8 +295,8 @@ pubkey(struct hsmkey *h, const char *key, uint32_t version,
 	pr.version = version;
 	req.op_case = HSMKEY__V1__REQUEST__OP_PUBKEY;
 	req.pubkey = &pr;
-	return hk_client_call(h, &req, HSMKEY__V1__RESPONSE__RESULT_PUBKEY,
-	    respp);
+	return hk_client_call(
+	    h, &req, HSMKEY__V1__RESPONSE__RESULT_PUBKEY, respp);
 }
 
 int
@@ -292,8 +304,8 @@ hsmkey_pubkey_pem(struct hsmkey *h, const char *key, uint32_t version,
     char **pemp, uint32_t *versionp)
 {
 	Hsmkey__V1__Response *resp = NULL;
-	char *pem = NULL;
-	int r;
+	char		     *pem = NULL;
+	int		      r;
 
 	if (pemp != NULL) {
 		*pemp = NULL;
@@ -322,7 +334,7 @@ hsmkey_pubkey_pem(struct hsmkey *h, const char *key, uint32_t version,
 	}
 	*pemp = pem;
 	r = 0;
- out:
+out:
 	hk_client_response_free(resp);
 	return r;
 }
@@ -332,9 +344,9 @@ hsmkey_pubkey_der(struct hsmkey *h, const char *key, uint32_t version,
     uint8_t **derp, size_t *lenp, uint32_t *versionp)
 {
 	Hsmkey__V1__Response *resp = NULL;
-	uint8_t *der = NULL;
-	size_t len;
-	int r;
+	uint8_t		     *der = NULL;
+	size_t		      len;
+	int		      r;
 
 	if (derp != NULL) {
 		*derp = NULL;
@@ -368,7 +380,7 @@ hsmkey_pubkey_der(struct hsmkey *h, const char *key, uint32_t version,
 	*derp = der;
 	*lenp = len;
 	r = 0;
- out:
+out:
 	hk_client_response_free(resp);
 	return r;
 }
@@ -376,19 +388,21 @@ hsmkey_pubkey_der(struct hsmkey *h, const char *key, uint32_t version,
 int
 hsmkey_create(struct hsmkey *h, const char *key, const char *alg)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__CreateRequest cr = HSMKEY__V1__CREATE_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
-	hk_alg a = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256;
-	int r;
+	Hsmkey__V1__Response	 *resp = NULL;
+	hk_alg			  a = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256;
+	int			  r;
 
 	if ((r = check_key(h, key)) != 0) {
 		return r;
 	}
 	if (alg != NULL && hk_alg_parse(alg, &a) != 0) {
-		return hk_client_error(h, HSMKEY_EINVAL, "unknown algorithm "
+		return hk_client_error(h, HSMKEY_EINVAL,
+		    "unknown algorithm "
 		    "'%.40s': use ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, "
-		    "rsa-3072 or rsa-4096", alg);
+		    "rsa-3072 or rsa-4096",
+		    alg);
 	}
 	cr.name = (char *)key;
 	cr.alg = a;
@@ -403,10 +417,10 @@ int
 hsmkey_rotate(struct hsmkey *h, const char *key, uint32_t expect, int stage,
     uint32_t *newp)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__RotateRequest rr = HSMKEY__V1__ROTATE_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
-	int r;
+	Hsmkey__V1__Response	 *resp = NULL;
+	int			  r;
 
 	if (newp != NULL) {
 		*newp = 0;
@@ -419,14 +433,14 @@ hsmkey_rotate(struct hsmkey *h, const char *key, uint32_t expect, int stage,
 	rr.stage = stage ? 1 : 0;
 	req.op_case = HSMKEY__V1__REQUEST__OP_ROTATE;
 	req.rotate = &rr;
-	if ((r = hk_client_call(h, &req, HSMKEY__V1__RESPONSE__RESULT_KEY,
-	    &resp)) != 0) {
+	if ((r = hk_client_call(
+		 h, &req, HSMKEY__V1__RESPONSE__RESULT_KEY, &resp)) != 0) {
 		goto out;
 	}
 	if (newp != NULL) {
 		*newp = resp->key->version;
 	}
- out:
+out:
 	hk_client_response_free(resp);
 	return r;
 }
@@ -434,18 +448,18 @@ hsmkey_rotate(struct hsmkey *h, const char *key, uint32_t expect, int stage,
 int
 hsmkey_ping(struct hsmkey *h)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Request	req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__PingRequest pr = HSMKEY__V1__PING_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
-	int r;
+	Hsmkey__V1__Response   *resp = NULL;
+	int			r;
 
 	if (h == NULL) {
 		return HSMKEY_EINVAL;
 	}
 	req.op_case = HSMKEY__V1__REQUEST__OP_PING;
 	req.ping = &pr;
-	r = hk_client_call(h, &req, HSMKEY__V1__RESPONSE__RESULT__NOT_SET,
-	    &resp);
+	r = hk_client_call(
+	    h, &req, HSMKEY__V1__RESPONSE__RESULT__NOT_SET, &resp);
 	hk_client_response_free(resp);
 	return r;
 }

@@ -13,13 +13,13 @@
 #include "transport.h"
 
 /* A reply may be a full message plus its envelope. */
-#define HK_RCVMAX		(HK_MAX_MESSAGE + 4096)
+#define HK_RCVMAX (HK_MAX_MESSAGE + 4096)
 /* REQ resends the same bytes when no reply came in this long. */
-#define HK_RESEND_IVL_MS	2000
+#define HK_RESEND_IVL_MS 2000
 
 struct hk_transport {
-	int	 sock;
-	char	*url;
+	int   sock;
+	char *url;
 };
 
 static int
@@ -56,8 +56,10 @@ map_errno(const struct hk_transport *t, int e, const char *what,
 
 	if (e == ETIMEDOUT || e == EAGAIN) {
 		fmt_seconds(secs, sizeof(secs), timeout_ms);
-		snprintf(err, errlen, "no reply from %s within %s s: "
-		    "is hsmkeyd running?", t->url, secs);
+		snprintf(err, errlen,
+		    "no reply from %s within %s s: "
+		    "is hsmkeyd running?",
+		    t->url, secs);
 		return HSMKEY_ETIMEOUT;
 	}
 	snprintf(err, errlen, "%s %s: %s", what, t->url, nn_strerror(e));
@@ -65,11 +67,11 @@ map_errno(const struct hk_transport *t, int e, const char *what,
 }
 
 int
-hk_transport_open(struct hk_transport **tp, const char *url, char *err,
-    size_t errlen)
+hk_transport_open(
+    struct hk_transport **tp, const char *url, char *err, size_t errlen)
 {
 	struct hk_transport *t = NULL;
-	int r = HSMKEY_ECONNECT, v, e;
+	int		     r = HSMKEY_ECONNECT, v, e;
 
 	*tp = NULL;
 	if (url == NULL || *url == '\0') {
@@ -90,21 +92,23 @@ hk_transport_open(struct hk_transport **tp, const char *url, char *err,
 		goto out;
 	}
 	v = HK_RCVMAX;
-	if (nn_setsockopt(t->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &v,
-	    sizeof(v)) != 0) {
+	if (nn_setsockopt(
+		t->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &v, sizeof(v)) != 0) {
 		goto sockopt;
 	}
 	v = HK_RESEND_IVL_MS;
-	if (nn_setsockopt(t->sock, NN_REQ, NN_REQ_RESEND_IVL, &v,
-	    sizeof(v)) != 0) {
+	if (nn_setsockopt(t->sock, NN_REQ, NN_REQ_RESEND_IVL, &v, sizeof(v)) !=
+	    0) {
 		goto sockopt;
 	}
 	if (nn_connect(t->sock, url) < 0) {
 		e = nn_errno();
 		if (e == EINVAL || e == EPROTONOSUPPORT || e == ENODEV ||
 		    e == ENAMETOOLONG) {
-			snprintf(err, errlen, "invalid URL '%s': use "
-			    "ipc://PATH or tcp://HOST:PORT", url);
+			snprintf(err, errlen,
+			    "invalid URL '%s': use "
+			    "ipc://PATH or tcp://HOST:PORT",
+			    url);
 			r = HSMKEY_EINVAL;
 		} else {
 			snprintf(err, errlen, "cannot connect to %s: %s", url,
@@ -117,10 +121,10 @@ hk_transport_open(struct hk_transport **tp, const char *url, char *err,
 	t = NULL;
 	r = 0;
 	goto out;
- sockopt:
+sockopt:
 	e = nn_errno();
 	snprintf(err, errlen, "cannot set socket options: %s", nn_strerror(e));
- out:
+out:
 	hk_transport_close(t);
 	return r;
 }
@@ -148,13 +152,13 @@ set_timeout(int sock, int opt, long long ms)
 
 int
 hk_transport_roundtrip(struct hk_transport *t, int timeout_ms,
-    const uint8_t *req, size_t len, uint8_t **replyp, size_t *lenp,
-    char *err, size_t errlen)
+    const uint8_t *req, size_t len, uint8_t **replyp, size_t *lenp, char *err,
+    size_t errlen)
 {
 	long long deadline, now;
-	void *msg = NULL;
-	uint8_t *copy = NULL;
-	int n, e, r = HSMKEY_ECONNECT;
+	void	 *msg = NULL;
+	uint8_t	 *copy = NULL;
+	int	  n, e, r = HSMKEY_ECONNECT;
 
 	*replyp = NULL;
 	*lenp = 0;
@@ -166,27 +170,27 @@ hk_transport_roundtrip(struct hk_transport *t, int timeout_ms,
 	for (;;) {
 		if (set_timeout(t->sock, NN_SNDTIMEO, deadline - now) != 0) {
 			e = nn_errno();
-			return map_errno(t, e, "cannot send to", timeout_ms,
-			    err, errlen);
+			return map_errno(
+			    t, e, "cannot send to", timeout_ms, err, errlen);
 		}
 		if (nn_send(t->sock, req, len, 0) >= 0) {
 			break;
 		}
 		if ((e = nn_errno()) != EINTR) {
-			return map_errno(t, e, "cannot send to", timeout_ms,
-			    err, errlen);
+			return map_errno(
+			    t, e, "cannot send to", timeout_ms, err, errlen);
 		}
 		now_ms_mono(&now);
 		if (now >= deadline) {
-			return map_errno(t, ETIMEDOUT, "", timeout_ms, err,
-			    errlen);
+			return map_errno(
+			    t, ETIMEDOUT, "", timeout_ms, err, errlen);
 		}
 	}
 	for (;;) {
 		now_ms_mono(&now);
 		if (now >= deadline) {
-			return map_errno(t, ETIMEDOUT, "", timeout_ms, err,
-			    errlen);
+			return map_errno(
+			    t, ETIMEDOUT, "", timeout_ms, err, errlen);
 		}
 		if (set_timeout(t->sock, NN_RCVTIMEO, deadline - now) != 0) {
 			e = nn_errno();
@@ -217,7 +221,7 @@ hk_transport_roundtrip(struct hk_transport *t, int timeout_ms,
 	*replyp = copy;
 	*lenp = (size_t)n;
 	r = 0;
- out:
+out:
 	/* a reply may carry a new client secret */
 	explicit_bzero(msg, (size_t)n);
 	nn_freemsg(msg);

@@ -19,10 +19,10 @@ struct hk_transport;
  * roundtrip, which then times out.  Returns 0 or a negative HSMKEY_E* code
  * with a one-line message in err.  Caller must hk_transport_close(*tp).
  */
-int	hk_transport_open(struct hk_transport **tp, const char *url,
-	    char *err, size_t errlen);
+int hk_transport_open(
+    struct hk_transport **tp, const char *url, char *err, size_t errlen);
 /* Closes the socket.  Accepts NULL. */
-void	hk_transport_close(struct hk_transport *t);
+void hk_transport_close(struct hk_transport *t);
 
 /*
  * Sends len bytes of req as one message and waits at most timeout_ms in
@@ -30,10 +30,10 @@ void	hk_transport_close(struct hk_transport *t);
  * it; it is zeroed and freed with hk_transport_free_reply()).  Returns 0,
  * HSMKEY_ETIMEOUT or HSMKEY_ECONNECT with a one-line message in err.
  */
-int	hk_transport_roundtrip(struct hk_transport *t, int timeout_ms,
-	    const uint8_t *req, size_t len, uint8_t **replyp, size_t *lenp,
-	    char *err, size_t errlen);
+int hk_transport_roundtrip(struct hk_transport *t, int timeout_ms,
+    const uint8_t *req, size_t len, uint8_t **replyp, size_t *lenp, char *err,
+    size_t errlen);
 /* Zeroes and frees a reply from hk_transport_roundtrip().  Accepts NULL. */
-void	hk_transport_free_reply(uint8_t *reply, size_t len);
+void hk_transport_free_reply(uint8_t *reply, size_t len);
 
 #endif /* HK_TRANSPORT_H */
