@@ -95,18 +95,45 @@ is_group(const char *word)
 	return 0;
 }
 
+/* Writes text word-wrapped to 79 columns: the first line indented by
+ * indent, the others by cont. */
 static void
-print_cmd_line(FILE *f, const struct cli_cmd *t)
+print_wrapped(FILE *f, int indent, int cont, const char *text)
 {
-	fprintf(
-	    f, "  %s%s%s\n", t->name, *t->usage != '\0' ? " " : "", t->usage);
+	const char *p = text, *end;
+	int	    col = 0, len;
+
+	while (*p != '\0') {
+		while (*p == ' ') {
+			p++;
+		}
+		if (*p == '\0') {
+			break;
+		}
+		end = strchr(p, ' ');
+		len = end != NULL ? (int)(end - p) : (int)strlen(p);
+		if (col > 0 && col + 1 + len > 79) {
+			fputc('\n', f);
+			col = 0;
+		}
+		if (col == 0) {
+			col = fprintf(f, "%*s%.*s", indent, "", len, p);
+			indent = cont;
+		} else {
+			col += fprintf(f, " %.*s", len, p);
+		}
+		p += len;
+	}
+	if (col > 0) {
+		fputc('\n', f);
+	}
 }
 
 static void
 print_help_all(FILE *f)
 {
 	const struct cli_cmd *t;
-	const char	     *p, *nl;
+	char		      line[256];
 	int		      i;
 
 	fputs(global_usage, f);
@@ -115,16 +142,10 @@ print_help_all(FILE *f)
 	    f);
 	for (i = 0; cmd_tables[i] != NULL; i++) {
 		for (t = cmd_tables[i]; t->name != NULL; t++) {
-			print_cmd_line(f, t);
-			for (p = t->help; *p != '\0'; p = nl) {
-				if ((nl = strchr(p, '\n')) == NULL) {
-					nl = p + strlen(p);
-				}
-				fprintf(f, "      %.*s\n", (int)(nl - p), p);
-				if (*nl == '\n') {
-					nl++;
-				}
-			}
+			snprintf(
+			    line, sizeof(line), "%s %s", t->name, t->usage);
+			print_wrapped(f, 2, 4, line);
+			print_wrapped(f, 6, 6, t->help);
 		}
 	}
 	fputs("\nGlobal options (before or after the command):\n"
@@ -150,8 +171,9 @@ print_help_all(FILE *f)
 static void
 print_help_cmd(FILE *f, const struct cli_cmd *t)
 {
-	fprintf(f, "usage: hsmkey %s%s%s\n\n%s\n", t->name,
-	    *t->usage != '\0' ? " " : "", t->usage, t->help);
+	fprintf(f, "usage: hsmkey %s%s%s\n\n", t->name,
+	    *t->usage != '\0' ? " " : "", t->usage);
+	print_wrapped(f, 0, 0, t->help);
 }
 
 static int

@@ -135,12 +135,12 @@ show_secret(struct cli *c, struct outfile *o,
 	len = strlen(b64) + strlen(cs->id) + strlen(url) + 512;
 	ini = xmalloc(len);
 	n = snprintf(ini, len,
-	    "; hsmkey client credentials: keep secret (mode 0600)\n"
-	    "; secret %" PRIu32 " of client %s, expires %s\n"
-	    "[client]\n"
-	    "id = %s\n"
-	    "secret = %s\n"
-	    "secret_no = %" PRIu32 "\n"
+	    "; hsmkey client credentials: keep secret (mode 0600)"
+	    "; secret %" PRIu32 " of client %s, expires %s"
+	    "[client]"
+	    "id = %s"
+	    "secret = %s"
+	    "secret_no = %" PRIu32 ""
 	    "connect = %s\n",
 	    cs->secret_no, cs->id,
 	    cs->expires_ms == 0 ? "never"
@@ -573,14 +573,14 @@ static const struct cli_opt none_opts[] = {
 const struct cli_cmd cli_admin_cmds[] = {
 	{ "client add", cmd_client_add, "ID --grant OP:GLOB ... [--out FILE]",
 	    "Creates client ID with grants (OP: sign, verify, pubkey, admin; "
-	    "GLOB\n"
+	    "GLOB "
 	    "matches key names; --grant repeats) and prints its credentials "
-	    "file once,\n"
+	    "file once, "
 	    "to FILE (mode 0600) or stdout.",
 	    add_opts, 1, 1 },
 	{ "client rotate", cmd_client_rotate, "ID [--out FILE]",
 	    "Gives client ID a new secret (old ones stay valid until revoked) "
-	    "and prints\n"
+	    "and prints "
 	    "the new credentials file once.",
 	    out_opts, 1, 1 },
 	{ "client revoke", cmd_client_revoke, "ID --secret N",
@@ -594,7 +594,7 @@ const struct cli_cmd cli_admin_cmds[] = {
 	    none_opts, 0, 0 },
 	{ "health", cmd_health, "",
 	    "Service version, token state, keys, workers, uptime (exit 5 "
-	    "when the token\n"
+	    "when the token "
 	    "is unavailable).",
 	    none_opts, 0, 0 },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0 },

@@ -859,7 +859,7 @@ static const struct cli_opt policy_opts[] = {
 const struct cli_cmd cli_key_cmds[] = {
 	{ "create", cmd_create, "NAME [--alg ALG]",
 	    "Creates a key in the token; version 1 is primary. ALG: "
-	    "ecdsa-p256 (default),\n"
+	    "ecdsa-p256 (default), "
 	    "ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096.",
 	    create_opts, 1, 1 },
 	{ "list", cmd_list, "",
@@ -867,36 +867,36 @@ const struct cli_cmd cli_key_cmds[] = {
 	    none_opts, 0, 0 },
 	{ "describe", cmd_describe, "NAME",
 	    "Shows one key: algorithm, primary version, policy, and each "
-	    "version's\n"
+	    "version's "
 	    "state and dates (UTC; UNTIL: when it leaves that state).",
 	    none_opts, 1, 1 },
 	{ "sign", cmd_sign,
 	    "NAME [--in FILE] [--digest HEX] [--version N] [--raw] [--pkcs1]",
 	    "Signs the message in FILE (default: stdin), or a SHA-256/384 "
-	    "digest given\n"
+	    "digest given "
 	    "in hex, with the primary version (or version N). Prints "
-	    "hsmkey:vN:<base64>.\n"
+	    "hsmkey:vN:<base64>. "
 	    "--raw: ECDSA r||s instead of DER; --pkcs1: RSA PKCS#1 v1.5 "
 	    "instead of PSS.",
 	    sign_opts, 1, 1 },
 	{ "verify", cmd_verify,
 	    "NAME --sig SIG [--in FILE] [--digest HEX] [--raw] [--pkcs1]",
 	    "Verifies SIG (hsmkey:vN:..., or @FILE holding it) over the "
-	    "message in FILE\n"
+	    "message in FILE "
 	    "(default: stdin) or a digest. Exit 0 valid, 1 invalid (also "
-	    "when the\n"
+	    "when the "
 	    "version is disabled).",
 	    verify_opts, 1, 1 },
 	{ "pubkey", cmd_pubkey, "NAME [--version N] [--der] [--out FILE]",
 	    "Prints the public key (SubjectPublicKeyInfo) of the primary "
-	    "version, or N,\n"
+	    "version, or N, "
 	    "as PEM; --der writes DER. --out FILE writes to FILE.",
 	    pubkey_opts, 1, 1 },
 	{ "rotate", cmd_rotate, "NAME [--expect N] [--stage]",
 	    "Makes a new version and makes it primary. --expect N: fail "
-	    "unless N is\n"
+	    "unless N is "
 	    "the newest version (exit 5 when another rotation won). "
-	    "--stage: the new\n"
+	    "--stage: the new "
 	    "version stays pending until 'promote'.",
 	    rotate_opts, 1, 1 },
 	{ "promote", cmd_promote, "NAME --version N",
@@ -906,7 +906,7 @@ const struct cli_cmd cli_key_cmds[] = {
 	    "NAME [--sign-overlap D] [--verify-grace D] [--rotate-every D] "
 	    "[--expires T]",
 	    "Changes the given policy fields (D: 90, 30s, 15m, 12h, 7d; "
-	    "--rotate-every 0:\n"
+	    "--rotate-every 0: "
 	    "off; T: never, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ). No flag: "
 	    "shows the key.",
 	    policy_opts, 1, 1 },
@@ -915,7 +915,7 @@ const struct cli_cmd cli_key_cmds[] = {
 	    version_opts, 1, 1 },
 	{ "destroy", cmd_destroy, "NAME --version N",
 	    "Schedules version N for destruction: after a delay (default 7 "
-	    "days) its\n"
+	    "days) its "
 	    "objects are deleted from the token.",
 	    version_opts, 1, 1 },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0 },
