@@ -1,0 +1,44 @@
+/*
+ * config.h: hsmkeyd's INI configuration (libinih).  Read once at start by
+ * the main thread; read-only afterwards, so any thread may read it.
+ */
+#ifndef HK_CONFIG_H
+#define HK_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_LISTEN	8
+
+struct config {
+	char		*listen[CONFIG_MAX_LISTEN];
+	size_t		 nlisten;
+	unsigned int	 workers;		/* 0: one per core */
+	int		 log_syslog;
+	int		 log_level;
+	char		*socket_group;		/* group of ipc sockets */
+
+	char		*module;
+	char		*token_uri;
+	char		*pin_file;
+
+	uint64_t	 clock_window_ms;
+	uint64_t	 secret_lifetime_s;
+	size_t		 nonce_per_client;	/* nonce cache entries */
+	size_t		 nonce_total;
+	size_t		 reply_cache_bytes;
+
+	uint64_t	 destroy_delay_s;
+	uint64_t	 default_verify_grace_s;
+
+	char		*audit_path;
+	int		 audit_signs;
+	char		*metrics_path;
+};
+
+/* Parses path into a new config with defaults for what it omits; on error
+ * logs one line naming the file, line and key.  Caller must config_free(). */
+int	config_load(const char *path, struct config **cfgp);
+void	config_free(struct config *cfg);
+
+#endif /* HK_CONFIG_H */

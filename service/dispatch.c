@@ -1,0 +1,1050 @@
+/* dispatch.c: request handlers (see dispatch.h). */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "codec.h"
+#include "crypto.h"
+#include "dispatch.h"
+#include "envelope.h"
+#include "hk_err.h"
+#include "log.h"
+#include "wire.h"
+
+#define ARENA_MAX	(HK_MAX_BATCH * 2 + 64)
+
+/*
+ * Everything a Response points to is registered here and released after
+ * the Response is encoded.
+ */
+struct arena {
+	void		*p[ARENA_MAX];
+	void		(*fn[ARENA_MAX])(void *);
+	size_t		 n;
+	int		 full;
+};
+
+struct reply {
+	Hsmkey__V1__Response	 resp;
+	struct arena		 arena;
+	char			 msg[512];
+	uint8_t			*secret;	/* zeroed after encoding */
+};
+
+static void
+key_info_free_cb(void *p)
+{
+	keyring_info_free(p);
+}
+
+static void *
+arena_add(struct arena *a, void *p, void (*fn)(void *))
+{
+	if (p == NULL) {
+		return NULL;
+	}
+	if (a->n == ARENA_MAX) {
+		a->full = 1;
+		fn(p);
+		return NULL;
+	}
+	a->p[a->n] = p;
+	a->fn[a->n] = fn;
+	a->n++;
+	return p;
+}
+
+static void *
+arena_calloc(struct arena *a, size_t n, size_t size)
+{
+	return arena_add(a, calloc(n == 0 ? 1 : n, size), free);
+}
+
+static void
+arena_release(struct arena *a)
+{
+	size_t i;
+
+	for (i = a->n; i > 0; i--) {
+		a->fn[i - 1](a->p[i - 1]);
+	}
+	a->n = 0;
+}
+
+static int
+fail(struct reply *rep, int r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Sets the reply to the status of r with a one-line message. */
+static int
+fail(struct reply *rep, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rep->msg, sizeof(rep->msg), fmt, ap);
+	va_end(ap);
+	rep->resp.status = hk_status_from_err(r);
+	rep->resp.message = rep->msg;
+	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT__NOT_SET;
+	return r;
+}
+
+static int
+denied(struct dispatch_ctx *ctx, struct reply *rep, const char *op,
+    const char *key)
+{
+	if (ctx->client != NULL) {
+		clients_denied(ctx->client);
+	}
+	log_info("denied: client %s may not %s %s%s",
+	    ctx->client ? client_id(ctx->client) : "-", op,
+	    key ? "key " : "", key ? key : "clients");
+	if (key == NULL) {
+		return fail(rep, HK_ERR_DENIED, "client '%s' may not %s: "
+		    "that needs the grant admin:*",
+		    ctx->client ? client_id(ctx->client) : "-", op);
+	}
+	return fail(rep, HK_ERR_DENIED, "client '%s' may not %s key '%s'",
+	    ctx->client ? client_id(ctx->client) : "-", op, key);
+}
+
+static int
+allowed(struct dispatch_ctx *ctx, enum client_op op, const char *key)
+{
+	if (ctx->sv->skip_auth) {
+		return 1;
+	}
+	return clients_allowed(ctx->sv->clients, ctx->client, op, key);
+}
+
+static int
+check_name(struct reply *rep, const char *name)
+{
+	if (!hk_valid_key_name(name)) {
+		return fail(rep, HK_ERR_INVALID, "invalid key name: use "
+		    "[a-z0-9][a-z0-9._-]{0,63}");
+	}
+	return 0;
+}
+
+/* Reports a keyring lookup failure for name/version. */
+static int
+key_error(struct reply *rep, int r, const char *name, uint32_t version,
+    const char *what)
+{
+	switch (r) {
+	case HK_ERR_NOT_FOUND:
+		if (version == 0) {
+			return fail(rep, r, "key '%s' not found", name);
+		}
+		return fail(rep, r, "key '%s' has no version %" PRIu32, name,
+		    version);
+	case HK_ERR_PRECONDITION:
+		if (version == 0) {
+			return fail(rep, r, "key '%s' has no active version "
+			    "to %s", name, what);
+		}
+		return fail(rep, r, "version %" PRIu32 " of key '%s' may not "
+		    "%s in its state", version, name, what);
+	case HK_ERR_EXISTS:
+		return fail(rep, r, "key '%s' already exists", name);
+	case HK_ERR_PKCS11:
+	case HK_ERR_UNAVAILABLE:
+		return fail(rep, r, "the token failed to %s key '%s': see the "
+		    "service log", what, name);
+	default:
+		return fail(rep, r, "cannot %s key '%s': %s", what, name,
+		    hk_strerror(r));
+	}
+}
+
+static int
+set_key_result(struct reply *rep, struct keyring *kr, const char *name,
+    uint32_t version)
+{
+	Hsmkey__V1__KeyResponse *kresp;
+	Hsmkey__V1__KeyInfo *info = NULL;
+	int r;
+
+	if ((r = keyring_info(kr, name, &info)) != 0) {
+		return fail(rep, r, "cannot describe key '%s'", name);
+	}
+	arena_add(&rep->arena, info, key_info_free_cb);
+	if ((kresp = arena_calloc(&rep->arena, 1, sizeof(*kresp))) == NULL) {
+		return fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	hsmkey__v1__key_response__init(kresp);
+	kresp->key = info;
+	kresp->version = version;
+	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_KEY;
+	rep->resp.key = kresp;
+	return 0;
+}
+
+/* ---- handlers --------------------------------------------------------- */
+
+static int
+handle_ping(struct dispatch_ctx *ctx, struct reply *rep)
+{
+	static Hsmkey__V1__PingResponse pong = HSMKEY__V1__PING_RESPONSE__INIT;
+
+	(void)ctx;
+	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_PING;
+	rep->resp.ping = &pong;
+	return 0;
+}
+
+static int
+handle_health(struct dispatch_ctx *ctx, struct reply *rep)
+{
+	Hsmkey__V1__HealthResponse *h;
+	struct server *sv = ctx->sv;
+
+	if ((h = arena_calloc(&rep->arena, 1, sizeof(*h))) == NULL) {
+		return fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	hsmkey__v1__health_response__init(h);
+	h->version = HSMKEY_VERSION;
+	h->token_ok = token_healthy(sv->tok);
+	h->token_label = (char *)token_label(sv->tok);
+	h->token_state = (char *)token_state(sv->tok);
+	keyring_totals(sv->kr, &h->keys, &h->versions);
+	h->uptime_s = (hk_now_ms() - sv->start_ms) / 1000;
+	h->workers = sv->workers;
+	h->protocol = HK_PROTOCOL_VERSION;
+	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_HEALTH;
+	rep->resp.health = h;
+	return 0;
+}
+
+static int
+is_ecdsa(hk_alg alg)
+{
+	return alg == HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256 ||
+	    alg == HSMKEY__V1__ALGORITHM__ALG_ECDSA_P384;
+}
+
+static int
+is_rsa(hk_alg alg)
+{
+	return alg == HSMKEY__V1__ALGORITHM__ALG_RSA_2048 ||
+	    alg == HSMKEY__V1__ALGORITHM__ALG_RSA_3072 ||
+	    alg == HSMKEY__V1__ALGORITHM__ALG_RSA_4096;
+}
+
+/*
+ * Checks message/digest and formats against alg and gives the bytes that
+ * the token or the verifier takes: the digest, or the message for ed25519.
+ */
+static int
+sign_input(struct reply *rep, hk_alg alg, const ProtobufCBinaryData *msg,
+    const ProtobufCBinaryData *digest, uint8_t *dbuf, const uint8_t **inp,
+    size_t *inlenp)
+{
+	size_t want = hk_alg_digest_len(alg);
+	int r;
+
+	if (msg->len > 0 && digest->len > 0) {
+		return fail(rep, HK_ERR_INVALID, "give a message or a digest, "
+		    "not both");
+	}
+	if (msg->len == 0 && digest->len == 0) {
+		return fail(rep, HK_ERR_INVALID, "message is empty");
+	}
+	if (alg == HSMKEY__V1__ALGORITHM__ALG_ED25519) {
+		if (digest->len > 0) {
+			return fail(rep, HK_ERR_INVALID, "ed25519 signs the "
+			    "message itself: a digest is refused");
+		}
+		*inp = msg->data;
+		*inlenp = msg->len;
+		return 0;
+	}
+	if (digest->len > 0) {
+		if (digest->len != want) {
+			return fail(rep, HK_ERR_INVALID, "digest is %zu bytes; "
+			    "%s takes a %zu-byte %s digest", digest->len,
+			    hk_alg_name(alg), want,
+			    want == 48 ? "SHA-384" : "SHA-256");
+		}
+		*inp = digest->data;
+		*inlenp = digest->len;
+		return 0;
+	}
+	if ((r = crypto_digest(alg, msg->data, msg->len, dbuf,
+	    inlenp)) != 0) {
+		return fail(rep, r, "cannot hash the message");
+	}
+	*inp = dbuf;
+	return 0;
+}
+
+static int
+check_formats(struct reply *rep, hk_alg alg, int format, int padding)
+{
+	if (format == HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW && !is_ecdsa(alg)) {
+		return fail(rep, HK_ERR_INVALID, "raw r||s signatures are for "
+		    "ECDSA keys only");
+	}
+	if (format != HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW &&
+	    format != HSMKEY__V1__SIG_FORMAT__SIGFMT_DEFAULT) {
+		return fail(rep, HK_ERR_INVALID, "unknown signature format");
+	}
+	if (padding == HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15 &&
+	    !is_rsa(alg)) {
+		return fail(rep, HK_ERR_INVALID, "PKCS#1 v1.5 is for RSA keys "
+		    "only");
+	}
+	if (padding != HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15 &&
+	    padding != HSMKEY__V1__RSA_PADDING__RSA_PADDING_PSS) {
+		return fail(rep, HK_ERR_INVALID, "unknown RSA padding");
+	}
+	return 0;
+}
+
+static int
+handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__SignRequest *req,
+    struct reply *rep)
+{
+	Hsmkey__V1__SignResponse *sresp;
+	struct keyring_signer sg;
+	uint8_t dbuf[CRYPTO_MAX_DIGEST], info[64];
+	const uint8_t *in;
+	size_t i, inlen, siglen, infolen;
+	enum token_mech mech;
+	int r, pkcs1;
+
+	if ((r = check_name(rep, req->name)) != 0) {
+		return r;
+	}
+	if (!allowed(ctx, CLIENT_OP_SIGN, req->name)) {
+		return denied(ctx, rep, "sign with", req->name);
+	}
+	if (req->n_items == 0) {
+		return fail(rep, HK_ERR_INVALID, "nothing to sign");
+	}
+	if (req->n_items > HK_MAX_BATCH) {
+		return fail(rep, HK_ERR_TOO_LARGE, "batch of %zu items; the "
+		    "limit is %d", req->n_items, HK_MAX_BATCH);
+	}
+	if ((r = keyring_signer(ctx->sv->kr, req->name, req->version,
+	    &sg)) != 0) {
+		return key_error(rep, r, req->name, req->version, "sign");
+	}
+	if ((r = check_formats(rep, sg.alg, req->format,
+	    req->rsa_padding)) != 0) {
+		return r;
+	}
+	pkcs1 = req->rsa_padding ==
+	    HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15;
+	if (is_ecdsa(sg.alg)) {
+		mech = TOKEN_MECH_ECDSA;
+	} else if (sg.alg == HSMKEY__V1__ALGORITHM__ALG_ED25519) {
+		mech = TOKEN_MECH_EDDSA;
+	} else {
+		mech = pkcs1 ? TOKEN_MECH_RSA_PKCS1 :
+		    TOKEN_MECH_RSA_PSS_SHA256;
+	}
+	if ((sresp = arena_calloc(&rep->arena, 1, sizeof(*sresp))) == NULL ||
+	    (sresp->signatures = arena_calloc(&rep->arena, req->n_items,
+	    sizeof(*sresp->signatures))) == NULL) {
+		return fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	{
+		ProtobufCBinaryData *sigs = sresp->signatures;
+
+		hsmkey__v1__sign_response__init(sresp);
+		sresp->signatures = sigs;
+	}
+	for (i = 0; i < req->n_items; i++) {
+		const Hsmkey__V1__SignItem *it = req->items[i];
+		uint8_t *sig;
+
+		if ((r = sign_input(rep, sg.alg, &it->message, &it->digest,
+		    dbuf, &in, &inlen)) != 0) {
+			keyring_count(sg.v, KR_ERROR, 1);
+			return r;
+		}
+		if (mech == TOKEN_MECH_RSA_PKCS1) {
+			infolen = sizeof(info);
+			if ((r = crypto_digest_info(in, inlen, info,
+			    &infolen)) != 0) {
+				return fail(rep, r, "cannot encode the digest");
+			}
+			in = info;
+			inlen = infolen;
+		}
+		if ((sig = arena_calloc(&rep->arena, 1,
+		    CRYPTO_MAX_SIG)) == NULL) {
+			return fail(rep, HK_ERR_NOMEM, "out of memory");
+		}
+		siglen = CRYPTO_MAX_SIG;
+		if ((r = token_sign(ctx->s, sg.priv, mech, in, inlen, sig,
+		    &siglen)) != 0) {
+			keyring_count(sg.v, KR_ERROR, 1);
+			log_err_r(r, "sign %s v%" PRIu32, req->name,
+			    sg.version);
+			return key_error(rep, r, req->name, sg.version,
+			    "sign with");
+		}
+		if (mech == TOKEN_MECH_ECDSA && req->format !=
+		    HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW &&
+		    (r = crypto_ecdsa_raw_to_der(sig, &siglen,
+		    CRYPTO_MAX_SIG)) != 0) {
+			return fail(rep, r, "cannot encode the signature");
+		}
+		sresp->signatures[i].data = sig;
+		sresp->signatures[i].len = siglen;
+	}
+	if (rep->arena.full) {
+		return fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	sresp->n_signatures = req->n_items;
+	sresp->version = sg.version;
+	keyring_count(sg.v, KR_SIGN, req->n_items);
+	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_SIGN;
+	rep->resp.sign = sresp;
+	return 0;
+}
+
+static int
+handle_verify(struct dispatch_ctx *ctx, const Hsmkey__V1__VerifyRequest *req,
+    struct reply *rep)
+{
+	Hsmkey__V1__VerifyResponse *vresp;
+	struct kr_version *v = NULL;
+	EVP_PKEY *pkey = NULL;
+	uint8_t dbuf[CRYPTO_MAX_DIGEST];
+	const uint8_t *in;
+	size_t inlen;
+	hk_alg alg;
+	hk_state state = HSMKEY__V1__VERSION_STATE__STATE_UNSPECIFIED;
+	uint64_t retire = 0;
+	int r, lookup;
+
+	if ((r = check_name(rep, req->name)) != 0) {
+		return r;
+	}
+	if (!allowed(ctx, CLIENT_OP_VERIFY, req->name)) {
+		return denied(ctx, rep, "verify with", req->name);
+	}
+	if (req->version == 0) {
+		return fail(rep, HK_ERR_INVALID, "the signature names no key "
+		    "version");
+	}
+	if (req->signature.len == 0 || req->signature.len > CRYPTO_MAX_SIG) {
+		return fail(rep, HK_ERR_INVALID, "signature is empty or too "
+		    "long");
+	}
+	lookup = keyring_verifier(ctx->sv->kr, ctx->s, req->name,
+	    req->version, &alg, &pkey, &state, &retire, &v);
+	if (lookup != 0 && lookup != HK_ERR_PRECONDITION) {
+		return key_error(rep, lookup, req->name, req->version,
+		    "verify with");
+	}
+	if ((vresp = arena_calloc(&rep->arena, 1, sizeof(*vresp))) == NULL) {
+		EVP_PKEY_free(pkey);
+		return fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	hsmkey__v1__verify_response__init(vresp);
+	vresp->version = req->version;
+	vresp->state = state;
+	vresp->retire_ms = retire;
+	if ((r = check_formats(rep, alg, req->format, req->rsa_padding)) != 0 ||
+	    (r = sign_input(rep, alg, &req->message, &req->digest, dbuf, &in,
+	    &inlen)) != 0) {
+		EVP_PKEY_free(pkey);
+		return r;
+	}
+	if (lookup == 0) {
+		r = crypto_verify(pkey, alg, in, inlen, req->signature.data,
+		    req->signature.len,
+		    req->format == HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW,
+		    req->rsa_padding ==
+		    HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15);
+		EVP_PKEY_free(pkey);
+		if (r != 0 && r != HK_ERR_BAD_SIGNATURE) {
+			return fail(rep, r, "cannot verify: %s",
+			    hk_strerror(r));
+		}
+		vresp->valid = r == 0;
+	}
+	/* else: a version that may not verify (disabled, destroyed) */
+	keyring_count(v, KR_VERIFY, 1);
+	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_VERIFY;
+	rep->resp.verify = vresp;
+	return 0;
+}
+
+static int
+handle_pubkey(struct dispatch_ctx *ctx, const Hsmkey__V1__PubkeyRequest *req,
+    struct reply *rep)
+{
+	Hsmkey__V1__PubkeyResponse *presp;
+	EVP_PKEY *pkey = NULL;
+	uint8_t *der = NULL;
+	char *pem = NULL;
+	size_t len;
+	uint32_t version;
+	hk_alg alg;
+	int r;
+
+	if ((r = check_name(rep, req->name)) != 0) {
+		return r;
+	}
+	if (!allowed(ctx, CLIENT_OP_PUBKEY, req->name)) {
+		return denied(ctx, rep, "read the public key of", req->name);
+	}
+	if ((r = keyring_pubkey(ctx->sv->kr, ctx->s, req->name, req->version,
+	    &version, &alg, &der, &len)) != 0) {
+		return key_error(rep, r, req->name, req->version,
+		    "export the public key of");
+	}
+	arena_add(&rep->arena, der, free);
+	if ((r = crypto_pubkey_parse(der, len, &pkey)) != 0 ||
+	    (r = crypto_pubkey_pem(pkey, &pem)) != 0) {
+		EVP_PKEY_free(pkey);
+		return fail(rep, r, "cannot encode the public key");
+	}
+	EVP_PKEY_free(pkey);
+	arena_add(&rep->arena, pem, free);
+	if ((presp = arena_calloc(&rep->arena, 1, sizeof(*presp))) == NULL) {
+		return fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	hsmkey__v1__pubkey_response__init(presp);
+	presp->version = version;
+	presp->alg = alg;
+	presp->der.data = der;
+	presp->der.len = len;
+	presp->pem = pem;
+	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_PUBKEY;
+	rep->resp.pubkey = presp;
+	return 0;
+}
+
+static int
+handle_create(struct dispatch_ctx *ctx, const Hsmkey__V1__CreateRequest *req,
+    struct reply *rep)
+{
+	int r;
+
+	if ((r = check_name(rep, req->name)) != 0) {
+		return r;
+	}
+	if (!allowed(ctx, CLIENT_OP_ADMIN, req->name)) {
+		return denied(ctx, rep, "create", req->name);
+	}
+	if (req->alg != HSMKEY__V1__ALGORITHM__ALG_UNSPECIFIED &&
+	    hk_alg_name(req->alg) == NULL) {
+		return fail(rep, HK_ERR_INVALID, "unknown algorithm");
+	}
+	if ((r = keyring_create(ctx->sv->kr, ctx->s, req->name,
+	    req->alg)) != 0) {
+		return key_error(rep, r, req->name, 0, "create");
+	}
+	return set_key_result(rep, ctx->sv->kr, req->name, 1);
+}
+
+static int
+handle_describe(struct dispatch_ctx *ctx,
+    const Hsmkey__V1__DescribeRequest *req, struct reply *rep)
+{
+	int r;
+
+	if ((r = check_name(rep, req->name)) != 0) {
+		return r;
+	}
+	if (!ctx->sv->skip_auth &&
+	    !clients_any_grant(ctx->sv->clients, ctx->client, req->name)) {
+		return denied(ctx, rep, "describe", req->name);
+	}
+	return set_key_result(rep, ctx->sv->kr, req->name, 0);
+}
+
+static int
+list_filter(void *arg, const char *name)
+{
+	struct dispatch_ctx *ctx = arg;
+
+	return ctx->sv->skip_auth ||
+	    clients_any_grant(ctx->sv->clients, ctx->client, name);
+}
+
+static void
+infos_free_cb(void *p)
+{
+	Hsmkey__V1__ListResponse *l = p;
+	size_t i;
+
+	for (i = 0; i < l->n_keys; i++) {
+		keyring_info_free(l->keys[i]);
+	}
+	free(l->keys);
+	free(l);
+}
+
+static int
+handle_list(struct dispatch_ctx *ctx, struct reply *rep)
+{
+	Hsmkey__V1__ListResponse *l;
+	Hsmkey__V1__KeyInfo **infos;
+	size_t n;
+	int r;
+
+	if ((r = keyring_list(ctx->sv->kr, list_filter, ctx, &infos,
+	    &n)) != 0) {
+		return fail(rep, r, "cannot list keys");
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		while (n > 0) {
+			keyring_info_free(infos[--n]);
+		}
+		free(infos);
+		return fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	hsmkey__v1__list_response__init(l);
+	l->keys = infos;
+	l->n_keys = n;
+	arena_add(&rep->arena, l, infos_free_cb);
+	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_LIST;
+	rep->resp.list = l;
+	return 0;
+}
+
+static int
+handle_rotate(struct dispatch_ctx *ctx, const Hsmkey__V1__RotateRequest *req,
+    struct reply *rep)
+{
+	uint32_t newv;
+	int r;
+
+	if ((r = check_name(rep, req->name)) != 0) {
+		return r;
+	}
+	if (!allowed(ctx, CLIENT_OP_ADMIN, req->name)) {
+		return denied(ctx, rep, "rotate", req->name);
+	}
+	r = keyring_rotate(ctx->sv->kr, ctx->s, req->name, req->expect,
+	    req->stage, &newv);
+	if (r == HK_ERR_PRECONDITION) {
+		return fail(rep, r, "key '%s' is no longer at v%" PRIu32 ": "
+		    "another rotation won (see 'hsmkey describe %s')",
+		    req->name, req->expect, req->name);
+	}
+	if (r != 0) {
+		return key_error(rep, r, req->name, 0, "rotate");
+	}
+	return set_key_result(rep, ctx->sv->kr, req->name, newv);
+}
+
+static int
+handle_promote(struct dispatch_ctx *ctx,
+    const Hsmkey__V1__PromoteRequest *req, struct reply *rep)
+{
+	int r;
+
+	if ((r = check_name(rep, req->name)) != 0) {
+		return r;
+	}
+	if (!allowed(ctx, CLIENT_OP_ADMIN, req->name)) {
+		return denied(ctx, rep, "promote", req->name);
+	}
+	if ((r = keyring_promote(ctx->sv->kr, ctx->s, req->name,
+	    req->version)) != 0) {
+		if (r == HK_ERR_PRECONDITION) {
+			return fail(rep, r, "version %" PRIu32 " of key '%s' "
+			    "is not pending (or a newer version signs)",
+			    req->version, req->name);
+		}
+		return key_error(rep, r, req->name, req->version, "promote");
+	}
+	return set_key_result(rep, ctx->sv->kr, req->name, req->version);
+}
+
+static int
+handle_policy(struct dispatch_ctx *ctx, const Hsmkey__V1__PolicyRequest *req,
+    struct reply *rep)
+{
+	int r;
+
+	if ((r = check_name(rep, req->name)) != 0) {
+		return r;
+	}
+	if (!allowed(ctx, CLIENT_OP_ADMIN, req->name)) {
+		return denied(ctx, rep, "change the policy of", req->name);
+	}
+	if ((r = keyring_policy(ctx->sv->kr, ctx->s, req)) != 0) {
+		return key_error(rep, r, req->name, 0, "change the policy of");
+	}
+	return set_key_result(rep, ctx->sv->kr, req->name, 0);
+}
+
+static int
+handle_disable(struct dispatch_ctx *ctx, const char *name, uint32_t version,
+    int destroy, struct reply *rep)
+{
+	int r;
+
+	if ((r = check_name(rep, name)) != 0) {
+		return r;
+	}
+	if (!allowed(ctx, CLIENT_OP_ADMIN, name)) {
+		return denied(ctx, rep, destroy ? "destroy" : "disable",
+		    name);
+	}
+	if (version == 0) {
+		return fail(rep, HK_ERR_INVALID, "name the version (--version "
+		    "N)");
+	}
+	r = destroy ? keyring_destroy(ctx->sv->kr, ctx->s, name, version) :
+	    keyring_disable(ctx->sv->kr, ctx->s, name, version);
+	if (r == HK_ERR_PRECONDITION) {
+		return fail(rep, r, destroy ? "version %" PRIu32 " of key "
+		    "'%s' is active: disable it first" : "version %" PRIu32
+		    " of key '%s' is destroyed", version, name);
+	}
+	if (r != 0) {
+		return key_error(rep, r, name, version,
+		    destroy ? "destroy" : "disable");
+	}
+	return set_key_result(rep, ctx->sv->kr, name, version);
+}
+
+static void
+secret_resp_free(void *p)
+{
+	Hsmkey__V1__ClientSecretResponse *cs = p;
+
+	OPENSSL_cleanse(cs->secret.data, cs->secret.len);
+	free(cs->secret.data);
+	free(cs->id);
+	free(cs);
+}
+
+static int
+secret_result(struct reply *rep, const char *id, uint8_t *secret,
+    uint32_t number, uint64_t expires)
+{
+	Hsmkey__V1__ClientSecretResponse *cs;
+	uint8_t *copy;
+
+	if ((cs = calloc(1, sizeof(*cs))) == NULL ||
+	    (copy = malloc(HK_SECRET_LEN)) == NULL) {
+		free(cs);
+		OPENSSL_cleanse(secret, HK_SECRET_LEN);
+		return fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	hsmkey__v1__client_secret_response__init(cs);
+	memcpy(copy, secret, HK_SECRET_LEN);
+	OPENSSL_cleanse(secret, HK_SECRET_LEN);
+	cs->secret.data = copy;
+	cs->secret.len = HK_SECRET_LEN;
+	cs->id = strdup(id);
+	cs->secret_no = number;
+	cs->expires_ms = expires;
+	arena_add(&rep->arena, cs, secret_resp_free);
+	if (cs->id == NULL) {
+		return fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_CLIENT_SECRET;
+	rep->resp.client_secret = cs;
+	return 0;
+}
+
+static int
+handle_client_add(struct dispatch_ctx *ctx,
+    const Hsmkey__V1__ClientAddRequest *req, struct reply *rep)
+{
+	uint8_t secret[HK_SECRET_LEN];
+	const char *glob;
+	enum client_op op;
+	uint64_t expires;
+	uint32_t number;
+	size_t i;
+	int r;
+
+	if (!allowed(ctx, CLIENT_OP_ADMIN, NULL)) {
+		return denied(ctx, rep, "manage clients", NULL);
+	}
+	if (!hk_valid_client_id(req->id)) {
+		return fail(rep, HK_ERR_INVALID, "invalid client id: use "
+		    "[A-Za-z0-9][A-Za-z0-9._@-]{0,63}");
+	}
+	if (req->n_grants == 0 || req->n_grants > CLIENTS_MAX_GRANTS) {
+		return fail(rep, HK_ERR_INVALID, "give 1 to %d grants",
+		    CLIENTS_MAX_GRANTS);
+	}
+	for (i = 0; i < req->n_grants; i++) {
+		if (clients_parse_grant(req->grants[i], &op, &glob) != 0) {
+			return fail(rep, HK_ERR_INVALID, "invalid grant '%s': "
+			    "use OP:GLOB with OP sign, verify, pubkey or "
+			    "admin", req->grants[i]);
+		}
+	}
+	r = clients_add(ctx->sv->clients, ctx->s, req->id, req->grants,
+	    req->n_grants, secret, &number, &expires);
+	if (r == HK_ERR_EXISTS) {
+		return fail(rep, r, "client '%s' already exists", req->id);
+	}
+	if (r != 0) {
+		return fail(rep, r, "cannot add client '%s': %s", req->id,
+		    hk_strerror(r));
+	}
+	return secret_result(rep, req->id, secret, number, expires);
+}
+
+static int
+handle_client_rotate(struct dispatch_ctx *ctx,
+    const Hsmkey__V1__ClientRotateRequest *req, struct reply *rep)
+{
+	uint8_t secret[HK_SECRET_LEN];
+	uint64_t expires;
+	uint32_t number;
+	int r;
+
+	if (!allowed(ctx, CLIENT_OP_ADMIN, NULL)) {
+		return denied(ctx, rep, "manage clients", NULL);
+	}
+	r = clients_rotate(ctx->sv->clients, ctx->s, req->id, secret, &number,
+	    &expires);
+	if (r == HK_ERR_NOT_FOUND) {
+		return fail(rep, r, "client '%s' not found", req->id);
+	}
+	if (r == HK_ERR_EXHAUSTED) {
+		return fail(rep, r, "client '%s' has %d live secrets: revoke "
+		    "an old one first", req->id, CLIENTS_MAX_SECRETS);
+	}
+	if (r != 0) {
+		return fail(rep, r, "cannot rotate client '%s': %s", req->id,
+		    hk_strerror(r));
+	}
+	return secret_result(rep, req->id, secret, number, expires);
+}
+
+static int
+handle_client_revoke(struct dispatch_ctx *ctx,
+    const Hsmkey__V1__ClientRevokeRequest *req, struct reply *rep)
+{
+	static Hsmkey__V1__PingResponse done = HSMKEY__V1__PING_RESPONSE__INIT;
+	int r;
+
+	if (!allowed(ctx, CLIENT_OP_ADMIN, NULL)) {
+		return denied(ctx, rep, "manage clients", NULL);
+	}
+	r = clients_revoke(ctx->sv->clients, ctx->s, req->id,
+	    req->secret_no);
+	if (r == HK_ERR_NOT_FOUND) {
+		return fail(rep, r, "client '%s' has no live secret %" PRIu32,
+		    req->id, req->secret_no);
+	}
+	if (r != 0) {
+		return fail(rep, r, "cannot revoke: %s", hk_strerror(r));
+	}
+	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_PING;
+	rep->resp.ping = &done;
+	return 0;
+}
+
+static void
+client_list_free_cb(void *p)
+{
+	Hsmkey__V1__ClientListResponse *cl = p;
+
+	clients_list_free(cl->clients, cl->n_clients);
+	free(cl);
+}
+
+static int
+handle_client_list(struct dispatch_ctx *ctx, struct reply *rep)
+{
+	Hsmkey__V1__ClientListResponse *cl;
+	Hsmkey__V1__ClientInfo **infos;
+	size_t n;
+	int r;
+
+	if (!allowed(ctx, CLIENT_OP_ADMIN, NULL)) {
+		return denied(ctx, rep, "manage clients", NULL);
+	}
+	if ((r = clients_list(ctx->sv->clients, &infos, &n)) != 0) {
+		return fail(rep, r, "cannot list clients");
+	}
+	if ((cl = calloc(1, sizeof(*cl))) == NULL) {
+		clients_list_free(infos, n);
+		return fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	hsmkey__v1__client_list_response__init(cl);
+	cl->clients = infos;
+	cl->n_clients = n;
+	arena_add(&rep->arena, cl, client_list_free_cb);
+	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_CLIENT_LIST;
+	rep->resp.client_list = cl;
+	return 0;
+}
+
+static void
+stats_free_cb(void *p)
+{
+	Hsmkey__V1__StatsResponse *st = p;
+	size_t i;
+
+	for (i = 0; i < st->n_versions; i++) {
+		free(st->versions[i]->key);
+		free(st->versions[i]);
+	}
+	free(st->versions);
+	free(st);
+}
+
+static int
+handle_stats(struct dispatch_ctx *ctx, struct reply *rep)
+{
+	Hsmkey__V1__StatsResponse *st;
+	Hsmkey__V1__VersionStats **all;
+	size_t i, n, kept = 0;
+	int r;
+
+	if ((r = keyring_stats(ctx->sv->kr, &all, &n)) != 0) {
+		return fail(rep, r, "cannot read the counters");
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		for (i = 0; i < n; i++) {
+			free(all[i]->key);
+			free(all[i]);
+		}
+		free(all);
+		return fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	hsmkey__v1__stats_response__init(st);
+	for (i = 0; i < n; i++) {
+		if (list_filter(ctx, all[i]->key)) {
+			all[kept++] = all[i];
+		} else {
+			free(all[i]->key);
+			free(all[i]);
+		}
+	}
+	st->versions = all;
+	st->n_versions = kept;
+	arena_add(&rep->arena, st, stats_free_cb);
+	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_STATS;
+	rep->resp.stats = st;
+	return 0;
+}
+
+/* ---- the switch ------------------------------------------------------- */
+
+static void
+run(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
+    struct reply *rep)
+{
+	switch (req->op_case) {
+	case HSMKEY__V1__REQUEST__OP_PING:
+		handle_ping(ctx, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_HEALTH:
+		handle_health(ctx, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_CREATE:
+		handle_create(ctx, req->create, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_LIST:
+		handle_list(ctx, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_DESCRIBE:
+		handle_describe(ctx, req->describe, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_SIGN:
+		handle_sign(ctx, req->sign, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_VERIFY:
+		handle_verify(ctx, req->verify, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_PUBKEY:
+		handle_pubkey(ctx, req->pubkey, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_ROTATE:
+		handle_rotate(ctx, req->rotate, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_PROMOTE:
+		handle_promote(ctx, req->promote, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_POLICY:
+		handle_policy(ctx, req->policy, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_DISABLE:
+		handle_disable(ctx, req->disable->name, req->disable->version,
+		    0, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_DESTROY:
+		handle_disable(ctx, req->destroy->name, req->destroy->version,
+		    1, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_CLIENT_ADD:
+		handle_client_add(ctx, req->client_add, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_CLIENT_ROTATE:
+		handle_client_rotate(ctx, req->client_rotate, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_CLIENT_REVOKE:
+		handle_client_revoke(ctx, req->client_revoke, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_CLIENT_LIST:
+		handle_client_list(ctx, rep);
+		break;
+	case HSMKEY__V1__REQUEST__OP_STATS:
+		handle_stats(ctx, rep);
+		break;
+	default:
+		fail(rep, HK_ERR_UNSUPPORTED, "unknown request type %d: this "
+		    "service speaks protocol %d", (int)req->op_case,
+		    HK_PROTOCOL_VERSION);
+		break;
+	}
+}
+
+int
+dispatch(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
+    uint8_t **outp, size_t *lenp)
+{
+	struct reply *rep;
+	int r;
+
+	*outp = NULL;
+	*lenp = 0;
+	/* the arena is large: keep it off the worker's stack */
+	if ((rep = calloc(1, sizeof(*rep))) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	hsmkey__v1__response__init(&rep->resp);
+	rep->resp.status = HSMKEY__V1__STATUS__STATUS_OK;
+	run(ctx, req, rep);
+	if (rep->resp.status == HSMKEY__V1__STATUS__STATUS_OK &&
+	    rep->arena.full) {
+		fail(rep, HK_ERR_NOMEM, "reply too large");
+	}
+	r = hk_encode(&rep->resp.base, outp, lenp);
+	if (r == HK_ERR_TOO_LARGE) {
+		arena_release(&rep->arena);
+		fail(rep, r, "reply exceeds %d bytes", HK_MAX_MESSAGE);
+		r = hk_encode(&rep->resp.base, outp, lenp);
+	}
+	arena_release(&rep->arena);
+	free(rep);
+	return r;
+}
+
+int
+dispatch_error(int status, const char *message, uint8_t **outp,
+    size_t *lenp)
+{
+	Hsmkey__V1__Response resp = HSMKEY__V1__RESPONSE__INIT;
+
+	resp.status = status;
+	resp.message = (char *)message;
+	return hk_encode(&resp.base, outp, lenp);
+}

@@ -1,0 +1,57 @@
+/*
+ * nonce.h: the replay and reply cache.  Every authenticated request's
+ * (client, nonce) is remembered for as long as its timestamp could still
+ * pass the clock window, with a digest of the request bytes and, once
+ * answered, the reply bytes:
+ *   - the same request again gets the same reply, never a second execution
+ *     (nanomsg REQ resends on its own);
+ *   - another request with a used nonce is a replay.
+ * Entries leave by age only.  When a client's share (or the whole cache) is
+ * full, new requests are refused (fail closed): no nonce is ever forgotten
+ * early.  Every operation is O(1).  Thread-safe (one mutex).
+ */
+#ifndef HK_NONCE_H
+#define HK_NONCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.h"
+
+struct nonce_cache;
+
+enum nonce_result {
+	NONCE_NEW = 0,		/* reserved: call nonce_cache_finish() */
+	NONCE_IN_FLIGHT = 1,	/* the same request is being executed */
+	NONCE_ANSWERED = 2,	/* the same request: *replyp is its reply */
+};
+
+/* keep_ms: how long an entry lives (twice the clock window). */
+int	nonce_cache_new(struct nonce_cache **ncp, uint64_t keep_ms,
+	    size_t per_client, size_t total, size_t max_reply_bytes);
+void	nonce_cache_free(struct nonce_cache *nc);
+
+/*
+ * Looks up (client, nonce).  Returns a enum nonce_result, HK_ERR_REPLAY for
+ * a different request under a used nonce, or HK_ERR_EXHAUSTED when the
+ * client's share or the cache is full.  *countp is the client's entry
+ * count, kept under the cache's lock.  For NONCE_ANSWERED, caller must free
+ * *replyp.
+ */
+int	nonce_cache_begin(struct nonce_cache *nc, const void *client,
+	    size_t *countp, const uint8_t nonce[HK_NONCE_LEN],
+	    const uint8_t req_digest[32], uint64_t now_ms, uint8_t **replyp,
+	    size_t *lenp);
+
+/* Stores the reply of a NONCE_NEW entry (copied; NULL/0 to store none,
+ * e.g. when it is larger than the cache keeps: a resend then gets
+ * REPLAY instead of a second execution). */
+void	nonce_cache_finish(struct nonce_cache *nc, const void *client,
+	    const uint8_t nonce[HK_NONCE_LEN], const uint8_t *reply,
+	    size_t len);
+
+/* Entries and reply bytes held now. */
+void	nonce_cache_usage(struct nonce_cache *nc, size_t *entriesp,
+	    size_t *bytesp);
+
+#endif /* HK_NONCE_H */

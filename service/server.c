@@ -1,0 +1,754 @@
+/* server.c: start-up, workers, request pipeline, shutdown (see server.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "codec.h"
+#include "dispatch.h"
+#include "envelope.h"
+#include "hk_err.h"
+#include "log.h"
+#include "server.h"
+#include "transport.h"
+#include "wire.h"
+
+#define RECV_TIMEOUT_MS	200
+#define MAX_OBJECTS	(1 << 22)
+
+static atomic_int stopping;
+
+struct worker {
+	pthread_t		 thread;
+	struct server		*sv;
+	struct transport	*tr;
+	struct token_session	*s;
+	unsigned int		 id;
+};
+
+/* ---- the request pipeline -------------------------------------------- */
+
+/* A reply that could not be authenticated: status and message, no MAC. */
+static int
+reply_plain(const uint8_t *nonce, size_t nonce_len, int r,
+    const char *message, uint8_t **replyp, size_t *lenp)
+{
+	Hsmkey__V1__ResponseEnvelope re =
+	    HSMKEY__V1__RESPONSE_ENVELOPE__INIT;
+	uint8_t *body = NULL;
+	size_t blen;
+	int rv;
+
+	if ((rv = dispatch_error(hk_status_from_err(r), message, &body,
+	    &blen)) != 0) {
+		return rv;
+	}
+	re.protocol = HK_PROTOCOL_VERSION;
+	re.nonce.data = (uint8_t *)nonce;
+	re.nonce.len = nonce_len;
+	re.response.data = body;
+	re.response.len = blen;
+	rv = hk_encode(&re.base, replyp, lenp);
+	free(body);
+	return rv;
+}
+
+/* Wraps body in a ResponseEnvelope MACed with the request's secret. */
+static int
+reply_sealed(struct token_session *s, token_obj_t key,
+    const uint8_t *nonce, const uint8_t *body, size_t blen,
+    uint8_t **replyp, size_t *lenp)
+{
+	Hsmkey__V1__ResponseEnvelope re =
+	    HSMKEY__V1__RESPONSE_ENVELOPE__INIT;
+	uint8_t mac[HK_MAC_LEN];
+	struct hk_buf *in;
+	int r;
+
+	if ((in = hk_buf_new(HK_MAX_MESSAGE + 256)) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	if ((r = hk_mac_input_response(in, HK_PROTOCOL_VERSION, nonce,
+	    HK_NONCE_LEN, body, blen)) != 0 ||
+	    (r = token_hmac(s, key, hk_buf_ptr(in), hk_buf_len(in),
+	    mac)) != 0) {
+		hk_buf_free(in);
+		return r;
+	}
+	hk_buf_free(in);
+	re.protocol = HK_PROTOCOL_VERSION;
+	re.nonce.data = (uint8_t *)nonce;
+	re.nonce.len = HK_NONCE_LEN;
+	re.response.data = (uint8_t *)body;
+	re.response.len = blen;
+	re.mac.data = mac;
+	re.mac.len = HK_MAC_LEN;
+	return hk_encode(&re.base, replyp, lenp);
+}
+
+static int
+envelope_shape(const Hsmkey__V1__Envelope *env, const char **whyp)
+{
+	if (env->protocol != HK_PROTOCOL_VERSION) {
+		*whyp = "unsupported protocol version: this service speaks 1";
+		return HK_ERR_PROTOCOL;
+	}
+	if (!hk_valid_client_id(env->client_id)) {
+		*whyp = "invalid client id in the envelope";
+		return HK_ERR_INVALID;
+	}
+	if (env->nonce.len != HK_NONCE_LEN) {
+		*whyp = "the envelope's nonce must be 16 bytes";
+		return HK_ERR_INVALID;
+	}
+	if (env->mac.len != HK_MAC_LEN) {
+		*whyp = "the envelope's MAC must be 32 bytes";
+		return HK_ERR_UNAUTHENTICATED;
+	}
+	return 0;
+}
+
+/* Checks the MAC with the client's secret in the token. */
+static int
+check_mac(struct token_session *s, const Hsmkey__V1__Envelope *env,
+    token_obj_t key)
+{
+	uint8_t mac[HK_MAC_LEN];
+	struct hk_buf *in;
+	int r;
+
+	if ((in = hk_buf_new(HK_MAX_MESSAGE + 256)) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	if ((r = hk_mac_input_request(in, env->protocol, env->client_id,
+	    env->secret_no, env->nonce.data, env->nonce.len,
+	    env->timestamp_ms, env->request.data, env->request.len)) == 0 &&
+	    (r = token_hmac(s, key, hk_buf_ptr(in), hk_buf_len(in),
+	    mac)) == 0) {
+		r = hk_mac_cmp(mac, env->mac.data, HK_MAC_LEN);
+	}
+	hk_buf_free(in);
+	OPENSSL_cleanse(mac, sizeof(mac));
+	return r;
+}
+
+int
+server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
+    size_t len, uint8_t **replyp, size_t *lenp)
+{
+	Hsmkey__V1__Envelope *env = NULL;
+	Hsmkey__V1__Request *req = NULL;
+	struct dispatch_ctx ctx;
+	struct client *cl = NULL;
+	token_obj_t key = TOKEN_OBJ_NONE;
+	uint8_t digest[32], *body = NULL;
+	size_t blen;
+	uint64_t now = hk_now_ms(), skew;
+	const char *why = NULL;
+	char msgbuf[256];
+	int r, cached = 0;
+
+	*replyp = NULL;
+	*lenp = 0;
+	if ((r = hk_decode_strict(&hsmkey__v1__envelope__descriptor, msg, len,
+	    (ProtobufCMessage **)&env)) != 0) {
+		log_info("malformed envelope (%zu bytes) dropped with an "
+		    "error reply", len);
+		return reply_plain(NULL, 0, HK_ERR_DECODE, "malformed "
+		    "request envelope", replyp, lenp);
+	}
+	if ((r = envelope_shape(env, &why)) != 0) {
+		log_info("bad envelope from '%s': %s",
+		    hk_valid_client_id(env->client_id) ? env->client_id :
+		    "?", why);
+		r = reply_plain(env->nonce.data, env->nonce.len, r, why,
+		    replyp, lenp);
+		goto out;
+	}
+	/* 1. MAC with the client's secret, kept in the token */
+	if (sv->skip_auth) {
+		goto authenticated;
+	}
+	if ((r = clients_secret(sv->clients, env->client_id, env->secret_no,
+	    now, &cl, &key, &why)) != 0) {
+		log_warnx("unauthenticated request from client '%s' secret "
+		    "%" PRIu32 ": %s", env->client_id, env->secret_no, why);
+		snprintf(msgbuf, sizeof(msgbuf), "request not authenticated: "
+		    "%s (client '%s', secret %" PRIu32 ")", why,
+		    env->client_id, env->secret_no);
+		r = reply_plain(env->nonce.data, env->nonce.len,
+		    HK_ERR_UNAUTHENTICATED, msgbuf, replyp, lenp);
+		goto out;
+	}
+	if ((r = check_mac(s, env, key)) != 0) {
+		if (r != HK_ERR_MAC) {
+			log_err_r(r, "cannot check the MAC of client '%s'",
+			    env->client_id);
+			r = reply_plain(env->nonce.data, env->nonce.len,
+			    HK_ERR_UNAVAILABLE, "the token cannot check MACs "
+			    "now; try again", replyp, lenp);
+			goto out;
+		}
+		log_warnx("bad MAC from client '%s' secret %" PRIu32,
+		    env->client_id, env->secret_no);
+		clients_denied(cl);
+		r = reply_plain(env->nonce.data, env->nonce.len,
+		    HK_ERR_UNAUTHENTICATED, "request not authenticated: MAC "
+		    "does not verify (wrong secret, or the request was "
+		    "altered)", replyp, lenp);
+		goto out;
+	}
+	/* 2. clock window, and nothing from before this process started */
+	skew = env->timestamp_ms > now ? env->timestamp_ms - now :
+	    now - env->timestamp_ms;
+	if (skew > sv->cfg->clock_window_ms ||
+	    env->timestamp_ms < sv->start_ms) {
+		if (env->timestamp_ms < sv->start_ms &&
+		    skew <= sv->cfg->clock_window_ms) {
+			snprintf(msgbuf, sizeof(msgbuf), "request not "
+			    "authenticated: its timestamp is older than the "
+			    "service's start");
+		} else {
+			snprintf(msgbuf, sizeof(msgbuf), "request not "
+			    "authenticated: timestamp is %" PRIu64 " ms %s the "
+			    "service clock (window %" PRIu64 " s)", skew,
+			    env->timestamp_ms > now ? "ahead of" : "behind",
+			    sv->cfg->clock_window_ms / 1000);
+		}
+		log_warnx("client '%s': %s", env->client_id, msgbuf + 27);
+		clients_denied(cl);
+		r = dispatch_error(hk_status_from_err(HK_ERR_CLOCK), msgbuf,
+		    &body, &blen);
+		if (r == 0) {
+			r = reply_sealed(s, key, env->nonce.data, body, blen,
+			    replyp, lenp);
+		}
+		goto out;
+	}
+	/* 3. nonce: the same bytes get the same reply, others a REPLAY */
+	if (EVP_Digest(msg, len, digest, NULL, EVP_sha256(), NULL) != 1) {
+		r = HK_ERR_INTERNAL;
+		goto out;
+	}
+	r = nonce_cache_begin(sv->nonces, cl, client_nonce_count(cl),
+	    env->nonce.data, digest, now, replyp, lenp);
+	switch (r) {
+	case NONCE_NEW:
+		cached = 1;
+		break;
+	case NONCE_ANSWERED:
+		log_debug("client '%s': resent request answered from the "
+		    "cache", env->client_id);
+		r = 0;
+		goto out;
+	case NONCE_IN_FLIGHT:
+		/* its first execution answers it */
+		r = 0;
+		goto out;
+	case HK_ERR_REPLAY:
+		log_warnx("replay from client '%s': nonce reused",
+		    env->client_id);
+		clients_denied(cl);
+		if ((r = dispatch_error(hk_status_from_err(HK_ERR_REPLAY),
+		    "request rejected: its nonce was already used", &body,
+		    &blen)) == 0) {
+			r = reply_sealed(s, key, env->nonce.data, body, blen,
+			    replyp, lenp);
+		}
+		goto out;
+	default:
+		log_warnx("client '%s': nonce cache full, request refused",
+		    env->client_id);
+		if ((r = dispatch_error(hk_status_from_err(HK_ERR_EXHAUSTED),
+		    "too many requests in the clock window: slow down",
+		    &body, &blen)) == 0) {
+			r = reply_sealed(s, key, env->nonce.data, body, blen,
+			    replyp, lenp);
+		}
+		goto out;
+	}
+	clients_touch(cl, env->secret_no, now);
+ authenticated:
+	/* 4. only now parse the request, strictly */
+	if (hk_decode_strict(&hsmkey__v1__request__descriptor,
+	    env->request.data, env->request.len,
+	    (ProtobufCMessage **)&req) != 0) {
+		r = dispatch_error(hk_status_from_err(HK_ERR_DECODE),
+		    "malformed request", &body, &blen);
+	} else {
+		ctx.sv = sv;
+		ctx.s = s;
+		ctx.client = cl;
+		r = dispatch(&ctx, req, &body, &blen);
+	}
+	if (r != 0) {
+		goto out;
+	}
+	if (sv->skip_auth) {
+		Hsmkey__V1__ResponseEnvelope re =
+		    HSMKEY__V1__RESPONSE_ENVELOPE__INIT;
+
+		re.protocol = HK_PROTOCOL_VERSION;
+		re.nonce = env->nonce;
+		re.response.data = body;
+		re.response.len = blen;
+		r = hk_encode(&re.base, replyp, lenp);
+		goto out;
+	}
+	r = reply_sealed(s, key, env->nonce.data, body, blen, replyp, lenp);
+ out:
+	if (cached) {
+		nonce_cache_finish(sv->nonces, cl, env->nonce.data,
+		    r == 0 ? *replyp : NULL, r == 0 ? *lenp : 0);
+	}
+	if (body != NULL) {
+		OPENSSL_cleanse(body, blen);	/* may hold a new secret */
+		free(body);
+	}
+	if (req != NULL) {
+		protobuf_c_message_free_unpacked(&req->base, NULL);
+	}
+	if (env != NULL) {
+		protobuf_c_message_free_unpacked(&env->base, NULL);
+	}
+	return r;
+}
+
+/* ---- workers ---------------------------------------------------------- */
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct transport_msg m;
+	uint8_t *reply;
+	size_t len;
+	int r;
+
+	while (!atomic_load(&stopping)) {
+		if ((r = transport_recv(w->tr, &m)) != 0) {
+			if (r == HK_ERR_UNAVAILABLE) {
+				break;
+			}
+			continue;
+		}
+		r = server_handle(w->sv, w->s, m.body, m.len, &reply, &len);
+		if (r != 0) {
+			log_err_r(r, "worker %u: request failed", w->id);
+			if (reply_plain(NULL, 0, HK_ERR_INTERNAL, "internal "
+			    "error: see the service log", &reply, &len) != 0) {
+				reply = NULL;
+			}
+		}
+		if (reply != NULL) {
+			transport_send(w->tr, &m, reply, len);
+			free(reply);
+		}
+		transport_msg_free(&m);
+	}
+	return NULL;
+}
+
+struct ticker {
+	pthread_t		 thread;
+	struct server		*sv;
+	struct token_session	*s;
+};
+
+static void *
+ticker_main(void *arg)
+{
+	struct ticker *t = arg;
+	int i;
+
+	while (!atomic_load(&stopping)) {
+		keyring_tick(t->sv->kr, t->s, hk_now_ms());
+		for (i = 0; i < 10 && !atomic_load(&stopping); i++) {
+			usleep(100 * 1000);
+		}
+	}
+	return NULL;
+}
+
+/* ---- start-up --------------------------------------------------------- */
+
+static void
+sanitise_fds(void)
+{
+	int fd;
+
+	/* make sure 0, 1 and 2 are open so no socket or file lands there */
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2) {
+		;
+	}
+	if (fd > 2) {
+		close(fd);
+	}
+}
+
+static void
+harden(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) != 0) {
+		log_warn("setrlimit(RLIMIT_CORE)");
+	}
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		log_warn("prctl(PR_SET_DUMPABLE)");
+	}
+}
+
+/* Creates the directories of ipc endpoints with mode 0750. */
+static int
+make_ipc_dirs(const struct config *cfg)
+{
+	char dir[PATH_MAX], *slash;
+	size_t i;
+
+	for (i = 0; i < cfg->nlisten; i++) {
+		if (strncmp(cfg->listen[i], "ipc://", 6) != 0) {
+			continue;
+		}
+		if (snprintf(dir, sizeof(dir), "%s", cfg->listen[i] + 6) >=
+		    (int)sizeof(dir)) {
+			return HK_ERR_CONFIG;
+		}
+		if ((slash = strrchr(dir, '/')) == NULL || slash == dir) {
+			continue;
+		}
+		*slash = '\0';
+		if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+			log_warn("mkdir %s", dir);
+			return HK_ERR_SYSTEM;
+		}
+	}
+	return 0;
+}
+
+static int
+collect(void *arg, const struct token_object *o)
+{
+	struct {
+		struct token_object	*objs;
+		size_t			 n, cap;
+	} *c = arg;
+	struct token_object *nobjs;
+
+	if (c->n == c->cap) {
+		if (c->cap >= MAX_OBJECTS) {
+			return HK_ERR_TOO_LARGE;
+		}
+		c->cap = c->cap ? c->cap * 2 : 256;
+		if ((nobjs = reallocarray(c->objs, c->cap,
+		    sizeof(*nobjs))) == NULL) {
+			return HK_ERR_NOMEM;
+		}
+		c->objs = nobjs;
+	}
+	c->objs[c->n++] = *o;
+	return 0;
+}
+
+/* Opens the token and loads keys and clients: shared by run and
+ * bootstrap. */
+static int
+server_open(struct server *sv, const struct config *cfg,
+    struct token_session **sp)
+{
+	struct {
+		struct token_object	*objs;
+		size_t			 n, cap;
+	} c = { NULL, 0, 0 };
+	struct keyring_opts ko;
+	char host[HOST_NAME_MAX + 1], instance[256];
+	int r;
+
+	memset(sv, 0, sizeof(*sv));
+	*sp = NULL;
+	sv->cfg = cfg;
+	sv->start_ms = hk_now_ms();
+	if ((r = token_open(&sv->tok, cfg->module, cfg->token_uri,
+	    cfg->pin_file)) != 0) {
+		log_err_r(r, "cannot open the token %s", cfg->token_uri);
+		return r;
+	}
+	if ((r = token_session_open(sv->tok, sp)) != 0) {
+		log_err_r(r, "cannot open a token session");
+		return r;
+	}
+	if ((r = token_list(*sp, "hsmkey", collect, &c)) != 0) {
+		log_err_r(r, "cannot list the token's objects");
+		free(c.objs);
+		return r;
+	}
+	if (gethostname(host, sizeof(host)) != 0) {
+		snprintf(host, sizeof(host), "localhost");
+	}
+	host[sizeof(host) - 1] = '\0';
+	snprintf(instance, sizeof(instance), "%s/%ld/%" PRIu64, host,
+	    (long)getpid(), sv->start_ms);
+	memset(&ko, 0, sizeof(ko));
+	ko.destroy_delay_s = cfg->destroy_delay_s;
+	ko.default_verify_grace_s = cfg->default_verify_grace_s;
+	ko.instance = instance;
+	if ((r = keyring_load(&sv->kr, sv->tok, *sp, c.objs, c.n, &ko)) != 0) {
+		log_err_r(r, "cannot load the keys");
+	} else if ((r = clients_load(&sv->clients, *sp, c.objs, c.n,
+	    cfg->secret_lifetime_s)) != 0) {
+		log_err_r(r, "cannot load the clients");
+	}
+	free(c.objs);
+	return r;
+}
+
+static void
+server_close(struct server *sv, struct token_session *s)
+{
+	nonce_cache_free(sv->nonces);
+	clients_free(sv->clients);
+	keyring_free(sv->kr);
+	token_session_close(s);
+	token_close(sv->tok);
+	memset(sv, 0, sizeof(*sv));
+}
+
+static long
+socket_gid(const struct config *cfg)
+{
+	struct group *gr;
+
+	if (cfg->socket_group == NULL) {
+		return -1;
+	}
+	if ((gr = getgrnam(cfg->socket_group)) == NULL) {
+		log_warnx("unknown socket_group %s", cfg->socket_group);
+		return -2;
+	}
+	return (long)gr->gr_gid;
+}
+
+int
+server_run(const struct config *cfg, int foreground)
+{
+	struct server sv;
+	struct token_session *s0 = NULL;
+	struct worker *w = NULL;
+	struct ticker tk;
+	struct transport *tr = NULL;
+	sigset_t set;
+	unsigned int i, started = 0;
+	long gid;
+	int r, sig, ticking = 0;
+
+	memset(&tk, 0, sizeof(tk));
+	sanitise_fds();
+	harden();
+	if ((gid = socket_gid(cfg)) == -2) {
+		return HK_ERR_CONFIG;
+	}
+	if ((r = make_ipc_dirs(cfg)) != 0) {
+		return r;
+	}
+	if (!foreground && daemon(0, 0) != 0) {
+		log_warn("daemon");
+		return HK_ERR_SYSTEM;
+	}
+	/* PKCS#11 only after any fork */
+	if ((r = server_open(&sv, cfg, &s0)) != 0) {
+		server_close(&sv, s0);
+		return r;
+	}
+	sv.workers = cfg->workers;
+	if (sv.workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		sv.workers = n > 0 && n < 256 ? (unsigned int)n : 2;
+	}
+	sv.skip_auth = getenv("HSMKEYD_BENCH_SKIP_AUTH") != NULL &&
+	    strcmp(getenv("HSMKEYD_BENCH_SKIP_AUTH"), "yes-i-am-a-benchmark")
+	    == 0;
+	if (sv.skip_auth) {
+		log_warnx("AUTHENTICATION IS OFF (benchmark switch): never "
+		    "run this in production");
+	}
+	if ((r = nonce_cache_new(&sv.nonces, 2 * cfg->clock_window_ms,
+	    cfg->nonce_per_client, cfg->nonce_total,
+	    256 * 1024 * 1024)) != 0) {
+		goto out;
+	}
+	/* signals go to this thread only, via sigwait() */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((r = transport_open(&tr, cfg->listen, cfg->nlisten,
+	    HK_MAX_MESSAGE + 4096, RECV_TIMEOUT_MS, gid)) != 0) {
+		goto out;
+	}
+	if ((w = calloc(sv.workers, sizeof(*w))) == NULL) {
+		r = HK_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < sv.workers; i++) {
+		w[i].sv = &sv;
+		w[i].tr = tr;
+		w[i].id = i;
+		if ((r = token_session_open(sv.tok, &w[i].s)) != 0) {
+			log_err_r(r, "worker %u: cannot open a session", i);
+			goto stop;
+		}
+		if ((r = pthread_create(&w[i].thread, NULL, worker_main,
+		    &w[i])) != 0) {
+			log_warnx("pthread_create: %s", strerror(r));
+			token_session_close(w[i].s);
+			w[i].s = NULL;
+			r = HK_ERR_SYSTEM;
+			goto stop;
+		}
+		started++;
+	}
+	tk.sv = &sv;
+	tk.s = s0;
+	if (pthread_create(&tk.thread, NULL, ticker_main, &tk) == 0) {
+		ticking = 1;
+	}
+	log_info("ready: hsmkeyd %s, %u workers, token '%s'", HSMKEY_VERSION,
+	    sv.workers, token_label(sv.tok));
+	for (;;) {
+		if (sigwait(&set, &sig) != 0) {
+			continue;
+		}
+		if (sig == SIGHUP) {
+			log_info("SIGHUP: nothing to reload");
+			continue;
+		}
+		log_info("signal %d: stopping", sig);
+		break;
+	}
+	r = 0;
+ stop:
+	/* workers finish the request in hand, then see the flag */
+	atomic_store(&stopping, 1);
+	for (i = 0; i < started; i++) {
+		pthread_join(w[i].thread, NULL);
+	}
+	if (ticking) {
+		pthread_join(tk.thread, NULL);
+	}
+	for (i = 0; i < sv.workers && w != NULL; i++) {
+		token_session_close(w[i].s);
+	}
+ out:
+	free(w);
+	transport_close(tr);
+	server_close(&sv, s0);
+	if (r == 0) {
+		log_info("stopped");
+	}
+	return r;
+}
+
+/* ---- bootstrap -------------------------------------------------------- */
+
+int
+server_bootstrap(const struct config *cfg, const char *id,
+    const char *out_path)
+{
+	static char *grants[] = { "admin:*", "sign:*", "verify:*",
+	    "pubkey:*" };
+	struct server sv;
+	struct token_session *s = NULL;
+	uint8_t secret[HK_SECRET_LEN];
+	char *b64 = NULL;
+	uint64_t expires;
+	uint32_t number;
+	FILE *f = NULL;
+	int fd = -1, r;
+
+	sanitise_fds();
+	harden();
+	if (!hk_valid_client_id(id)) {
+		log_warnx("invalid client id '%s': use "
+		    "[A-Za-z0-9][A-Za-z0-9._@-]{0,63}", id);
+		return HK_ERR_INVALID;
+	}
+	if ((r = server_open(&sv, cfg, &s)) != 0) {
+		goto out;
+	}
+	if (clients_any_admin(sv.clients)) {
+		log_warnx("an admin client exists already: bootstrap refused "
+		    "(use 'hsmkey client add' with an admin credential)");
+		r = HK_ERR_EXISTS;
+		goto out;
+	}
+	/* the file first, so that a secret is never made and then lost */
+	if ((fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) < 0) {
+		log_warn("cannot create %s", out_path);
+		r = HK_ERR_SYSTEM;
+		goto out;
+	}
+	if ((r = clients_add(sv.clients, s, id, grants,
+	    sizeof(grants) / sizeof(grants[0]), secret, &number,
+	    &expires)) != 0) {
+		log_err_r(r, "cannot create client %s", id);
+		goto out;
+	}
+	r = hk_base64_encode(secret, sizeof(secret), &b64);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	if (r != 0) {
+		goto out;
+	}
+	if (fchmod(fd, 0600) != 0 || (f = fdopen(fd, "w")) == NULL) {
+		log_warn("cannot write %s", out_path);
+		r = HK_ERR_SYSTEM;
+		goto out;
+	}
+	fd = -1;
+	fprintf(f, "# hsmkey credentials of client %s: keep this file "
+	    "secret (mode 0600)\n[client]\nid = %s\nsecret = %s\n"
+	    "secret_no = %" PRIu32 "\nconnect = %s\n", id, id, b64, number,
+	    cfg->listen[0]);
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		log_warn("cannot write %s", out_path);
+		r = HK_ERR_SYSTEM;
+		goto out;
+	}
+	log_info("created admin client %s; credentials in %s", id, out_path);
+	r = 0;
+ out:
+	if (b64 != NULL) {
+		OPENSSL_cleanse(b64, strlen(b64));
+		free(b64);
+	}
+	if (f != NULL) {
+		fclose(f);
+	}
+	if (fd >= 0) {
+		close(fd);
+		unlink(out_path);
+	}
+	if (r != 0 && f != NULL) {
+		unlink(out_path);
+	}
+	server_close(&sv, s);
+	return r;
+}

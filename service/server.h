@@ -1,0 +1,48 @@
+/*
+ * server.h: the running service: start-up, worker threads, the request
+ * pipeline (envelope -> MAC -> clock -> nonce -> decode -> grant ->
+ * dispatch -> MACed reply) and shutdown.  Internal to service/.
+ *
+ * Thread-safety: struct server is built before the workers start and torn
+ * down after they stop; its parts carry their own locks.
+ */
+#ifndef HK_SERVER_H
+#define HK_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clients.h"
+#include "config.h"
+#include "keyring.h"
+#include "nonce.h"
+#include "token.h"
+
+struct server {
+	const struct config	*cfg;
+	struct token		*tok;
+	struct keyring		*kr;
+	struct clients		*clients;
+	struct nonce_cache	*nonces;
+	uint64_t		 start_ms;
+	unsigned int		 workers;
+	int			 skip_auth;	/* benchmark builds only */
+};
+
+/* Runs the service until SIGTERM or SIGINT; 0 after a clean stop. */
+int	server_run(const struct config *cfg, int foreground);
+
+/* Creates the first admin client and writes its credentials file (0600);
+ * refuses if an admin exists. */
+int	server_bootstrap(const struct config *cfg, const char *id,
+	    const char *out_path);
+
+/*
+ * Handles one request message: *replyp gets the reply to send (caller
+ * frees), or NULL when none must be sent (a resend of a request still in
+ * flight: its first execution answers it).
+ */
+int	server_handle(struct server *sv, struct token_session *s,
+	    const uint8_t *msg, size_t len, uint8_t **replyp, size_t *lenp);
+
+#endif /* HK_SERVER_H */
