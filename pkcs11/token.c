@@ -427,6 +427,12 @@ select_token(struct token *t, const char *uri)
 		if (!p11_kit_uri_match_token_info(pu, &info)) {
 			continue;
 		}
+		if ((info.flags & CKF_TOKEN_INITIALIZED) == 0) {
+			/* SoftHSM always offers one empty slot */
+			log_debug("slot %lu: token not initialised, skipped",
+			    (unsigned long)slots[i]);
+			continue;
+		}
 		if (nmatch++ == 0) {
 			t->slot = slots[i];
 			memcpy(t->label, info.label, sizeof(info.label));
@@ -480,9 +486,12 @@ login(struct token *t, const char *pin_file)
 	pin_free(pin, pin_page());
 	pin = NULL;
 	if (rv == CKR_USER_ALREADY_LOGGED_IN) {
+		/* someone else in this process logged in: theirs to undo */
 		log_info("token %s: this process is already logged in",
 		    t->label);
-		rv = CKR_OK;
+		mark_ok(t);
+		r = 0;
+		goto out;
 	}
 	if ((r = ck(t, "C_Login", rv)) != 0) {
 		goto out;
@@ -834,6 +843,22 @@ token_generate(struct token_session *s, const struct token_keyspec *spec,
 	return r;
 }
 
+/*
+ * CKR_BUFFER_TOO_SMALL leaves the sign operation active; finish it into a
+ * scratch buffer so that the session can sign again.  Out of line so that
+ * the hot path does not pay for the (zero-initialised) scratch buffer.
+ */
+static __attribute__((noinline)) void
+sign_drain(struct token_session *s, const uint8_t *in, size_t inlen)
+{
+	uint8_t scratch[SIG_SCRATCH];
+	CK_ULONG len = sizeof(scratch);
+
+	(void)s->t->f->C_Sign(s->h, (CK_BYTE_PTR)(uintptr_t)in,
+	    (CK_ULONG)inlen, scratch, &len);
+	explicit_bzero(scratch, sizeof(scratch));
+}
+
 int
 token_sign(struct token_session *s, token_obj_t key, enum token_mech mech,
     const uint8_t *in, size_t inlen, uint8_t *sig, size_t *siglen)
@@ -843,7 +868,6 @@ token_sign(struct token_session *s, token_obj_t key, enum token_mech mech,
 	CK_MECHANISM m = { 0, NULL, 0 };
 	CK_ULONG len;
 	CK_RV rv;
-	uint8_t scratch[SIG_SCRATCH];
 	int r = HK_ERR_INTERNAL;
 
 	if (sig == NULL || *siglen == 0 || (in == NULL && inlen != 0)) {
@@ -884,14 +908,7 @@ token_sign(struct token_session *s, token_obj_t key, enum token_mech mech,
 	rv = t->f->C_Sign(s->h, (CK_BYTE_PTR)(uintptr_t)in, (CK_ULONG)inlen,
 	    sig, &len);
 	if (rv == CKR_BUFFER_TOO_SMALL) {
-		/*
-		 * CKR_BUFFER_TOO_SMALL leaves the operation active; finish
-		 * it into scratch so that the session can sign again.
-		 */
-		len = sizeof(scratch);
-		(void)t->f->C_Sign(s->h, (CK_BYTE_PTR)(uintptr_t)in,
-		    (CK_ULONG)inlen, scratch, &len);
-		explicit_bzero(scratch, sizeof(scratch));
+		sign_drain(s, in, inlen);
 		r = rv_to_err(t, "C_Sign", rv);
 		goto out;
 	}

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -35,6 +36,7 @@
 
 #include "hk_err.h"
 #include "log.h"
+#include "pubkey.h"
 #include "testutil.h"
 #include "token.h"
 
@@ -155,6 +157,10 @@ need_softhsm(void)
 	write_file(conf, text, 0600);
 	TRUE(setenv("SOFTHSM2_CONF", conf, 1) == 0);
 	EQ_INT(run(init, NULL), 0);
+	/* a second token, for ambiguous URIs; not "hktest2", because
+	 * pkcs11-tool --token-label matches a prefix */
+	init[4] = "hkother";
+	EQ_INT(run(init, NULL), 0);
 	write_file(pinfile, TEST_PIN "\n", 0600);
 }
 
@@ -201,6 +207,9 @@ test_no_token(void)
 	FAIL(token_open(&t, SOFTHSM_MODULE, "pkcs11:token=nonesuch",
 	    pinfile), HK_ERR_TOKEN_NOT_FOUND);
 	TRUE(t == NULL);
+	/* both tokens match: refused, not a guess */
+	FAIL(token_open(&t, SOFTHSM_MODULE, "pkcs11:model=SoftHSM%20v2",
+	    pinfile), HK_ERR_CONFIG);
 	FAIL(token_open(&t, SOFTHSM_MODULE, "http://x", pinfile),
 	    HK_ERR_CONFIG);
 	FAIL(token_open(&t, "/nonexistent/libnone.so", TEST_URI, pinfile),
@@ -208,6 +217,24 @@ test_no_token(void)
 	FAIL(token_open(&t, "no-such-p11kit-module", TEST_URI, pinfile),
 	    HK_ERR_CONFIG);
 	TRUE(t == NULL);
+}
+
+/* The module by its p11-kit registered name (softhsm2.module). */
+static void
+test_by_name(void)
+{
+	struct token *t = NULL;
+
+	need_softhsm();
+	if (tok != NULL || access("/usr/share/p11-kit/modules/softhsm2.module",
+	    R_OK) != 0) {
+		fprintf(stderr, "softhsm2 not registered with p11-kit: "
+		    "skipped\n");
+		return;
+	}
+	PASS(token_open(&t, "softhsm2", "pkcs11:token=hkother", pinfile));
+	EQ_STR(token_label(t), "hkother");
+	token_close(t);
 }
 
 static void
@@ -338,6 +365,75 @@ sign_verify(token_obj_t priv, token_obj_t pub, enum token_keytype type,
 	TRUE(!verify(pk, mech, (const uint8_t *)msg, strlen(msg), dgst, dlen,
 	    sig, slen));
 	EVP_PKEY_free(pk);
+}
+
+/* pubkey.c takes CKA_EC_POINT bare or DER-wrapped, and nothing else. */
+static void
+test_pubkey_forms(void)
+{
+	static const uint8_t p256[] = {
+		0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07
+	};
+	EVP_PKEY *pk, *ed;
+	uint8_t pt[65], wrapped[67], raw[32], edw[34], *want = NULL, *der;
+	size_t ptlen = 0, rawlen = sizeof(raw), len;
+	int wantlen, i;
+
+	/* a bare point whose X starts with 63 looks like DER: try it too */
+	for (i = 0; i < 1000; i++) {
+		TRUE((pk = EVP_EC_gen("P-256")) != NULL);
+		TRUE(EVP_PKEY_get_octet_string_param(pk,
+		    OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt),
+		    &ptlen) == 1);
+		EQ_INT(ptlen, 65);
+		if (i == 0 || pt[1] == 63) {
+			wantlen = i2d_PUBKEY(pk, &want);
+			TRUE(wantlen > 0);
+			PASS(pubkey_ec_der(p256, sizeof(p256), pt, 65, &der,
+			    &len));
+			TRUE(len == (size_t)wantlen &&
+			    memcmp(der, want, len) == 0);
+			free(der);
+			wrapped[0] = 0x04;
+			wrapped[1] = 65;
+			memcpy(wrapped + 2, pt, 65);
+			PASS(pubkey_ec_der(p256, sizeof(p256), wrapped, 67,
+			    &der, &len));
+			TRUE(len == (size_t)wantlen &&
+			    memcmp(der, want, len) == 0);
+			free(der);
+			OPENSSL_free(want);
+			want = NULL;
+		}
+		EVP_PKEY_free(pk);
+		if (i > 0 && pt[1] == 63) {
+			break;
+		}
+	}
+	FAIL(pubkey_ec_der(p256, sizeof(p256), pt, 64, &der, &len),
+	    HK_ERR_DECODE);
+	pt[64] ^= 1;	/* off the curve */
+	FAIL(pubkey_ec_der(p256, sizeof(p256), pt, 65, &der, &len),
+	    HK_ERR_DECODE);
+	FAIL(pubkey_ec_der((const uint8_t *)"\x13\x01x", 3, pt, 65, &der,
+	    &len), HK_ERR_UNSUPPORTED);
+	TRUE(der == NULL);
+
+	TRUE((ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) != NULL);
+	TRUE(EVP_PKEY_get_raw_public_key(ed, raw, &rawlen) == 1);
+	wantlen = i2d_PUBKEY(ed, &want);
+	edw[0] = 0x04;
+	edw[1] = 32;
+	memcpy(edw + 2, raw, 32);
+	PASS(pubkey_ed25519_der(raw, 32, &der, &len));
+	TRUE(len == (size_t)wantlen && memcmp(der, want, len) == 0);
+	free(der);
+	PASS(pubkey_ed25519_der(edw, 34, &der, &len));
+	TRUE(len == (size_t)wantlen && memcmp(der, want, len) == 0);
+	free(der);
+	FAIL(pubkey_ed25519_der(edw, 33, &der, &len), HK_ERR_DECODE);
+	OPENSSL_free(want);
+	EVP_PKEY_free(ed);
 }
 
 static void
@@ -809,7 +905,9 @@ test_pkcs11_tool(void)
 TEST_LIST = {
 	{ "wrong_pin", test_wrong_pin },
 	{ "no_token", test_no_token },
+	{ "by_name", test_by_name },
 	{ "open", test_open },
+	{ "pubkey_forms", test_pubkey_forms },
 	{ "ec_p256", test_ec_p256 },
 	{ "ec_p384", test_ec_p384 },
 	{ "ed25519", test_ed25519 },
