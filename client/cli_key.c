@@ -235,12 +235,19 @@ static int
 sig_data(struct cli *c, const struct cli_args *a, int *flagsp, uint8_t **datap,
     size_t *lenp)
 {
-	const char *hex = cli_opt(a, "digest");
+	const char *hex = cli_opt(a, "digest"), *path;
 
 	*datap = NULL;
 	*lenp = 0;
 	if (hex == NULL) {
-		return read_message(c, cli_opt(a, "in"), datap, lenp);
+		path = cli_opt(a, "in");
+		if ((path == NULL || strcmp(path, "-") == 0) &&
+		    isatty(STDIN_FILENO)) {
+			fprintf(stderr,
+			    "hsmkey: reading the message from "
+			    "stdin (end it with Ctrl-D)\n");
+		}
+		return read_message(c, path, datap, lenp);
 	}
 	if (cli_parse_hex(hex, datap, lenp) != 0) {
 		return cli_usage(c, "invalid --digest: not hex");

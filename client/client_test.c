@@ -358,28 +358,32 @@ test_cli_parsers(void)
 	TRUE(!cli_valid_grant("sign:a b"));
 }
 
-/* Runs the CLI with stdout and stderr silenced; returns its exit code. */
+/*
+ * Runs the CLI with stdout to outpath (NULL: silenced) and stderr silenced;
+ * returns its exit code.
+ */
 static int
-run_cli(const char *a0, ...)
+vrun_cli(const char *outpath, const char *a0, va_list ap)
 {
 	const char *argv[32];
-	va_list	    ap;
-	int	    argc = 0, r, out, err, null;
+	int	    argc = 0, r, out, err, null, fd;
 
 	argv[argc++] = "hsmkey";
-	va_start(ap, a0);
 	for (argv[argc] = a0; argv[argc] != NULL && argc < 30;
 	     argv[argc] = va_arg(ap, const char *)) {
 		argc++;
 	}
-	va_end(ap);
 	argv[argc] = NULL;
 	fflush(stdout);
 	fflush(stderr);
 	out = dup(1);
 	err = dup(2);
 	null = open("/dev/null", O_WRONLY);
-	dup2(null, 1);
+	fd = outpath != NULL
+	    ? open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600)
+	    : null;
+	TRUE(fd >= 0);
+	dup2(fd, 1);
 	dup2(null, 2);
 	r = cli_run(argc, (char **)argv);
 	fflush(stdout);
@@ -389,6 +393,45 @@ run_cli(const char *a0, ...)
 	close(out);
 	close(err);
 	close(null);
+	if (fd != null) {
+		close(fd);
+	}
+	return r;
+}
+
+static int
+run_cli(const char *a0, ...)
+{
+	va_list ap;
+	int	r;
+
+	va_start(ap, a0);
+	r = vrun_cli(NULL, a0, ap);
+	va_end(ap);
+	return r;
+}
+
+/* Runs the CLI and returns its stdout in *outp (caller frees). */
+static int
+run_cli_out(char **outp, const char *a0, ...)
+{
+	char	path[512];
+	va_list ap;
+	FILE   *f;
+	long	len;
+	int	r;
+
+	snprintf(path, sizeof(path), "%s/cli.out", tmpdir);
+	va_start(ap, a0);
+	r = vrun_cli(path, a0, ap);
+	va_end(ap);
+	TRUE((f = fopen(path, "r")) != NULL);
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	*outp = calloc(1, (size_t)len + 1);
+	TRUE(fread(*outp, 1, (size_t)len, f) == (size_t)len);
+	fclose(f);
 	return r;
 }
 
@@ -518,6 +561,8 @@ enum fake_mode {
 	FAKE_NOT_FOUND,
 	FAKE_WRONG_RESULT,
 	FAKE_GARBAGE,
+	FAKE_KEY,
+	FAKE_VERIFY,
 	FAKE_STOP,
 };
 
@@ -537,6 +582,13 @@ fake_reply(struct fake *fk, const Hsmkey__V1__Envelope *env)
 	Hsmkey__V1__SignResponse   sr = HSMKEY__V1__SIGN_RESPONSE__INIT;
 	Hsmkey__V1__HealthResponse hr = HSMKEY__V1__HEALTH_RESPONSE__INIT;
 	ProtobufCBinaryData	   sig = { 3, (uint8_t *)"sig" };
+	Hsmkey__V1__VersionInfo	   v1 = HSMKEY__V1__VERSION_INFO__INIT;
+	Hsmkey__V1__VersionInfo	   v2 = HSMKEY__V1__VERSION_INFO__INIT;
+	Hsmkey__V1__VersionInfo	  *vs[2] = { &v1, &v2 };
+	Hsmkey__V1__Policy	   pol = HSMKEY__V1__POLICY__INIT;
+	Hsmkey__V1__KeyInfo	   ki = HSMKEY__V1__KEY_INFO__INIT;
+	Hsmkey__V1__KeyResponse	   kr = HSMKEY__V1__KEY_RESPONSE__INIT;
+	Hsmkey__V1__VerifyResponse vr = HSMKEY__V1__VERIFY_RESPONSE__INIT;
 	uint8_t *rb = NULL, *eb = NULL, mac[HK_MAC_LEN], nonce[HK_NONCE_LEN];
 	size_t	 rlen, elen;
 	struct hk_buf *b;
@@ -555,6 +607,37 @@ fake_reply(struct fake *fk, const Hsmkey__V1__Envelope *env)
 	case FAKE_WRONG_RESULT:
 		resp.result_case = HSMKEY__V1__RESPONSE__RESULT_HEALTH;
 		resp.health = &hr;
+		break;
+	case FAKE_KEY:
+		/* 2024-01-01, 2024-01-15, 2024-02-01 */
+		v1.version = 1;
+		v1.state = HSMKEY__V1__VERSION_STATE__STATE_VERIFY_ONLY;
+		v1.created_ms = v1.activated_ms = 1704067200000ULL;
+		v1.retire_ms = 1706745600000ULL;
+		v2.version = 2;
+		v2.state = HSMKEY__V1__VERSION_STATE__STATE_ACTIVE;
+		v2.created_ms = v2.activated_ms = 1705276800000ULL;
+		v2.primary = 1;
+		pol.verify_grace_s = 30 * 86400;
+		ki.name = "pay";
+		ki.alg = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P384;
+		ki.primary = 2;
+		ki.n_versions = 2;
+		ki.versions = vs;
+		ki.policy = &pol;
+		ki.created_ms = 1704067200000ULL;
+		kr.key = &ki;
+		kr.version = 2;
+		resp.result_case = HSMKEY__V1__RESPONSE__RESULT_KEY;
+		resp.key = &kr;
+		break;
+	case FAKE_VERIFY:
+		vr.valid = 1;
+		vr.version = 1;
+		vr.state = HSMKEY__V1__VERSION_STATE__STATE_VERIFY_ONLY;
+		vr.retire_ms = 1706745600000ULL;
+		resp.result_case = HSMKEY__V1__RESPONSE__RESULT_VERIFY;
+		resp.verify = &vr;
 		break;
 	default:
 		sr.version = 2;
@@ -639,13 +722,11 @@ fake_main(void *arg)
 static void
 test_fake_service(void)
 {
-	struct hsmkey_verify_result res;
-	struct fake		    fk;
-	struct hsmkey		   *h = NULL;
-	pthread_t		    th;
-	char			    url[300], *sig = NULL;
+	struct fake    fk;
+	struct hsmkey *h = NULL;
+	pthread_t      th;
+	char	       url[300], *sig = NULL, *out, cred[1024];
 
-	(void)res;
 	memset(&fk, 0, sizeof(fk));
 	snprintf(url, sizeof(url), "ipc://%s/fake.sock", tmpdir);
 	TRUE((fk.sock = nn_socket(AF_SP, NN_REP)) >= 0);
@@ -701,6 +782,107 @@ test_fake_service(void)
 	EQ_INT(fk.last->sign->version, 3);
 	EQ_INT(fk.last->sign->items[0]->digest.len, 32);
 	free(sig);
+
+	/* CLI output (golden) */
+	snprintf(cred, sizeof(cred),
+	    "[client]\nid = alice\nsecret = %s\n"
+	    "secret_no = 7\nconnect = %s\n",
+	    SECRET_B64, url);
+	setenv("HSMKEY_CREDENTIALS", tmpfile_with("fake.ini", cred), 1);
+	fk.mode = FAKE_KEY;
+	EQ_INT(run_cli_out(&out, "describe", "pay", NULL), 0);
+	EQ_INT(fk.last->op_case, HSMKEY__V1__REQUEST__OP_DESCRIBE);
+	EQ_STR(out,
+	    "key       pay\n"
+	    "alg       ecdsa-p384\n"
+	    "created   2024-01-01T00:00:00Z\n"
+	    "primary   v2\n"
+	    "policy    sign-overlap 0s, verify-grace 30d, rotate-every off, "
+	    "expires never\n"
+	    "versions\n"
+	    "  VERSION  STATE              CREATED               ACTIVATED   "
+	    "          UNTIL\n"
+	    "  v1       verify-only        2024-01-01T00:00:00Z  "
+	    "2024-01-01T00:00:00Z  2024-02-01T00:00:00Z\n"
+	    "  v2*      active             2024-01-15T00:00:00Z  "
+	    "2024-01-15T00:00:00Z  -\n");
+	free(out);
+	EQ_INT(run_cli_out(&out, "--json", "describe", "pay", NULL), 0);
+	EQ_STR(out,
+	    "{\"name\":\"pay\",\"alg\":\"ecdsa-p384\",\"primary\":2,"
+	    "\"created\":\"2024-01-01T00:00:00Z\",\"policy\":{"
+	    "\"sign_overlap_s\":0,\"verify_grace_s\":2592000,"
+	    "\"rotate_every_s\":0,\"expires\":null},\"versions\":["
+	    "{\"version\":1,\"state\":\"verify-only\",\"primary\":false,"
+	    "\"created\":\"2024-01-01T00:00:00Z\","
+	    "\"activated\":\"2024-01-01T00:00:00Z\","
+	    "\"retire\":\"2024-02-01T00:00:00Z\"},"
+	    "{\"version\":2,\"state\":\"active\",\"primary\":true,"
+	    "\"created\":\"2024-01-15T00:00:00Z\","
+	    "\"activated\":\"2024-01-15T00:00:00Z\",\"retire\":null}]}\n");
+	free(out);
+	EQ_INT(run_cli_out(
+		   &out, "rotate", "pay", "--expect", "1", "--stage", NULL),
+	    0);
+	EQ_INT(fk.last->op_case, HSMKEY__V1__REQUEST__OP_ROTATE);
+	EQ_INT(fk.last->rotate->expect, 1);
+	TRUE(fk.last->rotate->stage);
+	TRUE(strncmp(out, "rotated 'pay': v2 is pending;", 29) == 0);
+	free(out);
+	EQ_INT(run_cli_out(&out, "policy", "pay", "--verify-grace", "7d",
+		   "--expires", "2030-01-02", NULL),
+	    0);
+	EQ_INT(fk.last->op_case, HSMKEY__V1__REQUEST__OP_POLICY);
+	TRUE(fk.last->policy->sign_overlap_s == NULL);
+	TRUE(fk.last->policy->rotate_every_s == NULL);
+	EQ_INT(fk.last->policy->verify_grace_s->value, 7 * 86400);
+	EQ_INT(fk.last->policy->expires_ms->value, 1893542400000LL);
+	free(out);
+
+	fk.mode = FAKE_VERIFY;
+	snprintf(cred, sizeof(cred), "%s/msg", tmpdir);
+	tmpfile_with("msg", "hello\n");
+	EQ_INT(run_cli_out(&out, "verify", "pay", "--sig", "hsmkey:v1:c2ln",
+		   "--in", cred, "--raw", NULL),
+	    0);
+	EQ_STR(out,
+	    "valid: signed by pay v1 (verify-only), retires "
+	    "2024-02-01T00:00:00Z\n");
+	EQ_INT(fk.last->verify->version, 1);
+	EQ_INT(fk.last->verify->signature.len, 3);
+	EQ_INT(fk.last->verify->message.len, 6);
+	EQ_INT(fk.last->verify->format, HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW);
+	free(out);
+	EQ_INT(run_cli_out(&out, "--json", "verify", "pay", "--sig",
+		   "hsmkey:v1:c2ln", "--in", cred, NULL),
+	    0);
+	EQ_STR(out,
+	    "{\"valid\":true,\"version\":1,\"state\":"
+	    "\"verify-only\",\"retire\":\"2024-02-01T00:00:00Z\"}\n");
+	free(out);
+
+	fk.mode = FAKE_SIGN_OK;
+	EQ_INT(run_cli_out(&out, "sign", "pay", "--in", cred, NULL), 0);
+	EQ_STR(out, "hsmkey:v2:c2ln\n");
+	free(out);
+	EQ_INT(run_cli_out(&out, "--json", "sign", "pay", "--digest",
+		   "000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c"
+		   "0d0e0f",
+		   NULL),
+	    0);
+	EQ_STR(out,
+	    "{\"key\":\"pay\",\"version\":2,\"signature\":"
+	    "\"hsmkey:v2:c2ln\"}\n");
+	EQ_INT(fk.last->sign->items[0]->digest.len, 32);
+	free(out);
+
+	fk.mode = FAKE_NOT_FOUND;
+	EQ_INT(run_cli_out(&out, "--json", "describe", "k", NULL), 4);
+	EQ_STR(out,
+	    "{\"error\":\"NOT_FOUND\",\"message\":\"key 'k' not "
+	    "found (see 'hsmkey list')\"}\n");
+	free(out);
+	unsetenv("HSMKEY_CREDENTIALS");
 
 	fk.mode = FAKE_STOP;
 	PASS(hsmkey_set_timeout(h, 300));
