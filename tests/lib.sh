@@ -455,11 +455,12 @@ token_objects()
 }
 
 # token_label_list: the CKA_LABEL of every object, one per line.
+# (pkcs11-tool quotes the labels of data objects: 'hsmkey-key:k1'.)
 token_label_list()
 {
 	token_objects |
 	    sed -n -e 's/^[[:space:]]*label:[[:space:]]*//p' |
-	    sed -e 's/[[:space:]]*$//'
+	    sed -e 's/[[:space:]]*$//' -e "s/^'\\(.*\\)'\$/\\1/"
 }
 
 # token_label_count LABEL: how many objects carry exactly this label.
