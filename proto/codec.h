@@ -19,7 +19,8 @@
 
 /*
  * Decodes len bytes as a message of descriptor d, then re-encodes it and
- * fails with HK_ERR_DECODE unless the result equals the input.
+ * fails with HK_ERR_DECODE unless the result equals the input and no field
+ * at any depth is unknown to the schema.
  * Caller frees *mp with protobuf_c_message_free_unpacked(*mp, NULL).
  */
 int	hk_decode_strict(const ProtobufCMessageDescriptor *d,

@@ -307,6 +307,21 @@ check_formats(struct reply *rep, hk_alg alg, int format, int padding)
 	return 0;
 }
 
+/* 1 if the primary changed since sg was looked up; sg becomes the new. */
+static int
+resign(struct dispatch_ctx *ctx, const Hsmkey__V1__SignRequest *req,
+    struct keyring_signer *sg)
+{
+	struct keyring_signer now;
+
+	if (keyring_signer(ctx->sv->kr, req->name, 0, &now) != 0 ||
+	    now.version == sg->version || now.alg != sg->alg) {
+		return 0;
+	}
+	*sg = now;
+	return 1;
+}
+
 static int
 handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__SignRequest *req,
     struct reply *rep)
@@ -384,8 +399,17 @@ handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__SignRequest *req,
 			return fail(rep, HK_ERR_NOMEM, "out of memory");
 		}
 		siglen = CRYPTO_MAX_SIG;
-		if ((r = token_sign(ctx->s, sg.priv, mech, in, inlen, sig,
-		    &siglen)) != 0) {
+		r = token_sign(ctx->s, sg.priv, mech, in, inlen, sig,
+		    &siglen);
+		if (r != 0 && i == 0 && req->version == 0 &&
+		    resign(ctx, req, &sg)) {
+			/* a rotation retired the primary between lookup and
+			 * C_Sign (the token refused it): use the new one */
+			siglen = CRYPTO_MAX_SIG;
+			r = token_sign(ctx->s, sg.priv, mech, in, inlen, sig,
+			    &siglen);
+		}
+		if (r != 0) {
 			keyring_count(sg.v, KR_ERROR, 1);
 			log_err_r(r, "sign %s v%" PRIu32, req->name,
 			    sg.version);
