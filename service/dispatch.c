@@ -32,7 +32,8 @@ struct reply {
 	Hsmkey__V1__Response	 resp;
 	struct arena		 arena;
 	char			 msg[512];
-	uint8_t			*secret;	/* zeroed after encoding */
+	uint32_t		 version;	/* for dispatch_result */
+	uint32_t		 items;
 };
 
 static void
@@ -181,6 +182,7 @@ set_key_result(struct reply *rep, struct keyring *kr, const char *name,
 	hsmkey__v1__key_response__init(kresp);
 	kresp->key = info;
 	kresp->version = version;
+	rep->version = version;
 	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_KEY;
 	rep->resp.key = kresp;
 	return 0;
@@ -430,6 +432,8 @@ handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__SignRequest *req,
 	}
 	sresp->n_signatures = req->n_items;
 	sresp->version = sg.version;
+	rep->version = sg.version;
+	rep->items = (uint32_t)req->n_items;
 	keyring_count(sg.v, KR_SIGN, req->n_items);
 	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_SIGN;
 	rep->resp.sign = sresp;
@@ -477,6 +481,7 @@ handle_verify(struct dispatch_ctx *ctx, const Hsmkey__V1__VerifyRequest *req,
 	}
 	hsmkey__v1__verify_response__init(vresp);
 	vresp->version = req->version;
+	rep->version = req->version;
 	vresp->state = state;
 	vresp->retire_ms = retire;
 	if ((r = check_formats(rep, alg, req->format, req->rsa_padding)) != 0 ||
@@ -542,6 +547,7 @@ handle_pubkey(struct dispatch_ctx *ctx, const Hsmkey__V1__PubkeyRequest *req,
 	}
 	hsmkey__v1__pubkey_response__init(presp);
 	presp->version = version;
+	rep->version = version;
 	presp->alg = alg;
 	presp->der.data = der;
 	presp->der.len = len;
@@ -770,6 +776,7 @@ secret_result(struct reply *rep, const char *id, uint8_t *secret,
 	cs->secret.len = HK_SECRET_LEN;
 	cs->id = strdup(id);
 	cs->secret_no = number;
+	rep->version = number;
 	cs->expires_ms = expires;
 	arena_add(&rep->arena, cs, secret_resp_free);
 	if (cs->id == NULL) {
@@ -1031,15 +1038,114 @@ run(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 	}
 }
 
+static const struct {
+	Hsmkey__V1__Request__OpCase	 op;
+	const char			*name;
+	int				 changes;
+} ops[] = {
+	{ HSMKEY__V1__REQUEST__OP_PING, "ping", 0 },
+	{ HSMKEY__V1__REQUEST__OP_HEALTH, "health", 0 },
+	{ HSMKEY__V1__REQUEST__OP_CREATE, "create", 1 },
+	{ HSMKEY__V1__REQUEST__OP_LIST, "list", 0 },
+	{ HSMKEY__V1__REQUEST__OP_DESCRIBE, "describe", 0 },
+	{ HSMKEY__V1__REQUEST__OP_SIGN, "sign", 0 },
+	{ HSMKEY__V1__REQUEST__OP_VERIFY, "verify", 0 },
+	{ HSMKEY__V1__REQUEST__OP_PUBKEY, "pubkey", 0 },
+	{ HSMKEY__V1__REQUEST__OP_ROTATE, "rotate", 1 },
+	{ HSMKEY__V1__REQUEST__OP_PROMOTE, "promote", 1 },
+	{ HSMKEY__V1__REQUEST__OP_POLICY, "policy", 1 },
+	{ HSMKEY__V1__REQUEST__OP_DISABLE, "disable", 1 },
+	{ HSMKEY__V1__REQUEST__OP_DESTROY, "destroy", 1 },
+	{ HSMKEY__V1__REQUEST__OP_CLIENT_ADD, "client-add", 1 },
+	{ HSMKEY__V1__REQUEST__OP_CLIENT_ROTATE, "client-rotate", 1 },
+	{ HSMKEY__V1__REQUEST__OP_CLIENT_REVOKE, "client-revoke", 1 },
+	{ HSMKEY__V1__REQUEST__OP_CLIENT_LIST, "client-list", 0 },
+	{ HSMKEY__V1__REQUEST__OP_STATS, "stats", 0 },
+};
+
+const char *
+dispatch_op_name(const Hsmkey__V1__Request *req, int *changes_statep)
+{
+	size_t i;
+
+	*changes_statep = 0;
+	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (ops[i].op == req->op_case) {
+			*changes_statep = ops[i].changes;
+			return ops[i].name;
+		}
+	}
+	return "unknown";
+}
+
+/* The key name or client id a request is about, "" if none. */
+static const char *
+request_subject(const Hsmkey__V1__Request *req)
+{
+	const char *s = NULL;
+
+	switch (req->op_case) {
+	case HSMKEY__V1__REQUEST__OP_CREATE:
+		s = req->create->name;
+		break;
+	case HSMKEY__V1__REQUEST__OP_DESCRIBE:
+		s = req->describe->name;
+		break;
+	case HSMKEY__V1__REQUEST__OP_SIGN:
+		s = req->sign->name;
+		break;
+	case HSMKEY__V1__REQUEST__OP_VERIFY:
+		s = req->verify->name;
+		break;
+	case HSMKEY__V1__REQUEST__OP_PUBKEY:
+		s = req->pubkey->name;
+		break;
+	case HSMKEY__V1__REQUEST__OP_ROTATE:
+		s = req->rotate->name;
+		break;
+	case HSMKEY__V1__REQUEST__OP_PROMOTE:
+		s = req->promote->name;
+		break;
+	case HSMKEY__V1__REQUEST__OP_POLICY:
+		s = req->policy->name;
+		break;
+	case HSMKEY__V1__REQUEST__OP_DISABLE:
+		s = req->disable->name;
+		break;
+	case HSMKEY__V1__REQUEST__OP_DESTROY:
+		s = req->destroy->name;
+		break;
+	case HSMKEY__V1__REQUEST__OP_CLIENT_ADD:
+		s = req->client_add->id;
+		break;
+	case HSMKEY__V1__REQUEST__OP_CLIENT_ROTATE:
+		s = req->client_rotate->id;
+		break;
+	case HSMKEY__V1__REQUEST__OP_CLIENT_REVOKE:
+		s = req->client_revoke->id;
+		break;
+	default:
+		break;
+	}
+	/* only names that are valid reach logs verbatim */
+	if (s == NULL || (!hk_valid_key_name(s) && !hk_valid_client_id(s))) {
+		return "";
+	}
+	return s;
+}
+
 int
 dispatch(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
-    uint8_t **outp, size_t *lenp)
+    uint8_t **outp, size_t *lenp, struct dispatch_result *res)
 {
 	struct reply *rep;
 	int r;
 
 	*outp = NULL;
 	*lenp = 0;
+	memset(res, 0, sizeof(*res));
+	res->op = dispatch_op_name(req, &res->changes_state);
+	snprintf(res->key, sizeof(res->key), "%s", request_subject(req));
 	/* the arena is large: keep it off the worker's stack */
 	if ((rep = calloc(1, sizeof(*rep))) == NULL) {
 		return HK_ERR_NOMEM;
@@ -1057,6 +1163,10 @@ dispatch(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 		fail(rep, r, "reply exceeds %d bytes", HK_MAX_MESSAGE);
 		r = hk_encode(&rep->resp.base, outp, lenp);
 	}
+	res->status = rep->resp.status;
+	res->version = rep->version;
+	res->items = rep->resp.status == HSMKEY__V1__STATUS__STATUS_OK ?
+	    rep->items : 0;
 	arena_release(&rep->arena);
 	free(rep);
 	return r;

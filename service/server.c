@@ -153,6 +153,7 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 	Hsmkey__V1__Envelope *env = NULL;
 	Hsmkey__V1__Request *req = NULL;
 	struct dispatch_ctx ctx;
+	struct dispatch_result res;
 	struct client *cl = NULL;
 	token_obj_t key = TOKEN_OBJ_NONE;
 	uint8_t digest[32], *body = NULL;
@@ -293,7 +294,7 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 		ctx.sv = sv;
 		ctx.s = s;
 		ctx.client = cl;
-		r = dispatch(&ctx, req, &body, &blen);
+		r = dispatch(&ctx, req, &body, &blen, &res);
 	}
 	if (r != 0) {
 		goto out;
