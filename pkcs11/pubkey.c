@@ -19,14 +19,14 @@
 #include "log.h"
 #include "pubkey.h"
 
-#define PUBKEY_ATTR_MAX	4096	/* no sane key attribute is longer */
+#define PUBKEY_ATTR_MAX 4096 /* no sane key attribute is longer */
 
 /* DER SubjectPublicKeyInfo of pkey into a malloc'ed buffer. */
 static int
 spki_der(EVP_PKEY *pkey, uint8_t **derp, size_t *lenp)
 {
 	uint8_t *der = NULL, *p;
-	int r = HK_ERR_INTERNAL, len;
+	int	 r = HK_ERR_INTERNAL, len;
 
 	*derp = NULL;
 	*lenp = 0;
@@ -48,7 +48,7 @@ spki_der(EVP_PKEY *pkey, uint8_t **derp, size_t *lenp)
 	*lenp = (size_t)len;
 	der = NULL;
 	r = 0;
- out:
+out:
 	free(der);
 	return r;
 }
@@ -64,7 +64,7 @@ static int
 unwrap_point(const uint8_t *point, size_t ptlen, size_t want,
     const uint8_t **ptp, size_t *lenp, ASN1_OCTET_STRING **tmpp)
 {
-	ASN1_OCTET_STRING *os = NULL;
+	ASN1_OCTET_STRING   *os = NULL;
 	const unsigned char *p = point;
 
 	*ptp = NULL;
@@ -77,11 +77,11 @@ unwrap_point(const uint8_t *point, size_t ptlen, size_t want,
 	}
 	if (ptlen > PUBKEY_ATTR_MAX ||
 	    (os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)ptlen)) == NULL ||
-	    p != point + ptlen ||
-	    (size_t)ASN1_STRING_length(os) != want) {
+	    p != point + ptlen || (size_t)ASN1_STRING_length(os) != want) {
 		ASN1_OCTET_STRING_free(os);
 		log_warnx_f("CKA_EC_POINT of %zu bytes is not a %zu-byte "
-		    "point", ptlen, want);
+			    "point",
+		    ptlen, want);
 		return HK_ERR_DECODE;
 	}
 	*ptp = ASN1_STRING_get0_data(os);
@@ -94,18 +94,18 @@ int
 pubkey_ec_der(const uint8_t *params, size_t plen, const uint8_t *point,
     size_t ptlen, uint8_t **derp, size_t *lenp)
 {
-	ASN1_OBJECT *oid = NULL;
-	ASN1_OCTET_STRING *tmp = NULL;
-	EC_GROUP *group = NULL;
-	OSSL_PARAM_BLD *bld = NULL;
-	OSSL_PARAM *op = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
-	EVP_PKEY *pkey = NULL;
+	ASN1_OBJECT	    *oid = NULL;
+	ASN1_OCTET_STRING   *tmp = NULL;
+	EC_GROUP	    *group = NULL;
+	OSSL_PARAM_BLD	    *bld = NULL;
+	OSSL_PARAM	    *op = NULL;
+	EVP_PKEY_CTX	    *ctx = NULL;
+	EVP_PKEY	    *pkey = NULL;
 	const unsigned char *p = params;
-	const uint8_t *pt;
-	const char *name;
-	size_t fieldlen, len;
-	int r = HK_ERR_INTERNAL, nid, deg;
+	const uint8_t	    *pt;
+	const char	    *name;
+	size_t		     fieldlen, len;
+	int		     r = HK_ERR_INTERNAL, nid, deg;
 
 	*derp = NULL;
 	*lenp = 0;
@@ -128,16 +128,16 @@ pubkey_ec_der(const uint8_t *params, size_t plen, const uint8_t *point,
 		goto out;
 	}
 	fieldlen = ((size_t)deg + 7) / 8;
-	if ((r = unwrap_point(point, ptlen, 2 * fieldlen + 1, &pt, &len,
-	    &tmp)) != 0) {
+	if ((r = unwrap_point(
+		 point, ptlen, 2 * fieldlen + 1, &pt, &len, &tmp)) != 0) {
 		goto out;
 	}
 	r = HK_ERR_INTERNAL;
 	if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
-	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-	    name, 0) ||
-	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
-	    pt, len) ||
+	    !OSSL_PARAM_BLD_push_utf8_string(
+		bld, OSSL_PKEY_PARAM_GROUP_NAME, name, 0) ||
+	    !OSSL_PARAM_BLD_push_octet_string(
+		bld, OSSL_PKEY_PARAM_PUB_KEY, pt, len) ||
 	    (op = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
 	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
 	    EVP_PKEY_fromdata_init(ctx) <= 0) {
@@ -145,13 +145,13 @@ pubkey_ec_der(const uint8_t *params, size_t plen, const uint8_t *point,
 		goto out;
 	}
 	if (EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, op) <= 0) {
-		log_warnx_f("EC point from the token is not on curve %s",
-		    name);
+		log_warnx_f(
+		    "EC point from the token is not on curve %s", name);
 		r = HK_ERR_DECODE;
 		goto out;
 	}
 	r = spki_der(pkey, derp, lenp);
- out:
+out:
 	EVP_PKEY_free(pkey);
 	EVP_PKEY_CTX_free(ctx);
 	OSSL_PARAM_free(op);
@@ -163,28 +163,28 @@ pubkey_ec_der(const uint8_t *params, size_t plen, const uint8_t *point,
 }
 
 int
-pubkey_ed25519_der(const uint8_t *point, size_t ptlen, uint8_t **derp,
-    size_t *lenp)
+pubkey_ed25519_der(
+    const uint8_t *point, size_t ptlen, uint8_t **derp, size_t *lenp)
 {
 	ASN1_OCTET_STRING *tmp = NULL;
-	EVP_PKEY *pkey = NULL;
-	const uint8_t *pt;
-	size_t len;
-	int r = HK_ERR_INTERNAL;
+	EVP_PKEY	  *pkey = NULL;
+	const uint8_t	  *pt;
+	size_t		   len;
+	int		   r = HK_ERR_INTERNAL;
 
 	*derp = NULL;
 	*lenp = 0;
 	if ((r = unwrap_point(point, ptlen, 32, &pt, &len, &tmp)) != 0) {
 		goto out;
 	}
-	if ((pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pt,
-	    len)) == NULL) {
+	if ((pkey = EVP_PKEY_new_raw_public_key(
+		 EVP_PKEY_ED25519, NULL, pt, len)) == NULL) {
 		log_warnx_f("EVP_PKEY_new_raw_public_key failed");
 		r = HK_ERR_DECODE;
 		goto out;
 	}
 	r = spki_der(pkey, derp, lenp);
- out:
+out:
 	EVP_PKEY_free(pkey);
 	ASN1_OCTET_STRING_free(tmp);
 	return r;
@@ -194,12 +194,12 @@ int
 pubkey_rsa_der(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen,
     uint8_t **derp, size_t *lenp)
 {
-	BIGNUM *bn_n = NULL, *bn_e = NULL;
+	BIGNUM	       *bn_n = NULL, *bn_e = NULL;
 	OSSL_PARAM_BLD *bld = NULL;
-	OSSL_PARAM *op = NULL;
-	EVP_PKEY_CTX *ctx = NULL;
-	EVP_PKEY *pkey = NULL;
-	int r = HK_ERR_INTERNAL;
+	OSSL_PARAM     *op = NULL;
+	EVP_PKEY_CTX   *ctx = NULL;
+	EVP_PKEY       *pkey = NULL;
+	int		r = HK_ERR_INTERNAL;
 
 	*derp = NULL;
 	*lenp = 0;
@@ -224,7 +224,7 @@ pubkey_rsa_der(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen,
 		goto out;
 	}
 	r = spki_der(pkey, derp, lenp);
- out:
+out:
 	EVP_PKEY_free(pkey);
 	EVP_PKEY_CTX_free(ctx);
 	OSSL_PARAM_free(op);

@@ -15,15 +15,15 @@
  * CKA_EC_POINT, either a DER OCTET STRING around the uncompressed point or
  * the bare point.  Caller must free *derp.
  */
-int	pubkey_ec_der(const uint8_t *params, size_t plen, const uint8_t *point,
-	    size_t ptlen, uint8_t **derp, size_t *lenp);
+int pubkey_ec_der(const uint8_t *params, size_t plen, const uint8_t *point,
+    size_t ptlen, uint8_t **derp, size_t *lenp);
 /* Ed25519 key from CKA_EC_POINT (32 raw bytes, or wrapped in a DER OCTET
  * STRING).  Caller must free *derp. */
-int	pubkey_ed25519_der(const uint8_t *point, size_t ptlen, uint8_t **derp,
-	    size_t *lenp);
+int pubkey_ed25519_der(
+    const uint8_t *point, size_t ptlen, uint8_t **derp, size_t *lenp);
 /* RSA key from CKA_MODULUS and CKA_PUBLIC_EXPONENT (big-endian).
  * Caller must free *derp. */
-int	pubkey_rsa_der(const uint8_t *n, size_t nlen, const uint8_t *e,
-	    size_t elen, uint8_t **derp, size_t *lenp);
+int pubkey_rsa_der(const uint8_t *n, size_t nlen, const uint8_t *e,
+    size_t elen, uint8_t **derp, size_t *lenp);
 
 #endif /* HK_PUBKEY_H */

@@ -41,41 +41,43 @@
 #include <p11-kit/p11-kit.h>
 #include <p11-kit/uri.h>
 
-#define PIN_MAX		256		/* bytes in a PIN file */
-#define ATTR_MAX	(1024 * 1024)	/* CKA_VALUE of a data object */
-#define KEYATTR_MAX	4096		/* a public key attribute */
-#define LIST_BATCH	256		/* handles per C_FindObjects */
-#define SIG_SCRATCH	1024		/* finishes a too-small C_Sign */
+#define PIN_MAX	    256		  /* bytes in a PIN file */
+#define ATTR_MAX    (1024 * 1024) /* CKA_VALUE of a data object */
+#define KEYATTR_MAX 4096	  /* a public key attribute */
+#define LIST_BATCH  256		  /* handles per C_FindObjects */
+#define SIG_SCRATCH 1024	  /* finishes a too-small C_Sign */
 
 struct token_session {
-	struct token		*t;
-	CK_SESSION_HANDLE	 h;
-	struct token_session	*prev, *next;
+	struct token	     *t;
+	CK_SESSION_HANDLE     h;
+	struct token_session *prev, *next;
 };
 
 struct token {
-	CK_FUNCTION_LIST	*f;
-	int			 finalize;	/* we initialised the module */
-	CK_SLOT_ID		 slot;
-	CK_SESSION_HANDLE	 login;		/* read-only, lives until close */
-	int			 have_login;
-	int			 logged_in;
-	char			 label[33];
-	pthread_mutex_t		 mu;		/* sessions, login session use */
-	struct token_session	*sessions;
-	_Atomic unsigned long	 bad_rv;	/* CKR_OK while healthy */
+	CK_FUNCTION_LIST     *f;
+	int		      finalize; /* we initialised the module */
+	CK_SLOT_ID	      slot;
+	CK_SESSION_HANDLE     login; /* read-only, lives until close */
+	int		      have_login;
+	int		      logged_in;
+	char		      label[33];
+	pthread_mutex_t	      mu; /* sessions, login session use */
+	struct token_session *sessions;
+	_Atomic unsigned long bad_rv; /* CKR_OK while healthy */
 };
 
 static const CK_BBOOL ck_true = CK_TRUE;
 static const CK_BBOOL ck_false = CK_FALSE;
 
 /* Template helpers: PKCS#11 wants non-const pointers it never writes. */
-#define ATTR(typ, ptr, len) \
-	{ (typ), (void *)(uintptr_t)(ptr), (CK_ULONG)(len) }
-#define ATTR_VAR(typ, var)	ATTR((typ), &(var), sizeof(var))
-#define ATTR_BOOL(typ, b)	ATTR((typ), (b) ? &ck_true : &ck_false, \
-				    sizeof(CK_BBOOL))
-#define NITEMS(a)		(sizeof(a) / sizeof((a)[0]))
+#define ATTR(typ, ptr, len)                                      \
+	{                                                        \
+		(typ), (void *)(uintptr_t)(ptr), (CK_ULONG)(len) \
+	}
+#define ATTR_VAR(typ, var) ATTR((typ), &(var), sizeof(var))
+#define ATTR_BOOL(typ, b) \
+	ATTR((typ), (b) ? &ck_true : &ck_false, sizeof(CK_BBOOL))
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Errors that say the device, the session or the login is gone. */
 static int
@@ -177,8 +179,7 @@ rv_to_err(struct token *t, const char *call, CK_RV rv)
 static inline void
 mark_ok(struct token *t)
 {
-	if (atomic_load_explicit(&t->bad_rv, memory_order_relaxed) !=
-	    CKR_OK) {
+	if (atomic_load_explicit(&t->bad_rv, memory_order_relaxed) != CKR_OK) {
 		atomic_store(&t->bad_rv, CKR_OK);
 	}
 }
@@ -221,10 +222,10 @@ static int
 pin_read(const char *path, char **pinp, size_t *lenp)
 {
 	struct stat st;
-	char *pin = NULL;
-	size_t page = pin_page(), len = 0;
-	ssize_t n;
-	int r = HK_ERR_INTERNAL, fd = -1;
+	char	   *pin = NULL;
+	size_t	    page = pin_page(), len = 0;
+	ssize_t	    n;
+	int	    r = HK_ERR_INTERNAL, fd = -1;
 
 	*pinp = NULL;
 	*lenp = 0;
@@ -249,8 +250,8 @@ pin_read(const char *path, char **pinp, size_t *lenp)
 		goto out;
 	}
 	if ((st.st_mode & 027) != 0) {
-		log_warnx("PIN file %s has mode %04o, looser than 0640",
-		    path, (unsigned int)(st.st_mode & 07777));
+		log_warnx("PIN file %s has mode %04o, looser than 0640", path,
+		    (unsigned int)(st.st_mode & 07777));
 	}
 	pin = mmap(NULL, page, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -301,7 +302,7 @@ pin_read(const char *path, char **pinp, size_t *lenp)
 	*lenp = len;
 	pin = NULL;
 	r = 0;
- out:
+out:
 	pin_free(pin, page);
 	if (fd != -1) {
 		close(fd);
@@ -314,9 +315,9 @@ static int
 module_load(struct token *t, const char *module)
 {
 	CK_FUNCTION_LIST **mods = NULL;
-	CK_FUNCTION_LIST *f = NULL;
-	size_t i;
-	int r = HK_ERR_INTERNAL;
+	CK_FUNCTION_LIST  *f = NULL;
+	size_t		   i;
+	int		   r = HK_ERR_INTERNAL;
 
 	if (module == NULL || *module == '\0') {
 		log_warnx("no PKCS#11 module configured");
@@ -349,7 +350,7 @@ module_load(struct token *t, const char *module)
 				p11_kit_module_release(mods[i]);
 			}
 		}
-		free(mods);	/* the array itself, malloc'ed by p11-kit */
+		free(mods); /* the array itself, malloc'ed by p11-kit */
 		mods = NULL;
 		if (f == NULL) {
 			goto out;
@@ -358,7 +359,7 @@ module_load(struct token *t, const char *module)
 	/* success */
 	t->f = f;
 	r = 0;
- out:
+out:
 	return r;
 }
 
@@ -366,13 +367,13 @@ module_load(struct token *t, const char *module)
 static int
 select_token(struct token *t, const char *uri)
 {
-	P11KitUri *pu = NULL;
-	CK_SLOT_ID *slots = NULL, *tmp;
-	CK_ULONG nslots = 0, i, nmatch = 0;
+	P11KitUri    *pu = NULL;
+	CK_SLOT_ID   *slots = NULL, *tmp;
+	CK_ULONG      nslots = 0, i, nmatch = 0;
 	CK_TOKEN_INFO info;
-	CK_RV rv;
-	size_t l;
-	int r = HK_ERR_INTERNAL, ur;
+	CK_RV	      rv;
+	size_t	      l;
+	int	      r = HK_ERR_INTERNAL, ur;
 
 	if (uri == NULL) {
 		log_warnx("no token URI configured");
@@ -385,31 +386,33 @@ select_token(struct token *t, const char *uri)
 	}
 	if ((ur = p11_kit_uri_parse(uri, P11_KIT_URI_FOR_TOKEN, pu)) !=
 	    P11_KIT_URI_OK) {
-		log_warnx("token URI \"%s\": %s", uri, p11_kit_uri_message(ur));
+		log_warnx(
+		    "token URI \"%s\": %s", uri, p11_kit_uri_message(ur));
 		r = HK_ERR_CONFIG;
 		goto out;
 	}
 	if (p11_kit_uri_any_unrecognized(pu)) {
 		log_warnx("token URI \"%s\" has attributes that do not "
-		    "select a token; they are ignored", uri);
+			  "select a token; they are ignored",
+		    uri);
 	}
 	for (;;) {
-		if ((r = ck(t, "C_GetSlotList", t->f->C_GetSlotList(CK_TRUE,
-		    NULL, &nslots))) != 0) {
+		if ((r = ck(t, "C_GetSlotList",
+			 t->f->C_GetSlotList(CK_TRUE, NULL, &nslots))) != 0) {
 			goto out;
 		}
 		if (nslots == 0) {
 			break;
 		}
-		if ((tmp = reallocarray(slots, nslots,
-		    sizeof(*slots))) == NULL) {
+		if ((tmp = reallocarray(slots, nslots, sizeof(*slots))) ==
+		    NULL) {
 			r = HK_ERR_NOMEM;
 			goto out;
 		}
 		slots = tmp;
 		rv = t->f->C_GetSlotList(CK_TRUE, slots, &nslots);
 		if (rv == CKR_BUFFER_TOO_SMALL) {
-			continue;	/* a token appeared meanwhile */
+			continue; /* a token appeared meanwhile */
 		}
 		if ((r = ck(t, "C_GetSlotList", rv)) != 0) {
 			goto out;
@@ -419,7 +422,7 @@ select_token(struct token *t, const char *uri)
 	for (i = 0; i < nslots; i++) {
 		rv = t->f->C_GetTokenInfo(slots[i], &info);
 		if (rv == CKR_TOKEN_NOT_PRESENT) {
-			continue;	/* removed since C_GetSlotList */
+			continue; /* removed since C_GetSlotList */
 		}
 		if ((r = ck(t, "C_GetTokenInfo", rv)) != 0) {
 			goto out;
@@ -437,14 +440,16 @@ select_token(struct token *t, const char *uri)
 			t->slot = slots[i];
 			memcpy(t->label, info.label, sizeof(info.label));
 			t->label[sizeof(info.label)] = '\0';
-			for (l = sizeof(info.label); l > 0 &&
-			    t->label[l - 1] == ' '; l--) {
+			for (l = sizeof(info.label);
+			     l > 0 && t->label[l - 1] == ' '; l--) {
 				t->label[l - 1] = '\0';
 			}
 		} else {
-			log_warnx("token URI \"%s\" matches more than one "
+			log_warnx(
+			    "token URI \"%s\" matches more than one "
 			    "token (slots %lu and %lu); add serial= to the "
-			    "URI", uri, (unsigned long)t->slot,
+			    "URI",
+			    uri, (unsigned long)t->slot,
 			    (unsigned long)slots[i]);
 		}
 	}
@@ -459,7 +464,7 @@ select_token(struct token *t, const char *uri)
 		goto out;
 	}
 	r = 0;
- out:
+out:
 	free(slots);
 	p11_kit_uri_free(pu);
 	return r;
@@ -468,27 +473,28 @@ select_token(struct token *t, const char *uri)
 static int
 login(struct token *t, const char *pin_file)
 {
-	char *pin = NULL;
+	char  *pin = NULL;
 	size_t pinlen = 0;
-	CK_RV rv;
-	int r = HK_ERR_INTERNAL;
+	CK_RV  rv;
+	int    r = HK_ERR_INTERNAL;
 
 	if ((r = pin_read(pin_file, &pin, &pinlen)) != 0) {
 		goto out;
 	}
-	if ((r = ck(t, "C_OpenSession", t->f->C_OpenSession(t->slot,
-	    CKF_SERIAL_SESSION, NULL, NULL, &t->login))) != 0) {
+	if ((r = ck(t, "C_OpenSession",
+		 t->f->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL, NULL,
+		     &t->login))) != 0) {
 		goto out;
 	}
 	t->have_login = 1;
-	rv = t->f->C_Login(t->login, CKU_USER, (CK_UTF8CHAR_PTR)pin,
-	    (CK_ULONG)pinlen);
+	rv = t->f->C_Login(
+	    t->login, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)pinlen);
 	pin_free(pin, pin_page());
 	pin = NULL;
 	if (rv == CKR_USER_ALREADY_LOGGED_IN) {
 		/* someone else in this process logged in: theirs to undo */
-		log_info("token %s: this process is already logged in",
-		    t->label);
+		log_info(
+		    "token %s: this process is already logged in", t->label);
 		mark_ok(t);
 		r = 0;
 		goto out;
@@ -498,7 +504,7 @@ login(struct token *t, const char *pin_file)
 	}
 	t->logged_in = 1;
 	r = 0;
- out:
+out:
 	pin_free(pin, pin_page());
 	return r;
 }
@@ -507,10 +513,10 @@ int
 token_open(struct token **tp, const char *module, const char *uri,
     const char *pin_file)
 {
-	struct token *t = NULL;
+	struct token	    *t = NULL;
 	CK_C_INITIALIZE_ARGS args;
-	CK_RV rv;
-	int r = HK_ERR_INTERNAL;
+	CK_RV		     rv;
+	int		     r = HK_ERR_INTERNAL;
 
 	*tp = NULL;
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
@@ -536,17 +542,16 @@ token_open(struct token **tp, const char *module, const char *uri,
 	} else {
 		t->finalize = 1;
 	}
-	if ((r = select_token(t, uri)) != 0 ||
-	    (r = login(t, pin_file)) != 0) {
+	if ((r = select_token(t, uri)) != 0 || (r = login(t, pin_file)) != 0) {
 		goto out;
 	}
-	log_info("token \"%s\" (slot %lu) open", t->label,
-	    (unsigned long)t->slot);
+	log_info(
+	    "token \"%s\" (slot %lu) open", t->label, (unsigned long)t->slot);
 	/* success */
 	*tp = t;
 	t = NULL;
 	r = 0;
- out:
+out:
 	token_close(t);
 	return r;
 }
@@ -565,7 +570,7 @@ void
 token_close(struct token *t)
 {
 	struct token_session *s;
-	CK_RV rv;
+	CK_RV		      rv;
 
 	if (t == NULL) {
 		return;
@@ -585,8 +590,7 @@ token_close(struct token *t)
 		if (t->have_login) {
 			session_close(t, t->login);
 		}
-		if (t->finalize &&
-		    (rv = t->f->C_Finalize(NULL)) != CKR_OK) {
+		if (t->finalize && (rv = t->f->C_Finalize(NULL)) != CKR_OK) {
 			rv_to_err(t, "C_Finalize", rv);
 		}
 		p11_kit_module_release(t->f);
@@ -619,7 +623,7 @@ int
 token_session_open(struct token *t, struct token_session **sp)
 {
 	struct token_session *s = NULL;
-	int r = HK_ERR_INTERNAL;
+	int		      r = HK_ERR_INTERNAL;
 
 	*sp = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -627,8 +631,10 @@ token_session_open(struct token *t, struct token_session **sp)
 		goto out;
 	}
 	s->t = t;
-	if ((r = ck(t, "C_OpenSession", t->f->C_OpenSession(t->slot,
-	    CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s->h))) != 0) {
+	if ((r = ck(t, "C_OpenSession",
+		 t->f->C_OpenSession(t->slot,
+		     CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+		     &s->h))) != 0) {
 		goto out;
 	}
 	pthread_mutex_lock(&t->mu);
@@ -642,7 +648,7 @@ token_session_open(struct token *t, struct token_session **sp)
 	*sp = s;
 	s = NULL;
 	r = 0;
- out:
+out:
 	free(s);
 	return r;
 }
@@ -684,7 +690,7 @@ static int
 ms_to_date(uint64_t ms, CK_DATE *d)
 {
 	struct tm tm;
-	time_t secs = (time_t)(ms / 1000);
+	time_t	  secs = (time_t)(ms / 1000);
 
 	if (gmtime_r(&secs, &tm) == NULL || tm.tm_year < 0 ||
 	    tm.tm_year + 1900 > 9999) {
@@ -697,35 +703,31 @@ ms_to_date(uint64_t ms, CK_DATE *d)
 }
 
 /* DER OIDs of the curves, as CKA_EC_PARAMS. */
-static const uint8_t oid_p256[] = {
-	0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07
-};
-static const uint8_t oid_p384[] = {
-	0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22
-};
+static const uint8_t oid_p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d,
+	0x03, 0x01, 0x07 };
+static const uint8_t oid_p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
 /* id-Ed25519 (RFC 8410); SoftHSM 2.6.1 takes the OID, not "edwards25519" */
-static const uint8_t oid_ed25519[] = {
-	0x06, 0x03, 0x2b, 0x65, 0x70
-};
+static const uint8_t oid_ed25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
 static const uint8_t rsa_e65537[] = { 0x01, 0x00, 0x01 };
 
 int
 token_generate(struct token_session *s, const struct token_keyspec *spec,
     token_obj_t *privp, token_obj_t *pubp)
 {
-	struct token *t = s->t;
-	CK_OBJECT_CLASS priv_class = CKO_PRIVATE_KEY, pub_class = CKO_PUBLIC_KEY;
-	CK_KEY_TYPE ktype;
-	CK_MECHANISM mech = { 0, NULL, 0 };
+	struct token   *t = s->t;
+	CK_OBJECT_CLASS priv_class = CKO_PRIVATE_KEY,
+			pub_class = CKO_PUBLIC_KEY;
+	CK_KEY_TYPE	  ktype;
+	CK_MECHANISM	  mech = { 0, NULL, 0 };
 	CK_MECHANISM_TYPE allowed[2];
-	CK_ULONG nallowed = 0, bits = 0;
-	CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE, pub = CK_INVALID_HANDLE;
-	CK_DATE start, end;
-	const uint8_t *params = NULL;
-	size_t plen = 0, labellen;
-	CK_ATTRIBUTE ptmpl[24], utmpl[24];
-	CK_ULONG np = 0, nu = 0;
-	int r = HK_ERR_INTERNAL;
+	CK_ULONG	  nallowed = 0, bits = 0;
+	CK_OBJECT_HANDLE  priv = CK_INVALID_HANDLE, pub = CK_INVALID_HANDLE;
+	CK_DATE		  start, end;
+	const uint8_t	 *params = NULL;
+	size_t		  plen = 0, labellen;
+	CK_ATTRIBUTE	  ptmpl[24], utmpl[24];
+	CK_ULONG	  np = 0, nu = 0;
+	int		  r = HK_ERR_INTERNAL;
 
 	*privp = TOKEN_OBJ_NONE;
 	*pubp = TOKEN_OBJ_NONE;
@@ -761,7 +763,8 @@ token_generate(struct token_session *s, const struct token_keyspec *spec,
 		if (spec->rsa_bits != 2048 && spec->rsa_bits != 3072 &&
 		    spec->rsa_bits != 4096) {
 			log_warnx("RSA keys have 2048, 3072 or 4096 bits, "
-			    "not %u", spec->rsa_bits);
+				  "not %u",
+			    spec->rsa_bits);
 			r = HK_ERR_INVALID;
 			goto out;
 		}
@@ -776,8 +779,8 @@ token_generate(struct token_session *s, const struct token_keyspec *spec,
 		goto out;
 	}
 
-#define P(a)	ptmpl[np++] = (CK_ATTRIBUTE)a
-#define U(a)	utmpl[nu++] = (CK_ATTRIBUTE)a
+#define P(a) ptmpl[np++] = (CK_ATTRIBUTE)a
+#define U(a) utmpl[nu++] = (CK_ATTRIBUTE)a
 	P(ATTR_VAR(CKA_CLASS, priv_class));
 	P(ATTR_VAR(CKA_KEY_TYPE, ktype));
 	P(ATTR_BOOL(CKA_TOKEN, 1));
@@ -831,15 +834,16 @@ token_generate(struct token_session *s, const struct token_keyspec *spec,
 #undef P
 #undef U
 
-	if ((r = ck(t, "C_GenerateKeyPair", t->f->C_GenerateKeyPair(s->h,
-	    &mech, utmpl, nu, ptmpl, np, &pub, &priv))) != 0) {
+	if ((r = ck(t, "C_GenerateKeyPair",
+		 t->f->C_GenerateKeyPair(
+		     s->h, &mech, utmpl, nu, ptmpl, np, &pub, &priv))) != 0) {
 		goto out;
 	}
 	/* success */
 	*privp = priv;
 	*pubp = pub;
 	r = 0;
- out:
+out:
 	return r;
 }
 
@@ -851,11 +855,11 @@ token_generate(struct token_session *s, const struct token_keyspec *spec,
 static __attribute__((noinline)) void
 sign_drain(struct token_session *s, const uint8_t *in, size_t inlen)
 {
-	uint8_t scratch[SIG_SCRATCH];
+	uint8_t	 scratch[SIG_SCRATCH];
 	CK_ULONG len = sizeof(scratch);
 
-	(void)s->t->f->C_Sign(s->h, (CK_BYTE_PTR)(uintptr_t)in,
-	    (CK_ULONG)inlen, scratch, &len);
+	(void)s->t->f->C_Sign(
+	    s->h, (CK_BYTE_PTR)(uintptr_t)in, (CK_ULONG)inlen, scratch, &len);
 	explicit_bzero(scratch, sizeof(scratch));
 }
 
@@ -863,12 +867,12 @@ int
 token_sign(struct token_session *s, token_obj_t key, enum token_mech mech,
     const uint8_t *in, size_t inlen, uint8_t *sig, size_t *siglen)
 {
-	struct token *t = s->t;
+	struct token	      *t = s->t;
 	CK_RSA_PKCS_PSS_PARAMS pss = { CKM_SHA256, CKG_MGF1_SHA256, 32 };
-	CK_MECHANISM m = { 0, NULL, 0 };
-	CK_ULONG len;
-	CK_RV rv;
-	int r = HK_ERR_INTERNAL;
+	CK_MECHANISM	       m = { 0, NULL, 0 };
+	CK_ULONG	       len;
+	CK_RV		       rv;
+	int		       r = HK_ERR_INTERNAL;
 
 	if (sig == NULL || *siglen == 0 || (in == NULL && inlen != 0)) {
 		r = HK_ERR_INVALID;
@@ -900,13 +904,12 @@ token_sign(struct token_session *s, token_obj_t key, enum token_mech mech,
 		r = HK_ERR_INVALID;
 		goto out;
 	}
-	if ((r = ck(t, "C_SignInit", t->f->C_SignInit(s->h, &m,
-	    key))) != 0) {
+	if ((r = ck(t, "C_SignInit", t->f->C_SignInit(s->h, &m, key))) != 0) {
 		goto out;
 	}
 	len = (CK_ULONG)*siglen;
-	rv = t->f->C_Sign(s->h, (CK_BYTE_PTR)(uintptr_t)in, (CK_ULONG)inlen,
-	    sig, &len);
+	rv = t->f->C_Sign(
+	    s->h, (CK_BYTE_PTR)(uintptr_t)in, (CK_ULONG)inlen, sig, &len);
 	if (rv == CKR_BUFFER_TOO_SMALL) {
 		sign_drain(s, in, inlen);
 		r = rv_to_err(t, "C_Sign", rv);
@@ -918,7 +921,7 @@ token_sign(struct token_session *s, token_obj_t key, enum token_mech mech,
 	/* success */
 	*siglen = (size_t)len;
 	r = 0;
- out:
+out:
 	return r;
 }
 
@@ -932,22 +935,23 @@ get_attrs(struct token_session *s, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *tmpl,
     CK_ULONG n, size_t max)
 {
 	struct token *t = s->t;
-	CK_ULONG i;
-	int r = HK_ERR_INTERNAL;
+	CK_ULONG      i;
+	int	      r = HK_ERR_INTERNAL;
 
 	for (i = 0; i < n; i++) {
 		tmpl[i].pValue = NULL;
 		tmpl[i].ulValueLen = 0;
 	}
-	if ((r = ck(t, "C_GetAttributeValue", t->f->C_GetAttributeValue(s->h,
-	    obj, tmpl, n))) != 0) {
+	if ((r = ck(t, "C_GetAttributeValue",
+		 t->f->C_GetAttributeValue(s->h, obj, tmpl, n))) != 0) {
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		if (tmpl[i].ulValueLen == CK_UNAVAILABLE_INFORMATION ||
 		    tmpl[i].ulValueLen > max) {
 			log_warnx("object attribute 0x%lx is unavailable or "
-			    "too long", (unsigned long)tmpl[i].type);
+				  "too long",
+			    (unsigned long)tmpl[i].type);
 			r = HK_ERR_TOO_LARGE;
 			goto out;
 		}
@@ -958,12 +962,12 @@ get_attrs(struct token_session *s, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *tmpl,
 			goto out;
 		}
 	}
-	if ((r = ck(t, "C_GetAttributeValue", t->f->C_GetAttributeValue(s->h,
-	    obj, tmpl, n))) != 0) {
+	if ((r = ck(t, "C_GetAttributeValue",
+		 t->f->C_GetAttributeValue(s->h, obj, tmpl, n))) != 0) {
 		goto out;
 	}
 	r = 0;
- out:
+out:
 	return r;
 }
 
@@ -979,19 +983,19 @@ free_attrs(CK_ATTRIBUTE *tmpl, CK_ULONG n)
 }
 
 int
-token_pubkey_der(struct token_session *s, token_obj_t pub, uint8_t **derp,
-    size_t *lenp)
+token_pubkey_der(
+    struct token_session *s, token_obj_t pub, uint8_t **derp, size_t *lenp)
 {
 	struct token *t = s->t;
-	CK_KEY_TYPE ktype = 0;
-	CK_ATTRIBUTE kt[] = { ATTR_VAR(CKA_KEY_TYPE, ktype) };
-	CK_ATTRIBUTE a[2] = { { 0, NULL, 0 }, { 0, NULL, 0 } };
-	int r = HK_ERR_INTERNAL;
+	CK_KEY_TYPE   ktype = 0;
+	CK_ATTRIBUTE  kt[] = { ATTR_VAR(CKA_KEY_TYPE, ktype) };
+	CK_ATTRIBUTE  a[2] = { { 0, NULL, 0 }, { 0, NULL, 0 } };
+	int	      r = HK_ERR_INTERNAL;
 
 	*derp = NULL;
 	*lenp = 0;
-	if ((r = ck(t, "C_GetAttributeValue", t->f->C_GetAttributeValue(s->h,
-	    pub, kt, NITEMS(kt)))) != 0) {
+	if ((r = ck(t, "C_GetAttributeValue",
+		 t->f->C_GetAttributeValue(s->h, pub, kt, NITEMS(kt)))) != 0) {
 		goto out;
 	}
 	switch (ktype) {
@@ -1000,15 +1004,15 @@ token_pubkey_der(struct token_session *s, token_obj_t pub, uint8_t **derp,
 		a[1].type = CKA_EC_POINT;
 		if ((r = get_attrs(s, pub, a, 2, KEYATTR_MAX)) != 0 ||
 		    (r = pubkey_ec_der(a[0].pValue, a[0].ulValueLen,
-		    a[1].pValue, a[1].ulValueLen, derp, lenp)) != 0) {
+			 a[1].pValue, a[1].ulValueLen, derp, lenp)) != 0) {
 			goto out;
 		}
 		break;
 	case CKK_EC_EDWARDS:
 		a[0].type = CKA_EC_POINT;
 		if ((r = get_attrs(s, pub, a, 1, KEYATTR_MAX)) != 0 ||
-		    (r = pubkey_ed25519_der(a[0].pValue, a[0].ulValueLen,
-		    derp, lenp)) != 0) {
+		    (r = pubkey_ed25519_der(
+			 a[0].pValue, a[0].ulValueLen, derp, lenp)) != 0) {
 			goto out;
 		}
 		break;
@@ -1017,7 +1021,7 @@ token_pubkey_der(struct token_session *s, token_obj_t pub, uint8_t **derp,
 		a[1].type = CKA_PUBLIC_EXPONENT;
 		if ((r = get_attrs(s, pub, a, 2, KEYATTR_MAX)) != 0 ||
 		    (r = pubkey_rsa_der(a[0].pValue, a[0].ulValueLen,
-		    a[1].pValue, a[1].ulValueLen, derp, lenp)) != 0) {
+			 a[1].pValue, a[1].ulValueLen, derp, lenp)) != 0) {
 			goto out;
 		}
 		break;
@@ -1028,7 +1032,7 @@ token_pubkey_der(struct token_session *s, token_obj_t pub, uint8_t **derp,
 		goto out;
 	}
 	r = 0;
- out:
+out:
 	free_attrs(a, NITEMS(a));
 	return r;
 }
@@ -1037,8 +1041,8 @@ int
 token_set_can_sign(struct token_session *s, token_obj_t key, int can_sign)
 {
 	struct token *t = s->t;
-	CK_ATTRIBUTE a[] = { ATTR_BOOL(CKA_SIGN, can_sign) };
-	CK_RV rv;
+	CK_ATTRIBUTE  a[] = { ATTR_BOOL(CKA_SIGN, can_sign) };
+	CK_RV	      rv;
 
 	rv = t->f->C_SetAttributeValue(s->h, key, a, NITEMS(a));
 	switch (rv) {
@@ -1087,25 +1091,25 @@ class_of(CK_OBJECT_CLASS c, enum token_class *kp)
 static int
 find_all(struct token_session *s, CK_OBJECT_HANDLE **hp, size_t *np)
 {
-	struct token *t = s->t;
-	CK_ATTRIBUTE tmpl[] = { ATTR_BOOL(CKA_TOKEN, 1) };
+	struct token	 *t = s->t;
+	CK_ATTRIBUTE	  tmpl[] = { ATTR_BOOL(CKA_TOKEN, 1) };
 	CK_OBJECT_HANDLE *h = NULL, *tmp;
-	CK_ULONG got;
-	size_t n = 0, cap = 0;
-	CK_RV rv;
-	int r = HK_ERR_INTERNAL, active = 0;
+	CK_ULONG	  got;
+	size_t		  n = 0, cap = 0;
+	CK_RV		  rv;
+	int		  r = HK_ERR_INTERNAL, active = 0;
 
 	*hp = NULL;
 	*np = 0;
-	if ((r = ck(t, "C_FindObjectsInit", t->f->C_FindObjectsInit(s->h,
-	    tmpl, NITEMS(tmpl)))) != 0) {
+	if ((r = ck(t, "C_FindObjectsInit",
+		 t->f->C_FindObjectsInit(s->h, tmpl, NITEMS(tmpl)))) != 0) {
 		goto out;
 	}
 	active = 1;
 	for (;;) {
 		if (cap - n < LIST_BATCH) {
 			if ((tmp = reallocarray(h, cap + 4 * LIST_BATCH,
-			    sizeof(*h))) == NULL) {
+				 sizeof(*h))) == NULL) {
 				r = HK_ERR_NOMEM;
 				goto out;
 			}
@@ -1113,8 +1117,9 @@ find_all(struct token_session *s, CK_OBJECT_HANDLE **hp, size_t *np)
 			cap += 4 * LIST_BATCH;
 		}
 		got = 0;
-		if ((r = ck(t, "C_FindObjects", t->f->C_FindObjects(s->h,
-		    h + n, LIST_BATCH, &got))) != 0) {
+		if ((r = ck(t, "C_FindObjects",
+			 t->f->C_FindObjects(
+			     s->h, h + n, LIST_BATCH, &got))) != 0) {
 			goto out;
 		}
 		if (got == 0) {
@@ -1127,7 +1132,7 @@ find_all(struct token_session *s, CK_OBJECT_HANDLE **hp, size_t *np)
 	*np = n;
 	h = NULL;
 	r = 0;
- out:
+out:
 	if (active && (rv = t->f->C_FindObjectsFinal(s->h)) != CKR_OK) {
 		rv_to_err(t, "C_FindObjectsFinal", rv);
 		if (r == 0) {
@@ -1142,18 +1147,18 @@ find_all(struct token_session *s, CK_OBJECT_HANDLE **hp, size_t *np)
 }
 
 int
-token_list(struct token_session *s, const char *prefix,
+token_list(struct token_session *s, const char		     *prefix,
     int (*cb)(void *arg, const struct token_object *o), void *arg)
 {
-	struct token *t = s->t;
+	struct token	   *t = s->t;
 	struct token_object o;
-	CK_OBJECT_HANDLE *h = NULL;
-	CK_OBJECT_CLASS cls;
-	CK_BBOOL sign;
-	CK_ATTRIBUTE a[3], sa[1];
-	size_t n = 0, i, plen;
-	CK_RV rv;
-	int r = HK_ERR_INTERNAL;
+	CK_OBJECT_HANDLE   *h = NULL;
+	CK_OBJECT_CLASS	    cls;
+	CK_BBOOL	    sign;
+	CK_ATTRIBUTE	    a[3], sa[1];
+	size_t		    n = 0, i, plen;
+	CK_RV		    rv;
+	int		    r = HK_ERR_INTERNAL;
 
 	if (prefix == NULL) {
 		prefix = "";
@@ -1165,19 +1170,18 @@ token_list(struct token_session *s, const char *prefix,
 	for (i = 0; i < n; i++) {
 		memset(&o, 0, sizeof(o));
 		a[0] = (CK_ATTRIBUTE)ATTR_VAR(CKA_CLASS, cls);
-		a[1] = (CK_ATTRIBUTE)ATTR(CKA_LABEL, o.label,
-		    TOKEN_LABEL_MAX);
+		a[1] = (CK_ATTRIBUTE)ATTR(CKA_LABEL, o.label, TOKEN_LABEL_MAX);
 		a[2] = (CK_ATTRIBUTE)ATTR(CKA_ID, o.id, TOKEN_ID_MAX);
 		rv = t->f->C_GetAttributeValue(s->h, h[i], a, NITEMS(a));
 		switch (rv) {
 		case CKR_OK:
-		case CKR_ATTRIBUTE_TYPE_INVALID:	/* CKO_DATA: no CKA_ID */
+		case CKR_ATTRIBUTE_TYPE_INVALID: /* CKO_DATA: no CKA_ID */
 		case CKR_ATTRIBUTE_SENSITIVE:
 			/* the other attributes are filled in all the same */
 			mark_ok(t);
 			break;
 		case CKR_BUFFER_TOO_SMALL:	/* label or id too long */
-		case CKR_OBJECT_HANDLE_INVALID:	/* destroyed meanwhile */
+		case CKR_OBJECT_HANDLE_INVALID: /* destroyed meanwhile */
 			continue;
 		default:
 			r = rv_to_err(t, "C_GetAttributeValue", rv);
@@ -1192,8 +1196,7 @@ token_list(struct token_session *s, const char *prefix,
 		}
 		if (!class_of(cls, &o.klass) ||
 		    a[1].ulValueLen > TOKEN_LABEL_MAX ||
-		    a[2].ulValueLen > TOKEN_ID_MAX ||
-		    a[1].ulValueLen < plen ||
+		    a[2].ulValueLen > TOKEN_ID_MAX || a[1].ulValueLen < plen ||
 		    memcmp(o.label, prefix, plen) != 0 ||
 		    memchr(o.label, '\0', a[1].ulValueLen) != NULL) {
 			continue;
@@ -1209,8 +1212,8 @@ token_list(struct token_session *s, const char *prefix,
 			if (rv == CKR_OBJECT_HANDLE_INVALID) {
 				continue;
 			}
-			if ((r = ck(t, "C_GetAttributeValue(CKA_SIGN)",
-			    rv)) != 0) {
+			if ((r = ck(t, "C_GetAttributeValue(CKA_SIGN)", rv)) !=
+			    0) {
 				goto out;
 			}
 			o.can_sign = sign == CK_TRUE;
@@ -1220,7 +1223,7 @@ token_list(struct token_session *s, const char *prefix,
 		}
 	}
 	r = 0;
- out:
+out:
 	free(h);
 	return r;
 }
@@ -1231,11 +1234,11 @@ int
 token_data_create(struct token_session *s, const char *label,
     const uint8_t *value, size_t len, token_obj_t *objp)
 {
-	struct token *t = s->t;
-	CK_OBJECT_CLASS cls = CKO_DATA;
+	struct token	*t = s->t;
+	CK_OBJECT_CLASS	 cls = CKO_DATA;
 	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
-	size_t labellen;
-	int r = HK_ERR_INTERNAL;
+	size_t		 labellen;
+	int		 r = HK_ERR_INTERNAL;
 
 	*objp = TOKEN_OBJ_NONE;
 	if (label == NULL || (labellen = strlen(label)) > TOKEN_LABEL_MAX ||
@@ -1255,24 +1258,25 @@ token_data_create(struct token_session *s, const char *label,
 			ATTR(CKA_VALUE, value, len),
 		};
 
-		if ((r = ck(t, "C_CreateObject", t->f->C_CreateObject(s->h,
-		    tmpl, NITEMS(tmpl), &obj))) != 0) {
+		if ((r = ck(t, "C_CreateObject",
+			 t->f->C_CreateObject(
+			     s->h, tmpl, NITEMS(tmpl), &obj))) != 0) {
 			goto out;
 		}
 	}
 	/* success */
 	*objp = obj;
 	r = 0;
- out:
+out:
 	return r;
 }
 
 int
-token_data_read(struct token_session *s, token_obj_t obj, uint8_t **valuep,
-    size_t *lenp)
+token_data_read(
+    struct token_session *s, token_obj_t obj, uint8_t **valuep, size_t *lenp)
 {
 	CK_ATTRIBUTE a[1] = { { CKA_VALUE, NULL, 0 } };
-	int r = HK_ERR_INTERNAL;
+	int	     r = HK_ERR_INTERNAL;
 
 	*valuep = NULL;
 	*lenp = 0;
@@ -1284,7 +1288,7 @@ token_data_read(struct token_session *s, token_obj_t obj, uint8_t **valuep,
 	*lenp = a[0].ulValueLen;
 	a[0].pValue = NULL;
 	r = 0;
- out:
+out:
 	free_attrs(a, 1);
 	return r;
 }
@@ -1297,8 +1301,8 @@ token_random(struct token_session *s, uint8_t *buf, size_t len)
 	if (len == 0) {
 		return 0;
 	}
-	return ck(t, "C_GenerateRandom", t->f->C_GenerateRandom(s->h, buf,
-	    (CK_ULONG)len));
+	return ck(t, "C_GenerateRandom",
+	    t->f->C_GenerateRandom(s->h, buf, (CK_ULONG)len));
 }
 
 int
@@ -1306,13 +1310,13 @@ token_secret_create(struct token_session *s, const char *label,
     const uint8_t *id, size_t id_len, const uint8_t *secret, size_t len,
     token_obj_t *objp)
 {
-	struct token *t = s->t;
-	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-	CK_KEY_TYPE ktype = CKK_GENERIC_SECRET;
+	struct token	 *t = s->t;
+	CK_OBJECT_CLASS	  cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE	  ktype = CKK_GENERIC_SECRET;
 	CK_MECHANISM_TYPE allowed[] = { CKM_SHA256_HMAC };
-	CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
-	size_t labellen;
-	int r = HK_ERR_INTERNAL;
+	CK_OBJECT_HANDLE  obj = CK_INVALID_HANDLE;
+	size_t		  labellen;
+	int		  r = HK_ERR_INTERNAL;
 
 	*objp = TOKEN_OBJ_NONE;
 	if (label == NULL || (labellen = strlen(label)) > TOKEN_LABEL_MAX ||
@@ -1343,15 +1347,16 @@ token_secret_create(struct token_session *s, const char *label,
 			ATTR(CKA_VALUE, secret, len),
 		};
 
-		if ((r = ck(t, "C_CreateObject", t->f->C_CreateObject(s->h,
-		    tmpl, NITEMS(tmpl), &obj))) != 0) {
+		if ((r = ck(t, "C_CreateObject",
+			 t->f->C_CreateObject(
+			     s->h, tmpl, NITEMS(tmpl), &obj))) != 0) {
 			goto out;
 		}
 	}
 	/* success */
 	*objp = obj;
 	r = 0;
- out:
+out:
 	return r;
 }
 
@@ -1360,15 +1365,15 @@ token_hmac(struct token_session *s, token_obj_t key, const uint8_t *in,
     size_t len, uint8_t out[32])
 {
 	size_t outlen = 32;
-	int r;
+	int    r;
 
 	if ((r = token_sign(s, key, TOKEN_MECH_HMAC_SHA256, in, len, out,
-	    &outlen)) != 0) {
+		 &outlen)) != 0) {
 		return r;
 	}
 	if (outlen != 32) {
-		log_warnx("C_Sign(CKM_SHA256_HMAC) returned %zu bytes",
-		    outlen);
+		log_warnx(
+		    "C_Sign(CKM_SHA256_HMAC) returned %zu bytes", outlen);
 		explicit_bzero(out, 32);
 		return HK_ERR_PKCS11;
 	}
@@ -1384,14 +1389,14 @@ token_hmac(struct token_session *s, token_obj_t key, const uint8_t *in,
  * over); nothing is extracted.
  */
 int
-token_copy_session(struct token_session *s, token_obj_t key,
-    token_obj_t *copyp)
+token_copy_session(
+    struct token_session *s, token_obj_t key, token_obj_t *copyp)
 {
-	struct token *t = s->t;
-	CK_ATTRIBUTE tmpl[] = { ATTR_BOOL(CKA_TOKEN, 0) };
+	struct token	*t = s->t;
+	CK_ATTRIBUTE	 tmpl[] = { ATTR_BOOL(CKA_TOKEN, 0) };
 	CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
-	CK_RV rv;
-	int r = HK_ERR_INTERNAL;
+	CK_RV		 rv;
+	int		 r = HK_ERR_INTERNAL;
 
 	*copyp = TOKEN_OBJ_NONE;
 	pthread_mutex_lock(&t->mu);
@@ -1403,6 +1408,6 @@ token_copy_session(struct token_session *s, token_obj_t key,
 	/* success */
 	*copyp = copy;
 	r = 0;
- out:
+out:
 	return r;
 }
