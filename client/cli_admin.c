@@ -135,12 +135,12 @@ show_secret(struct cli *c, struct outfile *o,
 	len = strlen(b64) + strlen(cs->id) + strlen(url) + 512;
 	ini = xmalloc(len);
 	n = snprintf(ini, len,
-	    "; hsmkey client credentials: keep secret (mode 0600)"
-	    "; secret %" PRIu32 " of client %s, expires %s"
-	    "[client]"
-	    "id = %s"
-	    "secret = %s"
-	    "secret_no = %" PRIu32 ""
+	    "; hsmkey client credentials: keep secret (mode 0600)\n"
+	    "; secret %" PRIu32 " of client %s, expires %s\n"
+	    "[client]\n"
+	    "id = %s\n"
+	    "secret = %s\n"
+	    "secret_no = %" PRIu32 "\n"
 	    "connect = %s\n",
 	    cs->secret_no, cs->id,
 	    cs->expires_ms == 0 ? "never"

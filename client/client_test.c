@@ -563,6 +563,7 @@ enum fake_mode {
 	FAKE_GARBAGE,
 	FAKE_KEY,
 	FAKE_VERIFY,
+	FAKE_SECRET,
 	FAKE_STOP,
 };
 
@@ -571,6 +572,7 @@ struct fake {
 	enum fake_mode	     mode;
 	int		     req_mac_ok; /* last request's MAC held */
 	Hsmkey__V1__Request *last;	 /* last request decoded */
+	int		     last_op;	 /* its op_case */
 };
 
 static void
@@ -589,6 +591,8 @@ fake_reply(struct fake *fk, const Hsmkey__V1__Envelope *env)
 	Hsmkey__V1__KeyInfo	   ki = HSMKEY__V1__KEY_INFO__INIT;
 	Hsmkey__V1__KeyResponse	   kr = HSMKEY__V1__KEY_RESPONSE__INIT;
 	Hsmkey__V1__VerifyResponse vr = HSMKEY__V1__VERIFY_RESPONSE__INIT;
+	Hsmkey__V1__ClientSecretResponse cs =
+	    HSMKEY__V1__CLIENT_SECRET_RESPONSE__INIT;
 	uint8_t *rb = NULL, *eb = NULL, mac[HK_MAC_LEN], nonce[HK_NONCE_LEN];
 	size_t	 rlen, elen;
 	struct hk_buf *b;
@@ -630,6 +634,15 @@ fake_reply(struct fake *fk, const Hsmkey__V1__Envelope *env)
 		kr.version = 2;
 		resp.result_case = HSMKEY__V1__RESPONSE__RESULT_KEY;
 		resp.key = &kr;
+		break;
+	case FAKE_SECRET:
+		cs.id = "svc";
+		cs.secret_no = 2;
+		cs.secret.data = (uint8_t *)secret;
+		cs.secret.len = sizeof(secret);
+		cs.expires_ms = 1706745600000ULL;
+		resp.result_case = HSMKEY__V1__RESPONSE__RESULT_CLIENT_SECRET;
+		resp.client_secret = &cs;
 		break;
 	case FAKE_VERIFY:
 		vr.valid = 1;
@@ -710,6 +723,7 @@ fake_main(void *arg)
 		PASS(hk_decode_strict(&hsmkey__v1__request__descriptor,
 		    env->request.data, env->request.len,
 		    (ProtobufCMessage **)&fk->last));
+		fk->last_op = (int)fk->last->op_case;
 		if (fk->mode == FAKE_STOP) {
 			hsmkey__v1__envelope__free_unpacked(env, NULL);
 			return NULL;
@@ -725,7 +739,9 @@ test_fake_service(void)
 	struct fake    fk;
 	struct hsmkey *h = NULL;
 	pthread_t      th;
-	char	       url[300], *sig = NULL, *out, cred[1024];
+	char url[300], *sig = NULL, *out, cred[1024], path[512], err[256];
+	struct hk_credentials c;
+	struct stat	      sb;
 
 	memset(&fk, 0, sizeof(fk));
 	snprintf(url, sizeof(url), "ipc://%s/fake.sock", tmpdir);
@@ -875,6 +891,39 @@ test_fake_service(void)
 	    "\"hsmkey:v2:c2ln\"}\n");
 	EQ_INT(fk.last->sign->items[0]->digest.len, 32);
 	free(out);
+
+	/* new credentials: a file the library reads back, mode 0600 */
+	fk.mode = FAKE_SECRET;
+	snprintf(path, sizeof(path), "%s/svc.cred", tmpdir);
+	EQ_INT(run_cli_out(&out, "client", "add", "svc", "--grant", "sign:*",
+		   "--grant", "pubkey:k?", "--out", path, NULL),
+	    0);
+	EQ_INT(fk.last->op_case, HSMKEY__V1__REQUEST__OP_CLIENT_ADD);
+	EQ_INT(fk.last->client_add->n_grants, 2);
+	EQ_STR(fk.last->client_add->grants[1], "pubkey:k?");
+	TRUE(strstr(out, SECRET_B64) == NULL);
+	free(out);
+	TRUE(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+	PASS(hk_credentials_load(path, &c, err, sizeof(err)));
+	EQ_STR(c.id, "svc");
+	EQ_INT(c.secret_no, 2);
+	TRUE(c.secret_len == 32 && memcmp(c.secret, secret, 32) == 0);
+	EQ_STR(c.connect, url);
+	hk_credentials_clear(&c);
+	EQ_INT(run_cli_out(&out, "client", "rotate", "svc", NULL), 0);
+	EQ_INT(fk.last->op_case, HSMKEY__V1__REQUEST__OP_CLIENT_ROTATE);
+	PASS(hk_credentials_load(
+	    tmpfile_with("rot.cred", out), &c, err, sizeof(err)));
+	EQ_INT(c.secret_no, 2);
+	TRUE(c.secret_len == 32 && memcmp(c.secret, secret, 32) == 0);
+	hk_credentials_clear(&c);
+	free(out);
+	/* a bad --out fails before any request */
+	fk.last_op = 0;
+	EQ_INT(run_cli("client", "add", "svc", "--grant", "sign:*", "--out",
+		   "/nonexistent/dir/x.cred", NULL),
+	    2);
+	EQ_INT(fk.last_op, 0);
 
 	fk.mode = FAKE_NOT_FOUND;
 	EQ_INT(run_cli_out(&out, "--json", "describe", "k", NULL), 4);
