@@ -560,7 +560,29 @@ struct load_state {
 	const struct token_object *objs;
 	size_t		 nobjs;
 	int		*used;		/* objs[i] belongs to a known version */
+	size_t		*heads;		/* label hash -> first index + 1 */
+	size_t		*chain;		/* index -> next index + 1 */
+	size_t		 nheads;
 };
+
+/* Indexes the objects by label, so that a load is linear in their number. */
+static int
+index_objects(struct load_state *ls)
+{
+	size_t i, h;
+
+	ls->nheads = ls->nobjs * 2 + 1;
+	if ((ls->heads = calloc(ls->nheads, sizeof(*ls->heads))) == NULL ||
+	    (ls->chain = calloc(ls->nobjs + 1, sizeof(*ls->chain))) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	for (i = 0; i < ls->nobjs; i++) {
+		h = fnv1a(ls->objs[i].label) % ls->nheads;
+		ls->chain[i] = ls->heads[h];
+		ls->heads[h] = i + 1;
+	}
+	return 0;
+}
 
 static const struct token_object *
 find_obj(const struct load_state *ls, const char *label,
@@ -568,11 +590,12 @@ find_obj(const struct load_state *ls, const char *label,
 {
 	size_t i;
 
-	for (i = 0; i < ls->nobjs; i++) {
-		if (ls->objs[i].klass == klass &&
-		    strcmp(ls->objs[i].label, label) == 0) {
-			*idxp = i;
-			return &ls->objs[i];
+	for (i = ls->heads[fnv1a(label) % ls->nheads]; i != 0;
+	    i = ls->chain[i - 1]) {
+		if (ls->objs[i - 1].klass == klass &&
+		    strcmp(ls->objs[i - 1].label, label) == 0) {
+			*idxp = i - 1;
+			return &ls->objs[i - 1];
 		}
 	}
 	return NULL;
@@ -582,20 +605,22 @@ static void
 destroy_version_objects(struct token_session *s, struct load_state *ls,
     const char *name, uint32_t version)
 {
+	static const enum token_class classes[] = { TOKEN_CLASS_PRIVATE,
+	    TOKEN_CLASS_PUBLIC };
+	const struct token_object *o;
 	char label[TOKEN_LABEL_MAX];
-	size_t i;
+	size_t i, idx;
 	int r;
 
 	key_label(label, sizeof(label), name, version);
-	for (i = 0; i < ls->nobjs; i++) {
-		if ((ls->objs[i].klass == TOKEN_CLASS_PRIVATE ||
-		    ls->objs[i].klass == TOKEN_CLASS_PUBLIC) &&
-		    strcmp(ls->objs[i].label, label) == 0) {
-			if ((r = token_destroy(s, ls->objs[i].handle)) != 0 &&
+	for (i = 0; i < 2; i++) {
+		while ((o = find_obj(ls, label, classes[i], &idx)) != NULL &&
+		    !ls->used[idx]) {
+			if ((r = token_destroy(s, o->handle)) != 0 &&
 			    r != HK_ERR_NOT_FOUND) {
 				log_err_r(r, "cannot remove %s", label);
 			}
-			ls->used[i] = 1;
+			ls->used[idx] = 1;
 		}
 	}
 }
@@ -732,6 +757,10 @@ keyring_load(struct keyring **krp, struct token *tok,
 	}
 	ls.objs = objs;
 	ls.nobjs = nobjs;
+	if ((r = index_objects(&ls)) != 0) {
+		goto out;
+	}
+	r = HK_ERR_NOMEM;
 	if ((ls.used = calloc(nobjs + 1, sizeof(*ls.used))) == NULL ||
 	    (recs = calloc(nobjs + 1, sizeof(*recs))) == NULL ||
 	    (metas = calloc(nobjs + 1, sizeof(*metas))) == NULL) {
@@ -834,6 +863,8 @@ keyring_load(struct keyring **krp, struct token *tok,
 	free(recs);
 	free(metas);
 	free(ls.used);
+	free(ls.heads);
+	free(ls.chain);
 	keyring_free(kr);
 	return r;
 }
