@@ -29,6 +29,14 @@ shopt -s lastpipe
 SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 # Generous under sanitizers: a slow start is not a failure.
 HK_READY_TIMEOUT=${HK_READY_TIMEOUT:-20}
+# Debian's python3 directly: a version manager's shim costs ~1 s a call.
+if [ -z "${HK_PYTHON:-}" ]; then
+	if [ -x /usr/bin/python3 ]; then
+		HK_PYTHON=/usr/bin/python3
+	else
+		HK_PYTHON=python3
+	fi
+fi
 
 HK_PASS=0
 HK_FAIL=0
@@ -76,15 +84,27 @@ check()
 	return 1
 }
 
+# hk_slow START_US CMD...: notes a command that took more than 2 s.
+hk_slow()
+{
+	local us=$((${EPOCHREALTIME/./} - $1))
+	shift
+	if [ "$us" -gt ${HK_SLOW_US:-2000000} ]; then
+		note "slow: $((us / 1000)) ms: $*"
+	fi
+}
+
 # expect_exit N CMD...: runs CMD (stdin is the caller's), keeps its stdout
 # in $HK_OUT and $T/out, its stderr in $HK_ERR and $T/err, and asserts that
 # it exits N.  Prints the command's stderr on a mismatch.
 expect_exit()
 {
-	local want=$1
+	local want=$1 t0
 	shift
+	t0=${EPOCHREALTIME/./}
 	"$@" >"$T/out" 2>"$T/err"
 	HK_RC=$?
+	hk_slow "$t0" "$@"
 	HK_OUT=$(cat "$T/out")
 	HK_ERR=$(cat "$T/err")
 	{
@@ -105,8 +125,10 @@ expect_exit()
 # expect_fail CMD...: like expect_exit but accepts any non-zero exit.
 expect_fail()
 {
+	local t0=${EPOCHREALTIME/./}
 	"$@" >"$T/out" 2>"$T/err"
 	HK_RC=$?
+	hk_slow "$t0" "$@"
 	HK_OUT=$(cat "$T/out")
 	HK_ERR=$(cat "$T/err")
 	{
@@ -141,7 +163,7 @@ expect_one_line_error()
 # hk_free_port: prints a TCP port on 127.0.0.1 that is free right now.
 hk_free_port()
 {
-	python3 -c 'import socket
+	"$HK_PYTHON" -c 'import socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
@@ -424,7 +446,7 @@ key_versions()
 		fail "hsmkey --json describe $1: $(cat "$T/kv.err")"
 		return 1
 	fi
-	if ! printf '%s' "$out" | python3 -c "$HK_PY_VERSIONS"; then
+	if ! printf '%s' "$out" | "$HK_PYTHON" -c "$HK_PY_VERSIONS"; then
 		fail "hsmkey --json describe $1: unreadable JSON: $out"
 		return 1
 	fi
@@ -485,5 +507,5 @@ not_same()
 # json_ok: stdin parses as JSON.
 json_ok()
 {
-	python3 -c 'import json, sys; json.load(sys.stdin)'
+	"$HK_PYTHON" -c 'import json, sys; json.load(sys.stdin)'
 }

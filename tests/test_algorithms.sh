@@ -18,7 +18,7 @@ printf 'the quick brown fox signs over the lazy hsm!\n' >"$T/tampered"
 # der_from_raw RAWFILE DERFILE: r||s -> ECDSA-Sig-Value DER.
 der_from_raw()
 {
-	python3 - "$1" "$2" <<'EOF'
+	"$HK_PYTHON" - "$1" "$2" <<'EOF'
 import sys
 raw = open(sys.argv[1], "rb").read()
 n = len(raw) // 2
