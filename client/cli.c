@@ -219,7 +219,9 @@ vreport(struct cli *c, int err, const char *hint, const char *fmt, va_list ap)
 	char msg[1024];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (hint != NULL && *hint != '\0' && strstr(msg, hint) == NULL) {
+	/* no second hint when the message (from the service) has one */
+	if (hint != NULL && *hint != '\0' && strstr(msg, hint) == NULL &&
+	    strstr(msg, "'hsmkey ") == NULL) {
 		size_t n = strlen(msg);
 
 		snprintf(msg + n, sizeof(msg) - n, "%s", hint);
@@ -268,7 +270,7 @@ cli_error(struct cli *c, int err, const char *hint, const char *fmt, ...)
 }
 
 static const char *
-hint_for(const struct cli *c, int err)
+hint_for(const struct cli *c, int err, char *buf, size_t len)
 {
 	int client_cmd =
 	    c->cmd != NULL && strncmp(c->cmd->name, "client ", 7) == 0;
@@ -281,10 +283,15 @@ hint_for(const struct cli *c, int err)
 		return ": check the credentials file (id, secret, secret_no) "
 		       "and the clock";
 	case HSMKEY_EDENIED:
-		return ": ask an admin for a grant (hsmkey client list)";
+		return ": ask an admin for a grant";
 	case HSMKEY_EREPLAY:
 		return ": retry the command";
 	case HSMKEY_EPRECONDITION:
+		if (c->key != NULL) {
+			snprintf(
+			    buf, len, " (see 'hsmkey describe %s')", c->key);
+			return buf;
+		}
 		return " (see 'hsmkey describe')";
 	case HSMKEY_EUNAVAIL:
 	case HSMKEY_EEXHAUSTED:
@@ -301,8 +308,10 @@ hint_for(const struct cli *c, int err)
 int
 cli_fail(struct cli *c, int err)
 {
-	return cli_error(
-	    c, err, hint_for(c, err), "%s", hsmkey_last_error(c->h));
+	char buf[128];
+
+	return cli_error(c, err, hint_for(c, err, buf, sizeof(buf)), "%s",
+	    hsmkey_last_error(c->h));
 }
 
 int

@@ -56,6 +56,7 @@ struct cli {
 	int		      timeout_ms; /* 0: the library default */
 	struct hsmkey	     *h;	  /* opened by cli_handle() */
 	const struct cli_cmd *cmd;
+	const char	     *key; /* the key the command names (for hints) */
 	struct json	      j;
 };
 
@@ -74,7 +75,7 @@ int cli_usage(struct cli *c, const char *fmt, ...)
 int cli_error(struct cli *c, int err, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Prints hsmkey_last_error() of the handle with a hint fit for err;
- * returns the exit code.  what names the object ("key 'x'"), or NULL. */
+ * returns the exit code. */
 int cli_fail(struct cli *c, int err);
 
 /* cli_key.c */

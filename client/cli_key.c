@@ -122,6 +122,7 @@ check_name(struct cli *c, const char *name)
 	if (!hk_valid_key_name(name)) {
 		return cli_usage(c, "invalid key name '%s': " NAME_HINT, name);
 	}
+	c->key = name;
 	return 0;
 }
 
