@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+#
+# tests/bench/run.sh [--smoke] [--json FILE]: makes a throwaway SoftHSM
+# token and hsmkeyd configuration in a temp dir, starts `p11-kit server` on
+# that token (when p11-kit's client module is installed), and runs
+# hsmkey-bench, which starts hsmkeyd itself (tests/bench/bench.c).
+#
+# Environment: HSMKEYD and HSMKEY_BENCH (paths of the binaries, set by
+# scripts/bench or tests/bench/meson.build); SOFTHSM_MODULE,
+# P11KIT_CLIENT_MODULE override the module paths; HK_KEEP=1 keeps the
+# temp dir.  Everything started here or by the bench is killed by PID and
+# the temp dir removed by the EXIT trap.  Loopback and ipc only.
+#
+# The PINs are on softhsm2-util's command line only because this is a
+# throwaway token; hsmkeyd and the bench read the PIN from a 0600 file.
+
+set -uo pipefail
+
+: "${HSMKEYD:?HSMKEYD must name the hsmkeyd binary}"
+: "${HSMKEY_BENCH:?HSMKEY_BENCH must name the hsmkey-bench binary}"
+SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+P11KIT_CLIENT_MODULE=${P11KIT_CLIENT_MODULE:-}
+if [ -z "$P11KIT_CLIENT_MODULE" ]; then
+	for m in /usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so \
+	    /usr/lib/*/pkcs11/p11-kit-client.so \
+	    /usr/lib/pkcs11/p11-kit-client.so; do
+		if [ -f "$m" ]; then
+			P11KIT_CLIENT_MODULE=$m
+			break
+		fi
+	done
+fi
+
+T=
+P11_PID=
+
+teardown()
+{
+	local rc=$? f p
+	trap - EXIT
+	if [ -n "$P11_PID" ]; then
+		kill -TERM "$P11_PID" 2>/dev/null
+		wait "$P11_PID" 2>/dev/null
+	fi
+	if [ -n "$T" ] && [ -d "$T" ]; then
+		# processes the bench started, if it died before it could
+		for f in "$T"/*.pid; do
+			[ -f "$f" ] || continue
+			p=$(cat "$f")
+			[ -n "$p" ] && kill -KILL "$p" 2>/dev/null
+		done
+		if [ "$rc" -ne 0 ]; then
+			for f in "$T"/hsmkeyd.*.log "$T"/echo.*.log \
+			    "$T"/p11-kit.log "$T"/bootstrap.log; do
+				[ -s "$f" ] || continue
+				echo "---- last lines of ${f#"$T"/}" >&2
+				tail -n 20 "$f" >&2
+			done
+		fi
+		if [ "${HK_KEEP:-0}" = 1 ]; then
+			echo "# kept $T" >&2
+		else
+			rm -rf "$T"
+		fi
+	fi
+	exit "$rc"
+}
+
+free_port()
+{
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/hsmkey-bench.XXXXXX") || exit 1
+trap teardown EXIT
+trap 'exit 130' INT TERM
+
+mkdir -m 0700 "$T/tokens"
+cat >"$T/softhsm2.conf" <<EOC
+directories.tokendir = $T/tokens
+objectstore.backend = file
+log.level = ERROR
+EOC
+export SOFTHSM2_CONF=$T/softhsm2.conf
+PIN=$(openssl rand -hex 12)
+SO_PIN=$(openssl rand -hex 12)
+(umask 077 && printf '%s\n' "$PIN" >"$T/pin")
+if ! softhsm2-util --init-token --free --label hsmkey \
+    --so-pin "$SO_PIN" --pin "$PIN" >"$T/softhsm-init.log" 2>&1; then
+	cat "$T/softhsm-init.log" >&2
+	echo "bench: softhsm2-util --init-token failed" >&2
+	exit 1
+fi
+unset PIN SO_PIN
+
+IPC_URL="ipc://$T/hsmkey.sock"
+TCP_URL="tcp://127.0.0.1:$(free_port)"
+ECHO_TCP_URL="tcp://127.0.0.1:$(free_port)"
+cat >"$T/hsmkeyd.conf" <<EOC
+; written by tests/bench/run.sh
+[service]
+listen = $IPC_URL $TCP_URL
+workers = 2
+log = stderr
+log_level = info
+
+[pkcs11]
+module = $SOFTHSM_MODULE
+token = pkcs11:token=hsmkey
+pin_file = $T/pin
+
+[auth]
+clock_window = 30s
+
+[audit]
+path = $T/audit.log
+
+[metrics]
+path = $T/hsmkey.prom
+EOC
+if ! "$HSMKEYD" --config "$T/hsmkeyd.conf" --bootstrap-admin admin \
+    --credentials-out "$T/admin.cred" >"$T/bootstrap.out" \
+    2>"$T/bootstrap.log" </dev/null; then
+	cat "$T/bootstrap.log" >&2
+	echo "bench: hsmkeyd --bootstrap-admin failed" >&2
+	exit 1
+fi
+
+P11_ARGS=()
+if [ -n "$P11KIT_CLIENT_MODULE" ] && command -v p11-kit >/dev/null; then
+	p11-kit server -f -n "$T/p11-kit.sock" --provider "$SOFTHSM_MODULE" \
+	    "pkcs11:token=hsmkey" >"$T/p11-kit.log" 2>&1 </dev/null &
+	P11_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$T/p11-kit.sock" ] && break
+		if ! kill -0 "$P11_PID" 2>/dev/null; then
+			break
+		fi
+		sleep 0.05
+	done
+	if [ -S "$T/p11-kit.sock" ]; then
+		export P11_KIT_SERVER_ADDRESS="unix:path=$T/p11-kit.sock"
+		P11_ARGS=(--p11kit-module "$P11KIT_CLIENT_MODULE")
+	else
+		echo "bench: p11-kit server did not start; no p11-kit rows" >&2
+		cat "$T/p11-kit.log" >&2
+	fi
+else
+	echo "bench: p11-kit client module not found; no p11-kit rows" >&2
+fi
+
+"$HSMKEY_BENCH" "$@" --dir "$T" --hsmkeyd "$HSMKEYD" \
+    --ipc "$IPC_URL" --tcp "$TCP_URL" --echo-tcp "$ECHO_TCP_URL" \
+    --module "$SOFTHSM_MODULE" ${P11_ARGS[@]+"${P11_ARGS[@]}"}
