@@ -778,8 +778,9 @@ secret_result(struct reply *rep, const char *id, uint8_t *secret,
 	cs->secret_no = number;
 	rep->version = number;
 	cs->expires_ms = expires;
-	arena_add(&rep->arena, cs, secret_resp_free);
-	if (cs->id == NULL) {
+	/* a full arena frees cs (and the secret copy) at once */
+	if (arena_add(&rep->arena, cs, secret_resp_free) == NULL ||
+	    cs->id == NULL) {
 		return fail(rep, HK_ERR_NOMEM, "out of memory");
 	}
 	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_CLIENT_SECRET;
