@@ -167,6 +167,11 @@ handler(void *arg, const char *section, const char *name, const char *value)
 			cfg->nonce_total = (size_t)n;
 			r = n >= 16 ? 0 : HK_ERR_INVALID;
 		}
+	} else if (IS("auth", "reply_cache_bytes")) {
+		if ((r = parse_uint(value, 1ULL << 34, &n)) == 0) {
+			cfg->reply_cache_bytes = (size_t)n;
+			r = n >= 1024 * 1024 ? 0 : HK_ERR_INVALID;
+		}
 	} else if (IS("keys", "destroy_delay")) {
 		if ((r = hk_parse_duration(value, &d)) == 0) {
 			cfg->destroy_delay_s = d;
@@ -235,6 +240,7 @@ config_load(const char *path, struct config **cfgp)
 	cfg->secret_lifetime_s = 90 * 86400;
 	cfg->nonce_per_client = 1 << 18;
 	cfg->nonce_total = 1 << 20;
+	cfg->reply_cache_bytes = 256 * 1024 * 1024;
 	cfg->destroy_delay_s = 7 * 86400;
 	cfg->default_verify_grace_s = 30 * 86400;
 	cfg->audit_signs = 1;

@@ -134,7 +134,9 @@ expire(struct nonce_cache *nc, uint64_t now)
 {
 	struct entry *e;
 
-	while ((e = nc->head) != NULL && e->expires_ms <= now &&
+	/* strictly older: a request accepted at t with a timestamp one
+	 * window ahead still passes the clock check at t + keep_ms */
+	while ((e = nc->head) != NULL && e->expires_ms < now &&
 	    e->answered) {
 		nc->head = e->qnext;
 		if (nc->head == NULL) {

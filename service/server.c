@@ -401,17 +401,23 @@ sanitise_fds(void)
 	}
 }
 
-static void
+/* No core files and no ptrace attach by the same user: the process holds
+ * day keys and replies with new secrets.  Refuses to run otherwise. */
+static int
 harden(void)
 {
 	struct rlimit rl = { 0, 0 };
 
 	if (setrlimit(RLIMIT_CORE, &rl) != 0) {
 		log_warn("setrlimit(RLIMIT_CORE)");
+		return HK_ERR_SYSTEM;
 	}
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 ||
+	    prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) {
 		log_warn("prctl(PR_SET_DUMPABLE)");
+		return HK_ERR_SYSTEM;
 	}
+	return 0;
 }
 
 /* Creates the directories of ipc endpoints with mode 0750. */
@@ -558,7 +564,9 @@ server_run(const struct config *cfg, int foreground)
 
 	memset(&tk, 0, sizeof(tk));
 	sanitise_fds();
-	harden();
+	if ((r = harden()) != 0) {
+		return r;
+	}
 	if ((gid = socket_gid(cfg)) == -2) {
 		return HK_ERR_CONFIG;
 	}
@@ -589,7 +597,7 @@ server_run(const struct config *cfg, int foreground)
 	}
 	if ((r = nonce_cache_new(&sv.nonces, 2 * cfg->clock_window_ms,
 	    cfg->nonce_per_client, cfg->nonce_total,
-	    256 * 1024 * 1024)) != 0) {
+	    cfg->reply_cache_bytes)) != 0) {
 		goto out;
 	}
 	/* signals go to this thread only, via sigwait() */
@@ -685,7 +693,9 @@ server_bootstrap(const struct config *cfg, const char *id,
 	int fd = -1, r;
 
 	sanitise_fds();
-	harden();
+	if ((r = harden()) != 0) {
+		return r;
+	}
 	if (!hk_valid_client_id(id)) {
 		log_warnx("invalid client id '%s': use "
 		    "[A-Za-z0-9][A-Za-z0-9._@-]{0,63}", id);
