@@ -594,6 +594,7 @@ fake_reply(struct fake *fk, const Hsmkey__V1__Envelope *env)
 	Hsmkey__V1__ClientSecretResponse cs =
 	    HSMKEY__V1__CLIENT_SECRET_RESPONSE__INIT;
 	uint8_t *rb = NULL, *eb = NULL, mac[HK_MAC_LEN], nonce[HK_NONCE_LEN];
+	uint8_t daykey[HK_MAC_LEN];
 	size_t	 rlen, elen;
 	struct hk_buf *b;
 	uint8_t	       wrong[32] = { 0 };
@@ -667,8 +668,9 @@ fake_reply(struct fake *fk, const Hsmkey__V1__Envelope *env)
 	}
 	TRUE((b = hk_buf_new(HK_MAX_MESSAGE * 2)) != NULL);
 	PASS(hk_mac_input_response(b, 1, nonce, sizeof(nonce), rb, rlen));
-	PASS(hk_hmac_sha256(fk->mode == FAKE_BAD_MAC ? wrong : secret, 32,
-	    hk_buf_ptr(b), hk_buf_len(b), mac));
+	PASS(hk_day_key(fk->mode == FAKE_BAD_MAC ? wrong : secret, 32,
+	    hk_mac_day(env->timestamp_ms), daykey));
+	PASS(hk_hmac_sha256(daykey, 32, hk_buf_ptr(b), hk_buf_len(b), mac));
 	hk_buf_free(b);
 	renv.protocol = 1;
 	renv.nonce.data = nonce;
@@ -695,7 +697,7 @@ fake_main(void *arg)
 	Hsmkey__V1__Envelope *env;
 	ProtobufCMessage     *m;
 	struct hk_buf	     *b;
-	uint8_t		      mac[HK_MAC_LEN];
+	uint8_t		      mac[HK_MAC_LEN], daykey[HK_MAC_LEN];
 	void		     *msg;
 	int		      n;
 
@@ -711,8 +713,10 @@ fake_main(void *arg)
 		PASS(hk_mac_input_request(b, env->protocol, env->client_id,
 		    env->secret_no, env->nonce.data, env->nonce.len,
 		    env->timestamp_ms, env->request.data, env->request.len));
+		PASS(hk_day_key(secret, 32, hk_mac_day(env->timestamp_ms),
+		    daykey));
 		PASS(hk_hmac_sha256(
-		    secret, 32, hk_buf_ptr(b), hk_buf_len(b), mac));
+		    daykey, 32, hk_buf_ptr(b), hk_buf_len(b), mac));
 		hk_buf_free(b);
 		fk->req_mac_ok = env->mac.len == 32 &&
 		    hk_mac_cmp(mac, env->mac.data, 32) == 0 &&

@@ -476,6 +476,7 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 	Hsmkey__V1__Response	     *resp = NULL;
 	struct hk_buf		     *macin = NULL;
 	uint8_t			      nonce[HK_NONCE_LEN], mac[HK_MAC_LEN];
+	uint8_t			      daykey[HK_MAC_LEN];
 	uint8_t *reqbytes = NULL, *envbytes = NULL, *reply = NULL;
 	size_t	 reqlen = 0, envlen = 0, replylen = 0;
 	uint64_t ts;
@@ -498,10 +499,13 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 		r = set_error(h, HSMKEY_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (hk_mac_input_request(macin, HK_PROTOCOL_VERSION, h->id,
+	/* MACs both ways use the day key of the request's timestamp */
+	if (hk_day_key(h->secret, h->secret_len, hk_mac_day(ts),
+		daykey) != 0 ||
+	    hk_mac_input_request(macin, HK_PROTOCOL_VERSION, h->id,
 		h->secret_no, nonce, sizeof(nonce), ts, reqbytes,
 		reqlen) != 0 ||
-	    hk_hmac_sha256(h->secret, h->secret_len, hk_buf_ptr(macin),
+	    hk_hmac_sha256(daykey, sizeof(daykey), hk_buf_ptr(macin),
 		hk_buf_len(macin), mac) != 0) {
 		r = set_error(h, HSMKEY_EINTERNAL, "cannot compute the MAC");
 		goto out;
@@ -562,7 +566,7 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 		if (hk_mac_input_response(macin, HK_PROTOCOL_VERSION, nonce,
 			sizeof(nonce), renv->response.data,
 			renv->response.len) != 0 ||
-		    hk_hmac_sha256(h->secret, h->secret_len, hk_buf_ptr(macin),
+		    hk_hmac_sha256(daykey, sizeof(daykey), hk_buf_ptr(macin),
 			hk_buf_len(macin), mac) != 0) {
 			r = set_error(
 			    h, HSMKEY_EINTERNAL, "cannot compute the MAC");
@@ -626,6 +630,7 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 	r = 0;
 out:
 	OPENSSL_cleanse(mac, sizeof(mac));
+	OPENSSL_cleanse(daykey, sizeof(daykey));
 	hk_buf_free(macin);
 	free(reqbytes);
 	free(envbytes);

@@ -11,6 +11,7 @@
 
 static const char req_label[] = "hsmkey.v1 request";	/* + its NUL */
 static const char resp_label[] = "hsmkey.v1 response";
+static const char day_label[] = "hsmkey.v1 day key";
 
 int
 hk_mac_input_request(struct hk_buf *b, uint32_t protocol,
@@ -46,6 +47,41 @@ hk_mac_input_response(struct hk_buf *b, uint32_t protocol,
 		return r;
 	}
 	return 0;
+}
+
+uint32_t
+hk_mac_day(uint64_t timestamp_ms)
+{
+	time_t t = (time_t)(timestamp_ms / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL) {
+		return 0;
+	}
+	return (uint32_t)(tm.tm_year + 1900) * 10000 +
+	    (uint32_t)(tm.tm_mon + 1) * 100 + (uint32_t)tm.tm_mday;
+}
+
+void
+hk_day_key_input(uint32_t day, uint8_t buf[32], size_t *lenp)
+{
+	memcpy(buf, day_label, sizeof(day_label));	/* with its NUL */
+	buf[sizeof(day_label)] = (uint8_t)(day >> 24);
+	buf[sizeof(day_label) + 1] = (uint8_t)(day >> 16);
+	buf[sizeof(day_label) + 2] = (uint8_t)(day >> 8);
+	buf[sizeof(day_label) + 3] = (uint8_t)day;
+	*lenp = sizeof(day_label) + 4;
+}
+
+int
+hk_day_key(const uint8_t *secret, size_t secret_len, uint32_t day,
+    uint8_t out[HK_MAC_LEN])
+{
+	uint8_t in[32];
+	size_t len;
+
+	hk_day_key_input(day, in, &len);
+	return hk_hmac_sha256(secret, secret_len, in, len, out);
 }
 
 int

@@ -1,11 +1,17 @@
 /*
  * envelope.h: the authenticated framing of every request and reply.
  *
- * A request MAC is HMAC-SHA256(secret, request MAC input) where the input
- * is (PROTOCOL.md):
+ * MACs are not made with the client's secret itself but with the key of
+ * the UTC day of the request's timestamp (PROTOCOL.md, "Day keys"):
+ *   day key = HMAC-SHA256(secret, "hsmkey.v1 day key" NUL || u32 YYYYMMDD)
+ * so that the service computes each day key once in the token and the
+ * secret never leaves it.
+ *
+ * A request MAC is HMAC-SHA256(day key, request MAC input) where the input
+ * is:
  *   "hsmkey.v1 request" NUL || u32 protocol || string client_id ||
  *   u32 secret_no || string nonce || u64 timestamp_ms || string request
- * and a reply MAC is HMAC-SHA256(same secret, reply MAC input):
+ * and a reply MAC is HMAC-SHA256(the same day key, reply MAC input):
  *   "hsmkey.v1 response" NUL || u32 protocol || string nonce ||
  *   string response
  * with u32/u64 big-endian and string = u32 length || bytes.
@@ -36,7 +42,18 @@ int	hk_mac_input_response(struct hk_buf *b, uint32_t protocol,
 	    const uint8_t *nonce, size_t nonce_len, const uint8_t *resp,
 	    size_t resp_len);
 
-/* HMAC-SHA256 in process (the client's side; the service uses the token). */
+/* The UTC day of a timestamp as YYYYMMDD. */
+uint32_t hk_mac_day(uint64_t timestamp_ms);
+
+/* The bytes a day key is the HMAC of; *lenp gets their length (<= 32). */
+void	hk_day_key_input(uint32_t day, uint8_t buf[32], size_t *lenp);
+
+/* The day key of secret for day, in process (the client's side; the service
+ * computes it with the secret in the token). */
+int	hk_day_key(const uint8_t *secret, size_t secret_len, uint32_t day,
+	    uint8_t out[HK_MAC_LEN]);
+
+/* HMAC-SHA256 in process. */
 int	hk_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *in,
 	    size_t in_len, uint8_t out[HK_MAC_LEN]);
 

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,14 @@
 #define CLIENT_PREFIX	"hsmkey-client:"
 #define SECRET_PREFIX	"hsmkey-secret:"
 #define MAX_SECRET_NO	1000000
+
+#define DAY_SLOTS	3	/* yesterday, today, tomorrow */
+
+/* Day keys live in one locked, undumpable page per client. */
+struct daykeys {
+	uint32_t	 day[CLIENTS_MAX_SECRETS][DAY_SLOTS];
+	uint8_t		 key[CLIENTS_MAX_SECRETS][DAY_SLOTS][HK_MAC_LEN];
+};
 
 struct secret {
 	uint32_t	 number;
@@ -47,6 +56,9 @@ struct client {
 	token_obj_t	 meta;
 	size_t		 nonce_count;
 	_Atomic uint64_t denials;
+	pthread_mutex_t	 dk_lock;
+	struct daykeys	*dk;		/* indexed like secrets[] by number */
+	uint32_t	 dk_number[CLIENTS_MAX_SECRETS];
 	struct client	*next;
 };
 
@@ -99,6 +111,29 @@ clients_parse_grant(const char *grant, enum client_op *opp,
 	return 0;
 }
 
+static struct client *
+client_new(void)
+{
+	struct client *cl;
+	void *p;
+
+	if ((cl = calloc(1, sizeof(*cl))) == NULL) {
+		return NULL;
+	}
+	p = mmap(NULL, sizeof(struct daykeys), PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		free(cl);
+		return NULL;
+	}
+	/* best effort: a failure to lock is not a reason to refuse service */
+	(void)mlock(p, sizeof(struct daykeys));
+	(void)madvise(p, sizeof(struct daykeys), MADV_DONTDUMP);
+	cl->dk = p;
+	pthread_mutex_init(&cl->dk_lock, NULL);
+	return cl;
+}
+
 static void
 client_free(struct client *cl)
 {
@@ -111,7 +146,88 @@ client_free(struct client *cl)
 		free(cl->grants[i].glob);
 		free(cl->grants[i].text);
 	}
+	if (cl->dk != NULL) {
+		OPENSSL_cleanse(cl->dk, sizeof(*cl->dk));
+		munmap(cl->dk, sizeof(*cl->dk));
+	}
+	pthread_mutex_destroy(&cl->dk_lock);
 	free(cl);
+}
+
+/* Forgets the day keys of a secret number. */
+static void
+forget_day_keys(struct client *cl, uint32_t number)
+{
+	size_t i;
+
+	pthread_mutex_lock(&cl->dk_lock);
+	for (i = 0; i < CLIENTS_MAX_SECRETS; i++) {
+		if (cl->dk_number[i] == number) {
+			OPENSSL_cleanse(cl->dk->key[i], sizeof(cl->dk->key[i]));
+			memset(cl->dk->day[i], 0, sizeof(cl->dk->day[i]));
+			cl->dk_number[i] = 0;
+		}
+	}
+	pthread_mutex_unlock(&cl->dk_lock);
+}
+
+int
+clients_day_key(struct client *cl, struct token_session *s,
+    uint32_t secret_no, token_obj_t key, uint32_t day,
+    uint8_t out[HK_MAC_LEN])
+{
+	uint8_t in[32], fresh[HK_MAC_LEN];
+	size_t i, j, slot = CLIENTS_MAX_SECRETS, len;
+	int r;
+
+	pthread_mutex_lock(&cl->dk_lock);
+	for (i = 0; i < CLIENTS_MAX_SECRETS; i++) {
+		if (cl->dk_number[i] != secret_no) {
+			continue;
+		}
+		for (j = 0; j < DAY_SLOTS; j++) {
+			if (cl->dk->day[i][j] == day) {
+				memcpy(out, cl->dk->key[i][j], HK_MAC_LEN);
+				pthread_mutex_unlock(&cl->dk_lock);
+				return 0;
+			}
+		}
+	}
+	pthread_mutex_unlock(&cl->dk_lock);
+
+	/* once per secret and day: the token computes it */
+	hk_day_key_input(day, in, &len);
+	if ((r = token_hmac(s, key, in, len, fresh)) != 0) {
+		return r;
+	}
+	pthread_mutex_lock(&cl->dk_lock);
+	for (i = 0; i < CLIENTS_MAX_SECRETS; i++) {
+		if (cl->dk_number[i] == secret_no) {
+			slot = i;
+			break;
+		}
+		if (slot == CLIENTS_MAX_SECRETS && cl->dk_number[i] == 0) {
+			slot = i;
+		}
+	}
+	if (slot < CLIENTS_MAX_SECRETS) {
+		if (cl->dk_number[slot] != secret_no) {
+			memset(cl->dk->day[slot], 0, sizeof(cl->dk->day[slot]));
+			cl->dk_number[slot] = secret_no;
+		}
+		/* replace the oldest day (an empty slot is day 0) */
+		for (i = 1, j = 0; i < DAY_SLOTS; i++) {
+			if (cl->dk->day[slot][i] < cl->dk->day[slot][j]) {
+				j = i;
+			}
+		}
+		cl->dk->day[slot][j] = day;
+		memcpy(cl->dk->key[slot][j], fresh, HK_MAC_LEN);
+	}
+	pthread_mutex_unlock(&cl->dk_lock);
+	memcpy(out, fresh, HK_MAC_LEN);
+	OPENSSL_cleanse(fresh, sizeof(fresh));
+	return 0;
 }
 
 static int
@@ -277,7 +393,7 @@ clients_load(struct clients **cp, struct token_session *s,
 			old->id[0] = '\0';	/* shadowed: never matches */
 		}
 		r = HK_ERR_NOMEM;
-		if ((cl = calloc(1, sizeof(*cl))) == NULL) {
+		if ((cl = client_new()) == NULL) {
 			goto out;
 		}
 		cl->next = c->list;
@@ -519,7 +635,7 @@ clients_add(struct clients *c, struct token_session *s, const char *id,
 	if (!hk_valid_client_id(id) || ngrants == 0) {
 		return HK_ERR_INVALID;
 	}
-	if ((cl = calloc(1, sizeof(*cl))) == NULL) {
+	if ((cl = client_new()) == NULL) {
 		return HK_ERR_NOMEM;
 	}
 	snprintf(cl->id, sizeof(cl->id), "%s", id);
@@ -657,6 +773,7 @@ clients_revoke(struct clients *c, struct token_session *s, const char *id,
 	memcpy(cl->secrets, draft, sizeof(draft));
 	cl->nsecrets = n;
 	pthread_rwlock_unlock(&c->lock);
+	forget_day_keys(cl, secret_no);
 	gen = cl->generation;
 	meta = cl->meta;
 	if ((r = client_store(s, cl, draft, n, &gen, &meta)) != 0) {

@@ -48,6 +48,16 @@ int	clients_secret(struct clients *c, const char *id, uint32_t secret_no,
 	    uint64_t now_ms, struct client **clp, token_obj_t *keyp,
 	    const char **whyp);
 
+/*
+ * The day key MACs of secret_no are made with on day (PROTOCOL.md): the
+ * token computes it from the secret once, then it is kept in locked,
+ * undumpable memory until the secret is revoked or the day is three days
+ * old.  key is the secret's handle from clients_secret().
+ */
+int	clients_day_key(struct client *cl, struct token_session *s,
+	    uint32_t secret_no, token_obj_t key, uint32_t day,
+	    uint8_t out[HK_MAC_LEN]);
+
 /* Records a use of a secret (after its MAC held). */
 void	clients_touch(struct client *cl, uint32_t secret_no, uint64_t now_ms);
 /* Counts a denied request of a client. */

@@ -67,11 +67,10 @@ reply_plain(const uint8_t *nonce, size_t nonce_len, int r,
 	return rv;
 }
 
-/* Wraps body in a ResponseEnvelope MACed with the request's secret. */
+/* Wraps body in a ResponseEnvelope MACed with the request's day key. */
 static int
-reply_sealed(struct token_session *s, token_obj_t key,
-    const uint8_t *nonce, const uint8_t *body, size_t blen,
-    uint8_t **replyp, size_t *lenp)
+reply_sealed(const uint8_t *daykey, const uint8_t *nonce, const uint8_t *body,
+    size_t blen, uint8_t **replyp, size_t *lenp)
 {
 	Hsmkey__V1__ResponseEnvelope re =
 	    HSMKEY__V1__RESPONSE_ENVELOPE__INIT;
@@ -84,8 +83,8 @@ reply_sealed(struct token_session *s, token_obj_t key,
 	}
 	if ((r = hk_mac_input_response(in, HK_PROTOCOL_VERSION, nonce,
 	    HK_NONCE_LEN, body, blen)) != 0 ||
-	    (r = token_hmac(s, key, hk_buf_ptr(in), hk_buf_len(in),
-	    mac)) != 0) {
+	    (r = hk_hmac_sha256(daykey, HK_MAC_LEN, hk_buf_ptr(in),
+	    hk_buf_len(in), mac)) != 0) {
 		hk_buf_free(in);
 		return r;
 	}
@@ -122,10 +121,19 @@ envelope_shape(const Hsmkey__V1__Envelope *env, const char **whyp)
 	return 0;
 }
 
-/* Checks the MAC with the client's secret in the token. */
+/* 1 if the UTC day of ts is yesterday, today or tomorrow. */
 static int
-check_mac(struct token_session *s, const Hsmkey__V1__Envelope *env,
-    token_obj_t key)
+near_today(uint64_t ts, uint64_t now)
+{
+	uint32_t day = hk_mac_day(ts);
+
+	return day == hk_mac_day(now) || day == hk_mac_day(now - 86400000) ||
+	    day == hk_mac_day(now + 86400000);
+}
+
+/* Checks the MAC with the day key of the client's secret. */
+static int
+check_mac(const Hsmkey__V1__Envelope *env, const uint8_t *daykey)
 {
 	uint8_t mac[HK_MAC_LEN];
 	struct hk_buf *in;
@@ -137,8 +145,8 @@ check_mac(struct token_session *s, const Hsmkey__V1__Envelope *env,
 	if ((r = hk_mac_input_request(in, env->protocol, env->client_id,
 	    env->secret_no, env->nonce.data, env->nonce.len,
 	    env->timestamp_ms, env->request.data, env->request.len)) == 0 &&
-	    (r = token_hmac(s, key, hk_buf_ptr(in), hk_buf_len(in),
-	    mac)) == 0) {
+	    (r = hk_hmac_sha256(daykey, HK_MAC_LEN, hk_buf_ptr(in),
+	    hk_buf_len(in), mac)) == 0) {
 		r = hk_mac_cmp(mac, env->mac.data, HK_MAC_LEN);
 	}
 	hk_buf_free(in);
@@ -156,7 +164,7 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 	struct dispatch_result res;
 	struct client *cl = NULL;
 	token_obj_t key = TOKEN_OBJ_NONE;
-	uint8_t digest[32], *body = NULL;
+	uint8_t digest[32], daykey[HK_MAC_LEN], *body = NULL;
 	size_t blen;
 	uint64_t now = hk_now_ms(), skew;
 	const char *why = NULL;
@@ -195,7 +203,20 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 		    HK_ERR_UNAUTHENTICATED, msgbuf, replyp, lenp);
 		goto out;
 	}
-	if ((r = check_mac(s, env, key)) != 0) {
+	/* only the days around today can pass the clock check later: do no
+	 * token work for any other (at most three day keys per secret) */
+	if (!near_today(env->timestamp_ms, now)) {
+		log_warnx("client '%s': timestamp a day or more off",
+		    env->client_id);
+		r = reply_plain(env->nonce.data, env->nonce.len,
+		    HK_ERR_UNAUTHENTICATED, "request not authenticated: "
+		    "timestamp is a day or more off the service clock",
+		    replyp, lenp);
+		goto out;
+	}
+	if ((r = clients_day_key(cl, s, env->secret_no, key,
+	    hk_mac_day(env->timestamp_ms), daykey)) != 0 ||
+	    (r = check_mac(env, daykey)) != 0) {
 		if (r != HK_ERR_MAC) {
 			log_err_r(r, "cannot check the MAC of client '%s'",
 			    env->client_id);
@@ -235,7 +256,7 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 		r = dispatch_error(hk_status_from_err(HK_ERR_CLOCK), msgbuf,
 		    &body, &blen);
 		if (r == 0) {
-			r = reply_sealed(s, key, env->nonce.data, body, blen,
+			r = reply_sealed(daykey, env->nonce.data, body, blen,
 			    replyp, lenp);
 		}
 		goto out;
@@ -267,7 +288,7 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 		if ((r = dispatch_error(hk_status_from_err(HK_ERR_REPLAY),
 		    "request rejected: its nonce was already used", &body,
 		    &blen)) == 0) {
-			r = reply_sealed(s, key, env->nonce.data, body, blen,
+			r = reply_sealed(daykey, env->nonce.data, body, blen,
 			    replyp, lenp);
 		}
 		goto out;
@@ -277,7 +298,7 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 		if ((r = dispatch_error(hk_status_from_err(HK_ERR_EXHAUSTED),
 		    "too many requests in the clock window: slow down",
 		    &body, &blen)) == 0) {
-			r = reply_sealed(s, key, env->nonce.data, body, blen,
+			r = reply_sealed(daykey, env->nonce.data, body, blen,
 			    replyp, lenp);
 		}
 		goto out;
@@ -310,8 +331,9 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 		r = hk_encode(&re.base, replyp, lenp);
 		goto out;
 	}
-	r = reply_sealed(s, key, env->nonce.data, body, blen, replyp, lenp);
+	r = reply_sealed(daykey, env->nonce.data, body, blen, replyp, lenp);
  out:
+	OPENSSL_cleanse(daykey, sizeof(daykey));
 	if (cached) {
 		nonce_cache_finish(sv->nonces, cl, env->nonce.data,
 		    r == 0 ? *replyp : NULL, r == 0 ? *lenp : 0);
