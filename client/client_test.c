@@ -948,6 +948,274 @@ test_fake_service(void)
 	nn_close(fk.sock);
 }
 
+/*
+ * Credentials: two per handle, reload on change and hsmkey_reload().  A
+ * fake service takes the secret numbers in `accepted` (a bit mask) and
+ * answers any other with UNAUTHENTICATED without a MAC, as hsmkeyd does
+ * for a revoked secret.  Every file holds the same secret bytes with
+ * another secret_no, so the fake's MACed replies verify for all of them.
+ */
+struct fake2 {
+	struct fake	fk;
+	pthread_mutex_t mu;
+	unsigned int	accepted; /* bit n: secret_no n is valid */
+	int		stop;
+	int		n;	       /* requests seen */
+	uint32_t	seen_no[64];   /* their secret numbers */
+	uint8_t		seen_nonce[64][HK_NONCE_LEN];
+};
+
+static void *
+fake2_main(void *arg)
+{
+	struct fake2	     *f = arg;
+	Hsmkey__V1__Envelope *env;
+	ProtobufCMessage     *m;
+	void		     *msg;
+	int		      n, ok;
+
+	for (;;) {
+		pthread_mutex_lock(&f->mu);
+		ok = !f->stop;
+		pthread_mutex_unlock(&f->mu);
+		if (!ok) {
+			return NULL;
+		}
+		if ((n = nn_recv(f->fk.sock, &msg, NN_MSG, 0)) < 0) {
+			continue; /* NN_RCVTIMEO: look at stop */
+		}
+		PASS(hk_decode_strict(
+		    &hsmkey__v1__envelope__descriptor, msg, (size_t)n, &m));
+		nn_freemsg(msg);
+		env = (Hsmkey__V1__Envelope *)m;
+		pthread_mutex_lock(&f->mu);
+		if (f->n < 64) {
+			f->seen_no[f->n] = env->secret_no;
+			memcpy(f->seen_nonce[f->n], env->nonce.data,
+			    HK_NONCE_LEN);
+		}
+		f->n++;
+		ok = env->secret_no < 32 &&
+		    (f->accepted & (1u << env->secret_no)) != 0;
+		pthread_mutex_unlock(&f->mu);
+		f->fk.mode = ok ? FAKE_SIGN_OK : FAKE_NO_MAC_UNAUTH;
+		fake_reply(&f->fk, env);
+		hsmkey__v1__envelope__free_unpacked(env, NULL);
+	}
+}
+
+/* Writes a credentials file for secret_no atomically (rename over it). */
+static void
+write_cred(const char *path, const char *url, const char *id,
+    unsigned int no)
+{
+	char  tmp[600];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	TRUE((f = fopen(tmp, "w")) != NULL);
+	fprintf(f, "[client]\nid = %s\nsecret = " SECRET_B64
+		   "\nsecret_no = %u\nconnect = %s\n",
+	    id, no, url);
+	TRUE(fclose(f) == 0);
+	TRUE(chmod(tmp, 0600) == 0);
+	TRUE(rename(tmp, path) == 0);
+}
+
+static void
+fake2_set(struct fake2 *f, unsigned int accepted)
+{
+	pthread_mutex_lock(&f->mu);
+	f->accepted = accepted;
+	f->n = 0;
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* The i-th request since fake2_set() was made with secret_no no. */
+#define SEEN(f, i, no)                               \
+	do {                                         \
+		TRUE((f)->n > (i));                  \
+		EQ_INT((f)->seen_no[(i)], (no));     \
+	} while (0)
+
+static void
+test_credentials_two(void)
+{
+	struct fake2   f;
+	struct hsmkey *h = NULL, *h2 = NULL;
+	pthread_t      th;
+	char	       url[300], p1[512], p2[512], p3[512], *sig = NULL;
+	int	       tmo = 100;
+
+	memset(&f, 0, sizeof(f));
+	pthread_mutex_init(&f.mu, NULL);
+	snprintf(url, sizeof(url), "ipc://%s/fake2.sock", tmpdir);
+	TRUE((f.fk.sock = nn_socket(AF_SP, NN_REP)) >= 0);
+	TRUE(nn_setsockopt(f.fk.sock, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo,
+		 sizeof(tmo)) == 0);
+	TRUE(nn_bind(f.fk.sock, url) >= 0);
+	TRUE(pthread_create(&th, NULL, fake2_main, &f) == 0);
+	snprintf(p1, sizeof(p1), "%s/two-1.cred", tmpdir);
+	snprintf(p2, sizeof(p2), "%s/two-2.cred", tmpdir);
+	snprintf(p3, sizeof(p3), "%s/two-other.cred", tmpdir);
+	write_cred(p1, url, "alice", 1);
+	write_cred(p2, url, "alice", 2);
+	write_cred(p3, url, "bob", 2);
+
+	/* one credential, revoked: UNAUTHENTICATED, nothing to retry */
+	PASS(hsmkey_open(&h, p1, NULL));
+	PASS(hsmkey_set_timeout(h, 5000));
+	fake2_set(&f, 0);
+	FAIL(hsmkey_sign(h, "k", "m", 1, 0, &sig), HSMKEY_EUNAUTH);
+	EQ_INT(f.n, 1);
+
+	/* a second credential: the primary is refused, the second is tried
+	 * once with the same nonce, and then leads */
+	FAIL(hsmkey_add_credentials(h, p3), HSMKEY_EINVAL);
+	TRUE(strstr(hsmkey_last_error(h), "same client") != NULL);
+	PASS(hsmkey_add_credentials(h, p2));
+	fake2_set(&f, 1u << 2);
+	PASS(hsmkey_sign(h, "k", "m", 1, 0, &sig));
+	free(sig);
+	sig = NULL;
+	EQ_INT(f.n, 2);
+	SEEN(&f, 0, 1);
+	SEEN(&f, 1, 2);
+	TRUE(memcmp(f.seen_nonce[0], f.seen_nonce[1], HK_NONCE_LEN) == 0);
+	fake2_set(&f, 1u << 2);
+	PASS(hsmkey_sign(h, "k", "m", 1, 0, &sig));
+	free(sig);
+	sig = NULL;
+	EQ_INT(f.n, 1);
+	SEEN(&f, 0, 2);
+
+	/* both refused: one retry only, the order stays */
+	fake2_set(&f, 0);
+	FAIL(hsmkey_ping(h), HSMKEY_EUNAUTH);
+	EQ_INT(f.n, 2);
+	SEEN(&f, 0, 2);
+	SEEN(&f, 1, 1);
+	fake2_set(&f, 1u << 2);
+	PASS(hsmkey_ping(h));
+	EQ_INT(f.n, 1);
+	SEEN(&f, 0, 2);
+
+	/* a handle without a file has nothing to reload */
+	PASS(hsmkey_open_secret(&h2, url, "alice", 2, secret, sizeof(secret)));
+	FAIL(hsmkey_reload(h2), HSMKEY_EINVAL);
+	hsmkey_close(h2);
+	hsmkey_close(h);
+
+	pthread_mutex_lock(&f.mu);
+	f.stop = 1;
+	pthread_mutex_unlock(&f.mu);
+	pthread_join(th, NULL);
+	nn_close(f.fk.sock);
+	pthread_mutex_destroy(&f.mu);
+}
+
+static void
+test_credentials_reload(void)
+{
+	struct fake2   f;
+	struct hsmkey *h = NULL;
+	pthread_t      th;
+	char	       url[300], p[512], bad[600];
+	int	       tmo = 100;
+	FILE	      *fp;
+
+	memset(&f, 0, sizeof(f));
+	pthread_mutex_init(&f.mu, NULL);
+	snprintf(url, sizeof(url), "ipc://%s/fake3.sock", tmpdir);
+	TRUE((f.fk.sock = nn_socket(AF_SP, NN_REP)) >= 0);
+	TRUE(nn_setsockopt(f.fk.sock, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo,
+		 sizeof(tmo)) == 0);
+	TRUE(nn_bind(f.fk.sock, url) >= 0);
+	TRUE(pthread_create(&th, NULL, fake2_main, &f) == 0);
+	snprintf(p, sizeof(p), "%s/svc.cred", tmpdir);
+	write_cred(p, url, "svc", 1);
+	PASS(hsmkey_open(&h, p, NULL));
+	PASS(hsmkey_set_timeout(h, 5000));
+	fake2_set(&f, 1u << 1);
+	PASS(hsmkey_ping(h));
+	SEEN(&f, 0, 1);
+
+	/* the file is replaced: not looked at for a second, then used */
+	write_cred(p, url, "svc", 2);
+	fake2_set(&f, 1u << 1 | 1u << 2);
+	PASS(hsmkey_ping(h));
+	SEEN(&f, 0, 1);
+	usleep(1100 * 1000);
+	PASS(hsmkey_ping(h));
+	EQ_INT(f.n, 2);
+	SEEN(&f, 1, 2);
+	EQ_STR(hsmkey_last_error(h), "no error");
+
+	/* a broken new version keeps the credential in use and says so,
+	 * also after calls that succeed */
+	snprintf(bad, sizeof(bad), "%s.tmp", p);
+	TRUE((fp = fopen(bad, "w")) != NULL);
+	fputs("[client]\nid = svc\nsecret = not*base64\n", fp);
+	TRUE(fclose(fp) == 0);
+	TRUE(rename(bad, p) == 0);
+	usleep(1100 * 1000);
+	fake2_set(&f, 1u << 2);
+	PASS(hsmkey_ping(h));
+	SEEN(&f, 0, 2);
+	TRUE(strstr(hsmkey_last_error(h), "still using client 'svc' secret "
+					  "2") != NULL);
+	TRUE(strstr(hsmkey_last_error(h), "base64") != NULL);
+	FAIL(hsmkey_reload(h), HSMKEY_ECREDENTIALS);
+	PASS(hsmkey_ping(h));
+	TRUE(strstr(hsmkey_last_error(h), "still using") != NULL);
+
+	/* secret 2 revoked right after the file changed: the refusal makes
+	 * the handle look at once, and the retry uses the new secret */
+	write_cred(p, url, "svc", 3);
+	fake2_set(&f, 1u << 3);
+	PASS(hsmkey_ping(h));
+	EQ_INT(f.n, 2);
+	SEEN(&f, 0, 2);
+	SEEN(&f, 1, 3);
+	TRUE(memcmp(f.seen_nonce[0], f.seen_nonce[1], HK_NONCE_LEN) == 0);
+	EQ_STR(hsmkey_last_error(h), "no error");
+
+	/* hsmkey_reload(): at once, no one-second wait */
+	write_cred(p, url, "svc", 4);
+	PASS(hsmkey_reload(h));
+	fake2_set(&f, 1u << 3 | 1u << 4);
+	PASS(hsmkey_ping(h));
+	EQ_INT(f.n, 1);
+	SEEN(&f, 0, 4);
+	/* the same file again changes nothing */
+	PASS(hsmkey_reload(h));
+
+	/* automatic reload off: a changed file is not read */
+	PASS(hsmkey_set_auto_reload(h, 0));
+	write_cred(p, url, "svc", 5);
+	usleep(1100 * 1000);
+	fake2_set(&f, 1u << 4 | 1u << 5);
+	PASS(hsmkey_ping(h));
+	SEEN(&f, 0, 4);
+	PASS(hsmkey_reload(h));
+	PASS(hsmkey_ping(h));
+	SEEN(&f, 1, 5);
+	/* the previous credential stays as the second one */
+	fake2_set(&f, 1u << 4);
+	PASS(hsmkey_ping(h));
+	EQ_INT(f.n, 2);
+	SEEN(&f, 0, 5);
+	SEEN(&f, 1, 4);
+	hsmkey_close(h);
+
+	pthread_mutex_lock(&f.mu);
+	f.stop = 1;
+	pthread_mutex_unlock(&f.mu);
+	pthread_join(th, NULL);
+	nn_close(f.fk.sock);
+	pthread_mutex_destroy(&f.mu);
+}
+
 static void
 setup(void)
 {
@@ -977,6 +1245,8 @@ TEST_LIST = {
 	{ "lib_args", test_lib_args },
 	{ "timeout", test_timeout },
 	{ "fake_service", test_fake_service },
+	{ "credentials_two", test_credentials_two },
+	{ "credentials_reload", test_credentials_reload },
 	{ "teardown", teardown },
 	{ NULL, NULL },
 };

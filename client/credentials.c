@@ -234,3 +234,30 @@ hk_credentials_clear(struct hk_credentials *c)
 	free(c->connect);
 	explicit_bzero(c, sizeof(*c));
 }
+
+int
+hk_file_sig_get(const char *path, struct hk_file_sig *sig)
+{
+	struct stat sb;
+
+	memset(sig, 0, sizeof(*sig));
+	if (stat(path, &sb) != 0) {
+		return -1;
+	}
+	sig->dev = (unsigned long long)sb.st_dev;
+	sig->ino = (unsigned long long)sb.st_ino;
+	sig->size = (unsigned long long)sb.st_size;
+	sig->mtime_s = (long long)sb.st_mtim.tv_sec;
+	sig->mtime_ns = (long long)sb.st_mtim.tv_nsec;
+	sig->ctime_s = (long long)sb.st_ctim.tv_sec;
+	sig->ctime_ns = (long long)sb.st_ctim.tv_nsec;
+	return 0;
+}
+
+int
+hk_file_sig_equal(const struct hk_file_sig *a, const struct hk_file_sig *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	    a->mtime_s == b->mtime_s && a->mtime_ns == b->mtime_ns &&
+	    a->ctime_s == b->ctime_s && a->ctime_ns == b->ctime_ns;
+}

@@ -38,4 +38,20 @@ int hk_credentials_load(
 /* Zeroes and frees what c holds.  Accepts NULL. */
 void hk_credentials_clear(struct hk_credentials *c);
 
+/*
+ * What identifies one version of a file for reload-on-change: device,
+ * inode, size, modification and change times.  An editor that rewrites in
+ * place, an atomic rename over the file and a symlink swap (Kubernetes
+ * secret volumes) all change it.
+ */
+struct hk_file_sig {
+	unsigned long long dev, ino, size;
+	long long	   mtime_s, mtime_ns, ctime_s, ctime_ns;
+};
+
+/* stat(2) of path (following symlinks) into *sig; 0 or -1 (errno). */
+int hk_file_sig_get(const char *path, struct hk_file_sig *sig);
+/* 1 if a and b describe the same version of a file. */
+int hk_file_sig_equal(const struct hk_file_sig *a, const struct hk_file_sig *b);
+
 #endif /* HK_CREDENTIALS_H */

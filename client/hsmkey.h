@@ -13,6 +13,10 @@
  *
  * Every reply is checked against the MAC the service made with the
  * client's own secret: a reply that does not verify is HSMKEY_EPROTO.
+ *
+ * Credential rotation without a restart (see "Credentials" below): a
+ * handle opened with hsmkey_open() re-reads its credentials file when the
+ * file changes, and may hold a second credential of the same client.
  */
 #ifndef HSMKEY_H
 #define HSMKEY_H
@@ -151,6 +155,70 @@ HSMKEY_API int	hsmkey_pubkey_der(struct hsmkey *h, const char *key,
 HSMKEY_API int	hsmkey_ping(struct hsmkey *h);
 /* The name of an error code: "NOT_FOUND", "TIMEOUT", ...; never NULL. */
 HSMKEY_API const char *hsmkey_error_name(int err);
+
+/*
+ * Credentials: how a service rotates its own secret with no restart and
+ * no failed request.
+ *
+ *   1. An operator runs `hsmkey client rotate ID --out new.cred`: the
+ *      client now has two valid secrets, the old one and the new one.
+ *   2. The operator replaces the service's credentials file with new.cred
+ *      atomically: write it next to the old one, then rename(2) it over
+ *      the old one (`install -m 0600 new.cred dir/.tmp && mv dir/.tmp
+ *      dir/svc.cred`); a Kubernetes secret volume's symlink swap works too.
+ *   3. Every handle opened with hsmkey_open() switches by itself within a
+ *      second (on change, below), or when the application calls
+ *      hsmkey_reload() (on SIGHUP, below).  Requests in between use the old
+ *      secret, which is still valid.
+ *   4. Once `hsmkey client list` shows the old secret unused, the operator
+ *      revokes it: `hsmkey client revoke ID --secret N`.  The service
+ *      refuses it from that moment.
+ *
+ * On change (the default for handles from hsmkey_open()): before each
+ * request, at most once a second, the handle stat(2)s its credentials file
+ * (the path as given, made absolute at open, symlinks followed at each
+ * check); when its device, inode, size, mtime or ctime changed it re-reads
+ * it.  A file that cannot be used (missing, half written, bad base64, no
+ * secret) changes nothing: the handle keeps its credential, the request
+ * goes on, and hsmkey_last_error() reports the broken file (also after
+ * calls that succeed) until a good version appears.  The connect URL of a
+ * reloaded file is ignored: the handle stays connected where it is.
+ *
+ * On SIGHUP: call hsmkey_reload(h) from an ordinary thread, e.g. the
+ * thread that sigwait(2)s for SIGHUP, or the main loop after the signal
+ * handler set a flag.  Never call it inside the signal handler itself: it
+ * takes the handle's mutex and allocates, which is not async-signal-safe.
+ * It may run while other threads use h (calls on a handle are serialised).
+ *
+ * Two credentials: after a reload picked up a new credential, the old one
+ * of the same client stays as the handle's second credential;
+ * hsmkey_add_credentials() sets the second one explicitly.  The second
+ * credential is used exactly when the service answers a request made with
+ * the primary one UNAUTHENTICATED without a MAC, i.e. it refused the
+ * credential itself (unknown, revoked or expired secret, or a MAC that
+ * does not verify).  Then the handle first re-checks the credentials file
+ * at once (ignoring the one-second limit) and, if it changed, retries with
+ * the file's new credential; otherwise it retries with the second
+ * credential.  At most one retry per call, with the same nonce: if the
+ * first try had in fact run (a forged reply on the way), the service
+ * answers REPLAY rather than executing it twice.  A credential that
+ * succeeded on the retry becomes the primary one.  An UNAUTHENTICATED
+ * reply that carries a MAC (a timestamp outside the clock window) is not
+ * retried: the credential was fine.
+ */
+
+/* Re-reads the handle's credentials file now, whether or not it changed.
+ * HSMKEY_OK (also when it holds the same credential), or HSMKEY_ECREDENTIALS
+ * / HSMKEY_ENOMEM with the old credential kept, or HSMKEY_EINVAL for a
+ * handle from hsmkey_open_secret().  Thread-safe; not async-signal-safe. */
+HSMKEY_API int	hsmkey_reload(struct hsmkey *h);
+/* Turns reload on change on (default for hsmkey_open()) or off. */
+HSMKEY_API int	hsmkey_set_auto_reload(struct hsmkey *h, int on);
+/* Loads a second credential of the same client from a credentials file
+ * (its connect is ignored), replacing any second one held.  HSMKEY_EINVAL
+ * if the file is of another client. */
+HSMKEY_API int	hsmkey_add_credentials(struct hsmkey *h,
+		    const char *credentials_file);
 
 #ifdef __cplusplus
 }

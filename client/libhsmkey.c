@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -32,6 +34,17 @@
 
 #define HK_DEFAULT_TIMEOUT_MS 30000
 #define HK_ERRLEN	      512
+#define HK_RELOAD_EVERY_MS    1000 /* stat the credentials file at most */
+
+/* A second credential of the same client (the primary one lives in the
+ * id, secret_no and secret fields of struct hsmkey). */
+struct hk_cred {
+	char	 id[HK_CLIENT_ID_MAX + 1];
+	uint32_t secret_no;
+	uint8_t *secret; /* one locked page; NULL: none */
+	size_t	 secret_len;
+	size_t	 secret_map;
+};
 
 struct hsmkey {
 	pthread_mutex_t	     mu; /* one exchange at a time */
@@ -44,6 +57,15 @@ struct hsmkey {
 	size_t		     secret_map; /* mapped length */
 	int		     timeout_ms;
 	char		     err[HK_ERRLEN];
+	struct hk_cred	     alt;	      /* second credential, or empty */
+	char		    *cred_path;	      /* watched file, or NULL */
+	struct hk_file_sig   cred_sig;	      /* the version in use */
+	long long	     cred_checked_ms; /* monotonic, last stat */
+	int		     auto_reload;
+	int		     retry;	   /* next exchange reuses nonce[] */
+	int		     unauth_plain; /* last reply: UNAUTHENTICATED, no MAC */
+	uint8_t		     nonce[HK_NONCE_LEN]; /* of the last request */
+	char		     reload_err[HK_ERRLEN];
 };
 
 /* The message of the last failed open in this thread (no handle yet). */
@@ -297,6 +319,86 @@ secret_wipe(struct hsmkey *h)
 	h->secret_len = 0;
 }
 
+static int
+cred_store(struct hk_cred *c, const char *id, uint32_t secret_no,
+    const uint8_t *secret, size_t len)
+{
+	long   pg = sysconf(_SC_PAGESIZE);
+	size_t maplen = pg > 0 ? (size_t)pg : 4096;
+	void  *p;
+
+	memset(c, 0, sizeof(*c));
+	if (len > maplen) {
+		return HSMKEY_EINVAL;
+	}
+	p = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		return HSMKEY_ENOMEM;
+	}
+	(void)mlock(p, maplen);
+#ifdef MADV_DONTDUMP
+	(void)madvise(p, maplen, MADV_DONTDUMP);
+#endif
+	memcpy(p, secret, len);
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	c->secret_no = secret_no;
+	c->secret = p;
+	c->secret_len = len;
+	c->secret_map = maplen;
+	return 0;
+}
+
+static void
+cred_wipe(struct hk_cred *c)
+{
+	if (c->secret != NULL) {
+		OPENSSL_cleanse(c->secret, c->secret_map);
+		(void)munlock(c->secret, c->secret_map);
+		munmap(c->secret, c->secret_map);
+	}
+	explicit_bzero(c, sizeof(*c));
+}
+
+/* Exchanges the primary credential of h with *c. */
+static void
+cred_swap(struct hsmkey *h, struct hk_cred *c)
+{
+	struct hk_cred t;
+
+	memcpy(t.id, h->id, sizeof(t.id));
+	t.secret_no = h->secret_no;
+	t.secret = h->secret;
+	t.secret_len = h->secret_len;
+	t.secret_map = h->secret_map;
+	memcpy(h->id, c->id, sizeof(h->id));
+	h->secret_no = c->secret_no;
+	h->secret = c->secret;
+	h->secret_len = c->secret_len;
+	h->secret_map = c->secret_map;
+	*c = t;
+	explicit_bzero(&t, sizeof(t));
+}
+
+/* 1 if c is the credential id/secret_no/secret. */
+static int
+cred_is(const char *id, uint32_t secret_no, const uint8_t *secret,
+    size_t len, const char *cid, uint32_t cno, const uint8_t *csecret,
+    size_t clen)
+{
+	return csecret != NULL && strcmp(id, cid) == 0 && secret_no == cno &&
+	    len == clen && CRYPTO_memcmp(secret, csecret, len) == 0;
+}
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void
 hsmkey_close(struct hsmkey *h)
 {
@@ -305,6 +407,8 @@ hsmkey_close(struct hsmkey *h)
 	}
 	hk_transport_close(h->t);
 	secret_wipe(h);
+	cred_wipe(&h->alt);
+	free(h->cred_path);
 	free(h->url);
 	pthread_mutex_destroy(&h->mu);
 	explicit_bzero(h, sizeof(*h));
@@ -386,8 +490,10 @@ int
 hsmkey_open(struct hsmkey **hp, const char *credentials_file, const char *url)
 {
 	struct hk_credentials c;
+	struct hk_file_sig    s1, s2;
 	const char	     *path = credentials_file;
-	int		      r;
+	char		      cwd[PATH_MAX], *abs = NULL;
+	int		      r, have_sig;
 
 	if (hp == NULL) {
 		return set_error(NULL, HSMKEY_EINVAL, "hp is NULL");
@@ -396,8 +502,25 @@ hsmkey_open(struct hsmkey **hp, const char *credentials_file, const char *url)
 	if (path == NULL) {
 		path = getenv("HSMKEY_CREDENTIALS");
 	}
+	/* the version read, for reload on change */
+	have_sig = path != NULL && hk_file_sig_get(path, &s1) == 0;
 	if ((r = hk_credentials_load(path, &c, open_err, sizeof(open_err))) !=
 	    0) {
+		goto out;
+	}
+	have_sig = have_sig && hk_file_sig_get(path, &s2) == 0 &&
+	    hk_file_sig_equal(&s1, &s2);
+	/* absolute, so that a chdir() does not lose it; symlinks are kept
+	 * (a secret volume swaps them) */
+	if (path[0] == '/') {
+		abs = strdup(path);
+	} else if (getcwd(cwd, sizeof(cwd)) != NULL &&
+	    (abs = malloc(strlen(cwd) + strlen(path) + 2)) != NULL) {
+		snprintf(abs, strlen(cwd) + strlen(path) + 2, "%s/%s", cwd,
+		    path);
+	}
+	if (abs == NULL) {
+		r = set_error(NULL, HSMKEY_ENOMEM, "out of memory");
 		goto out;
 	}
 	if (url == NULL || *url == '\0') {
@@ -414,9 +537,19 @@ hsmkey_open(struct hsmkey **hp, const char *credentials_file, const char *url)
 		    path);
 		goto out;
 	}
-	r = hsmkey_open_secret(
-	    hp, url, c.id, c.secret_no, c.secret, c.secret_len);
+	if ((r = hsmkey_open_secret(
+		 hp, url, c.id, c.secret_no, c.secret, c.secret_len)) != 0) {
+		goto out;
+	}
+	(*hp)->cred_path = abs;
+	abs = NULL;
+	if (have_sig) {
+		(*hp)->cred_sig = s1;
+	}
+	(*hp)->cred_checked_ms = mono_ms();
+	(*hp)->auto_reload = 1;
 out:
+	free(abs);
 	hk_credentials_clear(&c);
 	return r;
 }
@@ -490,10 +623,17 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 		    : set_error(h, HSMKEY_ENOMEM, "cannot encode the request");
 		goto out;
 	}
-	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+	h->unauth_plain = 0;
+	if (h->retry) {
+		/* a retry under the second credential: the same nonce, so
+		 * that the service answers REPLAY if the first try did run */
+		memcpy(nonce, h->nonce, sizeof(nonce));
+		h->retry = 0;
+	} else if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
 		r = set_error(h, HSMKEY_EINTERNAL, "RAND_bytes failed");
 		goto out;
 	}
+	memcpy(h->nonce, nonce, sizeof(nonce));
 	ts = hk_now_ms();
 	if ((macin = hk_buf_new(reqlen + 1024)) == NULL) {
 		r = set_error(h, HSMKEY_ENOMEM, "out of memory");
@@ -592,6 +732,7 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 		case HSMKEY__V1__STATUS__STATUS_REPLAY:
 		case HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT:
 			r = hk_client_err_from_status(resp->status);
+			h->unauth_plain = r == HSMKEY_EUNAUTH;
 			set_error(h, r, "%s (unauthenticated reply)",
 			    resp->message != NULL && *resp->message != '\0'
 				? resp->message
@@ -646,6 +787,125 @@ out:
 	return r;
 }
 
+/*
+ * Re-reads the credentials file of h (h->mu held).  Unless force, only when
+ * its stat signature changed.  Returns 1 when the primary credential
+ * changed, 0 when not, or a negative HSMKEY_E* code when the file cannot be
+ * used: the credential in use stays, and h->reload_err says why.
+ */
+static int
+reload_locked(struct hsmkey *h, int force)
+{
+	struct hk_credentials c;
+	struct hk_file_sig    s1, s2;
+	struct hk_cred	      nc;
+	char		      why[HK_ERRLEN / 2];
+	int		      r;
+
+	h->cred_checked_ms = mono_ms();
+	if (h->cred_path == NULL) {
+		return 0;
+	}
+	if (hk_file_sig_get(h->cred_path, &s1) != 0) {
+		r = HSMKEY_ECREDENTIALS;
+		snprintf(h->reload_err, sizeof(h->reload_err),
+		    "credentials file %s: %s; still using client '%s' "
+		    "secret %u",
+		    h->cred_path, strerror(errno), h->id, h->secret_no);
+		memset(&h->cred_sig, 0, sizeof(h->cred_sig));
+		goto fail;
+	}
+	if (!force && hk_file_sig_equal(&s1, &h->cred_sig)) {
+		return 0;
+	}
+	r = hk_credentials_load(h->cred_path, &c, why, sizeof(why));
+	/* a version that changed while being read is read again later */
+	if (hk_file_sig_get(h->cred_path, &s2) == 0 &&
+	    hk_file_sig_equal(&s1, &s2)) {
+		h->cred_sig = s1;
+	} else {
+		memset(&h->cred_sig, 0, sizeof(h->cred_sig));
+	}
+	if (r != 0) {
+		snprintf(h->reload_err, sizeof(h->reload_err),
+		    "%s; still using client '%s' secret %u", why, h->id,
+		    h->secret_no);
+		hk_credentials_clear(&c);
+		goto fail;
+	}
+	h->reload_err[0] = '\0';
+	if (cred_is(c.id, c.secret_no, c.secret, c.secret_len, h->id,
+		h->secret_no, h->secret, h->secret_len)) {
+		r = 0;
+	} else if (cred_is(c.id, c.secret_no, c.secret, c.secret_len,
+		       h->alt.id, h->alt.secret_no, h->alt.secret,
+		       h->alt.secret_len)) {
+		cred_swap(h, &h->alt);
+		r = 1;
+	} else if ((r = cred_store(&nc, c.id, c.secret_no, c.secret,
+			c.secret_len)) == 0) {
+		/* the new one leads; the old one of the same client stays
+		 * as the second until the next change */
+		cred_swap(h, &nc);
+		cred_wipe(&h->alt);
+		if (strcmp(nc.id, h->id) == 0) {
+			h->alt = nc;
+		} else {
+			cred_wipe(&nc);
+		}
+		r = 1;
+	} else {
+		snprintf(h->reload_err, sizeof(h->reload_err),
+		    "credentials file %s: out of memory; still using "
+		    "client '%s' secret %u",
+		    h->cred_path, h->id, h->secret_no);
+	}
+	hk_credentials_clear(&c);
+	if (r >= 0) {
+		return r;
+	}
+fail:
+	set_error(h, r, "%s", h->reload_err);
+	return r;
+}
+
+/*
+ * The primary credential got UNAUTHENTICATED without a MAC: the service
+ * did not take it (unknown, revoked or expired secret, bad MAC).  Retries
+ * once: with the credentials file's new credential if the file changed,
+ * else with the second credential.  The retry reuses the nonce, so a
+ * request that did run (the reply forged on the way) is a REPLAY, never a
+ * second execution; hence only a credential of the same client is tried.
+ */
+static int
+retry_unauth(struct hsmkey *h, const Hsmkey__V1__Request *req,
+    Hsmkey__V1__Response__ResultCase want, Hsmkey__V1__Response **respp,
+    int r)
+{
+	char failed_id[HK_CLIENT_ID_MAX + 1];
+	int  swapped = 0;
+
+	memcpy(failed_id, h->id, sizeof(failed_id));
+	if (h->auto_reload && reload_locked(h, 0) == 1) {
+		if (strcmp(h->id, failed_id) != 0) {
+			return r;
+		}
+	} else if (h->alt.secret != NULL) {
+		cred_swap(h, &h->alt);
+		swapped = 1;
+	} else {
+		return r;
+	}
+	h->retry = 1;
+	r = exchange(h, req, want, respp);
+	h->retry = 0;
+	if (swapped && r == HSMKEY_EUNAUTH && h->unauth_plain) {
+		/* neither works: keep the order */
+		cred_swap(h, &h->alt);
+	}
+	return r;
+}
+
 int
 hk_client_call(struct hsmkey *h, const Hsmkey__V1__Request *req,
     Hsmkey__V1__Response__ResultCase want, Hsmkey__V1__Response **respp)
@@ -657,7 +917,96 @@ hk_client_call(struct hsmkey *h, const Hsmkey__V1__Request *req,
 		return HSMKEY_EINVAL;
 	}
 	pthread_mutex_lock(&h->mu);
+	if (h->auto_reload &&
+	    mono_ms() - h->cred_checked_ms >= HK_RELOAD_EVERY_MS) {
+		(void)reload_locked(h, 0);
+	}
 	r = exchange(h, req, want, respp);
+	if (r == HSMKEY_EUNAUTH && h->unauth_plain) {
+		r = retry_unauth(h, req, want, respp, r);
+	}
+	if (r == 0 && h->reload_err[0] != '\0') {
+		/* a failed reload stays visible until the file is fixed */
+		snprintf(h->err, sizeof(h->err), "%s", h->reload_err);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return r;
+}
+
+int
+hsmkey_reload(struct hsmkey *h)
+{
+	int r;
+
+	if (h == NULL) {
+		return HSMKEY_EINVAL;
+	}
+	pthread_mutex_lock(&h->mu);
+	if (h->cred_path == NULL) {
+		r = set_error(h, HSMKEY_EINVAL,
+		    "this handle has no credentials file to reload "
+		    "(opened with hsmkey_open_secret)");
+	} else if ((r = reload_locked(h, 1)) > 0) {
+		r = 0;
+	}
+	if (r == 0) {
+		h->err[0] = '\0';
+	}
+	pthread_mutex_unlock(&h->mu);
+	return r;
+}
+
+int
+hsmkey_set_auto_reload(struct hsmkey *h, int on)
+{
+	if (h == NULL) {
+		return HSMKEY_EINVAL;
+	}
+	pthread_mutex_lock(&h->mu);
+	h->auto_reload = on != 0 && h->cred_path != NULL;
+	pthread_mutex_unlock(&h->mu);
+	return 0;
+}
+
+int
+hsmkey_add_credentials(struct hsmkey *h, const char *credentials_file)
+{
+	struct hk_credentials c;
+	struct hk_cred	      nc;
+	char		      why[HK_ERRLEN];
+	int		      r;
+
+	if (h == NULL) {
+		return HSMKEY_EINVAL;
+	}
+	pthread_mutex_lock(&h->mu);
+	if ((r = hk_credentials_load(credentials_file, &c, why,
+		 sizeof(why))) != 0) {
+		set_error(h, r, "%s", why);
+		goto out;
+	}
+	if (strcmp(c.id, h->id) != 0) {
+		r = set_error(h, HSMKEY_EINVAL,
+		    "%s holds client '%s', this handle is client '%s': a "
+		    "second credential must be of the same client",
+		    credentials_file, c.id, h->id);
+		goto out;
+	}
+	if (cred_is(c.id, c.secret_no, c.secret, c.secret_len, h->id,
+		h->secret_no, h->secret, h->secret_len)) {
+		r = 0; /* the primary already */
+		goto out;
+	}
+	if ((r = cred_store(&nc, c.id, c.secret_no, c.secret,
+		 c.secret_len)) != 0) {
+		set_error(h, r, "cannot allocate memory for the secret");
+		goto out;
+	}
+	cred_wipe(&h->alt);
+	h->alt = nc;
+	h->err[0] = '\0';
+out:
+	hk_credentials_clear(&c);
 	pthread_mutex_unlock(&h->mu);
 	return r;
 }
