@@ -57,6 +57,7 @@ struct kr_version {
 	token_obj_t	 priv;
 	token_obj_t	 pub;
 	int		 token_can_sign;
+	token_obj_t	 copy;		/* session copy that signs, or NONE */
 	EVP_PKEY	*_Atomic pkey;	/* loaded on first use */
 	_Atomic uint64_t signs;
 	_Atomic uint64_t verifies;
@@ -93,6 +94,7 @@ struct keyring {
 	char		 instance[OWNER_MAX];
 	char		 host[OWNER_MAX];
 	struct token	*tok;
+	int		 copies;	/* sign with session copies */
 };
 
 static const char *crash_at;
@@ -405,32 +407,62 @@ rec_retire_others(struct kr_rec *rec, uint32_t keep, uint64_t now)
 	}
 }
 
-/* Sets CKA_SIGN on the token to match each version's state; where the token
- * cannot, the service's own check still refuses. */
+/*
+ * Makes the token match each version's state: CKA_SIGN on the private key
+ * (where the token cannot, the service's own check still refuses), and a
+ * session copy of the private key for each active version, which signs
+ * faster in SoftHSM (it re-reads a token object's file at every use).  The
+ * copy is a session object inside the token (C_CopyObject with CKA_TOKEN
+ * false): the key never leaves the token, and the copy is destroyed as soon
+ * as its version stops being active.  The caller holds the admin mutex.
+ */
 static void
-sync_can_sign(struct token_session *s, struct kr_key *k)
+sync_can_sign(struct keyring *kr, struct token_session *s, struct kr_key *k)
 {
+	token_obj_t copy, old;
 	size_t i;
 	int want, r;
 
 	for (i = 0; i < k->nv; i++) {
 		struct kr_version *v = k->v[i];
 
+		want = v->rec.state == HSMKEY__V1__VERSION_STATE__STATE_ACTIVE &&
+		    v->priv != TOKEN_OBJ_NONE;
+		if (!want && v->copy != TOKEN_OBJ_NONE) {
+			pthread_rwlock_wrlock(&kr->lock);
+			old = v->copy;
+			v->copy = TOKEN_OBJ_NONE;
+			pthread_rwlock_unlock(&kr->lock);
+			if ((r = token_destroy(s, old)) != 0 &&
+			    r != HK_ERR_NOT_FOUND) {
+				log_err_r(r, "key %s v%" PRIu32 ": cannot "
+				    "destroy its session copy", k->name,
+				    v->rec.version);
+			}
+		}
 		if (v->priv == TOKEN_OBJ_NONE) {
 			continue;
 		}
-		want = v->rec.state == HSMKEY__V1__VERSION_STATE__STATE_ACTIVE;
-		if (v->token_can_sign == want) {
-			continue;
-		}
-		if ((r = token_set_can_sign(s, v->priv, want)) != 0) {
-			if (r != HK_ERR_UNSUPPORTED) {
+		if (v->token_can_sign != want) {
+			if ((r = token_set_can_sign(s, v->priv, want)) == 0) {
+				v->token_can_sign = want;
+			} else if (r != HK_ERR_UNSUPPORTED) {
 				log_err_r(r, "key %s v%" PRIu32 ": cannot "
 				    "set CKA_SIGN", k->name, v->rec.version);
 			}
-			continue;
 		}
-		v->token_can_sign = want;
+		if (want && v->copy == TOKEN_OBJ_NONE && kr->copies &&
+		    v->token_can_sign) {
+			if ((r = token_copy_session(s, v->priv, &copy)) != 0) {
+				log_info("key %s v%" PRIu32 ": no session copy "
+				    "(%s); signing with the token object",
+				    k->name, v->rec.version, hk_strerror(r));
+				continue;
+			}
+			pthread_rwlock_wrlock(&kr->lock);
+			v->copy = copy;
+			pthread_rwlock_unlock(&kr->lock);
+		}
 	}
 }
 
@@ -705,7 +737,7 @@ load_key(struct keyring *kr, struct token_session *s, struct load_state *ls,
 		}
 	}
 	kr->nversions += k->nv;
-	sync_can_sign(s, k);
+	sync_can_sign(kr, s, k);
 	if ((r = insert_key(kr, k)) != 0) {
 		goto fail;
 	}
@@ -745,6 +777,7 @@ keyring_load(struct keyring **krp, struct token *tok,
 	pthread_mutex_init(&kr->pk_lock, NULL);
 	kr->tok = tok;
 	kr->destroy_delay_s = opts->destroy_delay_s;
+	kr->copies = !opts->no_session_copies;
 	kr->default_grace_s = opts->default_verify_grace_s;
 	snprintf(kr->instance, sizeof(kr->instance), "%s", opts->instance);
 	slash = strchr(kr->instance, '/');
@@ -930,7 +963,7 @@ keyring_signer(struct keyring *kr, const char *name, uint32_t version,
 	}
 	sp->alg = k->alg;
 	sp->version = version;
-	sp->priv = v->priv;
+	sp->priv = v->copy != TOKEN_OBJ_NONE ? v->copy : v->priv;
 	sp->v = v;
 	r = 0;
  out:
@@ -1218,6 +1251,7 @@ keyring_create(struct keyring *kr, struct token_session *s, const char *name,
 		free(k);
 		goto out;
 	}
+	sync_can_sign(kr, s, k);
 	log_info("created key %s (%s)", name, hk_alg_name(alg));
 	goto out;
  rollback:
@@ -1303,7 +1337,7 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 		goto out;
 	}
 	keyring_crash_point("rotate:commit");
-	sync_can_sign(s, k);
+	sync_can_sign(kr, s, k);
 	log_info("rotated key %s to v%" PRIu32 "%s", k->name, version,
 	    stage ? " (staged: pending)" : "");
 	*newp = version;
@@ -1362,7 +1396,7 @@ admin_commit(struct keyring *kr, struct token_session *s, struct kr_key *k,
 			r = apply_rec(kr, k, rec, meta);
 		}
 		if (r == 0) {
-			sync_can_sign(s, k);
+			sync_can_sign(kr, s, k);
 		}
 	}
 	pthread_mutex_unlock(&kr->admin);
@@ -1598,7 +1632,7 @@ tick_key(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	if (changed) {
 		if ((r = rec_store(s, &rec, &meta)) == 0 &&
 		    (r = apply_rec(kr, k, &rec, meta)) == 0) {
-			sync_can_sign(s, k);
+			sync_can_sign(kr, s, k);
 		}
 		for (i = 0; r == 0 && destroyed && i < k->nv; i++) {
 			if (k->v[i]->rec.state ==
@@ -1715,6 +1749,10 @@ key_info(const struct kr_key *k)
 		vi->activated_ms = v->activated_ms;
 		vi->retire_ms = v->retire_ms;
 		vi->primary = v->version == primary;
+		vi->signs = atomic_load(&k->v[i]->signs);
+		vi->verifies = atomic_load(&k->v[i]->verifies);
+		vi->errors = atomic_load(&k->v[i]->errors);
+		vi->last_use_ms = atomic_load(&k->v[i]->last_use_ms);
 		info->versions[n++] = vi;
 	}
 	info->n_versions = n;
@@ -1827,6 +1865,7 @@ keyring_stats(struct keyring *kr, Hsmkey__V1__VersionStats ***statsp,
 				x->verifies = atomic_load(&v->verifies);
 				x->errors = atomic_load(&v->errors);
 				x->last_use_ms = atomic_load(&v->last_use_ms);
+				x->state = v->rec.state;
 				st[n++] = x;
 			}
 		}

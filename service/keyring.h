@@ -30,6 +30,7 @@ struct keyring_opts {
 	uint64_t	destroy_delay_s;	/* destroy-scheduled -> destroyed */
 	uint64_t	default_verify_grace_s;
 	const char	*instance;		/* "host/pid/start" of this process */
+	int		 no_session_copies;	/* sign with token objects only */
 };
 
 /* What signing with a version needs; valid until keyring_free(). */
