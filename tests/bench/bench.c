@@ -85,6 +85,7 @@ static int		nrows;
 static int		failed;
 
 static struct bench_daemon daemon1, daemon2, echod;
+static double		   t_start;	/* when main() began */
 
 /* The service's keys, and the admin handle. */
 enum { K_EC = 0, K_ED, K_RSA, NKEYS };
@@ -896,16 +897,25 @@ bulk_main(void *arg)
 static void
 section_many(void)
 {
-	struct bulk_worker bw[8];
+	/* 3 clients keep hsmkeyd's 2 workers busy; more only queue */
+	struct bulk_worker bw[3];
 	static struct svc_arg sa;
 	struct bench_row *r;
 	double t0, budget;
-	int i, n = 8, st;
+	int i, n = 3, st;
 
 	res.want_versions = bench_p.smoke ? 16 : 10000;
 	bulk_per_key = 4;
 	bulk_nkeys = res.want_versions / bulk_per_key;
-	budget = bench_p.smoke ? 20 : 75;
+	/* whatever is left of 3 minutes, keeping ~12 s for the restart,
+	 * the sign row and the rest */
+	budget = 170 - (bench_now() - t_start) - 12;
+	if (budget < 15) {
+		budget = 15;
+	}
+	if (bench_p.smoke) {
+		budget = 20;
+	}
 	fprintf(stderr, "bench: making %d key versions (%d keys x %d) "
 	    "through the service, at most %.0f s\n", res.want_versions,
 	    bulk_nkeys, bulk_per_key, budget);
@@ -929,7 +939,13 @@ section_many(void)
 	}
 	for (i = 0; i < n; i++) {
 		pthread_join(bw[i].th, NULL);
-		hsmkey_close(bw[i].h);
+		/*
+		 * XXX the handles are left open (freed at exit): nanomsg
+		 * 1.1.5 aborted once in nn_close() of a REQ socket
+		 * (nn_req_term -> nn_chunk_free: bad chunk tag) after slow
+		 * rotations here, likely one that crossed libhsmkey's 2 s
+		 * resend interval.
+		 */
 		res.versions += bw[i].versions;
 		res.keys_made += bw[i].keys;
 		if (bw[i].failed) {
@@ -975,7 +991,7 @@ section_many(void)
 	}
 	sa.ks = &keys[K_EC];
 	sa.url = opt.ipc;
-	r = row_new("service-10k", "ecdsa-p256", "ipc", bench_p.smoke ? 2 : 8);
+	r = row_new("service-many", "ecdsa-p256", "ipc", bench_p.smoke ? 2 : 8);
 	r->ops = &sign_ops;
 	r->arg = &sa;
 	r->valg = BENCH_ALG_ECDSA;
@@ -1127,7 +1143,7 @@ compute_targets(void)
 			targets[ntargets - 1].le = 1;
 		}
 	}
-	a = find_row("service-10k", "ecdsa-p256", "ipc", 0);
+	a = find_row("service-many", "ecdsa-p256", "ipc", 0);
 	b = a ? find_row("service", "ecdsa-p256", "ipc", a->conc) : NULL;
 	target(a && b, a && b ? a->ops_per_s / b->ops_per_s : 0, 0.95, 0, "x",
 	    "sign with %d key versions >= 0.95x a few-key token (ecdsa-p256, "
@@ -1222,8 +1238,9 @@ print_text(const char *cpu, long ncpu)
 	    "after the sign row VmHWM %.1f MiB, VmRSS %.1f MiB\n",
 	    res.startup2_s, res.rss2_ready_kib / 1024.0, res.hwm2_kib / 1024.0,
 	    res.rss2_kib / 1024.0);
-	printf("\ntargets (issue 5):\n");
-	for (i = 0; i < ntargets; i++) {
+	printf("\ntargets (issue 5):%s\n", bench_p.smoke ?
+	    " not evaluated in smoke mode" : "");
+	for (i = 0; i < ntargets && !bench_p.smoke; i++) {
 		const struct target *t = &targets[i];
 
 		if (t->known) {
@@ -1235,6 +1252,7 @@ print_text(const char *cpu, long ncpu)
 			    "-", t->le ? "<" : ">=", t->want, t->what);
 		}
 	}
+	printf("total %.1f s\n", bench_now() - t_start);
 	printf("\nresult: %s\n", failed ? "FAILED (a request failed or a "
 	    "signature did not verify)" : "every request succeeded, every "
 	    "checked signature verified");
@@ -1422,6 +1440,7 @@ main(int argc, char **argv)
 	for (i = 0; i < BENCH_NMSG; i++) {
 		SHA256(bench_msg[i], BENCH_MSGLEN, bench_digest[i]);
 	}
+	t_start = bench_now();
 	res.echo_len = sign_request_len();
 	machine(cpu, sizeof(cpu), &ncpu);
 
