@@ -21,6 +21,8 @@
  *                   reply, no token call
  *   raw             token_sign() (C_SignInit + C_Sign) in this process on
  *                   the service's own key objects, one session per thread
+ *   raw-copy        the same on a session copy of each key made inside the
+ *                   token (C_CopyObject, CKA_TOKEN false)
  *   service         hsmkey_sign_digest() (ed25519: hsmkey_sign() of 256
  *                   bytes) through hsmkeyd
  *   batch100        hsmkey_sign_batch() of 100 ecdsa-p256 digests
@@ -725,6 +727,53 @@ section_echo_ping(void)
 	}
 }
 
+/*
+ * raw-copy: the same loop on a session copy of each key made inside the
+ * token (token_copy_session, C_CopyObject with CKA_TOKEN false): what the
+ * token allows when a sign skips SoftHSM's check of the object's file.
+ */
+static void
+section_copies(struct token *t, const struct find_ctx *f, const int *concs,
+    int nconc)
+{
+	static struct tok_arg ca[NKEYS];
+	struct token_session *s = NULL;
+	int k, j, e;
+
+	if ((e = token_session_open(t, &s)) != 0) {
+		fprintf(stderr, "bench: raw-copy: session: %s\n",
+		    hk_strerror(e));
+		failed = 1;
+		return;
+	}
+	for (k = 0; k < NKEYS && !failed; k++) {
+		ca[k].ks = &keys[k];
+		ca[k].t = t;
+		ca[k].mech = mech_of(k);
+		if ((e = token_copy_session(s, f->priv[k], &ca[k].key)) != 0) {
+			fprintf(stderr, "bench: raw-copy %s: C_CopyObject: %s\n",
+			    alg_names[k], hk_strerror(e));
+			failed = 1;
+			break;
+		}
+		for (j = 0; j < nconc && !failed; j++) {
+			struct bench_row *r;
+
+			if (bench_p.smoke && j > 0) {
+				break;
+			}
+			r = row_new("raw-copy", alg_names[k], "in-process",
+			    concs[j]);
+			r->ops = &tok_ops;
+			r->arg = &ca[k];
+			r->valg = keys[k].alg;
+			run(r);
+		}
+		token_destroy(s, ca[k].key);
+	}
+	token_session_close(s);
+}
+
 static void
 section_token(const char *name, const char *module, const char *transport,
     const int *concs, int nconc)
@@ -780,6 +829,9 @@ section_token(const char *name, const char *module, const char *transport,
 			r->valg = keys[k].alg;
 			run(r);
 		}
+	}
+	if (strcmp(name, "raw") == 0 && !failed) {
+		section_copies(t, &f, concs, nconc);
 	}
 out:
 	token_close(t);
