@@ -21,7 +21,7 @@
 #define EXIT_USAGE   2
 
 #define CLI_MAX_OPTS 16
-#define CLI_MAX_POS  4
+#define CLI_MAX_POS  64 /* audit verify takes many files */
 
 struct cli_opt {
 	const char *name; /* without the leading "--" */
@@ -87,6 +87,9 @@ cli_print_key(struct cli *c, const Hsmkey__V1__KeyInfo *k, uint32_t changed);
 
 /* cli_admin.c */
 extern const struct cli_cmd cli_admin_cmds[];
+
+/* cli_audit.c */
+extern const struct cli_cmd cli_audit_cmds[];
 
 /* cli_util.c */
 void *xmalloc(size_t n);

@@ -36,6 +36,8 @@ struct secret {
 	uint64_t	 expires_ms;
 	token_obj_t	 key;
 	_Atomic uint64_t last_used_ms;
+	_Atomic uint64_t requests;	/* since the service started */
+	_Atomic uint64_t denials;
 };
 
 struct grant {
@@ -520,6 +522,92 @@ clients_touch(struct client *cl, uint32_t secret_no, uint64_t now_ms)
 			return;
 		}
 	}
+}
+
+void
+clients_secret_count(struct clients *c, struct client *cl,
+    uint32_t secret_no, int denied)
+{
+	size_t i;
+
+	/* under the read lock: a revocation compacts secrets[] */
+	pthread_rwlock_rdlock(&c->lock);
+	for (i = 0; i < cl->nsecrets; i++) {
+		if (cl->secrets[i].number == secret_no) {
+			atomic_fetch_add(&cl->secrets[i].requests, 1);
+			if (denied) {
+				atomic_fetch_add(&cl->secrets[i].denials, 1);
+			}
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&c->lock);
+}
+
+void
+clients_secret_stats_free(Hsmkey__V1__SecretStats **st, size_t n)
+{
+	size_t i;
+
+	if (st == NULL) {
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (st[i] != NULL) {
+			free(st[i]->client);
+			free(st[i]);
+		}
+	}
+	free(st);
+}
+
+int
+clients_secret_stats(struct clients *c, struct client *only,
+    Hsmkey__V1__SecretStats ***statsp, size_t *np)
+{
+	Hsmkey__V1__SecretStats **st = NULL, *x;
+	struct client *cl;
+	size_t n = 0, total = 0, i;
+	int r = HK_ERR_NOMEM;
+
+	*statsp = NULL;
+	*np = 0;
+	pthread_rwlock_rdlock(&c->lock);
+	for (cl = c->list; cl != NULL; cl = cl->next) {
+		total += cl->nsecrets;
+	}
+	if ((st = calloc(total + 1, sizeof(*st))) == NULL) {
+		goto out;
+	}
+	for (cl = c->list; cl != NULL; cl = cl->next) {
+		if (cl->id[0] == '\0' || (only != NULL && cl != only)) {
+			continue;
+		}
+		for (i = 0; i < cl->nsecrets && n < total; i++) {
+			if ((x = calloc(1, sizeof(*x))) == NULL) {
+				goto out;
+			}
+			hsmkey__v1__secret_stats__init(x);
+			st[n++] = x;
+			if ((x->client = strdup(cl->id)) == NULL) {
+				goto out;
+			}
+			x->secret = cl->secrets[i].number;
+			x->requests = atomic_load(&cl->secrets[i].requests);
+			x->denials = atomic_load(&cl->secrets[i].denials);
+			x->last_use_ms =
+			    atomic_load(&cl->secrets[i].last_used_ms);
+		}
+	}
+	/* success */
+	*statsp = st;
+	*np = n;
+	st = NULL;
+	r = 0;
+ out:
+	pthread_rwlock_unlock(&c->lock);
+	clients_secret_stats_free(st, n);
+	return r;
 }
 
 void

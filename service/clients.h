@@ -60,6 +60,15 @@ int	clients_day_key(struct client *cl, struct token_session *s,
 
 /* Records a use of a secret (after its MAC held). */
 void	clients_touch(struct client *cl, uint32_t secret_no, uint64_t now_ms);
+/* Counts a request that named secret_no of cl (its MAC may have failed),
+ * and whether it was denied (bad MAC, clock, replay, no grant). */
+void	clients_secret_count(struct clients *c, struct client *cl,
+	    uint32_t secret_no, int denied);
+/* Per-secret counters of every client (only: of that one client).  Caller
+ * must clients_secret_stats_free(*statsp, *np). */
+int	clients_secret_stats(struct clients *c, struct client *only,
+	    Hsmkey__V1__SecretStats ***statsp, size_t *np);
+void	clients_secret_stats_free(Hsmkey__V1__SecretStats **st, size_t n);
 /* Counts a denied request of a client. */
 void	clients_denied(struct client *cl);
 

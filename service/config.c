@@ -63,6 +63,38 @@ parse_bool(const char *value, int *vp)
 	return 0;
 }
 
+/* "4096", "512K", "64M", "2G" (powers of 1024) to bytes. */
+static int
+parse_size(const char *value, uint64_t *vp)
+{
+	unsigned long long v, mult = 1;
+	char *end;
+
+	if (*value < '0' || *value > '9') {
+		return HK_ERR_INVALID;
+	}
+	errno = 0;
+	v = strtoull(value, &end, 10);
+	if (errno != 0) {
+		return HK_ERR_INVALID;
+	}
+	if (*end == 'K' || *end == 'k') {
+		mult = 1024ULL;
+	} else if (*end == 'M' || *end == 'm') {
+		mult = 1024ULL * 1024;
+	} else if (*end == 'G' || *end == 'g') {
+		mult = 1024ULL * 1024 * 1024;
+	}
+	if (mult != 1) {
+		end++;
+	}
+	if (*end != '\0' || v > (1ULL << 50) / mult) {
+		return HK_ERR_INVALID;
+	}
+	*vp = v * mult;
+	return 0;
+}
+
 static int
 parse_listen(struct config *cfg, const char *value)
 {
@@ -184,8 +216,28 @@ handler(void *arg, const char *section, const char *name, const char *value)
 		r = set_str(&cfg->audit_path, value);
 	} else if (IS("audit", "signs")) {
 		r = parse_bool(value, &cfg->audit_signs);
+	} else if (IS("audit", "checkpoint_every")) {
+		if ((r = parse_uint(value, 1ULL << 32, &n)) == 0) {
+			cfg->audit_checkpoint_every = n;
+			r = n >= 1 ? 0 : HK_ERR_INVALID;
+		}
+	} else if (IS("audit", "checkpoint_interval")) {
+		if ((r = hk_parse_duration(value, &d)) == 0) {
+			cfg->audit_checkpoint_interval_s = d;
+			r = d >= 1 ? 0 : HK_ERR_INVALID;
+		}
+	} else if (IS("audit", "max_size")) {
+		if ((r = parse_size(value, &d)) == 0) {
+			cfg->audit_max_size = d;
+			r = d == 0 || d >= 4096 ? 0 : HK_ERR_INVALID;
+		}
 	} else if (IS("metrics", "path")) {
 		r = set_str(&cfg->metrics_path, value);
+	} else if (IS("metrics", "interval")) {
+		if ((r = hk_parse_duration(value, &d)) == 0) {
+			cfg->metrics_interval_s = d;
+			r = d >= 1 && d <= 3600 ? 0 : HK_ERR_INVALID;
+		}
 	} else {
 		known = 0;
 	}
@@ -244,6 +296,10 @@ config_load(const char *path, struct config **cfgp)
 	cfg->destroy_delay_s = 7 * 86400;
 	cfg->default_verify_grace_s = 30 * 86400;
 	cfg->audit_signs = 1;
+	cfg->audit_checkpoint_every = 1000;
+	cfg->audit_checkpoint_interval_s = 60;
+	cfg->audit_max_size = 64ULL * 1024 * 1024;
+	cfg->metrics_interval_s = 5;
 
 	ps.cfg = cfg;
 	ps.path = path;

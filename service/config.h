@@ -31,9 +31,13 @@ struct config {
 	uint64_t	 destroy_delay_s;
 	uint64_t	 default_verify_grace_s;
 
-	char		*audit_path;
-	int		 audit_signs;
-	char		*metrics_path;
+	char		*audit_path;		/* NULL: no audit log */
+	int		 audit_signs;		/* log every sign (default) */
+	uint64_t	 audit_checkpoint_every;	/* lines */
+	uint64_t	 audit_checkpoint_interval_s;
+	uint64_t	 audit_max_size;	/* bytes; 0: no size rotation */
+	char		*metrics_path;		/* NULL: no metrics file */
+	uint64_t	 metrics_interval_s;
 };
 
 /* Parses path into a new config with defaults for what it omits; on error

@@ -1,12 +1,15 @@
 /* dispatch.c: request handlers (see dispatch.h). */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
+#include "audit.h"
 #include "codec.h"
 #include "crypto.h"
 #include "dispatch.h"
@@ -34,6 +37,8 @@ struct reply {
 	char			 msg[512];
 	uint32_t		 version;	/* for dispatch_result */
 	uint32_t		 items;
+	int			 has_sigs;
+	uint8_t			 sigs[32];	/* audit receipt */
 };
 
 static void
@@ -219,6 +224,11 @@ handle_health(struct dispatch_ctx *ctx, struct reply *rep)
 	h->uptime_s = (hk_now_ms() - sv->start_ms) / 1000;
 	h->workers = sv->workers;
 	h->protocol = HK_PROTOCOL_VERSION;
+	if ((h->audit_state = arena_calloc(&rep->arena, 1, PATH_MAX +
+	    128)) == NULL) {
+		return fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	h->audit_ok = audit_health(sv->audit, h->audit_state, PATH_MAX + 128);
 	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_HEALTH;
 	rep->resp.health = h;
 	return 0;
@@ -324,6 +334,28 @@ resign(struct dispatch_ctx *ctx, const Hsmkey__V1__SignRequest *req,
 	return 1;
 }
 
+/* The audit receipt of a sign: SHA-256 of its signatures' bytes, one after
+ * the other in item order (what the client received). */
+static int
+sigs_receipt(const Hsmkey__V1__SignResponse *sresp, uint8_t out[32])
+{
+	EVP_MD_CTX *md;
+	size_t i;
+	int ok;
+
+	if ((md = EVP_MD_CTX_new()) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+	for (i = 0; ok && i < sresp->n_signatures; i++) {
+		ok = EVP_DigestUpdate(md, sresp->signatures[i].data,
+		    sresp->signatures[i].len) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(md, out, NULL) == 1;
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : HK_ERR_INTERNAL;
+}
+
 static int
 handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__SignRequest *req,
     struct reply *rep)
@@ -339,7 +371,10 @@ handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__SignRequest *req,
 	if ((r = check_name(rep, req->name)) != 0) {
 		return r;
 	}
-	if (!allowed(ctx, CLIENT_OP_SIGN, req->name)) {
+	if (!allowed(ctx, CLIENT_OP_SIGN, req->name) ||
+	    strcmp(req->name, AUDIT_KEY_NAME) == 0) {
+		/* the audit key signs checkpoints only: a client that could
+		 * sign with it could forge them */
 		return denied(ctx, rep, "sign with", req->name);
 	}
 	if (req->n_items == 0) {
@@ -434,6 +469,9 @@ handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__SignRequest *req,
 	sresp->version = sg.version;
 	rep->version = sg.version;
 	rep->items = (uint32_t)req->n_items;
+	if (sigs_receipt(sresp, rep->sigs) == 0) {
+		rep->has_sigs = 1;
+	}
 	keyring_count(sg.v, KR_SIGN, req->n_items);
 	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_SIGN;
 	rep->resp.sign = sresp;
@@ -929,6 +967,7 @@ stats_free_cb(void *p)
 		free(st->versions[i]);
 	}
 	free(st->versions);
+	clients_secret_stats_free(st->secrets, st->n_secrets);
 	free(st);
 }
 
@@ -962,7 +1001,15 @@ handle_stats(struct dispatch_ctx *ctx, struct reply *rep)
 	}
 	st->versions = all;
 	st->n_versions = kept;
-	arena_add(&rep->arena, st, stats_free_cb);
+	if (arena_add(&rep->arena, st, stats_free_cb) == NULL) {
+		return fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	/* secrets: admin:* sees every client's, others their own */
+	if ((r = clients_secret_stats(ctx->sv->clients,
+	    allowed(ctx, CLIENT_OP_ADMIN, NULL) ? NULL : ctx->client,
+	    &st->secrets, &st->n_secrets)) != 0) {
+		return fail(rep, r, "cannot read the counters");
+	}
 	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_STATS;
 	rep->resp.stats = st;
 	return 0;
@@ -1168,6 +1215,11 @@ dispatch(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 	res->version = rep->version;
 	res->items = rep->resp.status == HSMKEY__V1__STATUS__STATUS_OK ?
 	    rep->items : 0;
+	if (rep->resp.status == HSMKEY__V1__STATUS__STATUS_OK &&
+	    rep->has_sigs) {
+		res->has_sigs = 1;
+		memcpy(res->sigs, rep->sigs, sizeof(res->sigs));
+	}
 	arena_release(&rep->arena);
 	free(rep);
 	return r;

@@ -23,6 +23,8 @@ struct dispatch_result {
 	uint32_t	 items;		/* signatures made (batch) */
 	int		 status;	/* hk_status of the reply */
 	int		 changes_state;	/* create, rotate, ..., client_* */
+	int		 has_sigs;	/* a sign that made signatures: */
+	uint8_t		 sigs[32];	/* SHA-256 of them, concatenated */
 };
 
 /* The operation name and whether it changes state, from the request alone

@@ -13,16 +13,19 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "audit.h"
 #include "codec.h"
 #include "dispatch.h"
 #include "envelope.h"
 #include "hk_err.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "transport.h"
 #include "wire.h"
@@ -154,10 +157,233 @@ check_mac(const Hsmkey__V1__Envelope *env, const uint8_t *daykey)
 	return r;
 }
 
+/* Appends s to buf (cap bytes), cutting it if it does not fit. */
+static void
+strcat_safe(char *buf, size_t cap, const char *s)
+{
+	size_t n = strlen(buf);
+
+	if (n < cap) {
+		snprintf(buf + n, cap - n, "%s", s);
+	}
+}
+
+/* ---- replies that wait for their audit line ---------------------------- */
+
+/*
+ * A reply whose request is audited: it is sent (and kept in the nonce
+ * cache) only once the audit line is durable, by the audit writer thread
+ * (group commit), so that a worker goes on with the next request in the
+ * meantime.  When the line cannot be written, the failed reply goes out
+ * instead (no signature, "audit log ... cannot be written").
+ */
+struct pending {
+	struct server		*sv;
+	struct transport	*tr;
+	struct transport_msg	 m;		/* owned: routing header */
+	struct client		*cl;
+	uint8_t			 nonce[HK_NONCE_LEN];
+	int			 cached;
+	uint8_t			*ok, *failed;	/* failed NULL: ok either way */
+	size_t			 oklen, failedlen;
+	const char		*op;
+	struct timespec		 t0;
+	/* synchronous callers (server_handle) */
+	int			 sync_done;
+	int			 sync_r;
+};
+
+static void
+pending_free(struct pending *p)
+{
+	if (p->ok != NULL) {
+		OPENSSL_cleanse(p->ok, p->oklen);	/* may hold a secret */
+		free(p->ok);
+	}
+	free(p->failed);
+	transport_msg_free(&p->m);
+	free(p);
+}
+
+static void
+observe(struct server *sv, const char *op, const struct timespec *t0)
+{
+	struct timespec t1;
+	int64_t ns;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ns = (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000000 +
+	    (t1.tv_nsec - t0->tv_nsec);
+	metrics_observe(sv->metrics, op, ns > 0 ? (uint64_t)ns : 0);
+}
+
+/* Called by the audit writer once the line is durable (r 0) or not. */
+static void
+pending_done(void *arg, int r)
+{
+	struct pending *p = arg;
+	const uint8_t *reply = p->ok;
+	size_t len = p->oklen;
+
+	if (r != 0 && p->failed != NULL) {
+		reply = p->failed;
+		len = p->failedlen;
+	}
+	if (p->cached) {
+		nonce_cache_finish(p->sv->nonces, p->cl, p->nonce, reply, len);
+	}
+	if (p->tr != NULL) {
+		transport_send(p->tr, &p->m, reply, len);
+	}
+	observe(p->sv, p->op, &p->t0);
+	pending_free(p);
+}
+
+/*
+ * Logs ev and hands the reply (*replyp, or failed when the log cannot be
+ * written) on.  With a transport the reply is sent later by the audit
+ * writer: *replyp becomes NULL and m is taken over.  Without one, waits.
+ * Takes failed (may be NULL) in every case.
+ */
+static int
+audited_reply(struct server *sv, const struct audit_event *ev,
+    struct transport *tr, struct transport_msg *m, struct client *cl,
+    const uint8_t *cache_nonce, const char *op, const struct timespec *t0,
+    uint8_t *failed, size_t failedlen, uint8_t **replyp, size_t *lenp)
+{
+	struct pending *p;
+	int r;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		free(failed);
+		return HK_ERR_NOMEM;
+	}
+	p->sv = sv;
+	p->cl = cl;
+	p->op = op;
+	p->t0 = *t0;
+	p->failed = failed;
+	p->failedlen = failedlen;
+	if (tr == NULL) {
+		/* synchronous: wait here */
+		r = audit_log(sv->audit, ev);
+		if (r != 0 && failed != NULL) {
+			OPENSSL_cleanse(*replyp, *lenp);
+			free(*replyp);
+			*replyp = failed;
+			*lenp = failedlen;
+			p->failed = NULL;
+		}
+		free(p->failed);
+		free(p);
+		return 0;
+	}
+	p->tr = tr;
+	p->ok = *replyp;
+	p->oklen = *lenp;
+	if (cache_nonce != NULL) {
+		memcpy(p->nonce, cache_nonce, HK_NONCE_LEN);
+		p->cached = 1;
+	}
+	p->m = *m;
+	memset(m, 0, sizeof(*m));
+	*replyp = NULL;
+	*lenp = 0;
+	if ((r = audit_submit(sv->audit, ev, pending_done, p)) != 0) {
+		/* too many waiting: the failed reply, now */
+		log_err_r(r, "audit: event not queued");
+		pending_done(p, HK_ERR_UNAVAILABLE);
+	}
+	return 0;
+}
+
+/* A reply to an authenticated request: MACed with the day key (or plain
+ * with the benchmark switch). */
+static int
+seal(struct server *sv, const uint8_t *daykey,
+    const Hsmkey__V1__Envelope *env, const uint8_t *body, size_t blen,
+    uint8_t **replyp, size_t *lenp)
+{
+	Hsmkey__V1__ResponseEnvelope re = HSMKEY__V1__RESPONSE_ENVELOPE__INIT;
+
+	if (!sv->skip_auth) {
+		return reply_sealed(daykey, env->nonce.data, body, blen,
+		    replyp, lenp);
+	}
+	re.protocol = HK_PROTOCOL_VERSION;
+	re.nonce = env->nonce;
+	re.response.data = (uint8_t *)body;
+	re.response.len = blen;
+	return hk_encode(&re.base, replyp, lenp);
+}
+
+/* The reply sent instead of *res's when its audit line cannot be written. */
+static int
+failed_reply(struct server *sv, const uint8_t *daykey,
+    const Hsmkey__V1__Envelope *env, const struct dispatch_result *res,
+    uint8_t **replyp, size_t *lenp)
+{
+	char why[PATH_MAX + 160], msg[PATH_MAX + 320];
+	uint8_t *body = NULL;
+	size_t blen;
+	int r;
+
+	if (audit_ready(sv->audit, why, sizeof(why))) {
+		snprintf(why, sizeof(why), "audit log %s cannot be written "
+		    "(see 'hsmkey health' and the service log)",
+		    sv->cfg->audit_path);
+	}
+	if (res->changes_state) {
+		snprintf(msg, sizeof(msg), "%s; the %s was done but is not in "
+		    "the audit log", why, res->op);
+	} else {
+		snprintf(msg, sizeof(msg), "%s; no signature was returned",
+		    why);
+	}
+	if ((r = dispatch_error(HSMKEY__V1__STATUS__STATUS_UNAVAILABLE, msg,
+	    &body, &blen)) != 0) {
+		return r;
+	}
+	r = seal(sv, daykey, env, body, blen, replyp, lenp);
+	free(body);
+	return r;
+}
+
+static int handle(struct server *, struct token_session *,
+    struct transport *, struct transport_msg *, const uint8_t *, size_t,
+    uint8_t **, size_t *);
+
 int
 server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
     size_t len, uint8_t **replyp, size_t *lenp)
 {
+	return handle(sv, s, NULL, NULL, msg, len, replyp, lenp);
+}
+
+int
+server_handle_msg(struct server *sv, struct token_session *s,
+    struct transport *tr, struct transport_msg *m, uint8_t **replyp,
+    size_t *lenp)
+{
+	return handle(sv, s, tr, m, m->body, m->len, replyp, lenp);
+}
+
+/*
+ * The pipeline.  Every state change, denial, unauthenticated or replayed
+ * request and (with [audit] signs) every sign is audited before its reply
+ * goes out: see audited_reply().
+ */
+static int
+handle(struct server *sv, struct token_session *s, struct transport *tr,
+    struct transport_msg *m, const uint8_t *msg, size_t len,
+    uint8_t **replyp, size_t *lenp)
+{
+	struct audit_event ev;
+	struct timespec t0;
+	uint8_t *failed = NULL;
+	size_t failedlen = 0;
+	const char *mop = "malformed";
+	int audit = 0, denial = 0, changes = 0;
 	Hsmkey__V1__Envelope *env = NULL;
 	Hsmkey__V1__Request *req = NULL;
 	struct dispatch_ctx ctx;
@@ -168,18 +394,30 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 	size_t blen;
 	uint64_t now = hk_now_ms(), skew;
 	const char *why = NULL;
-	char msgbuf[256];
+	char msgbuf[PATH_MAX + 256];
 	int r, cached = 0;
 
 	*replyp = NULL;
 	*lenp = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(&ev, 0, sizeof(ev));
+	memset(&res, 0, sizeof(res));
+	memset(daykey, 0, sizeof(daykey));
 	if ((r = hk_decode_strict(&hsmkey__v1__envelope__descriptor, msg, len,
 	    (ProtobufCMessage **)&env)) != 0) {
 		log_info("malformed envelope (%zu bytes) dropped with an "
 		    "error reply", len);
+		observe(sv, mop, &t0);
 		return reply_plain(NULL, 0, HK_ERR_DECODE, "malformed "
 		    "request envelope", replyp, lenp);
 	}
+	ev.client = hk_valid_client_id(env->client_id) ? env->client_id : "?";
+	ev.secret = env->secret_no;
+	ev.key = "";
+	ev.nonce = env->nonce.data;
+	ev.nonce_len = env->nonce.len;
+	ev.op = "unauthenticated";
+	ev.status = HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED;
 	if ((r = envelope_shape(env, &why)) != 0) {
 		log_info("bad envelope from '%s': %s",
 		    hk_valid_client_id(env->client_id) ? env->client_id :
@@ -201,6 +439,8 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 		    env->client_id, env->secret_no);
 		r = reply_plain(env->nonce.data, env->nonce.len,
 		    HK_ERR_UNAUTHENTICATED, msgbuf, replyp, lenp);
+		mop = "unauthenticated";
+		audit = 1;
 		goto out;
 	}
 	/* only the days around today can pass the clock check later: do no
@@ -212,6 +452,8 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 		    HK_ERR_UNAUTHENTICATED, "request not authenticated: "
 		    "timestamp is a day or more off the service clock",
 		    replyp, lenp);
+		mop = "unauthenticated";
+		audit = denial = 1;
 		goto out;
 	}
 	if ((r = clients_day_key(cl, s, env->secret_no, key,
@@ -232,6 +474,8 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 		    HK_ERR_UNAUTHENTICATED, "request not authenticated: MAC "
 		    "does not verify (wrong secret, or the request was "
 		    "altered)", replyp, lenp);
+		mop = "unauthenticated";
+		audit = denial = 1;
 		goto out;
 	}
 	/* 2. clock window, and nothing from before this process started */
@@ -259,6 +503,8 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 			r = reply_sealed(daykey, env->nonce.data, body, blen,
 			    replyp, lenp);
 		}
+		mop = "unauthenticated";
+		audit = denial = 1;
 		goto out;
 	}
 	/* 3. nonce: the same bytes get the same reply, others a REPLAY */
@@ -275,10 +521,12 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 	case NONCE_ANSWERED:
 		log_debug("client '%s': resent request answered from the "
 		    "cache", env->client_id);
+		mop = "resent";
 		r = 0;
 		goto out;
 	case NONCE_IN_FLIGHT:
 		/* its first execution answers it */
+		mop = "resent";
 		r = 0;
 		goto out;
 	case HK_ERR_REPLAY:
@@ -291,6 +539,9 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 			r = reply_sealed(daykey, env->nonce.data, body, blen,
 			    replyp, lenp);
 		}
+		mop = ev.op = "replay";
+		ev.status = HSMKEY__V1__STATUS__STATUS_REPLAY;
+		audit = denial = 1;
 		goto out;
 	default:
 		log_warnx("client '%s': nonce cache full, request refused",
@@ -301,6 +552,9 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 			r = reply_sealed(daykey, env->nonce.data, body, blen,
 			    replyp, lenp);
 		}
+		mop = ev.op = "rate-limited";
+		ev.status = HSMKEY__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
+		audit = denial = 1;
 		goto out;
 	}
 	clients_touch(cl, env->secret_no, now);
@@ -311,28 +565,60 @@ server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
 	    (ProtobufCMessage **)&req) != 0) {
 		r = dispatch_error(hk_status_from_err(HK_ERR_DECODE),
 		    "malformed request", &body, &blen);
+	} else if ((mop = dispatch_op_name(req, &changes)) != NULL &&
+	    changes && !audit_ready(sv->audit, msgbuf, sizeof(msgbuf) - 24)) {
+		/* fail closed: a change that cannot be audited is not made */
+		log_warnx("client '%s': %s refused: the audit log cannot be "
+		    "written", env->client_id, mop);
+		strcat_safe(msgbuf, sizeof(msgbuf), "; nothing was done");
+		r = dispatch_error(HSMKEY__V1__STATUS__STATUS_UNAVAILABLE,
+		    msgbuf, &body, &blen);
 	} else {
 		ctx.sv = sv;
 		ctx.s = s;
 		ctx.client = cl;
 		r = dispatch(&ctx, req, &body, &blen, &res);
+		ev.op = res.op;
+		ev.key = res.key;
+		ev.version = res.version;
+		ev.items = res.items;
+		ev.status = res.status;
+		ev.sigs = res.has_sigs ? res.sigs : NULL;
+		denial = res.status ==
+		    HSMKEY__V1__STATUS__STATUS_PERMISSION_DENIED;
+		audit = res.changes_state || denial ||
+		    (strcmp(res.op, "sign") == 0 && audit_signs(sv->audit));
+		/* a sign or change whose line fails gets this instead */
+		if (r == 0 && audit && !denial &&
+		    res.status == HSMKEY__V1__STATUS__STATUS_OK &&
+		    failed_reply(sv, daykey, env, &res, &failed,
+		    &failedlen) != 0) {
+			r = HK_ERR_NOMEM;
+		}
 	}
 	if (r != 0) {
 		goto out;
 	}
-	if (sv->skip_auth) {
-		Hsmkey__V1__ResponseEnvelope re =
-		    HSMKEY__V1__RESPONSE_ENVELOPE__INIT;
-
-		re.protocol = HK_PROTOCOL_VERSION;
-		re.nonce = env->nonce;
-		re.response.data = body;
-		re.response.len = blen;
-		r = hk_encode(&re.base, replyp, lenp);
-		goto out;
-	}
-	r = reply_sealed(daykey, env->nonce.data, body, blen, replyp, lenp);
+	r = seal(sv, daykey, env, body, blen, replyp, lenp);
  out:
+	if (cl != NULL && env != NULL) {
+		clients_secret_count(sv->clients, cl, env->secret_no,
+		    denial);
+	}
+	if (r == 0 && audit && *replyp != NULL && sv->audit != NULL) {
+		r = audited_reply(sv, &ev, tr, m, cl,
+		    cached ? env->nonce.data : NULL, mop, &t0, failed,
+		    failedlen, replyp, lenp);
+		failed = NULL;
+		if (r == 0 && *replyp == NULL) {
+			cached = 0;	/* pending_done() stores the reply */
+			mop = NULL;	/* and observes the time */
+		}
+	}
+	free(failed);
+	if (mop != NULL) {
+		observe(sv, mop, &t0);
+	}
 	OPENSSL_cleanse(daykey, sizeof(daykey));
 	if (cached) {
 		nonce_cache_finish(sv->nonces, cl, env->nonce.data,
@@ -369,7 +655,7 @@ worker_main(void *arg)
 			}
 			continue;
 		}
-		r = server_handle(w->sv, w->s, m.body, m.len, &reply, &len);
+		r = server_handle_msg(w->sv, w->s, w->tr, &m, &reply, &len);
 		if (r != 0) {
 			log_err_r(r, "worker %u: request failed", w->id);
 			if (reply_plain(NULL, 0, HK_ERR_INTERNAL, "internal "
@@ -622,6 +908,10 @@ server_run(const struct config *cfg, int foreground)
 	    cfg->reply_cache_bytes)) != 0) {
 		goto out;
 	}
+	if ((r = metrics_new(&sv.metrics)) != 0 ||
+	    (r = audit_open(&sv.audit, cfg, sv.tok, sv.kr, s0)) != 0) {
+		goto out;
+	}
 	/* signals go to this thread only, via sigwait() */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -661,6 +951,9 @@ server_run(const struct config *cfg, int foreground)
 	if (pthread_create(&tk.thread, NULL, ticker_main, &tk) == 0) {
 		ticking = 1;
 	}
+	if ((r = metrics_start(sv.metrics, &sv)) != 0) {
+		goto stop;
+	}
 	log_info("ready: hsmkeyd %s, %u workers, token '%s'", HSMKEY_VERSION,
 	    sv.workers, token_label(sv.tok));
 	for (;;) {
@@ -668,7 +961,12 @@ server_run(const struct config *cfg, int foreground)
 			continue;
 		}
 		if (sig == SIGHUP) {
-			log_info("SIGHUP: nothing to reload");
+			if (sv.audit != NULL) {
+				log_info("SIGHUP: rotating the audit log");
+				audit_rotate(sv.audit);
+			} else {
+				log_info("SIGHUP: no audit log to rotate");
+			}
 			continue;
 		}
 		log_info("signal %d: stopping", sig);
@@ -684,12 +982,20 @@ server_run(const struct config *cfg, int foreground)
 	if (ticking) {
 		pthread_join(tk.thread, NULL);
 	}
+	/* replies still waiting for the log go out before the transport
+	 * closes; the log ends with a checkpoint */
+	audit_close(sv.audit);
+	sv.audit = NULL;
+	metrics_stop(sv.metrics);
 	for (i = 0; i < sv.workers && w != NULL; i++) {
 		token_session_close(w[i].s);
 	}
  out:
 	free(w);
+	audit_close(sv.audit);
+	sv.audit = NULL;
 	transport_close(tr);
+	metrics_free(sv.metrics);
 	server_close(&sv, s0);
 	if (r == 0) {
 		log_info("stopped");
@@ -724,6 +1030,10 @@ server_bootstrap(const struct config *cfg, const char *id,
 		return HK_ERR_INVALID;
 	}
 	if ((r = server_open(&sv, cfg, &s)) != 0) {
+		goto out;
+	}
+	if (cfg->audit_path != NULL &&
+	    (r = audit_ensure_key(sv.kr, s)) != 0) {
 		goto out;
 	}
 	if (clients_any_admin(sv.clients)) {

@@ -18,12 +18,19 @@
 #include "nonce.h"
 #include "token.h"
 
+struct audit;
+struct metrics;
+struct transport;
+struct transport_msg;
+
 struct server {
 	const struct config	*cfg;
 	struct token		*tok;
 	struct keyring		*kr;
 	struct clients		*clients;
 	struct nonce_cache	*nonces;
+	struct audit		*audit;		/* NULL: no [audit] path */
+	struct metrics		*metrics;
 	uint64_t		 start_ms;
 	unsigned int		 workers;
 	int			 skip_auth;	/* benchmark builds only */
@@ -44,5 +51,14 @@ int	server_bootstrap(const struct config *cfg, const char *id,
  */
 int	server_handle(struct server *sv, struct token_session *s,
 	    const uint8_t *msg, size_t len, uint8_t **replyp, size_t *lenp);
+
+/*
+ * The same for a message received on tr: an audited request's reply is
+ * sent by the audit writer once its line is durable (group commit); then
+ * *replyp is NULL and m was taken over (transport_msg_free(m) is a no-op).
+ */
+int	server_handle_msg(struct server *sv, struct token_session *s,
+	    struct transport *tr, struct transport_msg *m, uint8_t **replyp,
+	    size_t *lenp);
 
 #endif /* HK_SERVER_H */

@@ -1,0 +1,104 @@
+/*
+ * audit.h: the append-only, hash-chained audit log ([audit] path), one JSON
+ * object a line (README "Audit log" documents the format):
+ *
+ *   {"seq":N,"time":"2024-05-01T12:00:00.123Z","client":"ID","secret":N,
+ *    "op":"sign","key":"NAME","version":N,"items":N,"status":"OK",
+ *    "nonce":"HEX","sigs":"HEX","prev":"HEX"}
+ *   {"seq":N,"time":"...","op":"checkpoint","key":"hsmkey-audit",
+ *    "version":V,"head":"HEX","sig":"BASE64","prev":"HEX"}
+ *
+ * prev is the SHA-256 of the previous line (without its newline), 64 zeros
+ * on the first line of a chain.  A checkpoint is an ECDSA P-256 signature,
+ * with the token key AUDIT_KEY_NAME, over SHA-256 of
+ *   "hsmkey.v1 audit checkpoint" NUL || u64 seq || head (32 bytes) ||
+ *   u32 version || time (the 24 ASCII bytes of its "time")
+ * integers big-endian, head equal to prev: so every byte of a checkpoint
+ * line but the signature is signed.
+ *
+ * Group commit: audit_submit() queues an event and returns; one writer
+ * thread writes every queued line with one write(2) and one fdatasync(2)
+ * and only then calls each event's done() callback, with 0 (durable) or
+ * HK_ERR_UNAVAILABLE (the batch could not be written: nothing of it is
+ * kept).  The writer retries by itself: it reopens the path (so a repaired
+ * or repointed path works again without a restart) and continues the
+ * chain from the last durable line.
+ *
+ * Thread-safety: every function may be called from any thread once
+ * audit_open() returned; done() callbacks run on the writer thread and
+ * must not call audit_log().
+ */
+#ifndef HK_AUDIT_H
+#define HK_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "keyring.h"
+#include "token.h"
+
+#define AUDIT_KEY_NAME	"hsmkey-audit"
+#define AUDIT_CHECKPOINT_CONTEXT "hsmkey.v1 audit checkpoint"
+#define AUDIT_TIME_LEN	24	/* "2024-05-01T12:00:00.123Z" */
+
+struct audit;
+
+/* One event; the strings are copied by audit_submit(). */
+struct audit_event {
+	const char	*client;	/* client id, "?" when not known */
+	uint32_t	 secret;	/* secret number the request named */
+	const char	*op;		/* "sign", "rotate", "replay", ... */
+	const char	*key;		/* key name or client id, "" if none */
+	uint32_t	 version;
+	uint32_t	 items;
+	int		 status;	/* hk_status of the reply */
+	const uint8_t	*nonce;		/* request nonce, NULL if none */
+	size_t		 nonce_len;
+	const uint8_t	*sigs;		/* SHA-256 of the signatures, or NULL */
+};
+
+/*
+ * Opens the log at cfg->audit_path (NULL: *ap = NULL, auditing off; every
+ * function accepts a NULL audit), repairs a torn last line, creates the
+ * audit key in the token if it is missing, and starts the writer.  A path
+ * that cannot be written is not an error here: the service starts, and
+ * requests that need the log fail until it works.  Caller must
+ * audit_close().
+ */
+int	audit_open(struct audit **ap, const struct config *cfg,
+	    struct token *tok, struct keyring *kr, struct token_session *s);
+
+/* Creates the audit key AUDIT_KEY_NAME (ecdsa-p256) in the token if it is
+ * missing (bootstrap and every start). */
+int	audit_ensure_key(struct keyring *kr, struct token_session *s);
+
+/* Writes a checkpoint, stops the writer and closes the log. */
+void	audit_close(struct audit *a);
+
+/*
+ * Queues ev; done(arg, r) is called once, from the writer thread, after
+ * the line is durable (r 0) or its batch failed (HK_ERR_UNAVAILABLE).
+ * Returns 0, or an error (then done is never called): HK_ERR_EXHAUSTED
+ * when too many events wait.
+ */
+int	audit_submit(struct audit *a, const struct audit_event *ev,
+	    void (*done)(void *, int), void *arg);
+
+/* Queues ev and waits until it is durable: 0 or HK_ERR_UNAVAILABLE. */
+int	audit_log(struct audit *a, const struct audit_event *ev);
+
+/* 1 when the last write worked (or auditing is off); else 0 and why gets
+ * "audit log PATH cannot be written: REASON". */
+int	audit_ready(struct audit *a, char *why, size_t len);
+
+/* "ok", "off" or the reason the log cannot be written, into buf. */
+int	audit_health(struct audit *a, char *buf, size_t len);
+
+/* Asks the writer to rotate the log now (SIGHUP). */
+void	audit_rotate(struct audit *a);
+
+/* 1 if signs are logged ([audit] signs); 0 when auditing is off. */
+int	audit_signs(const struct audit *a);
+
+#endif /* HK_AUDIT_H */
