@@ -907,6 +907,9 @@ struct bulk_worker {
 	char		 err[256];
 };
 
+/* Left open to the end, reachable from here (see section_many). */
+static struct hsmkey *bulk_handles[3];
+
 static atomic_int bulk_next;	/* next key number to make */
 static int	  bulk_nkeys, bulk_per_key;
 static double	  bulk_deadline;
@@ -998,6 +1001,7 @@ section_many(void)
 		 * rotations here, likely one that crossed libhsmkey's 2 s
 		 * resend interval.
 		 */
+		bulk_handles[i] = bw[i].h;
 		res.versions += bw[i].versions;
 		res.keys_made += bw[i].keys;
 		if (bw[i].failed) {
