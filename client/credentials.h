@@ -52,6 +52,7 @@ struct hk_file_sig {
 /* stat(2) of path (following symlinks) into *sig; 0 or -1 (errno). */
 int hk_file_sig_get(const char *path, struct hk_file_sig *sig);
 /* 1 if a and b describe the same version of a file. */
-int hk_file_sig_equal(const struct hk_file_sig *a, const struct hk_file_sig *b);
+int
+hk_file_sig_equal(const struct hk_file_sig *a, const struct hk_file_sig *b);
 
 #endif /* HK_CREDENTIALS_H */

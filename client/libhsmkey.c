@@ -63,7 +63,7 @@ struct hsmkey {
 	long long	     cred_checked_ms; /* monotonic, last stat */
 	int		     auto_reload;
 	int		     retry;	   /* next exchange reuses nonce[] */
-	int		     unauth_plain; /* last reply: UNAUTHENTICATED, no MAC */
+	int		     unauth_plain; /* last reply: unMACed UNAUTH */
 	uint8_t		     nonce[HK_NONCE_LEN]; /* of the last request */
 	char		     reload_err[HK_ERRLEN];
 };
@@ -382,9 +382,8 @@ cred_swap(struct hsmkey *h, struct hk_cred *c)
 
 /* 1 if c is the credential id/secret_no/secret. */
 static int
-cred_is(const char *id, uint32_t secret_no, const uint8_t *secret,
-    size_t len, const char *cid, uint32_t cno, const uint8_t *csecret,
-    size_t clen)
+cred_is(const char *id, uint32_t secret_no, const uint8_t *secret, size_t len,
+    const char *cid, uint32_t cno, const uint8_t *csecret, size_t clen)
 {
 	return csecret != NULL && strcmp(id, cid) == 0 && secret_no == cno &&
 	    len == clen && CRYPTO_memcmp(secret, csecret, len) == 0;
@@ -516,8 +515,8 @@ hsmkey_open(struct hsmkey **hp, const char *credentials_file, const char *url)
 		abs = strdup(path);
 	} else if (getcwd(cwd, sizeof(cwd)) != NULL &&
 	    (abs = malloc(strlen(cwd) + strlen(path) + 2)) != NULL) {
-		snprintf(abs, strlen(cwd) + strlen(path) + 2, "%s/%s", cwd,
-		    path);
+		snprintf(
+		    abs, strlen(cwd) + strlen(path) + 2, "%s/%s", cwd, path);
 	}
 	if (abs == NULL) {
 		r = set_error(NULL, HSMKEY_ENOMEM, "out of memory");
@@ -640,8 +639,8 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 		goto out;
 	}
 	/* MACs both ways use the day key of the request's timestamp */
-	if (hk_day_key(h->secret, h->secret_len, hk_mac_day(ts),
-		daykey) != 0 ||
+	if (hk_day_key(h->secret, h->secret_len, hk_mac_day(ts), daykey) !=
+		0 ||
 	    hk_mac_input_request(macin, HK_PROTOCOL_VERSION, h->id,
 		h->secret_no, nonce, sizeof(nonce), ts, reqbytes,
 		reqlen) != 0 ||
@@ -879,8 +878,7 @@ fail:
  */
 static int
 retry_unauth(struct hsmkey *h, const Hsmkey__V1__Request *req,
-    Hsmkey__V1__Response__ResultCase want, Hsmkey__V1__Response **respp,
-    int r)
+    Hsmkey__V1__Response__ResultCase want, Hsmkey__V1__Response **respp, int r)
 {
 	char failed_id[HK_CLIENT_ID_MAX + 1];
 	int  swapped = 0;
@@ -980,8 +978,8 @@ hsmkey_add_credentials(struct hsmkey *h, const char *credentials_file)
 		return HSMKEY_EINVAL;
 	}
 	pthread_mutex_lock(&h->mu);
-	if ((r = hk_credentials_load(credentials_file, &c, why,
-		 sizeof(why))) != 0) {
+	if ((r = hk_credentials_load(
+		 credentials_file, &c, why, sizeof(why))) != 0) {
 		set_error(h, r, "%s", why);
 		goto out;
 	}
@@ -997,8 +995,8 @@ hsmkey_add_credentials(struct hsmkey *h, const char *credentials_file)
 		r = 0; /* the primary already */
 		goto out;
 	}
-	if ((r = cred_store(&nc, c.id, c.secret_no, c.secret,
-		 c.secret_len)) != 0) {
+	if ((r = cred_store(&nc, c.id, c.secret_no, c.secret, c.secret_len)) !=
+	    0) {
 		set_error(h, r, "cannot allocate memory for the secret");
 		goto out;
 	}
