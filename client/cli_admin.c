@@ -421,6 +421,7 @@ cmd_stats(struct cli *c, struct cli_args *a)
 	Hsmkey__V1__StatsRequest	sr = HSMKEY__V1__STATS_REQUEST__INIT;
 	Hsmkey__V1__Response	       *resp = NULL;
 	const Hsmkey__V1__VersionStats *vs;
+	const Hsmkey__V1__SecretStats  *ss;
 	struct hsmkey		       *h;
 	char				t[64], ver[16];
 	size_t				i;
@@ -441,8 +442,9 @@ cmd_stats(struct cli *c, struct cli_args *a)
 		json_key(&c->j, "versions");
 		json_array_begin(&c->j);
 	} else {
-		printf("%-24s %-8s %10s %10s %8s  %s\n", "KEY", "VERSION",
-		    "SIGNS", "VERIFIES", "ERRORS", "LAST-USE");
+		printf("%-24s %-8s %-18s %10s %10s %8s  %s\n", "KEY",
+		    "VERSION", "STATE", "SIGNS", "VERIFIES", "ERRORS",
+		    "LAST-USE");
 	}
 	for (i = 0; i < resp->stats->n_versions; i++) {
 		vs = resp->stats->versions[i];
@@ -450,6 +452,7 @@ cmd_stats(struct cli *c, struct cli_args *a)
 			json_object_begin(&c->j);
 			json_kv_string(&c->j, "key", vs->key);
 			json_kv_u64(&c->j, "version", vs->version);
+			json_kv_string(&c->j, "state", hk_state_name(vs->state));
 			json_kv_u64(&c->j, "signs", vs->signs);
 			json_kv_u64(&c->j, "verifies", vs->verifies);
 			json_kv_u64(&c->j, "errors", vs->errors);
@@ -458,12 +461,40 @@ cmd_stats(struct cli *c, struct cli_args *a)
 			continue;
 		}
 		snprintf(ver, sizeof(ver), "v%" PRIu32, vs->version);
-		printf("%-24s %-8s %10" PRIu64 " %10" PRIu64 " %8" PRIu64
-		       "  %s\n",
-		    vs->key, ver, vs->signs, vs->verifies, vs->errors,
+		printf("%-24s %-8s %-18s %10" PRIu64 " %10" PRIu64
+		       " %8" PRIu64 "  %s\n",
+		    vs->key, ver, hk_state_name(vs->state), vs->signs,
+		    vs->verifies, vs->errors,
 		    vs->last_use_ms == 0
 			? "never"
 			: cli_fmt_time(vs->last_use_ms, t, sizeof(t)));
+	}
+	if (c->json) {
+		json_array_end(&c->j);
+		json_key(&c->j, "secrets");
+		json_array_begin(&c->j);
+	} else if (resp->stats->n_secrets > 0) {
+		printf("\n%-24s %-8s %10s %10s  %s\n", "CLIENT", "SECRET",
+		    "REQUESTS", "DENIALS", "LAST-USE");
+	}
+	for (i = 0; i < resp->stats->n_secrets; i++) {
+		ss = resp->stats->secrets[i];
+		if (c->json) {
+			json_object_begin(&c->j);
+			json_kv_string(&c->j, "client", ss->client);
+			json_kv_u64(&c->j, "secret", ss->secret);
+			json_kv_u64(&c->j, "requests", ss->requests);
+			json_kv_u64(&c->j, "denials", ss->denials);
+			cli_json_time(&c->j, "last_use", ss->last_use_ms);
+			json_object_end(&c->j);
+			continue;
+		}
+		snprintf(ver, sizeof(ver), "%" PRIu32, ss->secret);
+		printf("%-24s %-8s %10" PRIu64 " %10" PRIu64 "  %s\n",
+		    ss->client, ver, ss->requests, ss->denials,
+		    ss->last_use_ms == 0
+			? "never"
+			: cli_fmt_time(ss->last_use_ms, t, sizeof(t)));
 	}
 	if (c->json) {
 		json_array_end(&c->j);
@@ -495,9 +526,10 @@ cmd_health(struct cli *c, struct cli_args *a)
 	Hsmkey__V1__HealthRequest   hr = HSMKEY__V1__HEALTH_REQUEST__INIT;
 	Hsmkey__V1__Response	   *resp = NULL;
 	Hsmkey__V1__HealthResponse *hh;
-	const char		   *state;
+	const char		   *state, *audit;
 	struct hsmkey		   *h;
 	char			    up[64];
+	int			    healthy;
 	int			    r;
 
 	(void)a;
@@ -514,15 +546,20 @@ cmd_health(struct cli *c, struct cli_args *a)
 	state = hh->token_state != NULL && *hh->token_state != '\0'
 	    ? hh->token_state
 	    : (hh->token_ok ? "ok" : "unavailable");
+	audit = hh->audit_state != NULL && *hh->audit_state != '\0'
+	    ? hh->audit_state
+	    : (hh->audit_ok ? "ok" : "unavailable");
+	healthy = hh->token_ok && hh->audit_ok;
 	if (c->json) {
 		json_object_begin(&c->j);
-		json_kv_string(
-		    &c->j, "status", hh->token_ok ? "ok" : "degraded");
+		json_kv_string(&c->j, "status", healthy ? "ok" : "degraded");
 		json_kv_string(&c->j, "version", hh->version);
 		json_kv_u64(&c->j, "protocol", hh->protocol);
 		json_kv_bool(&c->j, "token_ok", hh->token_ok);
 		json_kv_string(&c->j, "token_label", hh->token_label);
 		json_kv_string(&c->j, "token_state", state);
+		json_kv_bool(&c->j, "audit_ok", hh->audit_ok);
+		json_kv_string(&c->j, "audit_state", audit);
 		json_kv_u64(&c->j, "keys", hh->keys);
 		json_kv_u64(&c->j, "versions", hh->versions);
 		json_kv_u64(&c->j, "workers", hh->workers);
@@ -530,10 +567,11 @@ cmd_health(struct cli *c, struct cli_args *a)
 		json_object_end(&c->j);
 	} else {
 		fmt_uptime(hh->uptime_s, up, sizeof(up));
-		printf("status    %s\n", hh->token_ok ? "ok" : "degraded");
+		printf("status    %s\n", healthy ? "ok" : "degraded");
 		printf("service   hsmkeyd %s (protocol %" PRIu32 ") at %s\n",
 		    hh->version, hh->protocol, hk_client_url(h));
 		printf("token     %s: %s\n", hh->token_label, state);
+		printf("audit     %s\n", audit);
 		printf("keys      %" PRIu32 " (%" PRIu32 " versions)\n",
 		    hh->keys, hh->versions);
 		printf("workers   %" PRIu32 "\n", hh->workers);
@@ -547,6 +585,11 @@ cmd_health(struct cli *c, struct cli_args *a)
 		    "hsmkey: token unavailable: %s (see the "
 		    "hsmkeyd log)\n",
 		    state);
+		r = 5;
+	} else if (!hh->audit_ok) {
+		/* audited requests fail until the log can be written */
+		fflush(stdout);
+		fprintf(stderr, "hsmkey: %s (see the hsmkeyd log)\n", audit);
 		r = 5;
 	}
 	hk_client_response_free(resp);
@@ -590,12 +633,13 @@ const struct cli_cmd cli_admin_cmds[] = {
 	    "expires, last used).",
 	    none_opts, 0, 0 },
 	{ "stats", cmd_stats, "",
-	    "Counters per key version: signs, verifies, errors, last use.",
+	    "Counters since the service started, per key version (signs, "
+	    "verifies, errors, last use) and per client secret (requests, "
+	    "denials, last use; admins see every client's).",
 	    none_opts, 0, 0 },
 	{ "health", cmd_health, "",
-	    "Service version, token state, keys, workers, uptime (exit 5 "
-	    "when the token "
-	    "is unavailable).",
+	    "Service version, token and audit log state, keys, workers, "
+	    "uptime (exit 5 when the token or the audit log is unavailable).",
 	    none_opts, 0, 0 },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0 },
 };

@@ -715,7 +715,7 @@ cmd_audit_verify(struct cli *c, struct cli_args *a)
 		}
 	}
 	if (r == -2) {
-		r = 5;
+		r = EXIT_USAGE;	/* as 'sign --in' with a missing file */
 		goto out;
 	}
 	if (r == 0 && st.checkpoints > st.verified && !vf.chain_only) {

@@ -63,6 +63,19 @@ print_key_text(FILE *f, const Hsmkey__V1__KeyInfo *k)
 		    cli_fmt_time(v->activated_ms, t2, sizeof(t2)),
 		    cli_fmt_time(v->retire_ms, t3, sizeof(t3)));
 	}
+	fprintf(f, "usage     since the service started\n");
+	fprintf(f, "  %-8s %10s %10s %8s  %s\n", "VERSION", "SIGNS",
+	    "VERIFIES", "ERRORS", "LAST-USE");
+	for (i = 0; i < k->n_versions; i++) {
+		v = k->versions[i];
+		snprintf(ver, sizeof(ver), "v%" PRIu32, v->version);
+		fprintf(f, "  %-8s %10" PRIu64 " %10" PRIu64 " %8" PRIu64
+			   "  %s\n",
+		    ver, v->signs, v->verifies, v->errors,
+		    v->last_use_ms == 0
+			? "never"
+			: cli_fmt_time(v->last_use_ms, t1, sizeof(t1)));
+	}
 }
 
 static void
@@ -98,6 +111,10 @@ print_key_json(struct json *j, const Hsmkey__V1__KeyInfo *k, uint32_t changed)
 		cli_json_time(j, "created", v->created_ms);
 		cli_json_time(j, "activated", v->activated_ms);
 		cli_json_time(j, "retire", v->retire_ms);
+		json_kv_u64(j, "signs", v->signs);
+		json_kv_u64(j, "verifies", v->verifies);
+		json_kv_u64(j, "errors", v->errors);
+		cli_json_time(j, "last_use", v->last_use_ms);
 		json_object_end(j);
 	}
 	json_array_end(j);

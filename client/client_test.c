@@ -825,7 +825,11 @@ test_fake_service(void)
 	    "  v1       verify-only        2024-01-01T00:00:00Z  "
 	    "2024-01-01T00:00:00Z  2024-02-01T00:00:00Z\n"
 	    "  v2*      active             2024-01-15T00:00:00Z  "
-	    "2024-01-15T00:00:00Z  -\n");
+	    "2024-01-15T00:00:00Z  -\n"
+	    "usage     since the service started\n"
+	    "  VERSION       SIGNS   VERIFIES   ERRORS  LAST-USE\n"
+	    "  v1                0          0        0  never\n"
+	    "  v2                0          0        0  never\n");
 	free(out);
 	EQ_INT(run_cli_out(&out, "--json", "describe", "pay", NULL), 0);
 	EQ_STR(out,
@@ -836,10 +840,13 @@ test_fake_service(void)
 	    "{\"version\":1,\"state\":\"verify-only\",\"primary\":false,"
 	    "\"created\":\"2024-01-01T00:00:00Z\","
 	    "\"activated\":\"2024-01-01T00:00:00Z\","
-	    "\"retire\":\"2024-02-01T00:00:00Z\"},"
+	    "\"retire\":\"2024-02-01T00:00:00Z\",\"signs\":0,"
+	    "\"verifies\":0,\"errors\":0,\"last_use\":null},"
 	    "{\"version\":2,\"state\":\"active\",\"primary\":true,"
 	    "\"created\":\"2024-01-15T00:00:00Z\","
-	    "\"activated\":\"2024-01-15T00:00:00Z\",\"retire\":null}]}\n");
+	    "\"activated\":\"2024-01-15T00:00:00Z\",\"retire\":null,"
+	    "\"signs\":0,\"verifies\":0,\"errors\":0,"
+	    "\"last_use\":null}]}\n");
 	free(out);
 	EQ_INT(run_cli_out(
 		   &out, "rotate", "pay", "--expect", "1", "--stage", NULL),

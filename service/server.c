@@ -170,12 +170,19 @@ strcat_safe(char *buf, size_t cap, const char *s)
 
 /* ---- replies that wait for their audit line ---------------------------- */
 
+/* What a request whose audit line fails gets instead of its reply. */
+enum audit_failure {
+	AF_SAME = 0,		/* its own reply (a denial stays a denial) */
+	AF_SIGN,		/* UNAVAILABLE, no signature */
+	AF_CHANGE,		/* UNAVAILABLE, "was done but not audited" */
+};
+
 /*
  * A reply whose request is audited: it is sent (and kept in the nonce
  * cache) only once the audit line is durable, by the audit writer thread
  * (group commit), so that a worker goes on with the next request in the
- * meantime.  When the line cannot be written, the failed reply goes out
- * instead (no signature, "audit log ... cannot be written").
+ * meantime.  When the line cannot be written, an UNAVAILABLE reply that
+ * says why is sealed and sent instead (no signature).
  */
 struct pending {
 	struct server		*sv;
@@ -183,14 +190,13 @@ struct pending {
 	struct transport_msg	 m;		/* owned: routing header */
 	struct client		*cl;
 	uint8_t			 nonce[HK_NONCE_LEN];
+	uint8_t			 daykey[HK_MAC_LEN];
 	int			 cached;
-	uint8_t			*ok, *failed;	/* failed NULL: ok either way */
-	size_t			 oklen, failedlen;
-	const char		*op;
+	enum audit_failure	 failure;
+	uint8_t			*ok;
+	size_t			 oklen;
+	const char		*op;		/* static */
 	struct timespec		 t0;
-	/* synchronous callers (server_handle) */
-	int			 sync_done;
-	int			 sync_r;
 };
 
 static void
@@ -200,7 +206,7 @@ pending_free(struct pending *p)
 		OPENSSL_cleanse(p->ok, p->oklen);	/* may hold a secret */
 		free(p->ok);
 	}
-	free(p->failed);
+	OPENSSL_cleanse(p->daykey, sizeof(p->daykey));
 	transport_msg_free(&p->m);
 	free(p);
 }
@@ -217,125 +223,42 @@ observe(struct server *sv, const char *op, const struct timespec *t0)
 	metrics_observe(sv->metrics, op, ns > 0 ? (uint64_t)ns : 0);
 }
 
-/* Called by the audit writer once the line is durable (r 0) or not. */
-static void
-pending_done(void *arg, int r)
-{
-	struct pending *p = arg;
-	const uint8_t *reply = p->ok;
-	size_t len = p->oklen;
-
-	if (r != 0 && p->failed != NULL) {
-		reply = p->failed;
-		len = p->failedlen;
-	}
-	if (p->cached) {
-		nonce_cache_finish(p->sv->nonces, p->cl, p->nonce, reply, len);
-	}
-	if (p->tr != NULL) {
-		transport_send(p->tr, &p->m, reply, len);
-	}
-	observe(p->sv, p->op, &p->t0);
-	pending_free(p);
-}
-
-/*
- * Logs ev and hands the reply (*replyp, or failed when the log cannot be
- * written) on.  With a transport the reply is sent later by the audit
- * writer: *replyp becomes NULL and m is taken over.  Without one, waits.
- * Takes failed (may be NULL) in every case.
- */
-static int
-audited_reply(struct server *sv, const struct audit_event *ev,
-    struct transport *tr, struct transport_msg *m, struct client *cl,
-    const uint8_t *cache_nonce, const char *op, const struct timespec *t0,
-    uint8_t *failed, size_t failedlen, uint8_t **replyp, size_t *lenp)
-{
-	struct pending *p;
-	int r;
-
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		free(failed);
-		return HK_ERR_NOMEM;
-	}
-	p->sv = sv;
-	p->cl = cl;
-	p->op = op;
-	p->t0 = *t0;
-	p->failed = failed;
-	p->failedlen = failedlen;
-	if (tr == NULL) {
-		/* synchronous: wait here */
-		r = audit_log(sv->audit, ev);
-		if (r != 0 && failed != NULL) {
-			OPENSSL_cleanse(*replyp, *lenp);
-			free(*replyp);
-			*replyp = failed;
-			*lenp = failedlen;
-			p->failed = NULL;
-		}
-		free(p->failed);
-		free(p);
-		return 0;
-	}
-	p->tr = tr;
-	p->ok = *replyp;
-	p->oklen = *lenp;
-	if (cache_nonce != NULL) {
-		memcpy(p->nonce, cache_nonce, HK_NONCE_LEN);
-		p->cached = 1;
-	}
-	p->m = *m;
-	memset(m, 0, sizeof(*m));
-	*replyp = NULL;
-	*lenp = 0;
-	if ((r = audit_submit(sv->audit, ev, pending_done, p)) != 0) {
-		/* too many waiting: the failed reply, now */
-		log_err_r(r, "audit: event not queued");
-		pending_done(p, HK_ERR_UNAVAILABLE);
-	}
-	return 0;
-}
-
 /* A reply to an authenticated request: MACed with the day key (or plain
  * with the benchmark switch). */
 static int
-seal(struct server *sv, const uint8_t *daykey,
-    const Hsmkey__V1__Envelope *env, const uint8_t *body, size_t blen,
-    uint8_t **replyp, size_t *lenp)
+seal(struct server *sv, const uint8_t *daykey, const uint8_t *nonce,
+    const uint8_t *body, size_t blen, uint8_t **replyp, size_t *lenp)
 {
 	Hsmkey__V1__ResponseEnvelope re = HSMKEY__V1__RESPONSE_ENVELOPE__INIT;
 
 	if (!sv->skip_auth) {
-		return reply_sealed(daykey, env->nonce.data, body, blen,
-		    replyp, lenp);
+		return reply_sealed(daykey, nonce, body, blen, replyp, lenp);
 	}
 	re.protocol = HK_PROTOCOL_VERSION;
-	re.nonce = env->nonce;
+	re.nonce.data = (uint8_t *)nonce;
+	re.nonce.len = HK_NONCE_LEN;
 	re.response.data = (uint8_t *)body;
 	re.response.len = blen;
 	return hk_encode(&re.base, replyp, lenp);
 }
 
-/* The reply sent instead of *res's when its audit line cannot be written. */
+/* The reply of p's request when its audit line could not be written: the
+ * writer's reason, now. */
 static int
-failed_reply(struct server *sv, const uint8_t *daykey,
-    const Hsmkey__V1__Envelope *env, const struct dispatch_result *res,
-    uint8_t **replyp, size_t *lenp)
+failed_reply(struct pending *p, uint8_t **replyp, size_t *lenp)
 {
 	char why[PATH_MAX + 160], msg[PATH_MAX + 320];
 	uint8_t *body = NULL;
 	size_t blen;
 	int r;
 
-	if (audit_ready(sv->audit, why, sizeof(why))) {
+	if (audit_ready(p->sv->audit, why, sizeof(why))) {
 		snprintf(why, sizeof(why), "audit log %s cannot be written "
-		    "(see 'hsmkey health' and the service log)",
-		    sv->cfg->audit_path);
+		    "(see the service log)", p->sv->cfg->audit_path);
 	}
-	if (res->changes_state) {
+	if (p->failure == AF_CHANGE) {
 		snprintf(msg, sizeof(msg), "%s; the %s was done but is not in "
-		    "the audit log", why, res->op);
+		    "the audit log", why, p->op);
 	} else {
 		snprintf(msg, sizeof(msg), "%s; no signature was returned",
 		    why);
@@ -344,9 +267,99 @@ failed_reply(struct server *sv, const uint8_t *daykey,
 	    &body, &blen)) != 0) {
 		return r;
 	}
-	r = seal(sv, daykey, env, body, blen, replyp, lenp);
+	r = seal(p->sv, p->daykey, p->nonce, body, blen, replyp, lenp);
 	free(body);
 	return r;
+}
+
+/* Called by the audit writer once the line is durable (r 0) or not. */
+static void
+pending_done(void *arg, int r)
+{
+	struct pending *p = arg;
+	uint8_t *failed = NULL;
+	const uint8_t *reply = p->ok;
+	size_t len = p->oklen, flen = 0;
+
+	if (r != 0 && p->failure != AF_SAME) {
+		if (failed_reply(p, &failed, &flen) == 0) {
+			reply = failed;
+			len = flen;
+		} else {
+			/* never the unaudited reply: none at all */
+			reply = NULL;
+			len = 0;
+		}
+	}
+	if (p->cached) {
+		nonce_cache_finish(p->sv->nonces, p->cl, p->nonce, reply, len);
+	}
+	if (p->tr != NULL && reply != NULL) {
+		transport_send(p->tr, &p->m, reply, len);
+	}
+	observe(p->sv, p->op, &p->t0);
+	free(failed);
+	pending_free(p);
+}
+
+/*
+ * Logs ev and hands the reply *replyp on (or an UNAVAILABLE one when the
+ * log cannot be written and failure says so).  With a transport the reply
+ * is sent later by the audit writer: *replyp becomes NULL and m is taken
+ * over.  Without one (server_handle()), waits for the line.
+ */
+static int
+audited_reply(struct server *sv, const struct audit_event *ev,
+    struct transport *tr, struct transport_msg *m, struct client *cl,
+    const uint8_t *nonce, const uint8_t *daykey, int cached,
+    enum audit_failure failure, const char *op, const struct timespec *t0,
+    uint8_t **replyp, size_t *lenp)
+{
+	struct pending *p;
+	uint8_t *failed = NULL;
+	size_t flen = 0;
+	int r;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	p->sv = sv;
+	p->cl = cl;
+	p->op = op;
+	p->t0 = *t0;
+	p->failure = failure;
+	memcpy(p->nonce, nonce, HK_NONCE_LEN);
+	memcpy(p->daykey, daykey, HK_MAC_LEN);
+	if (tr == NULL) {
+		/* synchronous: wait here; the caller stores and observes */
+		r = audit_log(sv->audit, ev);
+		if (r != 0 && failure != AF_SAME) {
+			OPENSSL_cleanse(*replyp, *lenp);
+			free(*replyp);
+			*replyp = NULL;
+			*lenp = 0;
+			if ((r = failed_reply(p, &failed, &flen)) == 0) {
+				*replyp = failed;
+				*lenp = flen;
+			}
+		}
+		pending_free(p);
+		return r == HK_ERR_UNAVAILABLE ? 0 : r;
+	}
+	p->tr = tr;
+	p->ok = *replyp;
+	p->oklen = *lenp;
+	p->cached = cached;
+	p->m = *m;
+	memset(m, 0, sizeof(*m));
+	*replyp = NULL;
+	*lenp = 0;
+	if ((r = audit_submit(sv->audit, ev, pending_done, p)) != 0) {
+		/* too many waiting: the failure reply, now */
+		log_err_r(r, "audit: event not queued");
+		pending_done(p, HK_ERR_UNAVAILABLE);
+	}
+	return 0;
 }
 
 static int handle(struct server *, struct token_session *,
@@ -380,8 +393,7 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 {
 	struct audit_event ev;
 	struct timespec t0;
-	uint8_t *failed = NULL;
-	size_t failedlen = 0;
+	enum audit_failure failure = AF_SAME;
 	const char *mop = "malformed";
 	int audit = 0, denial = 0, changes = 0;
 	Hsmkey__V1__Envelope *env = NULL;
@@ -588,34 +600,35 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 		    HSMKEY__V1__STATUS__STATUS_PERMISSION_DENIED;
 		audit = res.changes_state || denial ||
 		    (strcmp(res.op, "sign") == 0 && audit_signs(sv->audit));
-		/* a sign or change whose line fails gets this instead */
-		if (r == 0 && audit && !denial &&
-		    res.status == HSMKEY__V1__STATUS__STATUS_OK &&
-		    failed_reply(sv, daykey, env, &res, &failed,
-		    &failedlen) != 0) {
-			r = HK_ERR_NOMEM;
+		/* a sign or change whose line fails gets UNAVAILABLE */
+		if (res.status == HSMKEY__V1__STATUS__STATUS_OK) {
+			failure = res.changes_state ? AF_CHANGE :
+			    res.has_sigs ? AF_SIGN : AF_SAME;
 		}
 	}
 	if (r != 0) {
 		goto out;
 	}
-	r = seal(sv, daykey, env, body, blen, replyp, lenp);
+	r = seal(sv, daykey, env->nonce.data, body, blen, replyp, lenp);
  out:
 	if (cl != NULL && env != NULL) {
 		clients_secret_count(sv->clients, cl, env->secret_no,
 		    denial);
 	}
 	if (r == 0 && audit && *replyp != NULL && sv->audit != NULL) {
-		r = audited_reply(sv, &ev, tr, m, cl,
-		    cached ? env->nonce.data : NULL, mop, &t0, failed,
-		    failedlen, replyp, lenp);
-		failed = NULL;
-		if (r == 0 && *replyp == NULL) {
+		r = audited_reply(sv, &ev, tr, m, cl, env->nonce.data, daykey,
+		    cached, failure, mop, &t0, replyp, lenp);
+		if (r == 0 && tr != NULL) {
 			cached = 0;	/* pending_done() stores the reply */
 			mop = NULL;	/* and observes the time */
+		} else if (r != 0 && *replyp != NULL) {
+			/* fail closed: never a reply that was not audited */
+			OPENSSL_cleanse(*replyp, *lenp);
+			free(*replyp);
+			*replyp = NULL;
+			*lenp = 0;
 		}
 	}
-	free(failed);
 	if (mop != NULL) {
 		observe(sv, mop, &t0);
 	}
@@ -919,6 +932,9 @@ server_run(const struct config *cfg, int foreground)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit fails the audit write (EFBIG, fail closed)
+	 * instead of killing the service */
+	signal(SIGXFSZ, SIG_IGN);
 
 	if ((r = transport_open(&tr, cfg->listen, cfg->nlisten,
 	    HK_MAX_MESSAGE + 4096, RECV_TIMEOUT_MS, gid)) != 0) {

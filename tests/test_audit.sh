@@ -218,7 +218,7 @@ printf '{"seq":1,"time":"2024-01-01T00:00:00.000Z","op":"x","seq":2}\n' \
 expect_exit 1 "$HSMKEY" audit verify "$T/t-shape.log"
 check "an unknown shape is refused with its line" \
     grep -q 't-shape.log:1: not a valid audit line' "$T/err"
-expect_exit 5 "$HSMKEY" audit verify "$T/no-such.log"
+expect_exit 2 "$HSMKEY" audit verify "$T/no-such.log"
 expect_exit 2 "$HSMKEY" audit verify
 
 note "---- rotation by size, across many files"
