@@ -87,7 +87,7 @@ static int		nrows;
 static int		failed;
 
 static struct bench_daemon daemon1, daemon2, echod;
-static double		   t_start;	/* when main() began */
+static double		   t_start; /* when main() began */
 
 /* The service's keys, and the admin handle. */
 enum { K_EC = 0, K_ED, K_RSA, NKEYS };
@@ -98,21 +98,21 @@ static struct bench_keyset keys[NKEYS] = {
 };
 static const char *const alg_names[NKEYS] = { "ecdsa-p256", "ed25519",
 	"rsa-2048" };
-static struct hsmkey *admin;
+static struct hsmkey	*admin;
 
 /* Results that are not rows. */
 static struct {
-	size_t	 echo_len;		/* bytes of a sign request envelope */
-	double	 startup1_s;		/* hsmkeyd start, few keys */
-	long	 hwm1_kib, rss1_kib;	/* after the main rows */
-	long	 hwm_bulk_kib;		/* after making the versions */
-	int	 want_versions, versions, keys_made;
-	double	 bulk_s;
-	char	 bulk_note[160];
-	double	 startup2_s;		/* hsmkeyd start, many versions */
-	long	 rss2_ready_kib;	/* right after "ready" */
-	long	 hwm2_kib, rss2_kib;	/* after the sign row */
-	int	 done10k;
+	size_t echo_len;	   /* bytes of a sign request envelope */
+	double startup1_s;	   /* hsmkeyd start, few keys */
+	long   hwm1_kib, rss1_kib; /* after the main rows */
+	long   hwm_bulk_kib;	   /* after making the versions */
+	int    want_versions, versions, keys_made;
+	double bulk_s;
+	char   bulk_note[160];
+	double startup2_s;	   /* hsmkeyd start, many versions */
+	long   rss2_ready_kib;	   /* right after "ready" */
+	long   hwm2_kib, rss2_kib; /* after the sign row */
+	int    done10k;
 } res;
 
 /* ---------------------------------------------------------------- ops */
@@ -139,7 +139,7 @@ msg_index(const struct bench_worker *w)
 /* -- echo: a bare nanomsg REQ socket, as libhsmkey's transport makes it */
 
 struct echo_arg {
-	struct bench_keyset *ks;	/* NULL */
+	struct bench_keyset *ks; /* NULL */
 	const char	    *url;
 };
 
@@ -152,8 +152,8 @@ static int
 echo_open(struct bench_worker *w)
 {
 	const struct echo_arg *a = w->row->arg;
-	struct echo_ctx *c;
-	int v;
+	struct echo_ctx	      *c;
+	int		       v;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		return bench_fail(w, "out of memory");
@@ -164,13 +164,13 @@ echo_open(struct bench_worker *w)
 		return bench_fail(w, "nn_socket: %s", nn_strerror(nn_errno()));
 	}
 	v = 10000;
-	if (nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_RCVTIMEO, &v,
-	    sizeof(v)) < 0 ||
-	    nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_SNDTIMEO, &v,
-	    sizeof(v)) < 0 ||
+	if (nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_RCVTIMEO, &v, sizeof(v)) <
+		0 ||
+	    nn_setsockopt(c->sock, NN_SOL_SOCKET, NN_SNDTIMEO, &v, sizeof(v)) <
+		0 ||
 	    nn_connect(c->sock, a->url) < 0) {
-		return bench_fail(w, "connect %s: %s", a->url,
-		    nn_strerror(nn_errno()));
+		return bench_fail(
+		    w, "connect %s: %s", a->url, nn_strerror(nn_errno()));
 	}
 	return 0;
 }
@@ -179,8 +179,8 @@ static int
 echo_op(struct bench_worker *w)
 {
 	struct echo_ctx *c = w->ctx;
-	void *buf = NULL;
-	int n;
+	void		*buf = NULL;
+	int		 n;
 
 	/* a different message every time, like a fresh nonce */
 	memcpy(c->msg, &w->seq, sizeof(w->seq));
@@ -220,26 +220,26 @@ struct svc_arg {
 };
 
 struct svc_ctx {
-	struct hsmkey	*h;
-	const void	*data[BENCH_BATCH];
-	size_t		 lens[BENCH_BATCH];
-	char		*sigs[BENCH_BATCH];
+	struct hsmkey *h;
+	const void    *data[BENCH_BATCH];
+	size_t	       lens[BENCH_BATCH];
+	char	      *sigs[BENCH_BATCH];
 };
 
 static int
 svc_open(struct bench_worker *w)
 {
 	const struct svc_arg *a = w->row->arg;
-	struct svc_ctx *c;
-	int r;
+	struct svc_ctx	     *c;
+	int		      r;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		return bench_fail(w, "out of memory");
 	}
 	w->ctx = c;
 	if ((r = hsmkey_open(&c->h, opt.cred, a->url)) != HSMKEY_OK) {
-		return bench_fail(w, "hsmkey_open %s: %s", a->url,
-		    hsmkey_last_error(NULL));
+		return bench_fail(
+		    w, "hsmkey_open %s: %s", a->url, hsmkey_last_error(NULL));
 	}
 	hsmkey_set_timeout(c->h, 15000);
 	return 0;
@@ -261,7 +261,7 @@ static int
 ping_op(struct bench_worker *w)
 {
 	struct svc_ctx *c = w->ctx;
-	int r;
+	int		r;
 
 	if ((r = hsmkey_ping(c->h)) != HSMKEY_OK) {
 		return bench_fail(w, "ping: %s: %s", hsmkey_error_name(r),
@@ -273,9 +273,9 @@ ping_op(struct bench_worker *w)
 static int
 keep_text(struct bench_worker *w, uint32_t m, const char *text)
 {
-	uint8_t sig[BENCH_SIGMAX];
+	uint8_t	 sig[BENCH_SIGMAX];
 	uint32_t v;
-	size_t len;
+	size_t	 len;
 
 	if (bench_parse_sigtext(text, &v, sig, sizeof(sig), &len) != 0) {
 		return bench_fail(w, "malformed signature text '%.40s'", text);
@@ -288,17 +288,17 @@ static int
 sign_op(struct bench_worker *w)
 {
 	const struct svc_arg *a = w->row->arg;
-	struct svc_ctx *c = w->ctx;
-	uint32_t m = msg_index(w);
-	char *sig = NULL;
-	int r, rc = 0;
+	struct svc_ctx	     *c = w->ctx;
+	uint32_t	      m = msg_index(w);
+	char		     *sig = NULL;
+	int		      r, rc = 0;
 
 	if (a->ks->alg == BENCH_ALG_ED25519) {
-		r = hsmkey_sign(c->h, a->ks->name, bench_msg[m], BENCH_MSGLEN,
-		    0, &sig);
+		r = hsmkey_sign(
+		    c->h, a->ks->name, bench_msg[m], BENCH_MSGLEN, 0, &sig);
 	} else {
-		r = hsmkey_sign_digest(c->h, a->ks->name, bench_digest[m], 32,
-		    0, &sig);
+		r = hsmkey_sign_digest(
+		    c->h, a->ks->name, bench_digest[m], 32, 0, &sig);
 	}
 	if (r != HSMKEY_OK) {
 		return bench_fail(w, "sign %s: %s: %s", a->ks->name,
@@ -315,17 +315,17 @@ static int
 batch_op(struct bench_worker *w)
 {
 	const struct svc_arg *a = w->row->arg;
-	struct svc_ctx *c = w->ctx;
-	uint32_t m0 = msg_index(w), m;
-	int i, r, rc = 0, keep;
+	struct svc_ctx	     *c = w->ctx;
+	uint32_t	      m0 = msg_index(w), m;
+	int		      i, r, rc = 0, keep;
 
 	for (i = 0; i < BENCH_BATCH; i++) {
 		m = (m0 + (uint32_t)i) % BENCH_NMSG;
 		c->data[i] = bench_digest[m];
 		c->lens[i] = 32;
 	}
-	r = hsmkey_sign_batch(c->h, a->ks->name, c->data, c->lens,
-	    BENCH_BATCH, 0, HSMKEY_DIGEST, c->sigs);
+	r = hsmkey_sign_batch(c->h, a->ks->name, c->data, c->lens, BENCH_BATCH,
+	    0, HSMKEY_DIGEST, c->sigs);
 	if (r != HSMKEY_OK) {
 		return bench_fail(w, "sign batch %s: %s: %s", a->ks->name,
 		    hsmkey_error_name(r), hsmkey_last_error(c->h));
@@ -334,10 +334,10 @@ batch_op(struct bench_worker *w)
 	for (i = 0; i < BENCH_BATCH; i++) {
 		if (c->sigs[i] == NULL) {
 			rc = bench_fail(w, "batch reply without item %d", i);
-		} else if (rc == 0 && keep && (w->sample_all ||
-		    (uint64_t)i == w->seq % BENCH_BATCH)) {
-			rc = keep_text(w, (m0 + (uint32_t)i) % BENCH_NMSG,
-			    c->sigs[i]);
+		} else if (rc == 0 && keep &&
+		    (w->sample_all || (uint64_t)i == w->seq % BENCH_BATCH)) {
+			rc = keep_text(
+			    w, (m0 + (uint32_t)i) % BENCH_NMSG, c->sigs[i]);
 		}
 		free(c->sigs[i]);
 		c->sigs[i] = NULL;
@@ -363,11 +363,10 @@ tok_open(struct bench_worker *w)
 {
 	const struct tok_arg *a = w->row->arg;
 	struct token_session *s = NULL;
-	int r;
+	int		      r;
 
 	if ((r = token_session_open(a->t, &s)) != 0) {
-		return bench_fail(w, "token_session_open: %s",
-		    hk_strerror(r));
+		return bench_fail(w, "token_session_open: %s", hk_strerror(r));
 	}
 	w->ctx = s;
 	return 0;
@@ -386,17 +385,17 @@ static int
 tok_op(struct bench_worker *w)
 {
 	const struct tok_arg *a = w->row->arg;
-	uint32_t m = msg_index(w);
-	uint8_t sig[BENCH_SIGMAX];
-	size_t len = sizeof(sig);
-	int r;
+	uint32_t	      m = msg_index(w);
+	uint8_t		      sig[BENCH_SIGMAX];
+	size_t		      len = sizeof(sig);
+	int		      r;
 
 	if (a->mech == TOKEN_MECH_EDDSA) {
 		r = token_sign(w->ctx, a->key, a->mech, bench_msg[m],
 		    BENCH_MSGLEN, sig, &len);
 	} else {
-		r = token_sign(w->ctx, a->key, a->mech, bench_digest[m], 32,
-		    sig, &len);
+		r = token_sign(
+		    w->ctx, a->key, a->mech, bench_digest[m], 32, sig, &len);
 	}
 	if (r != 0) {
 		return bench_fail(w, "token_sign: %s", hk_strerror(r));
@@ -441,9 +440,11 @@ run(struct bench_row *r)
 		snprintf(r->note, sizeof(r->note), "FAILED");
 		return -1;
 	}
-	fprintf(stderr, "  %-14s %-10s %-10s %3d  %10.0f/s  p50 %8.1f us"
-	    "  (%zu sigs checked)\n", r->name, r->alg, r->transport, r->conc,
-	    r->ops_per_s, r->p50_us, r->checked);
+	fprintf(stderr,
+	    "  %-14s %-10s %-10s %3d  %10.0f/s  p50 %8.1f us"
+	    "  (%zu sigs checked)\n",
+	    r->name, r->alg, r->transport, r->conc, r->ops_per_s, r->p50_us,
+	    r->checked);
 	return 0;
 }
 
@@ -456,9 +457,9 @@ find_row(const char *name, const char *alg, const char *transport, int conc)
 		if (strcmp(rows[i].name, name) == 0 &&
 		    strcmp(rows[i].alg, alg) == 0 &&
 		    (transport == NULL ||
-		    strcmp(rows[i].transport, transport) == 0) &&
-		    (conc == 0 || rows[i].conc == conc) &&
-		    rows[i].supported && rows[i].requests > 0) {
+			strcmp(rows[i].transport, transport) == 0) &&
+		    (conc == 0 || rows[i].conc == conc) && rows[i].supported &&
+		    rows[i].requests > 0) {
 			return &rows[i];
 		}
 	}
@@ -470,13 +471,13 @@ static struct bench_row *
 best_row(const char *name, const char *alg, const char *transport)
 {
 	struct bench_row *best = NULL;
-	int i;
+	int		  i;
 
 	for (i = 0; i < nrows; i++) {
 		if (strcmp(rows[i].name, name) == 0 &&
 		    strcmp(rows[i].alg, alg) == 0 &&
 		    (transport == NULL ||
-		    strcmp(rows[i].transport, transport) == 0) &&
+			strcmp(rows[i].transport, transport) == 0) &&
 		    rows[i].supported && rows[i].requests > 0 &&
 		    (best == NULL || rows[i].ops_per_s > best->ops_per_s)) {
 			best = &rows[i];
@@ -490,13 +491,13 @@ best_row(const char *name, const char *alg, const char *transport)
 static size_t
 sign_request_len(void)
 {
-	Hsmkey__V1__SignItem item = HSMKEY__V1__SIGN_ITEM__INIT;
-	Hsmkey__V1__SignItem *items[1] = { &item };
+	Hsmkey__V1__SignItem	item = HSMKEY__V1__SIGN_ITEM__INIT;
+	Hsmkey__V1__SignItem   *items[1] = { &item };
 	Hsmkey__V1__SignRequest sr = HSMKEY__V1__SIGN_REQUEST__INIT;
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__Envelope env = HSMKEY__V1__ENVELOPE__INIT;
-	uint8_t nonce[16] = { 1 }, mac[32] = { 1 }, *buf;
-	size_t n;
+	Hsmkey__V1__Request	req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Envelope	env = HSMKEY__V1__ENVELOPE__INIT;
+	uint8_t			nonce[16] = { 1 }, mac[32] = { 1 }, *buf;
+	size_t			n;
 
 	item.digest.data = bench_digest[0];
 	item.digest.len = 32;
@@ -529,16 +530,16 @@ static int
 fetch_pubkeys(struct bench_keyset *ks, int maxver)
 {
 	uint8_t *der = NULL;
-	size_t len;
+	size_t	 len;
 	uint32_t v;
-	int r, i;
+	int	 r, i;
 
 	for (i = 1; i <= maxver && i <= BENCH_MAXVER; i++) {
 		if (ks->pk[i] != NULL) {
 			continue;
 		}
 		if ((r = hsmkey_pubkey_der(admin, ks->name, (uint32_t)i, &der,
-		    &len, &v)) != HSMKEY_OK) {
+			 &len, &v)) != HSMKEY_OK) {
 			fprintf(stderr, "bench: pubkey %s v%d: %s\n", ks->name,
 			    i, hsmkey_last_error(admin));
 			return -1;
@@ -563,8 +564,8 @@ static int
 find_cb(void *arg, const struct token_object *o)
 {
 	struct find_ctx *f = arg;
-	char want[160];
-	int k;
+	char		 want[160];
+	int		 k;
 
 	for (k = 0; k < NKEYS; k++) {
 		snprintf(want, sizeof(want), "hsmkey:%.64s:v1", keys[k].name);
@@ -588,10 +589,10 @@ static int
 find_keys(struct token *t, const char *what, struct find_ctx *f)
 {
 	struct token_session *s = NULL;
-	uint8_t *der = NULL;
-	size_t len;
-	EVP_PKEY *pk;
-	int k, r = -1, e;
+	uint8_t		     *der = NULL;
+	size_t		      len;
+	EVP_PKEY	     *pk;
+	int		      k, r = -1, e;
 
 	memset(f, 0, sizeof(*f));
 	if ((e = token_session_open(t, &s)) != 0 ||
@@ -603,8 +604,10 @@ find_keys(struct token *t, const char *what, struct find_ctx *f)
 	for (k = 0; k < NKEYS; k++) {
 		if (f->priv[k] == TOKEN_OBJ_NONE ||
 		    f->pub[k] == TOKEN_OBJ_NONE) {
-			fprintf(stderr, "bench: %s: no objects "
-			    "hsmkey:%s:v1\n", what, keys[k].name);
+			fprintf(stderr,
+			    "bench: %s: no objects "
+			    "hsmkey:%s:v1\n",
+			    what, keys[k].name);
 			goto out;
 		}
 		if ((e = token_pubkey_der(s, f->pub[k], &der, &len)) != 0) {
@@ -617,8 +620,10 @@ find_keys(struct token *t, const char *what, struct find_ctx *f)
 		der = NULL;
 		if (pk == NULL || EVP_PKEY_eq(pk, keys[k].pk[1]) != 1) {
 			EVP_PKEY_free(pk);
-			fprintf(stderr, "bench: %s: token key %s differs from "
-			    "the service's\n", what, keys[k].name);
+			fprintf(stderr,
+			    "bench: %s: token key %s differs from "
+			    "the service's\n",
+			    what, keys[k].name);
 			goto out;
 		}
 		EVP_PKEY_free(pk);
@@ -632,8 +637,9 @@ out:
 static enum token_mech
 mech_of(int k)
 {
-	return k == K_EC ? TOKEN_MECH_ECDSA :
-	    k == K_ED ? TOKEN_MECH_EDDSA : TOKEN_MECH_RSA_PSS_SHA256;
+	return k == K_EC ? TOKEN_MECH_ECDSA
+	    : k == K_ED	 ? TOKEN_MECH_EDDSA
+			 : TOKEN_MECH_RSA_PSS_SHA256;
 }
 
 /* One probe sign: 0 if the mechanism works through this token. */
@@ -641,28 +647,27 @@ static int
 probe(struct token *t, token_obj_t key, int k, char *err, size_t errlen)
 {
 	struct token_session *s = NULL;
-	uint8_t sig[BENCH_SIGMAX];
-	size_t len = sizeof(sig);
-	int e;
+	uint8_t		      sig[BENCH_SIGMAX];
+	size_t		      len = sizeof(sig);
+	int		      e;
 
 	if ((e = token_session_open(t, &s)) != 0) {
 		snprintf(err, errlen, "session: %s", hk_strerror(e));
 		return -1;
 	}
 	if (k == K_ED) {
-		e = token_sign(s, key, mech_of(k), bench_msg[0], BENCH_MSGLEN,
-		    sig, &len);
+		e = token_sign(
+		    s, key, mech_of(k), bench_msg[0], BENCH_MSGLEN, sig, &len);
 	} else {
-		e = token_sign(s, key, mech_of(k), bench_digest[0], 32, sig,
-		    &len);
+		e = token_sign(
+		    s, key, mech_of(k), bench_digest[0], 32, sig, &len);
 	}
 	token_session_close(s);
 	if (e != 0) {
 		snprintf(err, errlen, "C_Sign: %s", hk_strerror(e));
 		return -1;
 	}
-	if (bench_check_sig(keys[k].pk[1], keys[k].alg, 0, sig, len, 0) !=
-	    1) {
+	if (bench_check_sig(keys[k].pk[1], keys[k].alg, 0, sig, len, 0) != 1) {
 		snprintf(err, errlen, "signature does not verify");
 		return -2;
 	}
@@ -677,13 +682,13 @@ static void
 section_echo_ping(void)
 {
 	static struct echo_arg ea[2];
-	static struct svc_arg pa[2];
-	char *urls[3];
-	const char *tr[2] = { "ipc", "tcp" };
-	int i, j;
+	static struct svc_arg  pa[2];
+	char		      *urls[3];
+	const char	      *tr[2] = { "ipc", "tcp" };
+	int		       i, j;
 
-	snprintf(opt.echo_ipc, sizeof(opt.echo_ipc), "ipc://%s/echo.sock",
-	    opt.dir);
+	snprintf(
+	    opt.echo_ipc, sizeof(opt.echo_ipc), "ipc://%s/echo.sock", opt.dir);
 	urls[0] = opt.echo_ipc;
 	urls[1] = (char *)opt.echo_tcp;
 	urls[2] = NULL;
@@ -702,7 +707,7 @@ section_echo_ping(void)
 			struct bench_row *r;
 
 			if (bench_p.smoke && (j != i + 0 || j > 1)) {
-				continue;	/* ipc/1, tcp/2 */
+				continue; /* ipc/1, tcp/2 */
 			}
 			r = row_new("echo", "-", tr[i],
 			    bench_p.smoke ? i + 1 : conc_full[j]);
@@ -717,7 +722,7 @@ section_echo_ping(void)
 			struct bench_row *r;
 
 			if (bench_p.smoke && (i != 0 || j != 1)) {
-				continue;	/* ipc/2 */
+				continue; /* ipc/2 */
 			}
 			r = row_new("ping", "-", tr[i], conc_full[j]);
 			r->ops = &ping_ops;
@@ -733,16 +738,16 @@ section_echo_ping(void)
  * token allows when a sign skips SoftHSM's check of the object's file.
  */
 static void
-section_copies(struct token *t, const struct find_ctx *f, const int *concs,
-    int nconc)
+section_copies(
+    struct token *t, const struct find_ctx *f, const int *concs, int nconc)
 {
 	static struct tok_arg ca[NKEYS];
 	struct token_session *s = NULL;
-	int k, j, e;
+	int		      k, j, e;
 
 	if ((e = token_session_open(t, &s)) != 0) {
-		fprintf(stderr, "bench: raw-copy: session: %s\n",
-		    hk_strerror(e));
+		fprintf(
+		    stderr, "bench: raw-copy: session: %s\n", hk_strerror(e));
 		failed = 1;
 		return;
 	}
@@ -751,7 +756,8 @@ section_copies(struct token *t, const struct find_ctx *f, const int *concs,
 		ca[k].t = t;
 		ca[k].mech = mech_of(k);
 		if ((e = token_copy_session(s, f->priv[k], &ca[k].key)) != 0) {
-			fprintf(stderr, "bench: raw-copy %s: C_CopyObject: %s\n",
+			fprintf(stderr,
+			    "bench: raw-copy %s: C_CopyObject: %s\n",
 			    alg_names[k], hk_strerror(e));
 			failed = 1;
 			break;
@@ -762,8 +768,8 @@ section_copies(struct token *t, const struct find_ctx *f, const int *concs,
 			if (bench_p.smoke && j > 0) {
 				break;
 			}
-			r = row_new("raw-copy", alg_names[k], "in-process",
-			    concs[j]);
+			r = row_new(
+			    "raw-copy", alg_names[k], "in-process", concs[j]);
 			r->ops = &tok_ops;
 			r->arg = &ca[k];
 			r->valg = keys[k].alg;
@@ -779,11 +785,11 @@ section_token(const char *name, const char *module, const char *transport,
     const int *concs, int nconc)
 {
 	static struct tok_arg ta[2][NKEYS];
-	struct tok_arg *a = ta[strcmp(name, "raw") == 0 ? 0 : 1];
-	struct token *t = NULL;
-	struct find_ctx f;
-	char err[200];
-	int k, j, e;
+	struct tok_arg	     *a = ta[strcmp(name, "raw") == 0 ? 0 : 1];
+	struct token	     *t = NULL;
+	struct find_ctx	      f;
+	char		      err[200];
+	int		      k, j, e;
 
 	fprintf(stderr, "bench: %s (%s)\n", name, module);
 	if ((e = token_open(&t, module, "pkcs11:token=hsmkey", opt.pin)) !=
@@ -813,8 +819,8 @@ section_token(const char *name, const char *module, const char *transport,
 			}
 			r = row_new(name, alg_names[k], transport, 1);
 			r->supported = 0;
-			snprintf(r->note, sizeof(r->note), "unsupported (%.80s)",
-			    err);
+			snprintf(r->note, sizeof(r->note),
+			    "unsupported (%.80s)", err);
 			continue;
 		}
 		for (j = 0; j < nconc && !failed; j++) {
@@ -841,8 +847,8 @@ static void
 section_service(void)
 {
 	static struct svc_arg sa[NKEYS][2];
-	const char *tr[2] = { "ipc", "tcp" };
-	int k, i, j;
+	const char	     *tr[2] = { "ipc", "tcp" };
+	int		      k, i, j;
 
 	fprintf(stderr, "bench: service\n");
 	for (k = 0; k < NKEYS && !failed; k++) {
@@ -853,8 +859,9 @@ section_service(void)
 				struct bench_row *r;
 
 				/* smoke: ipc/2 for each, tcp/1 for ecdsa */
-				if (bench_p.smoke && !((i == 0 && j == 1) ||
-				    (i == 1 && j == 0 && k == K_EC))) {
+				if (bench_p.smoke &&
+				    !((i == 0 && j == 1) ||
+					(i == 1 && j == 0 && k == K_EC))) {
 					continue;
 				}
 				r = row_new("service", alg_names[k], tr[i],
@@ -872,8 +879,8 @@ static void
 section_batch(void)
 {
 	static struct svc_arg ba[2];
-	const char *tr[2] = { "ipc", "tcp" };
-	int i, j;
+	const char	     *tr[2] = { "ipc", "tcp" };
+	int		      i, j;
 
 	fprintf(stderr, "bench: batch of %d digests\n", BENCH_BATCH);
 	for (i = 0; i < 2 && !failed; i++) {
@@ -885,8 +892,8 @@ section_batch(void)
 			if (bench_p.smoke && (i != 0 || j != 0)) {
 				continue;
 			}
-			r = row_new("batch100", "ecdsa-p256", tr[i],
-			    conc_full[j]);
+			r = row_new(
+			    "batch100", "ecdsa-p256", tr[i], conc_full[j]);
 			r->ops = &batch_ops;
 			r->arg = &ba[i];
 			r->items = BENCH_BATCH;
@@ -899,18 +906,18 @@ section_batch(void)
 /* -- many versions: keys made (and rotated) through the service */
 
 struct bulk_worker {
-	pthread_t	 th;
-	int		 idx, nthreads;
-	struct hsmkey	*h;
-	int		 versions, keys;
-	int		 failed;
-	char		 err[256];
+	pthread_t      th;
+	int	       idx, nthreads;
+	struct hsmkey *h;
+	int	       versions, keys;
+	int	       failed;
+	char	       err[256];
 };
 
 /* Left open to the end, reachable from here (see section_many). */
 static struct hsmkey *bulk_handles[3];
 
-static atomic_int bulk_next;	/* next key number to make */
+static atomic_int bulk_next; /* next key number to make */
 static int	  bulk_nkeys, bulk_per_key;
 static double	  bulk_deadline;
 
@@ -918,8 +925,8 @@ static void *
 bulk_main(void *arg)
 {
 	struct bulk_worker *b = arg;
-	char name[64];
-	int n, v, r;
+	char		    name[64];
+	int		    n, v, r;
 
 	while (bench_now() < bulk_deadline &&
 	    (n = atomic_fetch_add(&bulk_next, 1)) < bulk_nkeys) {
@@ -934,9 +941,9 @@ bulk_main(void *arg)
 		b->keys++;
 		b->versions++;
 		for (v = 2; v <= bulk_per_key && bench_now() < bulk_deadline;
-		    v++) {
-			if ((r = hsmkey_rotate(b->h, name, (uint32_t)(v - 1), 0,
-			    NULL)) != HSMKEY_OK) {
+		     v++) {
+			if ((r = hsmkey_rotate(b->h, name, (uint32_t)(v - 1),
+				 0, NULL)) != HSMKEY_OK) {
 				snprintf(b->err, sizeof(b->err),
 				    "rotate %s: %s", name,
 				    hsmkey_last_error(b->h));
@@ -953,11 +960,11 @@ static void
 section_many(void)
 {
 	/* 3 clients keep hsmkeyd's 2 workers busy; more only queue */
-	struct bulk_worker bw[3];
+	struct bulk_worker    bw[3];
 	static struct svc_arg sa;
-	struct bench_row *r;
-	double t0, budget;
-	int i, n = 3, st;
+	struct bench_row     *r;
+	double		      t0, budget;
+	int		      i, n = 3, st;
 
 	res.want_versions = bench_p.smoke ? 16 : 10000;
 	bulk_per_key = 4;
@@ -971,9 +978,10 @@ section_many(void)
 	if (bench_p.smoke) {
 		budget = 20;
 	}
-	fprintf(stderr, "bench: making %d key versions (%d keys x %d) "
-	    "through the service, at most %.0f s\n", res.want_versions,
-	    bulk_nkeys, bulk_per_key, budget);
+	fprintf(stderr,
+	    "bench: making %d key versions (%d keys x %d) "
+	    "through the service, at most %.0f s\n",
+	    res.want_versions, bulk_nkeys, bulk_per_key, budget);
 	memset(bw, 0, sizeof(bw));
 	atomic_store(&bulk_next, 0);
 	t0 = bench_now();
@@ -1020,8 +1028,10 @@ section_many(void)
 		    "only %d of %d versions made in the %.0f s budget",
 		    res.versions, res.want_versions, budget);
 	}
-	fprintf(stderr, "bench: %d versions in %d keys in %.1f s "
-	    "(%.1f versions/s)\n", res.versions, res.keys_made, res.bulk_s,
+	fprintf(stderr,
+	    "bench: %d versions in %d keys in %.1f s "
+	    "(%.1f versions/s)\n",
+	    res.versions, res.keys_made, res.bulk_s,
 	    res.versions / res.bulk_s);
 	if (failed) {
 		return;
@@ -1047,7 +1057,8 @@ section_many(void)
 	}
 	sa.ks = &keys[K_EC];
 	sa.url = opt.ipc;
-	r = row_new("service-many", "ecdsa-p256", "ipc", bench_p.smoke ? 2 : 8);
+	r = row_new(
+	    "service-many", "ecdsa-p256", "ipc", bench_p.smoke ? 2 : 8);
 	r->ops = &sign_ops;
 	r->arg = &sa;
 	r->valg = BENCH_ALG_ECDSA;
@@ -1066,7 +1077,7 @@ static void
 compute_ratios(void)
 {
 	struct bench_row *r, *ref;
-	int i, c;
+	int		  i, c;
 
 	for (i = 0; i < nrows; i++) {
 		r = &rows[i];
@@ -1090,12 +1101,12 @@ compute_ratios(void)
 }
 
 struct target {
-	char	what[160];
-	double	measured;	/* the ratio or value */
-	double	want;
-	int	le;		/* pass when measured <= want */
-	int	known;		/* 0: could not be measured */
-	char	unit[8];
+	char   what[160];
+	double measured; /* the ratio or value */
+	double want;
+	int    le;    /* pass when measured <= want */
+	int    known; /* 0: could not be measured */
+	char   unit[8];
 };
 static struct target targets[64];
 static int	     ntargets;
@@ -1109,7 +1120,7 @@ target(int known, double measured, double want, int le, const char *unit,
     const char *fmt, ...)
 {
 	struct target *t;
-	va_list ap;
+	va_list	       ap;
 
 	if (ntargets == (int)(sizeof(targets) / sizeof(targets[0]))) {
 		return;
@@ -1140,19 +1151,20 @@ verdict(const struct target *t)
 static void
 compute_targets(void)
 {
-	const char *tr[2] = { "ipc", "tcp" };
+	const char	 *tr[2] = { "ipc", "tcp" };
 	struct bench_row *a, *b, *raw2, *echo8, *p11;
-	static const int pc[3] = { 1, 2, 8 };
-	double lim;
-	int i, j, k;
+	static const int  pc[3] = { 1, 2, 8 };
+	double		  lim;
+	int		  i, j, k;
 
 	for (i = 0; i < 2; i++) {
 		for (j = 0; j < 3; j++) {
 			a = find_row("ping", "-", tr[i], pc[j]);
 			b = find_row("echo", "-", tr[i], pc[j]);
-			target(a && b, a && b ? a->ops_per_s / b->ops_per_s : 0,
-			    0.8, 0, "x", "ping >= 0.8x echo, %s, %d clients",
-			    tr[i], pc[j]);
+			target(a && b,
+			    a && b ? a->ops_per_s / b->ops_per_s : 0, 0.8, 0,
+			    "x", "ping >= 0.8x echo, %s, %d clients", tr[i],
+			    pc[j]);
 		}
 	}
 	for (k = 0; k < NKEYS; k++) {
@@ -1161,19 +1173,24 @@ compute_targets(void)
 		for (i = 0; i < 2; i++) {
 			a = find_row("service", alg_names[k], tr[i], 8);
 			echo8 = find_row("echo", "-", tr[i], 8);
-			lim = raw2 && echo8 ? 1.0 / (1.0 / raw2->ops_per_s +
-			    1.0 / echo8->ops_per_s) : 0;
-			target(a && lim > 0, a && lim > 0 ?
-			    a->ops_per_s / lim : 0, 0.85, 0, "x",
+			lim = raw2 && echo8 ? 1.0 /
+				(1.0 / raw2->ops_per_s +
+				    1.0 / echo8->ops_per_s)
+					    : 0;
+			target(a && lim > 0,
+			    a && lim > 0 ? a->ops_per_s / lim : 0, 0.85, 0,
+			    "x",
 			    "%s sign, %s, 8 clients >= 0.85x pipeline limit "
-			    "1/(1/raw2+1/echo8) = %.0f/s", alg_names[k], tr[i],
-			    lim);
+			    "1/(1/raw2+1/echo8) = %.0f/s",
+			    alg_names[k], tr[i], lim);
 			if (p11 != NULL) {
-				target(a != NULL, a ? a->ops_per_s /
-				    p11->ops_per_s : 0, 1.3, 0, "x",
+				target(a != NULL,
+				    a ? a->ops_per_s / p11->ops_per_s : 0, 1.3,
+				    0, "x",
 				    "%s sign, %s, 8 clients >= 1.3x "
 				    "p11-kit-remote at its best (%d threads, "
-				    "%.0f/s)", alg_names[k], tr[i], p11->conc,
+				    "%.0f/s)",
+				    alg_names[k], tr[i], p11->conc,
 				    p11->ops_per_s);
 			} else {
 				target(0, 0, 1.3, 0, "x",
@@ -1186,16 +1203,22 @@ compute_targets(void)
 	raw2 = find_row("raw", "ecdsa-p256", "in-process", 2);
 	for (i = 0; i < 2; i++) {
 		a = best_row("batch100", "ecdsa-p256", tr[i]);
-		target(a && raw2, a && raw2 ? a->ops_per_s / raw2->ops_per_s :
-		    0, 0.85, 0, "x", "batch of 100 digests, %s, best (%d "
-		    "clients), items/s >= 0.85x raw2", tr[i], a ? a->conc : 0);
+		target(a && raw2,
+		    a && raw2 ? a->ops_per_s / raw2->ops_per_s : 0, 0.85, 0,
+		    "x",
+		    "batch of 100 digests, %s, best (%d "
+		    "clients), items/s >= 0.85x raw2",
+		    tr[i], a ? a->conc : 0);
 	}
 	for (k = 0; k < NKEYS; k++) {
 		for (i = 0; i < 2; i++) {
 			a = find_row("service", alg_names[k], tr[i], 8);
-			target(a != NULL, a && a->p50_us > 0 ? a->p99_us /
-			    a->p50_us : 0, 3, 0, "x", "%s sign, %s, 8 clients: "
-			    "p99 < 3x p50", alg_names[k], tr[i]);
+			target(a != NULL,
+			    a && a->p50_us > 0 ? a->p99_us / a->p50_us : 0, 3,
+			    0, "x",
+			    "%s sign, %s, 8 clients: "
+			    "p99 < 3x p50",
+			    alg_names[k], tr[i]);
 			targets[ntargets - 1].le = 1;
 		}
 	}
@@ -1203,7 +1226,8 @@ compute_targets(void)
 	b = a ? find_row("service", "ecdsa-p256", "ipc", a->conc) : NULL;
 	target(a && b, a && b ? a->ops_per_s / b->ops_per_s : 0, 0.95, 0, "x",
 	    "sign with %d key versions >= 0.95x a few-key token (ecdsa-p256, "
-	    "ipc, %d clients)", res.versions, a ? a->conc : 0);
+	    "ipc, %d clients)",
+	    res.versions, a ? a->conc : 0);
 	target(res.done10k, res.startup2_s, 5, 1, "s",
 	    "hsmkeyd start-up with %d key versions < 5 s", res.versions);
 	target(res.done10k, res.hwm2_kib / 1024.0, 64, 1, "MiB",
@@ -1214,7 +1238,7 @@ compute_targets(void)
 static void
 machine(char *cpu, size_t cpulen, long *ncpu)
 {
-	char line[512], *p;
+	char  line[512], *p;
 	FILE *f;
 
 	snprintf(cpu, cpulen, "unknown");
@@ -1241,18 +1265,20 @@ static void
 print_text(const char *cpu, long ncpu)
 {
 	struct utsname u;
-	int i;
+	int	       i;
 
 	uname(&u);
 	printf("hsmkey-bench%s: %ld cores, %s, %s %s\n",
 	    bench_p.smoke ? " (smoke: correctness only, numbers meaningless)"
-	    : "", ncpu, cpu, u.sysname, u.release);
+			  : "",
+	    ncpu, cpu, u.sysname, u.release);
 	if (bench_p.smoke) {
 		printf("%d requests per thread per row\n", bench_p.smoke_ops);
 	} else {
-		printf("%.1f s per row after %.1f s warm-up; hsmkeyd workers = "
-		    "2; sign request %zu bytes\n", bench_p.duration_s,
-		    bench_p.warmup_s, res.echo_len);
+		printf(
+		    "%.1f s per row after %.1f s warm-up; hsmkeyd workers = "
+		    "2; sign request %zu bytes\n",
+		    bench_p.duration_s, bench_p.warmup_s, res.echo_len);
 	}
 	printf("\n%-15s %-10s %-10s %4s %10s %9s %9s %9s %6s  %s\n", "row",
 	    "alg", "transport", "conc", "ops/s", "p50 us", "p99 us",
@@ -1279,23 +1305,25 @@ print_text(const char *cpu, long ncpu)
 		printf("\n");
 	}
 	printf("\nops/s: signatures per second (batch100: items, %d per "
-	    "request; latency per request).\n", BENCH_BATCH);
+	       "request; latency per request).\n",
+	    BENCH_BATCH);
 	printf("ratio: vs the raw row of the same algorithm at min(conc, 2) "
-	    "threads; ping vs echo at the same concurrency.\n");
+	       "threads; ping vs echo at the same concurrency.\n");
 	printf("\nhsmkeyd: start-up %.3f s on the few-key token; peak RSS "
-	    "(VmHWM) %.1f MiB after the main rows, %.1f MiB after making "
-	    "the versions\n", res.startup1_s, res.hwm1_kib / 1024.0,
-	    res.hwm_bulk_kib / 1024.0);
+	       "(VmHWM) %.1f MiB after the main rows, %.1f MiB after making "
+	       "the versions\n",
+	    res.startup1_s, res.hwm1_kib / 1024.0, res.hwm_bulk_kib / 1024.0);
 	printf("versions: %d key versions (%d keys) made through the service "
-	    "in %.1f s (%.1f/s)%s%s\n", res.versions, res.keys_made,
-	    res.bulk_s, res.bulk_s > 0 ? res.versions / res.bulk_s : 0,
+	       "in %.1f s (%.1f/s)%s%s\n",
+	    res.versions, res.keys_made, res.bulk_s,
+	    res.bulk_s > 0 ? res.versions / res.bulk_s : 0,
 	    res.bulk_note[0] ? "; " : "", res.bulk_note);
 	printf("          restart: ready in %.3f s, VmRSS %.1f MiB at ready; "
-	    "after the sign row VmHWM %.1f MiB, VmRSS %.1f MiB\n",
+	       "after the sign row VmHWM %.1f MiB, VmRSS %.1f MiB\n",
 	    res.startup2_s, res.rss2_ready_kib / 1024.0, res.hwm2_kib / 1024.0,
 	    res.rss2_kib / 1024.0);
-	printf("\ntargets (issue 5):%s\n", bench_p.smoke ?
-	    " not evaluated in smoke mode" : "");
+	printf("\ntargets (issue 5):%s\n",
+	    bench_p.smoke ? " not evaluated in smoke mode" : "");
 	for (i = 0; i < ntargets && !bench_p.smoke; i++) {
 		const struct target *t = &targets[i];
 
@@ -1309,9 +1337,11 @@ print_text(const char *cpu, long ncpu)
 		}
 	}
 	printf("total %.1f s\n", bench_now() - t_start);
-	printf("\nresult: %s\n", failed ? "FAILED (a request failed or a "
-	    "signature did not verify)" : "every request succeeded, every "
-	    "checked signature verified");
+	printf("\nresult: %s\n",
+	    failed ? "FAILED (a request failed or a "
+		     "signature did not verify)"
+		   : "every request succeeded, every "
+		     "checked signature verified");
 }
 
 static void
@@ -1334,7 +1364,7 @@ static int
 write_json(const char *path, const char *cpu, long ncpu)
 {
 	FILE *f;
-	int i;
+	int   i;
 
 	if ((f = fopen(path, "w")) == NULL) {
 		fprintf(stderr, "bench: %s: %s\n", path, strerror(errno));
@@ -1342,11 +1372,12 @@ write_json(const char *path, const char *cpu, long ncpu)
 	}
 	fprintf(f, "{\n  \"machine\": {\"cores\": %ld, \"cpu\": ", ncpu);
 	json_str(f, cpu);
-	fprintf(f, "},\n  \"smoke\": %s,\n  \"duration_s\": %.3f,\n"
+	fprintf(f,
+	    "},\n  \"smoke\": %s,\n  \"duration_s\": %.3f,\n"
 	    "  \"warmup_s\": %.3f,\n  \"sign_request_bytes\": %zu,\n"
-	    "  \"ok\": %s,\n  \"rows\": [\n", bench_p.smoke ? "true" : "false",
-	    bench_p.duration_s, bench_p.warmup_s, res.echo_len,
-	    failed ? "false" : "true");
+	    "  \"ok\": %s,\n  \"rows\": [\n",
+	    bench_p.smoke ? "true" : "false", bench_p.duration_s,
+	    bench_p.warmup_s, res.echo_len, failed ? "false" : "true");
 	for (i = 0; i < nrows; i++) {
 		const struct bench_row *r = &rows[i];
 
@@ -1356,19 +1387,22 @@ write_json(const char *path, const char *cpu, long ncpu)
 		json_str(f, r->alg);
 		fprintf(f, ", \"transport\": ");
 		json_str(f, r->transport);
-		fprintf(f, ", \"concurrency\": %d, \"items_per_request\": %d, "
-		    "\"supported\": %s", r->conc, r->items,
-		    r->supported ? "true" : "false");
+		fprintf(f,
+		    ", \"concurrency\": %d, \"items_per_request\": %d, "
+		    "\"supported\": %s",
+		    r->conc, r->items, r->supported ? "true" : "false");
 		if (r->supported) {
-			fprintf(f, ", \"ops_per_s\": %.1f, \"requests\": %llu, "
+			fprintf(f,
+			    ", \"ops_per_s\": %.1f, \"requests\": %llu, "
 			    "\"seconds\": %.3f, \"p50_us\": %.1f, "
 			    "\"p99_us\": %.1f, \"p999_us\": %.1f, "
-			    "\"signatures_checked\": %zu", r->ops_per_s,
-			    (unsigned long long)r->requests, r->secs,
-			    r->p50_us, r->p99_us, r->p999_us, r->checked);
+			    "\"signatures_checked\": %zu",
+			    r->ops_per_s, (unsigned long long)r->requests,
+			    r->secs, r->p50_us, r->p99_us, r->p999_us,
+			    r->checked);
 			if (r->ref[0] != '\0') {
-				fprintf(f, ", \"ratio\": %.3f, \"vs\": ",
-				    r->ratio);
+				fprintf(f,
+				    ", \"ratio\": %.3f, \"vs\": ", r->ratio);
 				json_str(f, r->ref);
 			}
 		} else {
@@ -1377,15 +1411,17 @@ write_json(const char *path, const char *cpu, long ncpu)
 		}
 		fprintf(f, "}%s\n", i + 1 < nrows ? "," : "");
 	}
-	fprintf(f, "  ],\n  \"hsmkeyd\": {\"startup_s\": %.3f, "
+	fprintf(f,
+	    "  ],\n  \"hsmkeyd\": {\"startup_s\": %.3f, "
 	    "\"peak_rss_kib\": %ld, \"peak_rss_after_bulk_kib\": %ld},\n",
 	    res.startup1_s, res.hwm1_kib, res.hwm_bulk_kib);
-	fprintf(f, "  \"many_versions\": {\"wanted\": %d, \"versions\": %d, "
+	fprintf(f,
+	    "  \"many_versions\": {\"wanted\": %d, \"versions\": %d, "
 	    "\"keys\": %d, \"create_s\": %.3f, \"startup_s\": %.3f, "
 	    "\"rss_at_ready_kib\": %ld, \"peak_rss_kib\": %ld, "
-	    "\"rss_kib\": %ld, \"note\": ", res.want_versions, res.versions,
-	    res.keys_made, res.bulk_s, res.startup2_s, res.rss2_ready_kib,
-	    res.hwm2_kib, res.rss2_kib);
+	    "\"rss_kib\": %ld, \"note\": ",
+	    res.want_versions, res.versions, res.keys_made, res.bulk_s,
+	    res.startup2_s, res.rss2_ready_kib, res.hwm2_kib, res.rss2_kib);
 	json_str(f, res.bulk_note);
 	fprintf(f, "},\n  \"targets\": [\n");
 	for (i = 0; i < ntargets; i++) {
@@ -1393,10 +1429,12 @@ write_json(const char *path, const char *cpu, long ncpu)
 
 		fprintf(f, "    {\"target\": ");
 		json_str(f, t->what);
-		fprintf(f, ", \"measured\": %.4f, \"want\": %.2f, "
+		fprintf(f,
+		    ", \"measured\": %.4f, \"want\": %.2f, "
 		    "\"compare\": \"%s\", \"unit\": \"%s\", \"result\": "
-		    "\"%s\"}%s\n", t->measured, t->want, t->le ? "<" : ">=",
-		    t->unit, verdict(t), i + 1 < ntargets ? "," : "");
+		    "\"%s\"}%s\n",
+		    t->measured, t->want, t->le ? "<" : ">=", t->unit,
+		    verdict(t), i + 1 < ntargets ? "," : "");
 	}
 	fprintf(f, "  ]\n}\n");
 	if (fclose(f) != 0) {
@@ -1411,7 +1449,8 @@ write_json(const char *path, const char *cpu, long ncpu)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: hsmkey-bench [--smoke] [--json FILE] "
+	fprintf(stderr,
+	    "usage: hsmkey-bench [--smoke] [--json FILE] "
 	    "--dir DIR --hsmkeyd PATH --ipc URL --tcp URL --echo-tcp URL "
 	    "--module SOFTHSM [--p11kit-module CLIENT]\n"
 	    "       (run it through scripts/bench)\n");
@@ -1431,16 +1470,16 @@ main(int argc, char **argv)
 {
 	static const int raw_conc[2] = { 1, 2 };
 	static const int p11_conc[3] = { 1, 2, 8 };
-	char cpu[256];
-	long ncpu;
-	ssize_t n;
-	int i, r, k;
+	char		 cpu[256];
+	long		 ncpu;
+	ssize_t		 n;
+	int		 i, r, k;
 
 	if (argc >= 2 && strcmp(argv[1], "--echo-server") == 0) {
 		return bench_echo_main(argc - 2, argv + 2);
 	}
 	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
+		const char  *a = argv[i];
 		const char **dst = NULL;
 
 		if (strcmp(a, "--smoke") == 0) {
@@ -1536,8 +1575,8 @@ main(int argc, char **argv)
 		section_batch();
 	}
 	if (!failed && opt.p11kit != NULL) {
-		section_token("p11-kit-remote", opt.p11kit, "p11-kit", p11_conc,
-		    3);
+		section_token(
+		    "p11-kit-remote", opt.p11kit, "p11-kit", p11_conc, 3);
 	}
 	bench_rss(daemon1.pid, &res.hwm1_kib, &res.rss1_kib);
 	if (!failed) {

@@ -15,17 +15,17 @@
 
 #include <openssl/evp.h>
 
-#define BENCH_NMSG	256	/* distinct messages/digests signed */
-#define BENCH_MSGLEN	256	/* Ed25519 message size (issue 5) */
-#define BENCH_BATCH	100	/* digests per batch request */
-#define BENCH_SIGMAX	512	/* largest signature kept for checking */
-#define BENCH_MAXCONC	64
+#define BENCH_NMSG    256 /* distinct messages/digests signed */
+#define BENCH_MSGLEN  256 /* Ed25519 message size (issue 5) */
+#define BENCH_BATCH   100 /* digests per batch request */
+#define BENCH_SIGMAX  512 /* largest signature kept for checking */
+#define BENCH_MAXCONC 64
 
 enum bench_alg {
 	BENCH_ALG_NONE = 0,
-	BENCH_ALG_ECDSA,	/* ecdsa-p256 over a SHA-256 digest */
-	BENCH_ALG_ED25519,	/* ed25519 over a 256-byte message */
-	BENCH_ALG_RSA,		/* rsa-2048 PSS over a SHA-256 digest */
+	BENCH_ALG_ECDSA,   /* ecdsa-p256 over a SHA-256 digest */
+	BENCH_ALG_ED25519, /* ed25519 over a 256-byte message */
+	BENCH_ALG_RSA,	   /* rsa-2048 PSS over a SHA-256 digest */
 };
 
 /* What the bench signs: BENCH_NMSG messages and their SHA-256 digests. */
@@ -34,29 +34,29 @@ extern uint8_t bench_digest[BENCH_NMSG][32];
 
 /* A signature kept for the correctness check after the row. */
 struct bench_sample {
-	uint32_t	msg;		/* index into bench_msg/bench_digest */
-	uint32_t	version;	/* key version that made it */
-	uint16_t	len;
-	uint8_t		der;		/* ECDSA: 1 DER, 0 raw r||s */
-	uint8_t		sig[BENCH_SIGMAX];
+	uint32_t msg;	  /* index into bench_msg/bench_digest */
+	uint32_t version; /* key version that made it */
+	uint16_t len;
+	uint8_t	 der; /* ECDSA: 1 DER, 0 raw r||s */
+	uint8_t	 sig[BENCH_SIGMAX];
 };
 
 struct bench_row;
 
 /* One client thread of a row.  ctx is the op's per-thread state. */
 struct bench_worker {
-	struct bench_row	*row;
-	int			 idx;
-	void			*ctx;
-	uint32_t		*lat;		/* ns per request, measured */
-	size_t			 nlat, latcap;
-	uint64_t		 ops;		/* requests in the window */
-	uint64_t		 seq;		/* requests made, all phases */
-	int			 failed;
-	char			 err[256];
-	struct bench_sample	*samples;
-	size_t			 nsamples, samplecap;
-	int			 sample_all;	/* smoke: keep every sig */
+	struct bench_row    *row;
+	int		     idx;
+	void		    *ctx;
+	uint32_t	    *lat; /* ns per request, measured */
+	size_t		     nlat, latcap;
+	uint64_t	     ops; /* requests in the window */
+	uint64_t	     seq; /* requests made, all phases */
+	int		     failed;
+	char		     err[256];
+	struct bench_sample *samples;
+	size_t		     nsamples, samplecap;
+	int		     sample_all; /* smoke: keep every sig */
 };
 
 /*
@@ -65,42 +65,42 @@ struct bench_worker {
  * Each returns 0 or -1 with w->err set.
  */
 struct bench_ops {
-	int	(*open)(struct bench_worker *w);
-	int	(*op)(struct bench_worker *w);
-	void	(*close)(struct bench_worker *w);
+	int (*open)(struct bench_worker *w);
+	int (*op)(struct bench_worker *w);
+	void (*close)(struct bench_worker *w);
 };
 
 struct bench_row {
 	/* what */
-	char			 name[24];	/* echo, ping, raw, service, ... */
-	char			 alg[16];	/* ecdsa-p256, ..., "-" */
-	char			 transport[16]; /* ipc, tcp, in-process, ... */
-	int			 conc;
-	int			 items;		/* signatures per request */
-	enum bench_alg		 valg;		/* how to check samples */
-	const struct bench_ops	*ops;
-	void			*arg;		/* the op's shared state */
+	char			name[24]; /* echo, ping, raw, service, ... */
+	char			alg[16];  /* ecdsa-p256, ..., "-" */
+	char			transport[16]; /* ipc, tcp, in-process, ... */
+	int			conc;
+	int			items; /* signatures per request */
+	enum bench_alg		valg;  /* how to check samples */
+	const struct bench_ops *ops;
+	void		       *arg; /* the op's shared state */
 	/* result */
-	int			 supported;
-	char			 note[128];
-	double			 secs;		/* measured window */
-	uint64_t		 requests;
-	double			 ops_per_s;	/* items (signatures) per s */
-	double			 p50_us, p99_us, p999_us;
-	size_t			 checked;	/* signatures verified */
-	int			 lat_truncated;
+	int	 supported;
+	char	 note[128];
+	double	 secs; /* measured window */
+	uint64_t requests;
+	double	 ops_per_s; /* items (signatures) per s */
+	double	 p50_us, p99_us, p999_us;
+	size_t	 checked; /* signatures verified */
+	int	 lat_truncated;
 	/* the row it is compared with, and the ratio */
-	char			 ref[48];
-	double			 ratio;
+	char   ref[48];
+	double ratio;
 };
 
 /* Run parameters. */
 struct bench_params {
-	int	smoke;
-	double	warmup_s;	/* full mode */
-	double	duration_s;	/* full mode */
-	int	smoke_ops;	/* smoke: requests per worker */
-	int	sample_stride;	/* full: keep every Nth signature */
+	int    smoke;
+	double warmup_s;      /* full mode */
+	double duration_s;    /* full mode */
+	int    smoke_ops;     /* smoke: requests per worker */
+	int    sample_stride; /* full: keep every Nth signature */
 };
 extern struct bench_params bench_p;
 
@@ -110,16 +110,16 @@ extern struct bench_params bench_p;
  * checks every kept signature with the public keys of the row's checker.
  * Returns 0, or -1 after printing why (a failed request, a bad signature).
  */
-int	bench_run_row(struct bench_row *row);
+int bench_run_row(struct bench_row *row);
 
 /* Keeps a signature for checking if this request is sampled. */
-void	bench_keep(struct bench_worker *w, uint32_t msg, uint32_t version,
-	    const uint8_t *sig, size_t len, int der);
+void bench_keep(struct bench_worker *w, uint32_t msg, uint32_t version,
+    const uint8_t *sig, size_t len, int der);
 /* 1 when the current request's signatures should be kept. */
-int	bench_sampling(const struct bench_worker *w);
+int bench_sampling(const struct bench_worker *w);
 /* Sets w->err and returns -1. */
-int	bench_fail(struct bench_worker *w, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
+int bench_fail(struct bench_worker *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* ---- bench_verify.c: OpenSSL checks */
 
@@ -129,14 +129,14 @@ EVP_PKEY *bench_pubkey(const uint8_t *der, size_t len);
  * 1 if sig is a valid signature of message/digest msg (an index) by pk for
  * alg, 0 if not.  der: ECDSA signature in DER (else raw r||s).
  */
-int	bench_check_sig(EVP_PKEY *pk, enum bench_alg alg, uint32_t msg,
-	    const uint8_t *sig, size_t len, int der);
+int bench_check_sig(EVP_PKEY *pk, enum bench_alg alg, uint32_t msg,
+    const uint8_t *sig, size_t len, int der);
 /*
  * Splits "hsmkey:v<N>:<base64>" into the version and the signature bytes.
  * Returns 0, or -1 if malformed or longer than cap.
  */
-int	bench_parse_sigtext(const char *text, uint32_t *versionp,
-	    uint8_t *sig, size_t cap, size_t *lenp);
+int bench_parse_sigtext(const char *text, uint32_t *versionp, uint8_t *sig,
+    size_t cap, size_t *lenp);
 
 /*
  * The public keys a row's samples are checked with: one per version
@@ -144,9 +144,9 @@ int	bench_parse_sigtext(const char *text, uint32_t *versionp,
  */
 #define BENCH_MAXVER 8
 struct bench_keyset {
-	char		 name[64];
-	enum bench_alg	 alg;
-	EVP_PKEY	*pk[BENCH_MAXVER + 1];
+	char	       name[64];
+	enum bench_alg alg;
+	EVP_PKEY      *pk[BENCH_MAXVER + 1];
 };
 /* The keyset of a row (its arg gives it); set by bench.c. */
 extern struct bench_keyset *(*bench_row_keys)(const struct bench_row *row);
@@ -154,30 +154,30 @@ extern struct bench_keyset *(*bench_row_keys)(const struct bench_row *row);
 /* ---- bench_proc.c: processes */
 
 struct bench_daemon {
-	pid_t	pid;
-	char	log[512];
-	double	startup_s;	/* spawn until "ready" in the log */
+	pid_t  pid;
+	char   log[512];
+	double startup_s; /* spawn until "ready" in the log */
 };
 
 /* Starts hsmkeyd --config conf --foreground with its stderr in
  * dir/hsmkeyd.N.log and waits for "ready" (at most 60 s). */
-int	bench_daemon_start(struct bench_daemon *d, const char *hsmkeyd,
-	    const char *conf, const char *dir);
+int bench_daemon_start(struct bench_daemon *d, const char *hsmkeyd,
+    const char *conf, const char *dir);
 /* SIGTERM, wait (15 s), then SIGKILL; returns its exit status or -1. */
-int	bench_daemon_stop(struct bench_daemon *d);
+int bench_daemon_stop(struct bench_daemon *d);
 /* VmHWM and VmRSS of pid in KiB; 0 on success. */
-int	bench_rss(pid_t pid, long *hwm_kib, long *rss_kib);
+int bench_rss(pid_t pid, long *hwm_kib, long *rss_kib);
 /* Starts this program as an echo server on urls (a NULL-ended list),
  * waits until it binds; kill with bench_daemon_stop(). */
-int	bench_echo_start(struct bench_daemon *d, const char *self,
-	    const char *dir, char *const *urls);
+int bench_echo_start(struct bench_daemon *d, const char *self, const char *dir,
+    char *const *urls);
 /* The echo server's main (argv: the urls). */
-int	bench_echo_main(int argc, char **argv);
+int bench_echo_main(int argc, char **argv);
 /* Kills (SIGKILL) every process started here that is still running. */
-void	bench_kill_all(void);
+void bench_kill_all(void);
 
 /* Monotonic clock in seconds / nanoseconds. */
-double	bench_now(void);
+double	 bench_now(void);
 uint64_t bench_now_ns(void);
 
 #endif /* HK_BENCH_H */

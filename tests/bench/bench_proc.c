@@ -68,9 +68,9 @@ bench_kill_all(void)
 static int
 file_has(const char *path, const char *needle)
 {
-	char buf[65536];
+	char   buf[65536];
 	size_t n;
-	FILE *f;
+	FILE  *f;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		return 0;
@@ -88,19 +88,19 @@ spawn_ready(struct bench_daemon *d, char *const *argv, const char *dir,
     const char *name)
 {
 	posix_spawn_file_actions_t fa;
-	char pidfile[600];
-	struct timespec ts = { 0, 2 * 1000 * 1000 };
-	double t0, deadline;
-	int st, e;
-	FILE *f;
+	char			   pidfile[600];
+	struct timespec		   ts = { 0, 2 * 1000 * 1000 };
+	double			   t0, deadline;
+	int			   st, e;
+	FILE			  *f;
 
 	d->pid = -1;
 	nstarts++;
 	snprintf(d->log, sizeof(d->log), "%s/%s.%d.log", dir, name, nstarts);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, d->log,
-	    O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawn_file_actions_addopen(
+	    &fa, 2, d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	posix_spawn_file_actions_adddup2(&fa, 2, 1);
 	t0 = bench_now();
 	e = posix_spawn(&d->pid, argv[0], &fa, NULL, argv, environ);
@@ -124,17 +124,18 @@ spawn_ready(struct bench_daemon *d, char *const *argv, const char *dir,
 			return 0;
 		}
 		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
-			fprintf(stderr, "bench: %s exited before it was ready "
-			    "(status %d); its log %s says:\n", name, st,
-			    d->log);
+			fprintf(stderr,
+			    "bench: %s exited before it was ready "
+			    "(status %d); its log %s says:\n",
+			    name, st, d->log);
 			child_forget(d->pid);
 			d->pid = -1;
 			return -1;
 		}
 		nanosleep(&ts, NULL);
 	}
-	fprintf(stderr, "bench: %s not ready after 60 s (log %s)\n", name,
-	    d->log);
+	fprintf(
+	    stderr, "bench: %s not ready after 60 s (log %s)\n", name, d->log);
 	return -1;
 }
 
@@ -153,7 +154,7 @@ bench_echo_start(struct bench_daemon *d, const char *self, const char *dir,
     char *const *urls)
 {
 	char *argv[8];
-	int i, n = 0;
+	int   i, n = 0;
 
 	argv[n++] = (char *)self;
 	argv[n++] = "--echo-server";
@@ -167,9 +168,9 @@ bench_echo_start(struct bench_daemon *d, const char *self, const char *dir,
 int
 bench_daemon_stop(struct bench_daemon *d)
 {
-	double deadline;
+	double		deadline;
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
-	int st;
+	int		st;
 
 	if (d->pid <= 0) {
 		return -1;
@@ -180,8 +181,8 @@ bench_daemon_stop(struct bench_daemon *d)
 		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
 			child_forget(d->pid);
 			d->pid = -1;
-			return WIFEXITED(st) ? WEXITSTATUS(st) :
-			    128 + WTERMSIG(st);
+			return WIFEXITED(st) ? WEXITSTATUS(st)
+					     : 128 + WTERMSIG(st);
 		}
 		nanosleep(&ts, NULL);
 	}
@@ -197,7 +198,7 @@ bench_daemon_stop(struct bench_daemon *d)
 int
 bench_rss(pid_t pid, long *hwm_kib, long *rss_kib)
 {
-	char path[64], line[256];
+	char  path[64], line[256];
 	FILE *f;
 
 	*hwm_kib = *rss_kib = -1;
@@ -230,9 +231,9 @@ static void *
 echo_worker(void *arg)
 {
 	struct nn_msghdr hdr;
-	struct nn_iovec iov;
-	void *body, *control;
-	int n;
+	struct nn_iovec	 iov;
+	void		*body, *control;
+	int		 n;
 
 	(void)arg;
 	for (;;) {
@@ -266,13 +267,13 @@ int
 bench_echo_main(int argc, char **argv)
 {
 	pthread_t th[2];
-	int i, maxsz = 1024 * 1024 + 4096;
+	int	  i, maxsz = 1024 * 1024 + 4096;
 
 	if ((echo_sock = nn_socket(AF_SP_RAW, NN_REP)) < 0 ||
 	    nn_setsockopt(echo_sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &maxsz,
-	    sizeof(maxsz)) < 0) {
-		fprintf(stderr, "echo: nn_socket: %s\n",
-		    nn_strerror(nn_errno()));
+		sizeof(maxsz)) < 0) {
+		fprintf(
+		    stderr, "echo: nn_socket: %s\n", nn_strerror(nn_errno()));
 		return 1;
 	}
 	for (i = 0; i < argc; i++) {

@@ -80,7 +80,7 @@ bench_keep(struct bench_worker *w, uint32_t msg, uint32_t version,
 	s->version = version;
 	s->der = (uint8_t)der;
 	if (len > sizeof(s->sig)) {
-		len = 0;	/* fails the check: never that long */
+		len = 0; /* fails the check: never that long */
 	}
 	s->len = (uint16_t)len;
 	memcpy(s->sig, sig, len);
@@ -89,10 +89,10 @@ bench_keep(struct bench_worker *w, uint32_t msg, uint32_t version,
 static void *
 worker_main(void *arg)
 {
-	struct bench_worker *w = arg;
+	struct bench_worker    *w = arg;
 	const struct bench_ops *ops = w->row->ops;
-	uint64_t t0, t1;
-	int ph, i;
+	uint64_t		t0, t1;
+	int			ph, i;
 
 	pthread_barrier_wait(&start_barrier);
 	if (bench_p.smoke) {
@@ -106,8 +106,10 @@ worker_main(void *arg)
 			w->seq++;
 			w->ops++;
 			if (w->nlat < w->latcap) {
-				w->lat[w->nlat++] = (uint32_t)(t1 - t0 >
-				    UINT32_MAX ? UINT32_MAX : t1 - t0);
+				w->lat[w->nlat++] =
+				    (uint32_t)(t1 - t0 > UINT32_MAX
+					    ? UINT32_MAX
+					    : t1 - t0);
 			}
 		}
 		return NULL;
@@ -122,12 +124,15 @@ worker_main(void *arg)
 		t1 = bench_now_ns();
 		w->seq++;
 		/* counted if it started and ended inside the window */
-		if (ph == PH_MEASURE && atomic_load_explicit(&phase,
-		    memory_order_relaxed) == PH_MEASURE) {
+		if (ph == PH_MEASURE &&
+		    atomic_load_explicit(&phase, memory_order_relaxed) ==
+			PH_MEASURE) {
 			w->ops++;
 			if (w->nlat < w->latcap) {
-				w->lat[w->nlat++] = (uint32_t)(t1 - t0 >
-				    UINT32_MAX ? UINT32_MAX : t1 - t0);
+				w->lat[w->nlat++] =
+				    (uint32_t)(t1 - t0 > UINT32_MAX
+					    ? UINT32_MAX
+					    : t1 - t0);
 			} else {
 				w->row->lat_truncated = 1;
 			}
@@ -179,8 +184,8 @@ static size_t
 check_samples(struct bench_row *row, struct bench_worker *ws, int n)
 {
 	struct bench_keyset *ks;
-	size_t bad = 0, i;
-	int k;
+	size_t		     bad = 0, i;
+	int		     k;
 
 	if (row->valg == BENCH_ALG_NONE) {
 		return 0;
@@ -189,16 +194,18 @@ check_samples(struct bench_row *row, struct bench_worker *ws, int n)
 	for (k = 0; k < n; k++) {
 		for (i = 0; i < ws[k].nsamples; i++) {
 			struct bench_sample *s = &ws[k].samples[i];
-			EVP_PKEY *pk = NULL;
+			EVP_PKEY	    *pk = NULL;
 
 			if (ks != NULL && s->version >= 1 &&
 			    s->version <= BENCH_MAXVER) {
 				pk = ks->pk[s->version];
 			}
-			if (pk == NULL || bench_check_sig(pk, row->valg, s->msg,
-			    s->sig, s->len, s->der) != 1) {
+			if (pk == NULL ||
+			    bench_check_sig(pk, row->valg, s->msg, s->sig,
+				s->len, s->der) != 1) {
 				if (bad++ < 3) {
-					fprintf(stderr, "bench: %s %s %s/%d: "
+					fprintf(stderr,
+					    "bench: %s %s %s/%d: "
 					    "signature %zu of thread %d "
 					    "(v%u, msg %u) does not verify\n",
 					    row->name, row->alg,
@@ -216,11 +223,11 @@ int
 bench_run_row(struct bench_row *row)
 {
 	struct bench_worker *ws = NULL;
-	pthread_t th[BENCH_MAXCONC];
-	uint32_t *all = NULL;
-	size_t latcap, samplecap, nall = 0, bad;
-	double t0, t1;
-	int i, nopen = 0, nstarted = 0, r = -1;
+	pthread_t	     th[BENCH_MAXCONC];
+	uint32_t	    *all = NULL;
+	size_t		     latcap, samplecap, nall = 0, bad;
+	double		     t0, t1;
+	int		     i, nopen = 0, nstarted = 0, r = -1;
 
 	row->checked = 0;
 	row->lat_truncated = 0;
@@ -233,8 +240,9 @@ bench_run_row(struct bench_row *row)
 		samplecap = (size_t)bench_p.smoke_ops * (size_t)row->items;
 	} else {
 		/* room for 200k requests/s in total: more than any row */
-		latcap = (size_t)((bench_p.duration_s + 1) * 200000.0 /
-		    row->conc) + 1024;
+		latcap =
+		    (size_t)((bench_p.duration_s + 1) * 200000.0 / row->conc) +
+		    1024;
 		samplecap = 64 * (size_t)row->items;
 	}
 	if ((ws = calloc((size_t)row->conc, sizeof(*ws))) == NULL) {
@@ -247,8 +255,8 @@ bench_run_row(struct bench_row *row)
 		ws[i].samplecap = samplecap;
 		ws[i].sample_all = bench_p.smoke;
 		if ((ws[i].lat = calloc(latcap, sizeof(uint32_t))) == NULL ||
-		    (ws[i].samples = calloc(samplecap,
-		    sizeof(struct bench_sample))) == NULL) {
+		    (ws[i].samples = calloc(
+			 samplecap, sizeof(struct bench_sample))) == NULL) {
 			fprintf(stderr, "bench: out of memory\n");
 			goto out;
 		}
@@ -296,9 +304,11 @@ bench_run_row(struct bench_row *row)
 	row->requests = 0;
 	for (i = 0; i < row->conc; i++) {
 		if (ws[i].failed) {
-			fprintf(stderr, "bench: %s %s %s/%d: thread %d: "
-			    "request failed: %s\n", row->name, row->alg,
-			    row->transport, row->conc, i, ws[i].err);
+			fprintf(stderr,
+			    "bench: %s %s %s/%d: thread %d: "
+			    "request failed: %s\n",
+			    row->name, row->alg, row->transport, row->conc, i,
+			    ws[i].err);
 			goto out;
 		}
 		row->requests += ws[i].ops;
@@ -318,9 +328,11 @@ bench_run_row(struct bench_row *row)
 	row->p99_us = pct(all, nall, 0.99);
 	row->p999_us = pct(all, nall, 0.999);
 	if ((bad = check_samples(row, ws, row->conc)) != 0) {
-		fprintf(stderr, "bench: %s %s %s/%d: %zu of %zu signatures "
-		    "do not verify\n", row->name, row->alg, row->transport,
-		    row->conc, bad, row->checked);
+		fprintf(stderr,
+		    "bench: %s %s %s/%d: %zu of %zu signatures "
+		    "do not verify\n",
+		    row->name, row->alg, row->transport, row->conc, bad,
+		    row->checked);
 		goto out;
 	}
 	if (row->requests == 0) {

@@ -29,10 +29,10 @@ bench_pubkey(const uint8_t *der, size_t len)
 static size_t
 raw_to_der(const uint8_t *sig, size_t len, uint8_t *out, size_t cap)
 {
-	ECDSA_SIG *es = NULL;
-	BIGNUM *r = NULL, *s = NULL;
+	ECDSA_SIG     *es = NULL;
+	BIGNUM	      *r = NULL, *s = NULL;
 	unsigned char *p = out;
-	int n;
+	int	       n;
 
 	if (len == 0 || len % 2 != 0 || (es = ECDSA_SIG_new()) == NULL) {
 		return 0;
@@ -59,9 +59,9 @@ bench_check_sig(EVP_PKEY *pk, enum bench_alg alg, uint32_t msg,
     const uint8_t *sig, size_t len, int der)
 {
 	EVP_PKEY_CTX *pctx = NULL;
-	EVP_MD_CTX *mctx = NULL;
-	uint8_t buf[BENCH_SIGMAX];
-	int ok = 0;
+	EVP_MD_CTX   *mctx = NULL;
+	uint8_t	      buf[BENCH_SIGMAX];
+	int	      ok = 0;
 
 	if (msg >= BENCH_NMSG) {
 		return 0;
@@ -85,8 +85,8 @@ bench_check_sig(EVP_PKEY *pk, enum bench_alg alg, uint32_t msg,
 	case BENCH_ALG_RSA:
 		if ((pctx = EVP_PKEY_CTX_new(pk, NULL)) == NULL ||
 		    EVP_PKEY_verify_init(pctx) != 1 ||
-		    EVP_PKEY_CTX_set_rsa_padding(pctx,
-		    RSA_PKCS1_PSS_PADDING) != 1 ||
+		    EVP_PKEY_CTX_set_rsa_padding(
+			pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
 		    EVP_PKEY_CTX_set_signature_md(pctx, EVP_sha256()) != 1 ||
 		    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) != 1 ||
 		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32) != 1) {
@@ -100,8 +100,8 @@ bench_check_sig(EVP_PKEY *pk, enum bench_alg alg, uint32_t msg,
 		    EVP_DigestVerifyInit(mctx, NULL, NULL, NULL, pk) != 1) {
 			break;
 		}
-		ok = EVP_DigestVerify(mctx, sig, len, bench_msg[msg],
-		    BENCH_MSGLEN) == 1;
+		ok = EVP_DigestVerify(
+			 mctx, sig, len, bench_msg[msg], BENCH_MSGLEN) == 1;
 		break;
 	default:
 		break;
@@ -115,12 +115,12 @@ int
 bench_parse_sigtext(const char *text, uint32_t *versionp, uint8_t *sig,
     size_t cap, size_t *lenp)
 {
-	const char *p, *b64;
+	const char   *p, *b64;
 	unsigned long v;
-	char *end;
-	size_t n, pad = 0;
-	uint8_t buf[BENCH_SIGMAX + 4];
-	int len;
+	char	     *end;
+	size_t	      n, pad = 0;
+	uint8_t	      buf[BENCH_SIGMAX + 4];
+	int	      len;
 
 	if (strncmp(text, "hsmkey:v", 8) != 0) {
 		return -1;
@@ -135,8 +135,8 @@ bench_parse_sigtext(const char *text, uint32_t *versionp, uint8_t *sig,
 	if (n == 0 || n % 4 != 0 || n / 4 * 3 > sizeof(buf)) {
 		return -1;
 	}
-	if ((len = EVP_DecodeBlock(buf, (const unsigned char *)b64,
-	    (int)n)) < 0) {
+	if ((len = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)n)) <
+	    0) {
 		return -1;
 	}
 	if (b64[n - 1] == '=') {
