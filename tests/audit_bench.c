@@ -58,7 +58,7 @@ signer_main(void *arg)
 		w->failures++;
 		return NULL;
 	}
-	hsmkey_set_timeout(h, 5000);
+	hsmkey_set_timeout(h, 2000);
 	if (w->outdir != NULL) {
 		snprintf(path, sizeof(path), "%s/received.%d", w->outdir,
 		    w->id);
