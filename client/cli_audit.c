@@ -19,13 +19,13 @@
 #include "cli.h"
 #include "hk_client.h"
 
-#define AUDIT_LINE_MAX	 65536
-#define AUDIT_TIME_LEN	 24
-#define AUDIT_KEY_NAME	 "hsmkey-audit"
-#define AUDIT_CONTEXT	 "hsmkey.v1 audit checkpoint"
-#define MAX_FIELDS	 12
-#define MAX_PUBKEYS	 16
-#define MAX_WARNINGS	 8
+#define AUDIT_LINE_MAX 65536
+#define AUDIT_TIME_LEN 24
+#define AUDIT_KEY_NAME "hsmkey-audit"
+#define AUDIT_CONTEXT  "hsmkey.v1 audit checkpoint"
+#define MAX_FIELDS     12
+#define MAX_PUBKEYS    16
+#define MAX_WARNINGS   8
 
 /* ---- the strict line parser --------------------------------------------- */
 
@@ -38,16 +38,30 @@ struct field {
 
 /* The two line shapes, in the order the service writes them. */
 static const struct field event_fields[] = {
-	{ "seq", F_NUM }, { "time", F_STR }, { "client", F_STR },
-	{ "secret", F_NUM }, { "op", F_STR }, { "key", F_STR },
-	{ "version", F_NUM }, { "items", F_NUM }, { "status", F_STR },
-	{ "nonce", F_STR }, { "sigs", F_STR }, { "prev", F_STR },
+	{ "seq", F_NUM },
+	{ "time", F_STR },
+	{ "client", F_STR },
+	{ "secret", F_NUM },
+	{ "op", F_STR },
+	{ "key", F_STR },
+	{ "version", F_NUM },
+	{ "items", F_NUM },
+	{ "status", F_STR },
+	{ "nonce", F_STR },
+	{ "sigs", F_STR },
+	{ "prev", F_STR },
 	{ NULL, F_NUM },
 };
 static const struct field checkpoint_fields[] = {
-	{ "seq", F_NUM }, { "time", F_STR }, { "op", F_STR },
-	{ "key", F_STR }, { "version", F_NUM }, { "head", F_STR },
-	{ "sig", F_STR }, { "prev", F_STR }, { NULL, F_NUM },
+	{ "seq", F_NUM },
+	{ "time", F_STR },
+	{ "op", F_STR },
+	{ "key", F_STR },
+	{ "version", F_NUM },
+	{ "head", F_STR },
+	{ "sig", F_STR },
+	{ "prev", F_STR },
+	{ NULL, F_NUM },
 };
 
 struct value {
@@ -129,8 +143,8 @@ is_plain(const char *s, size_t len)
 
 /* Parses one field "name":value at *pp into v, expecting f. */
 static int
-parse_field(const char **pp, const struct field *f, struct value *v,
-    char *why, size_t wlen)
+parse_field(const char **pp, const struct field *f, struct value *v, char *why,
+    size_t wlen)
 {
 	const char *p = *pp, *q;
 	size_t	    nlen = strlen(f->name);
@@ -139,7 +153,8 @@ parse_field(const char **pp, const struct field *f, struct value *v,
 	    p[1 + nlen] != '"' || p[2 + nlen] != ':') {
 		q = *p == '"' ? strchr(p + 1, '"') : NULL;
 		if (q != NULL) {
-			snprintf(why, wlen, "field \"%.*s\" where \"%s\" belongs",
+			snprintf(why, wlen,
+			    "field \"%.*s\" where \"%s\" belongs",
 			    (int)(q - p - 1 > 32 ? 32 : q - p - 1), p + 1,
 			    f->name);
 		} else {
@@ -152,15 +167,15 @@ parse_field(const char **pp, const struct field *f, struct value *v,
 	if (f->type == F_NUM) {
 		uint64_t n = 0;
 
-		if (*p < '0' || *p > '9' || (*p == '0' && p[1] >= '0' &&
-						p[1] <= '9')) {
+		if (*p < '0' || *p > '9' ||
+		    (*p == '0' && p[1] >= '0' && p[1] <= '9')) {
 			snprintf(why, wlen, "\"%s\" is not a number", f->name);
 			return -1;
 		}
 		for (; *p >= '0' && *p <= '9'; p++) {
 			if (n > (UINT64_MAX - (uint64_t)(*p - '0')) / 10) {
-				snprintf(why, wlen, "\"%s\" is too large",
-				    f->name);
+				snprintf(
+				    why, wlen, "\"%s\" is too large", f->name);
 				return -1;
 			}
 			n = n * 10 + (uint64_t)(*p - '0');
@@ -174,8 +189,10 @@ parse_field(const char **pp, const struct field *f, struct value *v,
 		v->s = p + 1;
 		v->len = (size_t)(q - p - 1);
 		if (!is_plain(v->s, v->len)) {
-			snprintf(why, wlen, "\"%s\" holds a character the "
-			    "service never writes", f->name);
+			snprintf(why, wlen,
+			    "\"%s\" holds a character the "
+			    "service never writes",
+			    f->name);
 			return -1;
 		}
 		p = q + 1;
@@ -220,8 +237,7 @@ parse_line(const char *text, struct line *l, char *why, size_t wlen)
 		if (i > 0) {
 			if (*p != ',') {
 				snprintf(why, wlen, "%s after \"%s\"",
-				    *p == '}' ? "fields missing"
-					      : "no comma",
+				    *p == '}' ? "fields missing" : "no comma",
 				    fields[i - 1].name);
 				return -1;
 			}
@@ -233,8 +249,9 @@ parse_line(const char *text, struct line *l, char *why, size_t wlen)
 		l->nv++;
 	}
 	if (*p == ',') {
-		snprintf(why, wlen, "unknown or duplicate field after "
-				    "\"prev\"");
+		snprintf(why, wlen,
+		    "unknown or duplicate field after "
+		    "\"prev\"");
 		return -1;
 	}
 	if (p[0] != '}' || p[1] != '\0') {
@@ -244,7 +261,8 @@ parse_line(const char *text, struct line *l, char *why, size_t wlen)
 	/* values */
 	v = get(l, "time");
 	if (!is_time(v->s, v->len)) {
-		snprintf(why, wlen, "\"time\" is not YYYY-MM-DDTHH:MM:SS.mmmZ");
+		snprintf(
+		    why, wlen, "\"time\" is not YYYY-MM-DDTHH:MM:SS.mmmZ");
 		return -1;
 	}
 	v = get(l, "prev");
@@ -255,8 +273,9 @@ parse_line(const char *text, struct line *l, char *why, size_t wlen)
 	if (l->checkpoint) {
 		v = get(l, "op");
 		if (v->len != 10 || strncmp(v->s, "checkpoint", 10) != 0) {
-			snprintf(why, wlen, "\"op\" of a checkpoint is not "
-					    "\"checkpoint\"");
+			snprintf(why, wlen,
+			    "\"op\" of a checkpoint is not "
+			    "\"checkpoint\"");
 			return -1;
 		}
 		v = get(l, "key");
@@ -277,8 +296,9 @@ parse_line(const char *text, struct line *l, char *why, size_t wlen)
 		}
 		if (get(l, "version")->n == 0 ||
 		    get(l, "version")->n > UINT32_MAX) {
-			snprintf(why, wlen, "checkpoint key version is not "
-					    "1 or more");
+			snprintf(why, wlen,
+			    "checkpoint key version is not "
+			    "1 or more");
 			return -1;
 		}
 		return 0;
@@ -318,7 +338,7 @@ struct verifier {
 	struct cli   *c;
 	struct pubkey keys[MAX_PUBKEYS];
 	size_t	      nkeys;
-	int	      fetch;	/* ask the service for unknown versions */
+	int	      fetch; /* ask the service for unknown versions */
 	int	      fetch_failed;
 	int	      chain_only;
 	char	      warnings[MAX_WARNINGS][256];
@@ -337,8 +357,8 @@ warn(struct verifier *vf, const char *fmt, ...)
 		return;
 	}
 	va_start(ap, fmt);
-	vsnprintf(vf->warnings[vf->nwarnings], sizeof(vf->warnings[0]), fmt,
-	    ap);
+	vsnprintf(
+	    vf->warnings[vf->nwarnings], sizeof(vf->warnings[0]), fmt, ap);
 	va_end(ap);
 	vf->nwarnings++;
 }
@@ -422,7 +442,8 @@ unhex(const char *s, uint8_t *out, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		int hi = s[2 * i] <= '9' ? s[2 * i] - '0' : s[2 * i] - 'a' + 10;
+		int hi =
+		    s[2 * i] <= '9' ? s[2 * i] - '0' : s[2 * i] - 'a' + 10;
 		int lo = s[2 * i + 1] <= '9' ? s[2 * i + 1] - '0'
 					     : s[2 * i + 1] - 'a' + 10;
 
@@ -434,16 +455,16 @@ unhex(const char *s, uint8_t *out, size_t n)
 static int
 check_signature(struct verifier *vf, const struct line *l)
 {
-	static const char ctx[] = AUDIT_CONTEXT;
-	uint8_t		  in[sizeof(ctx) + 8 + 32 + 4 + AUDIT_TIME_LEN];
-	uint8_t		  digest[32], sig[512], *p;
+	static const char   ctx[] = AUDIT_CONTEXT;
+	uint8_t		    in[sizeof(ctx) + 8 + 32 + 4 + AUDIT_TIME_LEN];
+	uint8_t		    digest[32], sig[512], *p;
 	const struct value *sv = get(l, "sig");
-	uint64_t	  seq = get(l, "seq")->n;
-	uint32_t	  version = (uint32_t)get(l, "version")->n;
-	EVP_PKEY_CTX	 *pctx;
-	EVP_PKEY	 *pkey;
-	size_t		  siglen, i;
-	int		  ok = 0, tried = 0;
+	uint64_t	    seq = get(l, "seq")->n;
+	uint32_t	    version = (uint32_t)get(l, "version")->n;
+	EVP_PKEY_CTX	   *pctx;
+	EVP_PKEY	   *pkey;
+	size_t		    siglen, i;
+	int		    ok = 0, tried = 0;
 
 	if (unbase64(sv->s, sv->len, sig, sizeof(sig), &siglen) != 0) {
 		return 0;
@@ -479,8 +500,8 @@ check_signature(struct verifier *vf, const struct line *l)
 			continue;
 		}
 		ok = EVP_PKEY_verify_init(pctx) == 1 &&
-		    EVP_PKEY_verify(pctx, sig, siglen, digest,
-			sizeof(digest)) == 1;
+		    EVP_PKEY_verify(
+			pctx, sig, siglen, digest, sizeof(digest)) == 1;
 		EVP_PKEY_CTX_free(pctx);
 	}
 	return ok ? 1 : (tried ? 0 : -1);
@@ -489,8 +510,8 @@ check_signature(struct verifier *vf, const struct line *l)
 /* ---- the chain ---------------------------------------------------------- */
 
 struct state {
-	int	    have;	     /* a previous line exists */
-	uint8_t	    prev_hash[32];   /* of the previous line */
+	int	    have;	   /* a previous line exists */
+	uint8_t	    prev_hash[32]; /* of the previous line */
 	uint64_t    prev_seq;
 	char	    prev_where[512]; /* "FILE:N" of the previous line */
 	uint64_t    lines, first_seq, checkpoints, verified;
@@ -501,9 +522,8 @@ struct state {
 	char	    bad[768];
 };
 
-static int
-bad(struct state *st, const char *file, uint64_t n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static int bad(struct state *st, const char *file, uint64_t n, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
 
 static int
 bad(struct state *st, const char *file, uint64_t n, const char *fmt, ...)
@@ -534,8 +554,8 @@ prev_name(const struct state *st, const char *file, char *buf, size_t len)
 }
 
 static int
-check_line(struct verifier *vf, struct state *st, const char *file,
-    uint64_t n, char *text, size_t len)
+check_line(struct verifier *vf, struct state *st, const char *file, uint64_t n,
+    char *text, size_t len)
 {
 	static const char zeros[65] =
 	    "0000000000000000000000000000000000000000000000000000000000000000";
@@ -599,8 +619,8 @@ check_line(struct verifier *vf, struct state *st, const char *file,
 	st->prev_seq = seq;
 	st->have = 1;
 	st->lines++;
-	snprintf(st->prev_where, sizeof(st->prev_where), "%s:%" PRIu64, file,
-	    n);
+	snprintf(
+	    st->prev_where, sizeof(st->prev_where), "%s:%" PRIu64, file, n);
 	return 0;
 }
 
@@ -625,7 +645,8 @@ check_file(struct verifier *vf, struct state *st, const char *path)
 		while ((c = getc(f)) != EOF && c != '\n') {
 			if (len == AUDIT_LINE_MAX) {
 				r = bad(st, path, n + 1,
-				    "line longer than %d bytes", AUDIT_LINE_MAX);
+				    "line longer than %d bytes",
+				    AUDIT_LINE_MAX);
 				break;
 			}
 			buf[len++] = (char)c;
@@ -715,11 +736,12 @@ cmd_audit_verify(struct cli *c, struct cli_args *a)
 		}
 	}
 	if (r == -2) {
-		r = EXIT_USAGE;	/* as 'sign --in' with a missing file */
+		r = EXIT_USAGE; /* as 'sign --in' with a missing file */
 		goto out;
 	}
 	if (r == 0 && st.checkpoints > st.verified && !vf.chain_only) {
-		r = bad(&st, st.prev_where, 0, "a checkpoint could not be checked");
+		r = bad(&st, st.prev_where, 0,
+		    "a checkpoint could not be checked");
 	}
 	if (r == 0) {
 		if (vf.chain_only) {
@@ -778,8 +800,8 @@ cmd_audit_verify(struct cli *c, struct cli_args *a)
 			fprintf(stderr, "hsmkey: %s:%" PRIu64 ": %s\n",
 			    st.bad_file, st.bad_line, st.bad);
 		} else {
-			fprintf(stderr, "hsmkey: %s: %s\n", st.bad_file,
-			    st.bad);
+			fprintf(
+			    stderr, "hsmkey: %s: %s\n", st.bad_file, st.bad);
 		}
 		r = EXIT_INVALID;
 	}

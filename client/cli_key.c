@@ -69,8 +69,8 @@ print_key_text(FILE *f, const Hsmkey__V1__KeyInfo *k)
 	for (i = 0; i < k->n_versions; i++) {
 		v = k->versions[i];
 		snprintf(ver, sizeof(ver), "v%" PRIu32, v->version);
-		fprintf(f, "  %-8s %10" PRIu64 " %10" PRIu64 " %8" PRIu64
-			   "  %s\n",
+		fprintf(f,
+		    "  %-8s %10" PRIu64 " %10" PRIu64 " %8" PRIu64 "  %s\n",
 		    ver, v->signs, v->verifies, v->errors,
 		    v->last_use_ms == 0
 			? "never"

@@ -60,8 +60,8 @@ signer_main(void *arg)
 	}
 	hsmkey_set_timeout(h, 2000);
 	if (w->outdir != NULL) {
-		snprintf(path, sizeof(path), "%s/received.%d", w->outdir,
-		    w->id);
+		snprintf(
+		    path, sizeof(path), "%s/received.%d", w->outdir, w->id);
 		if ((out = fopen(path, "a")) == NULL) {
 			perror(path);
 			hsmkey_close(h);
@@ -72,8 +72,8 @@ signer_main(void *arg)
 		memset(digest, 0, sizeof(digest));
 		memcpy(digest, &w->id, sizeof(w->id));
 		memcpy(digest + 8, &i, sizeof(i));
-		if (hsmkey_sign_digest(h, w->key, digest, sizeof(digest), 0,
-			&sig) != 0) {
+		if (hsmkey_sign_digest(
+			h, w->key, digest, sizeof(digest), 0, &sig) != 0) {
 			w->failures++;
 			row++;
 			continue;
@@ -102,8 +102,9 @@ main(int argc, char **argv)
 	int		     i, n;
 
 	if (argc < 5 || argc > 6) {
-		fprintf(stderr, "usage: audit_bench CREDFILE KEY SECONDS "
-				"THREADS [OUTDIR]\n");
+		fprintf(stderr,
+		    "usage: audit_bench CREDFILE KEY SECONDS "
+		    "THREADS [OUTDIR]\n");
 		return 2;
 	}
 	secs = strtod(argv[3], NULL);
