@@ -69,13 +69,15 @@ check "--json describe has per-version signs" \
     "$HK_PYTHON" -c 'import json,sys; k=json.load(sys.stdin); sys.exit(0 if [v["signs"] for v in k["versions"]]==[9,1] else 1)' <"$T/out"
 
 note "---- the metrics file"
+# bob has made 4 requests by now: 2 signs, a denied rotate, stats
 for ((i = 0; i < 50; i++)); do
-	grep -q 'hsmkey_signs_total{key="mk",version="2"} 1' "$PROM" \
-	    2>/dev/null && break
+	grep -q 'hsmkey_client_requests_total{client="bob",secret="1"} 4' \
+	    "$PROM" 2>/dev/null && break
 	sleep 0.1
 done
 check "the metrics file is rewritten within the interval" \
-    grep -q 'hsmkey_signs_total{key="mk",version="2"} 1' "$PROM"
+    grep -q 'hsmkey_client_requests_total{client="bob",secret="1"} 4' \
+    "$PROM"
 cp "$PROM" "$T/running.prom"
 
 # prom_check FILE: a strict reader of the text exposition format 0.0.4.
@@ -168,7 +170,7 @@ for m in 'hsmkey_up 1' 'hsmkey_token_up 1' 'hsmkey_audit_up 1' \
     'hsmkey_sign_errors_total{key="mk",version="1"} 0' \
     'hsmkey_version_state{key="mk",version="1",state="verify-only"} 1' \
     'hsmkey_version_state{key="mk",version="2",state="active"} 1' \
-    'hsmkey_client_requests_total{client="bob",secret="1"} 3' \
+    'hsmkey_client_requests_total{client="bob",secret="1"} 4' \
     'hsmkey_client_denials_total{client="bob",secret="1"} 1' \
     'hsmkey_request_duration_seconds_bucket{op="sign",le="+Inf"} 10'; do
 	check "metrics: $m" grep -q -F -x "$m" "$T/running.prom"
