@@ -2,9 +2,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <pthread.h>
+
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include "envelope.h"
 #include "hk_err.h"
@@ -84,17 +87,77 @@ hk_day_key(const uint8_t *secret, size_t secret_len, uint32_t day,
 	return hk_hmac_sha256(secret, secret_len, in, len, out);
 }
 
+/*
+ * OpenSSL 3 looks up an algorithm's implementation at every one-shot call
+ * (HMAC(), EVP_Digest() with EVP_sha256()): that lookup cost more than the
+ * hashing of a request.  The implementations are fetched once, and each
+ * thread keeps one HMAC context that it re-keys per call.
+ */
+static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
+static pthread_key_t mac_ctx_key;
+static EVP_MAC *hmac_impl;
+static EVP_MD *sha256_impl;
+
+static void
+mac_ctx_free(void *p)
+{
+	EVP_MAC_CTX_free(p);	/* clears the key it held */
+}
+
+static void
+crypto_init(void)
+{
+	hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	sha256_impl = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (pthread_key_create(&mac_ctx_key, mac_ctx_free) != 0) {
+		EVP_MAC_free(hmac_impl);
+		hmac_impl = NULL;
+	}
+}
+
 int
 hk_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *in,
     size_t in_len, uint8_t out[HK_MAC_LEN])
 {
-	unsigned int len = HK_MAC_LEN;
+	OSSL_PARAM params[2];
+	EVP_MAC_CTX *ctx;
+	size_t len = 0;
+	int fresh = 0;
 
-	if (key_len > INT32_MAX) {
-		return HK_ERR_INVALID;
+	if (pthread_once(&crypto_once, crypto_init) != 0 ||
+	    hmac_impl == NULL) {
+		return HK_ERR_INTERNAL;
 	}
-	if (HMAC(EVP_sha256(), key, (int)key_len, in, in_len, out,
-	    &len) == NULL || len != HK_MAC_LEN) {
+	if ((ctx = pthread_getspecific(mac_ctx_key)) == NULL) {
+		if ((ctx = EVP_MAC_CTX_new(hmac_impl)) == NULL) {
+			return HK_ERR_NOMEM;
+		}
+		if (pthread_setspecific(mac_ctx_key, ctx) != 0) {
+			EVP_MAC_CTX_free(ctx);
+			return HK_ERR_NOMEM;
+		}
+		fresh = 1;
+	}
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_init(ctx, key, key_len, fresh ? params : NULL) != 1 ||
+	    EVP_MAC_update(ctx, in, in_len) != 1 ||
+	    EVP_MAC_final(ctx, out, &len, HK_MAC_LEN) != 1 ||
+	    len != HK_MAC_LEN) {
+		return HK_ERR_INTERNAL;
+	}
+	return 0;
+}
+
+int
+hk_sha256(const uint8_t *in, size_t len, uint8_t out[32])
+{
+	if (pthread_once(&crypto_once, crypto_init) != 0 ||
+	    sha256_impl == NULL) {
+		return HK_ERR_INTERNAL;
+	}
+	if (EVP_Digest(in, len, out, NULL, sha256_impl, NULL) != 1) {
 		return HK_ERR_INTERNAL;
 	}
 	return 0;

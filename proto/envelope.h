@@ -57,6 +57,9 @@ int	hk_day_key(const uint8_t *secret, size_t secret_len, uint32_t day,
 int	hk_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *in,
 	    size_t in_len, uint8_t out[HK_MAC_LEN]);
 
+/* SHA-256 of in. */
+int	hk_sha256(const uint8_t *in, size_t len, uint8_t out[32]);
+
 /* Constant-time comparison; 0 when equal. */
 int	hk_mac_cmp(const uint8_t *a, const uint8_t *b, size_t len);
 

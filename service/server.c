@@ -520,8 +520,7 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 		goto out;
 	}
 	/* 3. nonce: the same bytes get the same reply, others a REPLAY */
-	if (EVP_Digest(msg, len, digest, NULL, EVP_sha256(), NULL) != 1) {
-		r = HK_ERR_INTERNAL;
+	if ((r = hk_sha256(msg, len, digest)) != 0) {
 		goto out;
 	}
 	r = nonce_cache_begin(sv->nonces, cl, client_nonce_count(cl),

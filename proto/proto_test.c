@@ -1,0 +1,242 @@
+/* proto_test.c: unit tests of the wire-level helpers shared by both ends. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "buf.h"
+#include "codec.h"
+#include "envelope.h"
+#include "hk_err.h"
+#include "testutil.h"
+#include "wire.h"
+
+static void
+unhex(const char *hex, uint8_t *out)
+{
+	size_t i;
+
+	for (i = 0; hex[2 * i] != '\0'; i++) {
+		char b[3] = { hex[2 * i], hex[2 * i + 1], '\0' };
+
+		out[i] = (uint8_t)strtoul(b, NULL, 16);
+	}
+}
+
+/* RFC 4231 test cases 1, 2 and 6. */
+static void
+test_hmac_rfc4231(void)
+{
+	uint8_t key[131], out[32], want[32];
+
+	memset(key, 0x0b, 20);
+	PASS(hk_hmac_sha256(key, 20, (const uint8_t *)"Hi There", 8, out));
+	unhex("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32"
+	    "cff7", want);
+	TRUE(memcmp(out, want, 32) == 0);
+
+	PASS(hk_hmac_sha256((const uint8_t *)"Jefe", 4,
+	    (const uint8_t *)"what do ya want for nothing?", 28, out));
+	unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec"
+	    "3843", want);
+	TRUE(memcmp(out, want, 32) == 0);
+
+	memset(key, 0xaa, sizeof(key));
+	PASS(hk_hmac_sha256(key, sizeof(key), (const uint8_t *)
+	    "Test Using Larger Than Block-Size Key - Hash Key First", 54,
+	    out));
+	unhex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee3"
+	    "7f54", want);
+	TRUE(memcmp(out, want, 32) == 0);
+}
+
+static void *
+hmac_thread(void *arg)
+{
+	uint8_t key[32], msg[300], a[32], b[32];
+	unsigned int len;
+	int i, *bad = arg;
+
+	for (i = 0; i < 2000; i++) {
+		RAND_bytes(key, sizeof(key));
+		RAND_bytes(msg, sizeof(msg));
+		if (hk_hmac_sha256(key, (size_t)(i % 33), msg,
+		    (size_t)(i % 300), a) != 0 ||
+		    HMAC(EVP_sha256(), key, i % 33, msg, (size_t)(i % 300), b,
+		    &len) == NULL || memcmp(a, b, 32) != 0) {
+			(*bad)++;
+		}
+	}
+	return NULL;
+}
+
+/* The re-keyed per-thread context agrees with OpenSSL's one-shot HMAC. */
+static void
+test_hmac_threads(void)
+{
+	pthread_t t[4];
+	int bad[4] = { 0 }, i;
+
+	for (i = 0; i < 4; i++) {
+		TRUE(pthread_create(&t[i], NULL, hmac_thread, &bad[i]) == 0);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		EQ_INT(bad[i], 0);
+	}
+}
+
+static void
+test_day_key(void)
+{
+	uint8_t secret[32], k1[32], k2[32], in[32], want[32];
+	size_t len;
+
+	memset(secret, 7, sizeof(secret));
+	/* 2026-11-28T12:00:00Z */
+	EQ_INT(hk_mac_day(1795867200000ULL), 20261128);
+	EQ_INT(hk_mac_day(0), 19700101);
+	PASS(hk_day_key(secret, 32, 20261128, k1));
+	PASS(hk_day_key(secret, 32, 20261129, k2));
+	TRUE(memcmp(k1, k2, 32) != 0);
+	hk_day_key_input(20261128, in, &len);
+	EQ_INT(len, sizeof("hsmkey.v1 day key") + 4);
+	PASS(hk_hmac_sha256(secret, 32, in, len, want));
+	TRUE(memcmp(k1, want, 32) == 0);
+}
+
+static void
+test_sigtext(void)
+{
+	uint8_t sig[70], *back;
+	size_t len;
+	uint32_t v;
+	char *text;
+
+	memset(sig, 0x5a, sizeof(sig));
+	PASS(hk_sigtext_format(12, sig, sizeof(sig), &text));
+	TRUE(strncmp(text, "hsmkey:v12:", 11) == 0);
+	PASS(hk_sigtext_parse(text, &v, &back, &len));
+	EQ_INT(v, 12);
+	EQ_INT(len, sizeof(sig));
+	TRUE(memcmp(back, sig, len) == 0);
+	free(back);
+	free(text);
+	FAIL(hk_sigtext_parse("hsmkey:v0:AAAA", &v, &back, &len),
+	    HK_ERR_INVALID);
+	FAIL(hk_sigtext_parse("hsmkey:v1:", &v, &back, &len), HK_ERR_INVALID);
+	FAIL(hk_sigtext_parse("hsmkey:v1:!!!!", &v, &back, &len),
+	    HK_ERR_INVALID);
+	FAIL(hk_sigtext_parse("hsmkey:vx:AAAA", &v, &back, &len),
+	    HK_ERR_INVALID);
+	FAIL(hk_sigtext_parse("other:v1:AAAA", &v, &back, &len),
+	    HK_ERR_INVALID);
+	FAIL(hk_sigtext_format(0, sig, 1, &text), HK_ERR_INVALID);
+}
+
+static void
+test_names(void)
+{
+	hk_alg alg;
+	uint64_t d;
+
+	TRUE(hk_valid_key_name("a"));
+	TRUE(hk_valid_key_name("pay-1.v2_x"));
+	TRUE(!hk_valid_key_name(""));
+	TRUE(!hk_valid_key_name("-a"));
+	TRUE(!hk_valid_key_name("A"));
+	TRUE(!hk_valid_key_name("a/b"));
+	TRUE(hk_valid_key_name("a234567890123456789012345678901234567890"
+	    "123456789012345678901234"));
+	TRUE(!hk_valid_key_name("a234567890123456789012345678901234567890"
+	    "1234567890123456789012345"));
+	PASS(hk_alg_parse("ed25519", &alg));
+	EQ_STR(hk_alg_name(alg), "ed25519");
+	FAIL(hk_alg_parse("rsa-1024", &alg), HK_ERR_INVALID);
+	PASS(hk_parse_duration("7d", &d));
+	EQ_INT(d, 7 * 86400);
+	PASS(hk_parse_duration("90", &d));
+	EQ_INT(d, 90);
+	FAIL(hk_parse_duration("1w", &d), HK_ERR_INVALID);
+	FAIL(hk_parse_duration("-1s", &d), HK_ERR_INVALID);
+	FAIL(hk_parse_duration("1ss", &d), HK_ERR_INVALID);
+	EQ_INT(hk_exit_code(HSMKEY__V1__STATUS__STATUS_NOT_FOUND), 4);
+	EQ_INT(hk_exit_code(HSMKEY__V1__STATUS__STATUS_REPLAY), 3);
+}
+
+/* Strict decoding: duplicates, unknown fields and non-canonical forms of a
+ * valid message are refused; the canonical form passes. */
+static void
+test_strict_decode(void)
+{
+	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__SignRequest sr = HSMKEY__V1__SIGN_REQUEST__INIT;
+	ProtobufCMessage *m;
+	uint8_t *buf, more[256];
+	size_t len;
+
+	sr.name = (char *)"k";
+	req.op_case = HSMKEY__V1__REQUEST__OP_SIGN;
+	req.sign = &sr;
+	PASS(hk_encode(&req.base, &buf, &len));
+	PASS(hk_decode_strict(&hsmkey__v1__request__descriptor, buf, len, &m));
+	protobuf_c_message_free_unpacked(m, NULL);
+	TRUE(len + 8 < sizeof(more));
+
+	/* an unknown field (number 99, varint) appended */
+	memcpy(more, buf, len);
+	more[len] = 0x98;
+	more[len + 1] = 0x06;
+	more[len + 2] = 0x01;
+	FAIL(hk_decode_strict(&hsmkey__v1__request__descriptor, more,
+	    len + 3, &m), HK_ERR_DECODE);
+
+	/* the same sub-message twice (protobuf merges; we refuse) */
+	memcpy(more, buf, len);
+	memcpy(more + len, buf, len);
+	FAIL(hk_decode_strict(&hsmkey__v1__request__descriptor, more,
+	    2 * len, &m), HK_ERR_DECODE);
+
+	/* garbage */
+	memset(more, 0xff, 16);
+	FAIL(hk_decode_strict(&hsmkey__v1__request__descriptor, more, 16,
+	    &m), HK_ERR_DECODE);
+	free(buf);
+}
+
+static void
+test_buf_bounds(void)
+{
+	struct hk_buf *b;
+	const uint8_t *p;
+	uint32_t v;
+
+	TRUE((b = hk_buf_new(8)) != NULL);
+	PASS(hk_buf_put_u32(b, 0x01020304));
+	PASS(hk_buf_put_u32(b, 5));
+	FAIL(hk_buf_put_u32(b, 6), HK_ERR_TOO_LARGE);
+	PASS(hk_buf_get_u32(b, &v));
+	EQ_INT(v, 0x01020304);
+	FAIL(hk_buf_end(b), HK_ERR_DECODE);
+	FAIL(hk_buf_get_bytes_direct(b, 5, &p), HK_ERR_DECODE);
+	PASS(hk_buf_get_u32(b, &v));
+	PASS(hk_buf_end(b));
+	FAIL(hk_buf_get_u32(b, &v), HK_ERR_DECODE);
+	hk_buf_free(b);
+}
+
+TEST_LIST = {
+	{ "hmac_rfc4231", test_hmac_rfc4231 },
+	{ "hmac_threads", test_hmac_threads },
+	{ "day_key", test_day_key },
+	{ "sigtext", test_sigtext },
+	{ "names", test_names },
+	{ "strict_decode", test_strict_decode },
+	{ "buf_bounds", test_buf_bounds },
+	{ NULL, NULL },
+};
+
+TEST_MAIN
