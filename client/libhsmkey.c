@@ -357,7 +357,13 @@ cred_wipe(struct hk_cred *c)
 		(void)munlock(c->secret, c->secret_map);
 		munmap(c->secret, c->secret_map);
 	}
-	explicit_bzero(c, sizeof(*c));
+	/* field by field: gcc -O3's object-size check misreads a whole-struct
+	 * explicit_bzero here as overflowing id[] */
+	explicit_bzero(c->id, sizeof(c->id));
+	c->secret_no = 0;
+	c->secret = NULL;
+	c->secret_len = 0;
+	c->secret_map = 0;
 }
 
 /* Exchanges the primary credential of h with *c. */
