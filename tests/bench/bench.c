@@ -4,6 +4,7 @@
  *   hsmkey-bench [--smoke] [--json FILE] --dir DIR --hsmkeyd PATH
  *       --ipc URL --tcp URL --echo-tcp URL --module SOFTHSM
  *       [--p11kit-module CLIENT.so]
+ *       [--fixture FIXDIR --fixture-ipc URL [--fixture-copy-s S]]
  *
  * DIR holds a fresh SoftHSM token (SOFTHSM2_CONF in the environment),
  * DIR/pin, DIR/hsmkeyd.conf listening on --ipc and --tcp, and
@@ -28,8 +29,19 @@
  *   batch100        hsmkey_sign_batch() of 100 ecdsa-p256 digests
  *   p11-kit-remote  token_sign() through p11-kit's client module and
  *                   `p11-kit server` on the same token
- *   service-10k     the service row again after the token got ~10,000 key
- *                   versions and hsmkeyd was restarted
+ *   service-10k     with --fixture: the service row on a second hsmkeyd
+ *                   serving FIXDIR, a copy of the 10,000-version token
+ *                   that scripts/bench --prepare built once (run.sh
+ *                   copies it and writes DIR/hsmkeyd-10k.conf listening
+ *                   on --fixture-ipc), signing with many-00000 (4
+ *                   versions) among 2,500 keys
+ *   service-few     the same row on the first hsmkeyd (3 keys), run
+ *                   interleaved with service-10k (few, 10k, 10k, few) so
+ *                   that both see the same machine; the issue's ratio is
+ *                   their means
+ *   service-many    without --fixture: the service row after as many
+ *                   versions as fit in the time left were made through
+ *                   the service and hsmkeyd was restarted
  *
  * Exit status: 0 when every request succeeded and every kept signature
  * verified with OpenSSL; 1 otherwise.  Targets never change the exit
@@ -77,6 +89,9 @@ static struct {
 	const char *echo_tcp;
 	const char *module;
 	const char *p11kit;
+	const char *fixture;	 /* copy of build-bench/fixture-10k */
+	const char *fixture_ipc; /* where its hsmkeyd listens */
+	double	    fixture_copy_s;
 	char	    conf[512], cred[512], pin[512], echo_ipc[512];
 	char	    self[512];
 } opt;
@@ -112,7 +127,11 @@ static struct {
 	double startup2_s;	   /* hsmkeyd start, many versions */
 	long   rss2_ready_kib;	   /* right after "ready" */
 	long   hwm2_kib, rss2_kib; /* after the sign row */
+	long   hwm2_ready_kib;	   /* VmHWM right after "ready" */
 	int    done10k;
+	int    from_fixture; /* the versions came from --fixture */
+	int    fixture_keys;
+	double few_ops, many_ops; /* means of the interleaved rows */
 } res;
 
 /* ---------------------------------------------------------------- ops */
@@ -217,6 +236,7 @@ static const struct bench_ops echo_ops = { echo_open, echo_op, echo_close };
 struct svc_arg {
 	struct bench_keyset *ks;
 	const char	    *url;
+	const char	    *cred; /* NULL: opt.cred */
 };
 
 struct svc_ctx {
@@ -237,7 +257,8 @@ svc_open(struct bench_worker *w)
 		return bench_fail(w, "out of memory");
 	}
 	w->ctx = c;
-	if ((r = hsmkey_open(&c->h, opt.cred, a->url)) != HSMKEY_OK) {
+	if ((r = hsmkey_open(&c->h, a->cred != NULL ? a->cred : opt.cred,
+		 a->url)) != HSMKEY_OK) {
 		return bench_fail(
 		    w, "hsmkey_open %s: %s", a->url, hsmkey_last_error(NULL));
 	}
@@ -527,7 +548,7 @@ sign_request_len(void)
 }
 
 static int
-fetch_pubkeys(struct bench_keyset *ks, int maxver)
+fetch_pubkeys_h(struct hsmkey *h, struct bench_keyset *ks, int maxver)
 {
 	uint8_t *der = NULL;
 	size_t	 len;
@@ -538,10 +559,10 @@ fetch_pubkeys(struct bench_keyset *ks, int maxver)
 		if (ks->pk[i] != NULL) {
 			continue;
 		}
-		if ((r = hsmkey_pubkey_der(admin, ks->name, (uint32_t)i, &der,
+		if ((r = hsmkey_pubkey_der(h, ks->name, (uint32_t)i, &der,
 			 &len, &v)) != HSMKEY_OK) {
 			fprintf(stderr, "bench: pubkey %s v%d: %s\n", ks->name,
-			    i, hsmkey_last_error(admin));
+			    i, hsmkey_last_error(h));
 			return -1;
 		}
 		ks->pk[i] = bench_pubkey(der, len);
@@ -553,6 +574,12 @@ fetch_pubkeys(struct bench_keyset *ks, int maxver)
 		}
 	}
 	return 0;
+}
+
+static int
+fetch_pubkeys(struct bench_keyset *ks, int maxver)
+{
+	return fetch_pubkeys_h(admin, ks, maxver);
 }
 
 /* Finds the private and public objects "hsmkey:<name>:v1" in a token. */
@@ -1071,6 +1098,158 @@ section_many(void)
 	}
 }
 
+/* -- many versions from the fixture (scripts/bench --prepare) */
+
+extern char **environ;
+
+#define FIX_KEY	   "many-00000" /* 4 versions, v4 primary */
+#define FIX_ROUNDS 3
+
+static struct bench_keyset fixkey = { FIX_KEY, BENCH_ALG_ECDSA, { NULL } };
+
+/* Our environment with SOFTHSM2_CONF=conf instead of ours. Caller frees
+ * the array (not the strings but the one it made: *madep). */
+static char **
+env_with_conf(const char *conf, char **madep)
+{
+	char **envp;
+	size_t n = 0, i, j = 0, len = strlen(conf) + sizeof("SOFTHSM2_CONF=");
+
+	*madep = NULL;
+	while (environ[n] != NULL) {
+		n++;
+	}
+	if ((envp = calloc(n + 2, sizeof(*envp))) == NULL ||
+	    (*madep = malloc(len)) == NULL) {
+		free(envp);
+		return NULL;
+	}
+	snprintf(*madep, len, "SOFTHSM2_CONF=%s", conf);
+	for (i = 0; i < n; i++) {
+		if (strncmp(environ[i], "SOFTHSM2_CONF=", 14) != 0) {
+			envp[j++] = environ[i];
+		}
+	}
+	envp[j++] = *madep;
+	envp[j] = NULL;
+	return envp;
+}
+
+/* "keyring: N keys, M versions" from an hsmkeyd log. */
+static void
+log_keyring(const char *path, int *keysp, int *versionsp)
+{
+	char  line[1024], *p;
+	FILE *f;
+
+	*keysp = *versionsp = 0;
+	if ((f = fopen(path, "r")) == NULL) {
+		return;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if ((p = strstr(line, "keyring: ")) != NULL) {
+			*keysp = (int)strtol(p + 9, &p, 10);
+			if (strncmp(p, " keys, ", 7) == 0) {
+				*versionsp = (int)strtol(p + 7, NULL, 10);
+			}
+		}
+	}
+	fclose(f);
+}
+
+static void
+section_fixture(void)
+{
+	static struct svc_arg sa_few, sa_10k;
+	struct hsmkey	     *h = NULL;
+	struct bench_row     *r;
+	char		      conf[600], cred[600], softconf[600];
+	char		    **envp, *made = NULL;
+	double		      sum_few = 0, sum_10k = 0;
+	long		      rss;
+	int		      i, st, n_few = 0, n_10k = 0;
+
+	res.from_fixture = 1;
+	snprintf(conf, sizeof(conf), "%s/hsmkeyd-10k.conf", opt.dir);
+	snprintf(cred, sizeof(cred), "%s/admin.cred", opt.fixture);
+	snprintf(softconf, sizeof(softconf), "%s/softhsm2.conf", opt.fixture);
+	fprintf(stderr, "bench: hsmkeyd on the many-versions fixture %s\n",
+	    opt.fixture);
+	if ((envp = env_with_conf(softconf, &made)) == NULL) {
+		fprintf(stderr, "bench: out of memory\n");
+		failed = 1;
+		return;
+	}
+	i = bench_daemon_start_env(&daemon2, opt.hsmkeyd, conf, opt.dir,
+	    "hsmkeyd-10k", envp, 150);
+	free(envp);
+	free(made);
+	if (i != 0) {
+		failed = 1;
+		return;
+	}
+	res.startup2_s = daemon2.startup_s;
+	bench_rss(daemon2.pid, &res.hwm2_ready_kib, &res.rss2_ready_kib);
+	log_keyring(daemon2.log, &res.fixture_keys, &res.versions);
+	res.keys_made = res.fixture_keys;
+	res.want_versions = 10000;
+	fprintf(stderr,
+	    "bench: ready in %.2f s with %d keys, %d versions; VmRSS %.1f "
+	    "MiB\n",
+	    res.startup2_s, res.fixture_keys, res.versions,
+	    res.rss2_ready_kib / 1024.0);
+	if (hsmkey_open(&h, cred, opt.fixture_ipc) != HSMKEY_OK) {
+		fprintf(stderr, "bench: hsmkey_open %s: %s\n", opt.fixture_ipc,
+		    hsmkey_last_error(NULL));
+		failed = 1;
+		goto stop;
+	}
+	hsmkey_set_timeout(h, 60000);
+	if (fetch_pubkeys_h(h, &fixkey, 4) != 0) {
+		failed = 1;
+		goto stop;
+	}
+	sa_few.ks = &keys[K_EC];
+	sa_few.url = opt.ipc;
+	sa_10k.ks = &fixkey;
+	sa_10k.url = opt.fixture_ipc;
+	sa_10k.cred = cred;
+	/* few, 10k, 10k, few, few, 10k: both see the same machine */
+	for (i = 0; i < 2 * FIX_ROUNDS && !failed; i++) {
+		int big = (i % 4 == 1 || i % 4 == 2);
+
+		r = row_new(big ? "service-10k" : "service-few", "ecdsa-p256",
+		    "ipc", 8);
+		r->ops = &sign_ops;
+		r->arg = big ? &sa_10k : &sa_few;
+		r->valg = BENCH_ALG_ECDSA;
+		if (run(r) != 0) {
+			break;
+		}
+		if (big) {
+			sum_10k += r->ops_per_s;
+			n_10k++;
+		} else {
+			sum_few += r->ops_per_s;
+			n_few++;
+		}
+	}
+	bench_rss(daemon2.pid, &res.hwm2_kib, &res.rss2_kib);
+	bench_rss(daemon1.pid, &res.hwm1_kib, &rss);
+	if (n_few > 0 && n_10k > 0) {
+		res.few_ops = sum_few / n_few;
+		res.many_ops = sum_10k / n_10k;
+		res.done10k = !failed;
+	}
+stop:
+	hsmkey_close(h);
+	if ((st = bench_daemon_stop(&daemon2)) != 0) {
+		fprintf(stderr, "bench: hsmkeyd-10k exited %d on SIGTERM\n",
+		    st);
+		failed = 1;
+	}
+}
+
 /* ------------------------------------------------------------- output */
 
 static void
@@ -1222,12 +1401,24 @@ compute_targets(void)
 			targets[ntargets - 1].le = 1;
 		}
 	}
-	a = find_row("service-many", "ecdsa-p256", "ipc", 0);
-	b = a ? find_row("service", "ecdsa-p256", "ipc", a->conc) : NULL;
-	target(a && b, a && b ? a->ops_per_s / b->ops_per_s : 0, 0.95, 0, "x",
-	    "sign with %d key versions >= 0.95x a few-key token (ecdsa-p256, "
-	    "ipc, %d clients)",
-	    res.versions, a ? a->conc : 0);
+	if (res.from_fixture) {
+		target(res.done10k,
+		    res.few_ops > 0 ? res.many_ops / res.few_ops : 0, 0.95, 0,
+		    "x",
+		    "sign with %d key versions >= 0.95x a few-key token "
+		    "(ecdsa-p256, ipc, 8 clients, means of %d interleaved "
+		    "rows each)",
+		    res.versions, FIX_ROUNDS);
+	} else {
+		a = find_row("service-many", "ecdsa-p256", "ipc", 0);
+		b = a ? find_row("service", "ecdsa-p256", "ipc", a->conc) :
+			NULL;
+		target(a && b, a && b ? a->ops_per_s / b->ops_per_s : 0, 0.95,
+		    0, "x",
+		    "sign with %d key versions >= 0.95x a few-key token "
+		    "(ecdsa-p256, ipc, %d clients)",
+		    res.versions, a ? a->conc : 0);
+	}
 	target(res.done10k, res.startup2_s, 5, 1, "s",
 	    "hsmkeyd start-up with %d key versions < 5 s", res.versions);
 	target(res.done10k, res.hwm2_kib / 1024.0, 64, 1, "MiB",
@@ -1309,19 +1500,50 @@ print_text(const char *cpu, long ncpu)
 	    BENCH_BATCH);
 	printf("ratio: vs the raw row of the same algorithm at min(conc, 2) "
 	       "threads; ping vs echo at the same concurrency.\n");
-	printf("\nhsmkeyd: start-up %.3f s on the few-key token; peak RSS "
-	       "(VmHWM) %.1f MiB after the main rows, %.1f MiB after making "
-	       "the versions\n",
-	    res.startup1_s, res.hwm1_kib / 1024.0, res.hwm_bulk_kib / 1024.0);
-	printf("versions: %d key versions (%d keys) made through the service "
-	       "in %.1f s (%.1f/s)%s%s\n",
-	    res.versions, res.keys_made, res.bulk_s,
-	    res.bulk_s > 0 ? res.versions / res.bulk_s : 0,
-	    res.bulk_note[0] ? "; " : "", res.bulk_note);
-	printf("          restart: ready in %.3f s, VmRSS %.1f MiB at ready; "
-	       "after the sign row VmHWM %.1f MiB, VmRSS %.1f MiB\n",
-	    res.startup2_s, res.rss2_ready_kib / 1024.0, res.hwm2_kib / 1024.0,
-	    res.rss2_kib / 1024.0);
+	if (res.from_fixture) {
+		printf("\nhsmkeyd: start-up %.3f s on the few-key token; peak "
+		       "RSS (VmHWM) %.1f MiB after its rows\n",
+		    res.startup1_s, res.hwm1_kib / 1024.0);
+	} else {
+		printf("\nhsmkeyd: start-up %.3f s on the few-key token; peak "
+		       "RSS (VmHWM) %.1f MiB after the main rows, %.1f MiB "
+		       "after making the versions\n",
+		    res.startup1_s, res.hwm1_kib / 1024.0,
+		    res.hwm_bulk_kib / 1024.0);
+	}
+	if (res.from_fixture) {
+		printf("versions: %d key versions (%d keys) in a copy of the "
+		       "fixture made once by scripts/bench --prepare (copied "
+		       "in %.1f s)\n",
+		    res.versions, res.fixture_keys, opt.fixture_copy_s);
+		printf("          hsmkeyd on it: ready in %.3f s, VmRSS %.1f "
+		       "MiB (VmHWM %.1f) at ready; after the sign rows VmHWM "
+		       "%.1f MiB, VmRSS %.1f MiB\n",
+		    res.startup2_s, res.rss2_ready_kib / 1024.0,
+		    res.hwm2_ready_kib / 1024.0, res.hwm2_kib / 1024.0,
+		    res.rss2_kib / 1024.0);
+		printf("          ecdsa-p256 sign, ipc, 8 clients: %.0f/s with "
+		       "%d versions vs %.0f/s on the few-key token (%.3fx), "
+		       "means of %d interleaved rows each\n",
+		    res.many_ops, res.versions, res.few_ops,
+		    res.few_ops > 0 ? res.many_ops / res.few_ops : 0,
+		    FIX_ROUNDS);
+	} else {
+		printf("versions: %d key versions (%d keys) made through the "
+		       "service in %.1f s (%.1f/s)%s%s\n",
+		    res.versions, res.keys_made, res.bulk_s,
+		    res.bulk_s > 0 ? res.versions / res.bulk_s : 0,
+		    res.bulk_note[0] ? "; " : "", res.bulk_note);
+		printf("          restart: ready in %.3f s, VmRSS %.1f MiB at "
+		       "ready; after the sign row VmHWM %.1f MiB, VmRSS %.1f "
+		       "MiB\n",
+		    res.startup2_s, res.rss2_ready_kib / 1024.0,
+		    res.hwm2_kib / 1024.0, res.rss2_kib / 1024.0);
+		if (!bench_p.smoke) {
+			printf("          run scripts/bench --prepare for the "
+			       "10,000-version row\n");
+		}
+	}
 	printf("\ntargets (issue 5):%s\n",
 	    bench_p.smoke ? " not evaluated in smoke mode" : "");
 	for (i = 0; i < ntargets && !bench_p.smoke; i++) {
@@ -1419,9 +1641,14 @@ write_json(const char *path, const char *cpu, long ncpu)
 	    "  \"many_versions\": {\"wanted\": %d, \"versions\": %d, "
 	    "\"keys\": %d, \"create_s\": %.3f, \"startup_s\": %.3f, "
 	    "\"rss_at_ready_kib\": %ld, \"peak_rss_kib\": %ld, "
-	    "\"rss_kib\": %ld, \"note\": ",
+	    "\"rss_kib\": %ld, \"source\": \"%s\", "
+	    "\"fixture_copy_s\": %.3f, \"peak_rss_at_ready_kib\": %ld, "
+	    "\"sign_ops_per_s\": %.1f, \"few_key_sign_ops_per_s\": %.1f, "
+	    "\"note\": ",
 	    res.want_versions, res.versions, res.keys_made, res.bulk_s,
-	    res.startup2_s, res.rss2_ready_kib, res.hwm2_kib, res.rss2_kib);
+	    res.startup2_s, res.rss2_ready_kib, res.hwm2_kib, res.rss2_kib,
+	    res.from_fixture ? "fixture" : "service", opt.fixture_copy_s,
+	    res.hwm2_ready_kib, res.many_ops, res.few_ops);
 	json_str(f, res.bulk_note);
 	fprintf(f, "},\n  \"targets\": [\n");
 	for (i = 0; i < ntargets; i++) {
@@ -1453,6 +1680,7 @@ usage(void)
 	    "usage: hsmkey-bench [--smoke] [--json FILE] "
 	    "--dir DIR --hsmkeyd PATH --ipc URL --tcp URL --echo-tcp URL "
 	    "--module SOFTHSM [--p11kit-module CLIENT]\n"
+	    "       [--fixture DIR --fixture-ipc URL [--fixture-copy-s S]]\n"
 	    "       (run it through scripts/bench)\n");
 	exit(2);
 }
@@ -1470,6 +1698,7 @@ main(int argc, char **argv)
 {
 	static const int raw_conc[2] = { 1, 2 };
 	static const int p11_conc[3] = { 1, 2, 8 };
+	const char	*copy_s = NULL;
 	char		 cpu[256];
 	long		 ncpu;
 	ssize_t		 n;
@@ -1502,6 +1731,12 @@ main(int argc, char **argv)
 			dst = &opt.module;
 		} else if (strcmp(a, "--p11kit-module") == 0) {
 			dst = &opt.p11kit;
+		} else if (strcmp(a, "--fixture") == 0) {
+			dst = &opt.fixture;
+		} else if (strcmp(a, "--fixture-ipc") == 0) {
+			dst = &opt.fixture_ipc;
+		} else if (strcmp(a, "--fixture-copy-s") == 0) {
+			dst = &copy_s;
 		} else {
 			usage();
 		}
@@ -1513,6 +1748,12 @@ main(int argc, char **argv)
 	if (opt.dir == NULL || opt.hsmkeyd == NULL || opt.ipc == NULL ||
 	    opt.tcp == NULL || opt.echo_tcp == NULL || opt.module == NULL) {
 		usage();
+	}
+	if ((opt.fixture == NULL) != (opt.fixture_ipc == NULL)) {
+		usage();
+	}
+	if (copy_s != NULL) {
+		opt.fixture_copy_s = strtod(copy_s, NULL);
 	}
 	snprintf(opt.conf, sizeof(opt.conf), "%s/hsmkeyd.conf", opt.dir);
 	snprintf(opt.cred, sizeof(opt.cred), "%s/admin.cred", opt.dir);
@@ -1579,7 +1820,14 @@ main(int argc, char **argv)
 		    "p11-kit-remote", opt.p11kit, "p11-kit", p11_conc, 3);
 	}
 	bench_rss(daemon1.pid, &res.hwm1_kib, &res.rss1_kib);
-	if (!failed) {
+	if (!failed && opt.fixture != NULL) {
+		section_fixture();
+	} else if (!failed) {
+		if (!bench_p.smoke) {
+			fprintf(stderr, "bench: no many-versions fixture: run "
+					"scripts/bench --prepare for the "
+					"10,000-version row\n");
+		}
 		section_many();
 	}
 	hsmkey_close(admin);
@@ -1598,6 +1846,9 @@ main(int argc, char **argv)
 		for (i = 0; i <= BENCH_MAXVER; i++) {
 			EVP_PKEY_free(keys[k].pk[i]);
 		}
+	}
+	for (i = 0; i <= BENCH_MAXVER; i++) {
+		EVP_PKEY_free(fixkey.pk[i]);
 	}
 	return failed ? 1 : 0;
 }

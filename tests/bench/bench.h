@@ -163,6 +163,11 @@ struct bench_daemon {
  * dir/hsmkeyd.N.log and waits for "ready" (at most 60 s). */
 int bench_daemon_start(struct bench_daemon *d, const char *hsmkeyd,
     const char *conf, const char *dir);
+/* The same as name (log dir/name.N.log, pid file dir/name.pid) with the
+ * environment envp (NULL: ours), waiting at most wait_s for "ready". */
+int bench_daemon_start_env(struct bench_daemon *d, const char *hsmkeyd,
+    const char *conf, const char *dir, const char *name, char *const *envp,
+    double wait_s);
 /* SIGTERM, wait (15 s), then SIGKILL; returns its exit status or -1. */
 int bench_daemon_stop(struct bench_daemon *d);
 /* VmHWM and VmRSS of pid in KiB; 0 on success. */

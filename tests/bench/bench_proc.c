@@ -64,28 +64,31 @@ bench_kill_all(void)
 	nchildren = 0;
 }
 
-/* 1 if the file contains needle. */
+/* 1 if the file contains needle (a line of it, read line by line: a
+ * daemon that logs a lot before "ready" is read to the end). */
 static int
 file_has(const char *path, const char *needle)
 {
-	char   buf[65536];
-	size_t n;
+	char   line[4096];
+	int    found = 0;
 	FILE  *f;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		return 0;
 	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		found = strstr(line, needle) != NULL;
+	}
 	fclose(f);
-	buf[n] = '\0';
-	return strstr(buf, needle) != NULL;
+	return found;
 }
 
-/* Spawns argv with stdin /dev/null, stdout+stderr to d->log, and waits
- * until the log says "ready". */
+/* Spawns argv with stdin /dev/null, stdout+stderr to d->log and the
+ * environment envp (NULL: ours), and waits until the log says "ready"
+ * (at most wait_s seconds). */
 static int
 spawn_ready(struct bench_daemon *d, char *const *argv, const char *dir,
-    const char *name)
+    const char *name, char *const *envp, double wait_s)
 {
 	posix_spawn_file_actions_t fa;
 	char			   pidfile[600];
@@ -103,7 +106,8 @@ spawn_ready(struct bench_daemon *d, char *const *argv, const char *dir,
 	    &fa, 2, d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	posix_spawn_file_actions_adddup2(&fa, 2, 1);
 	t0 = bench_now();
-	e = posix_spawn(&d->pid, argv[0], &fa, NULL, argv, environ);
+	e = posix_spawn(&d->pid, argv[0], &fa, NULL, argv,
+	    envp != NULL ? envp : environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (e != 0) {
 		fprintf(stderr, "bench: cannot start %s: %s\n", argv[0],
@@ -117,7 +121,7 @@ spawn_ready(struct bench_daemon *d, char *const *argv, const char *dir,
 		fprintf(f, "%ld\n", (long)d->pid);
 		fclose(f);
 	}
-	deadline = t0 + 60;
+	deadline = t0 + wait_s;
 	while (bench_now() < deadline) {
 		if (file_has(d->log, "ready")) {
 			d->startup_s = bench_now() - t0;
@@ -134,8 +138,8 @@ spawn_ready(struct bench_daemon *d, char *const *argv, const char *dir,
 		}
 		nanosleep(&ts, NULL);
 	}
-	fprintf(
-	    stderr, "bench: %s not ready after 60 s (log %s)\n", name, d->log);
+	fprintf(stderr, "bench: %s not ready after %.0f s (log %s)\n", name,
+	    wait_s, d->log);
 	return -1;
 }
 
@@ -146,7 +150,18 @@ bench_daemon_start(struct bench_daemon *d, const char *hsmkeyd,
 	char *argv[] = { (char *)hsmkeyd, "--config", (char *)conf,
 		"--foreground", NULL };
 
-	return spawn_ready(d, argv, dir, "hsmkeyd");
+	return spawn_ready(d, argv, dir, "hsmkeyd", NULL, 60);
+}
+
+int
+bench_daemon_start_env(struct bench_daemon *d, const char *hsmkeyd,
+    const char *conf, const char *dir, const char *name, char *const *envp,
+    double wait_s)
+{
+	char *argv[] = { (char *)hsmkeyd, "--config", (char *)conf,
+		"--foreground", NULL };
+
+	return spawn_ready(d, argv, dir, name, envp, wait_s);
 }
 
 int
@@ -162,7 +177,7 @@ bench_echo_start(struct bench_daemon *d, const char *self, const char *dir,
 		argv[n++] = urls[i];
 	}
 	argv[n] = NULL;
-	return spawn_ready(d, argv, dir, "echo");
+	return spawn_ready(d, argv, dir, "echo", NULL, 60);
 }
 
 int

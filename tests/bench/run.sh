@@ -8,7 +8,10 @@
 # Environment: HSMKEYD and HSMKEY_BENCH (paths of the binaries, set by
 # scripts/bench or tests/bench/meson.build); SOFTHSM_MODULE,
 # P11KIT_CLIENT_MODULE override the module paths; HK_KEEP=1 keeps the
-# temp dir.  Everything started here or by the bench is killed by PID and
+# temp dir.  HK_FIXTURE_DIR: the many-versions token that scripts/bench
+# --prepare built (build-bench/fixture-10k); when it is complete and this
+# is not --smoke, it is copied (cp -a, so runs never change it) into the
+# temp dir and the bench runs a second hsmkeyd on the copy.  Everything started here or by the bench is killed by PID and
 # the temp dir removed by the EXIT trap.  Loopback and ipc only.
 #
 # The PINs are on softhsm2-util's command line only because this is a
@@ -59,7 +62,8 @@ teardown()
 			[ -n "$p" ] && kill -KILL "$p" 2>/dev/null
 		done
 		if [ "$rc" -ne 0 ]; then
-			for f in "$T"/hsmkeyd.*.log "$T"/echo.*.log \
+			for f in "$T"/hsmkeyd.*.log "$T"/hsmkeyd-10k.*.log \
+			    "$T"/echo.*.log \
 			    "$T"/p11-kit.log "$T"/bootstrap.log; do
 				[ -s "$f" ] || continue
 				echo "---- last lines of ${f#"$T"/}" >&2
@@ -83,6 +87,11 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
 s.close()'
 }
+
+SMOKE=0
+for a in "$@"; do
+	[ "$a" = --smoke ] && SMOKE=1
+done
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/hsmkey-bench.XXXXXX") || exit 1
 trap teardown EXIT
@@ -162,6 +171,50 @@ else
 	echo "bench: p11-kit client module not found; no p11-kit rows" >&2
 fi
 
+# the many-versions fixture: a copy for this run, its own hsmkeyd config
+FIX_ARGS=()
+FIX=${HK_FIXTURE_DIR:-}
+if [ "$SMOKE" = 0 ] && [ -n "$FIX" ] && [ -f "$FIX/fixture.txt" ]; then
+	t0=$(date +%s.%N)
+	if cp -a "$FIX" "$T/fixture"; then
+		t1=$(date +%s.%N)
+		COPY_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+		echo "bench: fixture $FIX copied in $COPY_S s" >&2
+		cat >"$T/fixture/softhsm2.conf" <<EOC
+directories.tokendir = $T/fixture/tokens
+objectstore.backend = file
+log.level = ERROR
+EOC
+		cat >"$T/hsmkeyd-10k.conf" <<EOC
+; written by tests/bench/run.sh: as hsmkeyd.conf, on the fixture's copy
+[service]
+listen = ipc://$T/hsmkey-10k.sock
+workers = 2
+log = stderr
+log_level = info
+
+[pkcs11]
+module = $SOFTHSM_MODULE
+token = pkcs11:token=hsmkey
+pin_file = $T/fixture/pin
+
+[auth]
+clock_window = 30s
+
+[audit]
+path = $T/audit-10k.log
+
+[metrics]
+path = $T/hsmkey-10k.prom
+EOC
+		FIX_ARGS=(--fixture "$T/fixture" --fixture-ipc
+		    "ipc://$T/hsmkey-10k.sock" --fixture-copy-s "$COPY_S")
+	else
+		echo "bench: cannot copy $FIX; no 10,000-version row" >&2
+	fi
+fi
+
 "$HSMKEY_BENCH" "$@" --dir "$T" --hsmkeyd "$HSMKEYD" \
     --ipc "$IPC_URL" --tcp "$TCP_URL" --echo-tcp "$ECHO_TCP_URL" \
-    --module "$SOFTHSM_MODULE" ${P11_ARGS[@]+"${P11_ARGS[@]}"}
+    --module "$SOFTHSM_MODULE" ${P11_ARGS[@]+"${P11_ARGS[@]}"} \
+    ${FIX_ARGS[@]+"${FIX_ARGS[@]}"}
