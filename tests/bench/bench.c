@@ -1180,8 +1180,8 @@ section_fixture(void)
 		failed = 1;
 		return;
 	}
-	i = bench_daemon_start_env(&daemon2, opt.hsmkeyd, conf, opt.dir,
-	    "hsmkeyd-10k", envp, 150);
+	i = bench_daemon_start_env(
+	    &daemon2, opt.hsmkeyd, conf, opt.dir, "hsmkeyd-10k", envp, 150);
 	free(envp);
 	free(made);
 	if (i != 0) {
@@ -1244,8 +1244,8 @@ section_fixture(void)
 stop:
 	hsmkey_close(h);
 	if ((st = bench_daemon_stop(&daemon2)) != 0) {
-		fprintf(stderr, "bench: hsmkeyd-10k exited %d on SIGTERM\n",
-		    st);
+		fprintf(
+		    stderr, "bench: hsmkeyd-10k exited %d on SIGTERM\n", st);
 		failed = 1;
 	}
 }
@@ -1411,8 +1411,8 @@ compute_targets(void)
 		    res.versions, FIX_ROUNDS);
 	} else {
 		a = find_row("service-many", "ecdsa-p256", "ipc", 0);
-		b = a ? find_row("service", "ecdsa-p256", "ipc", a->conc) :
-			NULL;
+		b = a ? find_row("service", "ecdsa-p256", "ipc", a->conc)
+		      : NULL;
 		target(a && b, a && b ? a->ops_per_s / b->ops_per_s : 0, 0.95,
 		    0, "x",
 		    "sign with %d key versions >= 0.95x a few-key token "
@@ -1522,9 +1522,10 @@ print_text(const char *cpu, long ncpu)
 		    res.startup2_s, res.rss2_ready_kib / 1024.0,
 		    res.hwm2_ready_kib / 1024.0, res.hwm2_kib / 1024.0,
 		    res.rss2_kib / 1024.0);
-		printf("          ecdsa-p256 sign, ipc, 8 clients: %.0f/s with "
-		       "%d versions vs %.0f/s on the few-key token (%.3fx), "
-		       "means of %d interleaved rows each\n",
+		printf(
+		    "          ecdsa-p256 sign, ipc, 8 clients: %.0f/s with "
+		    "%d versions vs %.0f/s on the few-key token (%.3fx), "
+		    "means of %d interleaved rows each\n",
 		    res.many_ops, res.versions, res.few_ops,
 		    res.few_ops > 0 ? res.many_ops / res.few_ops : 0,
 		    FIX_ROUNDS);
@@ -1824,9 +1825,10 @@ main(int argc, char **argv)
 		section_fixture();
 	} else if (!failed) {
 		if (!bench_p.smoke) {
-			fprintf(stderr, "bench: no many-versions fixture: run "
-					"scripts/bench --prepare for the "
-					"10,000-version row\n");
+			fprintf(stderr,
+			    "bench: no many-versions fixture: run "
+			    "scripts/bench --prepare for the "
+			    "10,000-version row\n");
 		}
 		section_many();
 	}

@@ -69,9 +69,9 @@ bench_kill_all(void)
 static int
 file_has(const char *path, const char *needle)
 {
-	char   line[4096];
-	int    found = 0;
-	FILE  *f;
+	char  line[4096];
+	int   found = 0;
+	FILE *f;
 
 	if ((f = fopen(path, "r")) == NULL) {
 		return 0;
@@ -106,8 +106,8 @@ spawn_ready(struct bench_daemon *d, char *const *argv, const char *dir,
 	    &fa, 2, d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	posix_spawn_file_actions_adddup2(&fa, 2, 1);
 	t0 = bench_now();
-	e = posix_spawn(&d->pid, argv[0], &fa, NULL, argv,
-	    envp != NULL ? envp : environ);
+	e = posix_spawn(
+	    &d->pid, argv[0], &fa, NULL, argv, envp != NULL ? envp : environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (e != 0) {
 		fprintf(stderr, "bench: cannot start %s: %s\n", argv[0],

@@ -62,14 +62,14 @@ static struct {
 	.report = 500,
 };
 
-static struct token *tok;
-static char	     instance[256];
+static struct token	    *tok;
+static char		     instance[256];
 static volatile sig_atomic_t stop;
 static double		     t_start;
 
 /* The work: key numbers to create, taken in order by the threads. */
-static int	  *todo;
-static int	   ntodo;
+static int	 *todo;
+static int	  ntodo;
 static atomic_int next_todo;
 static atomic_int made_versions, made_keys;
 static atomic_int failed;
@@ -138,8 +138,8 @@ thread_main(void *arg)
 	char		   name[80];
 	int		   i, r;
 
-	while (!out_of_time() &&
-	    (i = atomic_fetch_add(&next_todo, 1)) < ntodo) {
+	while (
+	    !out_of_time() && (i = atomic_fetch_add(&next_todo, 1)) < ntodo) {
 		key_name(name, sizeof(name), todo[i]);
 		if ((r = keyring_create(t->kr, t->s, name, opt.alg)) != 0) {
 			snprintf(t->err, sizeof(t->err), "create %s: %s", name,
@@ -149,8 +149,8 @@ thread_main(void *arg)
 		}
 		atomic_fetch_add(&made_versions, 1);
 		/* a started key is finished even when asked to stop */
-		if (finish_key(t->kr, t->s, name, 1, t->err,
-			sizeof(t->err)) != 0) {
+		if (finish_key(t->kr, t->s, name, 1, t->err, sizeof(t->err)) !=
+		    0) {
 			atomic_store(&failed, 1);
 			break;
 		}
@@ -262,7 +262,7 @@ num_arg(const char *s, long lo, long hi)
 int
 main(int argc, char **argv)
 {
-	struct fix_thread    th[FIX_MAXTHREADS];
+	struct fix_thread     th[FIX_MAXTHREADS];
 	struct token_session *s0 = NULL;
 	struct keyring	     *kr = NULL;
 	struct keyring_opts   ko;
@@ -375,16 +375,16 @@ main(int argc, char **argv)
 	for (i = 0; i < opt.threads && ntodo > 0; i++) {
 		th[i].idx = i;
 		if ((r = token_session_open(tok, &th[i].s)) != 0 ||
-		    (r = keyring_load(&th[i].kr, tok, th[i].s, NULL, 0,
-			 &ko)) != 0) {
+		    (r = keyring_load(
+			 &th[i].kr, tok, th[i].s, NULL, 0, &ko)) != 0) {
 			fprintf(stderr, "fixture: thread %d: %s\n", i,
 			    hk_strerror(r));
 			atomic_store(&failed, 1);
 			break;
 		}
 		atomic_fetch_add(&running, 1);
-		if ((r = pthread_create(&th[i].th, NULL, thread_main,
-			 &th[i])) != 0) {
+		if ((r = pthread_create(
+			 &th[i].th, NULL, thread_main, &th[i])) != 0) {
 			atomic_fetch_sub(&running, 1);
 			fprintf(stderr, "fixture: pthread_create: %s\n",
 			    strerror(r));
@@ -423,19 +423,20 @@ main(int argc, char **argv)
 	for (i = 0; i < nstarted; i++) {
 		pthread_join(th[i].th, NULL);
 		if (th[i].err[0] != '\0') {
-			fprintf(stderr, "fixture: thread %d: %s\n", i,
-			    th[i].err);
+			fprintf(
+			    stderr, "fixture: thread %d: %s\n", i, th[i].err);
 		}
 	}
 	fprintf(stderr,
-	    "fixture: made %d keys, %d versions in %.1f s (%.1f versions/s)%s\n",
-	    atomic_load(&made_keys), atomic_load(&made_versions),
-	    now_s() - t0,
-	    atomic_load(&made_versions) / (now_s() - t0 > 0 ? now_s() - t0 : 1),
-	    stop ? "; stopped by a signal" :
-	    opt.limit_s > 0 && now_s() - t_start >= opt.limit_s ?
-		   "; time limit reached" :
-		   "");
+	    "fixture: made %d keys, %d versions in %.1f s (%.1f "
+	    "versions/s)%s\n",
+	    atomic_load(&made_keys), atomic_load(&made_versions), now_s() - t0,
+	    atomic_load(&made_versions) /
+		(now_s() - t0 > 0 ? now_s() - t0 : 1),
+	    stop ? "; stopped by a signal"
+		: opt.limit_s > 0 && now_s() - t_start >= opt.limit_s
+		? "; time limit reached"
+		: "");
 	if (!atomic_load(&failed) && atomic_load(&made_keys) == ntodo) {
 		rc = 0;
 	} else if (!atomic_load(&failed)) {
