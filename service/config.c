@@ -290,7 +290,7 @@ config_load(const char *path, struct config **cfgp)
 	cfg->log_level = HK_LOG_INFO;
 	cfg->clock_window_ms = 30 * 1000;
 	cfg->secret_lifetime_s = 90 * 86400;
-	cfg->nonce_per_client = 1 << 18;
+	cfg->nonce_per_client = 1 << 19;
 	cfg->nonce_total = 1 << 20;
 	cfg->reply_cache_bytes = 256 * 1024 * 1024;
 	cfg->destroy_delay_s = 7 * 86400;

@@ -6,7 +6,8 @@
  *   - the same request again gets the same reply, never a second execution
  *     (nanomsg REQ resends on its own);
  *   - another request with a used nonce is a replay.
- * Entries leave by age only.  When a client's share (or the whole cache) is
+ * Entries leave by age only, once their request's timestamp has left the
+ * clock window.  When a client's share (or the whole cache) is
  * full, new requests are refused (fail closed): no nonce is ever forgotten
  * early.  Every operation is O(1).  Thread-safe (one mutex).
  */
@@ -26,8 +27,9 @@ enum nonce_result {
 	NONCE_ANSWERED = 2,	/* the same request: *replyp is its reply */
 };
 
-/* keep_ms: how long an entry lives (twice the clock window). */
-int	nonce_cache_new(struct nonce_cache **ncp, uint64_t keep_ms,
+/* window_ms: the clock window; an entry lives until its request's
+ * timestamp is older than that. */
+int	nonce_cache_new(struct nonce_cache **ncp, uint64_t window_ms,
 	    size_t per_client, size_t total, size_t max_reply_bytes);
 void	nonce_cache_free(struct nonce_cache *nc);
 
@@ -40,8 +42,8 @@ void	nonce_cache_free(struct nonce_cache *nc);
  */
 int	nonce_cache_begin(struct nonce_cache *nc, const void *client,
 	    size_t *countp, const uint8_t nonce[HK_NONCE_LEN],
-	    const uint8_t req_digest[32], uint64_t now_ms, uint8_t **replyp,
-	    size_t *lenp);
+	    const uint8_t req_digest[32], uint64_t ts_ms, uint64_t now_ms,
+	    uint8_t **replyp, size_t *lenp);
 
 /* Stores the reply of a NONCE_NEW entry (copied; NULL/0 to store none,
  * e.g. when it is larger than the cache keeps: a resend then gets

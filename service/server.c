@@ -524,7 +524,7 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 		goto out;
 	}
 	r = nonce_cache_begin(sv->nonces, cl, client_nonce_count(cl),
-	    env->nonce.data, digest, now, replyp, lenp);
+	    env->nonce.data, digest, env->timestamp_ms, now, replyp, lenp);
 	switch (r) {
 	case NONCE_NEW:
 		cached = 1;
@@ -915,7 +915,7 @@ server_run(const struct config *cfg, int foreground)
 		log_warnx("AUTHENTICATION IS OFF (benchmark switch): never "
 		    "run this in production");
 	}
-	if ((r = nonce_cache_new(&sv.nonces, 2 * cfg->clock_window_ms,
+	if ((r = nonce_cache_new(&sv.nonces, cfg->clock_window_ms,
 	    cfg->nonce_per_client, cfg->nonce_total,
 	    cfg->reply_cache_bytes)) != 0) {
 		goto out;

@@ -1,0 +1,161 @@
+/* nonce_test.c: the replay and reply cache (nonce.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hk_err.h"
+#include "nonce.h"
+#include "testutil.h"
+
+#define W	30000ULL		/* the clock window, ms */
+#define T0	1795867200000ULL	/* some "now" */
+
+static uint8_t n1[16] = { 1 }, n2[16] = { 2 }, d1[32] = { 1 }, d2[32] = { 2 };
+static int c1, c2;			/* two clients' identities */
+static size_t k1, k2;			/* their entry counts */
+
+static int
+begin(struct nonce_cache *nc, const void *cl, size_t *kp, const uint8_t *n,
+    const uint8_t *d, uint64_t ts, uint64_t now)
+{
+	uint8_t *reply = NULL;
+	size_t len;
+	int r;
+
+	r = nonce_cache_begin(nc, cl, kp, n, d, ts, now, &reply, &len);
+	if (r == NONCE_ANSWERED) {
+		TRUE(len == 5 && memcmp(reply, "reply", 5) == 0);
+	}
+	free(reply);
+	return r;
+}
+
+static void
+test_resend_and_replay(void)
+{
+	struct nonce_cache *nc;
+
+	k1 = k2 = 0;
+	PASS(nonce_cache_new(&nc, W, 100, 1000, 1 << 20));
+	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
+	/* the same bytes while the first is running: no second execution */
+	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0 + 5), NONCE_IN_FLIGHT);
+	nonce_cache_finish(nc, &c1, n1, (const uint8_t *)"reply", 5);
+	/* after: the stored reply */
+	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0 + 10), NONCE_ANSWERED);
+	/* other bytes under the same nonce */
+	FAIL(begin(nc, &c1, &k1, n1, d2, T0, T0 + 10), HK_ERR_REPLAY);
+	/* the same nonce from another client is its own */
+	EQ_INT(begin(nc, &c2, &k2, n1, d2, T0, T0 + 10), NONCE_NEW);
+	EQ_INT(k1, 1);
+	EQ_INT(k2, 1);
+	nonce_cache_free(nc);
+}
+
+/* An entry lives while its timestamp can pass the clock check. */
+static void
+test_life_follows_timestamp(void)
+{
+	struct nonce_cache *nc;
+
+	k1 = 0;
+	PASS(nonce_cache_new(&nc, W, 100, 1000, 1 << 20));
+	/* fresh timestamp: remembered for one window */
+	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
+	nonce_cache_finish(nc, &c1, n1, (const uint8_t *)"reply", 5);
+	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0 + W), NONCE_ANSWERED);
+	FAIL(begin(nc, &c1, &k1, n1, d2, T0, T0 + W), HK_ERR_REPLAY);
+	/* a timestamp one window ahead: remembered for two */
+	EQ_INT(begin(nc, &c1, &k1, n2, d1, T0 + W, T0), NONCE_NEW);
+	nonce_cache_finish(nc, &c1, n2, (const uint8_t *)"reply", 5);
+	FAIL(begin(nc, &c1, &k1, n2, d2, T0 + W, T0 + 2 * W),
+	    HK_ERR_REPLAY);
+	/* past its life the first is forgotten (the clock check refuses
+	 * it from then on), the second not yet */
+	EQ_INT(begin(nc, &c1, &k1, n1, d2, T0, T0 + W + 1001), NONCE_NEW);
+	FAIL(begin(nc, &c1, &k1, n2, d2, T0 + W, T0 + W + 1001),
+	    HK_ERR_REPLAY);
+	nonce_cache_free(nc);
+}
+
+/* A client that fills its share is refused; nothing is forgotten early. */
+static void
+test_bounds(void)
+{
+	struct nonce_cache *nc;
+	uint8_t n[16];
+	int i;
+
+	k1 = k2 = 0;
+	PASS(nonce_cache_new(&nc, W, 10, 15, 1 << 20));
+	memset(n, 0, sizeof(n));
+	for (i = 0; i < 10; i++) {
+		n[0] = (uint8_t)i;
+		EQ_INT(begin(nc, &c1, &k1, n, d1, T0, T0), NONCE_NEW);
+		nonce_cache_finish(nc, &c1, n, (const uint8_t *)"reply", 5);
+	}
+	n[0] = 100;
+	FAIL(begin(nc, &c1, &k1, n, d1, T0, T0 + 1), HK_ERR_EXHAUSTED);
+	/* the others still have room, up to the total */
+	for (i = 0; i < 5; i++) {
+		n[0] = (uint8_t)(200 + i);
+		EQ_INT(begin(nc, &c2, &k2, n, d1, T0, T0), NONCE_NEW);
+		nonce_cache_finish(nc, &c2, n, (const uint8_t *)"reply", 5);
+	}
+	n[0] = 250;
+	FAIL(begin(nc, &c2, &k2, n, d1, T0, T0 + 1), HK_ERR_EXHAUSTED);
+	/* and the first nonces are all still known */
+	n[0] = 3;
+	FAIL(begin(nc, &c1, &k1, n, d2, T0, T0 + 2), HK_ERR_REPLAY);
+	/* once they age out there is room again */
+	n[0] = 100;
+	EQ_INT(begin(nc, &c1, &k1, n, d1, T0 + W, T0 + W + 1001),
+	    NONCE_NEW);
+	EQ_INT(k1, 1);
+	EQ_INT(k2, 0);
+	nonce_cache_free(nc);
+}
+
+/* A reply larger than the cache keeps: its resend is a REPLAY, never a
+ * second execution. */
+static void
+test_reply_too_large(void)
+{
+	struct nonce_cache *nc;
+
+	k1 = 0;
+	PASS(nonce_cache_new(&nc, W, 10, 10, 4));
+	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
+	nonce_cache_finish(nc, &c1, n1, (const uint8_t *)"reply", 5);
+	FAIL(begin(nc, &c1, &k1, n1, d1, T0, T0 + 1), HK_ERR_REPLAY);
+	nonce_cache_free(nc);
+}
+
+/* An entry still in flight when its time is up stays until answered. */
+static void
+test_in_flight_survives(void)
+{
+	struct nonce_cache *nc;
+
+	k1 = 0;
+	PASS(nonce_cache_new(&nc, W, 10, 10, 1 << 20));
+	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
+	EQ_INT(begin(nc, &c1, &k1, n2, d1, T0, T0 + 3 * W), NONCE_NEW);
+	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0 + 3 * W),
+	    NONCE_IN_FLIGHT);
+	nonce_cache_finish(nc, &c1, n1, (const uint8_t *)"reply", 5);
+	/* answered: it goes at the next sweep */
+	EQ_INT(begin(nc, &c1, &k1, n1, d2, T0 + 3 * W, T0 + 3 * W + 2000),
+	    NONCE_NEW);
+	nonce_cache_free(nc);
+}
+
+TEST_LIST = {
+	{ "resend_and_replay", test_resend_and_replay },
+	{ "life_follows_timestamp", test_life_follows_timestamp },
+	{ "bounds", test_bounds },
+	{ "reply_too_large", test_reply_too_large },
+	{ "in_flight_survives", test_in_flight_survives },
+	{ NULL, NULL },
+};
+
+TEST_MAIN
