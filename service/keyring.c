@@ -1364,12 +1364,17 @@ keyring_rotate(struct keyring *kr, struct token_session *s, const char *name,
 	return r;
 }
 
-/* Looks up name under the admin mutex and copies its record. */
+/*
+ * Takes the admin mutex, looks up name and copies its record; with a
+ * version, *vp points at that version in the copy.  On failure the mutex is
+ * released again; on success admin_commit() releases it.
+ */
 static int
-admin_begin(struct keyring *kr, const char *name, struct kr_key **kp,
-    struct kr_rec *rec)
+admin_begin(struct keyring *kr, const char *name, uint32_t version,
+    struct kr_key **kp, struct kr_rec *rec, struct kr_vrec **vp)
 {
 	struct kr_key *k;
+	int r;
 
 	memset(rec, 0, sizeof(*rec));
 	pthread_mutex_lock(&kr->admin);
@@ -1381,7 +1386,21 @@ admin_begin(struct keyring *kr, const char *name, struct kr_key **kp,
 		return HK_ERR_NOT_FOUND;
 	}
 	*kp = k;
-	return rec_from_key(k, rec, 0);
+	if ((r = rec_from_key(k, rec, 0)) != 0) {
+		pthread_mutex_unlock(&kr->admin);
+		return r;
+	}
+	if (vp == NULL) {
+		return 0;
+	}
+	if (version == 0 || version > rec->nv ||
+	    rec->v[version - 1].creating) {
+		pthread_mutex_unlock(&kr->admin);
+		rec_free(rec);
+		return HK_ERR_NOT_FOUND;
+	}
+	*vp = &rec->v[version - 1];
+	return 0;
 }
 
 /* Stores rec if changed, publishes it, releases the admin mutex. */
@@ -1414,17 +1433,9 @@ keyring_promote(struct keyring *kr, struct token_session *s,
 	uint64_t now = hk_now_ms();
 	int r, changed = 0;
 
-	if ((r = admin_begin(kr, name, &k, &rec)) != 0) {
-		if (r != HK_ERR_NOT_FOUND) {
-			pthread_mutex_unlock(&kr->admin);
-		}
+	if ((r = admin_begin(kr, name, version, &k, &rec, &v)) != 0) {
 		return r;
 	}
-	if (version == 0 || version > rec.nv || rec.v[version - 1].creating) {
-		r = HK_ERR_NOT_FOUND;
-		goto out;
-	}
-	v = &rec.v[version - 1];
 	if (v->state == HSMKEY__V1__VERSION_STATE__STATE_ACTIVE &&
 	    rec_primary(&rec) == version) {
 		goto out;	/* already done: idempotent */
@@ -1456,10 +1467,7 @@ keyring_policy(struct keyring *kr, struct token_session *s,
 	struct kr_rec rec;
 	int r;
 
-	if ((r = admin_begin(kr, req->name, &k, &rec)) != 0) {
-		if (r != HK_ERR_NOT_FOUND) {
-			pthread_mutex_unlock(&kr->admin);
-		}
+	if ((r = admin_begin(kr, req->name, 0, &k, &rec, NULL)) != 0) {
 		return r;
 	}
 	if (req->sign_overlap_s != NULL) {
@@ -1487,17 +1495,9 @@ keyring_disable(struct keyring *kr, struct token_session *s,
 	struct kr_vrec *v;
 	int r, changed = 0;
 
-	if ((r = admin_begin(kr, name, &k, &rec)) != 0) {
-		if (r != HK_ERR_NOT_FOUND) {
-			pthread_mutex_unlock(&kr->admin);
-		}
+	if ((r = admin_begin(kr, name, version, &k, &rec, &v)) != 0) {
 		return r;
 	}
-	if (version == 0 || version > rec.nv || rec.v[version - 1].creating) {
-		r = HK_ERR_NOT_FOUND;
-		goto out;
-	}
-	v = &rec.v[version - 1];
 	switch (v->state) {
 	case HSMKEY__V1__VERSION_STATE__STATE_DISABLED:
 		break;	/* idempotent */
@@ -1512,7 +1512,6 @@ keyring_disable(struct keyring *kr, struct token_session *s,
 		log_info("disabled key %s v%" PRIu32, name, version);
 		break;
 	}
- out:
 	return admin_commit(kr, s, k, &rec, changed, r);
 }
 
@@ -1547,17 +1546,9 @@ keyring_destroy(struct keyring *kr, struct token_session *s,
 	uint64_t now = hk_now_ms();
 	int r, changed = 0;
 
-	if ((r = admin_begin(kr, name, &k, &rec)) != 0) {
-		if (r != HK_ERR_NOT_FOUND) {
-			pthread_mutex_unlock(&kr->admin);
-		}
+	if ((r = admin_begin(kr, name, version, &k, &rec, &v)) != 0) {
 		return r;
 	}
-	if (version == 0 || version > rec.nv || rec.v[version - 1].creating) {
-		r = HK_ERR_NOT_FOUND;
-		goto out;
-	}
-	v = &rec.v[version - 1];
 	switch (v->state) {
 	case HSMKEY__V1__VERSION_STATE__STATE_ACTIVE:
 		r = HK_ERR_PRECONDITION;	/* disable it first */
@@ -1579,7 +1570,6 @@ keyring_destroy(struct keyring *kr, struct token_session *s,
 		    hk_state_name(v->state));
 		break;
 	}
- out:
 	r = admin_commit(kr, s, k, &rec, changed, r);
 	if (r == 0 && changed && kr->destroy_delay_s == 0) {
 		pthread_mutex_lock(&kr->admin);
