@@ -452,7 +452,8 @@ cmd_stats(struct cli *c, struct cli_args *a)
 			json_object_begin(&c->j);
 			json_kv_string(&c->j, "key", vs->key);
 			json_kv_u64(&c->j, "version", vs->version);
-			json_kv_string(&c->j, "state", hk_state_name(vs->state));
+			json_kv_string(
+			    &c->j, "state", hk_state_name(vs->state));
 			json_kv_u64(&c->j, "signs", vs->signs);
 			json_kv_u64(&c->j, "verifies", vs->verifies);
 			json_kv_u64(&c->j, "errors", vs->errors);
@@ -461,8 +462,8 @@ cmd_stats(struct cli *c, struct cli_args *a)
 			continue;
 		}
 		snprintf(ver, sizeof(ver), "v%" PRIu32, vs->version);
-		printf("%-24s %-8s %-18s %10" PRIu64 " %10" PRIu64
-		       " %8" PRIu64 "  %s\n",
+		printf("%-24s %-8s %-18s %10" PRIu64 " %10" PRIu64 " %8" PRIu64
+		       "  %s\n",
 		    vs->key, ver, hk_state_name(vs->state), vs->signs,
 		    vs->verifies, vs->errors,
 		    vs->last_use_ms == 0

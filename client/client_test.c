@@ -594,7 +594,7 @@ fake_reply(struct fake *fk, const Hsmkey__V1__Envelope *env)
 	Hsmkey__V1__ClientSecretResponse cs =
 	    HSMKEY__V1__CLIENT_SECRET_RESPONSE__INIT;
 	uint8_t *rb = NULL, *eb = NULL, mac[HK_MAC_LEN], nonce[HK_NONCE_LEN];
-	uint8_t daykey[HK_MAC_LEN];
+	uint8_t	 daykey[HK_MAC_LEN];
 	size_t	 rlen, elen;
 	struct hk_buf *b;
 	uint8_t	       wrong[32] = { 0 };
@@ -713,8 +713,8 @@ fake_main(void *arg)
 		PASS(hk_mac_input_request(b, env->protocol, env->client_id,
 		    env->secret_no, env->nonce.data, env->nonce.len,
 		    env->timestamp_ms, env->request.data, env->request.len));
-		PASS(hk_day_key(secret, 32, hk_mac_day(env->timestamp_ms),
-		    daykey));
+		PASS(hk_day_key(
+		    secret, 32, hk_mac_day(env->timestamp_ms), daykey));
 		PASS(hk_hmac_sha256(
 		    daykey, 32, hk_buf_ptr(b), hk_buf_len(b), mac));
 		hk_buf_free(b);
@@ -967,8 +967,8 @@ struct fake2 {
 	pthread_mutex_t mu;
 	unsigned int	accepted; /* bit n: secret_no n is valid */
 	int		stop;
-	int		n;	       /* requests seen */
-	uint32_t	seen_no[64];   /* their secret numbers */
+	int		n;	     /* requests seen */
+	uint32_t	seen_no[64]; /* their secret numbers */
 	uint8_t		seen_nonce[64][HK_NONCE_LEN];
 };
 
@@ -1013,16 +1013,16 @@ fake2_main(void *arg)
 
 /* Writes a credentials file for secret_no atomically (rename over it). */
 static void
-write_cred(const char *path, const char *url, const char *id,
-    unsigned int no)
+write_cred(const char *path, const char *url, const char *id, unsigned int no)
 {
 	char  tmp[600];
 	FILE *f;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	TRUE((f = fopen(tmp, "w")) != NULL);
-	fprintf(f, "[client]\nid = %s\nsecret = " SECRET_B64
-		   "\nsecret_no = %u\nconnect = %s\n",
+	fprintf(f,
+	    "[client]\nid = %s\nsecret = " SECRET_B64
+	    "\nsecret_no = %u\nconnect = %s\n",
 	    id, no, url);
 	TRUE(fclose(f) == 0);
 	TRUE(chmod(tmp, 0600) == 0);
@@ -1039,10 +1039,10 @@ fake2_set(struct fake2 *f, unsigned int accepted)
 }
 
 /* The i-th request since fake2_set() was made with secret_no no. */
-#define SEEN(f, i, no)                               \
-	do {                                         \
-		TRUE((f)->n > (i));                  \
-		EQ_INT((f)->seen_no[(i)], (no));     \
+#define SEEN(f, i, no)                           \
+	do {                                     \
+		TRUE((f)->n > (i));              \
+		EQ_INT((f)->seen_no[(i)], (no)); \
 	} while (0)
 
 static void
@@ -1169,8 +1169,9 @@ test_credentials_reload(void)
 	fake2_set(&f, 1u << 2);
 	PASS(hsmkey_ping(h));
 	SEEN(&f, 0, 2);
-	TRUE(strstr(hsmkey_last_error(h), "still using client 'svc' secret "
-					  "2") != NULL);
+	TRUE(strstr(hsmkey_last_error(h),
+		 "still using client 'svc' secret "
+		 "2") != NULL);
 	TRUE(strstr(hsmkey_last_error(h), "base64") != NULL);
 	FAIL(hsmkey_reload(h), HSMKEY_ECREDENTIALS);
 	PASS(hsmkey_ping(h));

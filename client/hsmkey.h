@@ -32,22 +32,22 @@ extern "C" {
 
 enum hsmkey_error {
 	HSMKEY_OK = 0,
-	HSMKEY_EINVAL = -2,		/* invalid argument (exit 2) */
-	HSMKEY_EUNAUTH = -3,		/* unauthenticated (exit 3) */
-	HSMKEY_EDENIED = -4,		/* permission denied (exit 3) */
-	HSMKEY_ENOTFOUND = -5,		/* no such key or version (exit 4) */
-	HSMKEY_EEXISTS = -6,		/* already exists (exit 5) */
-	HSMKEY_EPRECONDITION = -7,	/* lost compare-and-set (exit 5) */
-	HSMKEY_EREPLAY = -8,		/* replayed request (exit 3) */
-	HSMKEY_EUNAVAIL = -9,		/* token or log unavailable (exit 5) */
-	HSMKEY_EINTERNAL = -10,		/* service error (exit 5) */
-	HSMKEY_EEXHAUSTED = -11,	/* a bounded resource is full (exit 5) */
-	HSMKEY_EUNSUPPORTED = -12,	/* not supported (exit 5) */
-	HSMKEY_ECONNECT = -20,		/* cannot reach the service (exit 5) */
-	HSMKEY_ETIMEOUT = -21,		/* no reply in time (exit 5) */
-	HSMKEY_EPROTO = -22,		/* reply malformed or its MAC bad */
+	HSMKEY_EINVAL = -2,	   /* invalid argument (exit 2) */
+	HSMKEY_EUNAUTH = -3,	   /* unauthenticated (exit 3) */
+	HSMKEY_EDENIED = -4,	   /* permission denied (exit 3) */
+	HSMKEY_ENOTFOUND = -5,	   /* no such key or version (exit 4) */
+	HSMKEY_EEXISTS = -6,	   /* already exists (exit 5) */
+	HSMKEY_EPRECONDITION = -7, /* lost compare-and-set (exit 5) */
+	HSMKEY_EREPLAY = -8,	   /* replayed request (exit 3) */
+	HSMKEY_EUNAVAIL = -9,	   /* token or log unavailable (exit 5) */
+	HSMKEY_EINTERNAL = -10,	   /* service error (exit 5) */
+	HSMKEY_EEXHAUSTED = -11,   /* a bounded resource is full (exit 5) */
+	HSMKEY_EUNSUPPORTED = -12, /* not supported (exit 5) */
+	HSMKEY_ECONNECT = -20,	   /* cannot reach the service (exit 5) */
+	HSMKEY_ETIMEOUT = -21,	   /* no reply in time (exit 5) */
+	HSMKEY_EPROTO = -22,	   /* reply malformed or its MAC bad */
 	HSMKEY_ENOMEM = -23,
-	HSMKEY_ECREDENTIALS = -24,	/* credentials file unusable (exit 2) */
+	HSMKEY_ECREDENTIALS = -24, /* credentials file unusable (exit 2) */
 };
 
 struct hsmkey;
@@ -58,64 +58,62 @@ struct hsmkey;
  * $HSMKEY_CREDENTIALS.  url overrides the file's connect (NULL: then
  * $HSMKEY_CONNECT, then the file).  Caller must hsmkey_close(*hp).
  */
-HSMKEY_API int	hsmkey_open(struct hsmkey **hp, const char *credentials_file,
-		    const char *url);
+HSMKEY_API int
+hsmkey_open(struct hsmkey **hp, const char *credentials_file, const char *url);
 /* Same with explicit credentials; secret is copied (and zeroed on close). */
-HSMKEY_API int	hsmkey_open_secret(struct hsmkey **hp, const char *url,
-		    const char *client_id, uint32_t secret_no,
-		    const uint8_t *secret, size_t secret_len);
+HSMKEY_API int
+hsmkey_open_secret(struct hsmkey **hp, const char *url, const char *client_id,
+    uint32_t secret_no, const uint8_t *secret, size_t secret_len);
 /* Closes the connection and zeroes the secret. Accepts NULL. */
-HSMKEY_API void	hsmkey_close(struct hsmkey *h);
+HSMKEY_API void hsmkey_close(struct hsmkey *h);
 /* Reply timeout in milliseconds (default 30000). */
-HSMKEY_API int	hsmkey_set_timeout(struct hsmkey *h, int ms);
+HSMKEY_API int hsmkey_set_timeout(struct hsmkey *h, int ms);
 
 /* A static description of an error code; never NULL. */
 HSMKEY_API const char *hsmkey_strerror(int err);
 /* The message of the last failure on h; caller does not free. */
 HSMKEY_API const char *hsmkey_last_error(const struct hsmkey *h);
 /* The CLI exit code for an error code (DESIGN.md). */
-HSMKEY_API int	hsmkey_exit_code(int err);
+HSMKEY_API int hsmkey_exit_code(int err);
 
 /*
  * Signs len bytes of msg with the key's primary version (version 0) or a
  * given version.  *sigtextp gets "hsmkey:v<N>:<base64>"; caller must free().
  */
-HSMKEY_API int	hsmkey_sign(struct hsmkey *h, const char *key,
-		    const void *msg, size_t len, uint32_t version,
-		    char **sigtextp);
+HSMKEY_API int hsmkey_sign(struct hsmkey *h, const char *key, const void *msg,
+    size_t len, uint32_t version, char **sigtextp);
 /* Same for a precomputed digest (SHA-256, or SHA-384 for ecdsa-p384). */
-HSMKEY_API int	hsmkey_sign_digest(struct hsmkey *h, const char *key,
-		    const uint8_t *digest, size_t len, uint32_t version,
-		    char **sigtextp);
+HSMKEY_API int hsmkey_sign_digest(struct hsmkey *h, const char *key,
+    const uint8_t *digest, size_t len, uint32_t version, char **sigtextp);
 
 struct hsmkey_verify_result {
-	int		valid;		/* 1 valid, 0 invalid */
-	uint32_t	version;	/* the version named by the signature */
-	char		state[24];	/* that version's state, "active", ... */
-	uint64_t	retire_ms;	/* when it stops verifying (0: not set) */
+	int	 valid;	    /* 1 valid, 0 invalid */
+	uint32_t version;   /* the version named by the signature */
+	char	 state[24]; /* that version's state, "active", ... */
+	uint64_t retire_ms; /* when it stops verifying (0: not set) */
 };
 
 /* Verifies a text-form signature over msg (or a digest). HSMKEY_OK with
  * res->valid 0 means the signature is invalid. */
-HSMKEY_API int	hsmkey_verify(struct hsmkey *h, const char *key,
-		    const void *msg, size_t len, const char *sigtext,
-		    struct hsmkey_verify_result *res);
-HSMKEY_API int	hsmkey_verify_digest(struct hsmkey *h, const char *key,
-		    const uint8_t *digest, size_t len, const char *sigtext,
-		    struct hsmkey_verify_result *res);
+HSMKEY_API int
+hsmkey_verify(struct hsmkey *h, const char *key, const void *msg, size_t len,
+    const char *sigtext, struct hsmkey_verify_result *res);
+HSMKEY_API int
+hsmkey_verify_digest(struct hsmkey *h, const char *key, const uint8_t *digest,
+    size_t len, const char *sigtext, struct hsmkey_verify_result *res);
 
 /* Public key of a version (0: primary) as PEM; caller must free(*pemp).
  * *versionp (may be NULL) gets the version returned. */
-HSMKEY_API int	hsmkey_pubkey_pem(struct hsmkey *h, const char *key,
-		    uint32_t version, char **pemp, uint32_t *versionp);
+HSMKEY_API int hsmkey_pubkey_pem(struct hsmkey *h, const char *key,
+    uint32_t version, char **pemp, uint32_t *versionp);
 
 /* Creates a key ("ecdsa-p256" if alg is NULL); version 1 is primary. */
-HSMKEY_API int	hsmkey_create(struct hsmkey *h, const char *key,
-		    const char *alg);
+HSMKEY_API int
+hsmkey_create(struct hsmkey *h, const char *key, const char *alg);
 /* Rotates: expect 0 for any, else the version expected to be replaced.
  * stage leaves the new version pending. *newp (may be NULL) gets it. */
-HSMKEY_API int	hsmkey_rotate(struct hsmkey *h, const char *key,
-		    uint32_t expect, int stage, uint32_t *newp);
+HSMKEY_API int hsmkey_rotate(struct hsmkey *h, const char *key,
+    uint32_t expect, int stage, uint32_t *newp);
 
 /*
  * Additions (same rules as above).
@@ -126,33 +124,32 @@ HSMKEY_API int	hsmkey_rotate(struct hsmkey *h, const char *key,
  */
 
 /* Flags of hsmkey_sign_ex(), hsmkey_verify_ex(), hsmkey_sign_batch(). */
-#define HSMKEY_DIGEST		0x01	/* data is a precomputed digest */
-#define HSMKEY_SIG_RAW		0x02	/* ECDSA r||s instead of DER */
-#define HSMKEY_RSA_PKCS1	0x04	/* RSA PKCS#1 v1.5 instead of PSS */
+#define HSMKEY_DIGEST	 0x01 /* data is a precomputed digest */
+#define HSMKEY_SIG_RAW	 0x02 /* ECDSA r||s instead of DER */
+#define HSMKEY_RSA_PKCS1 0x04 /* RSA PKCS#1 v1.5 instead of PSS */
 
 /* hsmkey_sign() and hsmkey_sign_digest() with flags. Caller must
  * free(*sigtextp). */
-HSMKEY_API int	hsmkey_sign_ex(struct hsmkey *h, const char *key,
-		    const void *data, size_t len, uint32_t version, int flags,
-		    char **sigtextp);
+HSMKEY_API int
+hsmkey_sign_ex(struct hsmkey *h, const char *key, const void *data, size_t len,
+    uint32_t version, int flags, char **sigtextp);
 /* hsmkey_verify() and hsmkey_verify_digest() with flags. */
-HSMKEY_API int	hsmkey_verify_ex(struct hsmkey *h, const char *key,
-		    const void *data, size_t len, int flags, const char *sigtext,
-		    struct hsmkey_verify_result *res);
+HSMKEY_API int hsmkey_verify_ex(struct hsmkey *h, const char *key,
+    const void *data, size_t len, int flags, const char *sigtext,
+    struct hsmkey_verify_result *res);
 /*
  * Signs n messages (or digests, with HSMKEY_DIGEST) in one request, all by
  * the same version.  sigtexts is an array of n pointers that receives the
  * text forms; on success caller must free() each, on failure all are NULL.
  */
-HSMKEY_API int	hsmkey_sign_batch(struct hsmkey *h, const char *key,
-		    const void *const *data, const size_t *lens, size_t n,
-		    uint32_t version, int flags, char **sigtexts);
+HSMKEY_API int hsmkey_sign_batch(struct hsmkey *h, const char *key,
+    const void *const *data, const size_t *lens, size_t n, uint32_t version,
+    int flags, char **sigtexts);
 /* Public key as DER SubjectPublicKeyInfo; caller must free(*derp). */
-HSMKEY_API int	hsmkey_pubkey_der(struct hsmkey *h, const char *key,
-		    uint32_t version, uint8_t **derp, size_t *lenp,
-		    uint32_t *versionp);
+HSMKEY_API int hsmkey_pubkey_der(struct hsmkey *h, const char *key,
+    uint32_t version, uint8_t **derp, size_t *lenp, uint32_t *versionp);
 /* Asks the service for an authenticated empty reply. */
-HSMKEY_API int	hsmkey_ping(struct hsmkey *h);
+HSMKEY_API int hsmkey_ping(struct hsmkey *h);
 /* The name of an error code: "NOT_FOUND", "TIMEOUT", ...; never NULL. */
 HSMKEY_API const char *hsmkey_error_name(int err);
 
@@ -211,14 +208,14 @@ HSMKEY_API const char *hsmkey_error_name(int err);
  * HSMKEY_OK (also when it holds the same credential), or HSMKEY_ECREDENTIALS
  * / HSMKEY_ENOMEM with the old credential kept, or HSMKEY_EINVAL for a
  * handle from hsmkey_open_secret().  Thread-safe; not async-signal-safe. */
-HSMKEY_API int	hsmkey_reload(struct hsmkey *h);
+HSMKEY_API int hsmkey_reload(struct hsmkey *h);
 /* Turns reload on change on (default for hsmkey_open()) or off. */
-HSMKEY_API int	hsmkey_set_auto_reload(struct hsmkey *h, int on);
+HSMKEY_API int hsmkey_set_auto_reload(struct hsmkey *h, int on);
 /* Loads a second credential of the same client from a credentials file
  * (its connect is ignored), replacing any second one held.  HSMKEY_EINVAL
  * if the file is of another client. */
-HSMKEY_API int	hsmkey_add_credentials(struct hsmkey *h,
-		    const char *credentials_file);
+HSMKEY_API int
+hsmkey_add_credentials(struct hsmkey *h, const char *credentials_file);
 
 #ifdef __cplusplus
 }

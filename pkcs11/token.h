@@ -24,7 +24,7 @@ struct token_session;
 
 /* An object handle; valid in every session of this process. */
 typedef unsigned long token_obj_t;
-#define TOKEN_OBJ_NONE	0UL
+#define TOKEN_OBJ_NONE 0UL
 
 enum token_keytype {
 	TOKEN_KEY_EC_P256 = 1,
@@ -35,44 +35,44 @@ enum token_keytype {
 
 /* Signing mechanisms; each says what token_sign() takes as input. */
 enum token_mech {
-	TOKEN_MECH_ECDSA = 1,		/* input: the digest */
-	TOKEN_MECH_EDDSA,		/* input: the message (pure Ed25519) */
-	TOKEN_MECH_RSA_PSS_SHA256,	/* input: SHA-256 digest; MGF1-SHA256,
+	TOKEN_MECH_ECDSA = 1,	   /* input: the digest */
+	TOKEN_MECH_EDDSA,	   /* input: the message (pure Ed25519) */
+	TOKEN_MECH_RSA_PSS_SHA256, /* input: SHA-256 digest; MGF1-SHA256,
 					   salt 32 */
-	TOKEN_MECH_RSA_PKCS1,		/* input: DER DigestInfo (v1.5) */
-	TOKEN_MECH_HMAC_SHA256,		/* input: the data (client secrets) */
+	TOKEN_MECH_RSA_PKCS1,	   /* input: DER DigestInfo (v1.5) */
+	TOKEN_MECH_HMAC_SHA256,	   /* input: the data (client secrets) */
 };
 
 enum token_class {
-	TOKEN_CLASS_PRIVATE = 1,	/* CKO_PRIVATE_KEY */
-	TOKEN_CLASS_PUBLIC,		/* CKO_PUBLIC_KEY */
-	TOKEN_CLASS_SECRET,		/* CKO_SECRET_KEY */
-	TOKEN_CLASS_DATA,		/* CKO_DATA */
+	TOKEN_CLASS_PRIVATE = 1, /* CKO_PRIVATE_KEY */
+	TOKEN_CLASS_PUBLIC,	 /* CKO_PUBLIC_KEY */
+	TOKEN_CLASS_SECRET,	 /* CKO_SECRET_KEY */
+	TOKEN_CLASS_DATA,	 /* CKO_DATA */
 };
 
-#define TOKEN_LABEL_MAX	128
+#define TOKEN_LABEL_MAX 128
 #define TOKEN_ID_MAX	128
 
 /* What token_list() reports of each object; caller does not free. */
 struct token_object {
 	token_obj_t	 handle;
 	enum token_class klass;
-	char		 label[TOKEN_LABEL_MAX + 1];	/* NUL-terminated */
+	char		 label[TOKEN_LABEL_MAX + 1]; /* NUL-terminated */
 	uint8_t		 id[TOKEN_ID_MAX];
 	size_t		 id_len;
-	int		 can_sign;	/* CKA_SIGN, keys only */
+	int		 can_sign; /* CKA_SIGN, keys only */
 };
 
 /* A key pair to generate: every attribute DESIGN.md requires is set. */
 struct token_keyspec {
 	enum token_keytype type;
-	unsigned int	 rsa_bits;	/* TOKEN_KEY_RSA: 2048, 3072, 4096 */
-	const char	*label;		/* both halves */
-	const uint8_t	*id;		/* CKA_ID, both halves */
-	size_t		 id_len;
-	uint64_t	 start_ms;	/* CKA_START_DATE (0: unset) */
-	uint64_t	 end_ms;	/* CKA_END_DATE (0: unset) */
-	int		 can_sign;	/* CKA_SIGN on the private half */
+	unsigned int	   rsa_bits; /* TOKEN_KEY_RSA: 2048, 3072, 4096 */
+	const char	  *label;    /* both halves */
+	const uint8_t	  *id;	     /* CKA_ID, both halves */
+	size_t		   id_len;
+	uint64_t	   start_ms; /* CKA_START_DATE (0: unset) */
+	uint64_t	   end_ms;   /* CKA_END_DATE (0: unset) */
+	int		   can_sign; /* CKA_SIGN on the private half */
 };
 
 /*
@@ -82,85 +82,82 @@ struct token_keyspec {
  * with the PIN read from pin_file (kept in mlock'ed memory, zeroed at once
  * after C_Login).  Caller must token_close() *tp.
  */
-int	 token_open(struct token **tp, const char *module, const char *uri,
-	    const char *pin_file);
+int token_open(struct token **tp, const char *module, const char *uri,
+    const char *pin_file);
 /* Closes every session, logs out, finalises and unloads. Accepts NULL. */
-void	 token_close(struct token *t);
+void token_close(struct token *t);
 /* The token's label (CKA_LABEL of the token info, trimmed). */
 const char *token_label(const struct token *t);
 /* 1 while the last token call succeeded or failed for a reason of the
  * caller's (bad input); 0 after a device/session error.  Never touches the
  * token: for health checks. */
-int	 token_healthy(const struct token *t);
+int token_healthy(const struct token *t);
 /* The last device error as text ("ok" if none); caller does not free. */
 const char *token_state(const struct token *t);
 
 /* A new R/W session on the token. Caller must token_session_close(). */
-int	 token_session_open(struct token *t, struct token_session **sp);
-void	 token_session_close(struct token_session *s);
+int  token_session_open(struct token *t, struct token_session **sp);
+void token_session_close(struct token_session *s);
 
 /* Generates a key pair inside the token. */
-int	 token_generate(struct token_session *s,
-	    const struct token_keyspec *spec, token_obj_t *privp,
-	    token_obj_t *pubp);
+int token_generate(struct token_session *s, const struct token_keyspec *spec,
+    token_obj_t *privp, token_obj_t *pubp);
 
 /*
  * Signs in with key using mech.  On entry *siglen is the size of sig; on
  * success it is the signature length.  ECDSA signatures come back raw
  * (r||s), as PKCS#11 returns them.  HK_ERR_TOO_LARGE if sig is too small.
  */
-int	 token_sign(struct token_session *s, token_obj_t key,
-	    enum token_mech mech, const uint8_t *in, size_t inlen,
-	    uint8_t *sig, size_t *siglen);
+int token_sign(struct token_session *s, token_obj_t key, enum token_mech mech,
+    const uint8_t *in, size_t inlen, uint8_t *sig, size_t *siglen);
 
 /* Public key of a public-key object as DER SubjectPublicKeyInfo.
  * Caller must free *derp. */
-int	 token_pubkey_der(struct token_session *s, token_obj_t pub,
-	    uint8_t **derp, size_t *lenp);
+int token_pubkey_der(
+    struct token_session *s, token_obj_t pub, uint8_t **derp, size_t *lenp);
 
 /* Sets CKA_SIGN of a private or secret key; HK_ERR_UNSUPPORTED when the
  * token refuses to change it (the caller then enforces it alone). */
-int	 token_set_can_sign(struct token_session *s, token_obj_t key,
-	    int can_sign);
+int token_set_can_sign(struct token_session *s, token_obj_t key, int can_sign);
 
 /* Destroys an object. HK_ERR_NOT_FOUND if the handle is already gone. */
-int	 token_destroy(struct token_session *s, token_obj_t obj);
+int token_destroy(struct token_session *s, token_obj_t obj);
 
 /*
  * Calls cb once for every token object (CKA_TOKEN true) whose label starts
  * with prefix, in one search.  A non-zero return from cb stops the walk and
  * is returned.
  */
-int	 token_list(struct token_session *s, const char *prefix,
-	    int (*cb)(void *arg, const struct token_object *o), void *arg);
+int token_list(struct token_session *s, const char	     *prefix,
+    int (*cb)(void *arg, const struct token_object *o), void *arg);
 
 /* Creates a private CKO_DATA token object (CKA_APPLICATION "hsmkey"). */
-int	 token_data_create(struct token_session *s, const char *label,
-	    const uint8_t *value, size_t len, token_obj_t *objp);
+int token_data_create(struct token_session *s, const char *label,
+    const uint8_t *value, size_t len, token_obj_t *objp);
 /* Reads CKA_VALUE of a data object. Caller must free *valuep. */
-int	 token_data_read(struct token_session *s, token_obj_t obj,
-	    uint8_t **valuep, size_t *lenp);
+int token_data_read(
+    struct token_session *s, token_obj_t obj, uint8_t **valuep, size_t *lenp);
 
 /* Fills buf from the token's random generator (C_GenerateRandom). */
-int	 token_random(struct token_session *s, uint8_t *buf, size_t len);
+int token_random(struct token_session *s, uint8_t *buf, size_t len);
 
 /*
  * Stores a client secret as a CKO_SECRET_KEY (CKK_GENERIC_SECRET): token,
  * private, sensitive, not extractable, sign/verify only, allowed mechanism
  * CKM_SHA256_HMAC only.  The caller zeroes its copy of secret.
  */
-int	 token_secret_create(struct token_session *s, const char *label,
-	    const uint8_t *id, size_t id_len, const uint8_t *secret,
-	    size_t len, token_obj_t *objp);
+int token_secret_create(struct token_session *s, const char *label,
+    const uint8_t *id, size_t id_len, const uint8_t *secret, size_t len,
+    token_obj_t *objp);
 
 /* HMAC-SHA256 with a secret key in the token: out gets 32 bytes. */
-int	 token_hmac(struct token_session *s, token_obj_t key,
-	    const uint8_t *in, size_t len, uint8_t out[32]);
+int token_hmac(struct token_session *s, token_obj_t key, const uint8_t *in,
+    size_t len, uint8_t out[32]);
 
 /* Copies a key into a session object (CKA_TOKEN false) of the same
  * attributes, for faster use; the copy dies with the process.  Never
  * extracts the key. */
-int	 token_copy_session(struct token_session *s, token_obj_t key,
-	    token_obj_t *copyp);
+int token_copy_session(
+    struct token_session *s, token_obj_t key, token_obj_t *copyp);
 
 #endif /* HK_TOKEN_H */

@@ -8,13 +8,13 @@
 #include "hk_err.h"
 
 struct hk_buf {
-	uint8_t		*d;
-	const uint8_t	*ro;		/* read-only view, or NULL */
-	size_t		 off;		/* read offset */
-	size_t		 len;		/* bytes written (or viewed) */
-	size_t		 alloc;
-	size_t		 max;
-	int		 secret;
+	uint8_t	      *d;
+	const uint8_t *ro;  /* read-only view, or NULL */
+	size_t	       off; /* read offset */
+	size_t	       len; /* bytes written (or viewed) */
+	size_t	       alloc;
+	size_t	       max;
+	int	       secret;
 };
 
 static struct hk_buf *
@@ -96,7 +96,7 @@ hk_buf_ptr(const struct hk_buf *b)
 static int
 buf_reserve(struct hk_buf *b, size_t n)
 {
-	size_t want;
+	size_t	 want;
 	uint8_t *nd;
 
 	if (b->ro != NULL) {
@@ -194,7 +194,7 @@ int
 hk_buf_get_u32(struct hk_buf *b, uint32_t *vp)
 {
 	const uint8_t *p;
-	int r;
+	int	       r;
 
 	*vp = 0;
 	if ((r = hk_buf_get_bytes_direct(b, 4, &p)) != 0) {
@@ -209,7 +209,7 @@ int
 hk_buf_get_u64(struct hk_buf *b, uint64_t *vp)
 {
 	uint32_t hi, lo;
-	int r;
+	int	 r;
 
 	*vp = 0;
 	if ((r = hk_buf_get_u32(b, &hi)) != 0 ||

@@ -8,7 +8,7 @@
 int
 hk_encode(const ProtobufCMessage *m, uint8_t **outp, size_t *lenp)
 {
-	size_t len;
+	size_t	 len;
 	uint8_t *out;
 
 	*outp = NULL;
@@ -35,11 +35,11 @@ static int
 has_unknown(const ProtobufCMessage *m)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
-	const ProtobufCFieldDescriptor *f;
-	const char *base = (const char *)m;
+	const ProtobufCFieldDescriptor	 *f;
+	const char			 *base = (const char *)m;
 	const ProtobufCMessage *sub, *const *subs;
 	unsigned int i;
-	size_t j, n;
+	size_t	     j, n;
 
 	if (m->n_unknown_fields > 0) {
 		return 1;
@@ -81,9 +81,9 @@ hk_decode_strict(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
     size_t len, ProtobufCMessage **mp)
 {
 	ProtobufCMessage *m = NULL;
-	uint8_t *again = NULL;
-	size_t again_len;
-	int r = HK_ERR_DECODE;
+	uint8_t		 *again = NULL;
+	size_t		  again_len;
+	int		  r = HK_ERR_DECODE;
 
 	*mp = NULL;
 	if (len > HK_MAX_MESSAGE) {
@@ -107,7 +107,7 @@ hk_decode_strict(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
 	*mp = m;
 	m = NULL;
 	r = 0;
- out:
+out:
 	free(again);
 	if (m != NULL) {
 		protobuf_c_message_free_unpacked(m, NULL);

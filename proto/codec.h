@@ -14,8 +14,8 @@
 
 #include "hsmkey.pb-c.h"
 
-#define HK_MAX_MESSAGE		(1024 * 1024)	/* NN_RCVMAXSIZE, both ends */
-#define HK_MAX_BATCH		1000		/* items in one sign request */
+#define HK_MAX_MESSAGE (1024 * 1024) /* NN_RCVMAXSIZE, both ends */
+#define HK_MAX_BATCH   1000	     /* items in one sign request */
 
 /*
  * Decodes len bytes as a message of descriptor d, then re-encodes it and
@@ -23,10 +23,10 @@
  * at any depth is unknown to the schema.
  * Caller frees *mp with protobuf_c_message_free_unpacked(*mp, NULL).
  */
-int	hk_decode_strict(const ProtobufCMessageDescriptor *d,
-	    const uint8_t *buf, size_t len, ProtobufCMessage **mp);
+int hk_decode_strict(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+    size_t len, ProtobufCMessage **mp);
 
 /* Encodes m into a new buffer. Caller must free *outp. */
-int	hk_encode(const ProtobufCMessage *m, uint8_t **outp, size_t *lenp);
+int hk_encode(const ProtobufCMessage *m, uint8_t **outp, size_t *lenp);
 
 #endif /* HK_CODEC_H */

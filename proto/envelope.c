@@ -12,7 +12,7 @@
 #include "envelope.h"
 #include "hk_err.h"
 
-static const char req_label[] = "hsmkey.v1 request";	/* + its NUL */
+static const char req_label[] = "hsmkey.v1 request"; /* + its NUL */
 static const char resp_label[] = "hsmkey.v1 response";
 static const char day_label[] = "hsmkey.v1 day key";
 
@@ -55,7 +55,7 @@ hk_mac_input_response(struct hk_buf *b, uint32_t protocol,
 uint32_t
 hk_mac_day(uint64_t timestamp_ms)
 {
-	time_t t = (time_t)(timestamp_ms / 1000);
+	time_t	  t = (time_t)(timestamp_ms / 1000);
 	struct tm tm;
 
 	if (gmtime_r(&t, &tm) == NULL) {
@@ -68,7 +68,7 @@ hk_mac_day(uint64_t timestamp_ms)
 void
 hk_day_key_input(uint32_t day, uint8_t buf[32], size_t *lenp)
 {
-	memcpy(buf, day_label, sizeof(day_label));	/* with its NUL */
+	memcpy(buf, day_label, sizeof(day_label)); /* with its NUL */
 	buf[sizeof(day_label)] = (uint8_t)(day >> 24);
 	buf[sizeof(day_label) + 1] = (uint8_t)(day >> 16);
 	buf[sizeof(day_label) + 2] = (uint8_t)(day >> 8);
@@ -81,7 +81,7 @@ hk_day_key(const uint8_t *secret, size_t secret_len, uint32_t day,
     uint8_t out[HK_MAC_LEN])
 {
 	uint8_t in[32];
-	size_t len;
+	size_t	len;
 
 	hk_day_key_input(day, in, &len);
 	return hk_hmac_sha256(secret, secret_len, in, len, out);
@@ -94,14 +94,14 @@ hk_day_key(const uint8_t *secret, size_t secret_len, uint32_t day,
  * thread keeps one HMAC context that it re-keys per call.
  */
 static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
-static pthread_key_t mac_ctx_key;
-static EVP_MAC *hmac_impl;
-static EVP_MD *sha256_impl;
+static pthread_key_t  mac_ctx_key;
+static EVP_MAC	     *hmac_impl;
+static EVP_MD	     *sha256_impl;
 
 static void
 mac_ctx_free(void *p)
 {
-	EVP_MAC_CTX_free(p);	/* clears the key it held */
+	EVP_MAC_CTX_free(p); /* clears the key it held */
 }
 
 static void
@@ -119,10 +119,10 @@ int
 hk_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *in,
     size_t in_len, uint8_t out[HK_MAC_LEN])
 {
-	OSSL_PARAM params[2];
+	OSSL_PARAM   params[2];
 	EVP_MAC_CTX *ctx;
-	size_t len = 0;
-	int fresh = 0;
+	size_t	     len = 0;
+	int	     fresh = 0;
 
 	if (pthread_once(&crypto_once, crypto_init) != 0 ||
 	    hmac_impl == NULL) {
@@ -138,8 +138,8 @@ hk_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *in,
 		}
 		fresh = 1;
 	}
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-	    (char *)"SHA256", 0);
+	params[0] = OSSL_PARAM_construct_utf8_string(
+	    OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
 	if (EVP_MAC_init(ctx, key, key_len, fresh ? params : NULL) != 1 ||
 	    EVP_MAC_update(ctx, in, in_len) != 1 ||

@@ -25,43 +25,43 @@
 
 #include "buf.h"
 
-#define HK_PROTOCOL_VERSION	1
-#define HK_NONCE_LEN		16
-#define HK_MAC_LEN		32
-#define HK_SECRET_LEN		32
-#define HK_CLIENT_ID_MAX	64
+#define HK_PROTOCOL_VERSION 1
+#define HK_NONCE_LEN	    16
+#define HK_MAC_LEN	    32
+#define HK_SECRET_LEN	    32
+#define HK_CLIENT_ID_MAX    64
 
 /* Appends the request MAC input to b. */
-int	hk_mac_input_request(struct hk_buf *b, uint32_t protocol,
-	    const char *client_id, uint32_t secret_no, const uint8_t *nonce,
-	    size_t nonce_len, uint64_t timestamp_ms, const uint8_t *req,
-	    size_t req_len);
+int hk_mac_input_request(struct hk_buf *b, uint32_t protocol,
+    const char *client_id, uint32_t secret_no, const uint8_t *nonce,
+    size_t nonce_len, uint64_t timestamp_ms, const uint8_t *req,
+    size_t req_len);
 
 /* Appends the reply MAC input to b. */
-int	hk_mac_input_response(struct hk_buf *b, uint32_t protocol,
-	    const uint8_t *nonce, size_t nonce_len, const uint8_t *resp,
-	    size_t resp_len);
+int hk_mac_input_response(struct hk_buf *b, uint32_t protocol,
+    const uint8_t *nonce, size_t nonce_len, const uint8_t *resp,
+    size_t resp_len);
 
 /* The UTC day of a timestamp as YYYYMMDD. */
 uint32_t hk_mac_day(uint64_t timestamp_ms);
 
 /* The bytes a day key is the HMAC of; *lenp gets their length (<= 32). */
-void	hk_day_key_input(uint32_t day, uint8_t buf[32], size_t *lenp);
+void hk_day_key_input(uint32_t day, uint8_t buf[32], size_t *lenp);
 
 /* The day key of secret for day, in process (the client's side; the service
  * computes it with the secret in the token). */
-int	hk_day_key(const uint8_t *secret, size_t secret_len, uint32_t day,
-	    uint8_t out[HK_MAC_LEN]);
+int hk_day_key(const uint8_t *secret, size_t secret_len, uint32_t day,
+    uint8_t out[HK_MAC_LEN]);
 
 /* HMAC-SHA256 in process. */
-int	hk_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *in,
-	    size_t in_len, uint8_t out[HK_MAC_LEN]);
+int hk_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *in,
+    size_t in_len, uint8_t out[HK_MAC_LEN]);
 
 /* SHA-256 of in. */
-int	hk_sha256(const uint8_t *in, size_t len, uint8_t out[32]);
+int hk_sha256(const uint8_t *in, size_t len, uint8_t out[32]);
 
 /* Constant-time comparison; 0 when equal. */
-int	hk_mac_cmp(const uint8_t *a, const uint8_t *b, size_t len);
+int hk_mac_cmp(const uint8_t *a, const uint8_t *b, size_t len);
 
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
 uint64_t hk_now_ms(void);

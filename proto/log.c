@@ -11,8 +11,8 @@
 #include "log.h"
 
 static const char *log_prog = "hsmkey";
-static int log_syslog;
-static int log_level = HK_LOG_INFO;
+static int	   log_syslog;
+static int	   log_level = HK_LOG_INFO;
 
 void
 hk_log_init(const char *progname, int to_syslog, int level)
@@ -32,17 +32,17 @@ hk_log_set_level(int level)
 }
 
 void
-hk_log(int level, const char *func, int with_errno, int r,
-    const char *fmt, ...)
+hk_log(
+    int level, const char *func, int with_errno, int r, const char *fmt, ...)
 {
 	static const char *names[] = { "error", "warning", "info", "debug" };
-	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
-	    LOG_DEBUG };
-	char msg[1024], line[1200], ts[32];
-	int saved = errno, n;
-	va_list ap;
-	struct tm tm;
-	time_t now;
+	static const int   prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
+		  LOG_DEBUG };
+	char		   msg[1024], line[1200], ts[32];
+	int		   saved = errno, n;
+	va_list		   ap;
+	struct tm	   tm;
+	time_t		   now;
 
 	if (level > log_level || level < 0) {
 		return;
@@ -52,8 +52,7 @@ hk_log(int level, const char *func, int with_errno, int r,
 	va_end(ap);
 	if (log_syslog) {
 		syslog(prio[level], "%s%s%s%s%s", func ? func : "",
-		    func ? ": " : "", msg,
-		    with_errno ? ": " : (r ? ": " : ""),
+		    func ? ": " : "", msg, with_errno ? ": " : (r ? ": " : ""),
 		    with_errno ? strerror(saved) : (r ? hk_strerror(r) : ""));
 		errno = saved;
 		return;

@@ -35,38 +35,43 @@ test_hmac_rfc4231(void)
 	memset(key, 0x0b, 20);
 	PASS(hk_hmac_sha256(key, 20, (const uint8_t *)"Hi There", 8, out));
 	unhex("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32"
-	    "cff7", want);
+	      "cff7",
+	    want);
 	TRUE(memcmp(out, want, 32) == 0);
 
 	PASS(hk_hmac_sha256((const uint8_t *)"Jefe", 4,
 	    (const uint8_t *)"what do ya want for nothing?", 28, out));
 	unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec"
-	    "3843", want);
+	      "3843",
+	    want);
 	TRUE(memcmp(out, want, 32) == 0);
 
 	memset(key, 0xaa, sizeof(key));
-	PASS(hk_hmac_sha256(key, sizeof(key), (const uint8_t *)
-	    "Test Using Larger Than Block-Size Key - Hash Key First", 54,
-	    out));
+	PASS(hk_hmac_sha256(key, sizeof(key),
+	    (const uint8_t
+		    *)"Test Using Larger Than Block-Size Key - Hash Key First",
+	    54, out));
 	unhex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee3"
-	    "7f54", want);
+	      "7f54",
+	    want);
 	TRUE(memcmp(out, want, 32) == 0);
 }
 
 static void *
 hmac_thread(void *arg)
 {
-	uint8_t key[32], msg[300], a[32], b[32];
+	uint8_t	     key[32], msg[300], a[32], b[32];
 	unsigned int len;
-	int i, *bad = arg;
+	int	     i, *bad = arg;
 
 	for (i = 0; i < 2000; i++) {
 		RAND_bytes(key, sizeof(key));
 		RAND_bytes(msg, sizeof(msg));
 		if (hk_hmac_sha256(key, (size_t)(i % 33), msg,
-		    (size_t)(i % 300), a) != 0 ||
+			(size_t)(i % 300), a) != 0 ||
 		    HMAC(EVP_sha256(), key, i % 33, msg, (size_t)(i % 300), b,
-		    &len) == NULL || memcmp(a, b, 32) != 0) {
+			&len) == NULL ||
+		    memcmp(a, b, 32) != 0) {
 			(*bad)++;
 		}
 	}
@@ -78,7 +83,7 @@ static void
 test_hmac_threads(void)
 {
 	pthread_t t[4];
-	int bad[4] = { 0 }, i;
+	int	  bad[4] = { 0 }, i;
 
 	for (i = 0; i < 4; i++) {
 		TRUE(pthread_create(&t[i], NULL, hmac_thread, &bad[i]) == 0);
@@ -93,7 +98,7 @@ static void
 test_day_key(void)
 {
 	uint8_t secret[32], k1[32], k2[32], in[32], want[32];
-	size_t len;
+	size_t	len;
 
 	memset(secret, 7, sizeof(secret));
 	/* 2026-11-28T12:00:00Z */
@@ -111,10 +116,10 @@ test_day_key(void)
 static void
 test_sigtext(void)
 {
-	uint8_t sig[70], *back;
-	size_t len;
+	uint8_t	 sig[70], *back;
+	size_t	 len;
 	uint32_t v;
-	char *text;
+	char	*text;
 
 	memset(sig, 0x5a, sizeof(sig));
 	PASS(hk_sigtext_format(12, sig, sizeof(sig), &text));
@@ -140,7 +145,7 @@ test_sigtext(void)
 static void
 test_names(void)
 {
-	hk_alg alg;
+	hk_alg	 alg;
 	uint64_t d;
 
 	TRUE(hk_valid_key_name("a"));
@@ -150,9 +155,9 @@ test_names(void)
 	TRUE(!hk_valid_key_name("A"));
 	TRUE(!hk_valid_key_name("a/b"));
 	TRUE(hk_valid_key_name("a234567890123456789012345678901234567890"
-	    "123456789012345678901234"));
+			       "123456789012345678901234"));
 	TRUE(!hk_valid_key_name("a234567890123456789012345678901234567890"
-	    "1234567890123456789012345"));
+				"1234567890123456789012345"));
 	PASS(hk_alg_parse("ed25519", &alg));
 	EQ_STR(hk_alg_name(alg), "ed25519");
 	FAIL(hk_alg_parse("rsa-1024", &alg), HK_ERR_INVALID);
@@ -172,11 +177,11 @@ test_names(void)
 static void
 test_strict_decode(void)
 {
-	Hsmkey__V1__Request req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__Request	req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__SignRequest sr = HSMKEY__V1__SIGN_REQUEST__INIT;
-	ProtobufCMessage *m;
-	uint8_t *buf, more[256];
-	size_t len;
+	ProtobufCMessage       *m;
+	uint8_t		       *buf, more[256];
+	size_t			len;
 
 	sr.name = (char *)"k";
 	req.op_case = HSMKEY__V1__REQUEST__OP_SIGN;
@@ -191,19 +196,21 @@ test_strict_decode(void)
 	more[len] = 0x98;
 	more[len + 1] = 0x06;
 	more[len + 2] = 0x01;
-	FAIL(hk_decode_strict(&hsmkey__v1__request__descriptor, more,
-	    len + 3, &m), HK_ERR_DECODE);
+	FAIL(hk_decode_strict(
+		 &hsmkey__v1__request__descriptor, more, len + 3, &m),
+	    HK_ERR_DECODE);
 
 	/* the same sub-message twice (protobuf merges; we refuse) */
 	memcpy(more, buf, len);
 	memcpy(more + len, buf, len);
-	FAIL(hk_decode_strict(&hsmkey__v1__request__descriptor, more,
-	    2 * len, &m), HK_ERR_DECODE);
+	FAIL(hk_decode_strict(
+		 &hsmkey__v1__request__descriptor, more, 2 * len, &m),
+	    HK_ERR_DECODE);
 
 	/* garbage */
 	memset(more, 0xff, 16);
-	FAIL(hk_decode_strict(&hsmkey__v1__request__descriptor, more, 16,
-	    &m), HK_ERR_DECODE);
+	FAIL(hk_decode_strict(&hsmkey__v1__request__descriptor, more, 16, &m),
+	    HK_ERR_DECODE);
 	free(buf);
 }
 
@@ -212,7 +219,7 @@ test_buf_bounds(void)
 {
 	struct hk_buf *b;
 	const uint8_t *p;
-	uint32_t v;
+	uint32_t       v;
 
 	TRUE((b = hk_buf_new(8)) != NULL);
 	PASS(hk_buf_put_u32(b, 0x01020304));

@@ -11,7 +11,7 @@
 #include "hk_err.h"
 #include "wire.h"
 
-#define SIGTEXT_MAX	(64 * 1024)
+#define SIGTEXT_MAX (64 * 1024)
 
 int
 hk_valid_key_name(const char *name)
@@ -58,9 +58,9 @@ hk_valid_client_id(const char *id)
 }
 
 static const struct {
-	hk_alg		 alg;
-	const char	*name;
-	size_t		 digest_len;
+	hk_alg	    alg;
+	const char *name;
+	size_t	    digest_len;
 } algs[] = {
 	{ HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256, "ecdsa-p256", 32 },
 	{ HSMKEY__V1__ALGORITHM__ALG_ECDSA_P384, "ecdsa-p384", 48 },
@@ -242,7 +242,7 @@ hk_exit_code(hk_status st)
 int
 hk_base64_encode(const uint8_t *in, size_t len, char **outp)
 {
-	char *out;
+	char  *out;
 	size_t olen;
 
 	*outp = NULL;
@@ -261,9 +261,9 @@ hk_base64_encode(const uint8_t *in, size_t len, char **outp)
 int
 hk_base64_decode(const char *in, uint8_t **outp, size_t *lenp)
 {
-	size_t len = strlen(in), pad = 0;
+	size_t	 len = strlen(in), pad = 0;
 	uint8_t *out;
-	int n;
+	int	 n;
 
 	*outp = NULL;
 	*lenp = 0;
@@ -280,8 +280,9 @@ hk_base64_decode(const char *in, uint8_t **outp, size_t *lenp)
 		return HK_ERR_NOMEM;
 	}
 	/* EVP_DecodeBlock keeps the padding bytes as zeros: drop them */
-	if ((n = EVP_DecodeBlock(out, (const unsigned char *)in,
-	    (int)len)) < 0 || (size_t)n < pad) {
+	if ((n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len)) <
+		0 ||
+	    (size_t)n < pad) {
 		free(out);
 		return HK_ERR_INVALID;
 	}
@@ -291,12 +292,12 @@ hk_base64_decode(const char *in, uint8_t **outp, size_t *lenp)
 }
 
 int
-hk_sigtext_format(uint32_t version, const uint8_t *sig, size_t len,
-    char **outp)
+hk_sigtext_format(
+    uint32_t version, const uint8_t *sig, size_t len, char **outp)
 {
-	char *b64 = NULL, *out = NULL;
+	char  *b64 = NULL, *out = NULL;
 	size_t olen;
-	int r;
+	int    r;
 
 	*outp = NULL;
 	if (version == 0 || len == 0) {
@@ -317,12 +318,12 @@ hk_sigtext_format(uint32_t version, const uint8_t *sig, size_t len,
 }
 
 int
-hk_sigtext_parse(const char *text, uint32_t *versionp, uint8_t **sigp,
-    size_t *lenp)
+hk_sigtext_parse(
+    const char *text, uint32_t *versionp, uint8_t **sigp, size_t *lenp)
 {
-	const char *p, *colon;
+	const char   *p, *colon;
 	unsigned long v;
-	char *end;
+	char	     *end;
 
 	*versionp = 0;
 	*sigp = NULL;
@@ -354,8 +355,8 @@ int
 hk_parse_duration(const char *s, uint64_t *secondsp)
 {
 	unsigned long long v;
-	uint64_t mult = 1;
-	char *end;
+	uint64_t	   mult = 1;
+	char		  *end;
 
 	*secondsp = 0;
 	if (s == NULL || !isdigit((unsigned char)*s)) {

@@ -10,51 +10,51 @@
 
 #include "hsmkey.pb-c.h"
 
-typedef Hsmkey__V1__Status hk_status;
-typedef Hsmkey__V1__Algorithm hk_alg;
+typedef Hsmkey__V1__Status	 hk_status;
+typedef Hsmkey__V1__Algorithm	 hk_alg;
 typedef Hsmkey__V1__VersionState hk_state;
 
 /* 1 if name matches [a-z0-9][a-z0-9._-]{0,63}. */
-int		 hk_valid_key_name(const char *name);
+int hk_valid_key_name(const char *name);
 /* 1 if id matches [A-Za-z0-9][A-Za-z0-9._@-]{0,63}. */
-int		 hk_valid_client_id(const char *id);
+int hk_valid_client_id(const char *id);
 
 /* "ecdsa-p256", ...; ALG_UNSPECIFIED reads as ecdsa-p256. NULL if unknown. */
-const char	*hk_alg_name(hk_alg alg);
+const char *hk_alg_name(hk_alg alg);
 /* HK_ERR_INVALID for an unknown name. */
-int		 hk_alg_parse(const char *name, hk_alg *algp);
+int hk_alg_parse(const char *name, hk_alg *algp);
 /* Digest length the algorithm signs (32/48), 0 for ed25519 (message only). */
-size_t		 hk_alg_digest_len(hk_alg alg);
+size_t hk_alg_digest_len(hk_alg alg);
 
 /* "pending", "active", "verify-only", ... */
-const char	*hk_state_name(hk_state st);
+const char *hk_state_name(hk_state st);
 /* "OK", "INVALID_ARGUMENT", ... */
-const char	*hk_status_name(hk_status st);
+const char *hk_status_name(hk_status st);
 
 /* Maps an hk_err to the wire status and back. */
-hk_status	 hk_status_from_err(int r);
-int		 hk_err_from_status(hk_status st);
+hk_status hk_status_from_err(int r);
+int	  hk_err_from_status(hk_status st);
 /* The CLI's exit code for a status (DESIGN.md: 0,2,3,4,5). */
-int		 hk_exit_code(hk_status st);
+int hk_exit_code(hk_status st);
 
 /*
  * Text form of a signature: "hsmkey:v<N>:<base64>".
  * hk_sigtext_format: caller must free *outp.
  * hk_sigtext_parse: caller must free *sigp; HK_ERR_INVALID on bad text.
  */
-int	hk_sigtext_format(uint32_t version, const uint8_t *sig, size_t len,
-	    char **outp);
-int	hk_sigtext_parse(const char *text, uint32_t *versionp, uint8_t **sigp,
-	    size_t *lenp);
+int hk_sigtext_format(
+    uint32_t version, const uint8_t *sig, size_t len, char **outp);
+int hk_sigtext_parse(
+    const char *text, uint32_t *versionp, uint8_t **sigp, size_t *lenp);
 
 /* Standard base64 (RFC 4648) via OpenSSL. Caller must free the result. */
-int	hk_base64_encode(const uint8_t *in, size_t len, char **outp);
-int	hk_base64_decode(const char *in, uint8_t **outp, size_t *lenp);
+int hk_base64_encode(const uint8_t *in, size_t len, char **outp);
+int hk_base64_decode(const char *in, uint8_t **outp, size_t *lenp);
 
 /*
  * Durations for policies and config: "90", "30s", "15m", "12h", "7d".
  * A bare number is seconds.  HK_ERR_INVALID on anything else.
  */
-int	hk_parse_duration(const char *s, uint64_t *secondsp);
+int hk_parse_duration(const char *s, uint64_t *secondsp);
 
 #endif /* HK_WIRE_H */

@@ -29,6 +29,7 @@ HK_DEB_PACKAGES=(
 	python3
 	xxd
 	procps
+	clang-format
 )
 
 # hk_missing_deps: prints the packages that are not installed.

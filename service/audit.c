@@ -1,5 +1,5 @@
 /* audit.c: the hash-chained audit log with group commit (see audit.h). */
-#define _GNU_SOURCE		/* memrchr */
+#define _GNU_SOURCE /* memrchr */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -22,65 +22,65 @@
 #include "log.h"
 #include "wire.h"
 
-#define AUDIT_BODY_MAX	640		/* an event's fields after "time" */
+#define AUDIT_BODY_MAX	640 /* an event's fields after "time" */
 #define AUDIT_LINE_MAX	(AUDIT_BODY_MAX + 512)
-#define AUDIT_QUEUE_MAX	65536		/* events waiting for the writer */
-#define AUDIT_RETRY_MS	1000		/* reopen a failed log this often */
-#define AUDIT_TAIL_MAX	65536		/* a line is never longer */
+#define AUDIT_QUEUE_MAX 65536 /* events waiting for the writer */
+#define AUDIT_RETRY_MS	1000  /* reopen a failed log this often */
+#define AUDIT_TAIL_MAX	65536 /* a line is never longer */
 #define AUDIT_STR_MAX	200
 
 struct audit_item {
-	struct audit_item	*next;
-	void			(*done)(void *, int);
-	void			*arg;
-	size_t			 len;
-	char			 body[AUDIT_BODY_MAX];
+	struct audit_item *next;
+	void (*done)(void *, int);
+	void  *arg;
+	size_t len;
+	char   body[AUDIT_BODY_MAX];
 };
 
 /* The chain as of the last durable line (or as a batch goes along). */
 struct chain {
-	uint64_t	 seq;		/* seq of the last line, 0: none */
-	uint8_t		 prev[32];	/* hash of the last line */
-	uint64_t	 since_cp;	/* lines since the last checkpoint */
-	int		 cp_written;	/* a checkpoint is in this batch */
+	uint64_t seq;	     /* seq of the last line, 0: none */
+	uint8_t	 prev[32];   /* hash of the last line */
+	uint64_t since_cp;   /* lines since the last checkpoint */
+	int	 cp_written; /* a checkpoint is in this batch */
 };
 
 struct audit {
-	pthread_mutex_t		 lock;
-	pthread_cond_t		 wake;		/* the writer: work, stop */
-	pthread_cond_t		 done_cv;	/* audit_log() waiters */
-	struct audit_item	*head, *tail;
-	size_t			 queued;
-	int			 stopping;
-	int			 rotate_req;
-	int			 ok;		/* the last write worked */
-	char			 why[PATH_MAX + 128];
-	pthread_t		 thread;
-	int			 running;
-	int			 signs;
+	pthread_mutex_t	   lock;
+	pthread_cond_t	   wake;    /* the writer: work, stop */
+	pthread_cond_t	   done_cv; /* audit_log() waiters */
+	struct audit_item *head, *tail;
+	size_t		   queued;
+	int		   stopping;
+	int		   rotate_req;
+	int		   ok; /* the last write worked */
+	char		   why[PATH_MAX + 128];
+	pthread_t	   thread;
+	int		   running;
+	int		   signs;
 
 	/* the writer's own (and audit_open's, before it starts) */
-	char			*path;
-	int			 fd;
-	int			 opened_once;
-	dev_t			 dev;
-	ino_t			 ino;
-	uint64_t		 size;		/* durable bytes in the file */
-	struct chain		 ch;
-	uint64_t		 every;
-	uint64_t		 interval_ms;
-	uint64_t		 max_size;
-	uint64_t		 last_cp_ms;
-	uint64_t		 cp_backoff_ms;	/* no signing attempt before */
-	int			 cp_forced;
-	int			 resume_due;	/* write "log-resume" first */
-	int			 rotate_pending;
-	char			*rotated_name;	/* "log-rotate" line to write */
-	uint64_t		 next_retry_ms;
-	struct token_session	*s;
-	struct keyring		*kr;
-	char			*buf;
-	size_t			 used, cap;
+	char		     *path;
+	int		      fd;
+	int		      opened_once;
+	dev_t		      dev;
+	ino_t		      ino;
+	uint64_t	      size; /* durable bytes in the file */
+	struct chain	      ch;
+	uint64_t	      every;
+	uint64_t	      interval_ms;
+	uint64_t	      max_size;
+	uint64_t	      last_cp_ms;
+	uint64_t	      cp_backoff_ms; /* no signing attempt before */
+	int		      cp_forced;
+	int		      resume_due; /* write "log-resume" first */
+	int		      rotate_pending;
+	char		     *rotated_name; /* "log-rotate" line to write */
+	uint64_t	      next_retry_ms;
+	struct token_session *s;
+	struct keyring	     *kr;
+	char		     *buf;
+	size_t		      used, cap;
 };
 
 /* ---- formatting --------------------------------------------------------- */
@@ -92,8 +92,9 @@ safe_copy(char *dst, size_t cap, const char *s)
 {
 	size_t i;
 
-	for (i = 0; s != NULL && s[i] != '\0' && i + 1 < cap &&
-	    i < AUDIT_STR_MAX; i++) {
+	for (i = 0;
+	     s != NULL && s[i] != '\0' && i + 1 < cap && i < AUDIT_STR_MAX;
+	     i++) {
 		char c = s[i];
 
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -110,7 +111,7 @@ static void
 hex(char *out, const uint8_t *p, size_t len)
 {
 	static const char digits[] = "0123456789abcdef";
-	size_t i;
+	size_t		  i;
 
 	for (i = 0; i < len; i++) {
 		out[2 * i] = digits[p[i] >> 4];
@@ -123,9 +124,9 @@ hex(char *out, const uint8_t *p, size_t len)
 static void
 iso_time(char *out, size_t len, uint64_t ms)
 {
-	time_t t = (time_t)(ms / 1000);
+	time_t	  t = (time_t)(ms / 1000);
 	struct tm tm;
-	char s[32];
+	char	  s[32];
 
 	gmtime_r(&t, &tm);
 	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -139,10 +140,10 @@ format_body(char *out, size_t cap, const struct audit_event *ev)
 	char client[AUDIT_STR_MAX + 1], op[AUDIT_STR_MAX + 1];
 	char key[AUDIT_STR_MAX + 1], nonce[2 * 32 + 1], sigs[2 * 32 + 1];
 	const char *status;
-	int n;
+	int	    n;
 
-	safe_copy(client, sizeof(client), ev->client != NULL &&
-	    *ev->client != '\0' ? ev->client : "?");
+	safe_copy(client, sizeof(client),
+	    ev->client != NULL && *ev->client != '\0' ? ev->client : "?");
 	safe_copy(op, sizeof(op), ev->op);
 	safe_copy(key, sizeof(key), ev->key);
 	nonce[0] = '\0';
@@ -156,11 +157,13 @@ format_body(char *out, size_t cap, const struct audit_event *ev)
 	if ((status = hk_status_name(ev->status)) == NULL) {
 		status = "UNSPECIFIED";
 	}
-	n = snprintf(out, cap, ",\"client\":\"%s\",\"secret\":%" PRIu32
+	n = snprintf(out, cap,
+	    ",\"client\":\"%s\",\"secret\":%" PRIu32
 	    ",\"op\":\"%s\",\"key\":\"%s\",\"version\":%" PRIu32
 	    ",\"items\":%" PRIu32 ",\"status\":\"%s\",\"nonce\":\"%s\","
-	    "\"sigs\":\"%s\"", client, ev->secret, op, key, ev->version,
-	    ev->items, status, nonce, sigs);
+	    "\"sigs\":\"%s\"",
+	    client, ev->secret, op, key, ev->version, ev->items, status, nonce,
+	    sigs);
 	if (n < 0 || (size_t)n >= cap) {
 		return HK_ERR_TOO_LARGE;
 	}
@@ -171,7 +174,7 @@ static int
 buf_reserve(struct audit *a, size_t more)
 {
 	size_t ncap;
-	char *nbuf;
+	char  *nbuf;
 
 	if (a->cap - a->used >= more) {
 		return 0;
@@ -197,20 +200,22 @@ static int
 add_line(struct audit *a, struct chain *ch, const char *ts, const char *body)
 {
 	char prev[65], *line;
-	int n, r;
+	int  n, r;
 
 	if ((r = buf_reserve(a, AUDIT_LINE_MAX + 1)) != 0) {
 		return r;
 	}
 	hex(prev, ch->prev, 32);
 	line = a->buf + a->used;
-	n = snprintf(line, AUDIT_LINE_MAX, "{\"seq\":%" PRIu64 ",\"time\":"
-	    "\"%s\"%s,\"prev\":\"%s\"}", ch->seq + 1, ts, body, prev);
+	n = snprintf(line, AUDIT_LINE_MAX,
+	    "{\"seq\":%" PRIu64 ",\"time\":"
+	    "\"%s\"%s,\"prev\":\"%s\"}",
+	    ch->seq + 1, ts, body, prev);
 	if (n < 0 || n >= AUDIT_LINE_MAX) {
 		return HK_ERR_TOO_LARGE;
 	}
-	if (EVP_Digest(line, (size_t)n, ch->prev, NULL, EVP_sha256(),
-	    NULL) != 1) {
+	if (EVP_Digest(line, (size_t)n, ch->prev, NULL, EVP_sha256(), NULL) !=
+	    1) {
 		return HK_ERR_INTERNAL;
 	}
 	line[n] = '\n';
@@ -226,8 +231,8 @@ add_service_line(struct audit *a, struct chain *ch, const char *ts,
     const char *op, const char *key)
 {
 	struct audit_event ev;
-	char body[AUDIT_BODY_MAX];
-	int n;
+	char		   body[AUDIT_BODY_MAX];
+	int		   n;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.client = "-";
@@ -250,13 +255,13 @@ static int
 sign_checkpoint(struct audit *a, uint64_t seq, const uint8_t head[32],
     const char *ts, char *b64, size_t cap, uint32_t *versionp)
 {
-	static const char ctx[] = AUDIT_CHECKPOINT_CONTEXT;
+	static const char     ctx[] = AUDIT_CHECKPOINT_CONTEXT;
 	struct keyring_signer sg;
-	uint8_t in[sizeof(ctx) + 8 + 32 + 4 + AUDIT_TIME_LEN];
-	uint8_t digest[32], sig[CRYPTO_MAX_SIG], *p;
-	size_t siglen = sizeof(sig), i;
-	char *text = NULL;
-	int r;
+	uint8_t		      in[sizeof(ctx) + 8 + 32 + 4 + AUDIT_TIME_LEN];
+	uint8_t		      digest[32], sig[CRYPTO_MAX_SIG], *p;
+	size_t		      siglen = sizeof(sig), i;
+	char		     *text = NULL;
+	int		      r;
 
 	if (strlen(ts) != AUDIT_TIME_LEN) {
 		return HK_ERR_INTERNAL;
@@ -268,7 +273,7 @@ sign_checkpoint(struct audit *a, uint64_t seq, const uint8_t head[32],
 		return HK_ERR_UNSUPPORTED;
 	}
 	p = in;
-	memcpy(p, ctx, sizeof(ctx));		/* with its NUL */
+	memcpy(p, ctx, sizeof(ctx)); /* with its NUL */
 	p += sizeof(ctx);
 	for (i = 0; i < 8; i++) {
 		*p++ = (uint8_t)(seq >> (56 - 8 * i));
@@ -279,12 +284,12 @@ sign_checkpoint(struct audit *a, uint64_t seq, const uint8_t head[32],
 		*p++ = (uint8_t)(sg.version >> (24 - 8 * i));
 	}
 	memcpy(p, ts, AUDIT_TIME_LEN);
-	if (EVP_Digest(in, sizeof(in), digest, NULL, EVP_sha256(),
-	    NULL) != 1) {
+	if (EVP_Digest(in, sizeof(in), digest, NULL, EVP_sha256(), NULL) !=
+	    1) {
 		return HK_ERR_INTERNAL;
 	}
 	if ((r = token_sign(a->s, sg.priv, TOKEN_MECH_ECDSA, digest,
-	    sizeof(digest), sig, &siglen)) != 0 ||
+		 sizeof(digest), sig, &siglen)) != 0 ||
 	    (r = crypto_ecdsa_raw_to_der(sig, &siglen, sizeof(sig))) != 0 ||
 	    (r = hk_base64_encode(sig, siglen, &text)) != 0) {
 		return r;
@@ -303,27 +308,28 @@ sign_checkpoint(struct audit *a, uint64_t seq, const uint8_t head[32],
 /* Appends a signed checkpoint line; a signing failure is logged and leaves
  * the batch as it was (the events do not depend on checkpoints). */
 static int
-add_checkpoint(struct audit *a, struct chain *ch, const char *ts,
-    uint64_t now)
+add_checkpoint(struct audit *a, struct chain *ch, const char *ts, uint64_t now)
 {
-	char body[AUDIT_BODY_MAX], head[65], b64[256];
+	char	 body[AUDIT_BODY_MAX], head[65], b64[256];
 	uint32_t version = 0;
-	int n, r;
+	int	 n, r;
 
 	if (now < a->cp_backoff_ms) {
 		return 0;
 	}
 	if ((r = sign_checkpoint(a, ch->seq + 1, ch->prev, ts, b64,
-	    sizeof(b64), &version)) != 0) {
-		log_err_r(r, "audit log %s: cannot sign a checkpoint with key "
-		    "'%s' (the log goes on; retrying in 10 s)", a->path,
-		    AUDIT_KEY_NAME);
+		 sizeof(b64), &version)) != 0) {
+		log_err_r(r,
+		    "audit log %s: cannot sign a checkpoint with key "
+		    "'%s' (the log goes on; retrying in 10 s)",
+		    a->path, AUDIT_KEY_NAME);
 		a->cp_backoff_ms = now + 10 * 1000;
 		return 0;
 	}
 	hex(head, ch->prev, 32);
 	/* the fields after "time"; add_line() appends prev */
-	n = snprintf(body, sizeof(body), ",\"op\":\"checkpoint\",\"key\":"
+	n = snprintf(body, sizeof(body),
+	    ",\"op\":\"checkpoint\",\"key\":"
 	    "\"%s\",\"version\":%" PRIu32 ",\"head\":\"%s\",\"sig\":\"%s\"",
 	    AUDIT_KEY_NAME, version, head, b64);
 	if (n < 0 || (size_t)n >= sizeof(body)) {
@@ -347,8 +353,10 @@ set_state(struct audit *a, int ok, const char *reason)
 	if (ok) {
 		snprintf(a->why, sizeof(a->why), "ok");
 	} else {
-		snprintf(a->why, sizeof(a->why), "audit log %s cannot be "
-		    "written: %s", a->path, reason);
+		snprintf(a->why, sizeof(a->why),
+		    "audit log %s cannot be "
+		    "written: %s",
+		    a->path, reason);
 	}
 	pthread_mutex_unlock(&a->lock);
 }
@@ -379,7 +387,7 @@ static void
 fsync_dir(const char *path)
 {
 	char dir[PATH_MAX], *slash;
-	int fd;
+	int  fd;
 
 	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
 		return;
@@ -407,10 +415,10 @@ read_tail(struct audit *a, int fd, uint64_t *sizep, uint64_t *seqp,
     uint8_t hash[32], int *havep)
 {
 	uint64_t size = *sizep, off;
-	char *buf = NULL, *end, *start, *p;
-	ssize_t n;
-	size_t len;
-	int r = HK_ERR_SYSTEM;
+	char	*buf = NULL, *end, *start, *p;
+	ssize_t	 n;
+	size_t	 len;
+	int	 r = HK_ERR_SYSTEM;
 
 	*havep = 0;
 	*seqp = 0;
@@ -430,7 +438,8 @@ read_tail(struct audit *a, int fd, uint64_t *sizep, uint64_t *seqp,
 		end = memrchr(buf, '\n', len);
 		if (end == NULL && off > 0) {
 			log_warnx("audit log %s: its last line is longer than "
-			    "any line hsmkeyd writes; not touched", a->path);
+				  "any line hsmkeyd writes; not touched",
+			    a->path);
 			r = 0;
 			goto out;
 		}
@@ -441,9 +450,11 @@ read_tail(struct audit *a, int fd, uint64_t *sizep, uint64_t *seqp,
 			    a->path);
 			goto out;
 		}
-		log_warnx("audit log %s: removed a torn last line (%" PRIu64
+		log_warnx(
+		    "audit log %s: removed a torn last line (%" PRIu64
 		    " bytes without a newline, left by a crash; no reply had "
-		    "waited on it)", a->path, size - off - len);
+		    "waited on it)",
+		    a->path, size - off - len);
 		size = off + len;
 		*sizep = size;
 		if (len == 0) {
@@ -462,7 +473,7 @@ read_tail(struct audit *a, int fd, uint64_t *sizep, uint64_t *seqp,
 	}
 	start = p == NULL ? buf : p + 1;
 	if (EVP_Digest(start, (size_t)(buf + len - 1 - start), hash, NULL,
-	    EVP_sha256(), NULL) != 1) {
+		EVP_sha256(), NULL) != 1) {
 		r = HK_ERR_INTERNAL;
 		goto out;
 	}
@@ -471,11 +482,12 @@ read_tail(struct audit *a, int fd, uint64_t *sizep, uint64_t *seqp,
 		*seqp = strtoull(start + 7, NULL, 10);
 	} else {
 		log_warnx("audit log %s: its last line has no seq; the chain "
-		    "goes on from its hash", a->path);
+			  "goes on from its hash",
+		    a->path);
 	}
 	*havep = 1;
 	r = 0;
- out:
+out:
 	free(buf);
 	return r;
 }
@@ -485,12 +497,12 @@ static int
 open_log(struct audit *a)
 {
 	struct stat sb;
-	uint64_t size = 0, seq = 0;
-	uint8_t hash[32];
-	int fd, have = 0, r, e;
+	uint64_t    size = 0, seq = 0;
+	uint8_t	    hash[32];
+	int	    fd, have = 0, r, e;
 
 	if ((fd = open(a->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0600)) < 0) {
+		 0600)) < 0) {
 		return -1;
 	}
 	if (fstat(fd, &sb) != 0) {
@@ -507,26 +519,32 @@ open_log(struct audit *a)
 			return -1;
 		}
 		if (sb.st_size == 0) {
-			fsync_dir(a->path);	/* a new file: its name too */
+			fsync_dir(a->path); /* a new file: its name too */
 		}
 	}
-	if (!a->opened_once || (S_ISREG(sb.st_mode) &&
-	    sb.st_dev == a->dev && sb.st_ino == a->ino)) {
+	if (!a->opened_once ||
+	    (S_ISREG(sb.st_mode) && sb.st_dev == a->dev &&
+		sb.st_ino == a->ino)) {
 		/* the file we wrote: its end is the truth */
 		if (have) {
-			if (a->opened_once && (seq != a->ch.seq ||
-			    memcmp(hash, a->ch.prev, 32) != 0)) {
-				log_warnx("audit log %s: lines of a failed write "
+			if (a->opened_once &&
+			    (seq != a->ch.seq ||
+				memcmp(hash, a->ch.prev, 32) != 0)) {
+				log_warnx(
+				    "audit log %s: lines of a failed write "
 				    "remained; the chain goes on after them "
-				    "(seq %" PRIu64 ")", a->path, seq);
+				    "(seq %" PRIu64 ")",
+				    a->path, seq);
 			}
 			a->ch.seq = seq;
 			memcpy(a->ch.prev, hash, 32);
 		}
 	} else if (have && memcmp(hash, a->ch.prev, 32) != 0) {
-		log_warnx("audit log %s: the path now holds lines this service "
+		log_warnx(
+		    "audit log %s: the path now holds lines this service "
 		    "did not write last; the chain goes on from seq %" PRIu64
-		    " (audit verify will show the break)", a->path, a->ch.seq);
+		    " (audit verify will show the break)",
+		    a->path, a->ch.seq);
 	}
 	a->opened_once = 1;
 	a->dev = sb.st_dev;
@@ -575,10 +593,10 @@ static int
 write_batch(struct audit *a, struct audit_item *items)
 {
 	struct audit_item *it;
-	struct chain ch = a->ch;
-	uint64_t now = now_ms();
-	char ts[40];
-	int r = 0, e = 0, was_ok;
+	struct chain	   ch = a->ch;
+	uint64_t	   now = now_ms();
+	char		   ts[40];
+	int		   r = 0, e = 0, was_ok;
 
 	pthread_mutex_lock(&a->lock);
 	was_ok = a->ok;
@@ -593,8 +611,8 @@ write_batch(struct audit *a, struct audit_item *items)
 	memcpy(ch.prev, a->ch.prev, 32);
 	a->used = 0;
 	if (a->rotated_name != NULL) {
-		r = add_service_line(a, &ch, ts, "log-rotate",
-		    a->rotated_name);
+		r = add_service_line(
+		    a, &ch, ts, "log-rotate", a->rotated_name);
 	}
 	if (r == 0 && a->resume_due) {
 		r = add_service_line(a, &ch, ts, "log-resume", "");
@@ -608,8 +626,8 @@ write_batch(struct audit *a, struct audit_item *items)
 			r = add_checkpoint(a, &ch, ts, now);
 		}
 	}
-	if (r == 0 && ch.since_cp > 0 && now >= a->last_cp_ms +
-	    a->interval_ms) {
+	if (r == 0 && ch.since_cp > 0 &&
+	    now >= a->last_cp_ms + a->interval_ms) {
 		r = add_checkpoint(a, &ch, ts, now);
 	}
 	if (r != 0) {
@@ -640,17 +658,18 @@ write_batch(struct audit *a, struct audit_item *items)
 	a->resume_due = 0;
 	if (!was_ok) {
 		log_info("audit log %s: writable again; the chain goes on at "
-		    "seq %" PRIu64, a->path, a->ch.seq);
+			 "seq %" PRIu64,
+		    a->path, a->ch.seq);
 		set_state(a, 1, NULL);
 	}
 	if (a->max_size != 0 && a->size >= a->max_size) {
 		a->rotate_pending = 1;
 	}
 	return 0;
- fail:
+fail:
 	if (was_ok) {
 		log_error("audit log %s cannot be written: %s; requests that "
-		    "need it fail until it can (retrying every second)",
+			  "need it fail until it can (retrying every second)",
 		    a->path, strerror(e));
 	}
 	set_state(a, 0, strerror(e));
@@ -665,14 +684,14 @@ write_batch(struct audit *a, struct audit_item *items)
 static void
 rotate_now(struct audit *a)
 {
-	char name[PATH_MAX], ts[32], *base;
+	char	    name[PATH_MAX], ts[32], *base;
 	struct stat sb;
-	time_t t = time(NULL);
-	struct tm tm;
-	int i;
+	time_t	    t = time(NULL);
+	struct tm   tm;
+	int	    i;
 
 	if (a->fd < 0) {
-		return;		/* not now: after the log works again */
+		return; /* not now: after the log works again */
 	}
 	if (fstat(a->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		log_warnx("audit log %s is not a regular file: not rotated",
@@ -690,10 +709,10 @@ rotate_now(struct audit *a)
 	gmtime_r(&t, &tm);
 	strftime(ts, sizeof(ts), "%Y%m%dT%H%M%SZ", &tm);
 	for (i = 0; i < 100; i++) {
-		if (snprintf(name, sizeof(name), i == 0 ? "%s.%s" :
-		    "%s.%s.%d", a->path, ts, i) >= (int)sizeof(name)) {
-			log_warnx("audit log %s: path too long to rotate",
-			    a->path);
+		if (snprintf(name, sizeof(name), i == 0 ? "%s.%s" : "%s.%s.%d",
+			a->path, ts, i) >= (int)sizeof(name)) {
+			log_warnx(
+			    "audit log %s: path too long to rotate", a->path);
 			a->rotate_pending = 0;
 			return;
 		}
@@ -716,7 +735,8 @@ rotate_now(struct audit *a)
 	}
 	fsync_dir(a->path);
 	log_info("audit log rotated: %s -> %s; the chain goes on in a new "
-	    "%s at seq %" PRIu64, a->path, name, a->path, a->ch.seq + 1);
+		 "%s at seq %" PRIu64,
+	    a->path, name, a->path, a->ch.seq + 1);
 	/* the first line of the new file, now */
 	(void)write_batch(a, NULL);
 }
@@ -748,10 +768,10 @@ complete(struct audit_item *items, int r)
 static void *
 writer_main(void *arg)
 {
-	struct audit *a = arg;
+	struct audit	  *a = arg;
 	struct audit_item *batch;
-	struct timespec ts;
-	int stop, rot, r;
+	struct timespec	   ts;
+	int		   stop, rot, r;
 
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
@@ -795,10 +815,10 @@ writer_main(void *arg)
 
 int
 audit_submit(struct audit *a, const struct audit_event *ev,
-    void (*done)(void *, int), void *arg)
+    void (*done)(void *, int), void		       *arg)
 {
 	struct audit_item *it;
-	int n;
+	int		   n;
 
 	if (a == NULL) {
 		done(arg, 0);
@@ -834,9 +854,9 @@ audit_submit(struct audit *a, const struct audit_event *ev,
 }
 
 struct waiter {
-	struct audit	*a;
-	int		 done;
-	int		 r;
+	struct audit *a;
+	int	      done;
+	int	      r;
 };
 
 static void
@@ -855,7 +875,7 @@ int
 audit_log(struct audit *a, const struct audit_event *ev)
 {
 	struct waiter w;
-	int r;
+	int	      r;
 
 	if (a == NULL) {
 		return 0;
@@ -929,27 +949,28 @@ static int
 ensure_key(struct keyring *kr, struct token_session *s)
 {
 	struct keyring_signer sg;
-	int r;
+	int		      r;
 
 	if ((r = keyring_signer(kr, AUDIT_KEY_NAME, 0, &sg)) == 0) {
 		return 0;
 	}
 	if (r != HK_ERR_NOT_FOUND) {
 		log_warnx("audit key '%s' has no version that signs: "
-		    "checkpoints fail until an admin rotates it",
+			  "checkpoints fail until an admin rotates it",
 		    AUDIT_KEY_NAME);
 		return 0;
 	}
 	if ((r = keyring_create(kr, s, AUDIT_KEY_NAME,
-	    HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256)) != 0 &&
+		 HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256)) != 0 &&
 	    r != HK_ERR_EXISTS) {
-		log_err_r(r, "cannot create the audit key '%s'",
-		    AUDIT_KEY_NAME);
+		log_err_r(
+		    r, "cannot create the audit key '%s'", AUDIT_KEY_NAME);
 		return r;
 	}
 	if (r == 0) {
 		log_info("created the audit key '%s' (ecdsa-p256) in the "
-		    "token", AUDIT_KEY_NAME);
+			 "token",
+		    AUDIT_KEY_NAME);
 	}
 	return 0;
 }
@@ -984,7 +1005,7 @@ audit_open(struct audit **ap, const struct config *cfg, struct token *tok,
     struct keyring *kr, struct token_session *s)
 {
 	struct audit *a = NULL;
-	int r = HK_ERR_NOMEM;
+	int	      r = HK_ERR_NOMEM;
 
 	*ap = NULL;
 	if (cfg->audit_path == NULL) {
@@ -1003,8 +1024,8 @@ audit_open(struct audit **ap, const struct config *cfg, struct token *tok,
 	}
 	a->kr = kr;
 	a->signs = cfg->audit_signs;
-	a->every = cfg->audit_checkpoint_every ?
-	    cfg->audit_checkpoint_every : 1000;
+	a->every =
+	    cfg->audit_checkpoint_every ? cfg->audit_checkpoint_every : 1000;
 	a->interval_ms = cfg->audit_checkpoint_interval_s * 1000;
 	a->max_size = cfg->audit_max_size;
 	a->ok = 1;
@@ -1020,13 +1041,13 @@ audit_open(struct audit **ap, const struct config *cfg, struct token *tok,
 		int e = errno;
 
 		log_error("audit log %s cannot be opened: %s; requests that "
-		    "need it fail until it can (retrying every second)",
+			  "need it fail until it can (retrying every second)",
 		    a->path, strerror(e));
 		set_state(a, 0, strerror(e));
 		a->resume_due = 1;
 		a->next_retry_ms = 0;
 	}
-	a->cp_forced = 1;		/* the start checkpoint */
+	a->cp_forced = 1; /* the start checkpoint */
 	a->last_cp_ms = now_ms();
 	if ((r = pthread_create(&a->thread, NULL, writer_main, a)) != 0) {
 		log_warnx("audit: pthread_create: %s", strerror(r));
@@ -1040,7 +1061,7 @@ audit_open(struct audit **ap, const struct config *cfg, struct token *tok,
 	*ap = a;
 	a = NULL;
 	r = 0;
- out:
+out:
 	audit_free(a);
 	return r;
 }

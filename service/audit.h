@@ -38,24 +38,24 @@
 #include "keyring.h"
 #include "token.h"
 
-#define AUDIT_KEY_NAME	"hsmkey-audit"
+#define AUDIT_KEY_NAME		 "hsmkey-audit"
 #define AUDIT_CHECKPOINT_CONTEXT "hsmkey.v1 audit checkpoint"
-#define AUDIT_TIME_LEN	24	/* "2024-05-01T12:00:00.123Z" */
+#define AUDIT_TIME_LEN		 24 /* "2024-05-01T12:00:00.123Z" */
 
 struct audit;
 
 /* One event; the strings are copied by audit_submit(). */
 struct audit_event {
-	const char	*client;	/* client id, "?" when not known */
-	uint32_t	 secret;	/* secret number the request named */
-	const char	*op;		/* "sign", "rotate", "replay", ... */
-	const char	*key;		/* key name or client id, "" if none */
-	uint32_t	 version;
-	uint32_t	 items;
-	int		 status;	/* hk_status of the reply */
-	const uint8_t	*nonce;		/* request nonce, NULL if none */
-	size_t		 nonce_len;
-	const uint8_t	*sigs;		/* SHA-256 of the signatures, or NULL */
+	const char    *client; /* client id, "?" when not known */
+	uint32_t       secret; /* secret number the request named */
+	const char    *op;     /* "sign", "rotate", "replay", ... */
+	const char    *key;    /* key name or client id, "" if none */
+	uint32_t       version;
+	uint32_t       items;
+	int	       status; /* hk_status of the reply */
+	const uint8_t *nonce;  /* request nonce, NULL if none */
+	size_t	       nonce_len;
+	const uint8_t *sigs; /* SHA-256 of the signatures, or NULL */
 };
 
 /*
@@ -66,15 +66,15 @@ struct audit_event {
  * requests that need the log fail until it works.  Caller must
  * audit_close().
  */
-int	audit_open(struct audit **ap, const struct config *cfg,
-	    struct token *tok, struct keyring *kr, struct token_session *s);
+int audit_open(struct audit **ap, const struct config *cfg, struct token *tok,
+    struct keyring *kr, struct token_session *s);
 
 /* Creates the audit key AUDIT_KEY_NAME (ecdsa-p256) in the token if it is
  * missing (bootstrap and every start). */
-int	audit_ensure_key(struct keyring *kr, struct token_session *s);
+int audit_ensure_key(struct keyring *kr, struct token_session *s);
 
 /* Writes a checkpoint, stops the writer and closes the log. */
-void	audit_close(struct audit *a);
+void audit_close(struct audit *a);
 
 /*
  * Queues ev; done(arg, r) is called once, from the writer thread, after
@@ -82,23 +82,23 @@ void	audit_close(struct audit *a);
  * Returns 0, or an error (then done is never called): HK_ERR_EXHAUSTED
  * when too many events wait.
  */
-int	audit_submit(struct audit *a, const struct audit_event *ev,
-	    void (*done)(void *, int), void *arg);
+int audit_submit(struct audit *a, const struct audit_event *ev,
+    void (*done)(void *, int), void			   *arg);
 
 /* Queues ev and waits until it is durable: 0 or HK_ERR_UNAVAILABLE. */
-int	audit_log(struct audit *a, const struct audit_event *ev);
+int audit_log(struct audit *a, const struct audit_event *ev);
 
 /* 1 when the last write worked (or auditing is off); else 0 and why gets
  * "audit log PATH cannot be written: REASON". */
-int	audit_ready(struct audit *a, char *why, size_t len);
+int audit_ready(struct audit *a, char *why, size_t len);
 
 /* "ok", "off" or the reason the log cannot be written, into buf. */
-int	audit_health(struct audit *a, char *buf, size_t len);
+int audit_health(struct audit *a, char *buf, size_t len);
 
 /* Asks the writer to rotate the log now (SIGHUP). */
-void	audit_rotate(struct audit *a);
+void audit_rotate(struct audit *a);
 
 /* 1 if signs are logged ([audit] signs); 0 when auditing is off. */
-int	audit_signs(const struct audit *a);
+int audit_signs(const struct audit *a);
 
 #endif /* HK_AUDIT_H */

@@ -18,16 +18,16 @@
 #include "store.pb-c.h"
 #include "wire.h"
 
-#define CLIENT_PREFIX	"hsmkey-client:"
-#define SECRET_PREFIX	"hsmkey-secret:"
-#define MAX_SECRET_NO	1000000
+#define CLIENT_PREFIX "hsmkey-client:"
+#define SECRET_PREFIX "hsmkey-secret:"
+#define MAX_SECRET_NO 1000000
 
-#define DAY_SLOTS	3	/* yesterday, today, tomorrow */
+#define DAY_SLOTS 3 /* yesterday, today, tomorrow */
 
 /* Day keys live in one locked, undumpable page per client. */
 struct daykeys {
-	uint32_t	 day[CLIENTS_MAX_SECRETS][DAY_SLOTS];
-	uint8_t		 key[CLIENTS_MAX_SECRETS][DAY_SLOTS][HK_MAC_LEN];
+	uint32_t day[CLIENTS_MAX_SECRETS][DAY_SLOTS];
+	uint8_t	 key[CLIENTS_MAX_SECRETS][DAY_SLOTS][HK_MAC_LEN];
 };
 
 struct secret {
@@ -36,14 +36,14 @@ struct secret {
 	uint64_t	 expires_ms;
 	token_obj_t	 key;
 	_Atomic uint64_t last_used_ms;
-	_Atomic uint64_t requests;	/* since the service started */
+	_Atomic uint64_t requests; /* since the service started */
 	_Atomic uint64_t denials;
 };
 
 struct grant {
-	enum client_op	 op;
-	char		*glob;
-	char		*text;		/* "op:glob" as given */
+	enum client_op op;
+	char	      *glob;
+	char	      *text; /* "op:glob" as given */
 };
 
 struct client {
@@ -59,7 +59,7 @@ struct client {
 	size_t		 nonce_count;
 	_Atomic uint64_t denials;
 	pthread_mutex_t	 dk_lock;
-	struct daykeys	*dk;		/* indexed like secrets[] by number */
+	struct daykeys	*dk; /* indexed like secrets[] by number */
 	uint32_t	 dk_number[CLIENTS_MAX_SECRETS];
 	struct client	*next;
 };
@@ -79,11 +79,10 @@ static const char *op_names[] = {
 };
 
 int
-clients_parse_grant(const char *grant, enum client_op *opp,
-    const char **globp)
+clients_parse_grant(const char *grant, enum client_op *opp, const char **globp)
 {
 	const char *colon, *p;
-	size_t i, oplen;
+	size_t	    i, oplen;
 
 	if ((colon = strchr(grant, ':')) == NULL) {
 		return HK_ERR_INVALID;
@@ -104,7 +103,7 @@ clients_parse_grant(const char *grant, enum client_op *opp,
 	}
 	for (; *p != '\0'; p++) {
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    strchr("._-*?[]!", *p) != NULL)) {
+			strchr("._-*?[]!", *p) != NULL)) {
 			return HK_ERR_INVALID;
 		}
 	}
@@ -117,7 +116,7 @@ static struct client *
 client_new(void)
 {
 	struct client *cl;
-	void *p;
+	void	      *p;
 
 	if ((cl = calloc(1, sizeof(*cl))) == NULL) {
 		return NULL;
@@ -165,7 +164,8 @@ forget_day_keys(struct client *cl, uint32_t number)
 	pthread_mutex_lock(&cl->dk_lock);
 	for (i = 0; i < CLIENTS_MAX_SECRETS; i++) {
 		if (cl->dk_number[i] == number) {
-			OPENSSL_cleanse(cl->dk->key[i], sizeof(cl->dk->key[i]));
+			OPENSSL_cleanse(
+			    cl->dk->key[i], sizeof(cl->dk->key[i]));
 			memset(cl->dk->day[i], 0, sizeof(cl->dk->day[i]));
 			cl->dk_number[i] = 0;
 		}
@@ -174,13 +174,12 @@ forget_day_keys(struct client *cl, uint32_t number)
 }
 
 int
-clients_day_key(struct client *cl, struct token_session *s,
-    uint32_t secret_no, token_obj_t key, uint32_t day,
-    uint8_t out[HK_MAC_LEN])
+clients_day_key(struct client *cl, struct token_session *s, uint32_t secret_no,
+    token_obj_t key, uint32_t day, uint8_t out[HK_MAC_LEN])
 {
 	uint8_t in[32], fresh[HK_MAC_LEN];
-	size_t i, j, slot = CLIENTS_MAX_SECRETS, len;
-	int r;
+	size_t	i, j, slot = CLIENTS_MAX_SECRETS, len;
+	int	r;
 
 	pthread_mutex_lock(&cl->dk_lock);
 	for (i = 0; i < CLIENTS_MAX_SECRETS; i++) {
@@ -214,7 +213,8 @@ clients_day_key(struct client *cl, struct token_session *s,
 	}
 	if (slot < CLIENTS_MAX_SECRETS) {
 		if (cl->dk_number[slot] != secret_no) {
-			memset(cl->dk->day[slot], 0, sizeof(cl->dk->day[slot]));
+			memset(
+			    cl->dk->day[slot], 0, sizeof(cl->dk->day[slot]));
 			cl->dk_number[slot] = secret_no;
 		}
 		/* replace the oldest day (an empty slot is day 0) */
@@ -235,9 +235,9 @@ clients_day_key(struct client *cl, struct token_session *s,
 static int
 client_set_grants(struct client *cl, char *const *grants, size_t n)
 {
-	const char *glob;
+	const char    *glob;
 	enum client_op op;
-	size_t i;
+	size_t	       i;
 
 	if (n > CLIENTS_MAX_GRANTS) {
 		return HK_ERR_TOO_LARGE;
@@ -278,12 +278,12 @@ client_store(struct token_session *s, const struct client *cl,
 {
 	Hsmkey__Store__V1__StoredClient sc =
 	    HSMKEY__STORE__V1__STORED_CLIENT__INIT;
-	Hsmkey__Store__V1__StoredSecret ss[CLIENTS_MAX_SECRETS];
+	Hsmkey__Store__V1__StoredSecret	 ss[CLIENTS_MAX_SECRETS];
 	Hsmkey__Store__V1__StoredSecret *ssp[CLIENTS_MAX_SECRETS];
-	char *grants[CLIENTS_MAX_GRANTS];
-	char label[TOKEN_LABEL_MAX];
-	size_t i;
-	int r;
+	char				*grants[CLIENTS_MAX_GRANTS];
+	char				 label[TOKEN_LABEL_MAX];
+	size_t				 i;
+	int				 r;
 
 	for (i = 0; i < cl->ngrants; i++) {
 		grants[i] = cl->grants[i].text;
@@ -335,17 +335,16 @@ find_secret_obj(const struct token_object *objs, size_t nobjs,
 
 int
 clients_load(struct clients **cp, struct token_session *s,
-    const struct token_object *objs, size_t nobjs,
-    uint64_t secret_lifetime_s)
+    const struct token_object *objs, size_t nobjs, uint64_t secret_lifetime_s)
 {
 	Hsmkey__Store__V1__StoredClient *sc = NULL;
-	struct clients *c;
-	struct client *cl, *old;
-	const struct token_object *o;
-	char label[TOKEN_LABEL_MAX];
-	uint8_t *val = NULL;
-	int *used = NULL, r = HK_ERR_NOMEM;
-	size_t i, j, vlen, idx, nclients = 0;
+	struct clients			*c;
+	struct client			*cl, *old;
+	const struct token_object	*o;
+	char				 label[TOKEN_LABEL_MAX];
+	uint8_t				*val = NULL;
+	int				*used = NULL, r = HK_ERR_NOMEM;
+	size_t				 i, j, vlen, idx, nclients = 0;
 
 	*cp = NULL;
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -360,21 +359,20 @@ clients_load(struct clients **cp, struct token_session *s,
 	for (i = 0; i < nobjs; i++) {
 		if (objs[i].klass != TOKEN_CLASS_DATA ||
 		    strncmp(objs[i].label, CLIENT_PREFIX,
-		    strlen(CLIENT_PREFIX)) != 0) {
+			strlen(CLIENT_PREFIX)) != 0) {
 			continue;
 		}
-		if ((r = token_data_read(s, objs[i].handle, &val,
-		    &vlen)) != 0) {
+		if ((r = token_data_read(s, objs[i].handle, &val, &vlen)) !=
+		    0) {
 			goto out;
 		}
-		sc = hsmkey__store__v1__stored_client__unpack(NULL, vlen,
-		    val);
+		sc = hsmkey__store__v1__stored_client__unpack(NULL, vlen, val);
 		free(val);
 		val = NULL;
 		if (sc == NULL || !hk_valid_client_id(sc->id) ||
 		    sc->n_secrets > CLIENTS_MAX_SECRETS) {
-			log_warnx("unreadable record %s; left alone",
-			    objs[i].label);
+			log_warnx(
+			    "unreadable record %s; left alone", objs[i].label);
 			if (sc != NULL) {
 				hsmkey__store__v1__stored_client__free_unpacked(
 				    sc, NULL);
@@ -392,7 +390,7 @@ clients_load(struct clients **cp, struct token_session *s,
 				continue;
 			}
 			token_destroy(s, old->meta);
-			old->id[0] = '\0';	/* shadowed: never matches */
+			old->id[0] = '\0'; /* shadowed: never matches */
 		}
 		r = HK_ERR_NOMEM;
 		if ((cl = client_new()) == NULL) {
@@ -406,10 +404,10 @@ clients_load(struct clients **cp, struct token_session *s,
 		cl->created_ms = sc->created_ms;
 		cl->next_secret = sc->next_secret;
 		cl->meta = objs[i].handle;
-		if ((r = client_set_grants(cl, sc->grants,
-		    sc->n_grants)) != 0) {
-			log_err_r(r, "client %s: bad grants in record",
-			    sc->id);
+		if ((r = client_set_grants(cl, sc->grants, sc->n_grants)) !=
+		    0) {
+			log_err_r(
+			    r, "client %s: bad grants in record", sc->id);
 			cl->ngrants = 0;
 		}
 		for (j = 0; j < sc->n_secrets; j++) {
@@ -417,11 +415,11 @@ clients_load(struct clients **cp, struct token_session *s,
 
 			secret_label(label, sizeof(label), cl->id,
 			    sc->secrets[j]->number);
-			if ((o = find_secret_obj(objs, nobjs, label,
-			    &idx)) == NULL) {
+			if ((o = find_secret_obj(objs, nobjs, label, &idx)) ==
+			    NULL) {
 				log_warnx("client %s: secret %" PRIu32
-				    " missing from the token", cl->id,
-				    sc->secrets[j]->number);
+					  " missing from the token",
+				    cl->id, sc->secrets[j]->number);
 				continue;
 			}
 			used[idx] = 1;
@@ -439,7 +437,7 @@ clients_load(struct clients **cp, struct token_session *s,
 	for (i = 0; i < nobjs; i++) {
 		if (objs[i].klass == TOKEN_CLASS_SECRET && !used[i] &&
 		    strncmp(objs[i].label, SECRET_PREFIX,
-		    strlen(SECRET_PREFIX)) == 0) {
+			strlen(SECRET_PREFIX)) == 0) {
 			log_warnx("removing orphan secret %s", objs[i].label);
 			token_destroy(s, objs[i].handle);
 		}
@@ -448,7 +446,7 @@ clients_load(struct clients **cp, struct token_session *s,
 	*cp = c;
 	c = NULL;
 	r = 0;
- out:
+out:
 	if (sc != NULL) {
 		hsmkey__store__v1__stored_client__free_unpacked(sc, NULL);
 	}
@@ -476,12 +474,11 @@ clients_free(struct clients *c)
 
 int
 clients_secret(struct clients *c, const char *id, uint32_t secret_no,
-    uint64_t now_ms, struct client **clp, token_obj_t *keyp,
-    const char **whyp)
+    uint64_t now_ms, struct client **clp, token_obj_t *keyp, const char **whyp)
 {
 	struct client *cl;
-	size_t i;
-	int r = HK_ERR_UNAUTHENTICATED;
+	size_t	       i;
+	int	       r = HK_ERR_UNAUTHENTICATED;
 
 	*clp = NULL;
 	*keyp = TOKEN_OBJ_NONE;
@@ -506,7 +503,7 @@ clients_secret(struct clients *c, const char *id, uint32_t secret_no,
 		r = 0;
 		break;
 	}
- out:
+out:
 	pthread_rwlock_unlock(&c->lock);
 	return r;
 }
@@ -525,8 +522,8 @@ clients_touch(struct client *cl, uint32_t secret_no, uint64_t now_ms)
 }
 
 void
-clients_secret_count(struct clients *c, struct client *cl,
-    uint32_t secret_no, int denied)
+clients_secret_count(
+    struct clients *c, struct client *cl, uint32_t secret_no, int denied)
 {
 	size_t i;
 
@@ -566,9 +563,9 @@ clients_secret_stats(struct clients *c, struct client *only,
     Hsmkey__V1__SecretStats ***statsp, size_t *np)
 {
 	Hsmkey__V1__SecretStats **st = NULL, *x;
-	struct client *cl;
-	size_t n = 0, total = 0, i;
-	int r = HK_ERR_NOMEM;
+	struct client		 *cl;
+	size_t			  n = 0, total = 0, i;
+	int			  r = HK_ERR_NOMEM;
 
 	*statsp = NULL;
 	*np = 0;
@@ -604,7 +601,7 @@ clients_secret_stats(struct clients *c, struct client *only,
 	*np = n;
 	st = NULL;
 	r = 0;
- out:
+out:
 	pthread_rwlock_unlock(&c->lock);
 	clients_secret_stats_free(st, n);
 	return r;
@@ -617,11 +614,11 @@ clients_denied(struct client *cl)
 }
 
 int
-clients_allowed(struct clients *c, struct client *cl, enum client_op op,
-    const char *key)
+clients_allowed(
+    struct clients *c, struct client *cl, enum client_op op, const char *key)
 {
 	size_t i;
-	int ok = 0;
+	int    ok = 0;
 
 	pthread_rwlock_rdlock(&c->lock);
 	for (i = 0; i < cl->ngrants && !ok; i++) {
@@ -642,7 +639,7 @@ int
 clients_any_grant(struct clients *c, struct client *cl, const char *key)
 {
 	size_t i;
-	int ok = 0;
+	int    ok = 0;
 
 	pthread_rwlock_rdlock(&c->lock);
 	for (i = 0; i < cl->ngrants && !ok; i++) {
@@ -668,8 +665,8 @@ int
 clients_any_admin(struct clients *c)
 {
 	struct client *cl;
-	size_t i;
-	int any = 0;
+	size_t	       i;
+	int	       any = 0;
 
 	pthread_rwlock_rdlock(&c->lock);
 	for (cl = c->list; cl != NULL && !any; cl = cl->next) {
@@ -689,9 +686,9 @@ static int
 new_secret(struct clients *c, struct token_session *s, const char *id,
     uint32_t number, uint8_t secret[HK_SECRET_LEN], struct secret *out)
 {
-	char label[TOKEN_LABEL_MAX];
+	char	 label[TOKEN_LABEL_MAX];
 	uint64_t now = hk_now_ms();
-	int r;
+	int	 r;
 
 	memset(out, 0, sizeof(*out));
 	if ((r = token_random(s, secret, HK_SECRET_LEN)) != 0) {
@@ -699,7 +696,7 @@ new_secret(struct clients *c, struct token_session *s, const char *id,
 	}
 	secret_label(label, sizeof(label), id, number);
 	if ((r = token_secret_create(s, label, (const uint8_t *)label,
-	    strlen(label), secret, HK_SECRET_LEN, &out->key)) != 0) {
+		 strlen(label), secret, HK_SECRET_LEN, &out->key)) != 0) {
 		OPENSSL_cleanse(secret, HK_SECRET_LEN);
 		return r;
 	}
@@ -715,8 +712,8 @@ clients_add(struct clients *c, struct token_session *s, const char *id,
     uint32_t *secret_nop, uint64_t *expiresp)
 {
 	struct client *cl = NULL;
-	struct secret sec;
-	int r, exists;
+	struct secret  sec;
+	int	       r, exists;
 
 	*secret_nop = 0;
 	*expiresp = 0;
@@ -746,8 +743,8 @@ clients_add(struct clients *c, struct token_session *s, const char *id,
 		goto out;
 	}
 	cl->next_secret = 2;
-	if ((r = client_store(s, cl, &sec, 1, &cl->generation,
-	    &cl->meta)) != 0) {
+	if ((r = client_store(s, cl, &sec, 1, &cl->generation, &cl->meta)) !=
+	    0) {
 		token_destroy(s, sec.key);
 		OPENSSL_cleanse(secret, HK_SECRET_LEN);
 		goto out;
@@ -762,7 +759,7 @@ clients_add(struct clients *c, struct token_session *s, const char *id,
 	*expiresp = sec.expires_ms;
 	log_info("added client %s", id);
 	cl = NULL;
- out:
+out:
 	pthread_mutex_unlock(&c->admin);
 	client_free(cl);
 	return r;
@@ -772,12 +769,12 @@ int
 clients_rotate(struct clients *c, struct token_session *s, const char *id,
     uint8_t secret[HK_SECRET_LEN], uint32_t *secret_nop, uint64_t *expiresp)
 {
-	struct secret draft[CLIENTS_MAX_SECRETS], sec;
+	struct secret  draft[CLIENTS_MAX_SECRETS], sec;
 	struct client *cl;
-	uint64_t gen;
-	token_obj_t meta;
-	uint32_t number;
-	int r;
+	uint64_t       gen;
+	token_obj_t    meta;
+	uint32_t       number;
+	int	       r;
 
 	*secret_nop = 0;
 	*expiresp = 0;
@@ -790,7 +787,7 @@ clients_rotate(struct clients *c, struct token_session *s, const char *id,
 		goto out;
 	}
 	if (cl->nsecrets >= CLIENTS_MAX_SECRETS) {
-		r = HK_ERR_EXHAUSTED;	/* revoke an old one first */
+		r = HK_ERR_EXHAUSTED; /* revoke an old one first */
 		goto out;
 	}
 	number = cl->next_secret > 0 ? cl->next_secret : 1;
@@ -806,8 +803,8 @@ clients_rotate(struct clients *c, struct token_session *s, const char *id,
 	gen = cl->generation;
 	meta = cl->meta;
 	cl->next_secret = number + 1;
-	if ((r = client_store(s, cl, draft, cl->nsecrets + 1, &gen,
-	    &meta)) != 0) {
+	if ((r = client_store(s, cl, draft, cl->nsecrets + 1, &gen, &meta)) !=
+	    0) {
 		cl->next_secret = number;
 		token_destroy(s, sec.key);
 		OPENSSL_cleanse(secret, HK_SECRET_LEN);
@@ -821,7 +818,7 @@ clients_rotate(struct clients *c, struct token_session *s, const char *id,
 	*secret_nop = number;
 	*expiresp = sec.expires_ms;
 	log_info("client %s: added secret %" PRIu32, id, number);
- out:
+out:
 	pthread_mutex_unlock(&c->admin);
 	return r;
 }
@@ -830,12 +827,12 @@ int
 clients_revoke(struct clients *c, struct token_session *s, const char *id,
     uint32_t secret_no)
 {
-	struct secret draft[CLIENTS_MAX_SECRETS];
+	struct secret  draft[CLIENTS_MAX_SECRETS];
 	struct client *cl;
-	token_obj_t key = TOKEN_OBJ_NONE, meta;
-	uint64_t gen;
-	size_t i, n = 0;
-	int r;
+	token_obj_t    key = TOKEN_OBJ_NONE, meta;
+	uint64_t       gen;
+	size_t	       i, n = 0;
+	int	       r;
 
 	pthread_mutex_lock(&c->admin);
 	pthread_rwlock_rdlock(&c->lock);
@@ -872,12 +869,14 @@ clients_revoke(struct clients *c, struct token_session *s, const char *id,
 	cl->meta = meta;
 	pthread_rwlock_unlock(&c->lock);
 	if ((r = token_destroy(s, key)) != 0 && r != HK_ERR_NOT_FOUND) {
-		log_err_r(r, "client %s: cannot destroy secret %" PRIu32
-		    " (the next start removes it)", id, secret_no);
+		log_err_r(r,
+		    "client %s: cannot destroy secret %" PRIu32
+		    " (the next start removes it)",
+		    id, secret_no);
 	}
 	r = 0;
 	log_info("client %s: revoked secret %" PRIu32, id, secret_no);
- out:
+out:
 	pthread_mutex_unlock(&c->admin);
 	return r;
 }
@@ -911,13 +910,12 @@ clients_list_free(Hsmkey__V1__ClientInfo **infos, size_t n)
 }
 
 int
-clients_list(struct clients *c, Hsmkey__V1__ClientInfo ***infosp,
-    size_t *np)
+clients_list(struct clients *c, Hsmkey__V1__ClientInfo ***infosp, size_t *np)
 {
 	Hsmkey__V1__ClientInfo **infos = NULL, *ci;
-	struct client *cl;
-	size_t n = 0, total = 0, i;
-	int r = HK_ERR_NOMEM;
+	struct client		*cl;
+	size_t			 n = 0, total = 0, i;
+	int			 r = HK_ERR_NOMEM;
 
 	*infosp = NULL;
 	*np = 0;
@@ -938,10 +936,10 @@ clients_list(struct clients *c, Hsmkey__V1__ClientInfo ***infosp,
 		hsmkey__v1__client_info__init(ci);
 		infos[n++] = ci;
 		if ((ci->id = strdup(cl->id)) == NULL ||
-		    (ci->grants = calloc(cl->ngrants + 1,
-		    sizeof(*ci->grants))) == NULL ||
-		    (ci->secrets = calloc(cl->nsecrets + 1,
-		    sizeof(*ci->secrets))) == NULL) {
+		    (ci->grants = calloc(
+			 cl->ngrants + 1, sizeof(*ci->grants))) == NULL ||
+		    (ci->secrets = calloc(
+			 cl->nsecrets + 1, sizeof(*ci->secrets))) == NULL) {
 			goto out;
 		}
 		for (i = 0; i < cl->ngrants; i++) {
@@ -970,7 +968,7 @@ clients_list(struct clients *c, Hsmkey__V1__ClientInfo ***infosp,
 	*np = n;
 	infos = NULL;
 	r = 0;
- out:
+out:
 	pthread_rwlock_unlock(&c->lock);
 	clients_list_free(infos, n);
 	return r;

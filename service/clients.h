@@ -29,24 +29,23 @@ enum client_op {
 	CLIENT_OP_ADMIN,
 };
 
-#define CLIENTS_MAX_SECRETS	8	/* live secrets per client */
-#define CLIENTS_MAX_GRANTS	32
+#define CLIENTS_MAX_SECRETS 8 /* live secrets per client */
+#define CLIENTS_MAX_GRANTS  32
 
 /* Loads every client record and secret handle from objs; removes secret
  * objects no record knows.  Caller must clients_free(). */
-int	clients_load(struct clients **cp, struct token_session *s,
-	    const struct token_object *objs, size_t nobjs,
-	    uint64_t secret_lifetime_s);
-void	clients_free(struct clients *c);
+int  clients_load(struct clients **cp, struct token_session *s,
+     const struct token_object *objs, size_t nobjs, uint64_t secret_lifetime_s);
+void clients_free(struct clients *c);
 
 /*
  * The secret key to check a request's MAC with.  HK_ERR_UNAUTHENTICATED
  * when the client or secret is unknown, revoked or expired; *whyp then says
  * which, for the log and the reply (no secret in it).
  */
-int	clients_secret(struct clients *c, const char *id, uint32_t secret_no,
-	    uint64_t now_ms, struct client **clp, token_obj_t *keyp,
-	    const char **whyp);
+int clients_secret(struct clients *c, const char *id, uint32_t secret_no,
+    uint64_t now_ms, struct client **clp, token_obj_t *keyp,
+    const char **whyp);
 
 /*
  * The day key MACs of secret_no are made with on day (PROTOCOL.md): the
@@ -54,59 +53,56 @@ int	clients_secret(struct clients *c, const char *id, uint32_t secret_no,
  * undumpable memory until the secret is revoked or the day is three days
  * old.  key is the secret's handle from clients_secret().
  */
-int	clients_day_key(struct client *cl, struct token_session *s,
-	    uint32_t secret_no, token_obj_t key, uint32_t day,
-	    uint8_t out[HK_MAC_LEN]);
+int
+clients_day_key(struct client *cl, struct token_session *s, uint32_t secret_no,
+    token_obj_t key, uint32_t day, uint8_t out[HK_MAC_LEN]);
 
 /* Records a use of a secret (after its MAC held). */
-void	clients_touch(struct client *cl, uint32_t secret_no, uint64_t now_ms);
+void clients_touch(struct client *cl, uint32_t secret_no, uint64_t now_ms);
 /* Counts a request that named secret_no of cl (its MAC may have failed),
  * and whether it was denied (bad MAC, clock, replay, no grant). */
-void	clients_secret_count(struct clients *c, struct client *cl,
-	    uint32_t secret_no, int denied);
+void clients_secret_count(
+    struct clients *c, struct client *cl, uint32_t secret_no, int denied);
 /* Per-secret counters of every client (only: of that one client).  Caller
  * must clients_secret_stats_free(*statsp, *np). */
-int	clients_secret_stats(struct clients *c, struct client *only,
-	    Hsmkey__V1__SecretStats ***statsp, size_t *np);
-void	clients_secret_stats_free(Hsmkey__V1__SecretStats **st, size_t n);
+int  clients_secret_stats(struct clients *c, struct client *only,
+     Hsmkey__V1__SecretStats ***statsp, size_t *np);
+void clients_secret_stats_free(Hsmkey__V1__SecretStats **st, size_t n);
 /* Counts a denied request of a client. */
-void	clients_denied(struct client *cl);
+void clients_denied(struct client *cl);
 
 /* 1 if cl holds a grant for op on key name (NULL: on every key, "*"). */
-int	clients_allowed(struct clients *c, struct client *cl,
-	    enum client_op op, const char *key);
+int clients_allowed(
+    struct clients *c, struct client *cl, enum client_op op, const char *key);
 /* 1 if cl holds any grant matching key. */
-int	clients_any_grant(struct clients *c, struct client *cl,
-	    const char *key);
+int clients_any_grant(struct clients *c, struct client *cl, const char *key);
 const char *client_id(const struct client *cl);
 /* Per-client share of the nonce cache (guarded by the cache's lock). */
-size_t	*client_nonce_count(struct client *cl);
+size_t *client_nonce_count(struct client *cl);
 
 /* "OP:GLOB" -> 0, or HK_ERR_INVALID. */
-int	clients_parse_grant(const char *grant, enum client_op *opp,
-	    const char **globp);
+int clients_parse_grant(
+    const char *grant, enum client_op *opp, const char **globp);
 
 /*
  * Creates client id with grants and a first secret made by the token's
  * random generator.  secret gets HK_SECRET_LEN bytes: the caller shows it
  * once and zeroes it.  HK_ERR_EXISTS if the id is taken.
  */
-int	clients_add(struct clients *c, struct token_session *s,
-	    const char *id, char *const *grants, size_t ngrants,
-	    uint8_t secret[HK_SECRET_LEN], uint32_t *secret_nop,
-	    uint64_t *expiresp);
+int clients_add(struct clients *c, struct token_session *s, const char *id,
+    char *const *grants, size_t ngrants, uint8_t secret[HK_SECRET_LEN],
+    uint32_t *secret_nop, uint64_t *expiresp);
 /* Adds a secret to an existing client (the old ones keep working). */
-int	clients_rotate(struct clients *c, struct token_session *s,
-	    const char *id, uint8_t secret[HK_SECRET_LEN],
-	    uint32_t *secret_nop, uint64_t *expiresp);
+int clients_rotate(struct clients *c, struct token_session *s, const char *id,
+    uint8_t secret[HK_SECRET_LEN], uint32_t *secret_nop, uint64_t *expiresp);
 /* Revokes one secret at once (its token object is destroyed). */
-int	clients_revoke(struct clients *c, struct token_session *s,
-	    const char *id, uint32_t secret_no);
+int clients_revoke(struct clients *c, struct token_session *s, const char *id,
+    uint32_t secret_no);
 /* Snapshots; caller must clients_list_free(). */
-int	clients_list(struct clients *c, Hsmkey__V1__ClientInfo ***infosp,
-	    size_t *np);
-void	clients_list_free(Hsmkey__V1__ClientInfo **infos, size_t n);
+int
+clients_list(struct clients *c, Hsmkey__V1__ClientInfo ***infosp, size_t *np);
+void clients_list_free(Hsmkey__V1__ClientInfo **infos, size_t n);
 /* 1 if some client holds an admin grant. */
-int	clients_any_admin(struct clients *c);
+int clients_any_admin(struct clients *c);
 
 #endif /* HK_CLIENTS_H */

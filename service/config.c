@@ -12,9 +12,9 @@
 #include "wire.h"
 
 struct parse_state {
-	struct config	*cfg;
-	const char	*path;
-	char		 why[160];
+	struct config *cfg;
+	const char    *path;
+	char	       why[160];
 };
 
 static int
@@ -34,7 +34,7 @@ static int
 parse_uint(const char *value, unsigned long long max, unsigned long long *vp)
 {
 	unsigned long long v;
-	char *end;
+	char		  *end;
 
 	if (*value < '0' || *value > '9') {
 		return HK_ERR_INVALID;
@@ -68,7 +68,7 @@ static int
 parse_size(const char *value, uint64_t *vp)
 {
 	unsigned long long v, mult = 1;
-	char *end;
+	char		  *end;
 
 	if (*value < '0' || *value > '9') {
 		return HK_ERR_INVALID;
@@ -99,7 +99,7 @@ static int
 parse_listen(struct config *cfg, const char *value)
 {
 	char *copy, *p, *tok;
-	int r = 0;
+	int   r = 0;
 
 	if ((copy = strdup(value)) == NULL) {
 		return HK_ERR_NOMEM;
@@ -133,7 +133,7 @@ static int
 parse_level(const char *value, int *vp)
 {
 	static const char *names[] = { "error", "warn", "info", "debug" };
-	size_t i;
+	size_t		   i;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (strcmp(value, names[i]) == 0) {
@@ -148,10 +148,10 @@ static int
 handler(void *arg, const char *section, const char *name, const char *value)
 {
 	struct parse_state *ps = arg;
-	struct config *cfg = ps->cfg;
-	unsigned long long n;
-	uint64_t d;
-	int r = HK_ERR_INVALID, known = 1;
+	struct config	   *cfg = ps->cfg;
+	unsigned long long  n;
+	uint64_t	    d;
+	int		    r = HK_ERR_INVALID, known = 1;
 
 #define IS(s, k) (strcmp(section, (s)) == 0 && strcmp(name, (k)) == 0)
 	if (IS("service", "listen")) {
@@ -164,7 +164,8 @@ handler(void *arg, const char *section, const char *name, const char *value)
 			cfg->workers = (unsigned int)n;
 		}
 	} else if (IS("service", "log")) {
-		if (strcmp(value, "stderr") == 0 || strcmp(value, "syslog") == 0) {
+		if (strcmp(value, "stderr") == 0 ||
+		    strcmp(value, "syslog") == 0) {
 			cfg->log_syslog = strcmp(value, "syslog") == 0;
 			r = 0;
 		}
@@ -175,8 +176,9 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	} else if (IS("pkcs11", "module")) {
 		r = set_str(&cfg->module, value);
 	} else if (IS("pkcs11", "token")) {
-		r = strncmp(value, "pkcs11:", 7) == 0 ?
-		    set_str(&cfg->token_uri, value) : HK_ERR_INVALID;
+		r = strncmp(value, "pkcs11:", 7) == 0
+		    ? set_str(&cfg->token_uri, value)
+		    : HK_ERR_INVALID;
 	} else if (IS("pkcs11", "pin_file")) {
 		r = set_str(&cfg->pin_file, value);
 	} else if (IS("auth", "clock_window")) {
@@ -249,8 +251,10 @@ handler(void *arg, const char *section, const char *name, const char *value)
 		return 0;
 	}
 	if (r != 0) {
-		snprintf(ps->why, sizeof(ps->why), "invalid value for '%s' in "
-		    "[%s]", name, section);
+		snprintf(ps->why, sizeof(ps->why),
+		    "invalid value for '%s' in "
+		    "[%s]",
+		    name, section);
 		return 0;
 	}
 	return 1;
@@ -280,8 +284,8 @@ int
 config_load(const char *path, struct config **cfgp)
 {
 	struct parse_state ps;
-	struct config *cfg;
-	int r = HK_ERR_CONFIG, line;
+	struct config	  *cfg;
+	int		   r = HK_ERR_CONFIG, line;
 
 	*cfgp = NULL;
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
@@ -320,14 +324,15 @@ config_load(const char *path, struct config **cfgp)
 	if (cfg->module == NULL || cfg->token_uri == NULL ||
 	    cfg->pin_file == NULL) {
 		log_warnx("%s: [pkcs11] module, token and pin_file are "
-		    "required", path);
+			  "required",
+		    path);
 		goto out;
 	}
 	/* success */
 	*cfgp = cfg;
 	cfg = NULL;
 	r = 0;
- out:
+out:
 	config_free(cfg);
 	return r;
 }

@@ -8,41 +8,41 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_MAX_LISTEN	8
+#define CONFIG_MAX_LISTEN 8
 
 struct config {
-	char		*listen[CONFIG_MAX_LISTEN];
-	size_t		 nlisten;
-	unsigned int	 workers;		/* 0: one per core */
-	int		 log_syslog;
-	int		 log_level;
-	char		*socket_group;		/* group of ipc sockets */
+	char	    *listen[CONFIG_MAX_LISTEN];
+	size_t	     nlisten;
+	unsigned int workers; /* 0: one per core */
+	int	     log_syslog;
+	int	     log_level;
+	char	    *socket_group; /* group of ipc sockets */
 
-	char		*module;
-	char		*token_uri;
-	char		*pin_file;
+	char *module;
+	char *token_uri;
+	char *pin_file;
 
-	uint64_t	 clock_window_ms;
-	uint64_t	 secret_lifetime_s;
-	size_t		 nonce_per_client;	/* nonce cache entries */
-	size_t		 nonce_total;
-	size_t		 reply_cache_bytes;
+	uint64_t clock_window_ms;
+	uint64_t secret_lifetime_s;
+	size_t	 nonce_per_client; /* nonce cache entries */
+	size_t	 nonce_total;
+	size_t	 reply_cache_bytes;
 
-	uint64_t	 destroy_delay_s;
-	uint64_t	 default_verify_grace_s;
+	uint64_t destroy_delay_s;
+	uint64_t default_verify_grace_s;
 
-	char		*audit_path;		/* NULL: no audit log */
-	int		 audit_signs;		/* log every sign (default) */
-	uint64_t	 audit_checkpoint_every;	/* lines */
-	uint64_t	 audit_checkpoint_interval_s;
-	uint64_t	 audit_max_size;	/* bytes; 0: no size rotation */
-	char		*metrics_path;		/* NULL: no metrics file */
-	uint64_t	 metrics_interval_s;
+	char	*audit_path;		 /* NULL: no audit log */
+	int	 audit_signs;		 /* log every sign (default) */
+	uint64_t audit_checkpoint_every; /* lines */
+	uint64_t audit_checkpoint_interval_s;
+	uint64_t audit_max_size; /* bytes; 0: no size rotation */
+	char	*metrics_path;	 /* NULL: no metrics file */
+	uint64_t metrics_interval_s;
 };
 
 /* Parses path into a new config with defaults for what it omits; on error
  * logs one line naming the file, line and key.  Caller must config_free(). */
-int	config_load(const char *path, struct config **cfgp);
-void	config_free(struct config *cfg);
+int  config_load(const char *path, struct config **cfgp);
+void config_free(struct config *cfg);
 
 #endif /* HK_CONFIG_H */

@@ -20,14 +20,14 @@ is_ecdsa(hk_alg alg)
 }
 
 int
-crypto_digest(hk_alg alg, const uint8_t *msg, size_t len, uint8_t *out,
-    size_t *outlen)
+crypto_digest(
+    hk_alg alg, const uint8_t *msg, size_t len, uint8_t *out, size_t *outlen)
 {
 	const EVP_MD *md;
-	unsigned int n = 0;
+	unsigned int  n = 0;
 
-	md = alg == HSMKEY__V1__ALGORITHM__ALG_ECDSA_P384 ?
-	    EVP_sha384() : EVP_sha256();
+	md = alg == HSMKEY__V1__ALGORITHM__ALG_ECDSA_P384 ? EVP_sha384()
+							  : EVP_sha256();
 	if (EVP_Digest(msg, len, out, &n, md, NULL) != 1) {
 		return HK_ERR_INTERNAL;
 	}
@@ -38,11 +38,11 @@ crypto_digest(hk_alg alg, const uint8_t *msg, size_t len, uint8_t *out,
 int
 crypto_ecdsa_raw_to_der(uint8_t *sig, size_t *len, size_t cap)
 {
-	ECDSA_SIG *es = NULL;
-	BIGNUM *r = NULL, *s = NULL;
+	ECDSA_SIG     *es = NULL;
+	BIGNUM	      *r = NULL, *s = NULL;
 	unsigned char *p;
-	size_t half = *len / 2;
-	int n, ret = HK_ERR_INTERNAL;
+	size_t	       half = *len / 2;
+	int	       n, ret = HK_ERR_INTERNAL;
 
 	if (*len == 0 || *len % 2 != 0) {
 		return HK_ERR_INVALID;
@@ -66,7 +66,7 @@ crypto_ecdsa_raw_to_der(uint8_t *sig, size_t *len, size_t cap)
 	}
 	*len = (size_t)n;
 	ret = 0;
- out:
+out:
 	BN_free(r);
 	BN_free(s);
 	ECDSA_SIG_free(es);
@@ -74,13 +74,13 @@ crypto_ecdsa_raw_to_der(uint8_t *sig, size_t *len, size_t cap)
 }
 
 int
-crypto_ecdsa_der_to_raw(const uint8_t *der, size_t len, size_t field,
-    uint8_t *out)
+crypto_ecdsa_der_to_raw(
+    const uint8_t *der, size_t len, size_t field, uint8_t *out)
 {
 	const unsigned char *p = der;
-	const BIGNUM *r, *s;
-	ECDSA_SIG *es;
-	int ret = HK_ERR_BAD_SIGNATURE;
+	const BIGNUM	    *r, *s;
+	ECDSA_SIG	    *es;
+	int		     ret = HK_ERR_BAD_SIGNATURE;
 
 	if (len > INT32_MAX) {
 		return HK_ERR_INVALID;
@@ -89,7 +89,7 @@ crypto_ecdsa_der_to_raw(const uint8_t *der, size_t len, size_t field,
 		return HK_ERR_BAD_SIGNATURE;
 	}
 	if (p != der + len) {
-		goto out;	/* trailing bytes */
+		goto out; /* trailing bytes */
 	}
 	ECDSA_SIG_get0(es, &r, &s);
 	if (BN_bn2binpad(r, out, (int)field) < 0 ||
@@ -97,19 +97,36 @@ crypto_ecdsa_der_to_raw(const uint8_t *der, size_t len, size_t field,
 		goto out;
 	}
 	ret = 0;
- out:
+out:
 	ECDSA_SIG_free(es);
 	return ret;
 }
 
 int
-crypto_digest_info(const uint8_t *digest, size_t len, uint8_t *out,
-    size_t *outlen)
+crypto_digest_info(
+    const uint8_t *digest, size_t len, uint8_t *out, size_t *outlen)
 {
 	/* DER of DigestInfo { sha256, OCTET STRING (32) } without the hash */
 	static const uint8_t prefix[] = {
-		0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01,
-		0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20,
+		0x30,
+		0x31,
+		0x30,
+		0x0d,
+		0x06,
+		0x09,
+		0x60,
+		0x86,
+		0x48,
+		0x01,
+		0x65,
+		0x03,
+		0x04,
+		0x02,
+		0x01,
+		0x05,
+		0x00,
+		0x04,
+		0x20,
 	};
 
 	if (len != 32 || *outlen < sizeof(prefix) + len) {
@@ -125,7 +142,7 @@ int
 crypto_pubkey_parse(const uint8_t *der, size_t len, EVP_PKEY **pkeyp)
 {
 	const unsigned char *p = der;
-	EVP_PKEY *pkey;
+	EVP_PKEY	    *pkey;
 
 	*pkeyp = NULL;
 	if (len > INT32_MAX) {
@@ -141,9 +158,9 @@ crypto_pubkey_parse(const uint8_t *der, size_t len, EVP_PKEY **pkeyp)
 int
 crypto_pubkey_pem(EVP_PKEY *pkey, char **pemp)
 {
-	BIO *bio;
+	BIO  *bio;
 	char *data, *out;
-	long n;
+	long  n;
 
 	*pemp = NULL;
 	if ((bio = BIO_new(BIO_s_mem())) == NULL) {
@@ -170,10 +187,10 @@ crypto_verify(EVP_PKEY *pkey, hk_alg alg, const uint8_t *data, size_t len,
     const uint8_t *sig, size_t siglen, int raw, int pkcs1)
 {
 	EVP_PKEY_CTX *ctx = NULL;
-	EVP_MD_CTX *mctx = NULL;
-	uint8_t der[CRYPTO_MAX_SIG];
-	size_t derlen;
-	int ok, r = HK_ERR_INTERNAL;
+	EVP_MD_CTX   *mctx = NULL;
+	uint8_t	      der[CRYPTO_MAX_SIG];
+	size_t	      derlen;
+	int	      ok, r = HK_ERR_INTERNAL;
 
 	if (alg == HSMKEY__V1__ALGORITHM__ALG_ED25519) {
 		if ((mctx = EVP_MD_CTX_new()) == NULL) {
@@ -207,14 +224,14 @@ crypto_verify(EVP_PKEY *pkey, hk_alg alg, const uint8_t *data, size_t len,
 	}
 	if (!is_ecdsa(alg)) {
 		if (pkcs1) {
-			if (EVP_PKEY_CTX_set_rsa_padding(ctx,
-			    RSA_PKCS1_PADDING) != 1 ||
-			    EVP_PKEY_CTX_set_signature_md(ctx,
-			    EVP_sha256()) != 1) {
+			if (EVP_PKEY_CTX_set_rsa_padding(
+				ctx, RSA_PKCS1_PADDING) != 1 ||
+			    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) !=
+				1) {
 				goto out;
 			}
-		} else if (EVP_PKEY_CTX_set_rsa_padding(ctx,
-		    RSA_PKCS1_PSS_PADDING) != 1 ||
+		} else if (EVP_PKEY_CTX_set_rsa_padding(
+			       ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
 		    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1 ||
 		    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) != 1 ||
 		    EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, 32) != 1) {
@@ -223,7 +240,7 @@ crypto_verify(EVP_PKEY *pkey, hk_alg alg, const uint8_t *data, size_t len,
 	}
 	ok = EVP_PKEY_verify(ctx, sig, siglen, data, len);
 	r = ok == 1 ? 0 : HK_ERR_BAD_SIGNATURE;
- out:
+out:
 	EVP_PKEY_CTX_free(ctx);
 	EVP_MD_CTX_free(mctx);
 	return r;

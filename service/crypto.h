@@ -13,36 +13,35 @@
 
 #include "wire.h"
 
-#define CRYPTO_MAX_SIG	1024	/* RSA-4096 is 512 bytes */
+#define CRYPTO_MAX_SIG	  1024 /* RSA-4096 is 512 bytes */
 #define CRYPTO_MAX_DIGEST 64
 
 /* Hashes msg with the algorithm's hash into out (32 or 48 bytes). */
-int	crypto_digest(hk_alg alg, const uint8_t *msg, size_t len,
-	    uint8_t *out, size_t *outlen);
+int crypto_digest(
+    hk_alg alg, const uint8_t *msg, size_t len, uint8_t *out, size_t *outlen);
 
 /* Converts raw r||s (as PKCS#11 returns it) to DER, in place; *len is the
  * buffer size on entry.  */
-int	crypto_ecdsa_raw_to_der(uint8_t *sig, size_t *len, size_t cap);
+int crypto_ecdsa_raw_to_der(uint8_t *sig, size_t *len, size_t cap);
 /* Converts DER to raw r||s of 2*field bytes. */
-int	crypto_ecdsa_der_to_raw(const uint8_t *der, size_t len, size_t field,
-	    uint8_t *out);
+int crypto_ecdsa_der_to_raw(
+    const uint8_t *der, size_t len, size_t field, uint8_t *out);
 
 /* Builds the DER DigestInfo for SHA-256 (PKCS#1 v1.5). */
-int	crypto_digest_info(const uint8_t *digest, size_t len, uint8_t *out,
-	    size_t *outlen);
+int crypto_digest_info(
+    const uint8_t *digest, size_t len, uint8_t *out, size_t *outlen);
 
 /* Parses DER SubjectPublicKeyInfo. Caller must EVP_PKEY_free(*pkeyp). */
-int	crypto_pubkey_parse(const uint8_t *der, size_t len, EVP_PKEY **pkeyp);
+int crypto_pubkey_parse(const uint8_t *der, size_t len, EVP_PKEY **pkeyp);
 /* PEM text of a public key. Caller must free *pemp. */
-int	crypto_pubkey_pem(EVP_PKEY *pkey, char **pemp);
+int crypto_pubkey_pem(EVP_PKEY *pkey, char **pemp);
 
 /*
  * Verifies sig over a digest (or, for ed25519, over the message).  Returns
  * 0 when valid, HK_ERR_BAD_SIGNATURE when not, another error otherwise.
  * raw: ECDSA signature as r||s; pkcs1: RSA PKCS#1 v1.5 instead of PSS.
  */
-int	crypto_verify(EVP_PKEY *pkey, hk_alg alg, const uint8_t *data,
-	    size_t len, const uint8_t *sig, size_t siglen, int raw,
-	    int pkcs1);
+int crypto_verify(EVP_PKEY *pkey, hk_alg alg, const uint8_t *data, size_t len,
+    const uint8_t *sig, size_t siglen, int raw, int pkcs1);
 
 #endif /* HK_CRYPTO_H */

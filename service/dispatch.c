@@ -18,27 +18,27 @@
 #include "log.h"
 #include "wire.h"
 
-#define ARENA_MAX	(HK_MAX_BATCH * 2 + 64)
+#define ARENA_MAX (HK_MAX_BATCH * 2 + 64)
 
 /*
  * Everything a Response points to is registered here and released after
  * the Response is encoded.
  */
 struct arena {
-	void		*p[ARENA_MAX];
-	void		(*fn[ARENA_MAX])(void *);
-	size_t		 n;
-	int		 full;
+	void *p[ARENA_MAX];
+	void (*fn[ARENA_MAX])(void *);
+	size_t n;
+	int    full;
 };
 
 struct reply {
-	Hsmkey__V1__Response	 resp;
-	struct arena		 arena;
-	char			 msg[512];
-	uint32_t		 version;	/* for dispatch_result */
-	uint32_t		 items;
-	int			 has_sigs;
-	uint8_t			 sigs[32];	/* audit receipt */
+	Hsmkey__V1__Response resp;
+	struct arena	     arena;
+	char		     msg[512];
+	uint32_t	     version; /* for dispatch_result */
+	uint32_t	     items;
+	int		     has_sigs;
+	uint8_t		     sigs[32]; /* audit receipt */
 };
 
 static void
@@ -81,8 +81,7 @@ arena_release(struct arena *a)
 	a->n = 0;
 }
 
-static int
-fail(struct reply *rep, int r, const char *fmt, ...)
+static int fail(struct reply *rep, int r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Sets the reply to the status of r with a one-line message. */
@@ -108,10 +107,11 @@ denied(struct dispatch_ctx *ctx, struct reply *rep, const char *op,
 		clients_denied(ctx->client);
 	}
 	log_info("denied: client %s may not %s %s%s",
-	    ctx->client ? client_id(ctx->client) : "-", op,
-	    key ? "key " : "", key ? key : "clients");
+	    ctx->client ? client_id(ctx->client) : "-", op, key ? "key " : "",
+	    key ? key : "clients");
 	if (key == NULL) {
-		return fail(rep, HK_ERR_DENIED, "client '%s' may not %s: "
+		return fail(rep, HK_ERR_DENIED,
+		    "client '%s' may not %s: "
 		    "that needs the grant admin:*",
 		    ctx->client ? client_id(ctx->client) : "-", op);
 	}
@@ -132,7 +132,8 @@ static int
 check_name(struct reply *rep, const char *name)
 {
 	if (!hk_valid_key_name(name)) {
-		return fail(rep, HK_ERR_INVALID, "invalid key name: use "
+		return fail(rep, HK_ERR_INVALID,
+		    "invalid key name: use "
 		    "[a-z0-9][a-z0-9._-]{0,63}");
 	}
 	return 0;
@@ -148,21 +149,27 @@ key_error(struct reply *rep, int r, const char *name, uint32_t version,
 		if (version == 0) {
 			return fail(rep, r, "key '%s' not found", name);
 		}
-		return fail(rep, r, "key '%s' has no version %" PRIu32, name,
-		    version);
+		return fail(
+		    rep, r, "key '%s' has no version %" PRIu32, name, version);
 	case HK_ERR_PRECONDITION:
 		if (version == 0) {
-			return fail(rep, r, "key '%s' has no active version "
-			    "to %s", name, what);
+			return fail(rep, r,
+			    "key '%s' has no active version "
+			    "to %s",
+			    name, what);
 		}
-		return fail(rep, r, "version %" PRIu32 " of key '%s' may not "
-		    "%s in its state", version, name, what);
+		return fail(rep, r,
+		    "version %" PRIu32 " of key '%s' may not "
+		    "%s in its state",
+		    version, name, what);
 	case HK_ERR_EXISTS:
 		return fail(rep, r, "key '%s' already exists", name);
 	case HK_ERR_PKCS11:
 	case HK_ERR_UNAVAILABLE:
-		return fail(rep, r, "the token failed to %s key '%s': see the "
-		    "service log", what, name);
+		return fail(rep, r,
+		    "the token failed to %s key '%s': see the "
+		    "service log",
+		    what, name);
 	default:
 		return fail(rep, r, "cannot %s key '%s': %s", what, name,
 		    hk_strerror(r));
@@ -170,12 +177,12 @@ key_error(struct reply *rep, int r, const char *name, uint32_t version,
 }
 
 static int
-set_key_result(struct reply *rep, struct keyring *kr, const char *name,
-    uint32_t version)
+set_key_result(
+    struct reply *rep, struct keyring *kr, const char *name, uint32_t version)
 {
 	Hsmkey__V1__KeyResponse *kresp;
-	Hsmkey__V1__KeyInfo *info = NULL;
-	int r;
+	Hsmkey__V1__KeyInfo	*info = NULL;
+	int			 r;
 
 	if ((r = keyring_info(kr, name, &info)) != 0) {
 		return fail(rep, r, "cannot describe key '%s'", name);
@@ -210,7 +217,7 @@ static int
 handle_health(struct dispatch_ctx *ctx, struct reply *rep)
 {
 	Hsmkey__V1__HealthResponse *h;
-	struct server *sv = ctx->sv;
+	struct server		   *sv = ctx->sv;
 
 	if ((h = arena_calloc(&rep->arena, 1, sizeof(*h))) == NULL) {
 		return fail(rep, HK_ERR_NOMEM, "out of memory");
@@ -224,8 +231,8 @@ handle_health(struct dispatch_ctx *ctx, struct reply *rep)
 	h->uptime_s = (hk_now_ms() - sv->start_ms) / 1000;
 	h->workers = sv->workers;
 	h->protocol = HK_PROTOCOL_VERSION;
-	if ((h->audit_state = arena_calloc(&rep->arena, 1, PATH_MAX +
-	    128)) == NULL) {
+	if ((h->audit_state = arena_calloc(&rep->arena, 1, PATH_MAX + 128)) ==
+	    NULL) {
 		return fail(rep, HK_ERR_NOMEM, "out of memory");
 	}
 	h->audit_ok = audit_health(sv->audit, h->audit_state, PATH_MAX + 128);
@@ -259,10 +266,11 @@ sign_input(struct reply *rep, hk_alg alg, const ProtobufCBinaryData *msg,
     size_t *inlenp)
 {
 	size_t want = hk_alg_digest_len(alg);
-	int r;
+	int    r;
 
 	if (msg->len > 0 && digest->len > 0) {
-		return fail(rep, HK_ERR_INVALID, "give a message or a digest, "
+		return fail(rep, HK_ERR_INVALID,
+		    "give a message or a digest, "
 		    "not both");
 	}
 	if (msg->len == 0 && digest->len == 0) {
@@ -270,7 +278,8 @@ sign_input(struct reply *rep, hk_alg alg, const ProtobufCBinaryData *msg,
 	}
 	if (alg == HSMKEY__V1__ALGORITHM__ALG_ED25519) {
 		if (digest->len > 0) {
-			return fail(rep, HK_ERR_INVALID, "ed25519 signs the "
+			return fail(rep, HK_ERR_INVALID,
+			    "ed25519 signs the "
 			    "message itself: a digest is refused");
 		}
 		*inp = msg->data;
@@ -279,17 +288,17 @@ sign_input(struct reply *rep, hk_alg alg, const ProtobufCBinaryData *msg,
 	}
 	if (digest->len > 0) {
 		if (digest->len != want) {
-			return fail(rep, HK_ERR_INVALID, "digest is %zu bytes; "
-			    "%s takes a %zu-byte %s digest", digest->len,
-			    hk_alg_name(alg), want,
+			return fail(rep, HK_ERR_INVALID,
+			    "digest is %zu bytes; "
+			    "%s takes a %zu-byte %s digest",
+			    digest->len, hk_alg_name(alg), want,
 			    want == 48 ? "SHA-384" : "SHA-256");
 		}
 		*inp = digest->data;
 		*inlenp = digest->len;
 		return 0;
 	}
-	if ((r = crypto_digest(alg, msg->data, msg->len, dbuf,
-	    inlenp)) != 0) {
+	if ((r = crypto_digest(alg, msg->data, msg->len, dbuf, inlenp)) != 0) {
 		return fail(rep, r, "cannot hash the message");
 	}
 	*inp = dbuf;
@@ -300,7 +309,8 @@ static int
 check_formats(struct reply *rep, hk_alg alg, int format, int padding)
 {
 	if (format == HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW && !is_ecdsa(alg)) {
-		return fail(rep, HK_ERR_INVALID, "raw r||s signatures are for "
+		return fail(rep, HK_ERR_INVALID,
+		    "raw r||s signatures are for "
 		    "ECDSA keys only");
 	}
 	if (format != HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW &&
@@ -309,7 +319,8 @@ check_formats(struct reply *rep, hk_alg alg, int format, int padding)
 	}
 	if (padding == HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15 &&
 	    !is_rsa(alg)) {
-		return fail(rep, HK_ERR_INVALID, "PKCS#1 v1.5 is for RSA keys "
+		return fail(rep, HK_ERR_INVALID,
+		    "PKCS#1 v1.5 is for RSA keys "
 		    "only");
 	}
 	if (padding != HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15 &&
@@ -340,8 +351,8 @@ static int
 sigs_receipt(const Hsmkey__V1__SignResponse *sresp, uint8_t out[32])
 {
 	EVP_MD_CTX *md;
-	size_t i;
-	int ok;
+	size_t	    i;
+	int	    ok;
 
 	if ((md = EVP_MD_CTX_new()) == NULL) {
 		return HK_ERR_NOMEM;
@@ -349,7 +360,7 @@ sigs_receipt(const Hsmkey__V1__SignResponse *sresp, uint8_t out[32])
 	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
 	for (i = 0; ok && i < sresp->n_signatures; i++) {
 		ok = EVP_DigestUpdate(md, sresp->signatures[i].data,
-		    sresp->signatures[i].len) == 1;
+			 sresp->signatures[i].len) == 1;
 	}
 	ok = ok && EVP_DigestFinal_ex(md, out, NULL) == 1;
 	EVP_MD_CTX_free(md);
@@ -361,12 +372,12 @@ handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__SignRequest *req,
     struct reply *rep)
 {
 	Hsmkey__V1__SignResponse *sresp;
-	struct keyring_signer sg;
-	uint8_t dbuf[CRYPTO_MAX_DIGEST], info[64];
-	const uint8_t *in;
-	size_t i, inlen, siglen, infolen;
-	enum token_mech mech;
-	int r, pkcs1;
+	struct keyring_signer	  sg;
+	uint8_t			  dbuf[CRYPTO_MAX_DIGEST], info[64];
+	const uint8_t		 *in;
+	size_t			  i, inlen, siglen, infolen;
+	enum token_mech		  mech;
+	int			  r, pkcs1;
 
 	if ((r = check_name(rep, req->name)) != 0) {
 		return r;
@@ -381,30 +392,32 @@ handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__SignRequest *req,
 		return fail(rep, HK_ERR_INVALID, "nothing to sign");
 	}
 	if (req->n_items > HK_MAX_BATCH) {
-		return fail(rep, HK_ERR_TOO_LARGE, "batch of %zu items; the "
-		    "limit is %d", req->n_items, HK_MAX_BATCH);
+		return fail(rep, HK_ERR_TOO_LARGE,
+		    "batch of %zu items; the "
+		    "limit is %d",
+		    req->n_items, HK_MAX_BATCH);
 	}
-	if ((r = keyring_signer(ctx->sv->kr, req->name, req->version,
-	    &sg)) != 0) {
+	if ((r = keyring_signer(ctx->sv->kr, req->name, req->version, &sg)) !=
+	    0) {
 		return key_error(rep, r, req->name, req->version, "sign");
 	}
-	if ((r = check_formats(rep, sg.alg, req->format,
-	    req->rsa_padding)) != 0) {
+	if ((r = check_formats(rep, sg.alg, req->format, req->rsa_padding)) !=
+	    0) {
 		return r;
 	}
-	pkcs1 = req->rsa_padding ==
-	    HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15;
+	pkcs1 =
+	    req->rsa_padding == HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15;
 	if (is_ecdsa(sg.alg)) {
 		mech = TOKEN_MECH_ECDSA;
 	} else if (sg.alg == HSMKEY__V1__ALGORITHM__ALG_ED25519) {
 		mech = TOKEN_MECH_EDDSA;
 	} else {
-		mech = pkcs1 ? TOKEN_MECH_RSA_PKCS1 :
-		    TOKEN_MECH_RSA_PSS_SHA256;
+		mech =
+		    pkcs1 ? TOKEN_MECH_RSA_PKCS1 : TOKEN_MECH_RSA_PSS_SHA256;
 	}
 	if ((sresp = arena_calloc(&rep->arena, 1, sizeof(*sresp))) == NULL ||
 	    (sresp->signatures = arena_calloc(&rep->arena, req->n_items,
-	    sizeof(*sresp->signatures))) == NULL) {
+		 sizeof(*sresp->signatures))) == NULL) {
 		return fail(rep, HK_ERR_NOMEM, "out of memory");
 	}
 	{
@@ -415,48 +428,48 @@ handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__SignRequest *req,
 	}
 	for (i = 0; i < req->n_items; i++) {
 		const Hsmkey__V1__SignItem *it = req->items[i];
-		uint8_t *sig;
+		uint8_t			   *sig;
 
 		if ((r = sign_input(rep, sg.alg, &it->message, &it->digest,
-		    dbuf, &in, &inlen)) != 0) {
+			 dbuf, &in, &inlen)) != 0) {
 			keyring_count(sg.v, KR_ERROR, 1);
 			return r;
 		}
 		if (mech == TOKEN_MECH_RSA_PKCS1) {
 			infolen = sizeof(info);
-			if ((r = crypto_digest_info(in, inlen, info,
-			    &infolen)) != 0) {
-				return fail(rep, r, "cannot encode the digest");
+			if ((r = crypto_digest_info(
+				 in, inlen, info, &infolen)) != 0) {
+				return fail(
+				    rep, r, "cannot encode the digest");
 			}
 			in = info;
 			inlen = infolen;
 		}
-		if ((sig = arena_calloc(&rep->arena, 1,
-		    CRYPTO_MAX_SIG)) == NULL) {
+		if ((sig = arena_calloc(&rep->arena, 1, CRYPTO_MAX_SIG)) ==
+		    NULL) {
 			return fail(rep, HK_ERR_NOMEM, "out of memory");
 		}
 		siglen = CRYPTO_MAX_SIG;
-		r = token_sign(ctx->s, sg.priv, mech, in, inlen, sig,
-		    &siglen);
+		r = token_sign(ctx->s, sg.priv, mech, in, inlen, sig, &siglen);
 		if (r != 0 && i == 0 && req->version == 0 &&
 		    resign(ctx, req, &sg)) {
 			/* a rotation retired the primary between lookup and
 			 * C_Sign (the token refused it): use the new one */
 			siglen = CRYPTO_MAX_SIG;
-			r = token_sign(ctx->s, sg.priv, mech, in, inlen, sig,
-			    &siglen);
+			r = token_sign(
+			    ctx->s, sg.priv, mech, in, inlen, sig, &siglen);
 		}
 		if (r != 0) {
 			keyring_count(sg.v, KR_ERROR, 1);
-			log_err_r(r, "sign %s v%" PRIu32, req->name,
-			    sg.version);
-			return key_error(rep, r, req->name, sg.version,
-			    "sign with");
+			log_err_r(
+			    r, "sign %s v%" PRIu32, req->name, sg.version);
+			return key_error(
+			    rep, r, req->name, sg.version, "sign with");
 		}
-		if (mech == TOKEN_MECH_ECDSA && req->format !=
-		    HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW &&
-		    (r = crypto_ecdsa_raw_to_der(sig, &siglen,
-		    CRYPTO_MAX_SIG)) != 0) {
+		if (mech == TOKEN_MECH_ECDSA &&
+		    req->format != HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW &&
+		    (r = crypto_ecdsa_raw_to_der(
+			 sig, &siglen, CRYPTO_MAX_SIG)) != 0) {
 			return fail(rep, r, "cannot encode the signature");
 		}
 		sresp->signatures[i].data = sig;
@@ -483,15 +496,15 @@ handle_verify(struct dispatch_ctx *ctx, const Hsmkey__V1__VerifyRequest *req,
     struct reply *rep)
 {
 	Hsmkey__V1__VerifyResponse *vresp;
-	struct kr_version *v = NULL;
-	EVP_PKEY *pkey = NULL;
-	uint8_t dbuf[CRYPTO_MAX_DIGEST];
-	const uint8_t *in;
-	size_t inlen;
-	hk_alg alg;
+	struct kr_version	   *v = NULL;
+	EVP_PKEY		   *pkey = NULL;
+	uint8_t			    dbuf[CRYPTO_MAX_DIGEST];
+	const uint8_t		   *in;
+	size_t			    inlen;
+	hk_alg			    alg;
 	hk_state state = HSMKEY__V1__VERSION_STATE__STATE_UNSPECIFIED;
 	uint64_t retire = 0;
-	int r, lookup;
+	int	 r, lookup;
 
 	if ((r = check_name(rep, req->name)) != 0) {
 		return r;
@@ -500,18 +513,20 @@ handle_verify(struct dispatch_ctx *ctx, const Hsmkey__V1__VerifyRequest *req,
 		return denied(ctx, rep, "verify with", req->name);
 	}
 	if (req->version == 0) {
-		return fail(rep, HK_ERR_INVALID, "the signature names no key "
+		return fail(rep, HK_ERR_INVALID,
+		    "the signature names no key "
 		    "version");
 	}
 	if (req->signature.len == 0 || req->signature.len > CRYPTO_MAX_SIG) {
-		return fail(rep, HK_ERR_INVALID, "signature is empty or too "
+		return fail(rep, HK_ERR_INVALID,
+		    "signature is empty or too "
 		    "long");
 	}
-	lookup = keyring_verifier(ctx->sv->kr, ctx->s, req->name,
-	    req->version, &alg, &pkey, &state, &retire, &v);
+	lookup = keyring_verifier(ctx->sv->kr, ctx->s, req->name, req->version,
+	    &alg, &pkey, &state, &retire, &v);
 	if (lookup != 0 && lookup != HK_ERR_PRECONDITION) {
-		return key_error(rep, lookup, req->name, req->version,
-		    "verify with");
+		return key_error(
+		    rep, lookup, req->name, req->version, "verify with");
 	}
 	if ((vresp = arena_calloc(&rep->arena, 1, sizeof(*vresp))) == NULL) {
 		EVP_PKEY_free(pkey);
@@ -522,9 +537,10 @@ handle_verify(struct dispatch_ctx *ctx, const Hsmkey__V1__VerifyRequest *req,
 	rep->version = req->version;
 	vresp->state = state;
 	vresp->retire_ms = retire;
-	if ((r = check_formats(rep, alg, req->format, req->rsa_padding)) != 0 ||
+	if ((r = check_formats(rep, alg, req->format, req->rsa_padding)) !=
+		0 ||
 	    (r = sign_input(rep, alg, &req->message, &req->digest, dbuf, &in,
-	    &inlen)) != 0) {
+		 &inlen)) != 0) {
 		EVP_PKEY_free(pkey);
 		return r;
 	}
@@ -533,11 +549,11 @@ handle_verify(struct dispatch_ctx *ctx, const Hsmkey__V1__VerifyRequest *req,
 		    req->signature.len,
 		    req->format == HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW,
 		    req->rsa_padding ==
-		    HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15);
+			HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15);
 		EVP_PKEY_free(pkey);
 		if (r != 0 && r != HK_ERR_BAD_SIGNATURE) {
-			return fail(rep, r, "cannot verify: %s",
-			    hk_strerror(r));
+			return fail(
+			    rep, r, "cannot verify: %s", hk_strerror(r));
 		}
 		vresp->valid = r == 0;
 	}
@@ -553,13 +569,13 @@ handle_pubkey(struct dispatch_ctx *ctx, const Hsmkey__V1__PubkeyRequest *req,
     struct reply *rep)
 {
 	Hsmkey__V1__PubkeyResponse *presp;
-	EVP_PKEY *pkey = NULL;
-	uint8_t *der = NULL;
-	char *pem = NULL;
-	size_t len;
-	uint32_t version;
-	hk_alg alg;
-	int r;
+	EVP_PKEY		   *pkey = NULL;
+	uint8_t			   *der = NULL;
+	char			   *pem = NULL;
+	size_t			    len;
+	uint32_t		    version;
+	hk_alg			    alg;
+	int			    r;
 
 	if ((r = check_name(rep, req->name)) != 0) {
 		return r;
@@ -568,7 +584,7 @@ handle_pubkey(struct dispatch_ctx *ctx, const Hsmkey__V1__PubkeyRequest *req,
 		return denied(ctx, rep, "read the public key of", req->name);
 	}
 	if ((r = keyring_pubkey(ctx->sv->kr, ctx->s, req->name, req->version,
-	    &version, &alg, &der, &len)) != 0) {
+		 &version, &alg, &der, &len)) != 0) {
 		return key_error(rep, r, req->name, req->version,
 		    "export the public key of");
 	}
@@ -611,15 +627,15 @@ handle_create(struct dispatch_ctx *ctx, const Hsmkey__V1__CreateRequest *req,
 	    hk_alg_name(req->alg) == NULL) {
 		return fail(rep, HK_ERR_INVALID, "unknown algorithm");
 	}
-	if ((r = keyring_create(ctx->sv->kr, ctx->s, req->name,
-	    req->alg)) != 0) {
+	if ((r = keyring_create(ctx->sv->kr, ctx->s, req->name, req->alg)) !=
+	    0) {
 		return key_error(rep, r, req->name, 0, "create");
 	}
 	return set_key_result(rep, ctx->sv->kr, req->name, 1);
 }
 
 static int
-handle_describe(struct dispatch_ctx *ctx,
+handle_describe(struct dispatch_ctx   *ctx,
     const Hsmkey__V1__DescribeRequest *req, struct reply *rep)
 {
 	int r;
@@ -647,7 +663,7 @@ static void
 infos_free_cb(void *p)
 {
 	Hsmkey__V1__ListResponse *l = p;
-	size_t i;
+	size_t			  i;
 
 	for (i = 0; i < l->n_keys; i++) {
 		keyring_info_free(l->keys[i]);
@@ -660,12 +676,12 @@ static int
 handle_list(struct dispatch_ctx *ctx, struct reply *rep)
 {
 	Hsmkey__V1__ListResponse *l;
-	Hsmkey__V1__KeyInfo **infos;
-	size_t n;
-	int r;
+	Hsmkey__V1__KeyInfo	**infos;
+	size_t			  n;
+	int			  r;
 
-	if ((r = keyring_list(ctx->sv->kr, list_filter, ctx, &infos,
-	    &n)) != 0) {
+	if ((r = keyring_list(ctx->sv->kr, list_filter, ctx, &infos, &n)) !=
+	    0) {
 		return fail(rep, r, "cannot list keys");
 	}
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
@@ -689,7 +705,7 @@ handle_rotate(struct dispatch_ctx *ctx, const Hsmkey__V1__RotateRequest *req,
     struct reply *rep)
 {
 	uint32_t newv;
-	int r;
+	int	 r;
 
 	if ((r = check_name(rep, req->name)) != 0) {
 		return r;
@@ -697,10 +713,11 @@ handle_rotate(struct dispatch_ctx *ctx, const Hsmkey__V1__RotateRequest *req,
 	if (!allowed(ctx, CLIENT_OP_ADMIN, req->name)) {
 		return denied(ctx, rep, "rotate", req->name);
 	}
-	r = keyring_rotate(ctx->sv->kr, ctx->s, req->name, req->expect,
-	    req->stage, &newv);
+	r = keyring_rotate(
+	    ctx->sv->kr, ctx->s, req->name, req->expect, req->stage, &newv);
 	if (r == HK_ERR_PRECONDITION) {
-		return fail(rep, r, "key '%s' is no longer at v%" PRIu32 ": "
+		return fail(rep, r,
+		    "key '%s' is no longer at v%" PRIu32 ": "
 		    "another rotation won (see 'hsmkey describe %s')",
 		    req->name, req->expect, req->name);
 	}
@@ -711,8 +728,8 @@ handle_rotate(struct dispatch_ctx *ctx, const Hsmkey__V1__RotateRequest *req,
 }
 
 static int
-handle_promote(struct dispatch_ctx *ctx,
-    const Hsmkey__V1__PromoteRequest *req, struct reply *rep)
+handle_promote(struct dispatch_ctx *ctx, const Hsmkey__V1__PromoteRequest *req,
+    struct reply *rep)
 {
 	int r;
 
@@ -722,10 +739,11 @@ handle_promote(struct dispatch_ctx *ctx,
 	if (!allowed(ctx, CLIENT_OP_ADMIN, req->name)) {
 		return denied(ctx, rep, "promote", req->name);
 	}
-	if ((r = keyring_promote(ctx->sv->kr, ctx->s, req->name,
-	    req->version)) != 0) {
+	if ((r = keyring_promote(
+		 ctx->sv->kr, ctx->s, req->name, req->version)) != 0) {
 		if (r == HK_ERR_PRECONDITION) {
-			return fail(rep, r, "version %" PRIu32 " of key '%s' "
+			return fail(rep, r,
+			    "version %" PRIu32 " of key '%s' "
 			    "is not pending (or a newer version signs)",
 			    req->version, req->name);
 		}
@@ -762,23 +780,25 @@ handle_disable(struct dispatch_ctx *ctx, const char *name, uint32_t version,
 		return r;
 	}
 	if (!allowed(ctx, CLIENT_OP_ADMIN, name)) {
-		return denied(ctx, rep, destroy ? "destroy" : "disable",
-		    name);
+		return denied(ctx, rep, destroy ? "destroy" : "disable", name);
 	}
 	if (version == 0) {
-		return fail(rep, HK_ERR_INVALID, "name the version (--version "
+		return fail(rep, HK_ERR_INVALID,
+		    "name the version (--version "
 		    "N)");
 	}
-	r = destroy ? keyring_destroy(ctx->sv->kr, ctx->s, name, version) :
-	    keyring_disable(ctx->sv->kr, ctx->s, name, version);
+	r = destroy ? keyring_destroy(ctx->sv->kr, ctx->s, name, version)
+		    : keyring_disable(ctx->sv->kr, ctx->s, name, version);
 	if (r == HK_ERR_PRECONDITION) {
-		return fail(rep, r, destroy ? "version %" PRIu32 " of key "
-		    "'%s' is active: disable it first" : "version %" PRIu32
-		    " of key '%s' is destroyed", version, name);
+		return fail(rep, r,
+		    destroy ? "version %" PRIu32 " of key "
+			      "'%s' is active: disable it first"
+			    : "version %" PRIu32 " of key '%s' is destroyed",
+		    version, name);
 	}
 	if (r != 0) {
-		return key_error(rep, r, name, version,
-		    destroy ? "destroy" : "disable");
+		return key_error(
+		    rep, r, name, version, destroy ? "destroy" : "disable");
 	}
 	return set_key_result(rep, ctx->sv->kr, name, version);
 }
@@ -799,7 +819,7 @@ secret_result(struct reply *rep, const char *id, uint8_t *secret,
     uint32_t number, uint64_t expires)
 {
 	Hsmkey__V1__ClientSecretResponse *cs;
-	uint8_t *copy;
+	uint8_t				 *copy;
 
 	if ((cs = calloc(1, sizeof(*cs))) == NULL ||
 	    (copy = malloc(HK_SECRET_LEN)) == NULL) {
@@ -827,22 +847,23 @@ secret_result(struct reply *rep, const char *id, uint8_t *secret,
 }
 
 static int
-handle_client_add(struct dispatch_ctx *ctx,
+handle_client_add(struct dispatch_ctx  *ctx,
     const Hsmkey__V1__ClientAddRequest *req, struct reply *rep)
 {
-	uint8_t secret[HK_SECRET_LEN];
-	const char *glob;
+	uint8_t	       secret[HK_SECRET_LEN];
+	const char    *glob;
 	enum client_op op;
-	uint64_t expires;
-	uint32_t number;
-	size_t i;
-	int r;
+	uint64_t       expires;
+	uint32_t       number;
+	size_t	       i;
+	int	       r;
 
 	if (!allowed(ctx, CLIENT_OP_ADMIN, NULL)) {
 		return denied(ctx, rep, "manage clients", NULL);
 	}
 	if (!hk_valid_client_id(req->id)) {
-		return fail(rep, HK_ERR_INVALID, "invalid client id: use "
+		return fail(rep, HK_ERR_INVALID,
+		    "invalid client id: use "
 		    "[A-Za-z0-9][A-Za-z0-9._@-]{0,63}");
 	}
 	if (req->n_grants == 0 || req->n_grants > CLIENTS_MAX_GRANTS) {
@@ -851,9 +872,11 @@ handle_client_add(struct dispatch_ctx *ctx,
 	}
 	for (i = 0; i < req->n_grants; i++) {
 		if (clients_parse_grant(req->grants[i], &op, &glob) != 0) {
-			return fail(rep, HK_ERR_INVALID, "invalid grant '%s': "
+			return fail(rep, HK_ERR_INVALID,
+			    "invalid grant '%s': "
 			    "use OP:GLOB with OP sign, verify, pubkey or "
-			    "admin", req->grants[i]);
+			    "admin",
+			    req->grants[i]);
 		}
 	}
 	r = clients_add(ctx->sv->clients, ctx->s, req->id, req->grants,
@@ -869,25 +892,27 @@ handle_client_add(struct dispatch_ctx *ctx,
 }
 
 static int
-handle_client_rotate(struct dispatch_ctx *ctx,
+handle_client_rotate(struct dispatch_ctx  *ctx,
     const Hsmkey__V1__ClientRotateRequest *req, struct reply *rep)
 {
-	uint8_t secret[HK_SECRET_LEN];
+	uint8_t	 secret[HK_SECRET_LEN];
 	uint64_t expires;
 	uint32_t number;
-	int r;
+	int	 r;
 
 	if (!allowed(ctx, CLIENT_OP_ADMIN, NULL)) {
 		return denied(ctx, rep, "manage clients", NULL);
 	}
-	r = clients_rotate(ctx->sv->clients, ctx->s, req->id, secret, &number,
-	    &expires);
+	r = clients_rotate(
+	    ctx->sv->clients, ctx->s, req->id, secret, &number, &expires);
 	if (r == HK_ERR_NOT_FOUND) {
 		return fail(rep, r, "client '%s' not found", req->id);
 	}
 	if (r == HK_ERR_EXHAUSTED) {
-		return fail(rep, r, "client '%s' has %d live secrets: revoke "
-		    "an old one first", req->id, CLIENTS_MAX_SECRETS);
+		return fail(rep, r,
+		    "client '%s' has %d live secrets: revoke "
+		    "an old one first",
+		    req->id, CLIENTS_MAX_SECRETS);
 	}
 	if (r != 0) {
 		return fail(rep, r, "cannot rotate client '%s': %s", req->id,
@@ -897,17 +922,16 @@ handle_client_rotate(struct dispatch_ctx *ctx,
 }
 
 static int
-handle_client_revoke(struct dispatch_ctx *ctx,
+handle_client_revoke(struct dispatch_ctx  *ctx,
     const Hsmkey__V1__ClientRevokeRequest *req, struct reply *rep)
 {
 	static Hsmkey__V1__PingResponse done = HSMKEY__V1__PING_RESPONSE__INIT;
-	int r;
+	int				r;
 
 	if (!allowed(ctx, CLIENT_OP_ADMIN, NULL)) {
 		return denied(ctx, rep, "manage clients", NULL);
 	}
-	r = clients_revoke(ctx->sv->clients, ctx->s, req->id,
-	    req->secret_no);
+	r = clients_revoke(ctx->sv->clients, ctx->s, req->id, req->secret_no);
 	if (r == HK_ERR_NOT_FOUND) {
 		return fail(rep, r, "client '%s' has no live secret %" PRIu32,
 		    req->id, req->secret_no);
@@ -933,9 +957,9 @@ static int
 handle_client_list(struct dispatch_ctx *ctx, struct reply *rep)
 {
 	Hsmkey__V1__ClientListResponse *cl;
-	Hsmkey__V1__ClientInfo **infos;
-	size_t n;
-	int r;
+	Hsmkey__V1__ClientInfo	      **infos;
+	size_t				n;
+	int				r;
 
 	if (!allowed(ctx, CLIENT_OP_ADMIN, NULL)) {
 		return denied(ctx, rep, "manage clients", NULL);
@@ -960,7 +984,7 @@ static void
 stats_free_cb(void *p)
 {
 	Hsmkey__V1__StatsResponse *st = p;
-	size_t i;
+	size_t			   i;
 
 	for (i = 0; i < st->n_versions; i++) {
 		free(st->versions[i]->key);
@@ -976,8 +1000,8 @@ handle_stats(struct dispatch_ctx *ctx, struct reply *rep)
 {
 	Hsmkey__V1__StatsResponse *st;
 	Hsmkey__V1__VersionStats **all;
-	size_t i, n, kept = 0;
-	int r;
+	size_t			   i, n, kept = 0;
+	int			   r;
 
 	if ((r = keyring_stats(ctx->sv->kr, &all, &n)) != 0) {
 		return fail(rep, r, "cannot read the counters");
@@ -1006,8 +1030,8 @@ handle_stats(struct dispatch_ctx *ctx, struct reply *rep)
 	}
 	/* secrets: admin:* sees every client's, others their own */
 	if ((r = clients_secret_stats(ctx->sv->clients,
-	    allowed(ctx, CLIENT_OP_ADMIN, NULL) ? NULL : ctx->client,
-	    &st->secrets, &st->n_secrets)) != 0) {
+		 allowed(ctx, CLIENT_OP_ADMIN, NULL) ? NULL : ctx->client,
+		 &st->secrets, &st->n_secrets)) != 0) {
 		return fail(rep, r, "cannot read the counters");
 	}
 	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_STATS;
@@ -1056,12 +1080,12 @@ run(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 		handle_policy(ctx, req->policy, rep);
 		break;
 	case HSMKEY__V1__REQUEST__OP_DISABLE:
-		handle_disable(ctx, req->disable->name, req->disable->version,
-		    0, rep);
+		handle_disable(
+		    ctx, req->disable->name, req->disable->version, 0, rep);
 		break;
 	case HSMKEY__V1__REQUEST__OP_DESTROY:
-		handle_disable(ctx, req->destroy->name, req->destroy->version,
-		    1, rep);
+		handle_disable(
+		    ctx, req->destroy->name, req->destroy->version, 1, rep);
 		break;
 	case HSMKEY__V1__REQUEST__OP_CLIENT_ADD:
 		handle_client_add(ctx, req->client_add, rep);
@@ -1079,17 +1103,18 @@ run(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 		handle_stats(ctx, rep);
 		break;
 	default:
-		fail(rep, HK_ERR_UNSUPPORTED, "unknown request type %d: this "
-		    "service speaks protocol %d", (int)req->op_case,
-		    HK_PROTOCOL_VERSION);
+		fail(rep, HK_ERR_UNSUPPORTED,
+		    "unknown request type %d: this "
+		    "service speaks protocol %d",
+		    (int)req->op_case, HK_PROTOCOL_VERSION);
 		break;
 	}
 }
 
 static const struct {
-	Hsmkey__V1__Request__OpCase	 op;
-	const char			*name;
-	int				 changes;
+	Hsmkey__V1__Request__OpCase op;
+	const char		   *name;
+	int			    changes;
 } ops[] = {
 	{ HSMKEY__V1__REQUEST__OP_PING, "ping", 0 },
 	{ HSMKEY__V1__REQUEST__OP_HEALTH, "health", 0 },
@@ -1187,7 +1212,7 @@ dispatch(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
     uint8_t **outp, size_t *lenp, struct dispatch_result *res)
 {
 	struct reply *rep;
-	int r;
+	int	      r;
 
 	*outp = NULL;
 	*lenp = 0;
@@ -1213,8 +1238,8 @@ dispatch(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 	}
 	res->status = rep->resp.status;
 	res->version = rep->version;
-	res->items = rep->resp.status == HSMKEY__V1__STATUS__STATUS_OK ?
-	    rep->items : 0;
+	res->items =
+	    rep->resp.status == HSMKEY__V1__STATUS__STATUS_OK ? rep->items : 0;
 	if (rep->resp.status == HSMKEY__V1__STATUS__STATUS_OK &&
 	    rep->has_sigs) {
 		res->has_sigs = 1;
@@ -1226,8 +1251,7 @@ dispatch(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 }
 
 int
-dispatch_error(int status, const char *message, uint8_t **outp,
-    size_t *lenp)
+dispatch_error(int status, const char *message, uint8_t **outp, size_t *lenp)
 {
 	Hsmkey__V1__Response resp = HSMKEY__V1__RESPONSE__INIT;
 

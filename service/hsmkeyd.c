@@ -40,8 +40,8 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct config *cfg = NULL;
-	const char *config = NULL, *admin = NULL, *out = NULL;
-	int ch, foreground = 0, r;
+	const char    *config = NULL, *admin = NULL, *out = NULL;
+	int	       ch, foreground = 0, r;
 
 	hk_log_init("hsmkeyd", 0, HK_LOG_INFO);
 	while ((ch = getopt_long(argc, argv, "c:fh", opts, NULL)) != -1) {
@@ -70,22 +70,26 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind != argc || config == NULL) {
-		fprintf(stderr, "hsmkeyd: --config FILE is required "
+		fprintf(stderr,
+		    "hsmkeyd: --config FILE is required "
 		    "(see hsmkeyd --help)\n");
 		return 2;
 	}
 	if ((admin == NULL) != (out == NULL)) {
-		fprintf(stderr, "hsmkeyd: --bootstrap-admin and "
+		fprintf(stderr,
+		    "hsmkeyd: --bootstrap-admin and "
 		    "--credentials-out go together\n");
 		return 2;
 	}
 	if (config_load(config, &cfg) != 0) {
-		fprintf(stderr, "hsmkeyd: cannot use config %s (see the line "
-		    "above)\n", config);
+		fprintf(stderr,
+		    "hsmkeyd: cannot use config %s (see the line "
+		    "above)\n",
+		    config);
 		return 2;
 	}
-	hk_log_init("hsmkeyd", cfg->log_syslog && !foreground &&
-	    admin == NULL, cfg->log_level);
+	hk_log_init("hsmkeyd", cfg->log_syslog && !foreground && admin == NULL,
+	    cfg->log_level);
 	if (admin != NULL) {
 		r = server_bootstrap(cfg, admin, out);
 	} else {

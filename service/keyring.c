@@ -20,72 +20,72 @@
 
 #include <openssl/x509.h>
 
-#define META_PREFIX	"hsmkey-key:"
-#define KEY_PREFIX	"hsmkey:"
-#define NAME_MAX_LEN	64
-#define OWNER_MAX	128
-#define MAX_VERSIONS	100000
+#define META_PREFIX  "hsmkey-key:"
+#define KEY_PREFIX   "hsmkey:"
+#define NAME_MAX_LEN 64
+#define OWNER_MAX    128
+#define MAX_VERSIONS 100000
 
 /* The persistent part of a version, as in StoredVersion. */
 struct kr_vrec {
-	uint32_t	 version;
-	hk_state	 state;
-	uint64_t	 created_ms;
-	uint64_t	 activated_ms;
-	uint64_t	 retire_ms;
-	int		 creating;
-	char		 owner[OWNER_MAX];
-	uint64_t	 intent_ms;
+	uint32_t version;
+	hk_state state;
+	uint64_t created_ms;
+	uint64_t activated_ms;
+	uint64_t retire_ms;
+	int	 creating;
+	char	 owner[OWNER_MAX];
+	uint64_t intent_ms;
 };
 
 /* The persistent part of a key, as in StoredKey. */
 struct kr_rec {
-	char		 name[NAME_MAX_LEN + 1];
-	hk_alg		 alg;
-	uint64_t	 generation;
-	uint64_t	 created_ms;
-	uint64_t	 sign_overlap_s;
-	uint64_t	 verify_grace_s;
-	uint64_t	 rotate_every_s;
-	uint64_t	 expires_ms;
-	struct kr_vrec	*v;		/* v[i].version == i + 1 */
-	size_t		 nv;
+	char		name[NAME_MAX_LEN + 1];
+	hk_alg		alg;
+	uint64_t	generation;
+	uint64_t	created_ms;
+	uint64_t	sign_overlap_s;
+	uint64_t	verify_grace_s;
+	uint64_t	rotate_every_s;
+	uint64_t	expires_ms;
+	struct kr_vrec *v; /* v[i].version == i + 1 */
+	size_t		nv;
 };
 
 struct kr_version {
-	struct kr_vrec	 rec;
-	token_obj_t	 priv;
-	token_obj_t	 pub;
-	int		 token_can_sign;
-	token_obj_t	 copy;		/* session copy that signs, or NONE */
-	EVP_PKEY	*_Atomic pkey;	/* loaded on first use */
-	_Atomic uint64_t signs;
-	_Atomic uint64_t verifies;
-	_Atomic uint64_t errors;
-	_Atomic uint64_t last_use_ms;
-	struct kr_key	*key;
+	struct kr_vrec	  rec;
+	token_obj_t	  priv;
+	token_obj_t	  pub;
+	int		  token_can_sign;
+	token_obj_t	  copy; /* session copy that signs, or NONE */
+	EVP_PKEY *_Atomic pkey; /* loaded on first use */
+	_Atomic uint64_t  signs;
+	_Atomic uint64_t  verifies;
+	_Atomic uint64_t  errors;
+	_Atomic uint64_t  last_use_ms;
+	struct kr_key	 *key;
 };
 
 struct kr_key {
-	char		 name[NAME_MAX_LEN + 1];
-	hk_alg		 alg;
-	uint64_t	 generation;
-	uint64_t	 created_ms;
-	uint64_t	 sign_overlap_s;
-	uint64_t	 verify_grace_s;
-	uint64_t	 rotate_every_s;
-	uint64_t	 expires_ms;
+	char		    name[NAME_MAX_LEN + 1];
+	hk_alg		    alg;
+	uint64_t	    generation;
+	uint64_t	    created_ms;
+	uint64_t	    sign_overlap_s;
+	uint64_t	    verify_grace_s;
+	uint64_t	    rotate_every_s;
+	uint64_t	    expires_ms;
 	struct kr_version **v;
-	size_t		 nv;
-	token_obj_t	 meta;
-	struct kr_key	*next;		/* hash chain */
+	size_t		    nv;
+	token_obj_t	    meta;
+	struct kr_key	   *next; /* hash chain */
 };
 
 struct keyring {
 	pthread_rwlock_t lock;
 	pthread_mutex_t	 admin;
 	pthread_mutex_t	 pk_lock;
-	struct kr_key	**buckets;
+	struct kr_key  **buckets;
 	size_t		 nbuckets;
 	size_t		 nkeys;
 	size_t		 nversions;
@@ -94,7 +94,7 @@ struct keyring {
 	char		 instance[OWNER_MAX];
 	char		 host[OWNER_MAX];
 	struct token	*tok;
-	int		 copies;	/* sign with session copies */
+	int		 copies; /* sign with session copies */
 };
 
 static const char *crash_at;
@@ -103,7 +103,8 @@ void
 keyring_crash_point(const char *point)
 {
 	if (crash_at != NULL && strcmp(crash_at, point) == 0) {
-		log_warnx("test crash point %s reached: killing myself", point);
+		log_warnx(
+		    "test crash point %s reached: killing myself", point);
 		raise(SIGKILL);
 	}
 }
@@ -125,7 +126,7 @@ find_key(struct keyring *kr, const char *name)
 	struct kr_key *k;
 
 	for (k = kr->buckets[fnv1a(name) % kr->nbuckets]; k != NULL;
-	    k = k->next) {
+	     k = k->next) {
 		if (strcmp(k->name, name) == 0) {
 			return k;
 		}
@@ -138,7 +139,7 @@ static int
 insert_key(struct keyring *kr, struct kr_key *k)
 {
 	struct kr_key **nb, *x, *next;
-	size_t i, n, h;
+	size_t		i, n, h;
 
 	if (kr->nkeys + 1 > kr->nbuckets * 2) {
 		n = kr->nbuckets * 4;
@@ -233,11 +234,11 @@ static int
 rec_store(struct token_session *s, struct kr_rec *rec, token_obj_t *metap)
 {
 	Hsmkey__Store__V1__StoredKey sk = HSMKEY__STORE__V1__STORED_KEY__INIT;
-	Hsmkey__V1__Policy pol = HSMKEY__V1__POLICY__INIT;
+	Hsmkey__V1__Policy	     pol = HSMKEY__V1__POLICY__INIT;
 	Hsmkey__Store__V1__StoredVersion *sv = NULL, **svp = NULL;
-	char label[TOKEN_LABEL_MAX];
-	size_t i;
-	int r = HK_ERR_NOMEM;
+	char				  label[TOKEN_LABEL_MAX];
+	size_t				  i;
+	int				  r = HK_ERR_NOMEM;
 
 	if ((sv = calloc(rec->nv + 1, sizeof(*sv))) == NULL ||
 	    (svp = calloc(rec->nv + 1, sizeof(*svp))) == NULL) {
@@ -271,7 +272,7 @@ rec_store(struct token_session *s, struct kr_rec *rec, token_obj_t *metap)
 		goto out;
 	}
 	rec->generation++;
- out:
+out:
 	free(sv);
 	free(svp);
 	return r;
@@ -281,8 +282,8 @@ static int
 rec_decode(const uint8_t *buf, size_t len, struct kr_rec *rec)
 {
 	Hsmkey__Store__V1__StoredKey *sk;
-	size_t i;
-	int r = HK_ERR_DECODE;
+	size_t			      i;
+	int			      r = HK_ERR_DECODE;
 
 	memset(rec, 0, sizeof(*rec));
 	sk = hsmkey__store__v1__stored_key__unpack(NULL, len, buf);
@@ -325,7 +326,7 @@ rec_decode(const uint8_t *buf, size_t len, struct kr_rec *rec)
 	}
 	rec->nv = sk->n_versions;
 	r = 0;
- out:
+out:
 	if (r != 0) {
 		rec_free(rec);
 	}
@@ -347,8 +348,8 @@ may_verify(const struct kr_vrec *v)
 {
 	return !v->creating &&
 	    (v->state == HSMKEY__V1__VERSION_STATE__STATE_PENDING ||
-	    v->state == HSMKEY__V1__VERSION_STATE__STATE_ACTIVE ||
-	    v->state == HSMKEY__V1__VERSION_STATE__STATE_VERIFY_ONLY);
+		v->state == HSMKEY__V1__VERSION_STATE__STATE_ACTIVE ||
+		v->state == HSMKEY__V1__VERSION_STATE__STATE_VERIFY_ONLY);
 }
 
 /* The newest active version of rec, 0 if none. */
@@ -359,7 +360,7 @@ rec_primary(const struct kr_rec *rec)
 
 	for (i = rec->nv; i > 0; i--) {
 		if (rec->v[i - 1].state ==
-		    HSMKEY__V1__VERSION_STATE__STATE_ACTIVE &&
+			HSMKEY__V1__VERSION_STATE__STATE_ACTIVE &&
 		    !rec->v[i - 1].creating) {
 			return rec->v[i - 1].version;
 		}
@@ -374,7 +375,7 @@ key_primary(const struct kr_key *k)
 
 	for (i = k->nv; i > 0; i--) {
 		if (k->v[i - 1]->rec.state ==
-		    HSMKEY__V1__VERSION_STATE__STATE_ACTIVE &&
+			HSMKEY__V1__VERSION_STATE__STATE_ACTIVE &&
 		    !k->v[i - 1]->rec.creating) {
 			return k->v[i - 1]->rec.version;
 		}
@@ -391,17 +392,18 @@ rec_retire_others(struct kr_rec *rec, uint32_t keep, uint64_t now)
 	for (i = 0; i < rec->nv; i++) {
 		struct kr_vrec *v = &rec->v[i];
 
-		if (v->version == keep || v->state !=
-		    HSMKEY__V1__VERSION_STATE__STATE_ACTIVE) {
+		if (v->version == keep ||
+		    v->state != HSMKEY__V1__VERSION_STATE__STATE_ACTIVE) {
 			continue;
 		}
 		if (rec->sign_overlap_s > 0) {
 			if (v->retire_ms == 0) {
-				v->retire_ms = now +
-				    rec->sign_overlap_s * 1000;
+				v->retire_ms =
+				    now + rec->sign_overlap_s * 1000;
 			}
 		} else {
-			v->state = HSMKEY__V1__VERSION_STATE__STATE_VERIFY_ONLY;
+			v->state =
+			    HSMKEY__V1__VERSION_STATE__STATE_VERIFY_ONLY;
 			v->retire_ms = now + rec->verify_grace_s * 1000;
 		}
 	}
@@ -420,13 +422,14 @@ static void
 sync_can_sign(struct keyring *kr, struct token_session *s, struct kr_key *k)
 {
 	token_obj_t copy, old;
-	size_t i;
-	int want, r;
+	size_t	    i;
+	int	    want, r;
 
 	for (i = 0; i < k->nv; i++) {
 		struct kr_version *v = k->v[i];
 
-		want = v->rec.state == HSMKEY__V1__VERSION_STATE__STATE_ACTIVE &&
+		want =
+		    v->rec.state == HSMKEY__V1__VERSION_STATE__STATE_ACTIVE &&
 		    v->priv != TOKEN_OBJ_NONE;
 		if (!want && v->copy != TOKEN_OBJ_NONE) {
 			pthread_rwlock_wrlock(&kr->lock);
@@ -435,9 +438,10 @@ sync_can_sign(struct keyring *kr, struct token_session *s, struct kr_key *k)
 			pthread_rwlock_unlock(&kr->lock);
 			if ((r = token_destroy(s, old)) != 0 &&
 			    r != HK_ERR_NOT_FOUND) {
-				log_err_r(r, "key %s v%" PRIu32 ": cannot "
-				    "destroy its session copy", k->name,
-				    v->rec.version);
+				log_err_r(r,
+				    "key %s v%" PRIu32 ": cannot "
+				    "destroy its session copy",
+				    k->name, v->rec.version);
 			}
 		}
 		if (v->priv == TOKEN_OBJ_NONE) {
@@ -447,15 +451,18 @@ sync_can_sign(struct keyring *kr, struct token_session *s, struct kr_key *k)
 			if ((r = token_set_can_sign(s, v->priv, want)) == 0) {
 				v->token_can_sign = want;
 			} else if (r != HK_ERR_UNSUPPORTED) {
-				log_err_r(r, "key %s v%" PRIu32 ": cannot "
-				    "set CKA_SIGN", k->name, v->rec.version);
+				log_err_r(r,
+				    "key %s v%" PRIu32 ": cannot "
+				    "set CKA_SIGN",
+				    k->name, v->rec.version);
 			}
 		}
 		if (want && v->copy == TOKEN_OBJ_NONE && kr->copies &&
 		    v->token_can_sign) {
 			if ((r = token_copy_session(s, v->priv, &copy)) != 0) {
-				log_info("key %s v%" PRIu32 ": no session copy "
-				    "(%s); signing with the token object",
+				log_info("key %s v%" PRIu32
+					 ": no session copy "
+					 "(%s); signing with the token object",
 				    k->name, v->rec.version, hk_strerror(r));
 				continue;
 			}
@@ -473,8 +480,8 @@ apply_rec(struct keyring *kr, struct kr_key *k, const struct kr_rec *rec,
     token_obj_t meta)
 {
 	struct kr_version **nv = NULL, *x;
-	size_t i, n = k->nv;
-	int r = 0;
+	size_t		    i, n = k->nv;
+	int		    r = 0;
 
 	if (rec->nv > k->nv) {
 		if ((nv = calloc(rec->nv, sizeof(*nv))) == NULL) {
@@ -509,7 +516,7 @@ apply_rec(struct keyring *kr, struct kr_key *k, const struct kr_rec *rec,
 	k->expires_ms = rec->expires_ms;
 	k->meta = meta;
 	pthread_rwlock_unlock(&kr->lock);
- out:
+out:
 	if (nv != NULL) {
 		for (i = n; i < rec->nv; i++) {
 			x = nv[i];
@@ -529,12 +536,12 @@ struct objref {
 
 /* Parses "hsmkey:<name>:v<N>". */
 static int
-parse_key_label(const char *label, char *name, size_t namelen,
-    uint32_t *versionp)
+parse_key_label(
+    const char *label, char *name, size_t namelen, uint32_t *versionp)
 {
-	const char *p, *colon;
+	const char   *p, *colon;
 	unsigned long v;
-	char *end;
+	char	     *end;
 
 	if (strncmp(label, KEY_PREFIX, strlen(KEY_PREFIX)) != 0) {
 		return HK_ERR_INVALID;
@@ -560,10 +567,10 @@ parse_key_label(const char *label, char *name, size_t namelen,
 static int
 owner_alive(struct keyring *kr, const struct kr_vrec *v, uint64_t now)
 {
-	char host[OWNER_MAX];
+	char	    host[OWNER_MAX];
 	const char *slash;
-	long pid;
-	char *end;
+	long	    pid;
+	char	   *end;
 
 	if (strcmp(v->owner, kr->instance) == 0) {
 		return 0;
@@ -590,11 +597,11 @@ owner_alive(struct keyring *kr, const struct kr_vrec *v, uint64_t now)
 
 struct load_state {
 	const struct token_object *objs;
-	size_t		 nobjs;
-	int		*used;		/* objs[i] belongs to a known version */
-	size_t		*heads;		/* label hash -> first index + 1 */
-	size_t		*chain;		/* index -> next index + 1 */
-	size_t		 nheads;
+	size_t			   nobjs;
+	int    *used;  /* objs[i] belongs to a known version */
+	size_t *heads; /* label hash -> first index + 1 */
+	size_t *chain; /* index -> next index + 1 */
+	size_t	nheads;
 };
 
 /* Indexes the objects by label, so that a load is linear in their number. */
@@ -623,7 +630,7 @@ find_obj(const struct load_state *ls, const char *label,
 	size_t i;
 
 	for (i = ls->heads[fnv1a(label) % ls->nheads]; i != 0;
-	    i = ls->chain[i - 1]) {
+	     i = ls->chain[i - 1]) {
 		if (ls->objs[i - 1].klass == klass &&
 		    strcmp(ls->objs[i - 1].label, label) == 0) {
 			*idxp = i - 1;
@@ -638,11 +645,11 @@ destroy_version_objects(struct token_session *s, struct load_state *ls,
     const char *name, uint32_t version)
 {
 	static const enum token_class classes[] = { TOKEN_CLASS_PRIVATE,
-	    TOKEN_CLASS_PUBLIC };
-	const struct token_object *o;
-	char label[TOKEN_LABEL_MAX];
-	size_t i, idx;
-	int r;
+		TOKEN_CLASS_PUBLIC };
+	const struct token_object    *o;
+	char			      label[TOKEN_LABEL_MAX];
+	size_t			      i, idx;
+	int			      r;
 
 	key_label(label, sizeof(label), name, version);
 	for (i = 0; i < 2; i++) {
@@ -662,27 +669,28 @@ static int
 load_key(struct keyring *kr, struct token_session *s, struct load_state *ls,
     struct kr_rec *rec, token_obj_t meta, uint64_t now)
 {
-	struct kr_key *k = NULL;
-	char label[TOKEN_LABEL_MAX];
+	struct kr_key		  *k = NULL;
+	char			   label[TOKEN_LABEL_MAX];
 	const struct token_object *o;
-	size_t i, idx;
-	int r = HK_ERR_NOMEM, changed = 0;
+	size_t			   i, idx;
+	int			   r = HK_ERR_NOMEM, changed = 0;
 
 	/* roll back interrupted creates and rotations: only the newest
 	 * version can be one */
 	while (rec->nv > 0 && rec->v[rec->nv - 1].creating &&
 	    !owner_alive(kr, &rec->v[rec->nv - 1], now)) {
 		log_warnx("key %s: rolling back v%" PRIu32 " left half made "
-		    "by %s", rec->name, rec->v[rec->nv - 1].version,
+			  "by %s",
+		    rec->name, rec->v[rec->nv - 1].version,
 		    rec->v[rec->nv - 1].owner);
-		destroy_version_objects(s, ls, rec->name,
-		    rec->v[rec->nv - 1].version);
+		destroy_version_objects(
+		    s, ls, rec->name, rec->v[rec->nv - 1].version);
 		rec->nv--;
 		changed = 1;
 	}
 	if (rec->nv == 0) {
-		log_warnx("key %s: creation never finished; removed",
-		    rec->name);
+		log_warnx(
+		    "key %s: creation never finished; removed", rec->name);
 		if ((r = token_destroy(s, meta)) != 0 &&
 		    r != HK_ERR_NOT_FOUND) {
 			return r;
@@ -717,22 +725,23 @@ load_key(struct keyring *kr, struct token_session *s, struct load_state *ls,
 		v->key = k;
 		v->rec = rec->v[i];
 		key_label(label, sizeof(label), k->name, v->rec.version);
-		if ((o = find_obj(ls, label, TOKEN_CLASS_PRIVATE,
-		    &idx)) != NULL) {
+		if ((o = find_obj(ls, label, TOKEN_CLASS_PRIVATE, &idx)) !=
+		    NULL) {
 			v->priv = o->handle;
 			v->token_can_sign = o->can_sign;
 			ls->used[idx] = 1;
 		}
-		if ((o = find_obj(ls, label, TOKEN_CLASS_PUBLIC,
-		    &idx)) != NULL) {
+		if ((o = find_obj(ls, label, TOKEN_CLASS_PUBLIC, &idx)) !=
+		    NULL) {
 			v->pub = o->handle;
 			ls->used[idx] = 1;
 		}
-		if (v->rec.state != HSMKEY__V1__VERSION_STATE__STATE_DESTROYED &&
+		if (v->rec.state !=
+			HSMKEY__V1__VERSION_STATE__STATE_DESTROYED &&
 		    !v->rec.creating &&
 		    (v->priv == TOKEN_OBJ_NONE || v->pub == TOKEN_OBJ_NONE)) {
 			log_warnx("key %s v%" PRIu32 ": key objects missing "
-			    "from the token; the version cannot be used",
+				  "from the token; the version cannot be used",
 			    k->name, v->rec.version);
 		}
 	}
@@ -742,7 +751,7 @@ load_key(struct keyring *kr, struct token_session *s, struct load_state *ls,
 		goto fail;
 	}
 	return 0;
- fail:
+fail:
 	for (i = 0; i < k->nv; i++) {
 		free(k->v[i]);
 	}
@@ -752,19 +761,19 @@ load_key(struct keyring *kr, struct token_session *s, struct load_state *ls,
 }
 
 int
-keyring_load(struct keyring **krp, struct token *tok,
-    struct token_session *s, const struct token_object *objs, size_t nobjs,
+keyring_load(struct keyring **krp, struct token *tok, struct token_session *s,
+    const struct token_object *objs, size_t nobjs,
     const struct keyring_opts *opts)
 {
-	struct keyring *kr = NULL;
+	struct keyring	 *kr = NULL;
 	struct load_state ls;
-	struct kr_rec *recs = NULL;
-	token_obj_t *metas = NULL;
-	uint8_t *val = NULL;
-	size_t i, j, nrecs = 0, vlen;
-	uint64_t now = hk_now_ms();
-	const char *slash;
-	int r = HK_ERR_NOMEM;
+	struct kr_rec	 *recs = NULL;
+	token_obj_t	 *metas = NULL;
+	uint8_t		 *val = NULL;
+	size_t		  i, j, nrecs = 0, vlen;
+	uint64_t	  now = hk_now_ms();
+	const char	 *slash;
+	int		  r = HK_ERR_NOMEM;
 
 	*krp = NULL;
 	memset(&ls, 0, sizeof(ls));
@@ -804,12 +813,12 @@ keyring_load(struct keyring **krp, struct token *tok,
 		struct kr_rec rec;
 
 		if (objs[i].klass != TOKEN_CLASS_DATA ||
-		    strncmp(objs[i].label, META_PREFIX,
-		    strlen(META_PREFIX)) != 0) {
+		    strncmp(objs[i].label, META_PREFIX, strlen(META_PREFIX)) !=
+			0) {
 			continue;
 		}
-		if ((r = token_data_read(s, objs[i].handle, &val,
-		    &vlen)) != 0) {
+		if ((r = token_data_read(s, objs[i].handle, &val, &vlen)) !=
+		    0) {
 			log_err_r(r, "cannot read %s", objs[i].label);
 			goto out;
 		}
@@ -850,14 +859,15 @@ keyring_load(struct keyring **krp, struct token *tok,
 	/* key objects that no record knows were never used: remove them,
 	 * unless a live process is still making them */
 	for (i = 0; i < nobjs; i++) {
-		char name[NAME_MAX_LEN + 1];
-		uint32_t version;
+		char	       name[NAME_MAX_LEN + 1];
+		uint32_t       version;
 		struct kr_key *k;
 
-		if (ls.used[i] || (objs[i].klass != TOKEN_CLASS_PRIVATE &&
-		    objs[i].klass != TOKEN_CLASS_PUBLIC) ||
-		    parse_key_label(objs[i].label, name, sizeof(name),
-		    &version) != 0) {
+		if (ls.used[i] ||
+		    (objs[i].klass != TOKEN_CLASS_PRIVATE &&
+			objs[i].klass != TOKEN_CLASS_PUBLIC) ||
+		    parse_key_label(
+			objs[i].label, name, sizeof(name), &version) != 0) {
 			continue;
 		}
 		if ((k = find_key(kr, name)) != NULL && version <= k->nv &&
@@ -874,20 +884,18 @@ keyring_load(struct keyring **krp, struct token *tok,
 		if (j < nrecs) {
 			continue;
 		}
-		log_warnx("removing orphan token object %s",
-		    objs[i].label);
+		log_warnx("removing orphan token object %s", objs[i].label);
 		if ((r = token_destroy(s, objs[i].handle)) != 0 &&
 		    r != HK_ERR_NOT_FOUND) {
 			log_err_r(r, "cannot remove %s", objs[i].label);
 		}
 	}
-	log_info("keyring: %zu keys, %zu versions", kr->nkeys,
-	    kr->nversions);
+	log_info("keyring: %zu keys, %zu versions", kr->nkeys, kr->nversions);
 	/* success */
 	*krp = kr;
 	kr = NULL;
 	r = 0;
- out:
+out:
 	if (recs != NULL) {
 		for (j = 0; j < nrecs; j++) {
 			rec_free(&recs[j]);
@@ -906,7 +914,7 @@ void
 keyring_free(struct keyring *kr)
 {
 	struct kr_key *k, *next;
-	size_t i, j;
+	size_t	       i, j;
 
 	if (kr == NULL) {
 		return;
@@ -935,10 +943,10 @@ int
 keyring_signer(struct keyring *kr, const char *name, uint32_t version,
     struct keyring_signer *sp)
 {
-	struct kr_key *k;
+	struct kr_key	  *k;
 	struct kr_version *v;
-	uint64_t now = hk_now_ms();
-	int r = HK_ERR_NOT_FOUND;
+	uint64_t	   now = hk_now_ms();
+	int		   r = HK_ERR_NOT_FOUND;
 
 	memset(sp, 0, sizeof(*sp));
 	pthread_rwlock_rdlock(&kr->lock);
@@ -966,20 +974,20 @@ keyring_signer(struct keyring *kr, const char *name, uint32_t version,
 	sp->priv = v->copy != TOKEN_OBJ_NONE ? v->copy : v->priv;
 	sp->v = v;
 	r = 0;
- out:
+out:
 	pthread_rwlock_unlock(&kr->lock);
 	return r;
 }
 
 /* The cached public key of v, loaded from the token on first use. */
 static int
-version_pkey(struct keyring *kr, struct token_session *s,
-    struct kr_version *v, EVP_PKEY **pkeyp)
+version_pkey(struct keyring *kr, struct token_session *s, struct kr_version *v,
+    EVP_PKEY **pkeyp)
 {
 	EVP_PKEY *pkey;
-	uint8_t *der = NULL;
-	size_t len;
-	int r = 0;
+	uint8_t	 *der = NULL;
+	size_t	  len;
+	int	  r = 0;
 
 	*pkeyp = NULL;
 	if ((pkey = atomic_load(&v->pkey)) != NULL) {
@@ -990,8 +998,8 @@ version_pkey(struct keyring *kr, struct token_session *s,
 	if ((pkey = atomic_load(&v->pkey)) == NULL) {
 		if (v->pub == TOKEN_OBJ_NONE) {
 			r = HK_ERR_NOT_FOUND;
-		} else if ((r = token_pubkey_der(s, v->pub, &der,
-		    &len)) == 0 &&
+		} else if ((r = token_pubkey_der(s, v->pub, &der, &len)) ==
+			0 &&
 		    (r = crypto_pubkey_parse(der, len, &pkey)) == 0) {
 			atomic_store(&v->pkey, pkey);
 		}
@@ -1007,7 +1015,7 @@ lookup_version(struct keyring *kr, const char *name, uint32_t version,
     int want_primary, struct kr_version **vp)
 {
 	struct kr_key *k;
-	int r = HK_ERR_NOT_FOUND;
+	int	       r = HK_ERR_NOT_FOUND;
 
 	*vp = NULL;
 	pthread_rwlock_rdlock(&kr->lock);
@@ -1027,19 +1035,19 @@ lookup_version(struct keyring *kr, const char *name, uint32_t version,
 	}
 	*vp = k->v[version - 1];
 	r = 0;
- out:
+out:
 	pthread_rwlock_unlock(&kr->lock);
 	return r;
 }
 
 int
-keyring_verifier(struct keyring *kr, struct token_session *s,
-    const char *name, uint32_t version, hk_alg *algp, EVP_PKEY **pkeyp,
-    hk_state *statep, uint64_t *retirep, struct kr_version **vp)
+keyring_verifier(struct keyring *kr, struct token_session *s, const char *name,
+    uint32_t version, hk_alg *algp, EVP_PKEY **pkeyp, hk_state *statep,
+    uint64_t *retirep, struct kr_version **vp)
 {
 	struct kr_version *v;
-	EVP_PKEY *pkey = NULL;
-	int r;
+	EVP_PKEY	  *pkey = NULL;
+	int		   r;
 
 	*pkeyp = NULL;
 	*vp = NULL;
@@ -1070,15 +1078,15 @@ keyring_verifier(struct keyring *kr, struct token_session *s,
 }
 
 int
-keyring_pubkey(struct keyring *kr, struct token_session *s,
-    const char *name, uint32_t version, uint32_t *versionp, hk_alg *algp,
-    uint8_t **derp, size_t *lenp)
+keyring_pubkey(struct keyring *kr, struct token_session *s, const char *name,
+    uint32_t version, uint32_t *versionp, hk_alg *algp, uint8_t **derp,
+    size_t *lenp)
 {
 	struct kr_version *v;
-	EVP_PKEY *pkey;
-	unsigned char *der = NULL;
-	uint8_t *out;
-	int n, r;
+	EVP_PKEY	  *pkey;
+	unsigned char	  *der = NULL;
+	uint8_t		  *out;
+	int		   n, r;
 
 	*derp = NULL;
 	*lenp = 0;
@@ -1135,7 +1143,7 @@ keygen(struct keyring *kr, struct token_session *s, const char *name,
     token_obj_t *privp, token_obj_t *pubp)
 {
 	struct token_keyspec spec;
-	char label[TOKEN_LABEL_MAX];
+	char		     label[TOKEN_LABEL_MAX];
 
 	(void)kr;
 	key_label(label, sizeof(label), name, version);
@@ -1150,8 +1158,8 @@ keygen(struct keyring *kr, struct token_session *s, const char *name,
 }
 
 static void
-set_intent(struct keyring *kr, struct kr_vrec *v, uint32_t version,
-    uint64_t now)
+set_intent(
+    struct keyring *kr, struct kr_vrec *v, uint32_t version, uint64_t now)
 {
 	memset(v, 0, sizeof(*v));
 	v->version = version;
@@ -1163,16 +1171,16 @@ set_intent(struct keyring *kr, struct kr_vrec *v, uint32_t version,
 }
 
 int
-keyring_create(struct keyring *kr, struct token_session *s, const char *name,
-    hk_alg alg)
+keyring_create(
+    struct keyring *kr, struct token_session *s, const char *name, hk_alg alg)
 {
-	struct kr_rec rec;
-	struct kr_key *k = NULL;
+	struct kr_rec	   rec;
+	struct kr_key	  *k = NULL;
 	struct kr_version *v = NULL;
-	token_obj_t meta = TOKEN_OBJ_NONE, priv = TOKEN_OBJ_NONE;
-	token_obj_t pub = TOKEN_OBJ_NONE;
-	uint64_t now = hk_now_ms();
-	int r = HK_ERR_NOMEM, exists;
+	token_obj_t	   meta = TOKEN_OBJ_NONE, priv = TOKEN_OBJ_NONE;
+	token_obj_t	   pub = TOKEN_OBJ_NONE;
+	uint64_t	   now = hk_now_ms();
+	int		   r = HK_ERR_NOMEM, exists;
 
 	memset(&rec, 0, sizeof(rec));
 	if (alg == HSMKEY__V1__ALGORITHM__ALG_UNSPECIFIED) {
@@ -1254,7 +1262,7 @@ keyring_create(struct keyring *kr, struct token_session *s, const char *name,
 	sync_can_sign(kr, s, k);
 	log_info("created key %s (%s)", name, hk_alg_name(alg));
 	goto out;
- rollback:
+rollback:
 	if (priv != TOKEN_OBJ_NONE) {
 		token_destroy(s, priv);
 	}
@@ -1264,7 +1272,7 @@ keyring_create(struct keyring *kr, struct token_session *s, const char *name,
 	if (meta != TOKEN_OBJ_NONE) {
 		token_destroy(s, meta);
 	}
- out:
+out:
 	pthread_mutex_unlock(&kr->admin);
 	rec_free(&rec);
 	return r;
@@ -1275,17 +1283,18 @@ static int
 rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
     uint32_t expect, int stage, uint32_t *newp)
 {
-	struct kr_rec rec;
-	token_obj_t meta = k->meta, priv = TOKEN_OBJ_NONE;
-	token_obj_t pub = TOKEN_OBJ_NONE;
-	uint64_t now = hk_now_ms();
-	uint32_t version;
+	struct kr_rec	rec;
+	token_obj_t	meta = k->meta, priv = TOKEN_OBJ_NONE;
+	token_obj_t	pub = TOKEN_OBJ_NONE;
+	uint64_t	now = hk_now_ms();
+	uint32_t	version;
 	struct kr_vrec *nv;
-	int r;
+	int		r;
 
 	if (expect != 0 && expect != k->nv) {
 		log_info("rotate %s: expected v%" PRIu32 " but the newest is "
-		    "v%zu", k->name, expect, k->nv);
+			 "v%zu",
+		    k->name, expect, k->nv);
 		return HK_ERR_PRECONDITION;
 	}
 	if (k->nv >= MAX_VERSIONS) {
@@ -1306,7 +1315,7 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	}
 	keyring_crash_point("rotate:intent");
 	if ((r = keygen(kr, s, k->name, k->alg, version, !stage, now, &priv,
-	    &pub)) != 0) {
+		 &pub)) != 0) {
 		log_err_r(r, "rotate %s: key generation failed", k->name);
 		rec.nv--;
 		if (rec_store(s, &rec, &meta) == 0) {
@@ -1341,7 +1350,7 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	log_info("rotated key %s to v%" PRIu32 "%s", k->name, version,
 	    stage ? " (staged: pending)" : "");
 	*newp = version;
- out:
+out:
 	rec_free(&rec);
 	return r;
 }
@@ -1351,15 +1360,15 @@ keyring_rotate(struct keyring *kr, struct token_session *s, const char *name,
     uint32_t expect, int stage, uint32_t *newp)
 {
 	struct kr_key *k;
-	int r;
+	int	       r;
 
 	*newp = 0;
 	pthread_mutex_lock(&kr->admin);
 	pthread_rwlock_rdlock(&kr->lock);
 	k = find_key(kr, name);
 	pthread_rwlock_unlock(&kr->lock);
-	r = k == NULL ? HK_ERR_NOT_FOUND :
-	    rotate_locked(kr, s, k, expect, stage, newp);
+	r = k == NULL ? HK_ERR_NOT_FOUND
+		      : rotate_locked(kr, s, k, expect, stage, newp);
 	pthread_mutex_unlock(&kr->admin);
 	return r;
 }
@@ -1374,7 +1383,7 @@ admin_begin(struct keyring *kr, const char *name, uint32_t version,
     struct kr_key **kp, struct kr_rec *rec, struct kr_vrec **vp)
 {
 	struct kr_key *k;
-	int r;
+	int	       r;
 
 	memset(rec, 0, sizeof(*rec));
 	pthread_mutex_lock(&kr->admin);
@@ -1424,21 +1433,21 @@ admin_commit(struct keyring *kr, struct token_session *s, struct kr_key *k,
 }
 
 int
-keyring_promote(struct keyring *kr, struct token_session *s,
-    const char *name, uint32_t version)
+keyring_promote(struct keyring *kr, struct token_session *s, const char *name,
+    uint32_t version)
 {
-	struct kr_key *k;
-	struct kr_rec rec;
+	struct kr_key  *k;
+	struct kr_rec	rec;
 	struct kr_vrec *v;
-	uint64_t now = hk_now_ms();
-	int r, changed = 0;
+	uint64_t	now = hk_now_ms();
+	int		r, changed = 0;
 
 	if ((r = admin_begin(kr, name, version, &k, &rec, &v)) != 0) {
 		return r;
 	}
 	if (v->state == HSMKEY__V1__VERSION_STATE__STATE_ACTIVE &&
 	    rec_primary(&rec) == version) {
-		goto out;	/* already done: idempotent */
+		goto out; /* already done: idempotent */
 	}
 	if (v->state != HSMKEY__V1__VERSION_STATE__STATE_PENDING) {
 		r = HK_ERR_PRECONDITION;
@@ -1455,7 +1464,7 @@ keyring_promote(struct keyring *kr, struct token_session *s,
 	rec_retire_others(&rec, version, now);
 	changed = 1;
 	log_info("promoted key %s v%" PRIu32, name, version);
- out:
+out:
 	return admin_commit(kr, s, k, &rec, changed, r);
 }
 
@@ -1464,8 +1473,8 @@ keyring_policy(struct keyring *kr, struct token_session *s,
     const Hsmkey__V1__PolicyRequest *req)
 {
 	struct kr_key *k;
-	struct kr_rec rec;
-	int r;
+	struct kr_rec  rec;
+	int	       r;
 
 	if ((r = admin_begin(kr, req->name, 0, &k, &rec, NULL)) != 0) {
 		return r;
@@ -1487,20 +1496,20 @@ keyring_policy(struct keyring *kr, struct token_session *s,
 }
 
 int
-keyring_disable(struct keyring *kr, struct token_session *s,
-    const char *name, uint32_t version)
+keyring_disable(struct keyring *kr, struct token_session *s, const char *name,
+    uint32_t version)
 {
-	struct kr_key *k;
-	struct kr_rec rec;
+	struct kr_key  *k;
+	struct kr_rec	rec;
 	struct kr_vrec *v;
-	int r, changed = 0;
+	int		r, changed = 0;
 
 	if ((r = admin_begin(kr, name, version, &k, &rec, &v)) != 0) {
 		return r;
 	}
 	switch (v->state) {
 	case HSMKEY__V1__VERSION_STATE__STATE_DISABLED:
-		break;	/* idempotent */
+		break; /* idempotent */
 	case HSMKEY__V1__VERSION_STATE__STATE_DESTROYED:
 		r = HK_ERR_PRECONDITION;
 		break;
@@ -1517,8 +1526,8 @@ keyring_disable(struct keyring *kr, struct token_session *s,
 
 /* Deletes the objects of a version; the caller holds the admin mutex. */
 static void
-destroy_objects(struct keyring *kr, struct token_session *s,
-    struct kr_version *v)
+destroy_objects(
+    struct keyring *kr, struct token_session *s, struct kr_version *v)
 {
 	token_obj_t priv, pub;
 
@@ -1537,25 +1546,25 @@ destroy_objects(struct keyring *kr, struct token_session *s,
 }
 
 int
-keyring_destroy(struct keyring *kr, struct token_session *s,
-    const char *name, uint32_t version)
+keyring_destroy(struct keyring *kr, struct token_session *s, const char *name,
+    uint32_t version)
 {
-	struct kr_key *k;
-	struct kr_rec rec;
+	struct kr_key  *k;
+	struct kr_rec	rec;
 	struct kr_vrec *v;
-	uint64_t now = hk_now_ms();
-	int r, changed = 0;
+	uint64_t	now = hk_now_ms();
+	int		r, changed = 0;
 
 	if ((r = admin_begin(kr, name, version, &k, &rec, &v)) != 0) {
 		return r;
 	}
 	switch (v->state) {
 	case HSMKEY__V1__VERSION_STATE__STATE_ACTIVE:
-		r = HK_ERR_PRECONDITION;	/* disable it first */
+		r = HK_ERR_PRECONDITION; /* disable it first */
 		break;
 	case HSMKEY__V1__VERSION_STATE__STATE_DESTROY_SCHEDULED:
 	case HSMKEY__V1__VERSION_STATE__STATE_DESTROYED:
-		break;	/* idempotent */
+		break; /* idempotent */
 	default:
 		if (kr->destroy_delay_s == 0) {
 			v->state = HSMKEY__V1__VERSION_STATE__STATE_DESTROYED;
@@ -1585,10 +1594,10 @@ tick_key(struct keyring *kr, struct token_session *s, struct kr_key *k,
     uint64_t now)
 {
 	struct kr_rec rec;
-	token_obj_t meta = k->meta;
-	size_t i;
-	int r, changed = 0, destroyed = 0;
-	uint32_t primary, newv;
+	token_obj_t   meta = k->meta;
+	size_t	      i;
+	int	      r, changed = 0, destroyed = 0;
+	uint32_t      primary, newv;
 
 	if ((r = rec_from_key(k, &rec, 0)) != 0) {
 		return r;
@@ -1601,7 +1610,8 @@ tick_key(struct keyring *kr, struct token_session *s, struct kr_key *k,
 		}
 		switch (v->state) {
 		case HSMKEY__V1__VERSION_STATE__STATE_ACTIVE:
-			v->state = HSMKEY__V1__VERSION_STATE__STATE_VERIFY_ONLY;
+			v->state =
+			    HSMKEY__V1__VERSION_STATE__STATE_VERIFY_ONLY;
 			v->retire_ms += rec.verify_grace_s * 1000;
 			changed = 1;
 			break;
@@ -1638,7 +1648,8 @@ tick_key(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	primary = key_primary(k);
 	if (k->rotate_every_s > 0 && primary != 0 &&
 	    now >= k->v[primary - 1]->rec.activated_ms +
-	    k->rotate_every_s * 1000 && primary == k->nv) {
+		    k->rotate_every_s * 1000 &&
+	    primary == k->nv) {
 		log_info("key %s: automatic rotation is due", k->name);
 		r = rotate_locked(kr, s, k, (uint32_t)k->nv, 0, &newv);
 	}
@@ -1649,8 +1660,8 @@ int
 keyring_tick(struct keyring *kr, struct token_session *s, uint64_t now_ms)
 {
 	struct kr_key **keys = NULL, *k;
-	size_t i, n = 0;
-	int r = 0, r2;
+	size_t		i, n = 0;
+	int		r = 0, r2;
 
 	pthread_mutex_lock(&kr->admin);
 	if ((keys = calloc(kr->nkeys + 1, sizeof(*keys))) == NULL) {
@@ -1698,8 +1709,8 @@ static Hsmkey__V1__KeyInfo *
 key_info(const struct kr_key *k)
 {
 	Hsmkey__V1__KeyInfo *info;
-	size_t i, n = 0;
-	uint32_t primary = key_primary(k);
+	size_t		     i, n = 0;
+	uint32_t	     primary = key_primary(k);
 
 	if ((info = calloc(1, sizeof(*info))) == NULL) {
 		return NULL;
@@ -1707,8 +1718,8 @@ key_info(const struct kr_key *k)
 	hsmkey__v1__key_info__init(info);
 	if ((info->name = strdup(k->name)) == NULL ||
 	    (info->policy = calloc(1, sizeof(*info->policy))) == NULL ||
-	    (info->versions = calloc(k->nv + 1,
-	    sizeof(*info->versions))) == NULL) {
+	    (info->versions = calloc(k->nv + 1, sizeof(*info->versions))) ==
+		NULL) {
 		keyring_info_free(info);
 		return NULL;
 	}
@@ -1721,11 +1732,11 @@ key_info(const struct kr_key *k)
 	info->policy->rotate_every_s = k->rotate_every_s;
 	info->policy->expires_ms = k->expires_ms;
 	for (i = 0; i < k->nv; i++) {
-		const struct kr_vrec *v = &k->v[i]->rec;
+		const struct kr_vrec	*v = &k->v[i]->rec;
 		Hsmkey__V1__VersionInfo *vi;
 
 		if (v->creating) {
-			continue;	/* half made: invisible */
+			continue; /* half made: invisible */
 		}
 		if ((vi = calloc(1, sizeof(*vi))) == NULL) {
 			info->n_versions = n;
@@ -1750,11 +1761,10 @@ key_info(const struct kr_key *k)
 }
 
 int
-keyring_info(struct keyring *kr, const char *name,
-    Hsmkey__V1__KeyInfo **infop)
+keyring_info(struct keyring *kr, const char *name, Hsmkey__V1__KeyInfo **infop)
 {
 	struct kr_key *k;
-	int r = HK_ERR_NOT_FOUND;
+	int	       r = HK_ERR_NOT_FOUND;
 
 	*infop = NULL;
 	pthread_rwlock_rdlock(&kr->lock);
@@ -1778,9 +1788,9 @@ keyring_list(struct keyring *kr, int (*filter)(void *, const char *),
     void *arg, Hsmkey__V1__KeyInfo ***infosp, size_t *np)
 {
 	Hsmkey__V1__KeyInfo **infos;
-	struct kr_key *k;
-	size_t i, n = 0;
-	int r = 0;
+	struct kr_key	     *k;
+	size_t		      i, n = 0;
+	int		      r = 0;
 
 	*infosp = NULL;
 	*np = 0;
@@ -1816,13 +1826,13 @@ keyring_list(struct keyring *kr, int (*filter)(void *, const char *),
 }
 
 int
-keyring_stats(struct keyring *kr, Hsmkey__V1__VersionStats ***statsp,
-    size_t *np)
+keyring_stats(
+    struct keyring *kr, Hsmkey__V1__VersionStats ***statsp, size_t *np)
 {
 	Hsmkey__V1__VersionStats **st;
-	struct kr_key *k;
-	size_t i, j, n = 0;
-	int r = 0;
+	struct kr_key		  *k;
+	size_t			   i, j, n = 0;
+	int			   r = 0;
 
 	*statsp = NULL;
 	*np = 0;
@@ -1834,7 +1844,7 @@ keyring_stats(struct keyring *kr, Hsmkey__V1__VersionStats ***statsp,
 	for (i = 0; r == 0 && i < kr->nbuckets; i++) {
 		for (k = kr->buckets[i]; r == 0 && k != NULL; k = k->next) {
 			for (j = 0; j < k->nv && n < kr->nversions; j++) {
-				struct kr_version *v = k->v[j];
+				struct kr_version	 *v = k->v[j];
 				Hsmkey__V1__VersionStats *x;
 
 				if (v->rec.creating) {

@@ -20,33 +20,65 @@
 
 /* Every op the pipeline reports; anything else counts as "unknown". */
 static const char *const op_names[] = {
-	"ping", "health", "create", "list", "describe", "sign", "verify",
-	"pubkey", "rotate", "promote", "policy", "disable", "destroy",
-	"client-add", "client-rotate", "client-revoke", "client-list",
-	"stats", "unauthenticated", "replay", "rate-limited", "malformed",
-	"resent", "unknown",
+	"ping",
+	"health",
+	"create",
+	"list",
+	"describe",
+	"sign",
+	"verify",
+	"pubkey",
+	"rotate",
+	"promote",
+	"policy",
+	"disable",
+	"destroy",
+	"client-add",
+	"client-rotate",
+	"client-revoke",
+	"client-list",
+	"stats",
+	"unauthenticated",
+	"replay",
+	"rate-limited",
+	"malformed",
+	"resent",
+	"unknown",
 };
-#define NOPS	(sizeof(op_names) / sizeof(op_names[0]))
+#define NOPS (sizeof(op_names) / sizeof(op_names[0]))
 
 /* Upper bounds in microseconds; +Inf is the last bucket. */
 static const uint64_t bounds_us[] = {
-	250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
-	500000, 1000000, 2500000, 5000000, 10000000,
+	250,
+	500,
+	1000,
+	2500,
+	5000,
+	10000,
+	25000,
+	50000,
+	100000,
+	250000,
+	500000,
+	1000000,
+	2500000,
+	5000000,
+	10000000,
 };
-#define NBOUNDS	(sizeof(bounds_us) / sizeof(bounds_us[0]))
+#define NBOUNDS (sizeof(bounds_us) / sizeof(bounds_us[0]))
 
 struct histogram {
-	_Atomic uint64_t	 bucket[NBOUNDS + 1];	/* not cumulative */
-	_Atomic uint64_t	 count;
-	_Atomic uint64_t	 sum_ns;
+	_Atomic uint64_t bucket[NBOUNDS + 1]; /* not cumulative */
+	_Atomic uint64_t count;
+	_Atomic uint64_t sum_ns;
 };
 
 struct metrics {
-	struct histogram	 h[NOPS];
-	pthread_t		 thread;
-	int			 running;
-	atomic_int		 stop;
-	struct server		*sv;
+	struct histogram h[NOPS];
+	pthread_t	 thread;
+	int		 running;
+	atomic_int	 stop;
+	struct server	*sv;
 };
 
 int
@@ -84,7 +116,7 @@ void
 metrics_observe(struct metrics *m, const char *op, uint64_t ns)
 {
 	struct histogram *h;
-	size_t b;
+	size_t		  b;
 
 	if (m == NULL) {
 		return;
@@ -126,7 +158,8 @@ header(FILE *f, const char *name, const char *type, const char *help)
 static void
 put_seconds_ms(FILE *f, uint64_t ms)
 {
-	fprintf(f, " %" PRIu64 ".%03u\n", ms / 1000, (unsigned int)(ms % 1000));
+	fprintf(
+	    f, " %" PRIu64 ".%03u\n", ms / 1000, (unsigned int)(ms % 1000));
 }
 
 static void
@@ -150,42 +183,48 @@ static int
 expose(struct metrics *m, struct server *sv, FILE *f, int up)
 {
 	Hsmkey__V1__VersionStats **vs = NULL;
-	Hsmkey__V1__SecretStats **ss = NULL;
-	size_t nv = 0, ns = 0, i, b;
-	char why[PATH_MAX + 128];
-	uint64_t cum;
-	int r;
+	Hsmkey__V1__SecretStats	 **ss = NULL;
+	size_t			   nv = 0, ns = 0, i, b;
+	char			   why[PATH_MAX + 128];
+	uint64_t		   cum;
+	int			   r;
 
 	if ((r = keyring_stats(sv->kr, &vs, &nv)) != 0 ||
 	    (r = clients_secret_stats(sv->clients, NULL, &ss, &ns)) != 0) {
 		goto out;
 	}
-	header(f, "hsmkey_up", "gauge", "1 while hsmkeyd runs; 0 in the "
+	header(f, "hsmkey_up", "gauge",
+	    "1 while hsmkeyd runs; 0 in the "
 	    "file it leaves at a clean stop.");
 	fprintf(f, "hsmkey_up %d\n", up);
-	header(f, "hsmkey_token_up", "gauge", "1 when the PKCS#11 token "
+	header(f, "hsmkey_token_up", "gauge",
+	    "1 when the PKCS#11 token "
 	    "answers.");
 	fprintf(f, "hsmkey_token_up %d\n", token_healthy(sv->tok) ? 1 : 0);
-	header(f, "hsmkey_audit_up", "gauge", "1 when the audit log can be "
+	header(f, "hsmkey_audit_up", "gauge",
+	    "1 when the audit log can be "
 	    "written (or auditing is off).");
 	fprintf(f, "hsmkey_audit_up %d\n",
 	    audit_health(sv->audit, why, sizeof(why)) ? 1 : 0);
 
-	header(f, "hsmkey_signs_total", "counter", "Signatures made by a key "
+	header(f, "hsmkey_signs_total", "counter",
+	    "Signatures made by a key "
 	    "version since the service started.");
 	for (i = 0; i < nv; i++) {
 		fputs("hsmkey_signs_total", f);
 		version_labels(f, vs[i]);
 		fprintf(f, "} %" PRIu64 "\n", vs[i]->signs);
 	}
-	header(f, "hsmkey_verifies_total", "counter", "Verifications against "
+	header(f, "hsmkey_verifies_total", "counter",
+	    "Verifications against "
 	    "a key version since the service started.");
 	for (i = 0; i < nv; i++) {
 		fputs("hsmkey_verifies_total", f);
 		version_labels(f, vs[i]);
 		fprintf(f, "} %" PRIu64 "\n", vs[i]->verifies);
 	}
-	header(f, "hsmkey_sign_errors_total", "counter", "Signing errors of "
+	header(f, "hsmkey_sign_errors_total", "counter",
+	    "Signing errors of "
 	    "a key version since the service started.");
 	for (i = 0; i < nv; i++) {
 		fputs("hsmkey_sign_errors_total", f);
@@ -201,7 +240,8 @@ expose(struct metrics *m, struct server *sv, FILE *f, int up)
 		fputc('}', f);
 		put_seconds_ms(f, vs[i]->last_use_ms);
 	}
-	header(f, "hsmkey_version_state", "gauge", "The state of a key "
+	header(f, "hsmkey_version_state", "gauge",
+	    "The state of a key "
 	    "version (always 1; the state is a label).");
 	for (i = 0; i < nv; i++) {
 		fputs("hsmkey_version_state", f);
@@ -211,14 +251,16 @@ expose(struct metrics *m, struct server *sv, FILE *f, int up)
 		fputs("} 1\n", f);
 	}
 
-	header(f, "hsmkey_client_requests_total", "counter", "Requests that "
+	header(f, "hsmkey_client_requests_total", "counter",
+	    "Requests that "
 	    "named a client secret since the service started.");
 	for (i = 0; i < ns; i++) {
 		fputs("hsmkey_client_requests_total", f);
 		secret_labels(f, ss[i]);
 		fprintf(f, " %" PRIu64 "\n", ss[i]->requests);
 	}
-	header(f, "hsmkey_client_denials_total", "counter", "Of them, the "
+	header(f, "hsmkey_client_denials_total", "counter",
+	    "Of them, the "
 	    "ones refused (bad MAC, clock, replay, no grant).");
 	for (i = 0; i < ns; i++) {
 		fputs("hsmkey_client_denials_total", f);
@@ -234,12 +276,13 @@ expose(struct metrics *m, struct server *sv, FILE *f, int up)
 		put_seconds_ms(f, ss[i]->last_use_ms);
 	}
 
-	header(f, "hsmkey_request_duration_seconds", "histogram", "Time from "
+	header(f, "hsmkey_request_duration_seconds", "histogram",
+	    "Time from "
 	    "a request's arrival to its reply (audit wait included), by "
 	    "operation.");
 	for (i = 0; i < NOPS; i++) {
 		struct histogram *h = &m->h[i];
-		uint64_t count = atomic_load(&h->count);
+		uint64_t	  count = atomic_load(&h->count);
 
 		if (count == 0) {
 			continue;
@@ -247,27 +290,32 @@ expose(struct metrics *m, struct server *sv, FILE *f, int up)
 		cum = 0;
 		for (b = 0; b <= NBOUNDS; b++) {
 			cum += atomic_load(&h->bucket[b]);
-			fprintf(f, "hsmkey_request_duration_seconds_bucket"
-			    "{op=\"%s\",le=", op_names[i]);
+			fprintf(f,
+			    "hsmkey_request_duration_seconds_bucket"
+			    "{op=\"%s\",le=",
+			    op_names[i]);
 			if (b < NBOUNDS) {
-				fprintf(f, "\"%g\"", (double)bounds_us[b] /
-				    1e6);
+				fprintf(
+				    f, "\"%g\"", (double)bounds_us[b] / 1e6);
 			} else {
 				fputs("\"+Inf\"", f);
 			}
 			/* a bucket read late may exceed count: keep +Inf
 			 * equal to the count */
-			fprintf(f, "} %" PRIu64 "\n", b < NBOUNDS ?
-			    (cum < count ? cum : count) : count);
+			fprintf(f, "} %" PRIu64 "\n",
+			    b < NBOUNDS ? (cum < count ? cum : count) : count);
 		}
-		fprintf(f, "hsmkey_request_duration_seconds_sum{op=\"%s\"} "
-		    "%.6f\n", op_names[i],
-		    (double)atomic_load(&h->sum_ns) / 1e9);
-		fprintf(f, "hsmkey_request_duration_seconds_count{op=\"%s\"} "
-		    "%" PRIu64 "\n", op_names[i], count);
+		fprintf(f,
+		    "hsmkey_request_duration_seconds_sum{op=\"%s\"} "
+		    "%.6f\n",
+		    op_names[i], (double)atomic_load(&h->sum_ns) / 1e9);
+		fprintf(f,
+		    "hsmkey_request_duration_seconds_count{op=\"%s\"} "
+		    "%" PRIu64 "\n",
+		    op_names[i], count);
 	}
 	r = 0;
- out:
+out:
 	for (i = 0; i < nv; i++) {
 		free(vs[i]->key);
 		free(vs[i]);
@@ -278,14 +326,13 @@ expose(struct metrics *m, struct server *sv, FILE *f, int up)
 }
 
 int
-metrics_write(struct metrics *m, struct server *sv, const char *path,
-    int up)
+metrics_write(struct metrics *m, struct server *sv, const char *path, int up)
 {
-	char tmp[PATH_MAX], *text = NULL;
-	size_t len = 0, off = 0;
+	char	tmp[PATH_MAX], *text = NULL;
+	size_t	len = 0, off = 0;
 	ssize_t n;
-	FILE *f;
-	int fd = -1, r = HK_ERR_SYSTEM;
+	FILE   *f;
+	int	fd = -1, r = HK_ERR_SYSTEM;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
 		return HK_ERR_TOO_LARGE;
@@ -301,8 +348,8 @@ metrics_write(struct metrics *m, struct server *sv, const char *path,
 		goto out;
 	}
 	r = HK_ERR_SYSTEM;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) < 0) {
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) <
+	    0) {
 		log_warn("metrics: cannot write %s", tmp);
 		goto out;
 	}
@@ -327,7 +374,7 @@ metrics_write(struct metrics *m, struct server *sv, const char *path,
 		goto out;
 	}
 	r = 0;
- out:
+out:
 	if (fd >= 0) {
 		close(fd);
 		unlink(tmp);
@@ -340,15 +387,17 @@ static void *
 metrics_main(void *arg)
 {
 	struct metrics *m = arg;
-	struct server *sv = m->sv;
-	uint64_t i, steps = sv->cfg->metrics_interval_s * 10;
-	int failing = 0, r;
+	struct server  *sv = m->sv;
+	uint64_t	i, steps = sv->cfg->metrics_interval_s * 10;
+	int		failing = 0, r;
 
 	while (!atomic_load(&m->stop)) {
 		r = metrics_write(m, sv, sv->cfg->metrics_path, 1);
 		if (r != 0 && !failing) {
-			log_err_r(r, "metrics: cannot write %s (retrying every "
-			    "%" PRIu64 " s)", sv->cfg->metrics_path,
+			log_err_r(r,
+			    "metrics: cannot write %s (retrying every "
+			    "%" PRIu64 " s)",
+			    sv->cfg->metrics_path,
 			    sv->cfg->metrics_interval_s);
 		} else if (r == 0 && failing) {
 			log_info("metrics: %s written again",

@@ -16,21 +16,21 @@ struct metrics;
 struct server;
 
 /* Caller must metrics_free(). */
-int	metrics_new(struct metrics **mp);
-void	metrics_free(struct metrics *m);
+int  metrics_new(struct metrics **mp);
+void metrics_free(struct metrics *m);
 
 /* Counts one request of op ("sign", "unauthenticated", ...) that took ns
  * nanoseconds.  m may be NULL. */
-void	metrics_observe(struct metrics *m, const char *op, uint64_t ns);
+void metrics_observe(struct metrics *m, const char *op, uint64_t ns);
 
 /* Starts the thread that writes sv->cfg->metrics_path (none without a
  * path). */
-int	metrics_start(struct metrics *m, struct server *sv);
+int metrics_start(struct metrics *m, struct server *sv);
 /* Stops it; the last file says hsmkey_up 0. */
-void	metrics_stop(struct metrics *m);
+void metrics_stop(struct metrics *m);
 
 /* Writes the file once: 0, or HK_ERR_SYSTEM (logged). */
-int	metrics_write(struct metrics *m, struct server *sv, const char *path,
-	    int up);
+int
+metrics_write(struct metrics *m, struct server *sv, const char *path, int up);
 
 #endif /* HK_METRICS_H */

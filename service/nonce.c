@@ -9,7 +9,7 @@
 #include "hk_err.h"
 #include "nonce.h"
 
-#define DIGEST_KEPT	16	/* of the request's SHA-256: see below */
+#define DIGEST_KEPT 16 /* of the request's SHA-256: see below */
 
 /*
  * One remembered request.  Of the request digest the first 16 bytes are
@@ -18,16 +18,16 @@
  * collision resistance beyond 2^64 buys nothing.
  */
 struct entry {
-	const void	*client;
-	size_t		*countp;
-	uint8_t		 nonce[HK_NONCE_LEN];
-	uint8_t		 digest[DIGEST_KEPT];
-	uint64_t	 expires_s;	/* wheel slot: forget at this second */
-	uint8_t		*reply;
-	uint32_t	 reply_len;
-	uint32_t	 answered;
-	struct entry	*hnext;		/* hash chain */
-	struct entry	*wnext;		/* wheel slot list */
+	const void   *client;
+	size_t	     *countp;
+	uint8_t	      nonce[HK_NONCE_LEN];
+	uint8_t	      digest[DIGEST_KEPT];
+	uint64_t      expires_s; /* wheel slot: forget at this second */
+	uint8_t	     *reply;
+	uint32_t      reply_len;
+	uint32_t      answered;
+	struct entry *hnext; /* hash chain */
+	struct entry *wnext; /* wheel slot list */
 };
 
 /*
@@ -38,24 +38,24 @@ struct entry {
  * the longest life (2 windows + 2 s) expires them in O(1).
  */
 struct nonce_cache {
-	pthread_mutex_t	 lock;
-	struct entry	**buckets;
-	size_t		 nbuckets;	/* a power of two */
-	struct entry	**wheel;
-	size_t		 nslots;
-	uint64_t	 swept_s;	/* slots before this second are empty */
-	size_t		 entries;
-	size_t		 bytes;
-	size_t		 per_client;
-	size_t		 total;
-	size_t		 max_bytes;
-	uint64_t	 window_ms;
-	uint64_t	 seed[2];
+	pthread_mutex_t lock;
+	struct entry  **buckets;
+	size_t		nbuckets; /* a power of two */
+	struct entry  **wheel;
+	size_t		nslots;
+	uint64_t	swept_s; /* slots before this second are empty */
+	size_t		entries;
+	size_t		bytes;
+	size_t		per_client;
+	size_t		total;
+	size_t		max_bytes;
+	uint64_t	window_ms;
+	uint64_t	seed[2];
 };
 
 static size_t
-bucket_of(const struct nonce_cache *nc, const void *client,
-    const uint8_t *nonce)
+bucket_of(
+    const struct nonce_cache *nc, const void *client, const uint8_t *nonce)
 {
 	uint64_t a, b, h;
 
@@ -86,7 +86,7 @@ nonce_cache_new(struct nonce_cache **ncp, uint64_t window_ms,
     size_t per_client, size_t total, size_t max_reply_bytes)
 {
 	struct nonce_cache *nc;
-	size_t n = 1024;
+	size_t		    n = 1024;
 
 	*ncp = NULL;
 	if ((nc = calloc(1, sizeof(*nc))) == NULL) {
@@ -122,7 +122,7 @@ void
 nonce_cache_free(struct nonce_cache *nc)
 {
 	struct entry *e, *next;
-	size_t i;
+	size_t	      i;
 
 	if (nc == NULL) {
 		return;
@@ -146,7 +146,7 @@ unlink_hash(struct nonce_cache *nc, struct entry *e)
 	struct entry **pp;
 
 	for (pp = &nc->buckets[bucket_of(nc, e->client, e->nonce)];
-	    *pp != NULL; pp = &(*pp)->hnext) {
+	     *pp != NULL; pp = &(*pp)->hnext) {
 		if (*pp == e) {
 			*pp = e->hnext;
 			return;
@@ -169,7 +169,7 @@ static void
 expire(struct nonce_cache *nc, uint64_t now_ms)
 {
 	struct entry *e, *next, *keep;
-	uint64_t now_s = now_ms / 1000, sec;
+	uint64_t      now_s = now_ms / 1000, sec;
 
 	if (nc->swept_s == 0 || now_s - nc->swept_s > nc->nslots) {
 		/* first use, or idle for longer than the wheel: sweep once */
@@ -184,7 +184,7 @@ expire(struct nonce_cache *nc, uint64_t now_ms)
 		for (e = nc->wheel[slot]; e != NULL; e = next) {
 			next = e->wnext;
 			if (e->expires_s != sec) {
-				e->wnext = keep;	/* a later lap */
+				e->wnext = keep; /* a later lap */
 				keep = e;
 				continue;
 			}
@@ -215,7 +215,7 @@ find(struct nonce_cache *nc, const void *client, const uint8_t *nonce)
 	struct entry *e;
 
 	for (e = nc->buckets[bucket_of(nc, client, nonce)]; e != NULL;
-	    e = e->hnext) {
+	     e = e->hnext) {
 		if (e->client == client &&
 		    memcmp(e->nonce, nonce, HK_NONCE_LEN) == 0) {
 			return e;
@@ -225,15 +225,14 @@ find(struct nonce_cache *nc, const void *client, const uint8_t *nonce)
 }
 
 int
-nonce_cache_begin(struct nonce_cache *nc, const void *client,
-    size_t *countp, const uint8_t nonce[HK_NONCE_LEN],
-    const uint8_t req_digest[32], uint64_t ts_ms, uint64_t now_ms,
-    uint8_t **replyp, size_t *lenp)
+nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
+    const uint8_t nonce[HK_NONCE_LEN], const uint8_t req_digest[32],
+    uint64_t ts_ms, uint64_t now_ms, uint8_t **replyp, size_t *lenp)
 {
-	uint64_t last_ms;
+	uint64_t      last_ms;
 	struct entry *e;
-	size_t h;
-	int r;
+	size_t	      h;
+	int	      r;
 
 	*replyp = NULL;
 	*lenp = 0;
@@ -245,7 +244,7 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client,
 		} else if (!e->answered) {
 			r = NONCE_IN_FLIGHT;
 		} else if (e->reply == NULL) {
-			r = HK_ERR_REPLAY;	/* reply too large to keep */
+			r = HK_ERR_REPLAY; /* reply too large to keep */
 		} else if ((*replyp = malloc(e->reply_len)) == NULL) {
 			r = HK_ERR_NOMEM;
 		} else {
@@ -281,7 +280,7 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client,
 	(*countp)++;
 	nc->entries++;
 	r = NONCE_NEW;
- out:
+out:
 	pthread_mutex_unlock(&nc->lock);
 	return r;
 }
@@ -291,7 +290,7 @@ nonce_cache_finish(struct nonce_cache *nc, const void *client,
     const uint8_t nonce[HK_NONCE_LEN], const uint8_t *reply, size_t len)
 {
 	struct entry *e;
-	uint8_t *copy = NULL;
+	uint8_t	     *copy = NULL;
 
 	if (reply != NULL && len > 0 && (copy = malloc(len)) != NULL) {
 		memcpy(copy, reply, len);

@@ -22,16 +22,16 @@
 struct nonce_cache;
 
 enum nonce_result {
-	NONCE_NEW = 0,		/* reserved: call nonce_cache_finish() */
-	NONCE_IN_FLIGHT = 1,	/* the same request is being executed */
-	NONCE_ANSWERED = 2,	/* the same request: *replyp is its reply */
+	NONCE_NEW = 0,	     /* reserved: call nonce_cache_finish() */
+	NONCE_IN_FLIGHT = 1, /* the same request is being executed */
+	NONCE_ANSWERED = 2,  /* the same request: *replyp is its reply */
 };
 
 /* window_ms: the clock window; an entry lives until its request's
  * timestamp is older than that. */
-int	nonce_cache_new(struct nonce_cache **ncp, uint64_t window_ms,
-	    size_t per_client, size_t total, size_t max_reply_bytes);
-void	nonce_cache_free(struct nonce_cache *nc);
+int  nonce_cache_new(struct nonce_cache **ncp, uint64_t window_ms,
+     size_t per_client, size_t total, size_t max_reply_bytes);
+void nonce_cache_free(struct nonce_cache *nc);
 
 /*
  * Looks up (client, nonce).  Returns a enum nonce_result, HK_ERR_REPLAY for
@@ -40,20 +40,19 @@ void	nonce_cache_free(struct nonce_cache *nc);
  * count, kept under the cache's lock.  For NONCE_ANSWERED, caller must free
  * *replyp.
  */
-int	nonce_cache_begin(struct nonce_cache *nc, const void *client,
-	    size_t *countp, const uint8_t nonce[HK_NONCE_LEN],
-	    const uint8_t req_digest[32], uint64_t ts_ms, uint64_t now_ms,
-	    uint8_t **replyp, size_t *lenp);
+int
+nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
+    const uint8_t nonce[HK_NONCE_LEN], const uint8_t req_digest[32],
+    uint64_t ts_ms, uint64_t now_ms, uint8_t **replyp, size_t *lenp);
 
 /* Stores the reply of a NONCE_NEW entry (copied; NULL/0 to store none,
  * e.g. when it is larger than the cache keeps: a resend then gets
  * REPLAY instead of a second execution). */
-void	nonce_cache_finish(struct nonce_cache *nc, const void *client,
-	    const uint8_t nonce[HK_NONCE_LEN], const uint8_t *reply,
-	    size_t len);
+void nonce_cache_finish(struct nonce_cache *nc, const void *client,
+    const uint8_t nonce[HK_NONCE_LEN], const uint8_t *reply, size_t len);
 
 /* Entries and reply bytes held now. */
-void	nonce_cache_usage(struct nonce_cache *nc, size_t *entriesp,
-	    size_t *bytesp);
+void
+nonce_cache_usage(struct nonce_cache *nc, size_t *entriesp, size_t *bytesp);
 
 #endif /* HK_NONCE_H */

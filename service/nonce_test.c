@@ -6,20 +6,20 @@
 #include "nonce.h"
 #include "testutil.h"
 
-#define W	30000ULL		/* the clock window, ms */
-#define T0	1795867200000ULL	/* some "now" */
+#define W  30000ULL	    /* the clock window, ms */
+#define T0 1795867200000ULL /* some "now" */
 
 static uint8_t n1[16] = { 1 }, n2[16] = { 2 }, d1[32] = { 1 }, d2[32] = { 2 };
-static int c1, c2;			/* two clients' identities */
-static size_t k1, k2;			/* their entry counts */
+static int     c1, c2; /* two clients' identities */
+static size_t  k1, k2; /* their entry counts */
 
 static int
 begin(struct nonce_cache *nc, const void *cl, size_t *kp, const uint8_t *n,
     const uint8_t *d, uint64_t ts, uint64_t now)
 {
 	uint8_t *reply = NULL;
-	size_t len;
-	int r;
+	size_t	 len;
+	int	 r;
 
 	r = nonce_cache_begin(nc, cl, kp, n, d, ts, now, &reply, &len);
 	if (r == NONCE_ANSWERED) {
@@ -67,13 +67,12 @@ test_life_follows_timestamp(void)
 	/* a timestamp one window ahead: remembered for two */
 	EQ_INT(begin(nc, &c1, &k1, n2, d1, T0 + W, T0), NONCE_NEW);
 	nonce_cache_finish(nc, &c1, n2, (const uint8_t *)"reply", 5);
-	FAIL(begin(nc, &c1, &k1, n2, d2, T0 + W, T0 + 2 * W),
-	    HK_ERR_REPLAY);
+	FAIL(begin(nc, &c1, &k1, n2, d2, T0 + W, T0 + 2 * W), HK_ERR_REPLAY);
 	/* past its life the first is forgotten (the clock check refuses
 	 * it from then on), the second not yet */
 	EQ_INT(begin(nc, &c1, &k1, n1, d2, T0, T0 + W + 1001), NONCE_NEW);
-	FAIL(begin(nc, &c1, &k1, n2, d2, T0 + W, T0 + W + 1001),
-	    HK_ERR_REPLAY);
+	FAIL(
+	    begin(nc, &c1, &k1, n2, d2, T0 + W, T0 + W + 1001), HK_ERR_REPLAY);
 	nonce_cache_free(nc);
 }
 
@@ -82,8 +81,8 @@ static void
 test_bounds(void)
 {
 	struct nonce_cache *nc;
-	uint8_t n[16];
-	int i;
+	uint8_t		    n[16];
+	int		    i;
 
 	k1 = k2 = 0;
 	PASS(nonce_cache_new(&nc, W, 10, 15, 1 << 20));
@@ -108,8 +107,7 @@ test_bounds(void)
 	FAIL(begin(nc, &c1, &k1, n, d2, T0, T0 + 2), HK_ERR_REPLAY);
 	/* once they age out there is room again */
 	n[0] = 100;
-	EQ_INT(begin(nc, &c1, &k1, n, d1, T0 + W, T0 + W + 1001),
-	    NONCE_NEW);
+	EQ_INT(begin(nc, &c1, &k1, n, d1, T0 + W, T0 + W + 1001), NONCE_NEW);
 	EQ_INT(k1, 1);
 	EQ_INT(k2, 0);
 	nonce_cache_free(nc);
@@ -140,8 +138,7 @@ test_in_flight_survives(void)
 	PASS(nonce_cache_new(&nc, W, 10, 10, 1 << 20));
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
 	EQ_INT(begin(nc, &c1, &k1, n2, d1, T0, T0 + 3 * W), NONCE_NEW);
-	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0 + 3 * W),
-	    NONCE_IN_FLIGHT);
+	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0 + 3 * W), NONCE_IN_FLIGHT);
 	nonce_cache_finish(nc, &c1, n1, (const uint8_t *)"reply", 5);
 	/* answered: it goes at the next sweep */
 	EQ_INT(begin(nc, &c1, &k1, n1, d2, T0 + 3 * W, T0 + 3 * W + 2000),

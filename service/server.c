@@ -30,34 +30,33 @@
 #include "transport.h"
 #include "wire.h"
 
-#define RECV_TIMEOUT_MS	200
+#define RECV_TIMEOUT_MS 200
 #define MAX_OBJECTS	(1 << 22)
 
 static atomic_int stopping;
 
 struct worker {
-	pthread_t		 thread;
-	struct server		*sv;
-	struct transport	*tr;
-	struct token_session	*s;
-	unsigned int		 id;
+	pthread_t	      thread;
+	struct server	     *sv;
+	struct transport     *tr;
+	struct token_session *s;
+	unsigned int	      id;
 };
 
 /* ---- the request pipeline -------------------------------------------- */
 
 /* A reply that could not be authenticated: status and message, no MAC. */
 static int
-reply_plain(const uint8_t *nonce, size_t nonce_len, int r,
-    const char *message, uint8_t **replyp, size_t *lenp)
+reply_plain(const uint8_t *nonce, size_t nonce_len, int r, const char *message,
+    uint8_t **replyp, size_t *lenp)
 {
-	Hsmkey__V1__ResponseEnvelope re =
-	    HSMKEY__V1__RESPONSE_ENVELOPE__INIT;
-	uint8_t *body = NULL;
-	size_t blen;
-	int rv;
+	Hsmkey__V1__ResponseEnvelope re = HSMKEY__V1__RESPONSE_ENVELOPE__INIT;
+	uint8_t			    *body = NULL;
+	size_t			     blen;
+	int			     rv;
 
-	if ((rv = dispatch_error(hk_status_from_err(r), message, &body,
-	    &blen)) != 0) {
+	if ((rv = dispatch_error(
+		 hk_status_from_err(r), message, &body, &blen)) != 0) {
 		return rv;
 	}
 	re.protocol = HK_PROTOCOL_VERSION;
@@ -75,19 +74,18 @@ static int
 reply_sealed(const uint8_t *daykey, const uint8_t *nonce, const uint8_t *body,
     size_t blen, uint8_t **replyp, size_t *lenp)
 {
-	Hsmkey__V1__ResponseEnvelope re =
-	    HSMKEY__V1__RESPONSE_ENVELOPE__INIT;
-	uint8_t mac[HK_MAC_LEN];
-	struct hk_buf *in;
-	int r;
+	Hsmkey__V1__ResponseEnvelope re = HSMKEY__V1__RESPONSE_ENVELOPE__INIT;
+	uint8_t			     mac[HK_MAC_LEN];
+	struct hk_buf		    *in;
+	int			     r;
 
 	if ((in = hk_buf_new(HK_MAX_MESSAGE + 256)) == NULL) {
 		return HK_ERR_NOMEM;
 	}
 	if ((r = hk_mac_input_response(in, HK_PROTOCOL_VERSION, nonce,
-	    HK_NONCE_LEN, body, blen)) != 0 ||
+		 HK_NONCE_LEN, body, blen)) != 0 ||
 	    (r = hk_hmac_sha256(daykey, HK_MAC_LEN, hk_buf_ptr(in),
-	    hk_buf_len(in), mac)) != 0) {
+		 hk_buf_len(in), mac)) != 0) {
 		hk_buf_free(in);
 		return r;
 	}
@@ -138,18 +136,19 @@ near_today(uint64_t ts, uint64_t now)
 static int
 check_mac(const Hsmkey__V1__Envelope *env, const uint8_t *daykey)
 {
-	uint8_t mac[HK_MAC_LEN];
+	uint8_t	       mac[HK_MAC_LEN];
 	struct hk_buf *in;
-	int r;
+	int	       r;
 
 	if ((in = hk_buf_new(HK_MAX_MESSAGE + 256)) == NULL) {
 		return HK_ERR_NOMEM;
 	}
 	if ((r = hk_mac_input_request(in, env->protocol, env->client_id,
-	    env->secret_no, env->nonce.data, env->nonce.len,
-	    env->timestamp_ms, env->request.data, env->request.len)) == 0 &&
+		 env->secret_no, env->nonce.data, env->nonce.len,
+		 env->timestamp_ms, env->request.data, env->request.len)) ==
+		0 &&
 	    (r = hk_hmac_sha256(daykey, HK_MAC_LEN, hk_buf_ptr(in),
-	    hk_buf_len(in), mac)) == 0) {
+		 hk_buf_len(in), mac)) == 0) {
 		r = hk_mac_cmp(mac, env->mac.data, HK_MAC_LEN);
 	}
 	hk_buf_free(in);
@@ -172,9 +171,9 @@ strcat_safe(char *buf, size_t cap, const char *s)
 
 /* What a request whose audit line fails gets instead of its reply. */
 enum audit_failure {
-	AF_SAME = 0,		/* its own reply (a denial stays a denial) */
-	AF_SIGN,		/* UNAVAILABLE, no signature */
-	AF_CHANGE,		/* UNAVAILABLE, "was done but not audited" */
+	AF_SAME = 0, /* its own reply (a denial stays a denial) */
+	AF_SIGN,     /* UNAVAILABLE, no signature */
+	AF_CHANGE,   /* UNAVAILABLE, "was done but not audited" */
 };
 
 /*
@@ -185,25 +184,25 @@ enum audit_failure {
  * says why is sealed and sent instead (no signature).
  */
 struct pending {
-	struct server		*sv;
-	struct transport	*tr;
-	struct transport_msg	 m;		/* owned: routing header */
-	struct client		*cl;
-	uint8_t			 nonce[HK_NONCE_LEN];
-	uint8_t			 daykey[HK_MAC_LEN];
-	int			 cached;
-	enum audit_failure	 failure;
-	uint8_t			*ok;
-	size_t			 oklen;
-	const char		*op;		/* static */
-	struct timespec		 t0;
+	struct server	    *sv;
+	struct transport    *tr;
+	struct transport_msg m; /* owned: routing header */
+	struct client	    *cl;
+	uint8_t		     nonce[HK_NONCE_LEN];
+	uint8_t		     daykey[HK_MAC_LEN];
+	int		     cached;
+	enum audit_failure   failure;
+	uint8_t		    *ok;
+	size_t		     oklen;
+	const char	    *op; /* static */
+	struct timespec	     t0;
 };
 
 static void
 pending_free(struct pending *p)
 {
 	if (p->ok != NULL) {
-		OPENSSL_cleanse(p->ok, p->oklen);	/* may hold a secret */
+		OPENSSL_cleanse(p->ok, p->oklen); /* may hold a secret */
 		free(p->ok);
 	}
 	OPENSSL_cleanse(p->daykey, sizeof(p->daykey));
@@ -215,7 +214,7 @@ static void
 observe(struct server *sv, const char *op, const struct timespec *t0)
 {
 	struct timespec t1;
-	int64_t ns;
+	int64_t		ns;
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ns = (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000000 +
@@ -247,24 +246,28 @@ seal(struct server *sv, const uint8_t *daykey, const uint8_t *nonce,
 static int
 failed_reply(struct pending *p, uint8_t **replyp, size_t *lenp)
 {
-	char why[PATH_MAX + 160], msg[PATH_MAX + 320];
+	char	 why[PATH_MAX + 160], msg[PATH_MAX + 320];
 	uint8_t *body = NULL;
-	size_t blen;
-	int r;
+	size_t	 blen;
+	int	 r;
 
 	if (audit_ready(p->sv->audit, why, sizeof(why))) {
-		snprintf(why, sizeof(why), "audit log %s cannot be written "
-		    "(see the service log)", p->sv->cfg->audit_path);
+		snprintf(why, sizeof(why),
+		    "audit log %s cannot be written "
+		    "(see the service log)",
+		    p->sv->cfg->audit_path);
 	}
 	if (p->failure == AF_CHANGE) {
-		snprintf(msg, sizeof(msg), "%s; the %s was done but is not in "
-		    "the audit log", why, p->op);
+		snprintf(msg, sizeof(msg),
+		    "%s; the %s was done but is not in "
+		    "the audit log",
+		    why, p->op);
 	} else {
-		snprintf(msg, sizeof(msg), "%s; no signature was returned",
-		    why);
+		snprintf(
+		    msg, sizeof(msg), "%s; no signature was returned", why);
 	}
 	if ((r = dispatch_error(HSMKEY__V1__STATUS__STATUS_UNAVAILABLE, msg,
-	    &body, &blen)) != 0) {
+		 &body, &blen)) != 0) {
 		return r;
 	}
 	r = seal(p->sv, p->daykey, p->nonce, body, blen, replyp, lenp);
@@ -277,9 +280,9 @@ static void
 pending_done(void *arg, int r)
 {
 	struct pending *p = arg;
-	uint8_t *failed = NULL;
-	const uint8_t *reply = p->ok;
-	size_t len = p->oklen, flen = 0;
+	uint8_t	       *failed = NULL;
+	const uint8_t  *reply = p->ok;
+	size_t		len = p->oklen, flen = 0;
 
 	if (r != 0 && p->failure != AF_SAME) {
 		if (failed_reply(p, &failed, &flen) == 0) {
@@ -316,9 +319,9 @@ audited_reply(struct server *sv, const struct audit_event *ev,
     uint8_t **replyp, size_t *lenp)
 {
 	struct pending *p;
-	uint8_t *failed = NULL;
-	size_t flen = 0;
-	int r;
+	uint8_t	       *failed = NULL;
+	size_t		flen = 0;
+	int		r;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		return HK_ERR_NOMEM;
@@ -362,9 +365,8 @@ audited_reply(struct server *sv, const struct audit_event *ev,
 	return 0;
 }
 
-static int handle(struct server *, struct token_session *,
-    struct transport *, struct transport_msg *, const uint8_t *, size_t,
-    uint8_t **, size_t *);
+static int handle(struct server *, struct token_session *, struct transport *,
+    struct transport_msg *, const uint8_t *, size_t, uint8_t **, size_t *);
 
 int
 server_handle(struct server *sv, struct token_session *s, const uint8_t *msg,
@@ -388,26 +390,26 @@ server_handle_msg(struct server *sv, struct token_session *s,
  */
 static int
 handle(struct server *sv, struct token_session *s, struct transport *tr,
-    struct transport_msg *m, const uint8_t *msg, size_t len,
-    uint8_t **replyp, size_t *lenp)
+    struct transport_msg *m, const uint8_t *msg, size_t len, uint8_t **replyp,
+    size_t *lenp)
 {
-	struct audit_event ev;
-	struct timespec t0;
-	enum audit_failure failure = AF_SAME;
-	const char *mop = "malformed";
-	int audit = 0, denial = 0, changes = 0;
-	Hsmkey__V1__Envelope *env = NULL;
-	Hsmkey__V1__Request *req = NULL;
-	struct dispatch_ctx ctx;
+	struct audit_event     ev;
+	struct timespec	       t0;
+	enum audit_failure     failure = AF_SAME;
+	const char	      *mop = "malformed";
+	int		       audit = 0, denial = 0, changes = 0;
+	Hsmkey__V1__Envelope  *env = NULL;
+	Hsmkey__V1__Request   *req = NULL;
+	struct dispatch_ctx    ctx;
 	struct dispatch_result res;
-	struct client *cl = NULL;
-	token_obj_t key = TOKEN_OBJ_NONE;
-	uint8_t digest[32], daykey[HK_MAC_LEN], *body = NULL;
-	size_t blen;
-	uint64_t now = hk_now_ms(), skew;
-	const char *why = NULL;
-	char msgbuf[PATH_MAX + 256];
-	int r, cached = 0;
+	struct client	      *cl = NULL;
+	token_obj_t	       key = TOKEN_OBJ_NONE;
+	uint8_t		       digest[32], daykey[HK_MAC_LEN], *body = NULL;
+	size_t		       blen;
+	uint64_t	       now = hk_now_ms(), skew;
+	const char	      *why = NULL;
+	char		       msgbuf[PATH_MAX + 256];
+	int		       r, cached = 0;
 
 	*replyp = NULL;
 	*lenp = 0;
@@ -416,12 +418,15 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 	memset(&res, 0, sizeof(res));
 	memset(daykey, 0, sizeof(daykey));
 	if ((r = hk_decode_strict(&hsmkey__v1__envelope__descriptor, msg, len,
-	    (ProtobufCMessage **)&env)) != 0) {
+		 (ProtobufCMessage **)&env)) != 0) {
 		log_info("malformed envelope (%zu bytes) dropped with an "
-		    "error reply", len);
+			 "error reply",
+		    len);
 		observe(sv, mop, &t0);
-		return reply_plain(NULL, 0, HK_ERR_DECODE, "malformed "
-		    "request envelope", replyp, lenp);
+		return reply_plain(NULL, 0, HK_ERR_DECODE,
+		    "malformed "
+		    "request envelope",
+		    replyp, lenp);
 	}
 	ev.client = hk_valid_client_id(env->client_id) ? env->client_id : "?";
 	ev.secret = env->secret_no;
@@ -432,10 +437,10 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 	ev.status = HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED;
 	if ((r = envelope_shape(env, &why)) != 0) {
 		log_info("bad envelope from '%s': %s",
-		    hk_valid_client_id(env->client_id) ? env->client_id :
-		    "?", why);
-		r = reply_plain(env->nonce.data, env->nonce.len, r, why,
-		    replyp, lenp);
+		    hk_valid_client_id(env->client_id) ? env->client_id : "?",
+		    why);
+		r = reply_plain(
+		    env->nonce.data, env->nonce.len, r, why, replyp, lenp);
 		goto out;
 	}
 	/* 1. MAC with the client's secret, kept in the token */
@@ -443,12 +448,14 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 		goto authenticated;
 	}
 	if ((r = clients_secret(sv->clients, env->client_id, env->secret_no,
-	    now, &cl, &key, &why)) != 0) {
+		 now, &cl, &key, &why)) != 0) {
 		log_warnx("unauthenticated request from client '%s' secret "
-		    "%" PRIu32 ": %s", env->client_id, env->secret_no, why);
-		snprintf(msgbuf, sizeof(msgbuf), "request not authenticated: "
-		    "%s (client '%s', secret %" PRIu32 ")", why,
-		    env->client_id, env->secret_no);
+			  "%" PRIu32 ": %s",
+		    env->client_id, env->secret_no, why);
+		snprintf(msgbuf, sizeof(msgbuf),
+		    "request not authenticated: "
+		    "%s (client '%s', secret %" PRIu32 ")",
+		    why, env->client_id, env->secret_no);
 		r = reply_plain(env->nonce.data, env->nonce.len,
 		    HK_ERR_UNAUTHENTICATED, msgbuf, replyp, lenp);
 		mop = "unauthenticated";
@@ -461,7 +468,8 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 		log_warnx("client '%s': timestamp a day or more off",
 		    env->client_id);
 		r = reply_plain(env->nonce.data, env->nonce.len,
-		    HK_ERR_UNAUTHENTICATED, "request not authenticated: "
+		    HK_ERR_UNAUTHENTICATED,
+		    "request not authenticated: "
 		    "timestamp is a day or more off the service clock",
 		    replyp, lenp);
 		mop = "unauthenticated";
@@ -469,51 +477,59 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 		goto out;
 	}
 	if ((r = clients_day_key(cl, s, env->secret_no, key,
-	    hk_mac_day(env->timestamp_ms), daykey)) != 0 ||
+		 hk_mac_day(env->timestamp_ms), daykey)) != 0 ||
 	    (r = check_mac(env, daykey)) != 0) {
 		if (r != HK_ERR_MAC) {
 			log_err_r(r, "cannot check the MAC of client '%s'",
 			    env->client_id);
 			r = reply_plain(env->nonce.data, env->nonce.len,
-			    HK_ERR_UNAVAILABLE, "the token cannot check MACs "
-			    "now; try again", replyp, lenp);
+			    HK_ERR_UNAVAILABLE,
+			    "the token cannot check MACs "
+			    "now; try again",
+			    replyp, lenp);
 			goto out;
 		}
 		log_warnx("bad MAC from client '%s' secret %" PRIu32,
 		    env->client_id, env->secret_no);
 		clients_denied(cl);
 		r = reply_plain(env->nonce.data, env->nonce.len,
-		    HK_ERR_UNAUTHENTICATED, "request not authenticated: MAC "
+		    HK_ERR_UNAUTHENTICATED,
+		    "request not authenticated: MAC "
 		    "does not verify (wrong secret, or the request was "
-		    "altered)", replyp, lenp);
+		    "altered)",
+		    replyp, lenp);
 		mop = "unauthenticated";
 		audit = denial = 1;
 		goto out;
 	}
 	/* 2. clock window, and nothing from before this process started */
-	skew = env->timestamp_ms > now ? env->timestamp_ms - now :
-	    now - env->timestamp_ms;
+	skew = env->timestamp_ms > now ? env->timestamp_ms - now
+				       : now - env->timestamp_ms;
 	if (skew > sv->cfg->clock_window_ms ||
 	    env->timestamp_ms < sv->start_ms) {
 		if (env->timestamp_ms < sv->start_ms &&
 		    skew <= sv->cfg->clock_window_ms) {
-			snprintf(msgbuf, sizeof(msgbuf), "request not "
+			snprintf(msgbuf, sizeof(msgbuf),
+			    "request not "
 			    "authenticated: its timestamp is older than the "
 			    "service's start");
 		} else {
-			snprintf(msgbuf, sizeof(msgbuf), "request not "
-			    "authenticated: timestamp is %" PRIu64 " ms %s the "
-			    "service clock (window %" PRIu64 " s)", skew,
+			snprintf(msgbuf, sizeof(msgbuf),
+			    "request not "
+			    "authenticated: timestamp is %" PRIu64
+			    " ms %s the "
+			    "service clock (window %" PRIu64 " s)",
+			    skew,
 			    env->timestamp_ms > now ? "ahead of" : "behind",
 			    sv->cfg->clock_window_ms / 1000);
 		}
 		log_warnx("client '%s': %s", env->client_id, msgbuf + 27);
 		clients_denied(cl);
-		r = dispatch_error(hk_status_from_err(HK_ERR_CLOCK), msgbuf,
-		    &body, &blen);
+		r = dispatch_error(
+		    hk_status_from_err(HK_ERR_CLOCK), msgbuf, &body, &blen);
 		if (r == 0) {
-			r = reply_sealed(daykey, env->nonce.data, body, blen,
-			    replyp, lenp);
+			r = reply_sealed(
+			    daykey, env->nonce.data, body, blen, replyp, lenp);
 		}
 		mop = "unauthenticated";
 		audit = denial = 1;
@@ -531,7 +547,8 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 		break;
 	case NONCE_ANSWERED:
 		log_debug("client '%s': resent request answered from the "
-		    "cache", env->client_id);
+			  "cache",
+		    env->client_id);
 		mop = "resent";
 		r = 0;
 		goto out;
@@ -541,14 +558,14 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 		r = 0;
 		goto out;
 	case HK_ERR_REPLAY:
-		log_warnx("replay from client '%s': nonce reused",
-		    env->client_id);
+		log_warnx(
+		    "replay from client '%s': nonce reused", env->client_id);
 		clients_denied(cl);
 		if ((r = dispatch_error(hk_status_from_err(HK_ERR_REPLAY),
-		    "request rejected: its nonce was already used", &body,
-		    &blen)) == 0) {
-			r = reply_sealed(daykey, env->nonce.data, body, blen,
-			    replyp, lenp);
+			 "request rejected: its nonce was already used", &body,
+			 &blen)) == 0) {
+			r = reply_sealed(
+			    daykey, env->nonce.data, body, blen, replyp, lenp);
 		}
 		mop = ev.op = "replay";
 		ev.status = HSMKEY__V1__STATUS__STATUS_REPLAY;
@@ -558,10 +575,10 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 		log_warnx("client '%s': nonce cache full, request refused",
 		    env->client_id);
 		if ((r = dispatch_error(hk_status_from_err(HK_ERR_EXHAUSTED),
-		    "too many requests in the clock window: slow down",
-		    &body, &blen)) == 0) {
-			r = reply_sealed(daykey, env->nonce.data, body, blen,
-			    replyp, lenp);
+			 "too many requests in the clock window: slow down",
+			 &body, &blen)) == 0) {
+			r = reply_sealed(
+			    daykey, env->nonce.data, body, blen, replyp, lenp);
 		}
 		mop = ev.op = "rate-limited";
 		ev.status = HSMKEY__V1__STATUS__STATUS_RESOURCE_EXHAUSTED;
@@ -569,18 +586,19 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 		goto out;
 	}
 	clients_touch(cl, env->secret_no, now);
- authenticated:
+authenticated:
 	/* 4. only now parse the request, strictly */
 	if (hk_decode_strict(&hsmkey__v1__request__descriptor,
-	    env->request.data, env->request.len,
-	    (ProtobufCMessage **)&req) != 0) {
+		env->request.data, env->request.len,
+		(ProtobufCMessage **)&req) != 0) {
 		r = dispatch_error(hk_status_from_err(HK_ERR_DECODE),
 		    "malformed request", &body, &blen);
 	} else if ((mop = dispatch_op_name(req, &changes)) != NULL &&
 	    changes && !audit_ready(sv->audit, msgbuf, sizeof(msgbuf) - 24)) {
 		/* fail closed: a change that cannot be audited is not made */
 		log_warnx("client '%s': %s refused: the audit log cannot be "
-		    "written", env->client_id, mop);
+			  "written",
+		    env->client_id, mop);
 		strcat_safe(msgbuf, sizeof(msgbuf), "; nothing was done");
 		r = dispatch_error(HSMKEY__V1__STATUS__STATUS_UNAVAILABLE,
 		    msgbuf, &body, &blen);
@@ -595,31 +613,31 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 		ev.items = res.items;
 		ev.status = res.status;
 		ev.sigs = res.has_sigs ? res.sigs : NULL;
-		denial = res.status ==
-		    HSMKEY__V1__STATUS__STATUS_PERMISSION_DENIED;
+		denial =
+		    res.status == HSMKEY__V1__STATUS__STATUS_PERMISSION_DENIED;
 		audit = res.changes_state || denial ||
 		    (strcmp(res.op, "sign") == 0 && audit_signs(sv->audit));
 		/* a sign or change whose line fails gets UNAVAILABLE */
 		if (res.status == HSMKEY__V1__STATUS__STATUS_OK) {
-			failure = res.changes_state ? AF_CHANGE :
-			    res.has_sigs ? AF_SIGN : AF_SAME;
+			failure = res.changes_state ? AF_CHANGE
+			    : res.has_sigs	    ? AF_SIGN
+						    : AF_SAME;
 		}
 	}
 	if (r != 0) {
 		goto out;
 	}
 	r = seal(sv, daykey, env->nonce.data, body, blen, replyp, lenp);
- out:
+out:
 	if (cl != NULL && env != NULL) {
-		clients_secret_count(sv->clients, cl, env->secret_no,
-		    denial);
+		clients_secret_count(sv->clients, cl, env->secret_no, denial);
 	}
 	if (r == 0 && audit && *replyp != NULL && sv->audit != NULL) {
 		r = audited_reply(sv, &ev, tr, m, cl, env->nonce.data, daykey,
 		    cached, failure, mop, &t0, replyp, lenp);
 		if (r == 0 && tr != NULL) {
-			cached = 0;	/* pending_done() stores the reply */
-			mop = NULL;	/* and observes the time */
+			cached = 0; /* pending_done() stores the reply */
+			mop = NULL; /* and observes the time */
 		} else if (r != 0 && *replyp != NULL) {
 			/* fail closed: never a reply that was not audited */
 			OPENSSL_cleanse(*replyp, *lenp);
@@ -637,7 +655,7 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 		    r == 0 ? *replyp : NULL, r == 0 ? *lenp : 0);
 	}
 	if (body != NULL) {
-		OPENSSL_cleanse(body, blen);	/* may hold a new secret */
+		OPENSSL_cleanse(body, blen); /* may hold a new secret */
 		free(body);
 	}
 	if (req != NULL) {
@@ -654,11 +672,11 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 static void *
 worker_main(void *arg)
 {
-	struct worker *w = arg;
+	struct worker	    *w = arg;
 	struct transport_msg m;
-	uint8_t *reply;
-	size_t len;
-	int r;
+	uint8_t		    *reply;
+	size_t		     len;
+	int		     r;
 
 	while (!atomic_load(&stopping)) {
 		if ((r = transport_recv(w->tr, &m)) != 0) {
@@ -670,8 +688,10 @@ worker_main(void *arg)
 		r = server_handle_msg(w->sv, w->s, w->tr, &m, &reply, &len);
 		if (r != 0) {
 			log_err_r(r, "worker %u: request failed", w->id);
-			if (reply_plain(NULL, 0, HK_ERR_INTERNAL, "internal "
-			    "error: see the service log", &reply, &len) != 0) {
+			if (reply_plain(NULL, 0, HK_ERR_INTERNAL,
+				"internal "
+				"error: see the service log",
+				&reply, &len) != 0) {
 				reply = NULL;
 			}
 		}
@@ -685,16 +705,16 @@ worker_main(void *arg)
 }
 
 struct ticker {
-	pthread_t		 thread;
-	struct server		*sv;
-	struct token_session	*s;
+	pthread_t	      thread;
+	struct server	     *sv;
+	struct token_session *s;
 };
 
 static void *
 ticker_main(void *arg)
 {
 	struct ticker *t = arg;
-	int i;
+	int	       i;
 
 	while (!atomic_load(&stopping)) {
 		keyring_tick(t->sv->kr, t->s, hk_now_ms());
@@ -744,7 +764,7 @@ harden(void)
 static int
 make_ipc_dirs(const struct config *cfg)
 {
-	char dir[PATH_MAX], *slash;
+	char   dir[PATH_MAX], *slash;
 	size_t i;
 
 	for (i = 0; i < cfg->nlisten; i++) {
@@ -771,8 +791,8 @@ static int
 collect(void *arg, const struct token_object *o)
 {
 	struct {
-		struct token_object	*objs;
-		size_t			 n, cap;
+		struct token_object *objs;
+		size_t		     n, cap;
 	} *c = arg;
 	struct token_object *nobjs;
 
@@ -781,8 +801,8 @@ collect(void *arg, const struct token_object *o)
 			return HK_ERR_TOO_LARGE;
 		}
 		c->cap = c->cap ? c->cap * 2 : 256;
-		if ((nobjs = reallocarray(c->objs, c->cap,
-		    sizeof(*nobjs))) == NULL) {
+		if ((nobjs = reallocarray(c->objs, c->cap, sizeof(*nobjs))) ==
+		    NULL) {
 			return HK_ERR_NOMEM;
 		}
 		c->objs = nobjs;
@@ -794,23 +814,23 @@ collect(void *arg, const struct token_object *o)
 /* Opens the token and loads keys and clients: shared by run and
  * bootstrap. */
 static int
-server_open(struct server *sv, const struct config *cfg,
-    struct token_session **sp)
+server_open(
+    struct server *sv, const struct config *cfg, struct token_session **sp)
 {
 	struct {
-		struct token_object	*objs;
-		size_t			 n, cap;
+		struct token_object *objs;
+		size_t		     n, cap;
 	} c = { NULL, 0, 0 };
 	struct keyring_opts ko;
-	char host[HOST_NAME_MAX + 1], instance[256];
-	int r;
+	char		    host[HOST_NAME_MAX + 1], instance[256];
+	int		    r;
 
 	memset(sv, 0, sizeof(*sv));
 	*sp = NULL;
 	sv->cfg = cfg;
 	sv->start_ms = hk_now_ms();
-	if ((r = token_open(&sv->tok, cfg->module, cfg->token_uri,
-	    cfg->pin_file)) != 0) {
+	if ((r = token_open(
+		 &sv->tok, cfg->module, cfg->token_uri, cfg->pin_file)) != 0) {
 		log_err_r(r, "cannot open the token %s", cfg->token_uri);
 		return r;
 	}
@@ -836,7 +856,7 @@ server_open(struct server *sv, const struct config *cfg,
 	if ((r = keyring_load(&sv->kr, sv->tok, *sp, c.objs, c.n, &ko)) != 0) {
 		log_err_r(r, "cannot load the keys");
 	} else if ((r = clients_load(&sv->clients, *sp, c.objs, c.n,
-	    cfg->secret_lifetime_s)) != 0) {
+			cfg->secret_lifetime_s)) != 0) {
 		log_err_r(r, "cannot load the clients");
 	}
 	free(c.objs);
@@ -872,15 +892,15 @@ socket_gid(const struct config *cfg)
 int
 server_run(const struct config *cfg, int foreground)
 {
-	struct server sv;
+	struct server	      sv;
 	struct token_session *s0 = NULL;
-	struct worker *w = NULL;
-	struct ticker tk;
-	struct transport *tr = NULL;
-	sigset_t set;
-	unsigned int i, started = 0;
-	long gid;
-	int r, sig, ticking = 0;
+	struct worker	     *w = NULL;
+	struct ticker	      tk;
+	struct transport     *tr = NULL;
+	sigset_t	      set;
+	unsigned int	      i, started = 0;
+	long		      gid;
+	int		      r, sig, ticking = 0;
 
 	memset(&tk, 0, sizeof(tk));
 	sanitise_fds();
@@ -909,15 +929,15 @@ server_run(const struct config *cfg, int foreground)
 		sv.workers = n > 0 && n < 256 ? (unsigned int)n : 2;
 	}
 	sv.skip_auth = getenv("HSMKEYD_BENCH_SKIP_AUTH") != NULL &&
-	    strcmp(getenv("HSMKEYD_BENCH_SKIP_AUTH"), "yes-i-am-a-benchmark")
-	    == 0;
+	    strcmp(getenv("HSMKEYD_BENCH_SKIP_AUTH"),
+		"yes-i-am-a-benchmark") == 0;
 	if (sv.skip_auth) {
 		log_warnx("AUTHENTICATION IS OFF (benchmark switch): never "
-		    "run this in production");
+			  "run this in production");
 	}
 	if ((r = nonce_cache_new(&sv.nonces, cfg->clock_window_ms,
-	    cfg->nonce_per_client, cfg->nonce_total,
-	    cfg->reply_cache_bytes)) != 0) {
+		 cfg->nonce_per_client, cfg->nonce_total,
+		 cfg->reply_cache_bytes)) != 0) {
 		goto out;
 	}
 	if ((r = metrics_new(&sv.metrics)) != 0 ||
@@ -936,7 +956,7 @@ server_run(const struct config *cfg, int foreground)
 	signal(SIGXFSZ, SIG_IGN);
 
 	if ((r = transport_open(&tr, cfg->listen, cfg->nlisten,
-	    HK_MAX_MESSAGE + 4096, RECV_TIMEOUT_MS, gid)) != 0) {
+		 HK_MAX_MESSAGE + 4096, RECV_TIMEOUT_MS, gid)) != 0) {
 		goto out;
 	}
 	if ((w = calloc(sv.workers, sizeof(*w))) == NULL) {
@@ -951,8 +971,8 @@ server_run(const struct config *cfg, int foreground)
 			log_err_r(r, "worker %u: cannot open a session", i);
 			goto stop;
 		}
-		if ((r = pthread_create(&w[i].thread, NULL, worker_main,
-		    &w[i])) != 0) {
+		if ((r = pthread_create(
+			 &w[i].thread, NULL, worker_main, &w[i])) != 0) {
 			log_warnx("pthread_create: %s", strerror(r));
 			token_session_close(w[i].s);
 			w[i].s = NULL;
@@ -988,7 +1008,7 @@ server_run(const struct config *cfg, int foreground)
 		break;
 	}
 	r = 0;
- stop:
+stop:
 	/* workers finish the request in hand, then see the flag */
 	atomic_store(&stopping, 1);
 	for (i = 0; i < started; i++) {
@@ -1005,7 +1025,7 @@ server_run(const struct config *cfg, int foreground)
 	for (i = 0; i < sv.workers && w != NULL; i++) {
 		token_session_close(w[i].s);
 	}
- out:
+out:
 	free(w);
 	audit_close(sv.audit);
 	sv.audit = NULL;
@@ -1021,19 +1041,19 @@ server_run(const struct config *cfg, int foreground)
 /* ---- bootstrap -------------------------------------------------------- */
 
 int
-server_bootstrap(const struct config *cfg, const char *id,
-    const char *out_path)
+server_bootstrap(
+    const struct config *cfg, const char *id, const char *out_path)
 {
-	static char *grants[] = { "admin:*", "sign:*", "verify:*",
-	    "pubkey:*" };
-	struct server sv;
+	static char	     *grants[] = { "admin:*", "sign:*", "verify:*",
+			 "pubkey:*" };
+	struct server	      sv;
 	struct token_session *s = NULL;
-	uint8_t secret[HK_SECRET_LEN];
-	char *b64 = NULL;
-	uint64_t expires;
-	uint32_t number;
-	FILE *f = NULL;
-	int fd = -1, r;
+	uint8_t		      secret[HK_SECRET_LEN];
+	char		     *b64 = NULL;
+	uint64_t	      expires;
+	uint32_t	      number;
+	FILE		     *f = NULL;
+	int		      fd = -1, r;
 
 	sanitise_fds();
 	if ((r = harden()) != 0) {
@@ -1041,32 +1061,33 @@ server_bootstrap(const struct config *cfg, const char *id,
 	}
 	if (!hk_valid_client_id(id)) {
 		log_warnx("invalid client id '%s': use "
-		    "[A-Za-z0-9][A-Za-z0-9._@-]{0,63}", id);
+			  "[A-Za-z0-9][A-Za-z0-9._@-]{0,63}",
+		    id);
 		return HK_ERR_INVALID;
 	}
 	if ((r = server_open(&sv, cfg, &s)) != 0) {
 		goto out;
 	}
-	if (cfg->audit_path != NULL &&
-	    (r = audit_ensure_key(sv.kr, s)) != 0) {
+	if (cfg->audit_path != NULL && (r = audit_ensure_key(sv.kr, s)) != 0) {
 		goto out;
 	}
 	if (clients_any_admin(sv.clients)) {
-		log_warnx("an admin client exists already: bootstrap refused "
+		log_warnx(
+		    "an admin client exists already: bootstrap refused "
 		    "(use 'hsmkey client add' with an admin credential)");
 		r = HK_ERR_EXISTS;
 		goto out;
 	}
 	/* the file first, so that a secret is never made and then lost */
 	if ((fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600)) < 0) {
+		 0600)) < 0) {
 		log_warn("cannot create %s", out_path);
 		r = HK_ERR_SYSTEM;
 		goto out;
 	}
 	if ((r = clients_add(sv.clients, s, id, grants,
-	    sizeof(grants) / sizeof(grants[0]), secret, &number,
-	    &expires)) != 0) {
+		 sizeof(grants) / sizeof(grants[0]), secret, &number,
+		 &expires)) != 0) {
 		log_err_r(r, "cannot create client %s", id);
 		goto out;
 	}
@@ -1081,10 +1102,11 @@ server_bootstrap(const struct config *cfg, const char *id,
 		goto out;
 	}
 	fd = -1;
-	fprintf(f, "# hsmkey credentials of client %s: keep this file "
+	fprintf(f,
+	    "# hsmkey credentials of client %s: keep this file "
 	    "secret (mode 0600)\n[client]\nid = %s\nsecret = %s\n"
-	    "secret_no = %" PRIu32 "\nconnect = %s\n", id, id, b64, number,
-	    cfg->listen[0]);
+	    "secret_no = %" PRIu32 "\nconnect = %s\n",
+	    id, id, b64, number, cfg->listen[0]);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		log_warn("cannot write %s", out_path);
 		r = HK_ERR_SYSTEM;
@@ -1092,7 +1114,7 @@ server_bootstrap(const struct config *cfg, const char *id,
 	}
 	log_info("created admin client %s; credentials in %s", id, out_path);
 	r = 0;
- out:
+out:
 	if (b64 != NULL) {
 		OPENSSL_cleanse(b64, strlen(b64));
 		free(b64);

@@ -10,10 +10,10 @@ int
 store_replace(struct token_session *s, const char *label,
     const ProtobufCMessage *m, token_obj_t *metap)
 {
-	uint8_t *buf = NULL;
-	size_t len;
+	uint8_t	   *buf = NULL;
+	size_t	    len;
 	token_obj_t obj;
-	int r;
+	int	    r;
 
 	if ((r = hk_encode(m, &buf, &len)) != 0) {
 		return r;
@@ -24,8 +24,8 @@ store_replace(struct token_session *s, const char *label,
 		return r;
 	}
 	free(buf);
-	if (*metap != TOKEN_OBJ_NONE &&
-	    (r = token_destroy(s, *metap)) != 0 && r != HK_ERR_NOT_FOUND) {
+	if (*metap != TOKEN_OBJ_NONE && (r = token_destroy(s, *metap)) != 0 &&
+	    r != HK_ERR_NOT_FOUND) {
 		/* two records: the next start keeps the newer one */
 		log_err_r(r, "cannot remove the old record %s", label);
 	}

@@ -13,7 +13,7 @@
 
 /* Writes m as a new record labelled label, then destroys *metap (if any);
  * *metap becomes the new object. */
-int	store_replace(struct token_session *s, const char *label,
-	    const ProtobufCMessage *m, token_obj_t *metap);
+int store_replace(struct token_session *s, const char *label,
+    const ProtobufCMessage *m, token_obj_t *metap);
 
 #endif /* HK_STORE_H */

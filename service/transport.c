@@ -13,15 +13,15 @@
 #include "transport.h"
 
 struct transport {
-	int	sock;
+	int sock;
 };
 
 static int
 bind_one(struct transport *t, const char *url, long gid)
 {
 	const char *path = NULL;
-	mode_t old;
-	int eid;
+	mode_t	    old;
+	int	    eid;
 
 	if (strncmp(url, "ipc://", 6) == 0) {
 		path = url + 6;
@@ -30,8 +30,8 @@ bind_one(struct transport *t, const char *url, long gid)
 	eid = nn_bind(t->sock, url);
 	umask(old);
 	if (eid < 0) {
-		log_warnx("cannot listen on %s: %s", url,
-		    nn_strerror(nn_errno()));
+		log_warnx(
+		    "cannot listen on %s: %s", url, nn_strerror(nn_errno()));
 		return HK_ERR_SYSTEM;
 	}
 	if (path != NULL) {
@@ -53,8 +53,8 @@ transport_open(struct transport **tp, char *const *urls, size_t nurls,
     size_t max_msg, int recv_timeout_ms, long gid)
 {
 	struct transport *t;
-	int maxsz, r = HK_ERR_SYSTEM;
-	size_t i;
+	int		  maxsz, r = HK_ERR_SYSTEM;
+	size_t		  i;
 
 	*tp = NULL;
 	if (max_msg > INT32_MAX) {
@@ -70,9 +70,9 @@ transport_open(struct transport **tp, char *const *urls, size_t nurls,
 		return HK_ERR_SYSTEM;
 	}
 	if (nn_setsockopt(t->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &maxsz,
-	    sizeof(maxsz)) < 0 ||
+		sizeof(maxsz)) < 0 ||
 	    nn_setsockopt(t->sock, NN_SOL_SOCKET, NN_RCVTIMEO,
-	    &recv_timeout_ms, sizeof(recv_timeout_ms)) < 0) {
+		&recv_timeout_ms, sizeof(recv_timeout_ms)) < 0) {
 		log_warnx("nn_setsockopt: %s", nn_strerror(nn_errno()));
 		goto out;
 	}
@@ -85,7 +85,7 @@ transport_open(struct transport **tp, char *const *urls, size_t nurls,
 	*tp = t;
 	t = NULL;
 	r = 0;
- out:
+out:
 	if (t != NULL) {
 		nn_close(t->sock);
 		free(t);
@@ -97,9 +97,9 @@ int
 transport_recv(struct transport *t, struct transport_msg *m)
 {
 	struct nn_msghdr hdr;
-	struct nn_iovec iov;
-	void *body = NULL, *control = NULL;
-	int n;
+	struct nn_iovec	 iov;
+	void		*body = NULL, *control = NULL;
+	int		 n;
 
 	memset(m, 0, sizeof(*m));
 	memset(&hdr, 0, sizeof(hdr));
@@ -135,8 +135,8 @@ transport_send(struct transport *t, struct transport_msg *m,
     const uint8_t *reply, size_t len)
 {
 	struct nn_msghdr hdr;
-	struct nn_iovec iov;
-	void *chunk, *control;
+	struct nn_iovec	 iov;
+	void		*chunk, *control;
 
 	if (m->hdr == NULL) {
 		return HK_ERR_INTERNAL;

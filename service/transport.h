@@ -16,10 +16,10 @@ struct transport;
 
 /* One received request: body is owned by the message. */
 struct transport_msg {
-	uint8_t		*body;
-	size_t		 len;
-	void		*body_nn;	/* nanomsg chunk */
-	void		*hdr;		/* routing header (nanomsg chunk) */
+	uint8_t *body;
+	size_t	 len;
+	void	*body_nn; /* nanomsg chunk */
+	void	*hdr;	  /* routing header (nanomsg chunk) */
 };
 
 /*
@@ -28,19 +28,19 @@ struct transport_msg {
  * transport_recv() so that workers notice shutdown.  max_msg caps the size
  * of a received message (NN_RCVMAXSIZE).  Caller must transport_close().
  */
-int	transport_open(struct transport **tp, char *const *urls, size_t nurls,
-	    size_t max_msg, int recv_timeout_ms, long gid);
+int transport_open(struct transport **tp, char *const *urls, size_t nurls,
+    size_t max_msg, int recv_timeout_ms, long gid);
 
 /* Waits for a request: 0, HK_ERR_TIMEOUT when none came in time, or
  * HK_ERR_UNAVAILABLE once the socket is closed.  Caller must
  * transport_msg_free(m) (also after transport_send()). */
-int	transport_recv(struct transport *t, struct transport_msg *m);
+int transport_recv(struct transport *t, struct transport_msg *m);
 
 /* Sends reply to the peer of m. */
-int	transport_send(struct transport *t, struct transport_msg *m,
-	    const uint8_t *reply, size_t len);
+int transport_send(struct transport *t, struct transport_msg *m,
+    const uint8_t *reply, size_t len);
 
-void	transport_msg_free(struct transport_msg *m);
-void	transport_close(struct transport *t);
+void transport_msg_free(struct transport_msg *m);
+void transport_close(struct transport *t);
 
 #endif /* HK_TRANSPORT_H */
