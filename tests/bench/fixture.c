@@ -185,12 +185,19 @@ collect_cb(void *arg, const struct token_object *o)
 	return 0;
 }
 
+/*
+ * hsmkeyd's defaults (service/config.c: [keys] destroy_delay 7 days,
+ * verify_grace 30 days), so that the fixture's versions are in the states
+ * a default service gives them: v<V> active, older ones verify-only until
+ * 30 days after their rotation.  (A grace of 0 would leave every retired
+ * version due for a state change at hsmkeyd's first tick.)
+ */
 static void
 init_opts(struct keyring_opts *ko)
 {
 	memset(ko, 0, sizeof(*ko));
-	ko->destroy_delay_s = 86400;
-	ko->default_verify_grace_s = 0;
+	ko->destroy_delay_s = 7 * 86400;
+	ko->default_verify_grace_s = 30 * 86400;
 	ko->instance = instance;
 	ko->no_session_copies = 1;
 }

@@ -191,7 +191,7 @@ if ! SOFTHSM2_CONF=$W/merged/softhsm2.conf "$HSMKEY_FIXTURE" \
 fi
 cat "$W/check.log"
 
-# 5. an admin client for the bench
+# 5. an admin client for the bench, and the audit key
 BT=$(mktemp -d "${TMPDIR:-/tmp}/hsmkey-prepare.XXXXXX") || exit 1
 cat >"$BT/hsmkeyd.conf" <<EOC
 ; written by tests/bench/prepare.sh
@@ -204,6 +204,11 @@ log_level = info
 module = $SOFTHSM_MODULE
 token = pkcs11:token=hsmkey
 pin_file = $W/merged/pin
+
+; as in run.sh's config, so that the audit key (hsmkey-audit) is made
+; here and not by the bench's hsmkeyd at its timed start
+[audit]
+path = $BT/audit.log
 EOC
 if ! SOFTHSM2_CONF=$W/merged/softhsm2.conf "$HSMKEYD" \
     --config "$BT/hsmkeyd.conf" --bootstrap-admin admin \
@@ -230,6 +235,7 @@ NOBJ=$(find "$W/merged/tokens" -name '*.object' ! -name 'token.object' | wc -l)
 cat "$W"/shard-*/fixture.log >"$W/merged/shards.log" 2>/dev/null
 rm -rf "$OUT"
 mv "$W/merged" "$OUT" || exit 1
+write_conf "$OUT"
 rm -rf "$W"
 echo "prepare: $OUT ready:"
 cat "$OUT/fixture.txt"
