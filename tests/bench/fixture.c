@@ -7,6 +7,7 @@
  *   hsmkey-fixture --module SOFTHSM --token URI --pin-file FILE --keys N
  *       [--versions V] [--first F] [--prefix P] [--alg ALG]
  *       [--threads T] [--report R] [--limit-s S]
+ *   hsmkey-fixture --module SOFTHSM --token URI --pin-file FILE --load-only
  *
  * Makes keys P-<F>..P-<F+N-1> (P: "many", 5 digits) with V versions each
  * (default 4: created, then rotated V-1 times), ALG ecdsa-p256 by default.
@@ -25,6 +26,11 @@
  * Every R versions it prints the time taken for those R, the rate and the
  * token's object count, so that the cost's growth with the object count
  * is visible.  Exit 0 when every key in the range has V versions.
+ *
+ * --load-only makes nothing: it loads the token as hsmkeyd's start does
+ * (token_open, token_list, keyring_load with session copies) and prints
+ * the time and the process's VmRSS after each step, to tell the token
+ * module's share of hsmkeyd's start-up time and memory from the keyring's.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -54,6 +60,7 @@ static struct {
 	hk_alg	    alg;
 	int	    nkeys, first, versions, threads, report;
 	double	    limit_s;
+	int	    load_only;
 } opt = {
 	.prefix = "many",
 	.alg = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256,
@@ -202,6 +209,87 @@ init_opts(struct keyring_opts *ko)
 	ko->no_session_copies = 1;
 }
 
+/* VmRSS of this process in KiB, -1 if unknown. */
+static long
+rss_kib(void)
+{
+	char  line[256];
+	long  kib = -1;
+	FILE *f;
+
+	if ((f = fopen("/proc/self/status", "r")) == NULL) {
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "VmRSS:", 6) == 0) {
+			kib = strtol(line + 6, NULL, 10);
+		}
+	}
+	fclose(f);
+	return kib;
+}
+
+static void
+step(const char *what, double *t)
+{
+	double n = now_s();
+
+	fprintf(stderr, "load: %-34s %6.2f s  VmRSS %7.1f MiB\n", what, n - *t,
+	    rss_kib() / 1024.0);
+	*t = n;
+}
+
+/* hsmkeyd's start (service/server.c server_open), step by step. */
+static int
+load_only(void)
+{
+	struct collect	      c = { NULL, 0, 0 };
+	struct token_session *s = NULL;
+	struct keyring	     *kr = NULL;
+	struct keyring_opts   ko;
+	double		      t = now_s();
+	int		      r;
+
+	step("start", &t);
+	if ((r = token_open(&tok, opt.module, opt.uri, opt.pin_file)) != 0 ||
+	    (r = token_session_open(tok, &s)) != 0) {
+		fprintf(stderr, "load: token: %s\n", hk_strerror(r));
+		goto out;
+	}
+	step("token_open (C_Initialize, C_Login)", &t);
+	if ((r = token_list(s, "hsmkey", collect_cb, &c)) != 0) {
+		fprintf(stderr, "load: token_list: %s\n", hk_strerror(r));
+		goto out;
+	}
+	fprintf(stderr, "load: %zu objects\n", c.n);
+	step("token_list", &t);
+	init_opts(&ko);
+	ko.no_session_copies = 1;
+	if ((r = keyring_load(&kr, tok, s, c.objs, c.n, &ko)) != 0) {
+		fprintf(stderr, "load: keyring_load: %s\n", hk_strerror(r));
+		goto out;
+	}
+	step("keyring_load, no session copies", &t);
+	keyring_free(kr);
+	kr = NULL;
+	step("keyring_free", &t);
+	ko.no_session_copies = 0;
+	if ((r = keyring_load(&kr, tok, s, c.objs, c.n, &ko)) != 0) {
+		fprintf(stderr, "load: keyring_load: %s\n", hk_strerror(r));
+		goto out;
+	}
+	step("keyring_load again, session copies", &t);
+out:
+	keyring_free(kr);
+	free(c.objs);
+	token_session_close(s);
+	step("keyring_free, C_CloseSession", &t);
+	token_close(tok);
+	tok = NULL;
+	step("token_close (C_Finalize)", &t);
+	return r == 0 ? 0 : 1;
+}
+
 /* Loads the whole keyring (repairing) and counts the token's objects. */
 static int
 load_all(struct token_session *s, struct keyring **krp, size_t *nobjsp)
@@ -248,7 +336,9 @@ usage(void)
 	    "usage: hsmkey-fixture --module SOFTHSM --token URI --pin-file "
 	    "FILE --keys N\n"
 	    "           [--versions V] [--first F] [--prefix P] [--alg ALG]\n"
-	    "           [--threads T] [--report R] [--limit-s S]\n");
+	    "           [--threads T] [--report R] [--limit-s S]\n"
+	    "       hsmkey-fixture --module SOFTHSM --token URI --pin-file "
+	    "FILE --load-only\n");
 	exit(2);
 }
 
@@ -284,10 +374,12 @@ main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
-		if (i + 1 == argc) {
+		if (i + 1 == argc && strcmp(a, "--load-only") != 0) {
 			usage();
 		}
-		if (strcmp(a, "--module") == 0) {
+		if (strcmp(a, "--load-only") == 0) {
+			opt.load_only = 1;
+		} else if (strcmp(a, "--module") == 0) {
 			opt.module = argv[++i];
 		} else if (strcmp(a, "--token") == 0) {
 			opt.uri = argv[++i];
@@ -316,7 +408,8 @@ main(int argc, char **argv)
 		}
 	}
 	if (opt.module == NULL || opt.uri == NULL || opt.pin_file == NULL ||
-	    opt.nkeys == 0 || opt.first + opt.nkeys > 100000) {
+	    (!opt.load_only &&
+		(opt.nkeys == 0 || opt.first + opt.nkeys > 100000))) {
 		usage();
 	}
 	hk_log_init("hsmkey-fixture", 0, HK_LOG_WARN);
@@ -327,6 +420,11 @@ main(int argc, char **argv)
 	}
 	host[sizeof(host) - 1] = '\0';
 	t_start = now_s();
+	if (opt.load_only) {
+		snprintf(instance, sizeof(instance), "%s/%ld/%.0f", host,
+		    (long)getpid(), (double)time(NULL) * 1000);
+		return load_only();
+	}
 	snprintf(instance, sizeof(instance), "%s/%ld/%.0f", host,
 	    (long)getpid(), (double)time(NULL) * 1000);
 
