@@ -1155,7 +1155,7 @@ token_list(struct token_session *s, const char		     *prefix,
 	CK_OBJECT_HANDLE   *h = NULL;
 	CK_OBJECT_CLASS	    cls;
 	CK_BBOOL	    sign;
-	CK_ATTRIBUTE	    a[3], sa[1];
+	CK_ATTRIBUTE	    a[4];
 	size_t		    n = 0, i, plen;
 	CK_RV		    rv;
 	int		    r = HK_ERR_INTERNAL;
@@ -1172,6 +1172,11 @@ token_list(struct token_session *s, const char		     *prefix,
 		a[0] = (CK_ATTRIBUTE)ATTR_VAR(CKA_CLASS, cls);
 		a[1] = (CK_ATTRIBUTE)ATTR(CKA_LABEL, o.label, TOKEN_LABEL_MAX);
 		a[2] = (CK_ATTRIBUTE)ATTR(CKA_ID, o.id, TOKEN_ID_MAX);
+		/* one call per object: at 20,000 objects each call costs
+		 * SoftHSM a file check; keys answer CKA_SIGN, the others
+		 * mark it unavailable */
+		sign = CK_FALSE;
+		a[3] = (CK_ATTRIBUTE)ATTR_VAR(CKA_SIGN, sign);
 		rv = t->f->C_GetAttributeValue(s->h, h[i], a, NITEMS(a));
 		switch (rv) {
 		case CKR_OK:
@@ -1204,18 +1209,9 @@ token_list(struct token_session *s, const char		     *prefix,
 		o.handle = h[i];
 		o.label[a[1].ulValueLen] = '\0';
 		o.id_len = a[2].ulValueLen;
-		if (o.klass == TOKEN_CLASS_PRIVATE ||
-		    o.klass == TOKEN_CLASS_SECRET) {
-			sign = CK_FALSE;
-			sa[0] = (CK_ATTRIBUTE)ATTR_VAR(CKA_SIGN, sign);
-			rv = t->f->C_GetAttributeValue(s->h, h[i], sa, 1);
-			if (rv == CKR_OBJECT_HANDLE_INVALID) {
-				continue;
-			}
-			if ((r = ck(t, "C_GetAttributeValue(CKA_SIGN)", rv)) !=
-			    0) {
-				goto out;
-			}
+		if ((o.klass == TOKEN_CLASS_PRIVATE ||
+			o.klass == TOKEN_CLASS_SECRET) &&
+		    a[3].ulValueLen == sizeof(sign)) {
 			o.can_sign = sign == CK_TRUE;
 		}
 		if ((r = cb(arg, &o)) != 0) {

@@ -486,6 +486,7 @@ handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__SignRequest *req,
 		rep->has_sigs = 1;
 	}
 	keyring_count(sg.v, KR_SIGN, req->n_items);
+	keyring_want_copy(ctx->sv->kr, ctx->s, sg.v);
 	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_SIGN;
 	rep->resp.sign = sresp;
 	return 0;

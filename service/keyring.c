@@ -20,11 +20,12 @@
 
 #include <openssl/x509.h>
 
-#define META_PREFIX  "hsmkey-key:"
-#define KEY_PREFIX   "hsmkey:"
-#define NAME_MAX_LEN 64
-#define OWNER_MAX    128
-#define MAX_VERSIONS 100000
+#define META_PREFIX   "hsmkey-key:"
+#define KEY_PREFIX    "hsmkey:"
+#define NAME_MAX_LEN  64
+#define OWNER_MAX     128
+#define MAX_VERSIONS  100000
+#define TICK_MAX_KEYS 50 /* keys changed by one keyring_tick() */
 
 /* The persistent part of a version, as in StoredVersion. */
 struct kr_vrec {
@@ -57,8 +58,9 @@ struct kr_version {
 	token_obj_t	  priv;
 	token_obj_t	  pub;
 	int		  token_can_sign;
-	token_obj_t	  copy; /* session copy that signs, or NONE */
-	EVP_PKEY *_Atomic pkey; /* loaded on first use */
+	token_obj_t	  copy;	   /* session copy that signs, or NONE */
+	int		  no_copy; /* the token refused to copy it */
+	EVP_PKEY *_Atomic pkey;	   /* loaded on first use */
 	_Atomic uint64_t  signs;
 	_Atomic uint64_t  verifies;
 	_Atomic uint64_t  errors;
@@ -409,6 +411,31 @@ rec_retire_others(struct kr_rec *rec, uint32_t keep, uint64_t now)
 	}
 }
 
+/* Makes the session copy of an active version, once; the caller holds the
+ * admin mutex. */
+static void
+make_copy(struct keyring *kr, struct token_session *s, struct kr_version *v)
+{
+	token_obj_t copy;
+	int	    r;
+
+	if (v->copy != TOKEN_OBJ_NONE || !kr->copies || v->no_copy ||
+	    !v->token_can_sign || v->priv == TOKEN_OBJ_NONE ||
+	    v->rec.state != HSMKEY__V1__VERSION_STATE__STATE_ACTIVE) {
+		return;
+	}
+	if ((r = token_copy_session(s, v->priv, &copy)) != 0) {
+		log_info("key %s v%" PRIu32 ": no session copy (%s); signing "
+			 "with the token object",
+		    v->key->name, v->rec.version, hk_strerror(r));
+		v->no_copy = 1;
+		return;
+	}
+	pthread_rwlock_wrlock(&kr->lock);
+	v->copy = copy;
+	pthread_rwlock_unlock(&kr->lock);
+}
+
 /*
  * Makes the token match each version's state: CKA_SIGN on the private key
  * (where the token cannot, the service's own check still refuses), and a
@@ -419,9 +446,10 @@ rec_retire_others(struct kr_rec *rec, uint32_t keep, uint64_t now)
  * as its version stops being active.  The caller holds the admin mutex.
  */
 static void
-sync_can_sign(struct keyring *kr, struct token_session *s, struct kr_key *k)
+sync_can_sign(struct keyring *kr, struct token_session *s, struct kr_key *k,
+    int make_copies)
 {
-	token_obj_t copy, old;
+	token_obj_t old;
 	size_t	    i;
 	int	    want, r;
 
@@ -457,18 +485,8 @@ sync_can_sign(struct keyring *kr, struct token_session *s, struct kr_key *k)
 				    k->name, v->rec.version);
 			}
 		}
-		if (want && v->copy == TOKEN_OBJ_NONE && kr->copies &&
-		    v->token_can_sign) {
-			if ((r = token_copy_session(s, v->priv, &copy)) != 0) {
-				log_info("key %s v%" PRIu32
-					 ": no session copy "
-					 "(%s); signing with the token object",
-				    k->name, v->rec.version, hk_strerror(r));
-				continue;
-			}
-			pthread_rwlock_wrlock(&kr->lock);
-			v->copy = copy;
-			pthread_rwlock_unlock(&kr->lock);
+		if (want && make_copies) {
+			make_copy(kr, s, v);
 		}
 	}
 }
@@ -746,7 +764,9 @@ load_key(struct keyring *kr, struct token_session *s, struct load_state *ls,
 		}
 	}
 	kr->nversions += k->nv;
-	sync_can_sign(kr, s, k);
+	/* copies are made at first use: a token of thousands of keys starts
+	 * faster and smaller */
+	sync_can_sign(kr, s, k, 0);
 	if ((r = insert_key(kr, k)) != 0) {
 		goto fail;
 	}
@@ -1135,6 +1155,22 @@ keyring_count(struct kr_version *v, enum keyring_count what, uint64_t n)
 	atomic_store(&v->last_use_ms, hk_now_ms());
 }
 
+void
+keyring_want_copy(
+    struct keyring *kr, struct token_session *s, struct kr_version *v)
+{
+	if (v == NULL || !kr->copies) {
+		return;
+	}
+	/* never make a signer wait for an admin operation; make_copy()
+	 * reads the copy fields under the admin mutex */
+	if (pthread_mutex_trylock(&kr->admin) != 0) {
+		return;
+	}
+	make_copy(kr, s, v);
+	pthread_mutex_unlock(&kr->admin);
+}
+
 /* ---- admin ------------------------------------------------------------ */
 
 static int
@@ -1259,7 +1295,7 @@ keyring_create(
 		free(k);
 		goto out;
 	}
-	sync_can_sign(kr, s, k);
+	sync_can_sign(kr, s, k, 1);
 	log_info("created key %s (%s)", name, hk_alg_name(alg));
 	goto out;
 rollback:
@@ -1346,7 +1382,7 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 		goto out;
 	}
 	keyring_crash_point("rotate:commit");
-	sync_can_sign(kr, s, k);
+	sync_can_sign(kr, s, k, 1);
 	log_info("rotated key %s to v%" PRIu32 "%s", k->name, version,
 	    stage ? " (staged: pending)" : "");
 	*newp = version;
@@ -1424,7 +1460,7 @@ admin_commit(struct keyring *kr, struct token_session *s, struct kr_key *k,
 			r = apply_rec(kr, k, rec, meta);
 		}
 		if (r == 0) {
-			sync_can_sign(kr, s, k);
+			sync_can_sign(kr, s, k, 1);
 		}
 	}
 	pthread_mutex_unlock(&kr->admin);
@@ -1632,7 +1668,7 @@ tick_key(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	if (changed) {
 		if ((r = rec_store(s, &rec, &meta)) == 0 &&
 		    (r = apply_rec(kr, k, &rec, meta)) == 0) {
-			sync_can_sign(kr, s, k);
+			sync_can_sign(kr, s, k, 1);
 		}
 		for (i = 0; r == 0 && destroyed && i < k->nv; i++) {
 			if (k->v[i]->rec.state ==
@@ -1656,31 +1692,69 @@ tick_key(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	return r;
 }
 
+/* 1 if k has a transition or a rotation due at now; the caller holds the
+ * admin mutex or the read lock. */
+static int
+key_due(const struct kr_key *k, uint64_t now)
+{
+	uint32_t primary = key_primary(k);
+	size_t	 i;
+
+	for (i = 0; i < k->nv; i++) {
+		const struct kr_vrec *v = &k->v[i]->rec;
+
+		if (!v->creating && v->retire_ms != 0 && now >= v->retire_ms) {
+			return 1;
+		}
+	}
+	return k->rotate_every_s > 0 && primary != 0 && primary == k->nv &&
+	    now >=
+	    k->v[primary - 1]->rec.activated_ms + k->rotate_every_s * 1000;
+}
+
 int
-keyring_tick(struct keyring *kr, struct token_session *s, uint64_t now_ms)
+keyring_tick(struct keyring *kr, struct token_session *s, uint64_t now_ms,
+    const atomic_int *stop)
 {
 	struct kr_key **keys = NULL, *k;
-	size_t		i, n = 0;
+	size_t		i, n = 0, done = 0;
 	int		r = 0, r2;
 
-	pthread_mutex_lock(&kr->admin);
+	pthread_rwlock_rdlock(&kr->lock);
 	if ((keys = calloc(kr->nkeys + 1, sizeof(*keys))) == NULL) {
-		pthread_mutex_unlock(&kr->admin);
+		pthread_rwlock_unlock(&kr->lock);
 		return HK_ERR_NOMEM;
 	}
 	for (i = 0; i < kr->nbuckets; i++) {
 		for (k = kr->buckets[i]; k != NULL; k = k->next) {
-			keys[n++] = k;
+			if (key_due(k, now_ms)) {
+				keys[n++] = k;
+			}
 		}
 	}
-	for (i = 0; i < n; i++) {
-		if ((r2 = tick_key(kr, s, keys[i], now_ms)) != 0) {
-			log_err_r(r2, "key %s: scheduled change failed",
-			    keys[i]->name);
-			r = r2;
+	pthread_rwlock_unlock(&kr->lock);
+	/*
+	 * One key at a time under the admin mutex, so that admin requests
+	 * interleave; at most TICK_MAX_KEYS record writes a tick (each can
+	 * take a while on a large SoftHSM token), the rest next time; and
+	 * never past a stop request.
+	 */
+	for (i = 0; i < n && done < TICK_MAX_KEYS; i++) {
+		if (stop != NULL && atomic_load(stop)) {
+			break;
 		}
+		pthread_mutex_lock(&kr->admin);
+		if (key_due(keys[i], now_ms)) {
+			if ((r2 = tick_key(kr, s, keys[i], now_ms)) != 0) {
+				log_err_r(r2,
+				    "key %s: scheduled change failed",
+				    keys[i]->name);
+				r = r2;
+			}
+			done++;
+		}
+		pthread_mutex_unlock(&kr->admin);
 	}
-	pthread_mutex_unlock(&kr->admin);
 	free(keys);
 	return r;
 }

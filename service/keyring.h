@@ -14,6 +14,7 @@
 #ifndef HK_KEYRING_H
 #define HK_KEYRING_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,11 @@ int keyring_pubkey(struct keyring *kr, struct token_session *s,
     const char *name, uint32_t version, uint32_t *versionp, hk_alg *algp,
     uint8_t **derp, size_t *lenp);
 
+/* After a sign with v: makes v's session copy if it has none yet (the
+ * copies are made at first use, not at start). */
+void keyring_want_copy(
+    struct keyring *kr, struct token_session *s, struct kr_version *v);
+
 /* Usage counters. */
 enum keyring_count { KR_SIGN, KR_VERIFY, KR_ERROR };
 void keyring_count(struct kr_version *v, enum keyring_count what, uint64_t n);
@@ -88,7 +94,8 @@ int keyring_destroy(struct keyring *kr, struct token_session *s,
 
 /* Applies time-based transitions due at now_ms (overlap and grace ends,
  * scheduled destruction, automatic rotation). */
-int keyring_tick(struct keyring *kr, struct token_session *s, uint64_t now_ms);
+int keyring_tick(struct keyring *kr, struct token_session *s, uint64_t now_ms,
+    const atomic_int *stop);
 
 /* A snapshot of one key. Caller must keyring_info_free(*infop). */
 int keyring_info(

@@ -717,7 +717,7 @@ ticker_main(void *arg)
 	int	       i;
 
 	while (!atomic_load(&stopping)) {
-		keyring_tick(t->sv->kr, t->s, hk_now_ms());
+		keyring_tick(t->sv->kr, t->s, hk_now_ms(), &stopping);
 		for (i = 0; i < 10 && !atomic_load(&stopping); i++) {
 			usleep(100 * 1000);
 		}
