@@ -202,6 +202,7 @@ secret_lifetime = 90d
 
 [audit]
 path = $T/audit.log
+signs = ${HK_AUDIT_SIGNS:-yes}
 
 [metrics]
 path = $T/hsmkey.prom

@@ -11,7 +11,9 @@
 # temp dir.  HK_FIXTURE_DIR: the many-versions token that scripts/bench
 # --prepare built (build-bench/fixture-10k); when it is complete and this
 # is not --smoke, it is copied (cp -a, so runs never change it) into the
-# temp dir and the bench runs a second hsmkeyd on the copy.  Everything started here or by the bench is killed by PID and
+# temp dir and the bench runs a second hsmkeyd on the copy.
+# HK_BENCH_AUDIT_SIGNS=no runs the service with [audit] signs = no (every
+# sign otherwise waits for its audit line to be on disk: see README).  Everything started here or by the bench is killed by PID and
 # the temp dir removed by the EXIT trap.  Loopback and ipc only.
 #
 # The PINs are on softhsm2-util's command line only because this is a
@@ -136,6 +138,7 @@ clock_window = 30s
 
 [audit]
 path = $T/audit.log
+signs = ${HK_BENCH_AUDIT_SIGNS:-yes}
 
 [metrics]
 path = $T/hsmkey.prom
@@ -203,6 +206,7 @@ clock_window = 30s
 
 [audit]
 path = $T/audit-10k.log
+signs = ${HK_BENCH_AUDIT_SIGNS:-yes}
 
 [metrics]
 path = $T/hsmkey-10k.prom
