@@ -214,8 +214,7 @@ add_line(struct audit *a, struct chain *ch, const char *ts, const char *body)
 	if (n < 0 || n >= AUDIT_LINE_MAX) {
 		return HK_ERR_TOO_LARGE;
 	}
-	if (EVP_Digest(line, (size_t)n, ch->prev, NULL, EVP_sha256(), NULL) !=
-	    1) {
+	if (hk_sha256((const uint8_t *)line, (size_t)n, ch->prev) != 0) {
 		return HK_ERR_INTERNAL;
 	}
 	line[n] = '\n';
@@ -284,8 +283,7 @@ sign_checkpoint(struct audit *a, uint64_t seq, const uint8_t head[32],
 		*p++ = (uint8_t)(sg.version >> (24 - 8 * i));
 	}
 	memcpy(p, ts, AUDIT_TIME_LEN);
-	if (EVP_Digest(in, sizeof(in), digest, NULL, EVP_sha256(), NULL) !=
-	    1) {
+	if (hk_sha256(in, sizeof(in), digest) != 0) {
 		return HK_ERR_INTERNAL;
 	}
 	if ((r = token_sign(a->s, sg.priv, TOKEN_MECH_ECDSA, digest,

@@ -24,11 +24,22 @@
  * Everything a Response points to is registered here and released after
  * the Response is encoded.
  */
+struct arena_item {
+	void *p;
+	void (*fn)(void *);
+};
+
+/* Most replies hold a few items: those live in the reply itself, a batch
+ * sign's grow on the heap (a fixed 2,064-item array per request made every
+ * request a 33 KiB allocation). */
+#define ARENA_INLINE 8
+
 struct arena {
-	void *p[ARENA_MAX];
-	void (*fn[ARENA_MAX])(void *);
-	size_t n;
-	int    full;
+	struct arena_item  inl[ARENA_INLINE];
+	struct arena_item *items;
+	size_t		   n;
+	size_t		   cap;
+	int		   full;
 };
 
 struct reply {
@@ -50,16 +61,33 @@ key_info_free_cb(void *p)
 static void *
 arena_add(struct arena *a, void *p, void (*fn)(void *))
 {
+	struct arena_item *grown;
+	size_t		   cap;
+
 	if (p == NULL) {
 		return NULL;
 	}
-	if (a->n == ARENA_MAX) {
-		a->full = 1;
-		fn(p);
-		return NULL;
+	if (a->items == NULL) {
+		a->items = a->inl;
+		a->cap = ARENA_INLINE;
 	}
-	a->p[a->n] = p;
-	a->fn[a->n] = fn;
+	if (a->n == a->cap) {
+		cap = a->cap * 4;
+		if (a->n >= ARENA_MAX ||
+		    (grown = calloc(cap, sizeof(*grown))) == NULL) {
+			a->full = 1;
+			fn(p);
+			return NULL;
+		}
+		memcpy(grown, a->items, a->n * sizeof(*grown));
+		if (a->items != a->inl) {
+			free(a->items);
+		}
+		a->items = grown;
+		a->cap = cap;
+	}
+	a->items[a->n].p = p;
+	a->items[a->n].fn = fn;
 	a->n++;
 	return p;
 }
@@ -76,9 +104,14 @@ arena_release(struct arena *a)
 	size_t i;
 
 	for (i = a->n; i > 0; i--) {
-		a->fn[i - 1](a->p[i - 1]);
+		a->items[i - 1].fn(a->items[i - 1].p);
 	}
 	a->n = 0;
+	if (a->items != NULL && a->items != a->inl) {
+		free(a->items);
+	}
+	a->items = NULL;
+	a->cap = 0;
 }
 
 static int fail(struct reply *rep, int r, const char *fmt, ...)
