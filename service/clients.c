@@ -58,8 +58,8 @@ struct client {
 	token_obj_t	 meta;
 	size_t		 nonce_count;
 	_Atomic uint64_t denials;
-	pthread_mutex_t	 dk_lock;
-	struct daykeys	*dk; /* indexed like secrets[] by number */
+	pthread_rwlock_t dk_lock; /* day keys: read per request */
+	struct daykeys	*dk;	  /* indexed like secrets[] by number */
 	uint32_t	 dk_number[CLIENTS_MAX_SECRETS];
 	struct client	*next;
 };
@@ -131,7 +131,7 @@ client_new(void)
 	(void)mlock(p, sizeof(struct daykeys));
 	(void)madvise(p, sizeof(struct daykeys), MADV_DONTDUMP);
 	cl->dk = p;
-	pthread_mutex_init(&cl->dk_lock, NULL);
+	pthread_rwlock_init(&cl->dk_lock, NULL);
 	return cl;
 }
 
@@ -151,7 +151,7 @@ client_free(struct client *cl)
 		OPENSSL_cleanse(cl->dk, sizeof(*cl->dk));
 		munmap(cl->dk, sizeof(*cl->dk));
 	}
-	pthread_mutex_destroy(&cl->dk_lock);
+	pthread_rwlock_destroy(&cl->dk_lock);
 	free(cl);
 }
 
@@ -161,7 +161,7 @@ forget_day_keys(struct client *cl, uint32_t number)
 {
 	size_t i;
 
-	pthread_mutex_lock(&cl->dk_lock);
+	pthread_rwlock_wrlock(&cl->dk_lock);
 	for (i = 0; i < CLIENTS_MAX_SECRETS; i++) {
 		if (cl->dk_number[i] == number) {
 			OPENSSL_cleanse(
@@ -170,7 +170,7 @@ forget_day_keys(struct client *cl, uint32_t number)
 			cl->dk_number[i] = 0;
 		}
 	}
-	pthread_mutex_unlock(&cl->dk_lock);
+	pthread_rwlock_unlock(&cl->dk_lock);
 }
 
 int
@@ -181,7 +181,7 @@ clients_day_key(struct client *cl, struct token_session *s, uint32_t secret_no,
 	size_t	i, j, slot = CLIENTS_MAX_SECRETS, len;
 	int	r;
 
-	pthread_mutex_lock(&cl->dk_lock);
+	pthread_rwlock_rdlock(&cl->dk_lock);
 	for (i = 0; i < CLIENTS_MAX_SECRETS; i++) {
 		if (cl->dk_number[i] != secret_no) {
 			continue;
@@ -189,19 +189,19 @@ clients_day_key(struct client *cl, struct token_session *s, uint32_t secret_no,
 		for (j = 0; j < DAY_SLOTS; j++) {
 			if (cl->dk->day[i][j] == day) {
 				memcpy(out, cl->dk->key[i][j], HK_MAC_LEN);
-				pthread_mutex_unlock(&cl->dk_lock);
+				pthread_rwlock_unlock(&cl->dk_lock);
 				return 0;
 			}
 		}
 	}
-	pthread_mutex_unlock(&cl->dk_lock);
+	pthread_rwlock_unlock(&cl->dk_lock);
 
 	/* once per secret and day: the token computes it */
 	hk_day_key_input(day, in, &len);
 	if ((r = token_hmac(s, key, in, len, fresh)) != 0) {
 		return r;
 	}
-	pthread_mutex_lock(&cl->dk_lock);
+	pthread_rwlock_wrlock(&cl->dk_lock);
 	for (i = 0; i < CLIENTS_MAX_SECRETS; i++) {
 		if (cl->dk_number[i] == secret_no) {
 			slot = i;
@@ -226,7 +226,7 @@ clients_day_key(struct client *cl, struct token_session *s, uint32_t secret_no,
 		cl->dk->day[slot][j] = day;
 		memcpy(cl->dk->key[slot][j], fresh, HK_MAC_LEN);
 	}
-	pthread_mutex_unlock(&cl->dk_lock);
+	pthread_rwlock_unlock(&cl->dk_lock);
 	memcpy(out, fresh, HK_MAC_LEN);
 	OPENSSL_cleanse(fresh, sizeof(fresh));
 	return 0;

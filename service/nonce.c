@@ -230,12 +230,17 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
     uint64_t ts_ms, uint64_t now_ms, uint8_t **replyp, size_t *lenp)
 {
 	uint64_t      last_ms;
+	struct entry *fresh;
 	struct entry *e;
 	size_t	      h;
 	int	      r;
 
 	*replyp = NULL;
 	*lenp = 0;
+	/* allocate before taking the lock: it is held by every request */
+	if ((fresh = calloc(1, sizeof(*fresh))) == NULL) {
+		return HK_ERR_NOMEM;
+	}
 	pthread_mutex_lock(&nc->lock);
 	expire(nc, now_ms);
 	if ((e = find(nc, client, nonce)) != NULL) {
@@ -258,10 +263,8 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
 		r = HK_ERR_EXHAUSTED;
 		goto out;
 	}
-	if ((e = calloc(1, sizeof(*e))) == NULL) {
-		r = HK_ERR_NOMEM;
-		goto out;
-	}
+	e = fresh;
+	fresh = NULL;
 	e->client = client;
 	e->countp = countp;
 	memcpy(e->nonce, nonce, HK_NONCE_LEN);
@@ -282,6 +285,7 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
 	r = NONCE_NEW;
 out:
 	pthread_mutex_unlock(&nc->lock);
+	free(fresh);
 	return r;
 }
 
