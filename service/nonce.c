@@ -10,6 +10,7 @@
 #include "nonce.h"
 
 #define DIGEST_KEPT 16 /* of the request's SHA-256: see below */
+#define NSHARDS	    16 /* independent locks: every request takes one */
 
 /*
  * One remembered request.  Of the request digest the first 16 bytes are
@@ -36,26 +37,33 @@ struct entry {
  * after arrival: most requests carry a fresh timestamp, so most entries
  * live one window, not two.  A timing wheel of one slot per second over
  * the longest life (2 windows + 2 s) expires them in O(1).
+ *
+ * The cache is split by hash into shards, each with its own lock, table
+ * and wheel, so that workers rarely wait for each other; the bounds (per
+ * client, total, reply bytes) are counted across shards with atomics.
  */
-struct nonce_cache {
+struct shard {
 	pthread_mutex_t lock;
 	struct entry  **buckets;
-	size_t		nbuckets; /* a power of two */
 	struct entry  **wheel;
-	size_t		nslots;
 	uint64_t	swept_s; /* slots before this second are empty */
-	size_t		entries;
-	size_t		bytes;
-	size_t		per_client;
-	size_t		total;
-	size_t		max_bytes;
-	uint64_t	window_ms;
-	uint64_t	seed[2];
 };
 
-static size_t
-bucket_of(
-    const struct nonce_cache *nc, const void *client, const uint8_t *nonce)
+struct nonce_cache {
+	struct shard shards[NSHARDS];
+	size_t	     nbuckets; /* per shard, a power of two */
+	size_t	     nslots;
+	size_t	     entries; /* atomic */
+	size_t	     bytes;   /* atomic */
+	size_t	     per_client;
+	size_t	     total;
+	size_t	     max_bytes;
+	uint64_t     window_ms;
+	uint64_t     seed[2];
+};
+
+static uint64_t
+hash_of(const struct nonce_cache *nc, const void *client, const uint8_t *nonce)
 {
 	uint64_t a, b, h;
 
@@ -67,6 +75,18 @@ bucket_of(
 	h ^= (b ^ nc->seed[1] ^ (uint64_t)(uintptr_t)client) *
 	    0xc2b2ae3d27d4eb4fULL;
 	h ^= h >> 29;
+	return h;
+}
+
+static struct shard *
+shard_of(struct nonce_cache *nc, uint64_t h)
+{
+	return &nc->shards[(h >> 40) % NSHARDS];
+}
+
+static size_t
+bucket_of(const struct nonce_cache *nc, uint64_t h)
+{
 	return (size_t)h & (nc->nbuckets - 1);
 }
 
@@ -81,35 +101,63 @@ entry_free(struct entry *e)
 	free(e);
 }
 
+void
+nonce_cache_free(struct nonce_cache *nc)
+{
+	struct entry *e, *next;
+	size_t	      i, j;
+
+	if (nc == NULL) {
+		return;
+	}
+	for (j = 0; j < NSHARDS; j++) {
+		struct shard *sh = &nc->shards[j];
+
+		for (i = 0; sh->wheel != NULL && i < nc->nslots; i++) {
+			for (e = sh->wheel[i]; e != NULL; e = next) {
+				next = e->wnext;
+				entry_free(e);
+			}
+		}
+		free(sh->wheel);
+		free(sh->buckets);
+		pthread_mutex_destroy(&sh->lock);
+	}
+	free(nc);
+}
+
 int
 nonce_cache_new(struct nonce_cache **ncp, uint64_t window_ms,
     size_t per_client, size_t total, size_t max_reply_bytes)
 {
 	struct nonce_cache *nc;
-	size_t		    n = 1024;
+	size_t		    n = 64, j;
 
 	*ncp = NULL;
 	if ((nc = calloc(1, sizeof(*nc))) == NULL) {
 		return HK_ERR_NOMEM;
 	}
-	while (n < total && n < ((size_t)1 << 24)) {
+	for (j = 0; j < NSHARDS; j++) {
+		pthread_mutex_init(&nc->shards[j].lock, NULL);
+	}
+	while (n * NSHARDS < total && n < ((size_t)1 << 22)) {
 		n <<= 1;
 	}
+	nc->nbuckets = n;
 	nc->nslots = (size_t)(2 * (window_ms / 1000) + 4);
-	if ((nc->buckets = calloc(n, sizeof(*nc->buckets))) == NULL ||
-	    (nc->wheel = calloc(nc->nslots, sizeof(*nc->wheel))) == NULL) {
-		free(nc->buckets);
-		free(nc);
-		return HK_ERR_NOMEM;
+	for (j = 0; j < NSHARDS; j++) {
+		if ((nc->shards[j].buckets = calloc(
+			 n, sizeof(*nc->shards[j].buckets))) == NULL ||
+		    (nc->shards[j].wheel = calloc(
+			 nc->nslots, sizeof(*nc->shards[j].wheel))) == NULL) {
+			nonce_cache_free(nc);
+			return HK_ERR_NOMEM;
+		}
 	}
 	if (RAND_bytes((unsigned char *)nc->seed, sizeof(nc->seed)) != 1) {
-		free(nc->wheel);
-		free(nc->buckets);
-		free(nc);
+		nonce_cache_free(nc);
 		return HK_ERR_INTERNAL;
 	}
-	pthread_mutex_init(&nc->lock, NULL);
-	nc->nbuckets = n;
 	nc->window_ms = window_ms;
 	nc->per_client = per_client;
 	nc->total = total;
@@ -118,34 +166,13 @@ nonce_cache_new(struct nonce_cache **ncp, uint64_t window_ms,
 	return 0;
 }
 
-void
-nonce_cache_free(struct nonce_cache *nc)
-{
-	struct entry *e, *next;
-	size_t	      i;
-
-	if (nc == NULL) {
-		return;
-	}
-
-	for (i = 0; i < nc->nslots; i++) {
-		for (e = nc->wheel[i]; e != NULL; e = next) {
-			next = e->wnext;
-			entry_free(e);
-		}
-	}
-	free(nc->wheel);
-	free(nc->buckets);
-	pthread_mutex_destroy(&nc->lock);
-	free(nc);
-}
-
 static void
-unlink_hash(struct nonce_cache *nc, struct entry *e)
+unlink_hash(struct nonce_cache *nc, struct shard *sh, struct entry *e)
 {
 	struct entry **pp;
 
-	for (pp = &nc->buckets[bucket_of(nc, e->client, e->nonce)];
+	for (pp =
+		 &sh->buckets[bucket_of(nc, hash_of(nc, e->client, e->nonce))];
 	     *pp != NULL; pp = &(*pp)->hnext) {
 		if (*pp == e) {
 			*pp = e->hnext;
@@ -155,33 +182,34 @@ unlink_hash(struct nonce_cache *nc, struct entry *e)
 }
 
 static void
-wheel_add(struct nonce_cache *nc, struct entry *e)
+wheel_add(struct nonce_cache *nc, struct shard *sh, struct entry *e)
 {
 	size_t slot = (size_t)(e->expires_s % nc->nslots);
 
-	e->wnext = nc->wheel[slot];
-	nc->wheel[slot] = e;
+	e->wnext = sh->wheel[slot];
+	sh->wheel[slot] = e;
 }
 
-/* Drops the entries of every second that has fully passed; the caller holds
- * the lock.  An entry still in flight moves on to the next second. */
+/* Drops the shard's entries of every second that has fully passed; the
+ * caller holds the shard's lock.  An entry still in flight moves on to the
+ * next second. */
 static void
-expire(struct nonce_cache *nc, uint64_t now_ms)
+expire(struct nonce_cache *nc, struct shard *sh, uint64_t now_ms)
 {
 	struct entry *e, *next, *keep;
 	uint64_t      now_s = now_ms / 1000, sec;
 
-	if (nc->swept_s == 0 || now_s - nc->swept_s > nc->nslots) {
+	if (sh->swept_s == 0 || now_s - sh->swept_s > nc->nslots) {
 		/* first use, or idle for longer than the wheel: sweep once */
-		nc->swept_s = now_s > nc->nslots ? now_s - nc->nslots : 1;
+		sh->swept_s = now_s > nc->nslots ? now_s - nc->nslots : 1;
 	}
 	/* slot s holds entries to forget once second s is over, i.e. whose
 	 * last acceptable millisecond is before (s + 1) * 1000 */
-	for (sec = nc->swept_s; sec < now_s; sec++) {
+	for (sec = sh->swept_s; sec < now_s; sec++) {
 		size_t slot = (size_t)(sec % nc->nslots);
 
 		keep = NULL;
-		for (e = nc->wheel[slot]; e != NULL; e = next) {
+		for (e = sh->wheel[slot]; e != NULL; e = next) {
 			next = e->wnext;
 			if (e->expires_s != sec) {
 				e->wnext = keep; /* a later lap */
@@ -194,28 +222,29 @@ expire(struct nonce_cache *nc, uint64_t now_ms)
 					e->wnext = keep;
 					keep = e;
 				} else {
-					wheel_add(nc, e);
+					wheel_add(nc, sh, e);
 				}
 				continue;
 			}
-			unlink_hash(nc, e);
-			(*e->countp)--;
-			nc->entries--;
-			nc->bytes -= e->reply_len;
+			unlink_hash(nc, sh, e);
+			__atomic_sub_fetch(e->countp, 1, __ATOMIC_RELAXED);
+			__atomic_sub_fetch(&nc->entries, 1, __ATOMIC_RELAXED);
+			__atomic_sub_fetch(
+			    &nc->bytes, e->reply_len, __ATOMIC_RELAXED);
 			entry_free(e);
 		}
-		nc->wheel[slot] = keep;
+		sh->wheel[slot] = keep;
 	}
-	nc->swept_s = now_s;
+	sh->swept_s = now_s;
 }
 
 static struct entry *
-find(struct nonce_cache *nc, const void *client, const uint8_t *nonce)
+find(struct nonce_cache *nc, struct shard *sh, uint64_t h, const void *client,
+    const uint8_t *nonce)
 {
 	struct entry *e;
 
-	for (e = nc->buckets[bucket_of(nc, client, nonce)]; e != NULL;
-	     e = e->hnext) {
+	for (e = sh->buckets[bucket_of(nc, h)]; e != NULL; e = e->hnext) {
 		if (e->client == client &&
 		    memcmp(e->nonce, nonce, HK_NONCE_LEN) == 0) {
 			return e;
@@ -224,26 +253,63 @@ find(struct nonce_cache *nc, const void *client, const uint8_t *nonce)
 	return NULL;
 }
 
+/* Takes one unit of a bound, or fails without taking it. */
+static int
+take(size_t *counter, size_t bound)
+{
+	if (__atomic_add_fetch(counter, 1, __ATOMIC_RELAXED) > bound) {
+		__atomic_sub_fetch(counter, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	return 1;
+}
+
+/* Takes an entry of the client's share and of the total, or neither. */
+static int
+take_both(struct nonce_cache *nc, size_t *countp)
+{
+	if (!take(countp, nc->per_client)) {
+		return 0;
+	}
+	if (!take(&nc->entries, nc->total)) {
+		__atomic_sub_fetch(countp, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+sweep_all(struct nonce_cache *nc, uint64_t now_ms)
+{
+	size_t j;
+
+	for (j = 0; j < NSHARDS; j++) {
+		pthread_mutex_lock(&nc->shards[j].lock);
+		expire(nc, &nc->shards[j], now_ms);
+		pthread_mutex_unlock(&nc->shards[j].lock);
+	}
+}
+
 int
 nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
     const uint8_t nonce[HK_NONCE_LEN], const uint8_t req_digest[32],
     uint64_t ts_ms, uint64_t now_ms, uint8_t **replyp, size_t *lenp)
 {
-	uint64_t      last_ms;
-	struct entry *fresh;
-	struct entry *e;
-	size_t	      h;
+	uint64_t      h = hash_of(nc, client, nonce), last_ms;
+	struct shard *sh = shard_of(nc, h);
+	struct entry *fresh, *e;
+	size_t	      b;
 	int	      r;
 
 	*replyp = NULL;
 	*lenp = 0;
-	/* allocate before taking the lock: it is held by every request */
+	/* allocate before taking the lock */
 	if ((fresh = calloc(1, sizeof(*fresh))) == NULL) {
 		return HK_ERR_NOMEM;
 	}
-	pthread_mutex_lock(&nc->lock);
-	expire(nc, now_ms);
-	if ((e = find(nc, client, nonce)) != NULL) {
+	pthread_mutex_lock(&sh->lock);
+	expire(nc, sh, now_ms);
+	if ((e = find(nc, sh, h, client, nonce)) != NULL) {
 		if (memcmp(e->digest, req_digest, DIGEST_KEPT) != 0) {
 			r = HK_ERR_REPLAY;
 		} else if (!e->answered) {
@@ -259,9 +325,23 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
 		}
 		goto out;
 	}
-	if (*countp >= nc->per_client || nc->entries >= nc->total) {
-		r = HK_ERR_EXHAUSTED;
-		goto out;
+	if (!take_both(nc, countp)) {
+		/* the shards expire lazily: sweep them all before refusing
+		 * (never holding two shard locks at once) */
+		pthread_mutex_unlock(&sh->lock);
+		sweep_all(nc, now_ms);
+		pthread_mutex_lock(&sh->lock);
+		if ((e = find(nc, sh, h, client, nonce)) != NULL) {
+			/* the same nonce arrived meanwhile */
+			r = memcmp(e->digest, req_digest, DIGEST_KEPT) == 0
+			    ? NONCE_IN_FLIGHT
+			    : HK_ERR_REPLAY;
+			goto out;
+		}
+		if (!take_both(nc, countp)) {
+			r = HK_ERR_EXHAUSTED;
+			goto out;
+		}
 	}
 	e = fresh;
 	fresh = NULL;
@@ -276,15 +356,13 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
 		last_ms = now_ms;
 	}
 	e->expires_s = last_ms / 1000;
-	h = bucket_of(nc, client, nonce);
-	e->hnext = nc->buckets[h];
-	nc->buckets[h] = e;
-	wheel_add(nc, e);
-	(*countp)++;
-	nc->entries++;
+	b = bucket_of(nc, h);
+	e->hnext = sh->buckets[b];
+	sh->buckets[b] = e;
+	wheel_add(nc, sh, e);
 	r = NONCE_NEW;
 out:
-	pthread_mutex_unlock(&nc->lock);
+	pthread_mutex_unlock(&sh->lock);
 	free(fresh);
 	return r;
 }
@@ -293,32 +371,43 @@ void
 nonce_cache_finish(struct nonce_cache *nc, const void *client,
     const uint8_t nonce[HK_NONCE_LEN], const uint8_t *reply, size_t len)
 {
+	uint64_t      h = hash_of(nc, client, nonce);
+	struct shard *sh = shard_of(nc, h);
 	struct entry *e;
 	uint8_t	     *copy = NULL;
 
-	if (reply != NULL && len > 0 && (copy = malloc(len)) != NULL) {
+	if (reply != NULL && len > 0 && len <= UINT32_MAX &&
+	    (copy = malloc(len)) != NULL) {
 		memcpy(copy, reply, len);
 	}
-	pthread_mutex_lock(&nc->lock);
-	if ((e = find(nc, client, nonce)) != NULL && !e->answered) {
+	pthread_mutex_lock(&sh->lock);
+	if ((e = find(nc, sh, h, client, nonce)) != NULL && !e->answered) {
 		e->answered = 1;
-		if (copy != NULL && len <= UINT32_MAX &&
-		    nc->bytes + len <= nc->max_bytes) {
-			e->reply = copy;
-			e->reply_len = (uint32_t)len;
-			nc->bytes += len;
-			copy = NULL;
+		if (copy != NULL) {
+			if (__atomic_add_fetch(&nc->bytes, len,
+				__ATOMIC_RELAXED) <= nc->max_bytes) {
+				e->reply = copy;
+				e->reply_len = (uint32_t)len;
+				copy = NULL;
+			} else {
+				__atomic_sub_fetch(
+				    &nc->bytes, len, __ATOMIC_RELAXED);
+			}
 		}
 	}
-	pthread_mutex_unlock(&nc->lock);
+	pthread_mutex_unlock(&sh->lock);
 	free(copy);
+}
+
+void
+nonce_cache_sweep(struct nonce_cache *nc, uint64_t now_ms)
+{
+	sweep_all(nc, now_ms);
 }
 
 void
 nonce_cache_usage(struct nonce_cache *nc, size_t *entriesp, size_t *bytesp)
 {
-	pthread_mutex_lock(&nc->lock);
-	*entriesp = nc->entries;
-	*bytesp = nc->bytes;
-	pthread_mutex_unlock(&nc->lock);
+	*entriesp = __atomic_load_n(&nc->entries, __ATOMIC_RELAXED);
+	*bytesp = __atomic_load_n(&nc->bytes, __ATOMIC_RELAXED);
 }

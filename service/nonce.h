@@ -51,6 +51,10 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
 void nonce_cache_finish(struct nonce_cache *nc, const void *client,
     const uint8_t nonce[HK_NONCE_LEN], const uint8_t *reply, size_t len);
 
+/* Forgets, in every shard, what has aged out by now_ms (shards otherwise
+ * expire when a request touches them). */
+void nonce_cache_sweep(struct nonce_cache *nc, uint64_t now_ms);
+
 /* Entries and reply bytes held now. */
 void
 nonce_cache_usage(struct nonce_cache *nc, size_t *entriesp, size_t *bytesp);

@@ -108,6 +108,7 @@ test_bounds(void)
 	/* once they age out there is room again */
 	n[0] = 100;
 	EQ_INT(begin(nc, &c1, &k1, n, d1, T0 + W, T0 + W + 1001), NONCE_NEW);
+	nonce_cache_sweep(nc, T0 + W + 1001);
 	EQ_INT(k1, 1);
 	EQ_INT(k2, 0);
 	nonce_cache_free(nc);

@@ -718,6 +718,7 @@ ticker_main(void *arg)
 
 	while (!atomic_load(&stopping)) {
 		keyring_tick(t->sv->kr, t->s, hk_now_ms(), &stopping);
+		nonce_cache_sweep(t->sv->nonces, hk_now_ms());
 		for (i = 0; i < 10 && !atomic_load(&stopping); i++) {
 			usleep(100 * 1000);
 		}
