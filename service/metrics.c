@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -178,6 +179,41 @@ secret_labels(FILE *f, const Hsmkey__V1__SecretStats *x)
 	fprintf(f, ",secret=\"%" PRIu32 "\"}", x->secret);
 }
 
+/* A counter per key version; field: offset of a uint64_t in VersionStats. */
+static void
+version_counter(FILE *f, const char *name, const char *help,
+    Hsmkey__V1__VersionStats **vs, size_t nv, size_t field)
+{
+	uint64_t v;
+	size_t	 i;
+
+	header(f, name, "counter", help);
+	for (i = 0; i < nv; i++) {
+		memcpy(&v, (const char *)vs[i] + field, sizeof(v));
+		fputs(name, f);
+		version_labels(f, vs[i]);
+		fprintf(f, "} %" PRIu64 "\n", v);
+	}
+}
+
+/* A counter per client secret; field: offset of a uint64_t in
+ * SecretStats. */
+static void
+secret_counter(FILE *f, const char *name, const char *help,
+    Hsmkey__V1__SecretStats **ss, size_t ns, size_t field)
+{
+	uint64_t v;
+	size_t	 i;
+
+	header(f, name, "counter", help);
+	for (i = 0; i < ns; i++) {
+		memcpy(&v, (const char *)ss[i] + field, sizeof(v));
+		fputs(name, f);
+		secret_labels(f, ss[i]);
+		fprintf(f, " %" PRIu64 "\n", v);
+	}
+}
+
 /* The whole exposition into f. */
 static int
 expose(struct metrics *m, struct server *sv, FILE *f, int up)
@@ -207,30 +243,18 @@ expose(struct metrics *m, struct server *sv, FILE *f, int up)
 	fprintf(f, "hsmkey_audit_up %d\n",
 	    audit_health(sv->audit, why, sizeof(why)) ? 1 : 0);
 
-	header(f, "hsmkey_signs_total", "counter",
+	version_counter(f, "hsmkey_signs_total",
 	    "Signatures made by a key "
-	    "version since the service started.");
-	for (i = 0; i < nv; i++) {
-		fputs("hsmkey_signs_total", f);
-		version_labels(f, vs[i]);
-		fprintf(f, "} %" PRIu64 "\n", vs[i]->signs);
-	}
-	header(f, "hsmkey_verifies_total", "counter",
+	    "version since the service started.",
+	    vs, nv, offsetof(Hsmkey__V1__VersionStats, signs));
+	version_counter(f, "hsmkey_verifies_total",
 	    "Verifications against "
-	    "a key version since the service started.");
-	for (i = 0; i < nv; i++) {
-		fputs("hsmkey_verifies_total", f);
-		version_labels(f, vs[i]);
-		fprintf(f, "} %" PRIu64 "\n", vs[i]->verifies);
-	}
-	header(f, "hsmkey_sign_errors_total", "counter",
+	    "a key version since the service started.",
+	    vs, nv, offsetof(Hsmkey__V1__VersionStats, verifies));
+	version_counter(f, "hsmkey_sign_errors_total",
 	    "Signing errors of "
-	    "a key version since the service started.");
-	for (i = 0; i < nv; i++) {
-		fputs("hsmkey_sign_errors_total", f);
-		version_labels(f, vs[i]);
-		fprintf(f, "} %" PRIu64 "\n", vs[i]->errors);
-	}
+	    "a key version since the service started.",
+	    vs, nv, offsetof(Hsmkey__V1__VersionStats, errors));
 	header(f, "hsmkey_version_last_use_timestamp_seconds", "gauge",
 	    "When a key version last signed or verified (0: not since the "
 	    "service started).");
@@ -251,22 +275,14 @@ expose(struct metrics *m, struct server *sv, FILE *f, int up)
 		fputs("} 1\n", f);
 	}
 
-	header(f, "hsmkey_client_requests_total", "counter",
+	secret_counter(f, "hsmkey_client_requests_total",
 	    "Requests that "
-	    "named a client secret since the service started.");
-	for (i = 0; i < ns; i++) {
-		fputs("hsmkey_client_requests_total", f);
-		secret_labels(f, ss[i]);
-		fprintf(f, " %" PRIu64 "\n", ss[i]->requests);
-	}
-	header(f, "hsmkey_client_denials_total", "counter",
+	    "named a client secret since the service started.",
+	    ss, ns, offsetof(Hsmkey__V1__SecretStats, requests));
+	secret_counter(f, "hsmkey_client_denials_total",
 	    "Of them, the "
-	    "ones refused (bad MAC, clock, replay, no grant).");
-	for (i = 0; i < ns; i++) {
-		fputs("hsmkey_client_denials_total", f);
-		secret_labels(f, ss[i]);
-		fprintf(f, " %" PRIu64 "\n", ss[i]->denials);
-	}
+	    "ones refused (bad MAC, clock, replay, no grant).",
+	    ss, ns, offsetof(Hsmkey__V1__SecretStats, denials));
 	header(f, "hsmkey_client_last_use_timestamp_seconds", "gauge",
 	    "When a client secret last made a request whose MAC held (0: "
 	    "not since the service started).");
