@@ -612,7 +612,6 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 	Hsmkey__V1__Envelope	      env = HSMKEY__V1__ENVELOPE__INIT;
 	Hsmkey__V1__ResponseEnvelope *renv = NULL;
 	Hsmkey__V1__Response	     *resp = NULL;
-	struct hk_buf		     *macin = NULL;
 	uint8_t			      nonce[HK_NONCE_LEN], mac[HK_MAC_LEN];
 	uint8_t			      daykey[HK_MAC_LEN];
 	uint8_t *reqbytes = NULL, *envbytes = NULL, *reply = NULL;
@@ -640,23 +639,14 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 	}
 	memcpy(h->nonce, nonce, sizeof(nonce));
 	ts = hk_now_ms();
-	if ((macin = hk_buf_new(reqlen + 1024)) == NULL) {
-		r = set_error(h, HSMKEY_ENOMEM, "out of memory");
-		goto out;
-	}
 	/* MACs both ways use the day key of the request's timestamp */
 	if (hk_day_key(h->secret, h->secret_len, hk_mac_day(ts), daykey) !=
 		0 ||
-	    hk_mac_input_request(macin, HK_PROTOCOL_VERSION, h->id,
-		h->secret_no, nonce, sizeof(nonce), ts, reqbytes,
-		reqlen) != 0 ||
-	    hk_hmac_sha256(daykey, sizeof(daykey), hk_buf_ptr(macin),
-		hk_buf_len(macin), mac) != 0) {
+	    hk_mac_request(daykey, HK_PROTOCOL_VERSION, h->id, h->secret_no,
+		nonce, sizeof(nonce), ts, reqbytes, reqlen, mac) != 0) {
 		r = set_error(h, HSMKEY_EINTERNAL, "cannot compute the MAC");
 		goto out;
 	}
-	hk_buf_free(macin);
-	macin = NULL;
 	env.protocol = HK_PROTOCOL_VERSION;
 	env.client_id = h->id;
 	env.secret_no = h->secret_no;
@@ -704,15 +694,9 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 	}
 	if (renv->mac.len > 0) {
 		/* parse only what the MAC vouches for */
-		if ((macin = hk_buf_new(renv->response.len + 1024)) == NULL) {
-			r = set_error(h, HSMKEY_ENOMEM, "out of memory");
-			goto out;
-		}
-		if (hk_mac_input_response(macin, HK_PROTOCOL_VERSION, nonce,
-			sizeof(nonce), renv->response.data,
-			renv->response.len) != 0 ||
-		    hk_hmac_sha256(daykey, sizeof(daykey), hk_buf_ptr(macin),
-			hk_buf_len(macin), mac) != 0) {
+		if (hk_mac_response(daykey, HK_PROTOCOL_VERSION, nonce,
+			sizeof(nonce), renv->response.data, renv->response.len,
+			mac) != 0) {
 			r = set_error(
 			    h, HSMKEY_EINTERNAL, "cannot compute the MAC");
 			goto out;
@@ -777,7 +761,6 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 out:
 	OPENSSL_cleanse(mac, sizeof(mac));
 	OPENSSL_cleanse(daykey, sizeof(daykey));
-	hk_buf_free(macin);
 	free(reqbytes);
 	free(envbytes);
 	if (renv != NULL) {

@@ -52,17 +52,28 @@ hk_mac_input_response(struct hk_buf *b, uint32_t protocol,
 	return 0;
 }
 
+/*
+ * The civil date of a day count since 1970-01-01 in the proleptic
+ * Gregorian calendar, by arithmetic: gmtime_r() takes glibc's time zone
+ * lock, and every request needs its day.  Eras of 400 years (146,097
+ * days) starting on 1 March, so that the leap day is the last of a year.
+ */
 uint32_t
 hk_mac_day(uint64_t timestamp_ms)
 {
-	time_t	  t = (time_t)(timestamp_ms / 1000);
-	struct tm tm;
+	uint64_t days = timestamp_ms / 86400000 + 719468; /* from 0000-03-01 */
+	uint64_t era = days / 146097, doe = days % 146097;
+	uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	uint64_t mp = (5 * doy + 2) / 153;
+	uint64_t d = doy - (153 * mp + 2) / 5 + 1;
+	uint64_t m = mp < 10 ? mp + 3 : mp - 9;
+	uint64_t y = yoe + era * 400 + (m <= 2);
 
-	if (gmtime_r(&t, &tm) == NULL) {
-		return 0;
+	if (y > 9999) {
+		return 0; /* not a YYYYMMDD; no client sends it */
 	}
-	return (uint32_t)(tm.tm_year + 1900) * 10000 +
-	    (uint32_t)(tm.tm_mon + 1) * 100 + (uint32_t)tm.tm_mday;
+	return (uint32_t)(y * 10000 + m * 100 + d);
 }
 
 void
@@ -115,39 +126,135 @@ crypto_init(void)
 	}
 }
 
-int
-hk_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *in,
-    size_t in_len, uint8_t out[HK_MAC_LEN])
+/* The calling thread's HMAC-SHA256 context, keyed with key. */
+static EVP_MAC_CTX *
+mac_begin(const uint8_t *key, size_t key_len)
 {
 	OSSL_PARAM   params[2];
 	EVP_MAC_CTX *ctx;
-	size_t	     len = 0;
 	int	     fresh = 0;
 
 	if (pthread_once(&crypto_once, crypto_init) != 0 ||
 	    hmac_impl == NULL) {
-		return HK_ERR_INTERNAL;
+		return NULL;
 	}
 	if ((ctx = pthread_getspecific(mac_ctx_key)) == NULL) {
 		if ((ctx = EVP_MAC_CTX_new(hmac_impl)) == NULL) {
-			return HK_ERR_NOMEM;
+			return NULL;
 		}
 		if (pthread_setspecific(mac_ctx_key, ctx) != 0) {
 			EVP_MAC_CTX_free(ctx);
-			return HK_ERR_NOMEM;
+			return NULL;
 		}
 		fresh = 1;
 	}
 	params[0] = OSSL_PARAM_construct_utf8_string(
 	    OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
-	if (EVP_MAC_init(ctx, key, key_len, fresh ? params : NULL) != 1 ||
-	    EVP_MAC_update(ctx, in, in_len) != 1 ||
-	    EVP_MAC_final(ctx, out, &len, HK_MAC_LEN) != 1 ||
+	if (EVP_MAC_init(ctx, key, key_len, fresh ? params : NULL) != 1) {
+		return NULL;
+	}
+	return ctx;
+}
+
+static int
+mac_end(EVP_MAC_CTX *ctx, uint8_t out[HK_MAC_LEN])
+{
+	size_t len = 0;
+
+	if (EVP_MAC_final(ctx, out, &len, HK_MAC_LEN) != 1 ||
 	    len != HK_MAC_LEN) {
 		return HK_ERR_INTERNAL;
 	}
 	return 0;
+}
+
+int
+hk_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *in,
+    size_t in_len, uint8_t out[HK_MAC_LEN])
+{
+	EVP_MAC_CTX *ctx;
+
+	if ((ctx = mac_begin(key, key_len)) == NULL) {
+		return HK_ERR_INTERNAL;
+	}
+	if (EVP_MAC_update(ctx, in, in_len) != 1) {
+		return HK_ERR_INTERNAL;
+	}
+	return mac_end(ctx, out);
+}
+
+/*
+ * The MACs of requests and replies are fed to the HMAC piece by piece, in
+ * the encoding of hk_mac_input_request()/hk_mac_input_response(), so that
+ * no copy of a message is made: each fixed-size run of fields is put
+ * together in a small buffer first.
+ */
+static uint8_t *
+put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+	return p + 4;
+}
+
+int
+hk_mac_request(const uint8_t daykey[HK_MAC_LEN], uint32_t protocol,
+    const char *client_id, uint32_t secret_no, const uint8_t *nonce,
+    size_t nonce_len, uint64_t timestamp_ms, const uint8_t *req,
+    size_t req_len, uint8_t out[HK_MAC_LEN])
+{
+	uint8_t	     head[sizeof(req_label) + 8], mid[4 + 4 + 64 + 8 + 4];
+	uint8_t	    *p;
+	size_t	     id_len = strlen(client_id);
+	EVP_MAC_CTX *ctx;
+
+	if (id_len > UINT32_MAX || nonce_len > 64 || req_len > UINT32_MAX) {
+		return HK_ERR_TOO_LARGE;
+	}
+	memcpy(head, req_label, sizeof(req_label));
+	p = put_u32(head + sizeof(req_label), protocol);
+	put_u32(p, (uint32_t)id_len);
+	p = put_u32(mid, secret_no);
+	p = put_u32(p, (uint32_t)nonce_len);
+	memcpy(p, nonce, nonce_len);
+	p = put_u32(p + nonce_len, (uint32_t)(timestamp_ms >> 32));
+	p = put_u32(p, (uint32_t)timestamp_ms);
+	p = put_u32(p, (uint32_t)req_len);
+	if ((ctx = mac_begin(daykey, HK_MAC_LEN)) == NULL ||
+	    EVP_MAC_update(ctx, head, sizeof(head)) != 1 ||
+	    EVP_MAC_update(ctx, (const uint8_t *)client_id, id_len) != 1 ||
+	    EVP_MAC_update(ctx, mid, (size_t)(p - mid)) != 1 ||
+	    EVP_MAC_update(ctx, req, req_len) != 1) {
+		return HK_ERR_INTERNAL;
+	}
+	return mac_end(ctx, out);
+}
+
+int
+hk_mac_response(const uint8_t daykey[HK_MAC_LEN], uint32_t protocol,
+    const uint8_t *nonce, size_t nonce_len, const uint8_t *resp,
+    size_t resp_len, uint8_t out[HK_MAC_LEN])
+{
+	uint8_t	     head[sizeof(resp_label) + 4 + 4 + 64 + 4], *p;
+	EVP_MAC_CTX *ctx;
+
+	if (nonce_len > 64 || resp_len > UINT32_MAX) {
+		return HK_ERR_TOO_LARGE;
+	}
+	memcpy(head, resp_label, sizeof(resp_label));
+	p = put_u32(head + sizeof(resp_label), protocol);
+	p = put_u32(p, (uint32_t)nonce_len);
+	memcpy(p, nonce, nonce_len);
+	p = put_u32(p + nonce_len, (uint32_t)resp_len);
+	if ((ctx = mac_begin(daykey, HK_MAC_LEN)) == NULL ||
+	    EVP_MAC_update(ctx, head, (size_t)(p - head)) != 1 ||
+	    EVP_MAC_update(ctx, resp, resp_len) != 1) {
+		return HK_ERR_INTERNAL;
+	}
+	return mac_end(ctx, out);
 }
 
 int

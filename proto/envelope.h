@@ -42,7 +42,16 @@ int hk_mac_input_response(struct hk_buf *b, uint32_t protocol,
     const uint8_t *nonce, size_t nonce_len, const uint8_t *resp,
     size_t resp_len);
 
-/* The UTC day of a timestamp as YYYYMMDD. */
+/* The same MACs computed without copying the message into a buffer. */
+int hk_mac_request(const uint8_t daykey[HK_MAC_LEN], uint32_t protocol,
+    const char *client_id, uint32_t secret_no, const uint8_t *nonce,
+    size_t nonce_len, uint64_t timestamp_ms, const uint8_t *req,
+    size_t req_len, uint8_t out[HK_MAC_LEN]);
+int hk_mac_response(const uint8_t daykey[HK_MAC_LEN], uint32_t protocol,
+    const uint8_t *nonce, size_t nonce_len, const uint8_t *resp,
+    size_t resp_len, uint8_t out[HK_MAC_LEN]);
+
+/* The UTC day of a timestamp as YYYYMMDD (0 after the year 9999). */
 uint32_t hk_mac_day(uint64_t timestamp_ms);
 
 /* The bytes a day key is the HMAC of; *lenp gets their length (<= 32). */

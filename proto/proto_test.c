@@ -1,7 +1,9 @@
 /* proto_test.c: unit tests of the wire-level helpers shared by both ends. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -111,6 +113,69 @@ test_day_key(void)
 	EQ_INT(len, sizeof("hsmkey.v1 day key") + 4);
 	PASS(hk_hmac_sha256(secret, 32, in, len, want));
 	TRUE(memcmp(k1, want, 32) == 0);
+}
+
+/* hk_mac_day() is arithmetic: it must agree with gmtime_r() on every day
+ * from 1970 to 2500, at both ends of the day. */
+static void
+test_mac_day_calendar(void)
+{
+	uint64_t day, ms;
+	uint32_t got, want;
+	time_t	 t;
+	struct tm tm;
+	int	 bad = 0;
+
+	for (day = 0; day < 193000; day++) {
+		for (ms = 0; ms < 86400000; ms += 86399999) {
+			t = (time_t)((day * 86400000 + ms) / 1000);
+			TRUE(gmtime_r(&t, &tm) != NULL);
+			want = (uint32_t)(tm.tm_year + 1900) * 10000 +
+			    (uint32_t)(tm.tm_mon + 1) * 100 +
+			    (uint32_t)tm.tm_mday;
+			got = hk_mac_day(day * 86400000 + ms);
+			if (got != want && bad++ < 5) {
+				fprintf(stderr, "day %llu: %u, want %u\n",
+				    (unsigned long long)day, got, want);
+			}
+		}
+	}
+	EQ_INT(bad, 0);
+	EQ_INT(hk_mac_day(951782400000ULL), 20000229); /* leap, 400 */
+	EQ_INT(hk_mac_day(4107542400000ULL), 21000301); /* no 2100-02-29 */
+}
+
+/* The streamed MACs equal HMAC over the documented MAC inputs. */
+static void
+test_mac_streamed(void)
+{
+	uint8_t	       key[32], nonce[16], msg[300], a[32], b[32];
+	struct hk_buf *in;
+	size_t	       len;
+
+	memset(key, 3, sizeof(key));
+	RAND_bytes(nonce, sizeof(nonce));
+	RAND_bytes(msg, sizeof(msg));
+	for (len = 0; len <= sizeof(msg); len += 37) {
+		TRUE((in = hk_buf_new(4096)) != NULL);
+		PASS(hk_mac_input_request(in, 1, "client-7", 3, nonce, 16,
+		    1795867200123ULL, msg, len));
+		PASS(hk_hmac_sha256(key, 32, hk_buf_ptr(in), hk_buf_len(in), a));
+		PASS(hk_mac_request(key, 1, "client-7", 3, nonce, 16,
+		    1795867200123ULL, msg, len, b));
+		TRUE(memcmp(a, b, 32) == 0);
+		/* and the fields count */
+		PASS(hk_mac_request(key, 1, "client-7", 4, nonce, 16,
+		    1795867200123ULL, msg, len, a));
+		TRUE(memcmp(a, b, 32) != 0);
+		hk_buf_reset(in);
+		PASS(hk_mac_input_response(in, 1, nonce, 16, msg, len));
+		PASS(hk_hmac_sha256(key, 32, hk_buf_ptr(in), hk_buf_len(in), a));
+		PASS(hk_mac_response(key, 1, nonce, 16, msg, len, b));
+		TRUE(memcmp(a, b, 32) == 0);
+		hk_buf_free(in);
+	}
+	FAIL(hk_mac_response(key, 1, msg, 65, msg, 1, a), HK_ERR_TOO_LARGE);
 }
 
 static void
@@ -239,6 +304,8 @@ TEST_LIST = {
 	{ "hmac_rfc4231", test_hmac_rfc4231 },
 	{ "hmac_threads", test_hmac_threads },
 	{ "day_key", test_day_key },
+	{ "mac_day_calendar", test_mac_day_calendar },
+	{ "mac_streamed", test_mac_streamed },
 	{ "sigtext", test_sigtext },
 	{ "names", test_names },
 	{ "strict_decode", test_strict_decode },

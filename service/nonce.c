@@ -9,8 +9,12 @@
 #include "hk_err.h"
 #include "nonce.h"
 
-#define DIGEST_KEPT 16 /* of the request's SHA-256: see below */
-#define NSHARDS	    16 /* independent locks: every request takes one */
+#define DIGEST_KEPT   16  /* of the request's SHA-256: see below */
+#define NSHARDS	      16  /* independent locks: every request takes one */
+#define INLINE_REPLY  192 /* a reply this short is kept in its entry */
+#define CHUNK_ENTRIES 224 /* entries carved from one allocation */
+
+struct chunk;
 
 /*
  * One remembered request.  Of the request digest the first 16 bytes are
@@ -19,18 +23,36 @@
  * collision resistance beyond 2^64 buys nothing.
  */
 struct entry {
+	struct chunk *chunk;
 	const void   *client;
 	size_t	     *countp;
-	uint8_t	      nonce[HK_NONCE_LEN];
-	uint8_t	      digest[DIGEST_KEPT];
+	struct entry *hnext; /* hash chain; while free, the chunk's list */
+	struct entry *wnext; /* wheel slot list */
+	uint8_t	     *reply; /* inline_reply, a heap copy, or NULL */
 	uint64_t      expires_s; /* wheel slot: forget at this second */
-	uint8_t	     *reply;
 	uint32_t      reply_len;
 	uint32_t      answered;
-	struct entry *hnext; /* hash chain */
-	struct entry *wnext; /* wheel slot list */
+	uint8_t	      nonce[HK_NONCE_LEN];
+	uint8_t	      digest[DIGEST_KEPT];
+	uint8_t	      inline_reply[INLINE_REPLY];
 };
 
+/*
+ * Entries come from chunks of CHUNK_ENTRIES, each shard its own: every
+ * request makes one and every entry lives up to a minute, and taking them
+ * from malloc() one by one fragmented its heap and slowed every other
+ * allocation of the process.  A chunk with a free entry is on its shard's
+ * "partial" list and is used before a new chunk is made, so a shard holds
+ * at most one chunk more than its live entries need; a chunk that empties
+ * is freed (one is kept for the next).
+ */
+struct chunk {
+	struct chunk *prev, *next; /* on the partial list */
+	struct entry *free;
+	uint32_t      live;
+	uint32_t      partial; /* on the list */
+	struct entry  e[CHUNK_ENTRIES];
+};
 /*
  * Entries live until their request's own timestamp has left the clock
  * window (timestamp + window, rounded up to the second), not a fixed time
@@ -47,6 +69,8 @@ struct shard {
 	struct entry  **buckets;
 	struct entry  **wheel;
 	uint64_t	swept_s; /* slots before this second are empty */
+	struct chunk   *partial; /* chunks with a free entry */
+	struct chunk   *spare;	 /* an empty chunk kept for reuse */
 };
 
 struct nonce_cache {
@@ -54,7 +78,7 @@ struct nonce_cache {
 	size_t	     nbuckets; /* per shard, a power of two */
 	size_t	     nslots;
 	size_t	     entries; /* atomic */
-	size_t	     bytes;   /* atomic */
+	size_t	     bytes;   /* atomic: reply bytes on the heap */
 	size_t	     per_client;
 	size_t	     total;
 	size_t	     max_bytes;
@@ -90,21 +114,105 @@ bucket_of(const struct nonce_cache *nc, uint64_t h)
 	return (size_t)h & (nc->nbuckets - 1);
 }
 
-/* Replies may carry a new client secret: zero them. */
 static void
-entry_free(struct entry *e)
+partial_add(struct shard *sh, struct chunk *c)
 {
+	c->prev = NULL;
+	c->next = sh->partial;
+	if (sh->partial != NULL) {
+		sh->partial->prev = c;
+	}
+	sh->partial = c;
+	c->partial = 1;
+}
+
+static void
+partial_remove(struct shard *sh, struct chunk *c)
+{
+	if (c->prev != NULL) {
+		c->prev->next = c->next;
+	} else {
+		sh->partial = c->next;
+	}
+	if (c->next != NULL) {
+		c->next->prev = c->prev;
+	}
+	c->prev = c->next = NULL;
+	c->partial = 0;
+}
+
+/* A free entry of the shard (its lock held), or NULL. */
+static struct entry *
+entry_alloc(struct shard *sh)
+{
+	struct chunk *c;
+	struct entry *e;
+	size_t	      i;
+
+	if ((c = sh->partial) == NULL) {
+		if ((c = sh->spare) != NULL) {
+			sh->spare = NULL;
+		} else {
+			if ((c = malloc(sizeof(*c))) == NULL) {
+				return NULL;
+			}
+			c->free = NULL;
+			for (i = CHUNK_ENTRIES; i-- > 0;) {
+				c->e[i].chunk = c;
+				c->e[i].hnext = c->free;
+				c->free = &c->e[i];
+			}
+			c->live = 0;
+		}
+		partial_add(sh, c);
+	}
+	e = c->free;
+	c->free = e->hnext;
+	if (++c->live == CHUNK_ENTRIES) {
+		partial_remove(sh, c);
+	}
+	e->hnext = e->wnext = NULL;
+	e->reply = NULL;
+	e->reply_len = 0;
+	e->answered = 0;
+	return e;
+}
+
+/* Returns an entry to its chunk; replies may carry a new client secret:
+ * they are zeroed. */
+static void
+entry_free(struct shard *sh, struct entry *e)
+{
+	struct chunk *c = e->chunk;
+
 	if (e->reply != NULL) {
 		OPENSSL_cleanse(e->reply, e->reply_len);
-		free(e->reply);
+		if (e->reply != e->inline_reply) {
+			free(e->reply);
+		}
+		e->reply = NULL;
 	}
-	free(e);
+	e->hnext = c->free;
+	c->free = e;
+	if (!c->partial) {
+		partial_add(sh, c);
+	}
+	if (--c->live > 0) {
+		return;
+	}
+	partial_remove(sh, c);
+	if (sh->spare == NULL) {
+		sh->spare = c;
+	} else {
+		free(c);
+	}
 }
 
 void
 nonce_cache_free(struct nonce_cache *nc)
 {
 	struct entry *e, *next;
+	struct chunk *c;
 	size_t	      i, j;
 
 	if (nc == NULL) {
@@ -116,9 +224,14 @@ nonce_cache_free(struct nonce_cache *nc)
 		for (i = 0; sh->wheel != NULL && i < nc->nslots; i++) {
 			for (e = sh->wheel[i]; e != NULL; e = next) {
 				next = e->wnext;
-				entry_free(e);
+				entry_free(sh, e);
 			}
 		}
+		while ((c = sh->partial) != NULL) { /* never used entries */
+			partial_remove(sh, c);
+			free(c);
+		}
+		free(sh->spare);
 		free(sh->wheel);
 		free(sh->buckets);
 		pthread_mutex_destroy(&sh->lock);
@@ -229,9 +342,11 @@ expire(struct nonce_cache *nc, struct shard *sh, uint64_t now_ms)
 			unlink_hash(nc, sh, e);
 			__atomic_sub_fetch(e->countp, 1, __ATOMIC_RELAXED);
 			__atomic_sub_fetch(&nc->entries, 1, __ATOMIC_RELAXED);
-			__atomic_sub_fetch(
-			    &nc->bytes, e->reply_len, __ATOMIC_RELAXED);
-			entry_free(e);
+			if (e->reply != e->inline_reply) {
+				__atomic_sub_fetch(&nc->bytes, e->reply_len,
+				    __ATOMIC_RELAXED);
+			}
+			entry_free(sh, e);
 		}
 		sh->wheel[slot] = keep;
 	}
@@ -297,16 +412,12 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
 {
 	uint64_t      h = hash_of(nc, client, nonce), last_ms;
 	struct shard *sh = shard_of(nc, h);
-	struct entry *fresh, *e;
+	struct entry *e;
 	size_t	      b;
 	int	      r;
 
 	*replyp = NULL;
 	*lenp = 0;
-	/* allocate before taking the lock */
-	if ((fresh = calloc(1, sizeof(*fresh))) == NULL) {
-		return HK_ERR_NOMEM;
-	}
 	pthread_mutex_lock(&sh->lock);
 	expire(nc, sh, now_ms);
 	if ((e = find(nc, sh, h, client, nonce)) != NULL) {
@@ -343,8 +454,12 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
 			goto out;
 		}
 	}
-	e = fresh;
-	fresh = NULL;
+	if ((e = entry_alloc(sh)) == NULL) {
+		__atomic_sub_fetch(countp, 1, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&nc->entries, 1, __ATOMIC_RELAXED);
+		r = HK_ERR_NOMEM;
+		goto out;
+	}
 	e->client = client;
 	e->countp = countp;
 	memcpy(e->nonce, nonce, HK_NONCE_LEN);
@@ -363,7 +478,6 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
 	r = NONCE_NEW;
 out:
 	pthread_mutex_unlock(&sh->lock);
-	free(fresh);
 	return r;
 }
 
@@ -376,14 +490,18 @@ nonce_cache_finish(struct nonce_cache *nc, const void *client,
 	struct entry *e;
 	uint8_t	     *copy = NULL;
 
-	if (reply != NULL && len > 0 && len <= UINT32_MAX &&
+	if (reply != NULL && len > INLINE_REPLY && len <= UINT32_MAX &&
 	    (copy = malloc(len)) != NULL) {
 		memcpy(copy, reply, len);
 	}
 	pthread_mutex_lock(&sh->lock);
 	if ((e = find(nc, sh, h, client, nonce)) != NULL && !e->answered) {
 		e->answered = 1;
-		if (copy != NULL) {
+		if (reply != NULL && len > 0 && len <= INLINE_REPLY) {
+			memcpy(e->inline_reply, reply, len);
+			e->reply = e->inline_reply;
+			e->reply_len = (uint32_t)len;
+		} else if (copy != NULL) {
 			if (__atomic_add_fetch(&nc->bytes, len,
 				__ATOMIC_RELAXED) <= nc->max_bytes) {
 				e->reply = copy;
@@ -396,18 +514,14 @@ nonce_cache_finish(struct nonce_cache *nc, const void *client,
 		}
 	}
 	pthread_mutex_unlock(&sh->lock);
-	free(copy);
+	if (copy != NULL) {
+		OPENSSL_cleanse(copy, len);
+		free(copy);
+	}
 }
 
 void
 nonce_cache_sweep(struct nonce_cache *nc, uint64_t now_ms)
 {
 	sweep_all(nc, now_ms);
-}
-
-void
-nonce_cache_usage(struct nonce_cache *nc, size_t *entriesp, size_t *bytesp)
-{
-	*entriesp = __atomic_load_n(&nc->entries, __ATOMIC_RELAXED);
-	*bytesp = __atomic_load_n(&nc->bytes, __ATOMIC_RELAXED);
 }

@@ -9,7 +9,8 @@
  * Entries leave by age only, once their request's timestamp has left the
  * clock window.  When a client's share (or the whole cache) is
  * full, new requests are refused (fail closed): no nonce is ever forgotten
- * early.  Every operation is O(1).  Thread-safe (one mutex).
+ * early.  Every operation is O(1).  Thread-safe (16 shards, each with its
+ * own lock).
  */
 #ifndef HK_NONCE_H
 #define HK_NONCE_H
@@ -45,18 +46,15 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
     const uint8_t nonce[HK_NONCE_LEN], const uint8_t req_digest[32],
     uint64_t ts_ms, uint64_t now_ms, uint8_t **replyp, size_t *lenp);
 
-/* Stores the reply of a NONCE_NEW entry (copied; NULL/0 to store none,
- * e.g. when it is larger than the cache keeps: a resend then gets
- * REPLAY instead of a second execution). */
+/* Stores the reply of a NONCE_NEW entry (copied: into the entry when it
+ * is short, else on the heap within max_reply_bytes; NULL/0 to store none.
+ * A reply that is not kept makes a resend a REPLAY, never a second
+ * execution). */
 void nonce_cache_finish(struct nonce_cache *nc, const void *client,
     const uint8_t nonce[HK_NONCE_LEN], const uint8_t *reply, size_t len);
 
 /* Forgets, in every shard, what has aged out by now_ms (shards otherwise
  * expire when a request touches them). */
 void nonce_cache_sweep(struct nonce_cache *nc, uint64_t now_ms);
-
-/* Entries and reply bytes held now. */
-void
-nonce_cache_usage(struct nonce_cache *nc, size_t *entriesp, size_t *bytesp);
 
 #endif /* HK_NONCE_H */

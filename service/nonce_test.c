@@ -114,18 +114,87 @@ test_bounds(void)
 	nonce_cache_free(nc);
 }
 
-/* A reply larger than the cache keeps: its resend is a REPLAY, never a
- * second execution. */
+/* A long reply beyond the reply bytes the cache keeps: its resend is a
+ * REPLAY, never a second execution.  A short one lives in its entry and is
+ * kept whatever the byte bound. */
 static void
 test_reply_too_large(void)
 {
 	struct nonce_cache *nc;
+	uint8_t		    big[1000], *reply;
+	size_t		    len;
 
 	k1 = 0;
-	PASS(nonce_cache_new(&nc, W, 10, 10, 4));
+	memset(big, 'x', sizeof(big));
+	PASS(nonce_cache_new(&nc, W, 10, 10, 999));
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
-	nonce_cache_finish(nc, &c1, n1, (const uint8_t *)"reply", 5);
+	nonce_cache_finish(nc, &c1, n1, big, sizeof(big));
 	FAIL(begin(nc, &c1, &k1, n1, d1, T0, T0 + 1), HK_ERR_REPLAY);
+	EQ_INT(begin(nc, &c1, &k1, n2, d1, T0, T0), NONCE_NEW);
+	nonce_cache_finish(nc, &c1, n2, (const uint8_t *)"reply", 5);
+	EQ_INT(begin(nc, &c1, &k1, n2, d1, T0, T0 + 1), NONCE_ANSWERED);
+	nonce_cache_free(nc);
+	/* within the bound, a long reply comes back whole */
+	PASS(nonce_cache_new(&nc, W, 10, 10, 1000));
+	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
+	nonce_cache_finish(nc, &c1, n1, big, sizeof(big));
+	EQ_INT(nonce_cache_begin(nc, &c1, &k1, n1, d1, T0, T0 + 1, &reply, &len),
+	    NONCE_ANSWERED);
+	TRUE(len == sizeof(big) && memcmp(reply, big, len) == 0);
+	free(reply);
+	nonce_cache_free(nc);
+}
+
+/*
+ * Entries come from chunks: many waves of requests, each answered, resent
+ * and aged out, leave every reply where it belongs and the counts at zero
+ * (under ASan, nothing leaked or touched after its free).
+ */
+static void
+test_chunk_turnover(void)
+{
+	struct nonce_cache *nc;
+	uint8_t		    n[16], reply[300], *got;
+	size_t		    len, i, wave, per = 1500;
+	uint64_t	    now = T0;
+
+	k1 = 0;
+	PASS(nonce_cache_new(&nc, W, 100000, 100000, 1 << 20));
+	for (wave = 0; wave < 6; wave++) {
+		for (i = 0; i < per; i++) {
+			memset(n, 0, sizeof(n));
+			memcpy(n, &i, sizeof(i));
+			n[15] = (uint8_t)wave;
+			EQ_INT(begin(nc, &c1, &k1, n, d1, now, now), NONCE_NEW);
+			memset(reply, (int)i, sizeof(reply));
+			memcpy(reply, &i, sizeof(i));
+			/* none kept, one in the entry, one on the heap */
+			nonce_cache_finish(nc, &c1, n, i % 3 ? reply : NULL,
+			    i % 3 == 1 ? 16 : i % 3 == 2 ? sizeof(reply) : 0);
+		}
+		EQ_INT(k1, per);
+		for (i = 0; i < per; i += 7) {
+			memset(n, 0, sizeof(n));
+			memcpy(n, &i, sizeof(i));
+			n[15] = (uint8_t)wave;
+			if (i % 3 == 0) {
+				FAIL(nonce_cache_begin(nc, &c1, &k1, n, d1, now,
+					 now, &got, &len),
+				    HK_ERR_REPLAY);
+				continue;
+			}
+			EQ_INT(nonce_cache_begin(
+				   nc, &c1, &k1, n, d1, now, now, &got, &len),
+			    NONCE_ANSWERED);
+			TRUE(len == (i % 3 == 1 ? 16 : sizeof(reply)) &&
+			    memcmp(got, &i, sizeof(i)) == 0 &&
+			    got[len - 1] == (uint8_t)i);
+			free(got);
+		}
+		now += W + 1000;
+		nonce_cache_sweep(nc, now);
+		EQ_INT(k1, 0);
+	}
 	nonce_cache_free(nc);
 }
 
@@ -152,6 +221,7 @@ TEST_LIST = {
 	{ "life_follows_timestamp", test_life_follows_timestamp },
 	{ "bounds", test_bounds },
 	{ "reply_too_large", test_reply_too_large },
+	{ "chunk_turnover", test_chunk_turnover },
 	{ "in_flight_survives", test_in_flight_survives },
 	{ NULL, NULL },
 };

@@ -76,20 +76,12 @@ reply_sealed(const uint8_t *daykey, const uint8_t *nonce, const uint8_t *body,
 {
 	Hsmkey__V1__ResponseEnvelope re = HSMKEY__V1__RESPONSE_ENVELOPE__INIT;
 	uint8_t			     mac[HK_MAC_LEN];
-	struct hk_buf		    *in;
 	int			     r;
 
-	if ((in = hk_buf_new(HK_MAX_MESSAGE + 256)) == NULL) {
-		return HK_ERR_NOMEM;
-	}
-	if ((r = hk_mac_input_response(in, HK_PROTOCOL_VERSION, nonce,
-		 HK_NONCE_LEN, body, blen)) != 0 ||
-	    (r = hk_hmac_sha256(daykey, HK_MAC_LEN, hk_buf_ptr(in),
-		 hk_buf_len(in), mac)) != 0) {
-		hk_buf_free(in);
+	if ((r = hk_mac_response(daykey, HK_PROTOCOL_VERSION, nonce,
+		 HK_NONCE_LEN, body, blen, mac)) != 0) {
 		return r;
 	}
-	hk_buf_free(in);
 	re.protocol = HK_PROTOCOL_VERSION;
 	re.nonce.data = (uint8_t *)nonce;
 	re.nonce.len = HK_NONCE_LEN;
@@ -126,32 +118,24 @@ envelope_shape(const Hsmkey__V1__Envelope *env, const char **whyp)
 static int
 near_today(uint64_t ts, uint64_t now)
 {
-	uint32_t day = hk_mac_day(ts);
+	uint64_t day = ts / 86400000, today = now / 86400000;
 
-	return day == hk_mac_day(now) || day == hk_mac_day(now - 86400000) ||
-	    day == hk_mac_day(now + 86400000);
+	return day + 1 >= today && day <= today + 1;
 }
 
 /* Checks the MAC with the day key of the client's secret. */
 static int
 check_mac(const Hsmkey__V1__Envelope *env, const uint8_t *daykey)
 {
-	uint8_t	       mac[HK_MAC_LEN];
-	struct hk_buf *in;
-	int	       r;
+	uint8_t mac[HK_MAC_LEN];
+	int	r;
 
-	if ((in = hk_buf_new(HK_MAX_MESSAGE + 256)) == NULL) {
-		return HK_ERR_NOMEM;
-	}
-	if ((r = hk_mac_input_request(in, env->protocol, env->client_id,
+	if ((r = hk_mac_request(daykey, env->protocol, env->client_id,
 		 env->secret_no, env->nonce.data, env->nonce.len,
-		 env->timestamp_ms, env->request.data, env->request.len)) ==
-		0 &&
-	    (r = hk_hmac_sha256(daykey, HK_MAC_LEN, hk_buf_ptr(in),
-		 hk_buf_len(in), mac)) == 0) {
+		 env->timestamp_ms, env->request.data, env->request.len,
+		 mac)) == 0) {
 		r = hk_mac_cmp(mac, env->mac.data, HK_MAC_LEN);
 	}
-	hk_buf_free(in);
 	OPENSSL_cleanse(mac, sizeof(mac));
 	return r;
 }

@@ -136,20 +136,14 @@ rp_envelope(const struct rp_env *e, const uint8_t *req, size_t len,
     uint8_t **outp, size_t *lenp)
 {
 	Hsmkey__V1__Envelope env = HSMKEY__V1__ENVELOPE__INIT;
-	struct hk_buf	    *b;
 	uint8_t		     mac[HK_MAC_LEN], dk[HK_MAC_LEN];
 	size_t		     n;
 	int		     r = -1;
 
 	*outp = NULL;
-	if ((b = hk_buf_new(2 * HK_MAX_MESSAGE)) == NULL) {
-		return -1;
-	}
-	if (hk_mac_input_request(b, e->protocol, e->client_id, e->secret_no,
-		e->nonce, HK_NONCE_LEN, e->ts, req, len) != 0 ||
-	    day_key(e->cred, e->ts, dk) != 0 ||
-	    hk_hmac_sha256(
-		dk, sizeof(dk), hk_buf_ptr(b), hk_buf_len(b), mac) != 0) {
+	if (day_key(e->cred, e->ts, dk) != 0 ||
+	    hk_mac_request(dk, e->protocol, e->client_id, e->secret_no,
+		e->nonce, HK_NONCE_LEN, e->ts, req, len, mac) != 0) {
 		goto out;
 	}
 	env.protocol = e->protocol;
@@ -170,7 +164,6 @@ rp_envelope(const struct rp_env *e, const uint8_t *req, size_t len,
 	r = 0;
 out:
 	OPENSSL_cleanse(dk, sizeof(dk));
-	hk_buf_free(b);
 	return r;
 }
 
@@ -219,7 +212,6 @@ rp_exchange(int sock, const uint8_t *msg, size_t len,
 {
 	Hsmkey__V1__ResponseEnvelope *env = NULL;
 	Hsmkey__V1__Response	     *resp = NULL;
-	struct hk_buf		     *b = NULL;
 	uint8_t			      mac[HK_MAC_LEN], dk[HK_MAC_LEN];
 	void			     *buf = NULL;
 	int			      n;
@@ -249,17 +241,14 @@ rp_exchange(int sock, const uint8_t *msg, size_t len,
 	if (r->has_mac && env->mac.len == HK_MAC_LEN &&
 	    env->nonce.len == HK_NONCE_LEN &&
 	    memcmp(env->nonce.data, nonce, HK_NONCE_LEN) == 0 &&
-	    (b = hk_buf_new(2 * HK_MAX_MESSAGE)) != NULL &&
-	    hk_mac_input_response(b, env->protocol, env->nonce.data,
-		env->nonce.len, env->response.data, env->response.len) == 0 &&
 	    day_key(cred, ts, dk) == 0 &&
-	    hk_hmac_sha256(
-		dk, sizeof(dk), hk_buf_ptr(b), hk_buf_len(b), mac) == 0 &&
+	    hk_mac_response(dk, env->protocol, env->nonce.data,
+		env->nonce.len, env->response.data, env->response.len,
+		mac) == 0 &&
 	    hk_mac_cmp(mac, env->mac.data, HK_MAC_LEN) == 0) {
 		r->mac_ok = 1;
 	}
 	OPENSSL_cleanse(dk, sizeof(dk));
-	hk_buf_free(b);
 	if ((resp = hsmkey__v1__response__unpack(
 		 NULL, env->response.len, env->response.data)) != NULL) {
 		r->decoded = 1;
