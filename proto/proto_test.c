@@ -120,11 +120,11 @@ test_day_key(void)
 static void
 test_mac_day_calendar(void)
 {
-	uint64_t day, ms;
-	uint32_t got, want;
-	time_t	 t;
+	uint64_t  day, ms;
+	uint32_t  got, want;
+	time_t	  t;
 	struct tm tm;
-	int	 bad = 0;
+	int	  bad = 0;
 
 	for (day = 0; day < 193000; day++) {
 		for (ms = 0; ms < 86400000; ms += 86399999) {
@@ -141,7 +141,7 @@ test_mac_day_calendar(void)
 		}
 	}
 	EQ_INT(bad, 0);
-	EQ_INT(hk_mac_day(951782400000ULL), 20000229); /* leap, 400 */
+	EQ_INT(hk_mac_day(951782400000ULL), 20000229);	/* leap, 400 */
 	EQ_INT(hk_mac_day(4107542400000ULL), 21000301); /* no 2100-02-29 */
 }
 
@@ -160,7 +160,8 @@ test_mac_streamed(void)
 		TRUE((in = hk_buf_new(4096)) != NULL);
 		PASS(hk_mac_input_request(in, 1, "client-7", 3, nonce, 16,
 		    1795867200123ULL, msg, len));
-		PASS(hk_hmac_sha256(key, 32, hk_buf_ptr(in), hk_buf_len(in), a));
+		PASS(hk_hmac_sha256(
+		    key, 32, hk_buf_ptr(in), hk_buf_len(in), a));
 		PASS(hk_mac_request(key, 1, "client-7", 3, nonce, 16,
 		    1795867200123ULL, msg, len, b));
 		TRUE(memcmp(a, b, 32) == 0);
@@ -170,7 +171,8 @@ test_mac_streamed(void)
 		TRUE(memcmp(a, b, 32) != 0);
 		hk_buf_reset(in);
 		PASS(hk_mac_input_response(in, 1, nonce, 16, msg, len));
-		PASS(hk_hmac_sha256(key, 32, hk_buf_ptr(in), hk_buf_len(in), a));
+		PASS(hk_hmac_sha256(
+		    key, 32, hk_buf_ptr(in), hk_buf_len(in), a));
 		PASS(hk_mac_response(key, 1, nonce, 16, msg, len, b));
 		TRUE(memcmp(a, b, 32) == 0);
 		hk_buf_free(in);

@@ -26,9 +26,9 @@ struct entry {
 	struct chunk *chunk;
 	const void   *client;
 	size_t	     *countp;
-	struct entry *hnext; /* hash chain; while free, the chunk's list */
-	struct entry *wnext; /* wheel slot list */
-	uint8_t	     *reply; /* inline_reply, a heap copy, or NULL */
+	struct entry *hnext;	 /* hash chain; while free, the chunk's list */
+	struct entry *wnext;	 /* wheel slot list */
+	uint8_t	     *reply;	 /* inline_reply, a heap copy, or NULL */
 	uint64_t      expires_s; /* wheel slot: forget at this second */
 	uint32_t      reply_len;
 	uint32_t      answered;

@@ -138,7 +138,8 @@ test_reply_too_large(void)
 	PASS(nonce_cache_new(&nc, W, 10, 10, 1000));
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
 	nonce_cache_finish(nc, &c1, n1, big, sizeof(big));
-	EQ_INT(nonce_cache_begin(nc, &c1, &k1, n1, d1, T0, T0 + 1, &reply, &len),
+	EQ_INT(
+	    nonce_cache_begin(nc, &c1, &k1, n1, d1, T0, T0 + 1, &reply, &len),
 	    NONCE_ANSWERED);
 	TRUE(len == sizeof(big) && memcmp(reply, big, len) == 0);
 	free(reply);
@@ -165,12 +166,15 @@ test_chunk_turnover(void)
 			memset(n, 0, sizeof(n));
 			memcpy(n, &i, sizeof(i));
 			n[15] = (uint8_t)wave;
-			EQ_INT(begin(nc, &c1, &k1, n, d1, now, now), NONCE_NEW);
+			EQ_INT(
+			    begin(nc, &c1, &k1, n, d1, now, now), NONCE_NEW);
 			memset(reply, (int)i, sizeof(reply));
 			memcpy(reply, &i, sizeof(i));
 			/* none kept, one in the entry, one on the heap */
 			nonce_cache_finish(nc, &c1, n, i % 3 ? reply : NULL,
-			    i % 3 == 1 ? 16 : i % 3 == 2 ? sizeof(reply) : 0);
+			    i % 3 == 1	     ? 16
+				: i % 3 == 2 ? sizeof(reply)
+					     : 0);
 		}
 		EQ_INT(k1, per);
 		for (i = 0; i < per; i += 7) {
@@ -178,8 +182,8 @@ test_chunk_turnover(void)
 			memcpy(n, &i, sizeof(i));
 			n[15] = (uint8_t)wave;
 			if (i % 3 == 0) {
-				FAIL(nonce_cache_begin(nc, &c1, &k1, n, d1, now,
-					 now, &got, &len),
+				FAIL(nonce_cache_begin(nc, &c1, &k1, n, d1,
+					 now, now, &got, &len),
 				    HK_ERR_REPLAY);
 				continue;
 			}

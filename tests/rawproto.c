@@ -242,9 +242,8 @@ rp_exchange(int sock, const uint8_t *msg, size_t len,
 	    env->nonce.len == HK_NONCE_LEN &&
 	    memcmp(env->nonce.data, nonce, HK_NONCE_LEN) == 0 &&
 	    day_key(cred, ts, dk) == 0 &&
-	    hk_mac_response(dk, env->protocol, env->nonce.data,
-		env->nonce.len, env->response.data, env->response.len,
-		mac) == 0 &&
+	    hk_mac_response(dk, env->protocol, env->nonce.data, env->nonce.len,
+		env->response.data, env->response.len, mac) == 0 &&
 	    hk_mac_cmp(mac, env->mac.data, HK_MAC_LEN) == 0) {
 		r->mac_ok = 1;
 	}
