@@ -17,10 +17,10 @@
 struct chunk;
 
 /*
- * One remembered request.  Of the request digest the first 16 bytes are
- * kept: it only tells a resend (same bytes) from another request under the
- * same client and nonce, which the client itself would have to MAC, so
- * collision resistance beyond 2^64 buys nothing.
+ * One remembered request.  Of the request's fingerprint (its MAC) the
+ * first 16 bytes are kept: it only tells a resend (same bytes) from another
+ * request under the same client and nonce, which the client itself would
+ * have to MAC, so collision resistance beyond 2^64 buys nothing.
  */
 struct entry {
 	struct chunk *chunk;
@@ -407,7 +407,7 @@ sweep_all(struct nonce_cache *nc, uint64_t now_ms)
 
 int
 nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
-    const uint8_t nonce[HK_NONCE_LEN], const uint8_t req_digest[32],
+    const uint8_t nonce[HK_NONCE_LEN], const uint8_t req_fp[32],
     uint64_t ts_ms, uint64_t now_ms, uint8_t **replyp, size_t *lenp)
 {
 	uint64_t      h = hash_of(nc, client, nonce), last_ms;
@@ -421,7 +421,7 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
 	pthread_mutex_lock(&sh->lock);
 	expire(nc, sh, now_ms);
 	if ((e = find(nc, sh, h, client, nonce)) != NULL) {
-		if (memcmp(e->digest, req_digest, DIGEST_KEPT) != 0) {
+		if (memcmp(e->digest, req_fp, DIGEST_KEPT) != 0) {
 			r = HK_ERR_REPLAY;
 		} else if (!e->answered) {
 			r = NONCE_IN_FLIGHT;
@@ -444,7 +444,7 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
 		pthread_mutex_lock(&sh->lock);
 		if ((e = find(nc, sh, h, client, nonce)) != NULL) {
 			/* the same nonce arrived meanwhile */
-			r = memcmp(e->digest, req_digest, DIGEST_KEPT) == 0
+			r = memcmp(e->digest, req_fp, DIGEST_KEPT) == 0
 			    ? NONCE_IN_FLIGHT
 			    : HK_ERR_REPLAY;
 			goto out;
@@ -463,7 +463,7 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
 	e->client = client;
 	e->countp = countp;
 	memcpy(e->nonce, nonce, HK_NONCE_LEN);
-	memcpy(e->digest, req_digest, DIGEST_KEPT);
+	memcpy(e->digest, req_fp, DIGEST_KEPT);
 	/* the last millisecond at which this timestamp passes the clock
 	 * check; never before now (the caller checked the window) */
 	last_ms = ts_ms + nc->window_ms;

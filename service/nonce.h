@@ -1,7 +1,7 @@
 /*
  * nonce.h: the replay and reply cache.  Every authenticated request's
  * (client, nonce) is remembered for as long as its timestamp could still
- * pass the clock window, with a digest of the request bytes and, once
+ * pass the clock window, with a fingerprint of the request bytes and, once
  * answered, the reply bytes:
  *   - the same request again gets the same reply, never a second execution
  *     (nanomsg REQ resends on its own);
@@ -35,7 +35,8 @@ int  nonce_cache_new(struct nonce_cache **ncp, uint64_t window_ms,
 void nonce_cache_free(struct nonce_cache *nc);
 
 /*
- * Looks up (client, nonce).  Returns a enum nonce_result, HK_ERR_REPLAY for
+ * Looks up (client, nonce).  req_fp is 32 bytes that differ between any two
+ * different requests: a digest of the bytes, or their verified MAC.  Returns a enum nonce_result, HK_ERR_REPLAY for
  * a different request under a used nonce, or HK_ERR_EXHAUSTED when the
  * client's share or the cache is full.  *countp is the client's entry
  * count, kept under the cache's lock.  For NONCE_ANSWERED, caller must free
@@ -43,7 +44,7 @@ void nonce_cache_free(struct nonce_cache *nc);
  */
 int
 nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
-    const uint8_t nonce[HK_NONCE_LEN], const uint8_t req_digest[32],
+    const uint8_t nonce[HK_NONCE_LEN], const uint8_t req_fp[32],
     uint64_t ts_ms, uint64_t now_ms, uint8_t **replyp, size_t *lenp);
 
 /* Stores the reply of a NONCE_NEW entry (copied: into the entry when it

@@ -388,7 +388,7 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 	struct dispatch_result res;
 	struct client	      *cl = NULL;
 	token_obj_t	       key = TOKEN_OBJ_NONE;
-	uint8_t		       digest[32], daykey[HK_MAC_LEN], *body = NULL;
+	uint8_t		       daykey[HK_MAC_LEN], *body = NULL;
 	size_t		       blen;
 	uint64_t	       now = hk_now_ms(), skew;
 	const char	      *why = NULL;
@@ -519,12 +519,13 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 		audit = denial = 1;
 		goto out;
 	}
-	/* 3. nonce: the same bytes get the same reply, others a REPLAY */
-	if ((r = hk_sha256(msg, len, digest)) != 0) {
-		goto out;
-	}
+	/* 3. nonce: the same bytes get the same reply, others a REPLAY.
+	 * The verified MAC stands for the request's bytes: it covers every
+	 * field of the envelope but itself, and the envelope re-encodes to
+	 * exactly what was received. */
 	r = nonce_cache_begin(sv->nonces, cl, client_nonce_count(cl),
-	    env->nonce.data, digest, env->timestamp_ms, now, replyp, lenp);
+	    env->nonce.data, env->mac.data, env->timestamp_ms, now, replyp,
+	    lenp);
 	switch (r) {
 	case NONCE_NEW:
 		cached = 1;
