@@ -1,5 +1,8 @@
 /* nonce.c: replay and reply cache (see nonce.h). */
+#include <sys/mman.h>
+
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,10 +12,26 @@
 #include "hk_err.h"
 #include "nonce.h"
 
-#define DIGEST_KEPT   16  /* of the request's SHA-256: see below */
-#define NSHARDS	      16  /* independent locks: every request takes one */
-#define INLINE_REPLY  160 /* a reply this short is kept in its entry */
-#define CHUNK_ENTRIES 224 /* entries carved from one allocation */
+/* Under AddressSanitizer a free entry is poisoned (but for its chunk and
+ * free-list link), so that a use after its expiry is caught as with
+ * malloc(). */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n)   ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+#define ENTRY_TAIL(e) ((uint8_t *)(e) + offsetof(struct nonce_entry, client))
+#define ENTRY_TAIL_LEN \
+	(sizeof(struct nonce_entry) - offsetof(struct nonce_entry, client))
+
+#define DIGEST_KEPT  16	   /* of the request's SHA-256: see below */
+#define NSHARDS	     16	   /* independent locks: every request takes one */
+#define INLINE_REPLY 160   /* a reply this short is kept in its entry */
+#define CHUNK_BYTES  65536 /* entries are carved from mappings this size */
+#define SPARES	     4	   /* empty chunks a shard keeps for reuse */
 
 struct chunk;
 
@@ -22,40 +41,53 @@ struct chunk;
  * request under the same client and nonce, which the client itself would
  * have to MAC, so collision resistance beyond 2^64 buys nothing.
  */
-struct entry {
+struct nonce_entry {
 	struct chunk *chunk;
-	const void   *client;
-	size_t	     *countp;
-	struct entry *hnext;	 /* hash chain; while free, the chunk's list */
-	struct entry *wnext;	 /* wheel slot list */
-	uint8_t	     *reply;	 /* inline_reply, a heap copy, or NULL */
-	uint64_t      expires_s; /* wheel slot: forget at this second */
-	uint32_t      reply_len;
-	uint32_t      answered;
-	uint8_t	      nonce[HK_NONCE_LEN];
-	uint8_t	      digest[DIGEST_KEPT];
-	uint8_t	      inline_reply[INLINE_REPLY];
+	struct nonce_entry
+		   *hnext;  /* hash chain; while free, the chunk's list */
+	const void *client; /* from here on: poisoned while free */
+	size_t	   *countp;
+	struct nonce_entry *wnext;     /* wheel slot list */
+	uint8_t		   *reply;     /* inline_reply, a heap copy, or NULL */
+	uint64_t	    expires_s; /* wheel slot: forget at this second */
+	uint32_t	    reply_len;
+	uint32_t	    answered;
+	uint8_t		    nonce[HK_NONCE_LEN];
+	uint8_t		    digest[DIGEST_KEPT];
+	uint8_t		    inline_reply[INLINE_REPLY];
 };
 
 /* Four cache lines; the reply of a one-digest sign (~135 bytes) fits. */
-_Static_assert(sizeof(struct entry) == 256, "struct entry grew");
+_Static_assert(sizeof(struct nonce_entry) == 256, "struct nonce_entry grew");
 
 /*
- * Entries come from chunks of CHUNK_ENTRIES, each shard its own: every
- * request makes one and every entry lives up to a minute, and taking them
- * from malloc() one by one fragmented its heap and slowed every other
- * allocation of the process.  A chunk with a free entry is on its shard's
+ * Entries come from chunks of 64 KiB, each shard its own: every request
+ * makes one and every entry lives up to a minute, and taking them from
+ * malloc() one by one fragmented its heap and slowed every other
+ * allocation of the process.  A chunk is mapped with its pages populated
+ * at once: on a virtual machine a page fault can cost 10 us, twenty times
+ * a populated page.  A chunk with a free entry is on its shard's
  * "partial" list and is used before a new chunk is made, so a shard holds
  * at most one chunk more than its live entries need; a chunk that empties
- * is freed (one is kept for the next).
+ * is unmapped, but for a few kept for the next.
  */
-struct chunk {
-	struct chunk *prev, *next; /* on the partial list */
-	struct entry *free;
-	uint32_t      live;
-	uint32_t      partial; /* on the list */
-	struct entry  e[CHUNK_ENTRIES];
+struct chunk_head {
+	struct shard	   *shard;
+	struct chunk	   *prev, *next; /* on the partial or spare list */
+	struct nonce_entry *free;
+	uint32_t	    live;
+	uint32_t	    partial; /* on the partial list */
 };
+
+#define CHUNK_ENTRIES                                \
+	((CHUNK_BYTES - sizeof(struct chunk_head)) / \
+	    sizeof(struct nonce_entry))
+
+struct chunk {
+	struct chunk_head  h;
+	struct nonce_entry e[CHUNK_ENTRIES];
+};
+_Static_assert(sizeof(struct chunk) <= CHUNK_BYTES, "chunk too large");
 /*
  * Entries live until their request's own timestamp has left the clock
  * window (timestamp + window, rounded up to the second), not a fixed time
@@ -68,12 +100,13 @@ struct chunk {
  * client, total, reply bytes) are counted across shards with atomics.
  */
 struct shard {
-	pthread_mutex_t lock;
-	struct entry  **buckets;
-	struct entry  **wheel;
-	uint64_t	swept_s; /* slots before this second are empty */
-	struct chunk   *partial; /* chunks with a free entry */
-	struct chunk   *spare;	 /* an empty chunk kept for reuse */
+	pthread_mutex_t	     lock;
+	struct nonce_entry **buckets;
+	struct nonce_entry **wheel;
+	uint64_t	     swept_s; /* slots before this second are empty */
+	struct chunk	    *partial; /* chunks with a free entry */
+	struct chunk	    *spare;   /* empty chunks kept for reuse */
+	size_t		     nspare;
 };
 
 struct nonce_cache {
@@ -120,58 +153,65 @@ bucket_of(const struct nonce_cache *nc, uint64_t h)
 static void
 partial_add(struct shard *sh, struct chunk *c)
 {
-	c->prev = NULL;
-	c->next = sh->partial;
+	c->h.prev = NULL;
+	c->h.next = sh->partial;
 	if (sh->partial != NULL) {
-		sh->partial->prev = c;
+		sh->partial->h.prev = c;
 	}
 	sh->partial = c;
-	c->partial = 1;
+	c->h.partial = 1;
 }
 
 static void
 partial_remove(struct shard *sh, struct chunk *c)
 {
-	if (c->prev != NULL) {
-		c->prev->next = c->next;
+	if (c->h.prev != NULL) {
+		c->h.prev->h.next = c->h.next;
 	} else {
-		sh->partial = c->next;
+		sh->partial = c->h.next;
 	}
-	if (c->next != NULL) {
-		c->next->prev = c->prev;
+	if (c->h.next != NULL) {
+		c->h.next->h.prev = c->h.prev;
 	}
-	c->prev = c->next = NULL;
-	c->partial = 0;
+	c->h.prev = c->h.next = NULL;
+	c->h.partial = 0;
 }
 
 /* A free entry of the shard (its lock held), or NULL. */
-static struct entry *
+static struct nonce_entry *
 entry_alloc(struct shard *sh)
 {
-	struct chunk *c;
-	struct entry *e;
-	size_t	      i;
+	struct chunk	   *c;
+	struct nonce_entry *e;
+	size_t		    i;
 
 	if ((c = sh->partial) == NULL) {
 		if ((c = sh->spare) != NULL) {
-			sh->spare = NULL;
+			sh->spare = c->h.next;
+			sh->nspare--;
 		} else {
-			if ((c = malloc(sizeof(*c))) == NULL) {
+			if ((c = mmap(NULL, CHUNK_BYTES,
+				 PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+				 -1, 0)) == MAP_FAILED) {
 				return NULL;
 			}
-			c->free = NULL;
+			c->h.shard = sh;
+			c->h.free = NULL;
 			for (i = CHUNK_ENTRIES; i-- > 0;) {
 				c->e[i].chunk = c;
-				c->e[i].hnext = c->free;
-				c->free = &c->e[i];
+				c->e[i].hnext = c->h.free;
+				c->h.free = &c->e[i];
+				POISON(ENTRY_TAIL(&c->e[i]), ENTRY_TAIL_LEN);
 			}
-			c->live = 0;
+			c->h.live = 0;
 		}
 		partial_add(sh, c);
 	}
-	e = c->free;
-	c->free = e->hnext;
-	if (++c->live == CHUNK_ENTRIES) {
+	e = c->h.free;
+	c->h.free = e->hnext;
+	UNPOISON(ENTRY_TAIL(e), ENTRY_TAIL_LEN);
+	if (++c->h.live == CHUNK_ENTRIES) {
 		partial_remove(sh, c);
 	}
 	e->hnext = e->wnext = NULL;
@@ -184,7 +224,7 @@ entry_alloc(struct shard *sh)
 /* Returns an entry to its chunk; replies may carry a new client secret:
  * they are zeroed. */
 static void
-entry_free(struct shard *sh, struct entry *e)
+entry_free(struct shard *sh, struct nonce_entry *e)
 {
 	struct chunk *c = e->chunk;
 
@@ -195,28 +235,31 @@ entry_free(struct shard *sh, struct entry *e)
 		}
 		e->reply = NULL;
 	}
-	e->hnext = c->free;
-	c->free = e;
-	if (!c->partial) {
+	e->hnext = c->h.free;
+	c->h.free = e;
+	POISON(ENTRY_TAIL(e), ENTRY_TAIL_LEN);
+	if (!c->h.partial) {
 		partial_add(sh, c);
 	}
-	if (--c->live > 0) {
+	if (--c->h.live > 0) {
 		return;
 	}
 	partial_remove(sh, c);
-	if (sh->spare == NULL) {
+	if (sh->nspare < SPARES) {
+		c->h.next = sh->spare;
 		sh->spare = c;
+		sh->nspare++;
 	} else {
-		free(c);
+		munmap(c, CHUNK_BYTES);
 	}
 }
 
 void
 nonce_cache_free(struct nonce_cache *nc)
 {
-	struct entry *e, *next;
-	struct chunk *c;
-	size_t	      i, j;
+	struct nonce_entry *e, *next;
+	struct chunk	   *c;
+	size_t		    i, j;
 
 	if (nc == NULL) {
 		return;
@@ -232,9 +275,12 @@ nonce_cache_free(struct nonce_cache *nc)
 		}
 		while ((c = sh->partial) != NULL) { /* never used entries */
 			partial_remove(sh, c);
-			free(c);
+			munmap(c, CHUNK_BYTES);
 		}
-		free(sh->spare);
+		while ((c = sh->spare) != NULL) {
+			sh->spare = c->h.next;
+			munmap(c, CHUNK_BYTES);
+		}
 		free(sh->wheel);
 		free(sh->buckets);
 		pthread_mutex_destroy(&sh->lock);
@@ -283,9 +329,9 @@ nonce_cache_new(struct nonce_cache **ncp, uint64_t window_ms,
 }
 
 static void
-unlink_hash(struct nonce_cache *nc, struct shard *sh, struct entry *e)
+unlink_hash(struct nonce_cache *nc, struct shard *sh, struct nonce_entry *e)
 {
-	struct entry **pp;
+	struct nonce_entry **pp;
 
 	for (pp =
 		 &sh->buckets[bucket_of(nc, hash_of(nc, e->client, e->nonce))];
@@ -298,7 +344,7 @@ unlink_hash(struct nonce_cache *nc, struct shard *sh, struct entry *e)
 }
 
 static void
-wheel_add(struct nonce_cache *nc, struct shard *sh, struct entry *e)
+wheel_add(struct nonce_cache *nc, struct shard *sh, struct nonce_entry *e)
 {
 	size_t slot = (size_t)(e->expires_s % nc->nslots);
 
@@ -312,8 +358,8 @@ wheel_add(struct nonce_cache *nc, struct shard *sh, struct entry *e)
 static void
 expire(struct nonce_cache *nc, struct shard *sh, uint64_t now_ms)
 {
-	struct entry *e, *next, *keep;
-	uint64_t      now_s = now_ms / 1000, sec;
+	struct nonce_entry *e, *next, *keep;
+	uint64_t	    now_s = now_ms / 1000, sec;
 
 	if (sh->swept_s == 0 || now_s - sh->swept_s > nc->nslots) {
 		/* first use, or idle for longer than the wheel: sweep once */
@@ -356,11 +402,11 @@ expire(struct nonce_cache *nc, struct shard *sh, uint64_t now_ms)
 	sh->swept_s = now_s;
 }
 
-static struct entry *
+static struct nonce_entry *
 find(struct nonce_cache *nc, struct shard *sh, uint64_t h, const void *client,
     const uint8_t *nonce)
 {
-	struct entry *e;
+	struct nonce_entry *e;
 
 	for (e = sh->buckets[bucket_of(nc, h)]; e != NULL; e = e->hnext) {
 		if (e->client == client &&
@@ -411,14 +457,16 @@ sweep_all(struct nonce_cache *nc, uint64_t now_ms)
 int
 nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
     const uint8_t nonce[HK_NONCE_LEN], const uint8_t req_fp[32],
-    uint64_t ts_ms, uint64_t now_ms, uint8_t **replyp, size_t *lenp)
+    uint64_t ts_ms, uint64_t now_ms, struct nonce_entry **entryp,
+    uint8_t **replyp, size_t *lenp)
 {
-	uint64_t      h = hash_of(nc, client, nonce), last_ms;
-	struct shard *sh = shard_of(nc, h);
-	struct entry *e;
-	size_t	      b;
-	int	      r;
+	uint64_t	    h = hash_of(nc, client, nonce), last_ms;
+	struct shard	   *sh = shard_of(nc, h);
+	struct nonce_entry *e;
+	size_t		    b;
+	int		    r;
 
+	*entryp = NULL;
 	*replyp = NULL;
 	*lenp = 0;
 	pthread_mutex_lock(&sh->lock);
@@ -478,6 +526,7 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
 	e->hnext = sh->buckets[b];
 	sh->buckets[b] = e;
 	wheel_add(nc, sh, e);
+	*entryp = e;
 	r = NONCE_NEW;
 out:
 	pthread_mutex_unlock(&sh->lock);
@@ -485,20 +534,19 @@ out:
 }
 
 void
-nonce_cache_finish(struct nonce_cache *nc, const void *client,
-    const uint8_t nonce[HK_NONCE_LEN], const uint8_t *reply, size_t len)
+nonce_cache_finish(struct nonce_cache *nc, struct nonce_entry *e,
+    const uint8_t *reply, size_t len)
 {
-	uint64_t      h = hash_of(nc, client, nonce);
-	struct shard *sh = shard_of(nc, h);
-	struct entry *e;
+	struct shard *sh = e->chunk->h.shard;
 	uint8_t	     *copy = NULL;
 
 	if (reply != NULL && len > INLINE_REPLY && len <= UINT32_MAX &&
 	    (copy = malloc(len)) != NULL) {
 		memcpy(copy, reply, len);
 	}
+	/* an entry in flight is never expired: e is still this request's */
 	pthread_mutex_lock(&sh->lock);
-	if ((e = find(nc, sh, h, client, nonce)) != NULL && !e->answered) {
+	if (!e->answered) {
 		e->answered = 1;
 		if (reply != NULL && len > 0 && len <= INLINE_REPLY) {
 			memcpy(e->inline_reply, reply, len);

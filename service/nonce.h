@@ -21,6 +21,7 @@
 #include "envelope.h"
 
 struct nonce_cache;
+struct nonce_entry; /* a request being executed */
 
 enum nonce_result {
 	NONCE_NEW = 0,	     /* reserved: call nonce_cache_finish() */
@@ -39,20 +40,20 @@ void nonce_cache_free(struct nonce_cache *nc);
  * different requests: a digest of the bytes, or their verified MAC.  Returns a enum nonce_result, HK_ERR_REPLAY for
  * a different request under a used nonce, or HK_ERR_EXHAUSTED when the
  * client's share or the cache is full.  *countp is the client's entry
- * count, kept under the cache's lock.  For NONCE_ANSWERED, caller must free
- * *replyp.
+ * count, kept under the cache's lock.  For NONCE_NEW, *entryp is the
+ * entry to finish; for NONCE_ANSWERED, caller must free *replyp.
  */
-int
-nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
-    const uint8_t nonce[HK_NONCE_LEN], const uint8_t req_fp[32],
-    uint64_t ts_ms, uint64_t now_ms, uint8_t **replyp, size_t *lenp);
+int nonce_cache_begin(struct nonce_cache *nc, const void *client,
+    size_t *countp, const uint8_t nonce[HK_NONCE_LEN],
+    const uint8_t req_fp[32], uint64_t ts_ms, uint64_t now_ms,
+    struct nonce_entry **entryp, uint8_t **replyp, size_t *lenp);
 
 /* Stores the reply of a NONCE_NEW entry (copied: into the entry when it
  * is short, else on the heap within max_reply_bytes; NULL/0 to store none.
  * A reply that is not kept makes a resend a REPLAY, never a second
  * execution). */
-void nonce_cache_finish(struct nonce_cache *nc, const void *client,
-    const uint8_t nonce[HK_NONCE_LEN], const uint8_t *reply, size_t len);
+void nonce_cache_finish(struct nonce_cache *nc, struct nonce_entry *entry,
+    const uint8_t *reply, size_t len);
 
 /* Forgets, in every shard, what has aged out by now_ms (shards otherwise
  * expire when a request touches them). */

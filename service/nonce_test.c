@@ -13,20 +13,55 @@ static uint8_t n1[16] = { 1 }, n2[16] = { 2 }, d1[32] = { 1 }, d2[32] = { 2 };
 static int     c1, c2; /* two clients' identities */
 static size_t  k1, k2; /* their entry counts */
 
+/* The entries begun lately, by client and nonce, for finish(). */
+static struct {
+	const void	   *cl;
+	uint8_t		    n[16];
+	struct nonce_entry *e;
+} begun[64];
+static size_t nbegun;
+
 static int
 begin(struct nonce_cache *nc, const void *cl, size_t *kp, const uint8_t *n,
     const uint8_t *d, uint64_t ts, uint64_t now)
 {
-	uint8_t *reply = NULL;
-	size_t	 len;
-	int	 r;
+	struct nonce_entry *e;
+	uint8_t		   *reply = NULL;
+	size_t		    len;
+	int		    r;
 
-	r = nonce_cache_begin(nc, cl, kp, n, d, ts, now, &reply, &len);
+	r = nonce_cache_begin(nc, cl, kp, n, d, ts, now, &e, &reply, &len);
+	if (r == NONCE_NEW) {
+		TRUE(e != NULL);
+		begun[nbegun % 64].cl = cl;
+		memcpy(begun[nbegun % 64].n, n, 16);
+		begun[nbegun % 64].e = e;
+		nbegun++;
+	} else {
+		TRUE(e == NULL);
+	}
 	if (r == NONCE_ANSWERED) {
 		TRUE(len == 5 && memcmp(reply, "reply", 5) == 0);
 	}
 	free(reply);
 	return r;
+}
+
+/* Answers the request begun under (cl, n). */
+static void
+finish(struct nonce_cache *nc, const void *cl, const uint8_t *n,
+    const uint8_t *reply, size_t len)
+{
+	size_t i;
+
+	for (i = nbegun; i-- > 0 && i + 64 >= nbegun;) {
+		if (begun[i % 64].cl == cl &&
+		    memcmp(begun[i % 64].n, n, 16) == 0) {
+			nonce_cache_finish(nc, begun[i % 64].e, reply, len);
+			return;
+		}
+	}
+	TRUE(!"finish() of a request not begun");
 }
 
 static void
@@ -39,7 +74,7 @@ test_resend_and_replay(void)
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
 	/* the same bytes while the first is running: no second execution */
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0 + 5), NONCE_IN_FLIGHT);
-	nonce_cache_finish(nc, &c1, n1, (const uint8_t *)"reply", 5);
+	finish(nc, &c1, n1, (const uint8_t *)"reply", 5);
 	/* after: the stored reply */
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0 + 10), NONCE_ANSWERED);
 	/* other bytes under the same nonce */
@@ -61,12 +96,12 @@ test_life_follows_timestamp(void)
 	PASS(nonce_cache_new(&nc, W, 100, 1000, 1 << 20));
 	/* fresh timestamp: remembered for one window */
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
-	nonce_cache_finish(nc, &c1, n1, (const uint8_t *)"reply", 5);
+	finish(nc, &c1, n1, (const uint8_t *)"reply", 5);
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0 + W), NONCE_ANSWERED);
 	FAIL(begin(nc, &c1, &k1, n1, d2, T0, T0 + W), HK_ERR_REPLAY);
 	/* a timestamp one window ahead: remembered for two */
 	EQ_INT(begin(nc, &c1, &k1, n2, d1, T0 + W, T0), NONCE_NEW);
-	nonce_cache_finish(nc, &c1, n2, (const uint8_t *)"reply", 5);
+	finish(nc, &c1, n2, (const uint8_t *)"reply", 5);
 	FAIL(begin(nc, &c1, &k1, n2, d2, T0 + W, T0 + 2 * W), HK_ERR_REPLAY);
 	/* past its life the first is forgotten (the clock check refuses
 	 * it from then on), the second not yet */
@@ -90,7 +125,7 @@ test_bounds(void)
 	for (i = 0; i < 10; i++) {
 		n[0] = (uint8_t)i;
 		EQ_INT(begin(nc, &c1, &k1, n, d1, T0, T0), NONCE_NEW);
-		nonce_cache_finish(nc, &c1, n, (const uint8_t *)"reply", 5);
+		finish(nc, &c1, n, (const uint8_t *)"reply", 5);
 	}
 	n[0] = 100;
 	FAIL(begin(nc, &c1, &k1, n, d1, T0, T0 + 1), HK_ERR_EXHAUSTED);
@@ -98,7 +133,7 @@ test_bounds(void)
 	for (i = 0; i < 5; i++) {
 		n[0] = (uint8_t)(200 + i);
 		EQ_INT(begin(nc, &c2, &k2, n, d1, T0, T0), NONCE_NEW);
-		nonce_cache_finish(nc, &c2, n, (const uint8_t *)"reply", 5);
+		finish(nc, &c2, n, (const uint8_t *)"reply", 5);
 	}
 	n[0] = 250;
 	FAIL(begin(nc, &c2, &k2, n, d1, T0, T0 + 1), HK_ERR_EXHAUSTED);
@@ -122,24 +157,25 @@ test_reply_too_large(void)
 {
 	struct nonce_cache *nc;
 	uint8_t		    big[1000], *reply;
+	struct nonce_entry *e;
 	size_t		    len;
 
 	k1 = 0;
 	memset(big, 'x', sizeof(big));
 	PASS(nonce_cache_new(&nc, W, 10, 10, 999));
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
-	nonce_cache_finish(nc, &c1, n1, big, sizeof(big));
+	finish(nc, &c1, n1, big, sizeof(big));
 	FAIL(begin(nc, &c1, &k1, n1, d1, T0, T0 + 1), HK_ERR_REPLAY);
 	EQ_INT(begin(nc, &c1, &k1, n2, d1, T0, T0), NONCE_NEW);
-	nonce_cache_finish(nc, &c1, n2, (const uint8_t *)"reply", 5);
+	finish(nc, &c1, n2, (const uint8_t *)"reply", 5);
 	EQ_INT(begin(nc, &c1, &k1, n2, d1, T0, T0 + 1), NONCE_ANSWERED);
 	nonce_cache_free(nc);
 	/* within the bound, a long reply comes back whole */
 	PASS(nonce_cache_new(&nc, W, 10, 10, 1000));
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
-	nonce_cache_finish(nc, &c1, n1, big, sizeof(big));
-	EQ_INT(
-	    nonce_cache_begin(nc, &c1, &k1, n1, d1, T0, T0 + 1, &reply, &len),
+	finish(nc, &c1, n1, big, sizeof(big));
+	EQ_INT(nonce_cache_begin(
+		   nc, &c1, &k1, n1, d1, T0, T0 + 1, &e, &reply, &len),
 	    NONCE_ANSWERED);
 	TRUE(len == sizeof(big) && memcmp(reply, big, len) == 0);
 	free(reply);
@@ -156,11 +192,12 @@ test_chunk_turnover(void)
 {
 	struct nonce_cache *nc;
 	uint8_t		    n[16], reply[300], *got;
-	size_t		    len, i, wave, per = 1500;
+	struct nonce_entry *e;
+	size_t		    len, i, wave, per = 20000; /* 5 chunks a shard */
 	uint64_t	    now = T0;
 
 	k1 = 0;
-	PASS(nonce_cache_new(&nc, W, 100000, 100000, 1 << 20));
+	PASS(nonce_cache_new(&nc, W, 100000, 100000, 16 << 20));
 	for (wave = 0; wave < 6; wave++) {
 		for (i = 0; i < per; i++) {
 			memset(n, 0, sizeof(n));
@@ -171,7 +208,7 @@ test_chunk_turnover(void)
 			memset(reply, (int)i, sizeof(reply));
 			memcpy(reply, &i, sizeof(i));
 			/* none kept, one in the entry, one on the heap */
-			nonce_cache_finish(nc, &c1, n, i % 3 ? reply : NULL,
+			finish(nc, &c1, n, i % 3 ? reply : NULL,
 			    i % 3 == 1	     ? 16
 				: i % 3 == 2 ? sizeof(reply)
 					     : 0);
@@ -183,12 +220,12 @@ test_chunk_turnover(void)
 			n[15] = (uint8_t)wave;
 			if (i % 3 == 0) {
 				FAIL(nonce_cache_begin(nc, &c1, &k1, n, d1,
-					 now, now, &got, &len),
+					 now, now, &e, &got, &len),
 				    HK_ERR_REPLAY);
 				continue;
 			}
-			EQ_INT(nonce_cache_begin(
-				   nc, &c1, &k1, n, d1, now, now, &got, &len),
+			EQ_INT(nonce_cache_begin(nc, &c1, &k1, n, d1, now, now,
+				   &e, &got, &len),
 			    NONCE_ANSWERED);
 			TRUE(len == (i % 3 == 1 ? 16 : sizeof(reply)) &&
 			    memcmp(got, &i, sizeof(i)) == 0 &&
@@ -213,7 +250,7 @@ test_in_flight_survives(void)
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
 	EQ_INT(begin(nc, &c1, &k1, n2, d1, T0, T0 + 3 * W), NONCE_NEW);
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0 + 3 * W), NONCE_IN_FLIGHT);
-	nonce_cache_finish(nc, &c1, n1, (const uint8_t *)"reply", 5);
+	finish(nc, &c1, n1, (const uint8_t *)"reply", 5);
 	/* answered: it goes at the next sweep */
 	EQ_INT(begin(nc, &c1, &k1, n1, d2, T0 + 3 * W, T0 + 3 * W + 2000),
 	    NONCE_NEW);

@@ -174,7 +174,7 @@ struct pending {
 	struct client	    *cl;
 	uint8_t		     nonce[HK_NONCE_LEN];
 	uint8_t		     daykey[HK_MAC_LEN];
-	int		     cached;
+	struct nonce_entry  *cached; /* to store the reply in, or NULL */
 	enum audit_failure   failure;
 	uint8_t		    *ok;
 	size_t		     oklen;
@@ -278,8 +278,8 @@ pending_done(void *arg, int r)
 			len = 0;
 		}
 	}
-	if (p->cached) {
-		nonce_cache_finish(p->sv->nonces, p->cl, p->nonce, reply, len);
+	if (p->cached != NULL) {
+		nonce_cache_finish(p->sv->nonces, p->cached, reply, len);
 	}
 	if (p->tr != NULL && reply != NULL) {
 		transport_send(p->tr, &p->m, reply, len);
@@ -298,7 +298,7 @@ pending_done(void *arg, int r)
 static int
 audited_reply(struct server *sv, const struct audit_event *ev,
     struct transport *tr, struct transport_msg *m, struct client *cl,
-    const uint8_t *nonce, const uint8_t *daykey, int cached,
+    const uint8_t *nonce, const uint8_t *daykey, struct nonce_entry *cached,
     enum audit_failure failure, const char *op, const struct timespec *t0,
     uint8_t **replyp, size_t *lenp)
 {
@@ -393,7 +393,8 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 	uint64_t	       now = hk_now_ms(), skew;
 	const char	      *why = NULL;
 	char		       msgbuf[PATH_MAX + 256];
-	int		       r, cached = 0;
+	struct nonce_entry    *cached = NULL;
+	int		       r;
 
 	*replyp = NULL;
 	*lenp = 0;
@@ -524,11 +525,10 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 	 * field of the envelope but itself, and the envelope re-encodes to
 	 * exactly what was received. */
 	r = nonce_cache_begin(sv->nonces, cl, client_nonce_count(cl),
-	    env->nonce.data, env->mac.data, env->timestamp_ms, now, replyp,
-	    lenp);
+	    env->nonce.data, env->mac.data, env->timestamp_ms, now, &cached,
+	    replyp, lenp);
 	switch (r) {
 	case NONCE_NEW:
-		cached = 1;
 		break;
 	case NONCE_ANSWERED:
 		log_debug("client '%s': resent request answered from the "
@@ -621,8 +621,8 @@ out:
 		r = audited_reply(sv, &ev, tr, m, cl, env->nonce.data, daykey,
 		    cached, failure, mop, &t0, replyp, lenp);
 		if (r == 0 && tr != NULL) {
-			cached = 0; /* pending_done() stores the reply */
-			mop = NULL; /* and observes the time */
+			cached = NULL; /* pending_done() stores the reply */
+			mop = NULL;    /* and observes the time */
 		} else if (r != 0 && *replyp != NULL) {
 			/* fail closed: never a reply that was not audited */
 			OPENSSL_cleanse(*replyp, *lenp);
@@ -635,9 +635,9 @@ out:
 		observe(sv, mop, &t0);
 	}
 	OPENSSL_cleanse(daykey, sizeof(daykey));
-	if (cached) {
-		nonce_cache_finish(sv->nonces, cl, env->nonce.data,
-		    r == 0 ? *replyp : NULL, r == 0 ? *lenp : 0);
+	if (cached != NULL) {
+		nonce_cache_finish(sv->nonces, cached, r == 0 ? *replyp : NULL,
+		    r == 0 ? *lenp : 0);
 	}
 	if (body != NULL) {
 		OPENSSL_cleanse(body, blen); /* may hold a new secret */
