@@ -302,7 +302,9 @@ nonce_cache_new(struct nonce_cache **ncp, uint64_t window_ms,
 	for (j = 0; j < NSHARDS; j++) {
 		pthread_mutex_init(&nc->shards[j].lock, NULL);
 	}
-	while (n * NSHARDS < total && n < ((size_t)1 << 22)) {
+	/* a chain of four when full, of one at a quarter: the table is
+	 * touched at random, and its pages fault in one by one */
+	while (n * NSHARDS * 4 < total && n < ((size_t)1 << 22)) {
 		n <<= 1;
 	}
 	nc->nbuckets = n;
