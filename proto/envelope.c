@@ -1,4 +1,5 @@
 /* envelope.c: MAC inputs and in-process HMAC (see envelope.h). */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -109,10 +110,26 @@ static pthread_key_t  mac_ctx_key;
 static EVP_MAC	     *hmac_impl;
 static EVP_MD	     *sha256_impl;
 
+/*
+ * A thread's HMAC context remembers the key it holds: re-keying costs
+ * more than the MAC of a request, and a worker MACs request after request
+ * with the same day key.  The copy is as secret as the context's own
+ * key state, and is zeroed with it.
+ */
+struct mac_thread {
+	EVP_MAC_CTX *ctx;
+	uint8_t	     key[HK_MAC_LEN];
+	size_t	     key_len; /* 0: key[] holds nothing */
+};
+
 static void
-mac_ctx_free(void *p)
+mac_thread_free(void *p)
 {
-	EVP_MAC_CTX_free(p); /* clears the key it held */
+	struct mac_thread *t = p;
+
+	EVP_MAC_CTX_free(t->ctx); /* clears the key state it held */
+	OPENSSL_cleanse(t, sizeof(*t));
+	free(t);
 }
 
 static void
@@ -120,7 +137,7 @@ crypto_init(void)
 {
 	hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	sha256_impl = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (pthread_key_create(&mac_ctx_key, mac_ctx_free) != 0) {
+	if (pthread_key_create(&mac_ctx_key, mac_thread_free) != 0) {
 		EVP_MAC_free(hmac_impl);
 		hmac_impl = NULL;
 	}
@@ -130,31 +147,47 @@ crypto_init(void)
 static EVP_MAC_CTX *
 mac_begin(const uint8_t *key, size_t key_len)
 {
-	OSSL_PARAM   params[2];
-	EVP_MAC_CTX *ctx;
-	int	     fresh = 0;
+	OSSL_PARAM	   params[2];
+	struct mac_thread *t;
+	int		   fresh = 0;
 
 	if (pthread_once(&crypto_once, crypto_init) != 0 ||
 	    hmac_impl == NULL) {
 		return NULL;
 	}
-	if ((ctx = pthread_getspecific(mac_ctx_key)) == NULL) {
-		if ((ctx = EVP_MAC_CTX_new(hmac_impl)) == NULL) {
+	if ((t = pthread_getspecific(mac_ctx_key)) == NULL) {
+		if ((t = calloc(1, sizeof(*t))) == NULL) {
 			return NULL;
 		}
-		if (pthread_setspecific(mac_ctx_key, ctx) != 0) {
-			EVP_MAC_CTX_free(ctx);
+		if ((t->ctx = EVP_MAC_CTX_new(hmac_impl)) == NULL ||
+		    pthread_setspecific(mac_ctx_key, t) != 0) {
+			EVP_MAC_CTX_free(t->ctx);
+			free(t);
 			return NULL;
 		}
 		fresh = 1;
 	}
+	if (!fresh && key_len == t->key_len &&
+	    CRYPTO_memcmp(key, t->key, key_len) == 0) {
+		/* the same key: restart from its precomputed state */
+		if (EVP_MAC_init(t->ctx, NULL, 0, NULL) != 1) {
+			t->key_len = 0;
+			return NULL;
+		}
+		return t->ctx;
+	}
 	params[0] = OSSL_PARAM_construct_utf8_string(
 	    OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
-	if (EVP_MAC_init(ctx, key, key_len, fresh ? params : NULL) != 1) {
+	t->key_len = 0;
+	if (EVP_MAC_init(t->ctx, key, key_len, fresh ? params : NULL) != 1) {
 		return NULL;
 	}
-	return ctx;
+	if (key_len == HK_MAC_LEN) {
+		memcpy(t->key, key, key_len);
+		t->key_len = key_len;
+	}
+	return t->ctx;
 }
 
 static int

@@ -178,6 +178,22 @@ test_mac_streamed(void)
 		hk_buf_free(in);
 	}
 	FAIL(hk_mac_response(key, 1, msg, 65, msg, 1, a), HK_ERR_TOO_LARGE);
+	/* a thread's context keeps its last key: switching keys and back
+	 * gives each key's own MAC */
+	{
+		uint8_t k2[32], c[32], d[32];
+
+		memset(k2, 4, sizeof(k2));
+		PASS(hk_mac_response(key, 1, nonce, 16, msg, 100, a));
+		PASS(hk_mac_response(k2, 1, nonce, 16, msg, 100, b));
+		PASS(hk_mac_response(key, 1, nonce, 16, msg, 100, c));
+		PASS(hk_hmac_sha256(k2, 31, msg, 100, d)); /* a prefix */
+		TRUE(memcmp(a, c, 32) == 0 && memcmp(a, b, 32) != 0);
+		PASS(hk_mac_response(k2, 1, nonce, 16, msg, 100, c));
+		TRUE(memcmp(b, c, 32) == 0);
+		TRUE(HMAC(EVP_sha256(), k2, 31, msg, 100, c, NULL) != NULL);
+		TRUE(memcmp(c, d, 32) == 0);
+	}
 }
 
 static void
