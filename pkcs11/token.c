@@ -800,7 +800,7 @@ token_generate(struct token_session *s, const struct token_keyspec *spec,
 
 	U(ATTR_VAR(CKA_CLASS, pub_class));
 	U(ATTR_VAR(CKA_KEY_TYPE, ktype));
-	U(ATTR_BOOL(CKA_TOKEN, 1));
+	U(ATTR_BOOL(CKA_TOKEN, !spec->pub_session));
 	U(ATTR_BOOL(CKA_PRIVATE, 0));
 	U(ATTR_BOOL(CKA_VERIFY, 1));
 	U(ATTR_BOOL(CKA_VERIFY_RECOVER, 0));

@@ -73,6 +73,7 @@ struct token_keyspec {
 	uint64_t	   start_ms; /* CKA_START_DATE (0: unset) */
 	uint64_t	   end_ms;   /* CKA_END_DATE (0: unset) */
 	int		   can_sign; /* CKA_SIGN on the private half */
+	int pub_session; /* the public half a session object, not kept */
 };
 
 /*

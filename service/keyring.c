@@ -37,6 +37,10 @@ struct kr_vrec {
 	int	 creating;
 	char	 owner[OWNER_MAX];
 	uint64_t intent_ms;
+	/* public key (SPKI DER), borrowed: from the version's own copy, the
+	 * record's blob or a new key's buffer; NULL on old tokens */
+	const uint8_t *spki;
+	size_t	       spki_len;
 };
 
 /* The persistent part of a key, as in StoredKey. */
@@ -51,12 +55,15 @@ struct kr_rec {
 	uint64_t	expires_ms;
 	struct kr_vrec *v; /* v[i].version == i + 1 */
 	size_t		nv;
+	uint8_t	       *blob; /* the public keys of a decoded record */
 };
 
 struct kr_version {
 	struct kr_vrec	  rec;
+	uint8_t		 *spki; /* owned: rec.spki points here once set */
+	size_t		  spki_len;
 	token_obj_t	  priv;
-	token_obj_t	  pub;
+	token_obj_t	  pub; /* a public key object (older tokens) */
 	int		  token_can_sign;
 	token_obj_t	  copy;	   /* session copy that signs, or NONE */
 	int		  no_copy; /* the token refused to copy it */
@@ -202,7 +209,40 @@ static void
 rec_free(struct kr_rec *rec)
 {
 	free(rec->v);
+	free(rec->blob);
 	memset(rec, 0, sizeof(*rec));
+}
+
+/*
+ * Gives v its own copy of the public key its record names (once: a
+ * version's key never changes), and points the record at it.  The caller
+ * holds the keyring's write lock or v is not yet published.
+ */
+static int
+version_own_spki(struct kr_version *v)
+{
+	if (v->spki == NULL && v->rec.spki != NULL && v->rec.spki_len > 0) {
+		if ((v->spki = malloc(v->rec.spki_len)) == NULL) {
+			v->rec.spki = NULL;
+			v->rec.spki_len = 0;
+			return HK_ERR_NOMEM;
+		}
+		memcpy(v->spki, v->rec.spki, v->rec.spki_len);
+		v->spki_len = v->rec.spki_len;
+	}
+	v->rec.spki = v->spki;
+	v->rec.spki_len = v->spki_len;
+	return 0;
+}
+
+static void
+version_free(struct kr_version *v)
+{
+	if (v != NULL) {
+		EVP_PKEY_free(v->pkey);
+		free(v->spki);
+		free(v);
+	}
 }
 
 /* Copies the persistent state of k; the caller holds the admin mutex. */
@@ -256,6 +296,14 @@ rec_store(struct token_session *s, struct kr_rec *rec, token_obj_t *metap)
 		sv[i].creating = rec->v[i].creating;
 		sv[i].intent_owner = rec->v[i].owner;
 		sv[i].intent_ms = rec->v[i].intent_ms;
+		/* a destroyed version verifies nothing: its key goes, and
+		 * records stay small however many versions a key has had */
+		if (rec->v[i].spki != NULL &&
+		    rec->v[i].state !=
+			HSMKEY__V1__VERSION_STATE__STATE_DESTROYED) {
+			sv[i].public_key.data = (uint8_t *)rec->v[i].spki;
+			sv[i].public_key.len = rec->v[i].spki_len;
+		}
 		svp[i] = &sv[i];
 	}
 	pol.sign_overlap_s = rec->sign_overlap_s;
@@ -284,7 +332,7 @@ static int
 rec_decode(const uint8_t *buf, size_t len, struct kr_rec *rec)
 {
 	Hsmkey__Store__V1__StoredKey *sk;
-	size_t			      i;
+	size_t			      i, total;
 	int			      r = HK_ERR_DECODE;
 
 	memset(rec, 0, sizeof(*rec));
@@ -310,8 +358,23 @@ rec_decode(const uint8_t *buf, size_t len, struct kr_rec *rec)
 		r = HK_ERR_NOMEM;
 		goto out;
 	}
-	for (i = 0; i < sk->n_versions; i++) {
+	for (i = 0, total = 0; i < sk->n_versions; i++) {
+		total += sk->versions[i]->public_key.len;
+	}
+	if (total > 0 && (rec->blob = malloc(total)) == NULL) {
+		r = HK_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0, total = 0; i < sk->n_versions; i++) {
 		const Hsmkey__Store__V1__StoredVersion *sv = sk->versions[i];
+
+		if (sv->public_key.len > 0) {
+			memcpy(rec->blob + total, sv->public_key.data,
+			    sv->public_key.len);
+			rec->v[i].spki = rec->blob + total;
+			rec->v[i].spki_len = sv->public_key.len;
+			total += sv->public_key.len;
+		}
 
 		if (sv->version != i + 1) {
 			goto out;
@@ -526,6 +589,10 @@ apply_rec(struct keyring *kr, struct kr_key *k, const struct kr_rec *rec,
 	}
 	for (i = 0; i < rec->nv; i++) {
 		k->v[i]->rec = rec->v[i];
+		if (version_own_spki(k->v[i]) != 0) {
+			log_warnx("key %s v%zu: no memory for its public key",
+			    k->name, i + 1);
+		}
 	}
 	k->generation = rec->generation;
 	k->sign_overlap_s = rec->sign_overlap_s;
@@ -538,7 +605,7 @@ out:
 	if (nv != NULL) {
 		for (i = n; i < rec->nv; i++) {
 			x = nv[i];
-			free(x);
+			version_free(x);
 		}
 		free(nv);
 	}
@@ -742,6 +809,9 @@ load_key(struct keyring *kr, struct token_session *s, struct load_state *ls,
 		k->nv = i + 1;
 		v->key = k;
 		v->rec = rec->v[i];
+		if ((r = version_own_spki(v)) != 0) {
+			goto fail;
+		}
 		key_label(label, sizeof(label), k->name, v->rec.version);
 		if ((o = find_obj(ls, label, TOKEN_CLASS_PRIVATE, &idx)) !=
 		    NULL) {
@@ -757,7 +827,8 @@ load_key(struct keyring *kr, struct token_session *s, struct load_state *ls,
 		if (v->rec.state !=
 			HSMKEY__V1__VERSION_STATE__STATE_DESTROYED &&
 		    !v->rec.creating &&
-		    (v->priv == TOKEN_OBJ_NONE || v->pub == TOKEN_OBJ_NONE)) {
+		    (v->priv == TOKEN_OBJ_NONE ||
+			(v->pub == TOKEN_OBJ_NONE && v->spki == NULL))) {
 			log_warnx("key %s v%" PRIu32 ": key objects missing "
 				  "from the token; the version cannot be used",
 			    k->name, v->rec.version);
@@ -773,7 +844,7 @@ load_key(struct keyring *kr, struct token_session *s, struct load_state *ls,
 	return 0;
 fail:
 	for (i = 0; i < k->nv; i++) {
-		free(k->v[i]);
+		version_free(k->v[i]);
 	}
 	free(k->v);
 	free(k);
@@ -943,8 +1014,7 @@ keyring_free(struct keyring *kr)
 		for (k = kr->buckets[i]; k != NULL; k = next) {
 			next = k->next;
 			for (j = 0; j < k->nv; j++) {
-				EVP_PKEY_free(k->v[j]->pkey);
-				free(k->v[j]);
+				version_free(k->v[j]);
 			}
 			free(k->v);
 			free(k);
@@ -1016,7 +1086,20 @@ version_pkey(struct keyring *kr, struct token_session *s, struct kr_version *v,
 	}
 	pthread_mutex_lock(&kr->pk_lock);
 	if ((pkey = atomic_load(&v->pkey)) == NULL) {
-		if (v->pub == TOKEN_OBJ_NONE) {
+		const uint8_t *spki;
+		size_t	       spki_len;
+
+		pthread_rwlock_rdlock(&kr->lock);
+		spki = v->spki;
+		spki_len = v->spki_len;
+		pthread_rwlock_unlock(&kr->lock);
+		if (spki != NULL) {
+			/* set once, freed only with the keyring */
+			if ((r = crypto_pubkey_parse(spki, spki_len, &pkey)) ==
+			    0) {
+				atomic_store(&v->pkey, pkey);
+			}
+		} else if (v->pub == TOKEN_OBJ_NONE) {
 			r = HK_ERR_NOT_FOUND;
 		} else if ((r = token_pubkey_der(s, v->pub, &der, &len)) ==
 			0 &&
@@ -1173,15 +1256,27 @@ keyring_want_copy(
 
 /* ---- admin ------------------------------------------------------------ */
 
+/*
+ * Generates a version's key pair: the private key in the token, the public
+ * key as a session object that is read (*spkip, SPKI DER, caller frees)
+ * and destroyed at once: the record keeps it.
+ */
 static int
 keygen(struct keyring *kr, struct token_session *s, const char *name,
     hk_alg alg, uint32_t version, int can_sign, uint64_t now,
-    token_obj_t *privp, token_obj_t *pubp)
+    token_obj_t *privp, uint8_t **spkip, size_t *spki_lenp)
 {
 	struct token_keyspec spec;
 	char		     label[TOKEN_LABEL_MAX];
+	token_obj_t	     pub = TOKEN_OBJ_NONE;
+	EVP_PKEY	    *pkey = NULL;
+	uint8_t		    *der = NULL;
+	size_t		     len = 0;
+	int		     r;
 
 	(void)kr;
+	*spkip = NULL;
+	*spki_lenp = 0;
 	key_label(label, sizeof(label), name, version);
 	memset(&spec, 0, sizeof(spec));
 	spec.type = alg_keytype(alg, &spec.rsa_bits);
@@ -1190,7 +1285,26 @@ keygen(struct keyring *kr, struct token_session *s, const char *name,
 	spec.id_len = strlen(label);
 	spec.start_ms = now;
 	spec.can_sign = can_sign;
-	return token_generate(s, &spec, privp, pubp);
+	spec.pub_session = 1;
+	if ((r = token_generate(s, &spec, privp, &pub)) != 0) {
+		return r;
+	}
+	/* token_pubkey_der() gives SPKI DER; it must parse before it is
+	 * the only copy */
+	if ((r = token_pubkey_der(s, pub, &der, &len)) == 0 &&
+	    (r = crypto_pubkey_parse(der, len, &pkey)) == 0) {
+		*spkip = der;
+		*spki_lenp = len;
+		der = NULL;
+	}
+	EVP_PKEY_free(pkey);
+	free(der);
+	token_destroy(s, pub);
+	if (r != 0) {
+		token_destroy(s, *privp);
+		*privp = TOKEN_OBJ_NONE;
+	}
+	return r;
 }
 
 static void
@@ -1214,7 +1328,8 @@ keyring_create(
 	struct kr_key	  *k = NULL;
 	struct kr_version *v = NULL;
 	token_obj_t	   meta = TOKEN_OBJ_NONE, priv = TOKEN_OBJ_NONE;
-	token_obj_t	   pub = TOKEN_OBJ_NONE;
+	uint8_t		  *spki = NULL;
+	size_t		   spki_len = 0;
 	uint64_t	   now = hk_now_ms();
 	int		   r = HK_ERR_NOMEM, exists;
 
@@ -1247,11 +1362,14 @@ keyring_create(
 		goto out;
 	}
 	keyring_crash_point("create:intent");
-	if ((r = keygen(kr, s, name, alg, 1, 1, now, &priv, &pub)) != 0) {
+	if ((r = keygen(
+		 kr, s, name, alg, 1, 1, now, &priv, &spki, &spki_len)) != 0) {
 		log_err_r(r, "create %s: key generation failed", name);
 		goto rollback;
 	}
 	keyring_crash_point("create:keygen");
+	rec.v[0].spki = spki;
+	rec.v[0].spki_len = spki_len;
 	rec.v[0].creating = 0;
 	rec.v[0].owner[0] = '\0';
 	rec.v[0].intent_ms = 0;
@@ -1277,8 +1395,11 @@ keyring_create(
 	k->verify_grace_s = rec.verify_grace_s;
 	k->meta = meta;
 	v->rec = rec.v[0];
+	v->spki = spki; /* now the version's */
+	v->spki_len = spki_len;
+	spki = NULL;
+	version_own_spki(v);
 	v->priv = priv;
-	v->pub = pub;
 	v->token_can_sign = 1;
 	v->key = k;
 	k->v[0] = v;
@@ -1302,15 +1423,13 @@ rollback:
 	if (priv != TOKEN_OBJ_NONE) {
 		token_destroy(s, priv);
 	}
-	if (pub != TOKEN_OBJ_NONE) {
-		token_destroy(s, pub);
-	}
 	if (meta != TOKEN_OBJ_NONE) {
 		token_destroy(s, meta);
 	}
 out:
 	pthread_mutex_unlock(&kr->admin);
 	rec_free(&rec);
+	free(spki);
 	return r;
 }
 
@@ -1321,7 +1440,8 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 {
 	struct kr_rec	rec;
 	token_obj_t	meta = k->meta, priv = TOKEN_OBJ_NONE;
-	token_obj_t	pub = TOKEN_OBJ_NONE;
+	uint8_t	       *spki = NULL;
+	size_t		spki_len = 0;
 	uint64_t	now = hk_now_ms();
 	uint32_t	version;
 	struct kr_vrec *nv;
@@ -1351,7 +1471,7 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	}
 	keyring_crash_point("rotate:intent");
 	if ((r = keygen(kr, s, k->name, k->alg, version, !stage, now, &priv,
-		 &pub)) != 0) {
+		 &spki, &spki_len)) != 0) {
 		log_err_r(r, "rotate %s: key generation failed", k->name);
 		rec.nv--;
 		if (rec_store(s, &rec, &meta) == 0) {
@@ -1360,6 +1480,8 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 		goto out;
 	}
 	keyring_crash_point("rotate:keygen");
+	nv->spki = spki; /* apply_rec() copies it into the version */
+	nv->spki_len = spki_len;
 	nv->creating = 0;
 	nv->owner[0] = '\0';
 	nv->intent_ms = 0;
@@ -1370,12 +1492,10 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	}
 	if ((r = rec_store(s, &rec, &meta)) != 0) {
 		token_destroy(s, priv);
-		token_destroy(s, pub);
 		goto out;
 	}
 	pthread_rwlock_wrlock(&kr->lock);
 	k->v[version - 1]->priv = priv;
-	k->v[version - 1]->pub = pub;
 	k->v[version - 1]->token_can_sign = !stage;
 	pthread_rwlock_unlock(&kr->lock);
 	if ((r = apply_rec(kr, k, &rec, meta)) != 0) {
@@ -1388,6 +1508,7 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	*newp = version;
 out:
 	rec_free(&rec);
+	free(spki);
 	return r;
 }
 

@@ -43,7 +43,8 @@ crash_run()
 	fi
 }
 
-# pair_count NAME V: objects labelled hsmkey:NAME:vV.
+# pair_count NAME V: objects labelled hsmkey:NAME:vV (one: the private
+# key; the public key is in the key's record).
 pair_count()
 {
 	token_label_count "hsmkey:$1:v$2"
@@ -53,13 +54,13 @@ pair_count()
 check_complete()
 {
 	local name=$1 v=$2
-	check "$name v$v: one key pair in the token" \
-	    test "$(pair_count "$name" "$v")" -eq 2
+	check "$name v$v: its private key in the token" \
+	    test "$(pair_count "$name" "$v")" -eq 1
 	expect_exit 0 hk pubkey "$name" --version "$v" --out "$T/$name.v$v.pem"
 }
 
 # check_token_matches NAME: every hsmkey:NAME:v<N> object belongs to a
-# version that describe lists, in pairs.
+# version that describe lists, one each.
 check_token_matches()
 {
 	local name=$1 versions labels l v
@@ -70,10 +71,10 @@ check_token_matches()
 		v=${l##*:v}
 		if ! grep -qx "$v" <<<"$versions"; then
 			fail "$name: orphan token objects: $n x $l"
-		elif [ "$n" -ne 2 ]; then
-			fail "$name: $n objects labelled $l, want 2"
+		elif [ "$n" -ne 1 ]; then
+			fail "$name: $n objects labelled $l, want 1"
 		else
-			ok "$name: $l is a complete pair of a known version"
+			ok "$name: $l is the private key of a known version"
 		fi
 	done <<<"$labels"
 }
