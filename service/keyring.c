@@ -107,6 +107,10 @@ struct keyring {
 };
 
 static const char *crash_at;
+/* Test hook: HSMKEYD_TEST_PUBLIC_OBJECTS=yes makes keys as hsmkey before
+ * 0.2 did (a public key object per version, no public key in the record),
+ * so that tests can check such tokens still work. */
+static int old_public_objects;
 
 void
 keyring_crash_point(const char *point)
@@ -869,6 +873,8 @@ keyring_load(struct keyring **krp, struct token *tok, struct token_session *s,
 	*krp = NULL;
 	memset(&ls, 0, sizeof(ls));
 	crash_at = getenv("HSMKEYD_TEST_CRASH_AT");
+	old_public_objects = getenv("HSMKEYD_TEST_PUBLIC_OBJECTS") != NULL &&
+	    strcmp(getenv("HSMKEYD_TEST_PUBLIC_OBJECTS"), "yes") == 0;
 	if ((kr = calloc(1, sizeof(*kr))) == NULL) {
 		return HK_ERR_NOMEM;
 	}
@@ -1264,7 +1270,7 @@ keyring_want_copy(
 static int
 keygen(struct keyring *kr, struct token_session *s, const char *name,
     hk_alg alg, uint32_t version, int can_sign, uint64_t now,
-    token_obj_t *privp, uint8_t **spkip, size_t *spki_lenp)
+    token_obj_t *privp, token_obj_t *pubp, uint8_t **spkip, size_t *spki_lenp)
 {
 	struct token_keyspec spec;
 	char		     label[TOKEN_LABEL_MAX];
@@ -1275,6 +1281,7 @@ keygen(struct keyring *kr, struct token_session *s, const char *name,
 	int		     r;
 
 	(void)kr;
+	*pubp = TOKEN_OBJ_NONE;
 	*spkip = NULL;
 	*spki_lenp = 0;
 	key_label(label, sizeof(label), name, version);
@@ -1285,9 +1292,13 @@ keygen(struct keyring *kr, struct token_session *s, const char *name,
 	spec.id_len = strlen(label);
 	spec.start_ms = now;
 	spec.can_sign = can_sign;
-	spec.pub_session = 1;
+	spec.pub_session = !old_public_objects;
 	if ((r = token_generate(s, &spec, privp, &pub)) != 0) {
 		return r;
+	}
+	if (old_public_objects) {
+		*pubp = pub; /* the old way: kept in the token, not read */
+		return 0;
 	}
 	/* token_pubkey_der() gives SPKI DER; it must parse before it is
 	 * the only copy */
@@ -1328,6 +1339,7 @@ keyring_create(
 	struct kr_key	  *k = NULL;
 	struct kr_version *v = NULL;
 	token_obj_t	   meta = TOKEN_OBJ_NONE, priv = TOKEN_OBJ_NONE;
+	token_obj_t	   pub = TOKEN_OBJ_NONE;
 	uint8_t		  *spki = NULL;
 	size_t		   spki_len = 0;
 	uint64_t	   now = hk_now_ms();
@@ -1362,8 +1374,8 @@ keyring_create(
 		goto out;
 	}
 	keyring_crash_point("create:intent");
-	if ((r = keygen(
-		 kr, s, name, alg, 1, 1, now, &priv, &spki, &spki_len)) != 0) {
+	if ((r = keygen(kr, s, name, alg, 1, 1, now, &priv, &pub, &spki,
+		 &spki_len)) != 0) {
 		log_err_r(r, "create %s: key generation failed", name);
 		goto rollback;
 	}
@@ -1400,6 +1412,7 @@ keyring_create(
 	spki = NULL;
 	version_own_spki(v);
 	v->priv = priv;
+	v->pub = pub;
 	v->token_can_sign = 1;
 	v->key = k;
 	k->v[0] = v;
@@ -1423,6 +1436,9 @@ rollback:
 	if (priv != TOKEN_OBJ_NONE) {
 		token_destroy(s, priv);
 	}
+	if (pub != TOKEN_OBJ_NONE) {
+		token_destroy(s, pub);
+	}
 	if (meta != TOKEN_OBJ_NONE) {
 		token_destroy(s, meta);
 	}
@@ -1440,6 +1456,7 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 {
 	struct kr_rec	rec;
 	token_obj_t	meta = k->meta, priv = TOKEN_OBJ_NONE;
+	token_obj_t	pub = TOKEN_OBJ_NONE;
 	uint8_t	       *spki = NULL;
 	size_t		spki_len = 0;
 	uint64_t	now = hk_now_ms();
@@ -1471,7 +1488,7 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	}
 	keyring_crash_point("rotate:intent");
 	if ((r = keygen(kr, s, k->name, k->alg, version, !stage, now, &priv,
-		 &spki, &spki_len)) != 0) {
+		 &pub, &spki, &spki_len)) != 0) {
 		log_err_r(r, "rotate %s: key generation failed", k->name);
 		rec.nv--;
 		if (rec_store(s, &rec, &meta) == 0) {
@@ -1492,10 +1509,14 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	}
 	if ((r = rec_store(s, &rec, &meta)) != 0) {
 		token_destroy(s, priv);
+		if (pub != TOKEN_OBJ_NONE) {
+			token_destroy(s, pub);
+		}
 		goto out;
 	}
 	pthread_rwlock_wrlock(&kr->lock);
 	k->v[version - 1]->priv = priv;
+	k->v[version - 1]->pub = pub;
 	k->v[version - 1]->token_can_sign = !stage;
 	pthread_rwlock_unlock(&kr->lock);
 	if ((r = apply_rec(kr, k, &rec, meta)) != 0) {

@@ -116,4 +116,44 @@ hk_start || exit 1
 after_restart "after two services"
 expect_exit 0 hk describe k4
 hk_stop
+
+# Tokens written before public keys moved into the key records have a
+# public key object per version and records without public keys: they
+# must keep working, next to new versions, across restarts.
+note "---- keys of older tokens (a public key object per version)"
+HSMKEYD_TEST_PUBLIC_OBJECTS=yes hk_start || exit 1
+expect_exit 0 hk create old
+expect_exit 0 hk create old-ed --alg ed25519
+check "old-style v1: private and public key objects" \
+    test "$(token_label_count hsmkey:old:v1)" -eq 2
+expect_exit 0 hk sign old --in "$MSG"
+old_v1=$HK_OUT
+expect_exit 0 hk sign old-ed --in "$MSG"
+old_ed=$HK_OUT
+expect_exit 0 hk pubkey old --out "$T/old.v1.before.pem"
+hk_stop
+hk_start || exit 1
+expect_exit 0 hk verify old --sig "$old_v1" --in "$MSG"
+expect_exit 0 hk verify old-ed --sig "$old_ed" --in "$MSG"
+expect_exit 0 hk pubkey old --out "$T/old.v1.after.pem"
+check "old-style v1: the same public key after restart" \
+    cmp -s "$T/old.v1.before.pem" "$T/old.v1.after.pem"
+expect_exit 0 hk rotate old
+check "new v2 of an old-style key: one object" \
+    test "$(token_label_count hsmkey:old:v2)" -eq 1
+expect_exit 0 hk sign old --in "$MSG"
+old_v2=$HK_OUT
+check "old key signs with v2" test "$(sig_version "$old_v2")" = 2
+hk_stop
+hk_start || exit 1
+for s in "$old_v1" "$old_v2"; do
+	expect_exit 0 hk verify old --sig "$s" --in "$MSG"
+done
+expect_exit 0 hk pubkey old --version 1 --out "$T/old.v1.pem"
+expect_exit 0 hk pubkey old --version 2 --out "$T/old.v2.pem"
+check "old key: v1 and v2 public keys differ" \
+    test "$(cat "$T/old.v1.pem")" != "$(cat "$T/old.v2.pem")"
+check "old key: v1's public key is still the one from its object" \
+    cmp -s "$T/old.v1.before.pem" "$T/old.v1.pem"
+hk_stop
 hk_finish
