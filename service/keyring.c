@@ -107,9 +107,9 @@ struct keyring {
 };
 
 static const char *crash_at;
-/* Test hook: HSMKEYD_TEST_PUBLIC_OBJECTS=yes makes keys as hsmkey before
- * 0.2 did (a public key object per version, no public key in the record),
- * so that tests can check such tokens still work. */
+/* Test hook: HSMKEYD_TEST_PUBLIC_OBJECTS=yes makes keys as earlier versions
+ * of hsmkey did (a public key object per version, no public key in the
+ * record), so that tests can check such tokens still work. */
 static int old_public_objects;
 
 void
