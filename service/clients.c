@@ -509,21 +509,8 @@ out:
 }
 
 void
-clients_touch(struct client *cl, uint32_t secret_no, uint64_t now_ms)
-{
-	size_t i;
-
-	for (i = 0; i < CLIENTS_MAX_SECRETS; i++) {
-		if (cl->secrets[i].number == secret_no) {
-			atomic_store(&cl->secrets[i].last_used_ms, now_ms);
-			return;
-		}
-	}
-}
-
-void
-clients_secret_count(
-    struct clients *c, struct client *cl, uint32_t secret_no, int denied)
+clients_secret_count(struct clients *c, struct client *cl, uint32_t secret_no,
+    int denied, uint64_t used_ms)
 {
 	size_t i;
 
@@ -534,6 +521,10 @@ clients_secret_count(
 			atomic_fetch_add(&cl->secrets[i].requests, 1);
 			if (denied) {
 				atomic_fetch_add(&cl->secrets[i].denials, 1);
+			}
+			if (used_ms != 0) {
+				atomic_store(
+				    &cl->secrets[i].last_used_ms, used_ms);
 			}
 			break;
 		}

@@ -57,12 +57,12 @@ int
 clients_day_key(struct client *cl, struct token_session *s, uint32_t secret_no,
     token_obj_t key, uint32_t day, uint8_t out[HK_MAC_LEN]);
 
-/* Records a use of a secret (after its MAC held). */
-void clients_touch(struct client *cl, uint32_t secret_no, uint64_t now_ms);
 /* Counts a request that named secret_no of cl (its MAC may have failed),
- * and whether it was denied (bad MAC, clock, replay, no grant). */
-void clients_secret_count(
-    struct clients *c, struct client *cl, uint32_t secret_no, int denied);
+ * and whether it was denied (bad MAC, clock, replay, no grant); used_ms,
+ * when not 0, is when the secret was last used (its request passed every
+ * check of the envelope). */
+void clients_secret_count(struct clients *c, struct client *cl,
+    uint32_t secret_no, int denied, uint64_t used_ms);
 /* Per-secret counters of every client (only: of that one client).  Caller
  * must clients_secret_stats_free(*statsp, *np). */
 int  clients_secret_stats(struct clients *c, struct client *only,

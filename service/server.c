@@ -390,7 +390,7 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 	token_obj_t	       key = TOKEN_OBJ_NONE;
 	uint8_t		       daykey[HK_MAC_LEN], *body = NULL;
 	size_t		       blen;
-	uint64_t	       now = hk_now_ms(), skew;
+	uint64_t	       now = hk_now_ms(), skew, used_ms = 0;
 	const char	      *why = NULL;
 	char		       msgbuf[PATH_MAX + 256];
 	struct nonce_entry    *cached = NULL;
@@ -570,7 +570,7 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 		audit = denial = 1;
 		goto out;
 	}
-	clients_touch(cl, env->secret_no, now);
+	used_ms = now; /* the secret was used: its request passed */
 authenticated:
 	/* 4. only now parse the request, strictly */
 	if (hk_decode_strict(&hsmkey__v1__request__descriptor,
@@ -615,7 +615,8 @@ authenticated:
 	r = seal(sv, daykey, env->nonce.data, body, blen, replyp, lenp);
 out:
 	if (cl != NULL && env != NULL) {
-		clients_secret_count(sv->clients, cl, env->secret_no, denial);
+		clients_secret_count(
+		    sv->clients, cl, env->secret_no, denial, used_ms);
 	}
 	if (r == 0 && audit && *replyp != NULL && sv->audit != NULL) {
 		r = audited_reply(sv, &ev, tr, m, cl, env->nonce.data, daykey,
