@@ -150,6 +150,15 @@ bucket_of(const struct nonce_cache *nc, uint64_t h)
 	return (size_t)h & (nc->nbuckets - 1);
 }
 
+/* Unmaps a chunk; its poisoned shadow is cleared first, or the next
+ * mapping at that address would inherit it. */
+static void
+chunk_unmap(struct chunk *c)
+{
+	UNPOISON(c, CHUNK_BYTES);
+	munmap(c, CHUNK_BYTES);
+}
+
 static void
 partial_add(struct shard *sh, struct chunk *c)
 {
@@ -250,7 +259,7 @@ entry_free(struct shard *sh, struct nonce_entry *e)
 		sh->spare = c;
 		sh->nspare++;
 	} else {
-		munmap(c, CHUNK_BYTES);
+		chunk_unmap(c);
 	}
 }
 
@@ -275,11 +284,11 @@ nonce_cache_free(struct nonce_cache *nc)
 		}
 		while ((c = sh->partial) != NULL) { /* never used entries */
 			partial_remove(sh, c);
-			munmap(c, CHUNK_BYTES);
+			chunk_unmap(c);
 		}
 		while ((c = sh->spare) != NULL) {
 			sh->spare = c->h.next;
-			munmap(c, CHUNK_BYTES);
+			chunk_unmap(c);
 		}
 		free(sh->wheel);
 		free(sh->buckets);
