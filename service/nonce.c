@@ -372,6 +372,12 @@ expire(struct nonce_cache *nc, struct shard *sh, uint64_t now_ms)
 	struct nonce_entry *e, *next, *keep;
 	uint64_t	    now_s = now_ms / 1000, sec;
 
+	if (sh->swept_s != 0 && now_s <= sh->swept_s) {
+		/* swept up to this second already: callers' clocks are read
+		 * before the lock, so one may come in behind another, and the
+		 * subtraction below must not wrap into a sweep of every slot */
+		return;
+	}
 	if (sh->swept_s == 0 || now_s - sh->swept_s > nc->nslots) {
 		/* first use, or idle for longer than the wheel: sweep once */
 		sh->swept_s = now_s > nc->nslots ? now_s - nc->nslots : 1;

@@ -271,6 +271,33 @@ test_unmapped_clean(void)
 	}
 }
 
+/*
+ * Workers read the clock before they take a shard's lock, so a shard can
+ * see a "now" a little behind one it has already seen.  That is no
+ * reason to sweep anything: every entry stays, resends are answered.
+ */
+static void
+test_clock_behind(void)
+{
+	struct nonce_cache *nc;
+
+	k1 = 0;
+	PASS(nonce_cache_new(&nc, W, 100, 1000, 1 << 20));
+	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0 + 5000), NONCE_NEW);
+	finish(nc, &c1, n1, (const uint8_t *)"reply", 5);
+	/* the same shard, 1.5 s behind what it saw */
+	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0 + 3500), NONCE_ANSWERED);
+	EQ_INT(begin(nc, &c1, &k1, n2, d1, T0, T0 + 3500), NONCE_NEW);
+	finish(nc, &c1, n2, (const uint8_t *)"reply", 5);
+	EQ_INT(k1, 2);
+	EQ_INT(begin(nc, &c1, &k1, n2, d1, T0, T0 + 5001), NONCE_ANSWERED);
+	nonce_cache_sweep(nc, T0 + W - 1000);
+	EQ_INT(k1, 2);
+	nonce_cache_sweep(nc, T0 + W + 1000);
+	EQ_INT(k1, 0);
+	nonce_cache_free(nc);
+}
+
 /* An entry still in flight when its time is up stays until answered. */
 static void
 test_in_flight_survives(void)
@@ -296,6 +323,7 @@ TEST_LIST = {
 	{ "reply_too_large", test_reply_too_large },
 	{ "chunk_turnover", test_chunk_turnover },
 	{ "unmapped_clean", test_unmapped_clean },
+	{ "clock_behind", test_clock_behind },
 	{ "in_flight_survives", test_in_flight_survives },
 	{ NULL, NULL },
 };
