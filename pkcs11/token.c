@@ -1224,6 +1224,48 @@ out:
 	return r;
 }
 
+struct list_all {
+	struct token_object *objs;
+	size_t		     n, cap, max;
+};
+
+static int
+list_all_cb(void *arg, const struct token_object *o)
+{
+	struct list_all	    *c = arg;
+	struct token_object *nobjs;
+
+	if (c->n == c->cap) {
+		if (c->cap >= c->max) {
+			return HK_ERR_TOO_LARGE;
+		}
+		c->cap = c->cap ? c->cap * 2 : 256;
+		if (c->cap > c->max) {
+			c->cap = c->max;
+		}
+		if ((nobjs = reallocarray(c->objs, c->cap, sizeof(*nobjs))) ==
+		    NULL) {
+			return HK_ERR_NOMEM;
+		}
+		c->objs = nobjs;
+	}
+	c->objs[c->n++] = *o;
+	return 0;
+}
+
+int
+token_list_all(struct token_session *s, const char *prefix, size_t max,
+    struct token_object **objsp, size_t *np)
+{
+	struct list_all c = { NULL, 0, 0, max };
+	int		r;
+
+	r = token_list(s, prefix, list_all_cb, &c);
+	*objsp = c.objs;
+	*np = c.n;
+	return r;
+}
+
 static const char app_hsmkey[] = "hsmkey";
 
 int

@@ -132,6 +132,11 @@ int token_destroy(struct token_session *s, token_obj_t obj);
 int token_list(struct token_session *s, const char	     *prefix,
     int (*cb)(void *arg, const struct token_object *o), void *arg);
 
+/* token_list() into an array of at most max objects (HK_ERR_TOO_LARGE
+ * past it).  Caller must free *objsp, also on error. */
+int token_list_all(struct token_session *s, const char *prefix, size_t max,
+    struct token_object **objsp, size_t *np);
+
 /* Creates a private CKO_DATA token object (CKA_APPLICATION "hsmkey"). */
 int token_data_create(struct token_session *s, const char *label,
     const uint8_t *value, size_t len, token_obj_t *objp);

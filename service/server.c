@@ -774,43 +774,17 @@ make_ipc_dirs(const struct config *cfg)
 	return 0;
 }
 
-static int
-collect(void *arg, const struct token_object *o)
-{
-	struct {
-		struct token_object *objs;
-		size_t		     n, cap;
-	} *c = arg;
-	struct token_object *nobjs;
-
-	if (c->n == c->cap) {
-		if (c->cap >= MAX_OBJECTS) {
-			return HK_ERR_TOO_LARGE;
-		}
-		c->cap = c->cap ? c->cap * 2 : 256;
-		if ((nobjs = reallocarray(c->objs, c->cap, sizeof(*nobjs))) ==
-		    NULL) {
-			return HK_ERR_NOMEM;
-		}
-		c->objs = nobjs;
-	}
-	c->objs[c->n++] = *o;
-	return 0;
-}
-
 /* Opens the token and loads keys and clients: shared by run and
  * bootstrap. */
 static int
 server_open(
     struct server *sv, const struct config *cfg, struct token_session **sp)
 {
-	struct {
-		struct token_object *objs;
-		size_t		     n, cap;
-	} c = { NULL, 0, 0 };
-	struct keyring_opts ko;
-	char		    host[HOST_NAME_MAX + 1], instance[256];
-	int		    r;
+	struct token_object *objs = NULL;
+	size_t		     nobjs = 0;
+	struct keyring_opts  ko;
+	char		     host[HOST_NAME_MAX + 1], instance[256];
+	int		     r;
 
 	memset(sv, 0, sizeof(*sv));
 	*sp = NULL;
@@ -825,9 +799,10 @@ server_open(
 		log_err_r(r, "cannot open a token session");
 		return r;
 	}
-	if ((r = token_list(*sp, "hsmkey", collect, &c)) != 0) {
+	if ((r = token_list_all(*sp, "hsmkey", MAX_OBJECTS, &objs, &nobjs)) !=
+	    0) {
 		log_err_r(r, "cannot list the token's objects");
-		free(c.objs);
+		free(objs);
 		return r;
 	}
 	if (gethostname(host, sizeof(host)) != 0) {
@@ -840,13 +815,13 @@ server_open(
 	ko.destroy_delay_s = cfg->destroy_delay_s;
 	ko.default_verify_grace_s = cfg->default_verify_grace_s;
 	ko.instance = instance;
-	if ((r = keyring_load(&sv->kr, sv->tok, *sp, c.objs, c.n, &ko)) != 0) {
+	if ((r = keyring_load(&sv->kr, sv->tok, *sp, objs, nobjs, &ko)) != 0) {
 		log_err_r(r, "cannot load the keys");
-	} else if ((r = clients_load(&sv->clients, *sp, c.objs, c.n,
+	} else if ((r = clients_load(&sv->clients, *sp, objs, nobjs,
 			cfg->secret_lifetime_s)) != 0) {
 		log_err_r(r, "cannot load the clients");
 	}
-	free(c.objs);
+	free(objs);
 	return r;
 }
 

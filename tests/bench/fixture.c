@@ -169,29 +169,6 @@ thread_main(void *arg)
 
 /* ---- loading the token as hsmkeyd does (service/server.c) */
 
-struct collect {
-	struct token_object *objs;
-	size_t		     n, cap;
-};
-
-static int
-collect_cb(void *arg, const struct token_object *o)
-{
-	struct collect	    *c = arg;
-	struct token_object *nobjs;
-
-	if (c->n == c->cap) {
-		c->cap = c->cap ? c->cap * 2 : 1024;
-		if ((nobjs = reallocarray(c->objs, c->cap, sizeof(*nobjs))) ==
-		    NULL) {
-			return HK_ERR_NOMEM;
-		}
-		c->objs = nobjs;
-	}
-	c->objs[c->n++] = *o;
-	return 0;
-}
-
 /*
  * hsmkeyd's defaults (service/config.c: [keys] destroy_delay 7 days,
  * verify_grace 30 days), so that the fixture's versions are in the states
@@ -243,7 +220,8 @@ step(const char *what, double *t)
 static int
 load_only(void)
 {
-	struct collect	      c = { NULL, 0, 0 };
+	struct token_object  *objs = NULL;
+	size_t		      nobjs = 0;
 	struct token_session *s = NULL;
 	struct keyring	     *kr = NULL;
 	struct keyring_opts   ko;
@@ -257,15 +235,15 @@ load_only(void)
 		goto out;
 	}
 	step("token_open (C_Initialize, C_Login)", &t);
-	if ((r = token_list(s, "hsmkey", collect_cb, &c)) != 0) {
+	if ((r = token_list_all(s, "hsmkey", SIZE_MAX, &objs, &nobjs)) != 0) {
 		fprintf(stderr, "load: token_list: %s\n", hk_strerror(r));
 		goto out;
 	}
-	fprintf(stderr, "load: %zu objects\n", c.n);
+	fprintf(stderr, "load: %zu objects\n", nobjs);
 	step("token_list", &t);
 	init_opts(&ko);
 	ko.no_session_copies = 1;
-	if ((r = keyring_load(&kr, tok, s, c.objs, c.n, &ko)) != 0) {
+	if ((r = keyring_load(&kr, tok, s, objs, nobjs, &ko)) != 0) {
 		fprintf(stderr, "load: keyring_load: %s\n", hk_strerror(r));
 		goto out;
 	}
@@ -274,14 +252,14 @@ load_only(void)
 	kr = NULL;
 	step("keyring_free", &t);
 	ko.no_session_copies = 0;
-	if ((r = keyring_load(&kr, tok, s, c.objs, c.n, &ko)) != 0) {
+	if ((r = keyring_load(&kr, tok, s, objs, nobjs, &ko)) != 0) {
 		fprintf(stderr, "load: keyring_load: %s\n", hk_strerror(r));
 		goto out;
 	}
 	step("keyring_load again, session copies", &t);
 out:
 	keyring_free(kr);
-	free(c.objs);
+	free(objs);
 	token_session_close(s);
 	step("keyring_free, C_CloseSession", &t);
 	token_close(tok);
@@ -294,23 +272,23 @@ out:
 static int
 load_all(struct token_session *s, struct keyring **krp, size_t *nobjsp)
 {
-	struct collect	    c = { NULL, 0, 0 };
-	struct keyring_opts ko;
-	int		    r;
+	struct token_object *objs = NULL;
+	struct keyring_opts  ko;
+	int		     r;
 
 	*krp = NULL;
 	*nobjsp = 0;
-	if ((r = token_list(s, "hsmkey", collect_cb, &c)) != 0) {
+	if ((r = token_list_all(s, "hsmkey", SIZE_MAX, &objs, nobjsp)) != 0) {
 		fprintf(stderr, "fixture: token_list: %s\n", hk_strerror(r));
-		free(c.objs);
+		free(objs);
+		*nobjsp = 0;
 		return r;
 	}
 	init_opts(&ko);
-	if ((r = keyring_load(krp, tok, s, c.objs, c.n, &ko)) != 0) {
+	if ((r = keyring_load(krp, tok, s, objs, *nobjsp, &ko)) != 0) {
 		fprintf(stderr, "fixture: keyring_load: %s\n", hk_strerror(r));
 	}
-	*nobjsp = c.n;
-	free(c.objs);
+	free(objs);
 	return r;
 }
 
