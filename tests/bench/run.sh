@@ -120,10 +120,14 @@ unset PIN SO_PIN
 IPC_URL="ipc://$T/hsmkey.sock"
 TCP_URL="tcp://127.0.0.1:$(free_port)"
 ECHO_TCP_URL="tcp://127.0.0.1:$(free_port)"
-cat >"$T/hsmkeyd.conf" <<EOC
+# write_conf FILE LISTEN PIN_FILE [SUFFIX]: an hsmkeyd config whose audit
+# log and metrics file are $T/audit SUFFIX .log and $T/hsmkey SUFFIX .prom.
+write_conf()
+{
+	cat >"$1" <<EOC
 ; written by tests/bench/run.sh
 [service]
-listen = $IPC_URL $TCP_URL
+listen = $2
 workers = 2
 log = stderr
 log_level = info
@@ -131,18 +135,21 @@ log_level = info
 [pkcs11]
 module = $SOFTHSM_MODULE
 token = pkcs11:token=hsmkey
-pin_file = $T/pin
+pin_file = $3
 
 [auth]
 clock_window = 30s
 
 [audit]
-path = $T/audit.log
+path = $T/audit${4:-}.log
 signs = ${HK_BENCH_AUDIT_SIGNS:-yes}
 
 [metrics]
-path = $T/hsmkey.prom
+path = $T/hsmkey${4:-}.prom
 EOC
+}
+
+write_conf "$T/hsmkeyd.conf" "$IPC_URL $TCP_URL" "$T/pin"
 if ! "$HSMKEYD" --config "$T/hsmkeyd.conf" --bootstrap-admin admin \
     --credentials-out "$T/admin.cred" >"$T/bootstrap.out" \
     2>"$T/bootstrap.log" </dev/null; then
@@ -188,29 +195,8 @@ directories.tokendir = $T/fixture/tokens
 objectstore.backend = file
 log.level = ERROR
 EOC
-		cat >"$T/hsmkeyd-10k.conf" <<EOC
-; written by tests/bench/run.sh: as hsmkeyd.conf, on the fixture's copy
-[service]
-listen = ipc://$T/hsmkey-10k.sock
-workers = 2
-log = stderr
-log_level = info
-
-[pkcs11]
-module = $SOFTHSM_MODULE
-token = pkcs11:token=hsmkey
-pin_file = $T/fixture/pin
-
-[auth]
-clock_window = 30s
-
-[audit]
-path = $T/audit-10k.log
-signs = ${HK_BENCH_AUDIT_SIGNS:-yes}
-
-[metrics]
-path = $T/hsmkey-10k.prom
-EOC
+		write_conf "$T/hsmkeyd-10k.conf" "ipc://$T/hsmkey-10k.sock" \
+		    "$T/fixture/pin" -10k
 		FIX_ARGS=(--fixture "$T/fixture" --fixture-ipc
 		    "ipc://$T/hsmkey-10k.sock" --fixture-copy-s "$COPY_S")
 	else
