@@ -2,6 +2,7 @@
 #include <sys/mman.h>
 
 #include <pthread.h>
+#include <stdalign.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,19 +47,22 @@ struct nonce_entry {
 	struct nonce_entry
 		   *hnext;  /* hash chain; while free, the chunk's list */
 	const void *client; /* from here on: poisoned while free */
+	uint8_t	    nonce[HK_NONCE_LEN];
+	uint8_t	    digest[DIGEST_KEPT];
 	size_t	   *countp;
+	/* a lookup reads the cache line above only */
 	struct nonce_entry *wnext;     /* wheel slot list */
 	uint8_t		   *reply;     /* inline_reply, a heap copy, or NULL */
 	uint64_t	    expires_s; /* wheel slot: forget at this second */
 	uint32_t	    reply_len;
-	uint32_t	    answered;
-	uint8_t		    nonce[HK_NONCE_LEN];
-	uint8_t		    digest[DIGEST_KEPT];
+	uint32_t	    answered; /* atomic: set once the reply is in */
 	uint8_t		    inline_reply[INLINE_REPLY];
 };
 
 /* Four cache lines; the reply of a one-digest sign (~135 bytes) fits. */
 _Static_assert(sizeof(struct nonce_entry) == 256, "struct nonce_entry grew");
+_Static_assert(offsetof(struct nonce_entry, wnext) == 64,
+    "a lookup must read one cache line of an entry");
 
 /*
  * Entries come from chunks of 64 KiB, each shard its own: every request
@@ -74,7 +78,8 @@ _Static_assert(sizeof(struct nonce_entry) == 256, "struct nonce_entry grew");
 struct chunk_head {
 	struct shard	   *shard;
 	struct chunk	   *prev, *next; /* on the partial or spare list */
-	struct nonce_entry *free;
+	struct nonce_entry *free;	 /* entries used before and freed */
+	uint32_t	    unused;	 /* e[unused..] were never used */
 	uint32_t	    live;
 	uint32_t	    partial; /* on the partial list */
 };
@@ -100,27 +105,41 @@ _Static_assert(sizeof(struct chunk) <= CHUNK_BYTES, "chunk too large");
  * client, total, reply bytes) are counted across shards with atomics.
  */
 struct shard {
-	pthread_mutex_t	     lock;
+	alignas(64) pthread_mutex_t lock; /* a cache line (or two) each */
+	uint64_t      swept_s; /* slots before this second are empty */
+	struct chunk *partial; /* chunks with a free entry */
+	struct chunk *spare;   /* empty chunks kept for reuse */
+	size_t	      nspare;
+};
+
+/* A shard's tables: set up once, then only read (the pointers, that is),
+ * so they are kept away from the lines every request writes. */
+struct shard_tables {
 	struct nonce_entry **buckets;
 	struct nonce_entry **wheel;
-	uint64_t	     swept_s; /* slots before this second are empty */
-	struct chunk	    *partial; /* chunks with a free entry */
-	struct chunk	    *spare;   /* empty chunks kept for reuse */
-	size_t		     nspare;
 };
 
 struct nonce_cache {
+	/* read only after nonce_cache_new() */
+	struct shard_tables t[NSHARDS];
+	size_t		    nbuckets; /* per shard, a power of two */
+	size_t		    nslots;
+	size_t		    per_client;
+	size_t		    total;
+	size_t		    max_bytes;
+	uint64_t	    window_ms;
+	uint64_t	    seed[2];
+	/* written by every request */
+	alignas(64) size_t entries; /* atomic */
+	size_t	     bytes;	    /* atomic: reply bytes on the heap */
 	struct shard shards[NSHARDS];
-	size_t	     nbuckets; /* per shard, a power of two */
-	size_t	     nslots;
-	size_t	     entries; /* atomic */
-	size_t	     bytes;   /* atomic: reply bytes on the heap */
-	size_t	     per_client;
-	size_t	     total;
-	size_t	     max_bytes;
-	uint64_t     window_ms;
-	uint64_t     seed[2];
 };
+
+static struct shard_tables *
+tables(struct nonce_cache *nc, const struct shard *sh)
+{
+	return &nc->t[sh - nc->shards];
+}
 
 static uint64_t
 hash_of(const struct nonce_cache *nc, const void *client, const uint8_t *nonce)
@@ -148,6 +167,13 @@ static size_t
 bucket_of(const struct nonce_cache *nc, uint64_t h)
 {
 	return (size_t)h & (nc->nbuckets - 1);
+}
+
+/* Whether the entry's reply fields are written (see nonce_cache_finish). */
+static int
+answered(const struct nonce_entry *e)
+{
+	return __atomic_load_n(&e->answered, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* Unmaps a chunk; its poisoned shadow is cleared first, or the next
@@ -186,13 +212,14 @@ partial_remove(struct shard *sh, struct chunk *c)
 	c->h.partial = 0;
 }
 
-/* A free entry of the shard (its lock held), or NULL. */
+/* A free entry of the shard (its lock held), or NULL.  A new chunk's
+ * entries are taken in order, not threaded on a list first: that would
+ * write to each of them at once. */
 static struct nonce_entry *
 entry_alloc(struct shard *sh)
 {
 	struct chunk	   *c;
 	struct nonce_entry *e;
-	size_t		    i;
 
 	if ((c = sh->partial) == NULL) {
 		if ((c = sh->spare) != NULL) {
@@ -207,26 +234,27 @@ entry_alloc(struct shard *sh)
 			}
 			c->h.shard = sh;
 			c->h.free = NULL;
-			for (i = CHUNK_ENTRIES; i-- > 0;) {
-				c->e[i].chunk = c;
-				c->e[i].hnext = c->h.free;
-				c->h.free = &c->e[i];
-				POISON(ENTRY_TAIL(&c->e[i]), ENTRY_TAIL_LEN);
-			}
+			c->h.unused = 0;
 			c->h.live = 0;
+			POISON(c->e, sizeof(c->e));
 		}
 		partial_add(sh, c);
 	}
-	e = c->h.free;
-	c->h.free = e->hnext;
-	UNPOISON(ENTRY_TAIL(e), ENTRY_TAIL_LEN);
+	if ((e = c->h.free) != NULL) {
+		c->h.free = e->hnext;
+		UNPOISON(ENTRY_TAIL(e), ENTRY_TAIL_LEN);
+	} else {
+		e = &c->e[c->h.unused++];
+		UNPOISON(e, sizeof(*e));
+		e->chunk = c;
+	}
 	if (++c->h.live == CHUNK_ENTRIES) {
 		partial_remove(sh, c);
 	}
 	e->hnext = e->wnext = NULL;
 	e->reply = NULL;
 	e->reply_len = 0;
-	e->answered = 0;
+	__atomic_store_n(&e->answered, 0, __ATOMIC_RELAXED);
 	return e;
 }
 
@@ -274,10 +302,11 @@ nonce_cache_free(struct nonce_cache *nc)
 		return;
 	}
 	for (j = 0; j < NSHARDS; j++) {
-		struct shard *sh = &nc->shards[j];
+		struct shard	    *sh = &nc->shards[j];
+		struct nonce_entry **wheel = nc->t[j].wheel;
 
-		for (i = 0; sh->wheel != NULL && i < nc->nslots; i++) {
-			for (e = sh->wheel[i]; e != NULL; e = next) {
+		for (i = 0; wheel != NULL && i < nc->nslots; i++) {
+			for (e = wheel[i]; e != NULL; e = next) {
 				next = e->wnext;
 				entry_free(sh, e);
 			}
@@ -290,8 +319,8 @@ nonce_cache_free(struct nonce_cache *nc)
 			sh->spare = c->h.next;
 			chunk_unmap(c);
 		}
-		free(sh->wheel);
-		free(sh->buckets);
+		free(nc->t[j].wheel);
+		free(nc->t[j].buckets);
 		pthread_mutex_destroy(&sh->lock);
 	}
 	free(nc);
@@ -305,9 +334,12 @@ nonce_cache_new(struct nonce_cache **ncp, uint64_t window_ms,
 	size_t		    n = 64, j;
 
 	*ncp = NULL;
-	if ((nc = calloc(1, sizeof(*nc))) == NULL) {
+	/* aligned: the shards' locks must not share cache lines */
+	if ((nc = aligned_alloc(alignof(struct nonce_cache), sizeof(*nc))) ==
+	    NULL) {
 		return HK_ERR_NOMEM;
 	}
+	memset(nc, 0, sizeof(*nc));
 	for (j = 0; j < NSHARDS; j++) {
 		pthread_mutex_init(&nc->shards[j].lock, NULL);
 	}
@@ -319,10 +351,10 @@ nonce_cache_new(struct nonce_cache **ncp, uint64_t window_ms,
 	nc->nbuckets = n;
 	nc->nslots = (size_t)(2 * (window_ms / 1000) + 4);
 	for (j = 0; j < NSHARDS; j++) {
-		if ((nc->shards[j].buckets = calloc(
-			 n, sizeof(*nc->shards[j].buckets))) == NULL ||
-		    (nc->shards[j].wheel = calloc(
-			 nc->nslots, sizeof(*nc->shards[j].wheel))) == NULL) {
+		if ((nc->t[j].buckets =
+			    calloc(n, sizeof(*nc->t[j].buckets))) == NULL ||
+		    (nc->t[j].wheel = calloc(
+			 nc->nslots, sizeof(*nc->t[j].wheel))) == NULL) {
 			nonce_cache_free(nc);
 			return HK_ERR_NOMEM;
 		}
@@ -344,8 +376,8 @@ unlink_hash(struct nonce_cache *nc, struct shard *sh, struct nonce_entry *e)
 {
 	struct nonce_entry **pp;
 
-	for (pp =
-		 &sh->buckets[bucket_of(nc, hash_of(nc, e->client, e->nonce))];
+	for (pp = &tables(nc, sh)->buckets[bucket_of(
+		 nc, hash_of(nc, e->client, e->nonce))];
 	     *pp != NULL; pp = &(*pp)->hnext) {
 		if (*pp == e) {
 			*pp = e->hnext;
@@ -359,8 +391,8 @@ wheel_add(struct nonce_cache *nc, struct shard *sh, struct nonce_entry *e)
 {
 	size_t slot = (size_t)(e->expires_s % nc->nslots);
 
-	e->wnext = sh->wheel[slot];
-	sh->wheel[slot] = e;
+	e->wnext = tables(nc, sh)->wheel[slot];
+	tables(nc, sh)->wheel[slot] = e;
 }
 
 /* Drops the shard's entries of every second that has fully passed; the
@@ -369,8 +401,8 @@ wheel_add(struct nonce_cache *nc, struct shard *sh, struct nonce_entry *e)
 static void
 expire(struct nonce_cache *nc, struct shard *sh, uint64_t now_ms)
 {
-	struct nonce_entry *e, *next, *keep;
-	uint64_t	    now_s = now_ms / 1000, sec;
+	struct nonce_entry **wheel = tables(nc, sh)->wheel, *e, *next, *keep;
+	uint64_t	     now_s = now_ms / 1000, sec;
 
 	if (sh->swept_s != 0 && now_s <= sh->swept_s) {
 		/* swept up to this second already: callers' clocks are read
@@ -388,14 +420,14 @@ expire(struct nonce_cache *nc, struct shard *sh, uint64_t now_ms)
 		size_t slot = (size_t)(sec % nc->nslots);
 
 		keep = NULL;
-		for (e = sh->wheel[slot]; e != NULL; e = next) {
+		for (e = wheel[slot]; e != NULL; e = next) {
 			next = e->wnext;
 			if (e->expires_s != sec) {
 				e->wnext = keep; /* a later lap */
 				keep = e;
 				continue;
 			}
-			if (!e->answered) {
+			if (!answered(e)) {
 				e->expires_s = now_s + 1;
 				if (e->expires_s % nc->nslots == slot) {
 					e->wnext = keep;
@@ -414,7 +446,7 @@ expire(struct nonce_cache *nc, struct shard *sh, uint64_t now_ms)
 			}
 			entry_free(sh, e);
 		}
-		sh->wheel[slot] = keep;
+		wheel[slot] = keep;
 	}
 	sh->swept_s = now_s;
 }
@@ -425,7 +457,8 @@ find(struct nonce_cache *nc, struct shard *sh, uint64_t h, const void *client,
 {
 	struct nonce_entry *e;
 
-	for (e = sh->buckets[bucket_of(nc, h)]; e != NULL; e = e->hnext) {
+	for (e = tables(nc, sh)->buckets[bucket_of(nc, h)]; e != NULL;
+	     e = e->hnext) {
 		if (e->client == client &&
 		    memcmp(e->nonce, nonce, HK_NONCE_LEN) == 0) {
 			return e;
@@ -471,6 +504,27 @@ sweep_all(struct nonce_cache *nc, uint64_t now_ms)
 	}
 }
 
+void
+nonce_cache_prefetch(struct nonce_cache *nc, const void *client,
+    const uint8_t nonce[HK_NONCE_LEN])
+{
+	uint64_t      h = hash_of(nc, client, nonce);
+	struct shard *sh = shard_of(nc, h);
+
+	__builtin_prefetch(&sh->lock, 1);
+	__builtin_prefetch(&tables(nc, sh)->buckets[bucket_of(nc, h)], 0);
+}
+
+void
+nonce_cache_prefetch_reply(const struct nonce_entry *e)
+{
+	size_t off;
+
+	for (off = 0; off < INLINE_REPLY; off += 64) {
+		__builtin_prefetch(e->inline_reply + off, 1);
+	}
+}
+
 int
 nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
     const uint8_t nonce[HK_NONCE_LEN], const uint8_t req_fp[32],
@@ -491,7 +545,7 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
 	if ((e = find(nc, sh, h, client, nonce)) != NULL) {
 		if (memcmp(e->digest, req_fp, DIGEST_KEPT) != 0) {
 			r = HK_ERR_REPLAY;
-		} else if (!e->answered) {
+		} else if (!answered(e)) {
 			r = NONCE_IN_FLIGHT;
 		} else if (e->reply == NULL) {
 			r = HK_ERR_REPLAY; /* reply too large to keep */
@@ -540,8 +594,8 @@ nonce_cache_begin(struct nonce_cache *nc, const void *client, size_t *countp,
 	}
 	e->expires_s = last_ms / 1000;
 	b = bucket_of(nc, h);
-	e->hnext = sh->buckets[b];
-	sh->buckets[b] = e;
+	e->hnext = tables(nc, sh)->buckets[b];
+	tables(nc, sh)->buckets[b] = e;
 	wheel_add(nc, sh, e);
 	*entryp = e;
 	r = NONCE_NEW;
@@ -550,42 +604,35 @@ out:
 	return r;
 }
 
+/*
+ * Without the shard's lock: until it is marked answered, an entry's reply
+ * fields are this request's alone (a resend finds it in flight, and expiry
+ * passes it by), and the release below publishes them to whoever reads
+ * answered(e) after.  From then on the entry is the cache's: not touched
+ * here again.
+ */
 void
 nonce_cache_finish(struct nonce_cache *nc, struct nonce_entry *e,
     const uint8_t *reply, size_t len)
 {
-	struct shard *sh = e->chunk->h.shard;
-	uint8_t	     *copy = NULL;
+	uint8_t *copy = NULL;
 
-	if (reply != NULL && len > INLINE_REPLY && len <= UINT32_MAX &&
-	    (copy = malloc(len)) != NULL) {
-		memcpy(copy, reply, len);
-	}
-	/* an entry in flight is never expired: e is still this request's */
-	pthread_mutex_lock(&sh->lock);
-	if (!e->answered) {
-		e->answered = 1;
-		if (reply != NULL && len > 0 && len <= INLINE_REPLY) {
-			memcpy(e->inline_reply, reply, len);
-			e->reply = e->inline_reply;
+	if (reply != NULL && len > 0 && len <= INLINE_REPLY) {
+		memcpy(e->inline_reply, reply, len);
+		e->reply = e->inline_reply;
+		e->reply_len = (uint32_t)len;
+	} else if (reply != NULL && len > INLINE_REPLY && len <= UINT32_MAX) {
+		if (__atomic_add_fetch(&nc->bytes, len, __ATOMIC_RELAXED) >
+			nc->max_bytes ||
+		    (copy = malloc(len)) == NULL) {
+			__atomic_sub_fetch(&nc->bytes, len, __ATOMIC_RELAXED);
+		} else {
+			memcpy(copy, reply, len);
+			e->reply = copy;
 			e->reply_len = (uint32_t)len;
-		} else if (copy != NULL) {
-			if (__atomic_add_fetch(&nc->bytes, len,
-				__ATOMIC_RELAXED) <= nc->max_bytes) {
-				e->reply = copy;
-				e->reply_len = (uint32_t)len;
-				copy = NULL;
-			} else {
-				__atomic_sub_fetch(
-				    &nc->bytes, len, __ATOMIC_RELAXED);
-			}
 		}
 	}
-	pthread_mutex_unlock(&sh->lock);
-	if (copy != NULL) {
-		OPENSSL_cleanse(copy, len);
-		free(copy);
-	}
+	__atomic_store_n(&e->answered, 1, __ATOMIC_RELEASE);
 }
 
 void

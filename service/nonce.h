@@ -48,6 +48,15 @@ int nonce_cache_begin(struct nonce_cache *nc, const void *client,
     const uint8_t req_fp[32], uint64_t ts_ms, uint64_t now_ms,
     struct nonce_entry **entryp, uint8_t **replyp, size_t *lenp);
 
+/* Starts to bring what nonce_cache_begin() will read for (client, nonce)
+ * into the CPU's cache, so that other work can hide the memory's latency:
+ * the table is large and touched at random. */
+void nonce_cache_prefetch(struct nonce_cache *nc, const void *client,
+    const uint8_t nonce[HK_NONCE_LEN]);
+/* The same for the memory nonce_cache_finish() will write the reply of
+ * entry to: call it before the reply's last steps (its MAC). */
+void nonce_cache_prefetch_reply(const struct nonce_entry *entry);
+
 /* Stores the reply of a NONCE_NEW entry (copied: into the entry when it
  * is short, else on the heap within max_reply_bytes; NULL/0 to store none.
  * A reply that is not kept makes a resend a REPLAY, never a second

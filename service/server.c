@@ -447,6 +447,8 @@ handle(struct server *sv, struct token_session *s, struct transport *tr,
 		audit = 1;
 		goto out;
 	}
+	/* the replay cache is read after the MAC: let its memory load now */
+	nonce_cache_prefetch(sv->nonces, cl, env->nonce.data);
 	/* only the days around today can pass the clock check later: do no
 	 * token work for any other (at most three day keys per secret) */
 	if (!near_today(env->timestamp_ms, now)) {
@@ -611,6 +613,10 @@ authenticated:
 	}
 	if (r != 0) {
 		goto out;
+	}
+	if (cached != NULL) {
+		nonce_cache_prefetch_reply(
+		    cached); /* the MAC hides its wait */
 	}
 	r = seal(sv, daykey, env->nonce.data, body, blen, replyp, lenp);
 out:
