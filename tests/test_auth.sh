@@ -112,6 +112,17 @@ expect_exit 0 hk rotate ops-1
 expect_exit 0 hk create adm-1
 expect_exit 0 hk client list
 expect_versions pay-1 "primary 1" "v1 active"
+# grants of every shape: a name, "prefix*", "*", and other globs (fnmatch)
+expect_exit 0 hk create pay-x
+expect_exit 0 hk client add globs --grant 'sign:p?y-[0-9]' \
+    --grant 'verify:ops-1' --grant 'pubkey:*' --out "$T/globs.cred"
+GLOBS=("$HSMKEY" --credentials "$T/globs.cred")
+expect_exit 0 "${GLOBS[@]}" sign pay-1 --in "$T/msg"
+expect_exit 3 "${GLOBS[@]}" sign pay-x --in "$T/msg"
+expect_exit 3 "${GLOBS[@]}" sign ops-1 --in "$T/msg"
+expect_exit 0 "${GLOBS[@]}" pubkey pay-x
+expect_exit 1 "${GLOBS[@]}" verify ops-1 --sig "$sig" --in "$T/msg"
+expect_exit 3 "${GLOBS[@]}" verify pay-1 --sig "$sig" --in "$T/msg"
 
 # ---- client rotate + revoke under a running signer ----------------------
 expect_exit 0 hk client add svc --grant 'sign:loop-*' --out "$T/svc.cred"
