@@ -1,19 +1,26 @@
 /*
- * auth_bench.c: signing throughput of one hsmkeyd, for issue 3's "auth
- * checks cost less than 5% of sign throughput" (tests/auth_bench.sh runs
- * it against the same token twice: a normal hsmkeyd, and one started with
- * HSMKEYD_BENCH_SKIP_AUTH=yes-i-am-a-benchmark, which skips the client
- * lookup, MAC, clock and nonce checks and the reply MAC).  Not a test.
+ * auth_bench.c: what issue 3's auth checks cost in sign throughput.  Not a
+ * test: tests/auth_bench.sh runs it against two hsmkeyd on the same token,
+ * running side by side: a normal one (A), and one started with
+ * HSMKEYD_BENCH_SKIP_AUTH=yes-i-am-a-benchmark (B), which skips the client
+ * lookup, MAC, clock and nonce checks and the reply MAC.
  *
- *   auth_bench CREDFILE URL KEY THREADS SECONDS
+ *   auth_bench CREDFILE URL_A URL_B KEY THREADS SECONDS PHASE_MS
  *
- * THREADS threads, each with its own REQ socket, sign a 32-byte digest
- * with KEY (an ecdsa-p256 key) one request at a time for SECONDS, after a
- * one-second warm-up.  The client does the same work against both
- * services: it MACs every request (a service that skips auth ignores the
- * MAC) and checks the reply's MAC whenever the reply carries one.  It
- * speaks the raw protocol because libhsmkey, rightly, refuses replies
- * without a MAC.  Prints "signs N seconds S rate R/s errors E".
+ * THREADS threads, each with a REQ socket to either service, sign a
+ * 32-byte digest with KEY one request at a time.  Time is cut into phases
+ * of PHASE_MS; in each phase every thread talks to one service only, in
+ * the order A B B A A B B A ..., so that the machine's drift (its speed
+ * moves by tens of percent from minute to minute) falls on both alike and
+ * only the idle service sleeps.  A request counts in its phase if it
+ * started and ended within it.  One second of warm-up phases comes first.
+ * The client does the same work against both services: it MACs every
+ * request (a service that skips auth ignores the MAC) and checks the
+ * reply's MAC whenever the reply carries one.  It speaks the raw protocol
+ * because libhsmkey, rightly, refuses replies without a MAC.
+ *
+ * Prints one line per pair of phases ("pair N a RATE b RATE") and then
+ * "total a SIGNS SECONDS b SIGNS SECONDS errors E".
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,16 +28,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "envelope.h"
 #include "hsmkey.pb-c.h"
 #include "rawproto.h"
 
+#define MAX_PHASES 100000
+
 static struct rp_cred cred;
-static const char    *url, *key;
-static atomic_int     phase; /* 0 warm-up, 1 measure, 2 stop */
-static atomic_long    signs, errors;
+static const char    *urls[2], *key;
+static atomic_long    phase; /* -1: stop */
+static atomic_long   *counts;
+static atomic_long    errors;
 
 static double
 now_s(void)
@@ -39,6 +48,13 @@ now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Which service phase p talks to: A B B A A B B A ... */
+static int
+target(long p)
+{
+	return (int)(((p + 1) >> 1) & 1);
 }
 
 static void *
@@ -52,8 +68,8 @@ worker(void *arg)
 	struct rp_reply		r;
 	uint8_t			digest[32], *body, *msg;
 	size_t			blen, mlen;
-	long			i;
-	int			sock, p;
+	long			i, p;
+	int			sock[2];
 
 	memset(digest, (int)(intptr_t)arg, sizeof(digest));
 	item.digest.data = digest;
@@ -63,11 +79,16 @@ worker(void *arg)
 	sr.items = items;
 	req.op_case = HSMKEY__V1__REQUEST__OP_SIGN;
 	req.sign = &sr;
-	if ((sock = rp_connect(url, 10000, 0)) < 0) {
+	if ((sock[0] = rp_connect(urls[0], 10000, 0)) < 0) {
 		atomic_fetch_add(&errors, 1);
 		return NULL;
 	}
-	for (i = 0; (p = atomic_load(&phase)) != 2; i++) {
+	if ((sock[1] = rp_connect(urls[1], 10000, 0)) < 0) {
+		atomic_fetch_add(&errors, 1);
+		rp_close(sock[0]);
+		return NULL;
+	}
+	for (i = 0; (p = atomic_load(&phase)) >= 0; i++) {
 		memcpy(digest, &i, sizeof(i));
 		if (rp_pack_request(&req, &body, &blen) != 0) {
 			break;
@@ -77,53 +98,77 @@ worker(void *arg)
 			free(body);
 			break;
 		}
-		rp_exchange(sock, msg, mlen, &cred, e.ts, e.nonce, &r);
-		if (p == 1 && atomic_load(&phase) == 1) {
-			if (r.status == HSMKEY__V1__STATUS__STATUS_OK &&
-			    (!r.has_mac || r.mac_ok)) {
-				atomic_fetch_add(&signs, 1);
-			} else if (atomic_fetch_add(&errors, 1) < 5) {
-				fprintf(stderr, "auth_bench: %s %s\n",
-				    rp_status_name(r.status), r.message);
+		rp_exchange(
+		    sock[target(p)], msg, mlen, &cred, e.ts, e.nonce, &r);
+		if (r.status == HSMKEY__V1__STATUS__STATUS_OK &&
+		    (!r.has_mac || r.mac_ok)) {
+			if (atomic_load(&phase) == p) {
+				atomic_fetch_add(&counts[p], 1);
 			}
+		} else if (atomic_fetch_add(&errors, 1) < 5) {
+			fprintf(stderr, "auth_bench: %s %s\n",
+			    rp_status_name(r.status), r.message);
 		}
 		rp_reply_free(&r);
 		free(msg);
 		free(body);
 	}
-	rp_close(sock);
+	rp_close(sock[0]);
+	rp_close(sock[1]);
 	return NULL;
+}
+
+static long
+number(const char *s, long lo, long hi, const char *what)
+{
+	char *end;
+	long  v = strtol(s, &end, 10);
+
+	if (*end != '\0' || v < lo || v > hi) {
+		fprintf(
+		    stderr, "auth_bench: %s must be %ld..%ld\n", what, lo, hi);
+		exit(2);
+	}
+	return v;
 }
 
 int
 main(int argc, char **argv)
 {
-	pthread_t th[256];
-	double	  t0, t1;
-	long	  n, secs, i;
-	char	 *end;
+	pthread_t	th[256];
+	double		t, *len, secs[2] = { 0, 0 };
+	long		n, nphases, nwarm, phase_ms, i, sum[2] = { 0, 0 };
+	struct timespec nap;
 
-	if (argc != 6) {
+	if (argc != 8) {
 		fprintf(stderr,
-		    "usage: auth_bench CREDFILE URL KEY THREADS "
-		    "SECONDS\n");
+		    "usage: auth_bench CREDFILE URL_A URL_B KEY THREADS "
+		    "SECONDS PHASE_MS\n");
 		return 2;
 	}
-	url = argv[2];
-	key = argv[3];
-	n = strtol(argv[4], &end, 10);
-	if (*end != '\0' || n < 1 || n > 256) {
-		fprintf(stderr, "auth_bench: THREADS is 1..256\n");
-		return 2;
+	urls[0] = argv[2];
+	urls[1] = argv[3];
+	key = argv[4];
+	n = number(argv[5], 1, 256, "THREADS");
+	phase_ms = number(argv[7], 10, 60000, "PHASE_MS");
+	nphases = number(argv[6], 1, 86400, "SECONDS") * 1000 / phase_ms;
+	nphases += nphases % 4 == 0 ? 0 : 4 - nphases % 4; /* whole ABBAs */
+	nwarm = 4 * ((1000 / phase_ms + 3) / 4);
+	if (nwarm == 0) {
+		nwarm = 4;
 	}
-	secs = strtol(argv[5], &end, 10);
-	if (*end != '\0' || secs < 1) {
-		fprintf(stderr, "auth_bench: SECONDS must be positive\n");
+	if (nwarm + nphases > MAX_PHASES) {
+		fprintf(stderr, "auth_bench: too many phases\n");
 		return 2;
 	}
 	if (rp_cred_load(argv[1], &cred) != 0) {
 		fprintf(stderr, "auth_bench: bad credentials file\n");
 		return 2;
+	}
+	if ((counts = calloc((size_t)(nwarm + nphases), sizeof(*counts))) ==
+		NULL ||
+	    (len = calloc((size_t)(nwarm + nphases), sizeof(*len))) == NULL) {
+		return 1;
 	}
 	for (i = 0; i < n; i++) {
 		if (pthread_create(&th[i], NULL, worker,
@@ -131,18 +176,35 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	sleep(1);
-	t0 = now_s();
-	atomic_store(&phase, 1);
-	sleep((unsigned int)secs);
-	atomic_store(&phase, 2);
-	t1 = now_s();
+	nap.tv_sec = phase_ms / 1000;
+	nap.tv_nsec = (phase_ms % 1000) * 1000000L;
+	t = now_s();
+	for (i = 0; i < nwarm + nphases; i++) {
+		atomic_store(&phase, i);
+		nanosleep(&nap, NULL);
+		len[i] = now_s() - t;
+		t += len[i];
+	}
+	atomic_store(&phase, -1);
 	for (i = 0; i < n; i++) {
 		pthread_join(th[i], NULL);
 	}
-	printf("signs %ld seconds %.3f rate %.1f/s errors %ld\n",
-	    atomic_load(&signs), t1 - t0,
-	    (double)atomic_load(&signs) / (t1 - t0), atomic_load(&errors));
+	/* pair k: phases of A and B next to each other (A B, B A, ...) */
+	for (i = nwarm; i < nwarm + nphases; i += 2) {
+		long a = target(i) == 0 ? i : i + 1, b = a == i ? i + 1 : i;
+
+		printf("pair %ld a %.1f b %.1f\n", (i - nwarm) / 2,
+		    (double)atomic_load(&counts[a]) / len[a],
+		    (double)atomic_load(&counts[b]) / len[b]);
+	}
+	for (i = nwarm; i < nwarm + nphases; i++) {
+		sum[target(i)] += atomic_load(&counts[i]);
+		secs[target(i)] += len[i];
+	}
+	printf("total a %ld %.3f b %ld %.3f errors %ld\n", sum[0], secs[0],
+	    sum[1], secs[1], atomic_load(&errors));
 	rp_cred_clear(&cred);
+	free(counts);
+	free(len);
 	return atomic_load(&errors) == 0 ? 0 : 1;
 }

@@ -3,24 +3,32 @@
 # tests/auth_bench.sh: what issue 3's auth checks cost in sign throughput.
 # Not a test: a measurement, printed.
 #
-#   tests/auth_bench.sh [BUILD_DIR [THREADS [SECONDS [ROUNDS]]]]
+#   tests/auth_bench.sh [BUILD_DIR [THREADS [SECONDS [ROUNDS [PHASE_MS]]]]]
 #
-# One SoftHSM token, one ecdsa-p256 key.  Each round starts hsmkeyd twice
-# on that token: normally, and with HSMKEYD_BENCH_SKIP_AUTH=yes-i-am-a-
-# benchmark (no client lookup, MAC, clock or nonce checks, no reply MAC;
-# the daemon logs a loud warning), and runs tests/auth_bench (THREADS
-# clients signing digests over the raw protocol for SECONDS) against each.
-# Rounds alternate, and which of the two runs first alternates too, so
-# that drift hits both alike.  Prints every run, the
-# sums, and auth's cost: 1 - rate(auth) / rate(no auth).
+# One SoftHSM token, one ecdsa-p256 key, two hsmkeyd on it side by side
+# (same binary, same settings, their own sockets and logs): A as
+# configured, B started with HSMKEYD_BENCH_SKIP_AUTH=yes-i-am-a-benchmark
+# (no client lookup, MAC, clock, nonce or grant checks, no reply MAC; the
+# daemon logs a loud warning).  tests/auth_bench signs with THREADS client
+# threads for SECONDS, switching every PHASE_MS between the two services
+# (A B B A A B B A ...): the machine's drift, tens of percent from minute to
+# minute here, falls on both alike.  Each round starts the pair afresh
+# (which one starts first alternates).  Prints each round, then auth's cost
+# over all rounds, 1 - rate(A) / rate(B), and how the pairs of phases
+# spread around it.
 #
-# Defaults: BUILD_DIR build, THREADS 4, SECONDS 10, ROUNDS 3; the daemon
-# has [service] workers = $HK_WORKERS (default 2) and logs at info (one line per event, none per sign).
+# HK_AUTH_BENCH_CONTROL=yes is the control: B runs with authentication
+# too, so the cost printed is the method's own error (it should be ~0).
+#
+# Defaults: BUILD_DIR build, THREADS 8, SECONDS 30, ROUNDS 2, PHASE_MS 250;
+# each daemon has [service] workers = $HK_WORKERS (default 2) and logs at
+# info (one line per event, none per sign).
 
 BUILD=${1:-build}
-THREADS=${2:-4}
-SECS=${3:-10}
-ROUNDS=${4:-3}
+THREADS=${2:-8}
+SECS=${3:-30}
+ROUNDS=${4:-2}
+PHASE_MS=${5:-250}
 case $BUILD in
 /*) ;;
 *) BUILD=$PWD/$BUILD ;;
@@ -45,52 +53,80 @@ hk_start || exit 1
 hk create bench --alg ecdsa-p256 >/dev/null || exit 1
 hk_stop >/dev/null
 
-# run MODE: one measurement; prints its rate.
-run()
+# the second service: its own socket, audit log and metrics file
+B_URL="ipc://$T/hsmkey-b.sock"
+hk_write_config "$T/b.conf" "$B_URL"
+sed -i -e "s|$T/audit.log|$T/audit-b.log|" \
+    -e "s|$T/hsmkey.prom|$T/hsmkey-b.prom|" "$T/b.conf"
+
+start_b()
 {
-	local mode=$1 out
-	if [ "$mode" = noauth ]; then
-		HSMKEYD_BENCH_SKIP_AUTH=yes-i-am-a-benchmark hk_start ||
-		    exit 1
-		grep -q 'AUTHENTICATION IS OFF' "$HK_LOG" || {
-			echo "auth_bench.sh: the switch did not take" >&2
-			exit 1
-		}
-	else
-		hk_start || exit 1
+	if [ "${HK_AUTH_BENCH_CONTROL:-no}" = yes ]; then
+		hk_start "$T/b.conf" || exit 1
+		B_PID=$HK_PID
+		return
 	fi
-	out=$("$BENCH" "$T/admin.cred" "$HK_SOCK_URL" bench "$THREADS" \
-	    "$SECS") || {
-		echo "auth_bench.sh: $mode run failed: $out" >&2
+	HSMKEYD_BENCH_SKIP_AUTH=yes-i-am-a-benchmark hk_start "$T/b.conf" ||
+	    exit 1
+	grep -q 'AUTHENTICATION IS OFF' "$HK_LOG" || {
+		echo "auth_bench.sh: the switch did not take" >&2
 		exit 1
 	}
-	hk_stop >/dev/null
-	printf '%s\n' "$out" | sed -n -e 's/.*rate \([0-9.]*\)\/s.*/\1/p'
+	B_PID=$HK_PID
 }
 
-echo "auth_bench: $THREADS client threads, ${SECS} s per run, $ROUNDS" \
-    "rounds, ${HK_WORKERS:-2} workers, $(nproc) cores, build $BUILD"
-sum_a=0
-sum_n=0
+start_a()
+{
+	hk_start || exit 1
+	grep -q 'AUTHENTICATION IS OFF' "$HK_LOG" && {
+		echo "auth_bench.sh: A runs without authentication" >&2
+		exit 1
+	}
+	A_PID=$HK_PID
+}
+
+[ "${HK_AUTH_BENCH_CONTROL:-no}" = yes ] &&
+    echo "auth_bench: CONTROL RUN: both services authenticate"
+echo "auth_bench: $THREADS client threads, $ROUNDS rounds of ${SECS} s," \
+    "phases of ${PHASE_MS} ms, ${HK_WORKERS:-2} workers, $(nproc) cores," \
+    "build $BUILD"
+: >"$T/pairs"
+: >"$T/totals"
 for ((i = 1; i <= ROUNDS; i++)); do
-	# in turns, which runs first: neither gains from going second
 	if ((i % 2)); then
-		a=$(run auth)
-		n=$(run noauth)
+		start_a
+		start_b
 	else
-		n=$(run noauth)
-		a=$(run auth)
+		start_b
+		start_a
 	fi
-	printf 'round %d: with auth %8.1f signs/s   without %8.1f signs/s\n' \
-	    "$i" "$a" "$n"
-	sum_a=$(awk -v s="$sum_a" -v x="$a" 'BEGIN { print s + x }')
-	sum_n=$(awk -v s="$sum_n" -v x="$n" 'BEGIN { print s + x }')
+	out=$("$BENCH" "$T/admin.cred" "$HK_SOCK_URL" "$B_URL" bench \
+	    "$THREADS" "$SECS" "$PHASE_MS") || {
+		echo "auth_bench.sh: round $i failed: $out" >&2
+		exit 1
+	}
+	hk_stop "$A_PID" >/dev/null
+	hk_stop "$B_PID" >/dev/null
+	printf '%s\n' "$out" | grep '^pair ' >>"$T/pairs"
+	printf '%s\n' "$out" | grep '^total ' | tee -a "$T/totals" |
+	    awk -v i="$i" '{ printf "round %d: with auth %8.1f signs/s   " \
+	    "without %8.1f signs/s   cost %5.2f%%\n", i, $3 / $4, $6 / $7,
+	    100 * (1 - ($3 / $4) / ($6 / $7)) }'
 done
-awk -v a="$sum_a" -v n="$sum_n" -v r="$ROUNDS" 'BEGIN {
-	printf "mean:    with auth %8.1f signs/s   without %8.1f signs/s\n",
-	    a / r, n / r
-	printf "ratio with/without %.4f: auth costs %.2f%% of sign throughput\n",
-	    a / n, 100 * (1 - a / n)
-}'
+awk '{ a += $3; as += $4; b += $6; bs += $7 } END {
+	printf "all rounds: with auth %8.1f signs/s   without %8.1f signs/s\n",
+	    a / as, b / bs
+	printf "ratio with/without %.4f: auth costs %.2f%% of sign " \
+	    "throughput\n", (a / as) / (b / bs), 100 * (1 - (a / as) / (b / bs))
+}' "$T/totals"
+# the spread: each pair of phases' own cost, sorted
+awk '$5 > 0 { printf "%.6f\n", 100 * (1 - $4 / $6) }' "$T/pairs" |
+    sort -g >"$T/costs"
+awk '{ c[NR] = $1; if ($1 > 0) slower++ } END {
+	printf "pairs of phases: %d; cost per pair: median %.2f%%, " \
+	    "quartiles %.2f%% .. %.2f%%; auth slower in %d%% of pairs\n",
+	    NR, c[int((NR + 1) / 2)], c[int((NR + 3) / 4)],
+	    c[int((3 * NR + 3) / 4)], 100 * slower / NR
+}' "$T/costs"
 HK_PASS=0
 HK_FAIL=0

@@ -197,7 +197,7 @@ token = pkcs11:token=hsmkey
 pin_file = $T/pin
 
 [auth]
-clock_window = 30s
+clock_window = ${HK_CLOCK_WINDOW:-30s}
 secret_lifetime = 90d
 
 [audit]
