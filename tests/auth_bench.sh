@@ -14,8 +14,8 @@
 # (A B B A A B B A ...): the machine's drift, tens of percent from minute to
 # minute here, falls on both alike.  Each round starts the pair afresh
 # (which one starts first alternates).  Prints each round, then auth's cost
-# over all rounds, 1 - rate(A) / rate(B), and how the pairs of phases
-# spread around it.
+# over all rounds, 1 - rate(A) / rate(B), and how the rounds and the pairs
+# of phases spread around it.
 #
 # HK_AUTH_BENCH_CONTROL=yes is the control: B runs with authentication
 # too, so the cost printed is the method's own error (it should be ~0).
@@ -85,8 +85,11 @@ start_a()
 	A_PID=$HK_PID
 }
 
-[ "${HK_AUTH_BENCH_CONTROL:-no}" = yes ] &&
-    echo "auth_bench: CONTROL RUN: both services authenticate"
+B_NAME=without
+if [ "${HK_AUTH_BENCH_CONTROL:-no}" = yes ]; then
+	echo "auth_bench: CONTROL RUN: both services authenticate"
+	B_NAME="B (auth)"
+fi
 echo "auth_bench: $THREADS client threads, $ROUNDS rounds of ${SECS} s," \
     "phases of ${PHASE_MS} ms, ${HK_WORKERS:-2} workers, $(nproc) cores," \
     "build $BUILD"
@@ -109,14 +112,23 @@ for ((i = 1; i <= ROUNDS; i++)); do
 	hk_stop "$B_PID" >/dev/null
 	printf '%s\n' "$out" | grep '^pair ' >>"$T/pairs"
 	printf '%s\n' "$out" | grep '^total ' | tee -a "$T/totals" |
-	    awk -v i="$i" '{ printf "round %d: with auth %8.1f signs/s   " \
-	    "without %8.1f signs/s   cost %5.2f%%\n", i, $3 / $4, $6 / $7,
-	    100 * (1 - ($3 / $4) / ($6 / $7)) }'
+	    awk -v i="$i" -v b="$B_NAME" '{ printf "round %d: with auth " \
+	    "%8.1f signs/s   %s %8.1f signs/s   cost %5.2f%%\n", i,
+	    $3 / $4, b, $6 / $7, 100 * (1 - ($3 / $4) / ($6 / $7)) }'
 done
-awk '{ a += $3; as += $4; b += $6; bs += $7 } END {
-	printf "all rounds: with auth %8.1f signs/s   without %8.1f signs/s\n",
-	    a / as, b / bs
-	printf "ratio with/without %.4f: auth costs %.2f%% of sign " \
+# how the rounds spread: their costs' standard deviation and the standard
+# error of their mean
+awk '{ c = 100 * (1 - ($3 / $4) / ($6 / $7)); s += c; q += c * c; n++ }
+END { if (n > 1) {
+	sd = sqrt((q - s * s / n) / (n - 1))
+	printf "rounds: cost per round mean %.2f%%, standard deviation " \
+	    "%.2f%%, standard error of the mean %.2f%%\n", s / n, sd,
+	    sd / sqrt(n)
+} }' "$T/totals"
+awk -v name="$B_NAME" '{ a += $3; as += $4; b += $6; bs += $7 } END {
+	printf "all rounds: with auth %8.1f signs/s   %s %8.1f signs/s\n",
+	    a / as, name, b / bs
+	printf "ratio A/B %.4f: auth costs %.2f%% of sign " \
 	    "throughput\n", (a / as) / (b / bs), 100 * (1 - (a / as) / (b / bs))
 }' "$T/totals"
 # the spread: each pair of phases' own cost, sorted
