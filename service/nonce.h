@@ -60,7 +60,8 @@ void nonce_cache_prefetch_reply(const struct nonce_entry *entry);
 /* Stores the reply of a NONCE_NEW entry (copied: into the entry when it
  * is short, else on the heap within max_reply_bytes; NULL/0 to store none.
  * A reply that is not kept makes a resend a REPLAY, never a second
- * execution). */
+ * execution).  Called once, by the request that got NONCE_NEW; the entry
+ * is the cache's afterwards. */
 void nonce_cache_finish(struct nonce_cache *nc, struct nonce_entry *entry,
     const uint8_t *reply, size_t len);
 
