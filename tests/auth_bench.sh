@@ -132,7 +132,7 @@ awk -v name="$B_NAME" '{ a += $3; as += $4; b += $6; bs += $7 } END {
 	    "throughput\n", (a / as) / (b / bs), 100 * (1 - (a / as) / (b / bs))
 }' "$T/totals"
 # the spread: each pair of phases' own cost, sorted
-awk '$5 > 0 { printf "%.6f\n", 100 * (1 - $4 / $6) }' "$T/pairs" |
+awk '$6 > 0 { printf "%.6f\n", 100 * (1 - $4 / $6) }' "$T/pairs" |
     sort -g >"$T/costs"
 awk '{ c[NR] = $1; if ($1 > 0) slower++ } END {
 	printf "pairs of phases: %d; cost per pair: median %.2f%%, " \
