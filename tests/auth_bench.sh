@@ -55,9 +55,7 @@ hk_stop >/dev/null
 
 # the second service: its own socket, audit log and metrics file
 B_URL="ipc://$T/hsmkey-b.sock"
-hk_write_config "$T/b.conf" "$B_URL"
-sed -i -e "s|$T/audit.log|$T/audit-b.log|" \
-    -e "s|$T/hsmkey.prom|$T/hsmkey-b.prom|" "$T/b.conf"
+HK_STATE_TAG=-b hk_write_config "$T/b.conf" "$B_URL"
 
 start_b()
 {

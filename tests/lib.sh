@@ -179,6 +179,9 @@ s.close()'
 }
 
 # hk_write_config FILE LISTEN...: a service config for this test's token.
+# HK_STATE_TAG (e.g. -b), when set, names the audit log and metrics file
+# $T/audit$HK_STATE_TAG.log and $T/hsmkey$HK_STATE_TAG.prom, for a second
+# service on the same token.
 hk_write_config()
 {
 	local file=$1
@@ -201,11 +204,11 @@ clock_window = ${HK_CLOCK_WINDOW:-30s}
 secret_lifetime = 90d
 
 [audit]
-path = $T/audit.log
+path = $T/audit${HK_STATE_TAG:-}.log
 signs = ${HK_AUDIT_SIGNS:-yes}
 
 [metrics]
-path = $T/hsmkey.prom
+path = $T/hsmkey${HK_STATE_TAG:-}.prom
 EOF
 }
 
