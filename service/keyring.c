@@ -867,14 +867,14 @@ keyring_load(struct keyring **krp, struct token *tok, struct token_session *s,
 	uint8_t		 *val = NULL;
 	size_t		  i, j, nrecs = 0, vlen;
 	uint64_t	  now = hk_now_ms();
-	const char	 *slash;
+	const char	 *slash, *hook;
 	int		  r = HK_ERR_NOMEM;
 
 	*krp = NULL;
 	memset(&ls, 0, sizeof(ls));
 	crash_at = getenv("HSMKEYD_TEST_CRASH_AT");
-	old_public_objects = getenv("HSMKEYD_TEST_PUBLIC_OBJECTS") != NULL &&
-	    strcmp(getenv("HSMKEYD_TEST_PUBLIC_OBJECTS"), "yes") == 0;
+	hook = getenv("HSMKEYD_TEST_PUBLIC_OBJECTS");
+	old_public_objects = hook != NULL && strcmp(hook, "yes") == 0;
 	if ((kr = calloc(1, sizeof(*kr))) == NULL) {
 		return HK_ERR_NOMEM;
 	}

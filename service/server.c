@@ -615,8 +615,8 @@ authenticated:
 		goto out;
 	}
 	if (cached != NULL) {
-		nonce_cache_prefetch_reply(
-		    cached); /* the MAC hides its wait */
+		/* the reply's MAC hides the wait for the entry's memory */
+		nonce_cache_prefetch_reply(cached);
 	}
 	r = seal(sv, daykey, env->nonce.data, body, blen, replyp, lenp);
 out:
