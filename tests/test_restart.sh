@@ -72,7 +72,8 @@ after_restart "after kill -9"
 FIRST=$HK_PID
 
 note "---- a second hsmkeyd on the same token"
-hk_write_config "$T/second.conf" "ipc://$T/second.sock"
+# its own audit log and metrics file: two services never share one chain
+HK_STATE_TAG=-second hk_write_config "$T/second.conf" "ipc://$T/second.sock"
 hk_start "$T/second.conf" || exit 1
 SECOND=$HK_PID
 hk2()
