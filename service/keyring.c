@@ -17,6 +17,7 @@
 #include "log.h"
 #include "store.h"
 #include "store.pb-c.h"
+#include "test_hooks.h"
 
 #include <openssl/x509.h>
 
@@ -105,22 +106,6 @@ struct keyring {
 	struct token	*tok;
 	int		 copies; /* sign with session copies */
 };
-
-static const char *crash_at;
-/* Test hook: HSMKEYD_TEST_PUBLIC_OBJECTS=yes makes keys as earlier versions
- * of hsmkey did (a public key object per version, no public key in the
- * record), so that tests can check such tokens still work. */
-static int old_public_objects;
-
-void
-keyring_crash_point(const char *point)
-{
-	if (crash_at != NULL && strcmp(crash_at, point) == 0) {
-		log_warnx(
-		    "test crash point %s reached: killing myself", point);
-		raise(SIGKILL);
-	}
-}
 
 static uint64_t
 fnv1a(const char *s)
@@ -867,14 +852,11 @@ keyring_load(struct keyring **krp, struct token *tok, struct token_session *s,
 	uint8_t		 *val = NULL;
 	size_t		  i, j, nrecs = 0, vlen;
 	uint64_t	  now = hk_now_ms();
-	const char	 *slash, *hook;
+	const char	 *slash;
 	int		  r = HK_ERR_NOMEM;
 
 	*krp = NULL;
 	memset(&ls, 0, sizeof(ls));
-	crash_at = getenv("HSMKEYD_TEST_CRASH_AT");
-	hook = getenv("HSMKEYD_TEST_PUBLIC_OBJECTS");
-	old_public_objects = hook != NULL && strcmp(hook, "yes") == 0;
 	if ((kr = calloc(1, sizeof(*kr))) == NULL) {
 		return HK_ERR_NOMEM;
 	}
@@ -1292,11 +1274,11 @@ keygen(struct keyring *kr, struct token_session *s, const char *name,
 	spec.id_len = strlen(label);
 	spec.start_ms = now;
 	spec.can_sign = can_sign;
-	spec.pub_session = !old_public_objects;
+	spec.pub_session = !test_hooks_public_objects();
 	if ((r = token_generate(s, &spec, privp, &pub)) != 0) {
 		return r;
 	}
-	if (old_public_objects) {
+	if (test_hooks_public_objects()) {
 		*pubp = pub; /* the old way: kept in the token, not read */
 		return 0;
 	}
@@ -1373,13 +1355,13 @@ keyring_create(
 	if ((r = rec_store(s, &rec, &meta)) != 0) {
 		goto out;
 	}
-	keyring_crash_point("create:intent");
+	test_hooks_crash_point("create:intent");
 	if ((r = keygen(kr, s, name, alg, 1, 1, now, &priv, &pub, &spki,
 		 &spki_len)) != 0) {
 		log_err_r(r, "create %s: key generation failed", name);
 		goto rollback;
 	}
-	keyring_crash_point("create:keygen");
+	test_hooks_crash_point("create:keygen");
 	rec.v[0].spki = spki;
 	rec.v[0].spki_len = spki_len;
 	rec.v[0].creating = 0;
@@ -1390,7 +1372,7 @@ keyring_create(
 	if ((r = rec_store(s, &rec, &meta)) != 0) {
 		goto rollback;
 	}
-	keyring_crash_point("create:commit");
+	test_hooks_crash_point("create:commit");
 	if ((k = calloc(1, sizeof(*k))) == NULL ||
 	    (k->v = calloc(1, sizeof(*k->v))) == NULL ||
 	    (v = calloc(1, sizeof(*v))) == NULL) {
@@ -1486,7 +1468,7 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	if ((r = apply_rec(kr, k, &rec, meta)) != 0) {
 		goto out;
 	}
-	keyring_crash_point("rotate:intent");
+	test_hooks_crash_point("rotate:intent");
 	if ((r = keygen(kr, s, k->name, k->alg, version, !stage, now, &priv,
 		 &pub, &spki, &spki_len)) != 0) {
 		log_err_r(r, "rotate %s: key generation failed", k->name);
@@ -1496,7 +1478,7 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 		}
 		goto out;
 	}
-	keyring_crash_point("rotate:keygen");
+	test_hooks_crash_point("rotate:keygen");
 	nv->spki = spki; /* apply_rec() copies it into the version */
 	nv->spki_len = spki_len;
 	nv->creating = 0;
@@ -1522,7 +1504,7 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	if ((r = apply_rec(kr, k, &rec, meta)) != 0) {
 		goto out;
 	}
-	keyring_crash_point("rotate:commit");
+	test_hooks_crash_point("rotate:commit");
 	sync_can_sign(kr, s, k, 1);
 	log_info("rotated key %s to v%" PRIu32 "%s", k->name, version,
 	    stage ? " (staged: pending)" : "");

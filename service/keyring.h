@@ -111,7 +111,4 @@ int keyring_stats(
     struct keyring *kr, Hsmkey__V1__VersionStats ***statsp, size_t *np);
 void keyring_totals(struct keyring *kr, uint32_t *keysp, uint32_t *versionsp);
 
-/* Test hook: if HSMKEYD_TEST_CRASH_AT names point, SIGKILL this process. */
-void keyring_crash_point(const char *point);
-
 #endif /* HK_KEYRING_H */

@@ -33,7 +33,6 @@ struct server {
 	struct metrics	    *metrics;
 	uint64_t	     start_ms;
 	unsigned int	     workers;
-	int		     skip_auth; /* benchmark builds only */
 };
 
 /* Runs the service until SIGTERM or SIGINT; 0 after a clean stop. */

@@ -7,7 +7,7 @@
 #
 # One SoftHSM token, one ecdsa-p256 key, two hsmkeyd on it side by side
 # (same binary, same settings, their own sockets and logs): A as
-# configured, B started with HSMKEYD_BENCH_SKIP_AUTH=yes-i-am-a-benchmark
+# configured, B started with HSMKEYD_BENCH_SKIP_AUTH (both hsmkeyd-hooked)=yes-i-am-a-benchmark
 # (no client lookup, MAC, clock, nonce or grant checks, no reply MAC; the
 # daemon logs a loud warning).  tests/auth_bench signs with THREADS client
 # threads for SECONDS, switching every PHASE_MS between the two services
@@ -33,7 +33,9 @@ case $BUILD in
 /*) ;;
 *) BUILD=$PWD/$BUILD ;;
 esac
-export HSMKEYD=$BUILD/service/hsmkeyd HSMKEY=$BUILD/client/hsmkey
+# A and B run the same binary, the test build with its hooks
+# (service/test_hooks.h); only B has the switch set.
+export HSMKEYD=$BUILD/service/hsmkeyd-hooked HSMKEY=$BUILD/client/hsmkey
 BENCH=$BUILD/tests/auth_bench
 for p in "$HSMKEYD" "$HSMKEY" "$BENCH"; do
 	[ -x "$p" ] || {

@@ -262,7 +262,8 @@ EOF
 
 # hk_start [CONF]: starts hsmkeyd --foreground in the background with its
 # stderr in a new log file ($HK_LOG), waits until it logs "ready", and sets
-# $HK_PID.  Environment given on the call line (e.g. HSMKEYD_TEST_CRASH_AT)
+# $HK_PID.  Environment given on the call line (e.g. HSMKEYD=$HSMKEYD_HOOKED
+# HSMKEYD_TEST_CRASH_AT=...)
 # reaches the daemon.  Returns 1 (after a fail) if it never gets ready.
 hk_start()
 {

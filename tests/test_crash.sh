@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #
 # test_crash.sh: crash consistency of create and rotate.  For each crash
-# point hsmkeyd kills itself with SIGKILL (HSMKEYD_TEST_CRASH_AT) in the
+# point hsmkeyd-hooked (the test build, service/test_hooks.h) kills itself
+# with SIGKILL (HSMKEYD_TEST_CRASH_AT) in the
 # middle of the operation; after a restart without the variable the
 # service must have repaired or rolled back:
 #   create:*      the key is absent (and can be made again) or complete;
@@ -27,7 +28,8 @@ crash_run()
 {
 	local point=$1 pid
 	shift
-	HSMKEYD_TEST_CRASH_AT=$point hk_start || return 1
+	HSMKEYD=$HSMKEYD_HOOKED HSMKEYD_TEST_CRASH_AT=$point hk_start ||
+	    return 1
 	pid=$HK_PID
 	expect_fail "$@"
 	if hk_wait_exit "$pid" 15; then
@@ -160,7 +162,8 @@ for point in rotate:intent rotate:keygen rotate:commit; do
 done
 
 note "==== a crash point that is never reached does nothing"
-HSMKEYD_TEST_CRASH_AT=rotate:commit hk_start || exit 1
+HSMKEYD=$HSMKEYD_HOOKED HSMKEYD_TEST_CRASH_AT=rotate:commit hk_start ||
+    exit 1
 expect_exit 0 hk health
 expect_exit 0 hk sign r-intent --in "$MSG"
 expect_exit 0 hk list

@@ -122,7 +122,7 @@ hk_stop
 # public key object per version and records without public keys: they
 # must keep working, next to new versions, across restarts.
 note "---- keys of older tokens (a public key object per version)"
-HSMKEYD_TEST_PUBLIC_OBJECTS=yes hk_start || exit 1
+HSMKEYD=$HSMKEYD_HOOKED HSMKEYD_TEST_PUBLIC_OBJECTS=yes hk_start || exit 1
 expect_exit 0 hk create old
 expect_exit 0 hk create old-ed --alg ed25519
 check "old-style v1: private and public key objects" \

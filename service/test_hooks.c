@@ -1,0 +1,68 @@
+/*
+ * test_hooks.c: the hooks of hsmkeyd-hooked (see test_hooks.h).  Compiled
+ * only with -Dtest_hooks=true, into the test binary alone.
+ *
+ *   HSMKEYD_BENCH_SKIP_AUTH=yes-i-am-a-benchmark  no client lookup, MAC,
+ *       clock, nonce or grant checks and no reply MAC (auth benchmark)
+ *   HSMKEYD_TEST_CRASH_AT=POINT  SIGKILL at a named point of create and
+ *       rotate ("create:intent", "rotate:commit", ...)
+ *   HSMKEYD_TEST_PUBLIC_OBJECTS=yes  versions made as hsmkey 0.1 made them
+ *       (a public key object each, no public key in the record)
+ */
+#ifndef HK_TEST_HOOKS
+#error "test_hooks.c is built only with -Dtest_hooks=true"
+#endif
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "test_hooks.h"
+
+static int	   skip_auth;
+static int	   public_objects;
+static const char *crash_at;
+
+static int
+env_is(const char *name, const char *value)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && strcmp(v, value) == 0;
+}
+
+void
+test_hooks_init(void)
+{
+	skip_auth = env_is("HSMKEYD_BENCH_SKIP_AUTH", "yes-i-am-a-benchmark");
+	public_objects = env_is("HSMKEYD_TEST_PUBLIC_OBJECTS", "yes");
+	crash_at = getenv("HSMKEYD_TEST_CRASH_AT");
+	log_warnx("this is hsmkeyd-hooked, a test build: never run it in "
+		  "production");
+	if (skip_auth) {
+		log_warnx("AUTHENTICATION IS OFF (benchmark switch)");
+	}
+}
+
+int
+test_hooks_skip_auth(void)
+{
+	return skip_auth;
+}
+
+void
+test_hooks_crash_point(const char *point)
+{
+	if (crash_at != NULL && strcmp(crash_at, point) == 0) {
+		log_warnx(
+		    "test crash point %s reached: killing myself", point);
+		raise(SIGKILL);
+	}
+}
+
+int
+test_hooks_public_objects(void)
+{
+	return public_objects;
+}
