@@ -12,7 +12,7 @@
 struct dispatch_ctx {
 	struct server	     *sv;
 	struct token_session *s;
-	struct client	     *client; /* NULL only with the skip-auth test hook */
+	struct client *client; /* NULL only with the skip-auth test hook */
 };
 
 /* What a request did, for the audit log and the counters. */
