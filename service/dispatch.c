@@ -43,7 +43,7 @@ struct arena {
 	int		   full;
 };
 
-struct reply {
+struct dispatch_reply {
 	Hsmkey__V1__Response resp;
 	struct arena	     arena;
 	char		     msg[512];
@@ -115,12 +115,12 @@ arena_release(struct arena *a)
 	a->cap = 0;
 }
 
-static int fail(struct reply *rep, int r, const char *fmt, ...)
+static int fail(struct dispatch_reply *rep, int r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Sets the reply to the status of r with a one-line message. */
 static int
-fail(struct reply *rep, int r, const char *fmt, ...)
+fail(struct dispatch_reply *rep, int r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -134,7 +134,7 @@ fail(struct reply *rep, int r, const char *fmt, ...)
 }
 
 static int
-denied(struct dispatch_ctx *ctx, struct reply *rep, const char *op,
+denied(struct dispatch_ctx *ctx, struct dispatch_reply *rep, const char *op,
     const char *key)
 {
 	if (ctx->client != NULL) {
@@ -162,21 +162,10 @@ allowed(struct dispatch_ctx *ctx, enum client_op op, const char *key)
 	return clients_allowed(ctx->sv->clients, ctx->client, op, key);
 }
 
-static int
-check_name(struct reply *rep, const char *name)
-{
-	if (!hk_valid_key_name(name)) {
-		return fail(rep, HK_ERR_INVALID,
-		    "invalid key name: use "
-		    "[a-z0-9][a-z0-9._-]{0,63}");
-	}
-	return 0;
-}
-
 /* Reports a keyring lookup failure for name/version. */
 static int
-key_error(struct reply *rep, int r, const char *name, uint32_t version,
-    const char *what)
+key_error(struct dispatch_reply *rep, int r, const char *name,
+    uint32_t version, const char *what)
 {
 	switch (r) {
 	case HK_ERR_NOT_FOUND:
@@ -211,8 +200,8 @@ key_error(struct reply *rep, int r, const char *name, uint32_t version,
 }
 
 static int
-set_key_result(
-    struct reply *rep, struct keyring *kr, const char *name, uint32_t version)
+set_key_result(struct dispatch_reply *rep, struct keyring *kr,
+    const char *name, uint32_t version)
 {
 	Hsmkey__V1__KeyResponse *kresp;
 	Hsmkey__V1__KeyInfo	*info = NULL;
@@ -237,22 +226,26 @@ set_key_result(
 /* ---- handlers --------------------------------------------------------- */
 
 static int
-handle_ping(struct dispatch_ctx *ctx, struct reply *rep)
+handle_ping(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
 	static Hsmkey__V1__PingResponse pong = HSMKEY__V1__PING_RESPONSE__INIT;
 
 	(void)ctx;
+	(void)rq;
 	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_PING;
 	rep->resp.ping = &pong;
 	return 0;
 }
 
 static int
-handle_health(struct dispatch_ctx *ctx, struct reply *rep)
+handle_health(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
 	Hsmkey__V1__HealthResponse *h;
 	struct server		   *sv = ctx->sv;
 
+	(void)rq;
 	if ((h = arena_calloc(&rep->arena, 1, sizeof(*h))) == NULL) {
 		return fail(rep, HK_ERR_NOMEM, "out of memory");
 	}
@@ -295,9 +288,9 @@ is_rsa(hk_alg alg)
  * the token or the verifier takes: the digest, or the message for ed25519.
  */
 static int
-sign_input(struct reply *rep, hk_alg alg, const ProtobufCBinaryData *msg,
-    const ProtobufCBinaryData *digest, uint8_t *dbuf, const uint8_t **inp,
-    size_t *inlenp)
+sign_input(struct dispatch_reply *rep, hk_alg alg,
+    const ProtobufCBinaryData *msg, const ProtobufCBinaryData *digest,
+    uint8_t *dbuf, const uint8_t **inp, size_t *inlenp)
 {
 	size_t want = hk_alg_digest_len(alg);
 	int    r;
@@ -340,7 +333,7 @@ sign_input(struct reply *rep, hk_alg alg, const ProtobufCBinaryData *msg,
 }
 
 static int
-check_formats(struct reply *rep, hk_alg alg, int format, int padding)
+check_formats(struct dispatch_reply *rep, hk_alg alg, int format, int padding)
 {
 	if (format == HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW && !is_ecdsa(alg)) {
 		return fail(rep, HK_ERR_INVALID,
@@ -402,26 +395,18 @@ sigs_receipt(const Hsmkey__V1__SignResponse *sresp, uint8_t out[32])
 }
 
 static int
-handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__SignRequest *req,
-    struct reply *rep)
+handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
-	Hsmkey__V1__SignResponse *sresp;
-	struct keyring_signer	  sg;
-	uint8_t			  dbuf[CRYPTO_MAX_DIGEST], info[64];
-	const uint8_t		 *in;
-	size_t			  i, inlen, siglen, infolen;
-	enum token_mech		  mech;
-	int			  r, pkcs1;
+	const Hsmkey__V1__SignRequest *req = rq->sign;
+	Hsmkey__V1__SignResponse      *sresp;
+	struct keyring_signer	       sg;
+	uint8_t			       dbuf[CRYPTO_MAX_DIGEST], info[64];
+	const uint8_t		      *in;
+	size_t			       i, inlen, siglen, infolen;
+	enum token_mech		       mech;
+	int			       r, pkcs1;
 
-	if ((r = check_name(rep, req->name)) != 0) {
-		return r;
-	}
-	if (!allowed(ctx, CLIENT_OP_SIGN, req->name) ||
-	    strcmp(req->name, AUDIT_KEY_NAME) == 0) {
-		/* the audit key signs checkpoints only: a client that could
-		 * sign with it could forge them */
-		return denied(ctx, rep, "sign with", req->name);
-	}
 	if (req->n_items == 0) {
 		return fail(rep, HK_ERR_INVALID, "nothing to sign");
 	}
@@ -527,26 +512,21 @@ handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__SignRequest *req,
 }
 
 static int
-handle_verify(struct dispatch_ctx *ctx, const Hsmkey__V1__VerifyRequest *req,
-    struct reply *rep)
+handle_verify(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
-	Hsmkey__V1__VerifyResponse *vresp;
-	struct kr_version	   *v = NULL;
-	EVP_PKEY		   *pkey = NULL;
-	uint8_t			    dbuf[CRYPTO_MAX_DIGEST];
-	const uint8_t		   *in;
-	size_t			    inlen;
-	hk_alg			    alg;
+	const Hsmkey__V1__VerifyRequest *req = rq->verify;
+	Hsmkey__V1__VerifyResponse	*vresp;
+	struct kr_version		*v = NULL;
+	EVP_PKEY			*pkey = NULL;
+	uint8_t				 dbuf[CRYPTO_MAX_DIGEST];
+	const uint8_t			*in;
+	size_t				 inlen;
+	hk_alg				 alg;
 	hk_state state = HSMKEY__V1__VERSION_STATE__STATE_UNSPECIFIED;
 	uint64_t retire = 0;
 	int	 r, lookup;
 
-	if ((r = check_name(rep, req->name)) != 0) {
-		return r;
-	}
-	if (!allowed(ctx, CLIENT_OP_VERIFY, req->name)) {
-		return denied(ctx, rep, "verify with", req->name);
-	}
 	if (req->version == 0) {
 		return fail(rep, HK_ERR_INVALID,
 		    "the signature names no key "
@@ -600,24 +580,19 @@ handle_verify(struct dispatch_ctx *ctx, const Hsmkey__V1__VerifyRequest *req,
 }
 
 static int
-handle_pubkey(struct dispatch_ctx *ctx, const Hsmkey__V1__PubkeyRequest *req,
-    struct reply *rep)
+handle_pubkey(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
-	Hsmkey__V1__PubkeyResponse *presp;
-	EVP_PKEY		   *pkey = NULL;
-	uint8_t			   *der = NULL;
-	char			   *pem = NULL;
-	size_t			    len;
-	uint32_t		    version;
-	hk_alg			    alg;
-	int			    r;
+	const Hsmkey__V1__PubkeyRequest *req = rq->pubkey;
+	Hsmkey__V1__PubkeyResponse	*presp;
+	EVP_PKEY			*pkey = NULL;
+	uint8_t				*der = NULL;
+	char				*pem = NULL;
+	size_t				 len;
+	uint32_t			 version;
+	hk_alg				 alg;
+	int				 r;
 
-	if ((r = check_name(rep, req->name)) != 0) {
-		return r;
-	}
-	if (!allowed(ctx, CLIENT_OP_PUBKEY, req->name)) {
-		return denied(ctx, rep, "read the public key of", req->name);
-	}
 	if ((r = keyring_pubkey(ctx->sv->kr, ctx->s, req->name, req->version,
 		 &version, &alg, &der, &len)) != 0) {
 		return key_error(rep, r, req->name, req->version,
@@ -647,17 +622,12 @@ handle_pubkey(struct dispatch_ctx *ctx, const Hsmkey__V1__PubkeyRequest *req,
 }
 
 static int
-handle_create(struct dispatch_ctx *ctx, const Hsmkey__V1__CreateRequest *req,
-    struct reply *rep)
+handle_create(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
-	int r;
+	const Hsmkey__V1__CreateRequest *req = rq->create;
+	int				 r;
 
-	if ((r = check_name(rep, req->name)) != 0) {
-		return r;
-	}
-	if (!allowed(ctx, CLIENT_OP_ADMIN, req->name)) {
-		return denied(ctx, rep, "create", req->name);
-	}
 	if (req->alg != HSMKEY__V1__ALGORITHM__ALG_UNSPECIFIED &&
 	    hk_alg_name(req->alg) == NULL) {
 		return fail(rep, HK_ERR_INVALID, "unknown algorithm");
@@ -670,19 +640,10 @@ handle_create(struct dispatch_ctx *ctx, const Hsmkey__V1__CreateRequest *req,
 }
 
 static int
-handle_describe(struct dispatch_ctx   *ctx,
-    const Hsmkey__V1__DescribeRequest *req, struct reply *rep)
+handle_describe(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
-	int r;
-
-	if ((r = check_name(rep, req->name)) != 0) {
-		return r;
-	}
-	if (!test_hooks_skip_auth() &&
-	    !clients_any_grant(ctx->sv->clients, ctx->client, req->name)) {
-		return denied(ctx, rep, "describe", req->name);
-	}
-	return set_key_result(rep, ctx->sv->kr, req->name, 0);
+	return set_key_result(rep, ctx->sv->kr, rq->describe->name, 0);
 }
 
 static int
@@ -708,13 +669,15 @@ infos_free_cb(void *p)
 }
 
 static int
-handle_list(struct dispatch_ctx *ctx, struct reply *rep)
+handle_list(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
 	Hsmkey__V1__ListResponse *l;
 	Hsmkey__V1__KeyInfo	**infos;
 	size_t			  n;
 	int			  r;
 
+	(void)rq;
 	if ((r = keyring_list(ctx->sv->kr, list_filter, ctx, &infos, &n)) !=
 	    0) {
 		return fail(rep, r, "cannot list keys");
@@ -736,18 +699,13 @@ handle_list(struct dispatch_ctx *ctx, struct reply *rep)
 }
 
 static int
-handle_rotate(struct dispatch_ctx *ctx, const Hsmkey__V1__RotateRequest *req,
-    struct reply *rep)
+handle_rotate(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
-	uint32_t newv;
-	int	 r;
+	const Hsmkey__V1__RotateRequest *req = rq->rotate;
+	uint32_t			 newv;
+	int				 r;
 
-	if ((r = check_name(rep, req->name)) != 0) {
-		return r;
-	}
-	if (!allowed(ctx, CLIENT_OP_ADMIN, req->name)) {
-		return denied(ctx, rep, "rotate", req->name);
-	}
 	r = keyring_rotate(
 	    ctx->sv->kr, ctx->s, req->name, req->expect, req->stage, &newv);
 	if (r == HK_ERR_PRECONDITION) {
@@ -763,17 +721,12 @@ handle_rotate(struct dispatch_ctx *ctx, const Hsmkey__V1__RotateRequest *req,
 }
 
 static int
-handle_promote(struct dispatch_ctx *ctx, const Hsmkey__V1__PromoteRequest *req,
-    struct reply *rep)
+handle_promote(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
-	int r;
+	const Hsmkey__V1__PromoteRequest *req = rq->promote;
+	int				  r;
 
-	if ((r = check_name(rep, req->name)) != 0) {
-		return r;
-	}
-	if (!allowed(ctx, CLIENT_OP_ADMIN, req->name)) {
-		return denied(ctx, rep, "promote", req->name);
-	}
 	if ((r = keyring_promote(
 		 ctx->sv->kr, ctx->s, req->name, req->version)) != 0) {
 		if (r == HK_ERR_PRECONDITION) {
@@ -788,17 +741,12 @@ handle_promote(struct dispatch_ctx *ctx, const Hsmkey__V1__PromoteRequest *req,
 }
 
 static int
-handle_policy(struct dispatch_ctx *ctx, const Hsmkey__V1__PolicyRequest *req,
-    struct reply *rep)
+handle_policy(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
-	int r;
+	const Hsmkey__V1__PolicyRequest *req = rq->policy;
+	int				 r;
 
-	if ((r = check_name(rep, req->name)) != 0) {
-		return r;
-	}
-	if (!allowed(ctx, CLIENT_OP_ADMIN, req->name)) {
-		return denied(ctx, rep, "change the policy of", req->name);
-	}
 	if ((r = keyring_policy(ctx->sv->kr, ctx->s, req)) != 0) {
 		return key_error(rep, r, req->name, 0, "change the policy of");
 	}
@@ -807,16 +755,10 @@ handle_policy(struct dispatch_ctx *ctx, const Hsmkey__V1__PolicyRequest *req,
 
 static int
 handle_disable(struct dispatch_ctx *ctx, const char *name, uint32_t version,
-    int destroy, struct reply *rep)
+    int destroy, struct dispatch_reply *rep)
 {
 	int r;
 
-	if ((r = check_name(rep, name)) != 0) {
-		return r;
-	}
-	if (!allowed(ctx, CLIENT_OP_ADMIN, name)) {
-		return denied(ctx, rep, destroy ? "destroy" : "disable", name);
-	}
 	if (version == 0) {
 		return fail(rep, HK_ERR_INVALID,
 		    "name the version (--version "
@@ -850,7 +792,7 @@ secret_resp_free(void *p)
 }
 
 static int
-secret_result(struct reply *rep, const char *id, uint8_t *secret,
+secret_result(struct dispatch_reply *rep, const char *id, uint8_t *secret,
     uint32_t number, uint64_t expires)
 {
 	Hsmkey__V1__ClientSecretResponse *cs;
@@ -882,25 +824,18 @@ secret_result(struct reply *rep, const char *id, uint8_t *secret,
 }
 
 static int
-handle_client_add(struct dispatch_ctx  *ctx,
-    const Hsmkey__V1__ClientAddRequest *req, struct reply *rep)
+handle_client_add(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
-	uint8_t	       secret[HK_SECRET_LEN];
-	const char    *glob;
-	enum client_op op;
-	uint64_t       expires;
-	uint32_t       number;
-	size_t	       i;
-	int	       r;
+	const Hsmkey__V1__ClientAddRequest *req = rq->client_add;
+	uint8_t				    secret[HK_SECRET_LEN];
+	const char			   *glob;
+	enum client_op			    op;
+	uint64_t			    expires;
+	uint32_t			    number;
+	size_t				    i;
+	int				    r;
 
-	if (!allowed(ctx, CLIENT_OP_ADMIN, NULL)) {
-		return denied(ctx, rep, "manage clients", NULL);
-	}
-	if (!hk_valid_client_id(req->id)) {
-		return fail(rep, HK_ERR_INVALID,
-		    "invalid client id: use "
-		    "[A-Za-z0-9][A-Za-z0-9._@-]{0,63}");
-	}
 	if (req->n_grants == 0 || req->n_grants > CLIENTS_MAX_GRANTS) {
 		return fail(rep, HK_ERR_INVALID, "give 1 to %d grants",
 		    CLIENTS_MAX_GRANTS);
@@ -927,17 +862,15 @@ handle_client_add(struct dispatch_ctx  *ctx,
 }
 
 static int
-handle_client_rotate(struct dispatch_ctx  *ctx,
-    const Hsmkey__V1__ClientRotateRequest *req, struct reply *rep)
+handle_client_rotate(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
-	uint8_t	 secret[HK_SECRET_LEN];
-	uint64_t expires;
-	uint32_t number;
-	int	 r;
+	const Hsmkey__V1__ClientRotateRequest *req = rq->client_rotate;
+	uint8_t				       secret[HK_SECRET_LEN];
+	uint64_t			       expires;
+	uint32_t			       number;
+	int				       r;
 
-	if (!allowed(ctx, CLIENT_OP_ADMIN, NULL)) {
-		return denied(ctx, rep, "manage clients", NULL);
-	}
 	r = clients_rotate(
 	    ctx->sv->clients, ctx->s, req->id, secret, &number, &expires);
 	if (r == HK_ERR_NOT_FOUND) {
@@ -957,15 +890,13 @@ handle_client_rotate(struct dispatch_ctx  *ctx,
 }
 
 static int
-handle_client_revoke(struct dispatch_ctx  *ctx,
-    const Hsmkey__V1__ClientRevokeRequest *req, struct reply *rep)
+handle_client_revoke(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
+	const Hsmkey__V1__ClientRevokeRequest *req = rq->client_revoke;
 	static Hsmkey__V1__PingResponse done = HSMKEY__V1__PING_RESPONSE__INIT;
 	int				r;
 
-	if (!allowed(ctx, CLIENT_OP_ADMIN, NULL)) {
-		return denied(ctx, rep, "manage clients", NULL);
-	}
 	r = clients_revoke(ctx->sv->clients, ctx->s, req->id, req->secret_no);
 	if (r == HK_ERR_NOT_FOUND) {
 		return fail(rep, r, "client '%s' has no live secret %" PRIu32,
@@ -989,16 +920,15 @@ client_list_free_cb(void *p)
 }
 
 static int
-handle_client_list(struct dispatch_ctx *ctx, struct reply *rep)
+handle_client_list(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
 	Hsmkey__V1__ClientListResponse *cl;
 	Hsmkey__V1__ClientInfo	      **infos;
 	size_t				n;
 	int				r;
 
-	if (!allowed(ctx, CLIENT_OP_ADMIN, NULL)) {
-		return denied(ctx, rep, "manage clients", NULL);
-	}
+	(void)rq;
 	if ((r = clients_list(ctx->sv->clients, &infos, &n)) != 0) {
 		return fail(rep, r, "cannot list clients");
 	}
@@ -1031,13 +961,15 @@ stats_free_cb(void *p)
 }
 
 static int
-handle_stats(struct dispatch_ctx *ctx, struct reply *rep)
+handle_stats(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
 	Hsmkey__V1__StatsResponse *st;
 	Hsmkey__V1__VersionStats **all;
 	size_t			   i, n, kept = 0;
 	int			   r;
 
+	(void)rq;
 	if ((r = keyring_stats(ctx->sv->kr, &all, &n)) != 0) {
 		return fail(rep, r, "cannot read the counters");
 	}
@@ -1074,193 +1006,241 @@ handle_stats(struct dispatch_ctx *ctx, struct reply *rep)
 	return 0;
 }
 
-/* ---- the switch ------------------------------------------------------- */
-
-static void
-run(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
-    struct reply *rep)
+static int
+handle_disable_op(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
 {
-	switch (req->op_case) {
-	case HSMKEY__V1__REQUEST__OP_PING:
-		handle_ping(ctx, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_HEALTH:
-		handle_health(ctx, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_CREATE:
-		handle_create(ctx, req->create, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_LIST:
-		handle_list(ctx, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_DESCRIBE:
-		handle_describe(ctx, req->describe, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_SIGN:
-		handle_sign(ctx, req->sign, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_VERIFY:
-		handle_verify(ctx, req->verify, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_PUBKEY:
-		handle_pubkey(ctx, req->pubkey, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_ROTATE:
-		handle_rotate(ctx, req->rotate, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_PROMOTE:
-		handle_promote(ctx, req->promote, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_POLICY:
-		handle_policy(ctx, req->policy, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_DISABLE:
-		handle_disable(
-		    ctx, req->disable->name, req->disable->version, 0, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_DESTROY:
-		handle_disable(
-		    ctx, req->destroy->name, req->destroy->version, 1, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_CLIENT_ADD:
-		handle_client_add(ctx, req->client_add, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_CLIENT_ROTATE:
-		handle_client_rotate(ctx, req->client_rotate, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_CLIENT_REVOKE:
-		handle_client_revoke(ctx, req->client_revoke, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_CLIENT_LIST:
-		handle_client_list(ctx, rep);
-		break;
-	case HSMKEY__V1__REQUEST__OP_STATS:
-		handle_stats(ctx, rep);
-		break;
-	default:
-		fail(rep, HK_ERR_UNSUPPORTED,
-		    "unknown request type %d: this "
-		    "service speaks protocol %d",
-		    (int)req->op_case, HK_PROTOCOL_VERSION);
-		break;
-	}
+	return handle_disable(
+	    ctx, rq->disable->name, rq->disable->version, 0, rep);
 }
 
-static const struct {
-	Hsmkey__V1__Request__OpCase op;
-	const char		   *name;
-	int			    changes;
-} ops[] = {
-	{ HSMKEY__V1__REQUEST__OP_PING, "ping", 0 },
-	{ HSMKEY__V1__REQUEST__OP_HEALTH, "health", 0 },
-	{ HSMKEY__V1__REQUEST__OP_CREATE, "create", 1 },
-	{ HSMKEY__V1__REQUEST__OP_LIST, "list", 0 },
-	{ HSMKEY__V1__REQUEST__OP_DESCRIBE, "describe", 0 },
-	{ HSMKEY__V1__REQUEST__OP_SIGN, "sign", 0 },
-	{ HSMKEY__V1__REQUEST__OP_VERIFY, "verify", 0 },
-	{ HSMKEY__V1__REQUEST__OP_PUBKEY, "pubkey", 0 },
-	{ HSMKEY__V1__REQUEST__OP_ROTATE, "rotate", 1 },
-	{ HSMKEY__V1__REQUEST__OP_PROMOTE, "promote", 1 },
-	{ HSMKEY__V1__REQUEST__OP_POLICY, "policy", 1 },
-	{ HSMKEY__V1__REQUEST__OP_DISABLE, "disable", 1 },
-	{ HSMKEY__V1__REQUEST__OP_DESTROY, "destroy", 1 },
-	{ HSMKEY__V1__REQUEST__OP_CLIENT_ADD, "client-add", 1 },
-	{ HSMKEY__V1__REQUEST__OP_CLIENT_ROTATE, "client-rotate", 1 },
-	{ HSMKEY__V1__REQUEST__OP_CLIENT_REVOKE, "client-revoke", 1 },
-	{ HSMKEY__V1__REQUEST__OP_CLIENT_LIST, "client-list", 0 },
-	{ HSMKEY__V1__REQUEST__OP_STATS, "stats", 0 },
+static int
+handle_destroy_op(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
+{
+	return handle_disable(
+	    ctx, rq->destroy->name, rq->destroy->version, 1, rep);
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+#define KEY    SUBJECT_KEY
+#define CLIENT SUBJECT_CLIENT
+#define NONE   SUBJECT_NONE
+
+static const struct dispatch_op ops[] = {
+	{ HSMKEY__V1__REQUEST__OP_PING, "ping", 0, NEED_MAC, NONE, NULL,
+	    handle_ping },
+	{ HSMKEY__V1__REQUEST__OP_HEALTH, "health", 0, NEED_MAC, NONE, NULL,
+	    handle_health },
+	{ HSMKEY__V1__REQUEST__OP_CREATE, "create", 1, NEED_ADMIN, KEY,
+	    "create", handle_create },
+	{ HSMKEY__V1__REQUEST__OP_LIST, "list", 0, NEED_SHOWN, NONE, NULL,
+	    handle_list },
+	{ HSMKEY__V1__REQUEST__OP_DESCRIBE, "describe", 0, NEED_ANY, KEY,
+	    "describe", handle_describe },
+	{ HSMKEY__V1__REQUEST__OP_SIGN, "sign", 0, NEED_SIGN, KEY, "sign with",
+	    handle_sign },
+	{ HSMKEY__V1__REQUEST__OP_VERIFY, "verify", 0, NEED_VERIFY, KEY,
+	    "verify with", handle_verify },
+	{ HSMKEY__V1__REQUEST__OP_PUBKEY, "pubkey", 0, NEED_PUBKEY, KEY,
+	    "read the public key of", handle_pubkey },
+	{ HSMKEY__V1__REQUEST__OP_ROTATE, "rotate", 1, NEED_ADMIN, KEY,
+	    "rotate", handle_rotate },
+	{ HSMKEY__V1__REQUEST__OP_PROMOTE, "promote", 1, NEED_ADMIN, KEY,
+	    "promote", handle_promote },
+	{ HSMKEY__V1__REQUEST__OP_POLICY, "policy", 1, NEED_ADMIN, KEY,
+	    "change the policy of", handle_policy },
+	{ HSMKEY__V1__REQUEST__OP_DISABLE, "disable", 1, NEED_ADMIN, KEY,
+	    "disable", handle_disable_op },
+	{ HSMKEY__V1__REQUEST__OP_DESTROY, "destroy", 1, NEED_ADMIN, KEY,
+	    "destroy", handle_destroy_op },
+	{ HSMKEY__V1__REQUEST__OP_CLIENT_ADD, "client-add", 1, NEED_ADMIN_ALL,
+	    CLIENT, "manage clients", handle_client_add },
+	{ HSMKEY__V1__REQUEST__OP_CLIENT_ROTATE, "client-rotate", 1,
+	    NEED_ADMIN_ALL, CLIENT, "manage clients", handle_client_rotate },
+	{ HSMKEY__V1__REQUEST__OP_CLIENT_REVOKE, "client-revoke", 1,
+	    NEED_ADMIN_ALL, CLIENT, "manage clients", handle_client_revoke },
+	{ HSMKEY__V1__REQUEST__OP_CLIENT_LIST, "client-list", 0,
+	    NEED_ADMIN_ALL, NONE, "manage clients", handle_client_list },
+	{ HSMKEY__V1__REQUEST__OP_STATS, "stats", 0, NEED_SHOWN, NONE, NULL,
+	    handle_stats },
 };
 
-const char *
-dispatch_op_name(const Hsmkey__V1__Request *req, int *changes_statep)
+#undef KEY
+#undef CLIENT
+#undef NONE
+
+const struct dispatch_op *
+dispatch_ops(size_t *np)
+{
+	*np = sizeof(ops) / sizeof(ops[0]);
+	return ops;
+}
+
+static const struct dispatch_op *
+find_op(Hsmkey__V1__Request__OpCase kind)
 {
 	size_t i;
 
-	*changes_statep = 0;
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-		if (ops[i].op == req->op_case) {
-			*changes_statep = ops[i].changes;
-			return ops[i].name;
+		if (ops[i].kind == kind) {
+			return &ops[i];
 		}
 	}
-	return "unknown";
+	return NULL;
 }
 
-/* The key name or client id a request is about, "" if none. */
+/* ---- the dispatcher ----------------------------------------------------- */
+
+/*
+ * The subject of req (its operation's "name" or "id" field), read through
+ * the schema so that the table, not a switch, says which field it is.
+ * NULL if the operation has no such field.
+ */
 static const char *
-request_subject(const Hsmkey__V1__Request *req)
+subject_of(const Hsmkey__V1__Request *req, enum dispatch_subject subject)
 {
-	const char *s = NULL;
+	const ProtobufCFieldDescriptor *f;
+	const ProtobufCMessage	       *op;
 
-	switch (req->op_case) {
-	case HSMKEY__V1__REQUEST__OP_CREATE:
-		s = req->create->name;
-		break;
-	case HSMKEY__V1__REQUEST__OP_DESCRIBE:
-		s = req->describe->name;
-		break;
-	case HSMKEY__V1__REQUEST__OP_SIGN:
-		s = req->sign->name;
-		break;
-	case HSMKEY__V1__REQUEST__OP_VERIFY:
-		s = req->verify->name;
-		break;
-	case HSMKEY__V1__REQUEST__OP_PUBKEY:
-		s = req->pubkey->name;
-		break;
-	case HSMKEY__V1__REQUEST__OP_ROTATE:
-		s = req->rotate->name;
-		break;
-	case HSMKEY__V1__REQUEST__OP_PROMOTE:
-		s = req->promote->name;
-		break;
-	case HSMKEY__V1__REQUEST__OP_POLICY:
-		s = req->policy->name;
-		break;
-	case HSMKEY__V1__REQUEST__OP_DISABLE:
-		s = req->disable->name;
-		break;
-	case HSMKEY__V1__REQUEST__OP_DESTROY:
-		s = req->destroy->name;
-		break;
-	case HSMKEY__V1__REQUEST__OP_CLIENT_ADD:
-		s = req->client_add->id;
-		break;
-	case HSMKEY__V1__REQUEST__OP_CLIENT_ROTATE:
-		s = req->client_rotate->id;
-		break;
-	case HSMKEY__V1__REQUEST__OP_CLIENT_REVOKE:
-		s = req->client_revoke->id;
-		break;
-	default:
-		break;
+	if (subject == SUBJECT_NONE ||
+	    (f = protobuf_c_message_descriptor_get_field(
+		 &hsmkey__v1__request__descriptor, (unsigned)req->op_case)) ==
+		NULL ||
+	    f->type != PROTOBUF_C_TYPE_MESSAGE) {
+		return NULL;
 	}
-	/* only names that are valid reach logs verbatim */
-	if (s == NULL || (!hk_valid_key_name(s) && !hk_valid_client_id(s))) {
-		return "";
+	op = *(const ProtobufCMessage *const *)((const char *)req + f->offset);
+	if (op == NULL ||
+	    (f = protobuf_c_message_descriptor_get_field_by_name(
+		 op->descriptor, subject == SUBJECT_KEY ? "name" : "id")) ==
+		NULL ||
+	    f->type != PROTOBUF_C_TYPE_STRING) {
+		return NULL;
 	}
-	return s;
+	return *(const char *const *)((const char *)op + f->offset);
 }
 
-int
-dispatch(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
-    uint8_t **outp, size_t *lenp, struct dispatch_result *res)
+/* 1 if ctx's client holds what op needs on subject. */
+static int
+granted(struct dispatch_ctx *ctx, const struct dispatch_op *op,
+    const char *subject)
 {
-	struct reply *rep;
-	int	      r;
+	static const enum client_op on_key[] = {
+		[NEED_SIGN] = CLIENT_OP_SIGN,
+		[NEED_VERIFY] = CLIENT_OP_VERIFY,
+		[NEED_PUBKEY] = CLIENT_OP_PUBKEY,
+		[NEED_ADMIN] = CLIENT_OP_ADMIN,
+	};
 
-	*outp = NULL;
-	*lenp = 0;
-	memset(res, 0, sizeof(*res));
-	res->op = dispatch_op_name(req, &res->changes_state);
-	snprintf(res->key, sizeof(res->key), "%s", request_subject(req));
-	/* the arena is large: keep it off the worker's stack */
-	if ((rep = calloc(1, sizeof(*rep))) == NULL) {
-		return HK_ERR_NOMEM;
+	if (op->need == NEED_SIGN && strcmp(subject, AUDIT_KEY_NAME) == 0) {
+		/* the audit key signs checkpoints only: a client that could
+		 * sign with it could forge them */
+		return 0;
 	}
-	hsmkey__v1__response__init(&rep->resp);
-	rep->resp.status = HSMKEY__V1__STATUS__STATUS_OK;
-	run(ctx, req, rep);
+	switch (op->need) {
+	case NEED_MAC:
+	case NEED_SHOWN: /* the handler shows only what is granted */
+		return 1;
+	case NEED_ANY:
+		return test_hooks_skip_auth() ||
+		    clients_any_grant(ctx->sv->clients, ctx->client, subject);
+	case NEED_ADMIN_ALL:
+		return allowed(ctx, CLIENT_OP_ADMIN, NULL);
+	case NEED_SIGN:
+	case NEED_VERIFY:
+	case NEED_PUBKEY:
+	case NEED_ADMIN:
+		return allowed(ctx, on_key[op->need], subject);
+	}
+	return 0;
+}
+
+/*
+ * Decodes req strictly.  A request whose operation is a field this
+ * service does not know (a newer client's) is UNIMPLEMENTED; anything
+ * else that does not decode strictly is malformed.
+ */
+static int
+decode(struct dispatch_reply *rep, const uint8_t *buf, size_t len,
+    Hsmkey__V1__Request **reqp)
+{
+	Hsmkey__V1__Request *lax;
+	uint32_t	     tag = 0;
+
+	if (hk_decode_strict(&hsmkey__v1__request__descriptor, buf, len,
+		(ProtobufCMessage **)reqp) == 0) {
+		return 0;
+	}
+	*reqp = NULL;
+	if ((lax = hsmkey__v1__request__unpack(NULL, len, buf)) != NULL) {
+		if (lax->op_case == HSMKEY__V1__REQUEST__OP__NOT_SET &&
+		    lax->base.n_unknown_fields == 1) {
+			tag = lax->base.unknown_fields[0].tag;
+		}
+		hsmkey__v1__request__free_unpacked(lax, NULL);
+	}
+	if (tag != 0) {
+		return fail(rep, HK_ERR_UNSUPPORTED,
+		    "unknown request kind %" PRIu32 ": this service "
+		    "(hsmkeyd %s) does not implement it",
+		    tag, HSMKEY_VERSION);
+	}
+	return fail(rep, HK_ERR_DECODE, "malformed request");
+}
+
+/* Everything before the handler: the row, the subject, the grant, and
+ * that the audit log can record a change. */
+static int
+admit(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
+    struct dispatch_reply *rep, struct dispatch_result *res,
+    const struct dispatch_op **opp)
+{
+	const struct dispatch_op *op;
+	const char		 *subject;
+	char			  why[PATH_MAX + 160];
+
+	if ((op = find_op(req->op_case)) == NULL) {
+		return fail(
+		    rep, HK_ERR_INVALID, "the request names no operation");
+	}
+	res->op = op->name;
+	subject = subject_of(req, op->subject);
+	if (op->subject == SUBJECT_KEY && !hk_valid_key_name(subject)) {
+		return fail(rep, HK_ERR_INVALID,
+		    "invalid key name: use [a-z0-9][a-z0-9._-]{0,63}");
+	}
+	if (op->subject == SUBJECT_CLIENT && !hk_valid_client_id(subject)) {
+		return fail(rep, HK_ERR_INVALID,
+		    "invalid client id: use [A-Za-z0-9][A-Za-z0-9._@-]{0,63}");
+	}
+	if (subject != NULL) {
+		snprintf(res->key, sizeof(res->key), "%s", subject);
+	}
+	if (!granted(ctx, op, subject)) {
+		return denied(ctx, rep, op->verb,
+		    op->subject == SUBJECT_KEY ? subject : NULL);
+	}
+	if (op->changes && !audit_ready(ctx->sv->audit, why, sizeof(why))) {
+		/* fail closed: a change that cannot be audited is not made */
+		log_warnx("client '%s': %s refused: the audit log cannot be "
+			  "written",
+		    ctx->client != NULL ? client_id(ctx->client) : "-",
+		    op->name);
+		return fail(
+		    rep, HK_ERR_UNAVAILABLE, "%s; nothing was done", why);
+	}
+	*opp = op;
+	return 0;
+}
+
+/* Encodes rep's Response into *outp, or a short error if it is too large. */
+static int
+encode(struct dispatch_reply *rep, uint8_t **outp, size_t *lenp)
+{
+	int r;
+
 	if (rep->resp.status == HSMKEY__V1__STATUS__STATUS_OK &&
 	    rep->arena.full) {
 		fail(rep, HK_ERR_NOMEM, "reply too large");
@@ -1271,17 +1251,48 @@ dispatch(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 		fail(rep, r, "reply exceeds %d bytes", HK_MAX_MESSAGE);
 		r = hk_encode(&rep->resp.base, outp, lenp);
 	}
+	return r;
+}
+
+int
+dispatch(struct dispatch_ctx *ctx, const uint8_t *buf, size_t len,
+    uint8_t **outp, size_t *lenp, struct dispatch_result *res)
+{
+	const struct dispatch_op *op = NULL;
+	struct dispatch_reply	 *rep;
+	Hsmkey__V1__Request	 *req = NULL;
+	int			  r;
+
+	*outp = NULL;
+	*lenp = 0;
+	memset(res, 0, sizeof(*res));
+	res->op = "malformed";
+	/* the arena is large: keep it off the worker's stack */
+	if ((rep = calloc(1, sizeof(*rep))) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	hsmkey__v1__response__init(&rep->resp);
+	rep->resp.status = HSMKEY__V1__STATUS__STATUS_OK;
+	if (decode(rep, buf, len, &req) == 0 &&
+	    admit(ctx, req, rep, res, &op) == 0) {
+		res->changes_state = op->changes;
+		op->run(ctx, req, rep);
+	}
+	r = encode(rep, outp, lenp);
 	res->status = rep->resp.status;
 	res->version = rep->version;
-	res->items =
-	    rep->resp.status == HSMKEY__V1__STATUS__STATUS_OK ? rep->items : 0;
-	if (rep->resp.status == HSMKEY__V1__STATUS__STATUS_OK &&
-	    rep->has_sigs) {
-		res->has_sigs = 1;
-		memcpy(res->sigs, rep->sigs, sizeof(res->sigs));
+	if (rep->resp.status == HSMKEY__V1__STATUS__STATUS_OK) {
+		res->items = rep->items;
+		if (rep->has_sigs) {
+			res->has_sigs = 1;
+			memcpy(res->sigs, rep->sigs, sizeof(res->sigs));
+		}
 	}
 	arena_release(&rep->arena);
 	free(rep);
+	if (req != NULL) {
+		hsmkey__v1__request__free_unpacked(req, NULL);
+	}
 	return r;
 }
 

@@ -1,7 +1,15 @@
 /*
- * dispatch.h: one handler per request type, behind one switch.  Handlers
- * run after the envelope was authenticated; each checks the client's grant
- * first.  Thread-safe: each worker passes its own session.
+ * dispatch.h: every request kind the service knows, declared once in one
+ * table (dispatch.c ops[]): its name, whether it changes state, the grant
+ * it needs, what its key name or client id is, and its handler.
+ *
+ * dispatch() decodes an authenticated request strictly, finds its row
+ * (an unknown kind is UNIMPLEMENTED), checks the key name or client id,
+ * enforces the grant, refuses a state change the audit log cannot record
+ * (fail closed), and only then runs the handler: no handler checks, or can
+ * forget, a grant itself.
+ *
+ * Thread-safe: each worker passes its own session.
  */
 #ifndef HK_DISPATCH_H
 #define HK_DISPATCH_H
@@ -15,6 +23,42 @@ struct dispatch_ctx {
 	struct client *client; /* NULL only with the skip-auth test hook */
 };
 
+/* The grant a request kind needs before its handler runs. */
+enum dispatch_need {
+	NEED_MAC = 1,  /* a valid MAC is enough (ping, health) */
+	NEED_SHOWN,    /* shows only keys the client holds a grant on */
+	NEED_ANY,      /* any grant on the key (describe) */
+	NEED_SIGN,     /* sign on the key */
+	NEED_VERIFY,   /* verify on the key */
+	NEED_PUBKEY,   /* pubkey on the key */
+	NEED_ADMIN,    /* admin on the key */
+	NEED_ADMIN_ALL /* admin:* (client management) */
+};
+
+/* What the request's subject field is. */
+enum dispatch_subject {
+	SUBJECT_NONE = 0,
+	SUBJECT_KEY,   /* "name": a key name, [a-z0-9][a-z0-9._-]{0,63} */
+	SUBJECT_CLIENT /* "id": a client id */
+};
+
+struct dispatch_reply;
+
+/* One row of the table. */
+struct dispatch_op {
+	Hsmkey__V1__Request__OpCase kind;
+	const char		   *name;    /* "sign": audit log, metrics */
+	int			    changes; /* changes state: audited */
+	enum dispatch_need	    need;
+	enum dispatch_subject	    subject;
+	const char		   *verb; /* "sign with": the denial says */
+	int (*run)(struct dispatch_ctx *, const Hsmkey__V1__Request *,
+	    struct dispatch_reply *);
+};
+
+/* The table, for tests: *np rows. */
+const struct dispatch_op *dispatch_ops(size_t *np);
+
 /* What a request did, for the audit log and the counters. */
 struct dispatch_result {
 	const char *op;		   /* "sign", "rotate", ... (static) */
@@ -22,19 +66,18 @@ struct dispatch_result {
 	uint32_t    version;	   /* the version used or made, 0 if none */
 	uint32_t    items;	   /* signatures made (batch) */
 	int	    status;	   /* hk_status of the reply */
-	int	    changes_state; /* create, rotate, ..., client_* */
+	int	    changes_state; /* a state change ran (or was tried) */
 	int	    has_sigs;	   /* a sign that made signatures: */
 	uint8_t	    sigs[32];	   /* SHA-256 of them, concatenated */
 };
 
-/* The operation name and whether it changes state, from the request alone
- * (before it runs). */
-const char *
-dispatch_op_name(const Hsmkey__V1__Request *req, int *changes_statep);
-
-/* Executes req; encodes the Response into *outp (caller frees) and fills
- * *res. */
-int dispatch(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
+/*
+ * Runs the serialized request req (its envelope's MAC held) for
+ * ctx->client; encodes the Response into *outp (caller frees; it may hold
+ * a new client secret: zero it) and fills *res.  An error return means no
+ * Response could be encoded at all.
+ */
+int dispatch(struct dispatch_ctx *ctx, const uint8_t *req, size_t len,
     uint8_t **outp, size_t *lenp, struct dispatch_result *res);
 
 /* Encodes a Response with only a status and a message. */

@@ -1,0 +1,223 @@
+/* auth.c: envelope -> authenticated client or ready refusal (see auth.h). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "auth.h"
+#include "clients.h"
+#include "hk_err.h"
+#include "log.h"
+#include "nonce.h"
+#include "reply.h"
+#include "server.h"
+#include "test_hooks.h"
+#include "wire.h"
+
+#define MSG_MAX 512
+
+/* Ends a with verdict AUTH_REFUSED and the error reply status/message. */
+static int
+refuse(struct auth *a, int err, const char *op, int audit, int denial,
+    const char *message)
+{
+	a->verdict = AUTH_REFUSED;
+	a->op = op;
+	a->status = hk_status_from_err(err);
+	a->audit = audit;
+	a->denial = denial;
+	if (denial && a->client != NULL) {
+		clients_denied(a->client);
+	}
+	return reply_error(a, a->status, message, &a->reply, &a->reply_len);
+}
+
+/* The client id of an envelope, fit for a log line. */
+static const char *
+env_client(const Hsmkey__V1__Envelope *env)
+{
+	return env != NULL && hk_valid_client_id(env->client_id)
+	    ? env->client_id
+	    : "?";
+}
+
+/* 1 if the UTC day of ts is yesterday, today or tomorrow. */
+static int
+near_today(uint64_t ts, uint64_t now)
+{
+	uint64_t day = ts / 86400000, today = now / 86400000;
+
+	return day + 1 >= today && day <= today + 1;
+}
+
+/* Step 1: the client's secret, and the MAC with its day key. */
+static int
+check_secret_and_mac(
+    struct server *sv, struct token_session *s, struct auth *a, uint64_t now)
+{
+	const Hsmkey__V1__Envelope *env = a->env;
+	const char		   *why = NULL;
+	char			    msg[MSG_MAX];
+	token_obj_t		    key = TOKEN_OBJ_NONE;
+	int			    r;
+
+	if (clients_secret(sv->clients, env->client_id, env->secret_no, now,
+		&a->client, &key, &why) != 0) {
+		log_warnx("unauthenticated request from client '%s' secret "
+			  "%" PRIu32 ": %s",
+		    env->client_id, env->secret_no, why);
+		snprintf(msg, sizeof(msg),
+		    "request not authenticated: %s (client '%s', secret "
+		    "%" PRIu32 ")",
+		    why, env->client_id, env->secret_no);
+		return refuse(
+		    a, HK_ERR_UNAUTHENTICATED, "unauthenticated", 1, 0, msg);
+	}
+	/* the replay cache is read after the MAC: let its memory load now */
+	nonce_cache_prefetch(sv->nonces, a->client, env->nonce.data);
+	/* only the days around today can pass the clock check later: do no
+	 * token work for any other (at most three day keys per secret) */
+	if (!near_today(env->timestamp_ms, now)) {
+		log_warnx("client '%s': timestamp a day or more off",
+		    env->client_id);
+		return refuse(a, HK_ERR_UNAUTHENTICATED, "unauthenticated", 1,
+		    1,
+		    "request not authenticated: timestamp is a day or more "
+		    "off the service clock");
+	}
+	if ((r = clients_day_key(a->client, s, env->secret_no, key,
+		 hk_mac_day(env->timestamp_ms), a->daykey)) == 0) {
+		r = hk_check_request(env, a->daykey);
+	}
+	if (r == HK_ERR_MAC) {
+		log_warnx("bad MAC from client '%s' secret %" PRIu32,
+		    env->client_id, env->secret_no);
+		return refuse(a, HK_ERR_UNAUTHENTICATED, "unauthenticated", 1,
+		    1,
+		    "request not authenticated: MAC does not verify (wrong "
+		    "secret, or the request was altered)");
+	}
+	if (r != 0) {
+		log_err_r(
+		    r, "cannot check the MAC of client '%s'", env->client_id);
+		return refuse(a, HK_ERR_UNAVAILABLE, "unauthenticated", 0, 0,
+		    "the token cannot check MACs now; try again");
+	}
+	a->maced = 1; /* from here on, refusals are MACed */
+	return 0;
+}
+
+/* Step 2: the clock window, and nothing from before this process. */
+static int
+check_clock(struct server *sv, struct auth *a, uint64_t now)
+{
+	uint64_t ts = a->env->timestamp_ms, window = sv->cfg->clock_window_ms;
+	uint64_t skew = ts > now ? ts - now : now - ts;
+	char	 msg[MSG_MAX];
+
+	if (skew <= window && ts >= sv->start_ms) {
+		return 0;
+	}
+	if (skew <= window) {
+		snprintf(msg, sizeof(msg),
+		    "request not authenticated: its timestamp is older than "
+		    "the service's start");
+	} else {
+		snprintf(msg, sizeof(msg),
+		    "request not authenticated: timestamp is %" PRIu64
+		    " ms %s the service clock (window %" PRIu64 " s)",
+		    skew, ts > now ? "ahead of" : "behind", window / 1000);
+	}
+	log_warnx("client '%s': %s", a->env->client_id, msg + 27);
+	return refuse(a, HK_ERR_CLOCK, "unauthenticated", 1, 1, msg);
+}
+
+/*
+ * Step 3: the nonce.  The same bytes get the same reply, others a REPLAY.
+ * The verified MAC stands for the request's bytes: it covers every field
+ * of the envelope but itself, and the envelope re-encodes to exactly what
+ * was received.
+ */
+static int
+check_nonce(struct server *sv, struct auth *a, uint64_t now)
+{
+	const Hsmkey__V1__Envelope *env = a->env;
+	int			    r;
+
+	r = nonce_cache_begin(sv->nonces, a->client,
+	    client_nonce_count(a->client), env->nonce.data, env->mac.data,
+	    env->timestamp_ms, now, &a->cached, &a->reply, &a->reply_len);
+	switch (r) {
+	case NONCE_NEW:
+		return 0;
+	case NONCE_ANSWERED:
+		log_debug("client '%s': resent request answered from the "
+			  "cache",
+		    env->client_id);
+		a->verdict = AUTH_ANSWERED;
+		a->op = "resent";
+		return 0;
+	case NONCE_IN_FLIGHT:
+		/* its first execution answers it */
+		a->verdict = AUTH_IN_FLIGHT;
+		a->op = "resent";
+		return 0;
+	case HK_ERR_REPLAY:
+		log_warnx(
+		    "replay from client '%s': nonce reused", env->client_id);
+		return refuse(a, HK_ERR_REPLAY, "replay", 1, 1,
+		    "request rejected: its nonce was already used");
+	default:
+		log_warnx("client '%s': nonce cache full, request refused",
+		    env->client_id);
+		return refuse(a, HK_ERR_EXHAUSTED, "rate-limited", 1, 1,
+		    "too many requests in the clock window: slow down");
+	}
+}
+
+int
+auth_check(struct server *sv, struct token_session *s, const uint8_t *msg,
+    size_t len, uint64_t now, struct auth *a)
+{
+	const char *why = NULL;
+	int	    r;
+
+	memset(a, 0, sizeof(*a)); /* AUTH_PASSED until a check refuses */
+	if ((r = hk_open_request(msg, len, &a->env, &why)) != 0) {
+		if (a->env == NULL) {
+			log_info("malformed envelope (%zu bytes) dropped with "
+				 "an error reply",
+			    len);
+		} else {
+			log_info("bad envelope from '%s': %s",
+			    env_client(a->env), why);
+		}
+		return refuse(a, r, "malformed", 0, 0, why);
+	}
+	if (test_hooks_skip_auth()) {
+		return 0;
+	}
+	if ((r = check_secret_and_mac(sv, s, a, now)) != 0 ||
+	    a->verdict != AUTH_PASSED || (r = check_clock(sv, a, now)) != 0 ||
+	    a->verdict != AUTH_PASSED || (r = check_nonce(sv, a, now)) != 0 ||
+	    a->verdict != AUTH_PASSED) {
+		return r;
+	}
+	a->used_ms = now; /* the secret was used: its request passed */
+	return 0;
+}
+
+void
+auth_finish(struct server *sv, struct auth *a, int denied)
+{
+	if (a->client != NULL && a->env != NULL) {
+		clients_secret_count(sv->clients, a->client, a->env->secret_no,
+		    denied, a->used_ms);
+	}
+	OPENSSL_cleanse(a->daykey, sizeof(a->daykey));
+	free(a->reply);
+	hk_envelope_free(a->env);
+	memset(a, 0, sizeof(*a));
+}

@@ -1,0 +1,70 @@
+/*
+ * auth.h: from a received request envelope to an authenticated client, or
+ * to the ready reply that answers it instead (PROTOCOL.md "What the
+ * service checks, in order"):
+ *
+ *   envelope decodes strictly, its shape holds
+ *   -> the client and its secret are live          UNAUTHENTICATED, unMACed
+ *   -> the timestamp's day is near today            UNAUTHENTICATED, unMACed
+ *   -> the MAC verifies with that day's key         UNAUTHENTICATED, unMACed
+ *   -> the timestamp is in the clock window         UNAUTHENTICATED, MACed
+ *   -> the nonce is new (a resend gets its reply)   REPLAY / RESOURCE_EXHAUSTED
+ *
+ * Nothing of the request itself is parsed here: that is dispatch's, once
+ * this module said the MAC holds.
+ *
+ * Thread-safety: any number of workers call auth_check() at once, each
+ * with its own token session and struct auth.
+ */
+#ifndef HK_AUTH_H
+#define HK_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.h"
+#include "seal.h"
+
+struct client;
+struct nonce_entry;
+struct server;
+struct token_session;
+
+enum auth_verdict {
+	AUTH_PASSED = 0, /* a->client may run a->env->request */
+	AUTH_REFUSED,	 /* a->reply is the error that answers it */
+	AUTH_ANSWERED,	 /* a resend: a->reply is the stored reply */
+	AUTH_IN_FLIGHT,	 /* a resend of a request still running: no reply */
+};
+
+/* One request's authentication; filled by auth_check(). */
+struct auth {
+	enum auth_verdict     verdict;
+	Hsmkey__V1__Envelope *env;  /* NULL when it did not decode */
+	struct client	   *client; /* NULL: unknown (or the skip-auth hook) */
+	int		    maced;  /* daykey is set: replies are MACed */
+	uint8_t		    daykey[HK_MAC_LEN];
+	struct nonce_entry *cached;  /* AUTH_PASSED: where its reply is kept */
+	uint64_t	    used_ms; /* the secret passed every check at */
+	/* how a request that did not pass ends: */
+	const char *op;	    /* "unauthenticated", "replay", ... */
+	int	    status; /* its wire status */
+	int	    audit;  /* the refusal is audited */
+	int	    denial; /* it counts as denied for its secret */
+	uint8_t	   *reply;  /* AUTH_REFUSED, AUTH_ANSWERED */
+	size_t	    reply_len;
+};
+
+/*
+ * Checks the envelope msg at now_ms and fills *a (see enum auth_verdict).
+ * Returns 0, or an error when no reply can be made at all (out of
+ * memory).  Caller must auth_finish(a) after any call.
+ */
+int auth_check(struct server *sv, struct token_session *s, const uint8_t *msg,
+    size_t len, uint64_t now_ms, struct auth *a);
+
+/* Counts the request against its secret (denied: it was refused, here or
+ * by dispatch), zeroes the day key and frees what *a holds. */
+void auth_finish(struct server *sv, struct auth *a, int denied);
+
+#endif /* HK_AUTH_H */
