@@ -355,25 +355,137 @@ socket_gid(const struct config *cfg)
 	return (long)gr->gr_gid;
 }
 
-int
-server_run(const struct config *cfg, int foreground)
-{
-	struct server	      sv;
-	struct token_session *s0 = NULL;
-	struct worker	     *w = NULL;
-	struct ticker	      tk;
-	struct transport     *tr = NULL;
-	sigset_t	      set;
-	unsigned int	      i, started = 0;
-	long		      gid;
-	int		      r, sig, ticking = 0;
+/* The threads of a running service. */
+struct crew {
+	struct worker *w;
+	unsigned int   started;
+	struct ticker  tk;
+	int	       ticking;
+};
 
-	memset(&tk, 0, sizeof(tk));
+static unsigned int
+worker_count(const struct config *cfg)
+{
+	long n;
+
+	if (cfg->workers != 0) {
+		return cfg->workers;
+	}
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 && n < 256 ? (unsigned int)n : 2;
+}
+
+/* Starts the workers, each with its own token session, and the ticker. */
+static int
+crew_start(struct crew *c, struct server *sv, struct transport *tr,
+    struct token_session *s0)
+{
+	unsigned int i;
+	int	     r;
+
+	if ((c->w = calloc(sv->workers, sizeof(*c->w))) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	for (i = 0; i < sv->workers; i++) {
+		c->w[i].sv = sv;
+		c->w[i].tr = tr;
+		c->w[i].id = i;
+		if ((r = token_session_open(sv->tok, &c->w[i].s)) != 0) {
+			log_err_r(r, "worker %u: cannot open a session", i);
+			return r;
+		}
+		if ((r = pthread_create(
+			 &c->w[i].thread, NULL, worker_main, &c->w[i])) != 0) {
+			log_warnx("pthread_create: %s", strerror(r));
+			token_session_close(c->w[i].s);
+			c->w[i].s = NULL;
+			return HK_ERR_SYSTEM;
+		}
+		c->started++;
+	}
+	c->tk.sv = sv;
+	c->tk.s = s0;
+	if (pthread_create(&c->tk.thread, NULL, ticker_main, &c->tk) == 0) {
+		c->ticking = 1;
+	}
+	return 0;
+}
+
+/* Stops the threads: each worker finishes the request in hand. */
+static void
+crew_stop(struct crew *c, struct server *sv)
+{
+	unsigned int i;
+
+	atomic_store(&stopping, 1);
+	for (i = 0; i < c->started; i++) {
+		pthread_join(c->w[i].thread, NULL);
+	}
+	if (c->ticking) {
+		pthread_join(c->tk.thread, NULL);
+	}
+	/* replies still waiting for the log go out before the transport
+	 * closes; the log ends with a checkpoint */
+	audit_close(sv->audit);
+	sv->audit = NULL;
+	metrics_stop(sv->metrics);
+	for (i = 0; i < sv->workers && c->w != NULL; i++) {
+		token_session_close(c->w[i].s);
+	}
+	free(c->w);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Signals go to the calling thread only, through sigwait(). */
+static void
+block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit fails the audit write (EFBIG, fail closed)
+	 * instead of killing the service */
+	signal(SIGXFSZ, SIG_IGN);
+}
+
+/* Serves until SIGTERM or SIGINT; SIGHUP rotates the audit log. */
+static void
+wait_for_stop(struct server *sv, sigset_t *set)
+{
+	int sig;
+
+	for (;;) {
+		if (sigwait(set, &sig) != 0) {
+			continue;
+		}
+		if (sig != SIGHUP) {
+			log_info("signal %d: stopping", sig);
+			return;
+		}
+		if (sv->audit != NULL) {
+			log_info("SIGHUP: rotating the audit log");
+			audit_rotate(sv->audit);
+		} else {
+			log_info("SIGHUP: no audit log to rotate");
+		}
+	}
+}
+
+/* What comes before the token: hardening, the socket's group and
+ * directories, and the fork when daemonising. */
+static int
+prepare(const struct config *cfg, int foreground, long *gidp)
+{
+	int r;
+
 	sanitise_fds();
 	if ((r = harden()) != 0) {
 		return r;
 	}
-	if ((gid = socket_gid(cfg)) == -2) {
+	if ((*gidp = socket_gid(cfg)) == -2) {
 		return HK_ERR_CONFIG;
 	}
 	if ((r = make_ipc_dirs(cfg)) != 0) {
@@ -383,109 +495,50 @@ server_run(const struct config *cfg, int foreground)
 		log_warn("daemon");
 		return HK_ERR_SYSTEM;
 	}
+	return 0;
+}
+
+int
+server_run(const struct config *cfg, int foreground)
+{
+	struct server	      sv;
+	struct token_session *s0 = NULL;
+	struct crew	      crew;
+	struct transport     *tr = NULL;
+	sigset_t	      set;
+	long		      gid;
+	int		      r;
+
+	memset(&crew, 0, sizeof(crew));
+	if ((r = prepare(cfg, foreground, &gid)) != 0) {
+		return r;
+	}
 	/* PKCS#11 only after any fork */
 	if ((r = server_open(&sv, cfg, &s0)) != 0) {
 		server_close(&sv, s0);
 		return r;
 	}
-	sv.workers = cfg->workers;
-	if (sv.workers == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-		sv.workers = n > 0 && n < 256 ? (unsigned int)n : 2;
-	}
+	sv.workers = worker_count(cfg);
 	if ((r = nonce_cache_new(&sv.nonces, cfg->clock_window_ms,
 		 cfg->nonce_per_client, cfg->nonce_total,
-		 cfg->reply_cache_bytes)) != 0) {
-		goto out;
-	}
-	if ((r = metrics_new(&sv.metrics)) != 0 ||
+		 cfg->reply_cache_bytes)) != 0 ||
+	    (r = metrics_new(&sv.metrics)) != 0 ||
 	    (r = audit_open(&sv.audit, cfg, sv.tok, sv.kr, s0)) != 0) {
 		goto out;
 	}
-	/* signals go to this thread only, via sigwait() */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	/* a file size limit fails the audit write (EFBIG, fail closed)
-	 * instead of killing the service */
-	signal(SIGXFSZ, SIG_IGN);
-
+	block_signals(&set);
 	if ((r = transport_open(&tr, cfg->listen, cfg->nlisten,
 		 HK_MAX_MESSAGE + 4096, RECV_TIMEOUT_MS, gid)) != 0) {
 		goto out;
 	}
-	if ((w = calloc(sv.workers, sizeof(*w))) == NULL) {
-		r = HK_ERR_NOMEM;
-		goto out;
+	if ((r = crew_start(&crew, &sv, tr, s0)) == 0 &&
+	    (r = metrics_start(sv.metrics, &sv)) == 0) {
+		log_info("ready: hsmkeyd %s, %u workers, token '%s'",
+		    HSMKEY_VERSION, sv.workers, token_label(sv.tok));
+		wait_for_stop(&sv, &set);
 	}
-	for (i = 0; i < sv.workers; i++) {
-		w[i].sv = &sv;
-		w[i].tr = tr;
-		w[i].id = i;
-		if ((r = token_session_open(sv.tok, &w[i].s)) != 0) {
-			log_err_r(r, "worker %u: cannot open a session", i);
-			goto stop;
-		}
-		if ((r = pthread_create(
-			 &w[i].thread, NULL, worker_main, &w[i])) != 0) {
-			log_warnx("pthread_create: %s", strerror(r));
-			token_session_close(w[i].s);
-			w[i].s = NULL;
-			r = HK_ERR_SYSTEM;
-			goto stop;
-		}
-		started++;
-	}
-	tk.sv = &sv;
-	tk.s = s0;
-	if (pthread_create(&tk.thread, NULL, ticker_main, &tk) == 0) {
-		ticking = 1;
-	}
-	if ((r = metrics_start(sv.metrics, &sv)) != 0) {
-		goto stop;
-	}
-	log_info("ready: hsmkeyd %s, %u workers, token '%s'", HSMKEY_VERSION,
-	    sv.workers, token_label(sv.tok));
-	for (;;) {
-		if (sigwait(&set, &sig) != 0) {
-			continue;
-		}
-		if (sig == SIGHUP) {
-			if (sv.audit != NULL) {
-				log_info("SIGHUP: rotating the audit log");
-				audit_rotate(sv.audit);
-			} else {
-				log_info("SIGHUP: no audit log to rotate");
-			}
-			continue;
-		}
-		log_info("signal %d: stopping", sig);
-		break;
-	}
-	r = 0;
-stop:
-	/* workers finish the request in hand, then see the flag */
-	atomic_store(&stopping, 1);
-	for (i = 0; i < started; i++) {
-		pthread_join(w[i].thread, NULL);
-	}
-	if (ticking) {
-		pthread_join(tk.thread, NULL);
-	}
-	/* replies still waiting for the log go out before the transport
-	 * closes; the log ends with a checkpoint */
-	audit_close(sv.audit);
-	sv.audit = NULL;
-	metrics_stop(sv.metrics);
-	for (i = 0; i < sv.workers && w != NULL; i++) {
-		token_session_close(w[i].s);
-	}
+	crew_stop(&crew, &sv);
 out:
-	free(w);
 	audit_close(sv.audit);
 	sv.audit = NULL;
 	transport_close(tr);
@@ -499,6 +552,48 @@ out:
 
 /* ---- bootstrap -------------------------------------------------------- */
 
+/*
+ * Writes the credentials file of client id, created already with mode 0600
+ * as fd (taken over: closed here), and syncs it.  The secret is only
+ * ever in the file and zeroed memory.
+ */
+static int
+write_credentials(int fd, const char *path, const char *id,
+    const uint8_t secret[HK_SECRET_LEN], uint32_t number, const char *url)
+{
+	char *b64 = NULL;
+	FILE *f = NULL;
+	int   r;
+
+	if ((r = hk_base64_encode(secret, HK_SECRET_LEN, &b64)) != 0) {
+		close(fd);
+		return r;
+	}
+	if (fchmod(fd, 0600) != 0 || (f = fdopen(fd, "w")) == NULL) {
+		log_warn("cannot write %s", path);
+		close(fd);
+		r = HK_ERR_SYSTEM;
+		goto out;
+	}
+	fprintf(f,
+	    "# hsmkey credentials of client %s: keep this file "
+	    "secret (mode 0600)\n[client]\nid = %s\nsecret = %s\n"
+	    "secret_no = %" PRIu32 "\nconnect = %s\n",
+	    id, id, b64, number, url);
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		log_warn("cannot write %s", path);
+		r = HK_ERR_SYSTEM;
+	}
+out:
+	if (f != NULL && fclose(f) != 0 && r == 0) {
+		log_warn("cannot write %s", path);
+		r = HK_ERR_SYSTEM;
+	}
+	OPENSSL_cleanse(b64, strlen(b64));
+	free(b64);
+	return r;
+}
+
 int
 server_bootstrap(
     const struct config *cfg, const char *id, const char *out_path)
@@ -508,10 +603,8 @@ server_bootstrap(
 	struct server	      sv;
 	struct token_session *s = NULL;
 	uint8_t		      secret[HK_SECRET_LEN];
-	char		     *b64 = NULL;
 	uint64_t	      expires;
 	uint32_t	      number;
-	FILE		     *f = NULL;
 	int		      fd = -1, r;
 
 	sanitise_fds();
@@ -548,46 +641,19 @@ server_bootstrap(
 		 sizeof(grants) / sizeof(grants[0]), secret, &number,
 		 &expires)) != 0) {
 		log_err_r(r, "cannot create client %s", id);
+		close(fd);
+		unlink(out_path);
 		goto out;
 	}
-	r = hk_base64_encode(secret, sizeof(secret), &b64);
+	r = write_credentials(
+	    fd, out_path, id, secret, number, cfg->listen[0]);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	if (r != 0) {
-		goto out;
-	}
-	if (fchmod(fd, 0600) != 0 || (f = fdopen(fd, "w")) == NULL) {
-		log_warn("cannot write %s", out_path);
-		r = HK_ERR_SYSTEM;
-		goto out;
-	}
-	fd = -1;
-	fprintf(f,
-	    "# hsmkey credentials of client %s: keep this file "
-	    "secret (mode 0600)\n[client]\nid = %s\nsecret = %s\n"
-	    "secret_no = %" PRIu32 "\nconnect = %s\n",
-	    id, id, b64, number, cfg->listen[0]);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		log_warn("cannot write %s", out_path);
-		r = HK_ERR_SYSTEM;
+		unlink(out_path);
 		goto out;
 	}
 	log_info("created admin client %s; credentials in %s", id, out_path);
-	r = 0;
 out:
-	if (b64 != NULL) {
-		OPENSSL_cleanse(b64, strlen(b64));
-		free(b64);
-	}
-	if (f != NULL) {
-		fclose(f);
-	}
-	if (fd >= 0) {
-		close(fd);
-		unlink(out_path);
-	}
-	if (r != 0 && f != NULL) {
-		unlink(out_path);
-	}
 	server_close(&sv, s);
 	return r;
 }
