@@ -14,6 +14,7 @@
 #include "envelope.h"
 #include "hk_err.h"
 #include "rawproto.h"
+#include "seal.h"
 #include "wire.h"
 
 static void
@@ -108,6 +109,7 @@ rp_env_defaults(struct rp_env *e, const struct rp_cred *c)
 	e->client_id = c->id;
 	e->secret_no = c->secret_no;
 	rp_nonce(e->nonce);
+	e->nonce_len = HK_NONCE_LEN;
 	e->ts = hk_now_ms();
 	e->cred = c;
 }
@@ -149,40 +151,84 @@ day_key(const struct rp_cred *c, uint64_t ts, uint8_t out[HK_MAC_LEN])
 	return 0;
 }
 
+/* Rewrites the sealed envelope *msgp as e asks: another protocol, a
+ * shorter nonce, a MAC with a flipped bit (for the refusal tests). */
+static int
+misshape(const struct rp_env *e, uint8_t **msgp, size_t *lenp)
+{
+	Hsmkey__V1__Envelope *env;
+	uint8_t		     *out = NULL;
+	size_t		      n;
+
+	if ((env = hsmkey__v1__envelope__unpack(NULL, *lenp, *msgp)) == NULL) {
+		return -1;
+	}
+	env->protocol = e->protocol;
+	if (e->nonce_len < env->nonce.len) {
+		env->nonce.len = e->nonce_len;
+	}
+	if (e->corrupt_mac && env->mac.len > 7) {
+		env->mac.data[7] ^= 0x40;
+	}
+	n = hsmkey__v1__envelope__get_packed_size(env);
+	if ((out = malloc(n)) != NULL) {
+		*lenp = hsmkey__v1__envelope__pack(env, out);
+		free(*msgp);
+		*msgp = out;
+	}
+	hsmkey__v1__envelope__free_unpacked(env, NULL);
+	return out != NULL ? 0 : -1;
+}
+
 int
 rp_envelope(const struct rp_env *e, const uint8_t *req, size_t len,
     uint8_t **outp, size_t *lenp)
 {
-	Hsmkey__V1__Envelope env = HSMKEY__V1__ENVELOPE__INIT;
-	uint8_t		     mac[HK_MAC_LEN], dk[HK_MAC_LEN];
-	size_t		     n;
-	int		     r = -1;
+	struct hk_request_head h = { e->client_id, e->secret_no, e->nonce,
+		e->ts };
+	uint8_t		       dk[HK_MAC_LEN];
+	int		       r = -1;
 
 	*outp = NULL;
-	if (day_key(e->cred, e->ts, dk) != 0 ||
-	    hk_mac_request(dk, e->protocol, e->client_id, e->secret_no,
-		e->nonce, HK_NONCE_LEN, e->ts, req, len, mac) != 0) {
-		goto out;
+	if (day_key(e->cred, e->ts, dk) == 0 &&
+	    hk_seal_request(dk, &h, req, len, outp, lenp) == 0) {
+		r = 0;
+		if (e->protocol != HK_PROTOCOL_VERSION ||
+		    e->nonce_len != HK_NONCE_LEN || e->corrupt_mac) {
+			r = misshape(e, outp, lenp);
+		}
 	}
-	env.protocol = e->protocol;
-	env.client_id = (char *)e->client_id;
-	env.secret_no = e->secret_no;
-	env.nonce.data = (uint8_t *)e->nonce;
-	env.nonce.len = HK_NONCE_LEN;
-	env.timestamp_ms = e->ts;
-	env.request.data = (uint8_t *)req;
-	env.request.len = len;
-	env.mac.data = mac;
-	env.mac.len = sizeof(mac);
-	n = hsmkey__v1__envelope__get_packed_size(&env);
-	if ((*outp = malloc(n)) == NULL) {
-		goto out;
-	}
-	*lenp = hsmkey__v1__envelope__pack(&env, *outp);
-	r = 0;
-out:
 	OPENSSL_cleanse(dk, sizeof(dk));
 	return r;
+}
+
+/* What a test looks at in a Response. */
+static void
+read_response(const uint8_t *buf, size_t len, struct rp_reply *r)
+{
+	Hsmkey__V1__Response *resp;
+
+	if ((resp = hsmkey__v1__response__unpack(NULL, len, buf)) == NULL) {
+		return;
+	}
+	r->decoded = 1;
+	r->status = resp->status;
+	snprintf(r->message, sizeof(r->message), "%s",
+	    resp->message != NULL ? resp->message : "");
+	if (resp->result_case == HSMKEY__V1__RESPONSE__RESULT_KEY &&
+	    resp->key != NULL) {
+		r->version = resp->key->version;
+		if (resp->key->key != NULL) {
+			r->nversions = resp->key->key->n_versions;
+		}
+	} else if (resp->result_case == HSMKEY__V1__RESPONSE__RESULT_SIGN &&
+	    resp->sign != NULL) {
+		r->version = resp->sign->version;
+	} else if (resp->result_case == HSMKEY__V1__RESPONSE__RESULT_HEALTH &&
+	    resp->health != NULL) {
+		r->uptime_s = resp->health->uptime_s;
+	}
+	hsmkey__v1__response__free_unpacked(resp, NULL);
 }
 
 void
@@ -228,11 +274,11 @@ rp_exchange(int sock, const uint8_t *msg, size_t len,
     const struct rp_cred *cred, uint64_t ts, const uint8_t nonce[HK_NONCE_LEN],
     struct rp_reply *r)
 {
-	Hsmkey__V1__ResponseEnvelope *env = NULL;
-	Hsmkey__V1__Response	     *resp = NULL;
-	uint8_t			      mac[HK_MAC_LEN], dk[HK_MAC_LEN];
-	void			     *buf = NULL;
-	int			      n;
+	struct hk_opened_reply o;
+	const char	      *why;
+	uint8_t		       dk[HK_MAC_LEN];
+	void		      *buf = NULL;
+	int		       n, rv;
 
 	memset(r, 0, sizeof(*r));
 	r->status = -1;
@@ -251,45 +297,17 @@ rp_exchange(int sock, const uint8_t *msg, size_t len,
 	memcpy(r->raw, buf, (size_t)n);
 	r->raw_len = (size_t)n;
 	nn_freemsg(buf);
-	if ((env = hsmkey__v1__response_envelope__unpack(
-		 NULL, r->raw_len, r->raw)) == NULL) {
-		return 0;
+	if (day_key(cred, ts, dk) != 0) {
+		return -1;
 	}
-	r->has_mac = env->mac.len != 0;
-	if (r->has_mac && env->mac.len == HK_MAC_LEN &&
-	    env->nonce.len == HK_NONCE_LEN &&
-	    memcmp(env->nonce.data, nonce, HK_NONCE_LEN) == 0 &&
-	    day_key(cred, ts, dk) == 0 &&
-	    hk_mac_response(dk, env->protocol, env->nonce.data, env->nonce.len,
-		env->response.data, env->response.len, mac) == 0 &&
-	    hk_mac_cmp(mac, env->mac.data, HK_MAC_LEN) == 0) {
-		r->mac_ok = 1;
-	}
+	rv = hk_open_response(dk, nonce, r->raw, r->raw_len, &o, &why);
 	OPENSSL_cleanse(dk, sizeof(dk));
-	if ((resp = hsmkey__v1__response__unpack(
-		 NULL, env->response.len, env->response.data)) != NULL) {
-		r->decoded = 1;
-		r->status = resp->status;
-		snprintf(r->message, sizeof(r->message), "%s",
-		    resp->message != NULL ? resp->message : "");
-		if (resp->result_case == HSMKEY__V1__RESPONSE__RESULT_KEY &&
-		    resp->key != NULL) {
-			r->version = resp->key->version;
-			if (resp->key->key != NULL) {
-				r->nversions = resp->key->key->n_versions;
-			}
-		} else if (resp->result_case ==
-			HSMKEY__V1__RESPONSE__RESULT_SIGN &&
-		    resp->sign != NULL) {
-			r->version = resp->sign->version;
-		} else if (resp->result_case ==
-			HSMKEY__V1__RESPONSE__RESULT_HEALTH &&
-		    resp->health != NULL) {
-			r->uptime_s = resp->health->uptime_s;
-		}
-		hsmkey__v1__response__free_unpacked(resp, NULL);
+	if (o.renv != NULL) {
+		r->has_mac = o.renv->mac.len != 0;
+		r->mac_ok = rv == 0 && o.maced;
+		read_response(o.renv->response.data, o.renv->response.len, r);
 	}
-	hsmkey__v1__response_envelope__free_unpacked(env, NULL);
+	hk_opened_reply_free(&o);
 	return 0;
 }
 

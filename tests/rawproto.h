@@ -33,6 +33,9 @@ struct rp_env {
 	uint8_t		      nonce[HK_NONCE_LEN];
 	uint64_t	      ts;
 	const struct rp_cred *cred; /* MAC key */
+	/* to make a refused envelope: */
+	size_t nonce_len;   /* HK_NONCE_LEN, or shorter */
+	int    corrupt_mac; /* flip a bit of the MAC */
 };
 
 void rp_env_defaults(struct rp_env *e, const struct rp_cred *c);
