@@ -278,9 +278,7 @@ make_ipc_dirs(const struct config *cfg)
 	return 0;
 }
 
-/* Opens the token and loads keys and clients: shared by run and
- * bootstrap. */
-static int
+int
 server_open(
     struct server *sv, const struct config *cfg, struct token_session **sp)
 {
@@ -329,7 +327,7 @@ server_open(
 	return r;
 }
 
-static void
+void
 server_close(struct server *sv, struct token_session *s)
 {
 	nonce_cache_free(sv->nonces);

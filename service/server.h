@@ -34,6 +34,16 @@ struct server {
 	unsigned int	     workers;
 };
 
+/*
+ * Opens cfg's token and loads its keys and clients into *sv, with no
+ * thread, socket or audit log yet; *sp gets a session (start-up,
+ * bootstrap and the unit tests).  Caller must server_close(sv, *sp), also
+ * after a failure.
+ */
+int server_open(
+    struct server *sv, const struct config *cfg, struct token_session **sp);
+void server_close(struct server *sv, struct token_session *s);
+
 /* Runs the service until SIGTERM or SIGINT; 0 after a clean stop. */
 int server_run(const struct config *cfg, int foreground);
 

@@ -1,0 +1,269 @@
+/*
+ * auth_test.c: auth_check() on a real SoftHSM token, with envelopes sealed
+ * as a client seals them (proto/seal.h): a good request passes once, its
+ * resend gets its reply or waits for it, and every kind of bad envelope
+ * is refused with the status, MAC, audit and denial PROTOCOL.md gives it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "codec.h"
+#include "hk_err.h"
+#include "nonce.h"
+#include "seal.h"
+#include "testserver.h"
+#include "testutil.h"
+
+static struct testserver ts;
+static int		 opened;
+static uint8_t		 secret[HK_SECRET_LEN];
+static uint32_t		 secret_no;
+
+static void
+need_server(void)
+{
+	static const char *const grants[] = { "sign:*", NULL };
+
+	if (!opened) {
+		testserver_open(&ts);
+		testserver_client(&ts, "svc", grants, secret, &secret_no);
+		opened = 1;
+	}
+}
+
+/* An envelope of client id around req, sealed with the day key of key. */
+static void
+seal_with(const uint8_t *key, const char *id, uint32_t no,
+    const uint8_t nonce[HK_NONCE_LEN], uint64_t ts_ms, const char *req,
+    uint8_t **outp, size_t *lenp)
+{
+	struct hk_request_head h = { id, no, nonce, ts_ms };
+	uint8_t		       dk[HK_MAC_LEN];
+
+	PASS(hk_day_key(key, HK_SECRET_LEN, hk_mac_day(ts_ms), dk));
+	PASS(hk_seal_request(
+	    dk, &h, (const uint8_t *)req, strlen(req), outp, lenp));
+}
+
+/* auth_check() of an envelope; a is left for the caller to finish. */
+static void
+check(const uint8_t *key, const char *id, uint32_t no,
+    const uint8_t nonce[HK_NONCE_LEN], uint64_t ts_ms, const char *req,
+    struct auth *a)
+{
+	uint8_t *msg;
+	size_t	 len;
+
+	seal_with(key, id, no, nonce, ts_ms, req, &msg, &len);
+	PASS(auth_check(&ts.sv, ts.s, msg, len, hk_now_ms(), a));
+	free(msg);
+}
+
+/* The status of a refusal's reply; *macedp: whether it carries a MAC. */
+static int
+reply_status(const struct auth *a, const uint8_t nonce[HK_NONCE_LEN],
+    uint64_t ts_ms, int *macedp)
+{
+	struct hk_opened_reply o;
+	Hsmkey__V1__Response  *resp;
+	const char	      *why;
+	uint8_t		       dk[HK_MAC_LEN];
+	int		       st;
+
+	PASS(hk_day_key(secret, HK_SECRET_LEN, hk_mac_day(ts_ms), dk));
+	TRUE(a->reply != NULL);
+	PASS(hk_open_response(dk, nonce, a->reply, a->reply_len, &o, &why));
+	*macedp = o.maced;
+	TRUE((resp = hsmkey__v1__response__unpack(NULL, o.resp_len, o.resp)) !=
+	    NULL);
+	st = resp->status;
+	hsmkey__v1__response__free_unpacked(resp, NULL);
+	hk_opened_reply_free(&o);
+	return st;
+}
+
+static void
+nonce_of(uint8_t nonce[HK_NONCE_LEN], int n)
+{
+	memset(nonce, 0, HK_NONCE_LEN);
+	nonce[0] = (uint8_t)n;
+	nonce[1] = 0xa5;
+}
+
+static void
+test_passes_once(void)
+{
+	static const uint8_t stored[] = "the first reply";
+	struct auth	     a, b;
+	uint8_t		     nonce[HK_NONCE_LEN];
+	uint64_t	     now;
+
+	need_server();
+	now = hk_now_ms();
+	nonce_of(nonce, 1);
+	check(secret, "svc", secret_no, nonce, now, "ping", &a);
+	EQ_INT(a.verdict, AUTH_PASSED);
+	TRUE(a.client != NULL && a.maced && a.cached != NULL);
+	TRUE(a.used_ms != 0);
+	/* the same bytes while the first is running: no second execution */
+	check(secret, "svc", secret_no, nonce, now, "ping", &b);
+	EQ_INT(b.verdict, AUTH_IN_FLIGHT);
+	TRUE(b.reply == NULL);
+	auth_finish(&ts.sv, &b, 0);
+	nonce_cache_finish(ts.sv.nonces, a.cached, stored, sizeof(stored));
+	a.cached = NULL;
+	auth_finish(&ts.sv, &a, 0);
+	/* and after it: its reply, byte for byte */
+	check(secret, "svc", secret_no, nonce, now, "ping", &b);
+	EQ_INT(b.verdict, AUTH_ANSWERED);
+	EQ_INT(b.reply_len, sizeof(stored));
+	TRUE(memcmp(b.reply, stored, sizeof(stored)) == 0);
+	auth_finish(&ts.sv, &b, 0);
+	/* other bytes under the used nonce: a replay, MACed */
+	check(secret, "svc", secret_no, nonce, now, "pong", &b);
+	EQ_INT(b.verdict, AUTH_REFUSED);
+	EQ_STR(b.op, "replay");
+	TRUE(b.audit && b.denial);
+	{
+		int maced, st = reply_status(&b, nonce, now, &maced);
+
+		EQ_INT(st, HSMKEY__V1__STATUS__STATUS_REPLAY);
+		TRUE(maced);
+	}
+	auth_finish(&ts.sv, &b, 1);
+}
+
+/* One refused envelope: its verdict, status, MAC, audit and denial. */
+struct refusal {
+	const char *what;
+	const char *id;
+	int	    other_key; /* MACed with a key that is not svc's */
+	uint32_t    no_offset;
+	int64_t	    skew_ms;
+	int	    status;
+	int	    maced;
+	int	    audit;
+	int	    denial;
+};
+
+static void
+test_refusals(void)
+{
+	static const uint8_t	    wrong[HK_SECRET_LEN] = { 7 };
+	static const struct refusal cases[] = {
+		{ "bad MAC", "svc", 1, 0, 0,
+		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 0, 1, 1 },
+		{ "unknown client", "nobody", 0, 0, 0,
+		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 0, 1, 0 },
+		{ "unknown secret", "svc", 0, 40, 0,
+		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 0, 1, 0 },
+		{ "10 min old", "svc", 0, 0, -600000,
+		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 1, 1, 1 },
+		{ "10 min ahead", "svc", 0, 0, 600000,
+		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 1, 1, 1 },
+		{ "3 days old", "svc", 0, 0, -3 * 86400000LL,
+		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 0, 1, 1 },
+	};
+	struct auth a;
+	uint8_t	    nonce[HK_NONCE_LEN];
+	size_t	    i;
+
+	need_server();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct refusal *c = &cases[i];
+		uint64_t ts_ms = (uint64_t)((int64_t)hk_now_ms() + c->skew_ms);
+		int	 maced, st;
+
+		nonce_of(nonce, 10 + (int)i);
+		check(c->other_key ? wrong : secret, c->id,
+		    secret_no + c->no_offset, nonce, ts_ms, "ping", &a);
+		if (a.verdict != AUTH_REFUSED) {
+			HK_TFAIL("%s: verdict %d, want refused", c->what,
+			    a.verdict);
+		}
+		st = reply_status(&a, nonce, ts_ms, &maced);
+		if (st != c->status || maced != c->maced ||
+		    a.audit != c->audit || a.denial != c->denial) {
+			HK_TFAIL("%s: status %d maced %d audit %d denial %d",
+			    c->what, st, maced, a.audit, a.denial);
+		}
+		TRUE(a.used_ms == 0 && a.cached == NULL);
+		auth_finish(&ts.sv, &a, a.denial);
+	}
+}
+
+/* Nothing from before the service started passes, even in the window. */
+static void
+test_older_than_start(void)
+{
+	struct auth a;
+	uint8_t	    nonce[HK_NONCE_LEN];
+	uint64_t    ts_ms = hk_now_ms() - 5000, start = ts.sv.start_ms;
+	int	    maced;
+
+	need_server();
+	ts.sv.start_ms = ts_ms + 1000;
+	nonce_of(nonce, 30);
+	check(secret, "svc", secret_no, nonce, ts_ms, "ping", &a);
+	ts.sv.start_ms = start;
+	EQ_INT(a.verdict, AUTH_REFUSED);
+	EQ_INT(reply_status(&a, nonce, ts_ms, &maced),
+	    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED);
+	TRUE(maced);
+	auth_finish(&ts.sv, &a, 1);
+}
+
+/* Bytes that are no envelope, and an envelope of the wrong shape. */
+static void
+test_malformed(void)
+{
+	static const uint8_t junk[] = { 0xff, 0x01, 0x02 };
+	Hsmkey__V1__Envelope e = HSMKEY__V1__ENVELOPE__INIT;
+	uint8_t	    nonce[HK_NONCE_LEN] = { 1 }, mac[HK_MAC_LEN] = { 0 };
+	uint8_t	   *msg;
+	size_t	    len;
+	struct auth a;
+	int	    maced;
+
+	need_server();
+	PASS(auth_check(&ts.sv, ts.s, junk, sizeof(junk), hk_now_ms(), &a));
+	EQ_INT(a.verdict, AUTH_REFUSED);
+	TRUE(a.env == NULL && !a.audit && a.reply != NULL);
+	auth_finish(&ts.sv, &a, 0);
+	e.protocol = 2;
+	e.client_id = "svc";
+	e.nonce.data = nonce;
+	e.nonce.len = sizeof(nonce);
+	e.mac.data = mac;
+	e.mac.len = sizeof(mac);
+	PASS(hk_encode(&e.base, &msg, &len));
+	PASS(auth_check(&ts.sv, ts.s, msg, len, hk_now_ms(), &a));
+	free(msg);
+	EQ_INT(a.verdict, AUTH_REFUSED);
+	TRUE(a.client == NULL && !a.audit);
+	EQ_INT(reply_status(&a, nonce, hk_now_ms(), &maced),
+	    hk_status_from_err(HK_ERR_PROTOCOL));
+	TRUE(!maced);
+	auth_finish(&ts.sv, &a, 0);
+}
+
+static void
+test_close(void)
+{
+	if (opened) {
+		testserver_close(&ts);
+		opened = 0;
+	}
+}
+
+TEST_LIST = {
+	{ "passes_once", test_passes_once },
+	{ "refusals", test_refusals },
+	{ "older_than_start", test_older_than_start },
+	{ "malformed", test_malformed },
+	{ "close", test_close },
+	{ NULL, NULL },
+};
+
+TEST_MAIN
