@@ -165,42 +165,47 @@ enum sample_kind {
 /*
  * The families with one sample per key version (per_secret 0) or per
  * client secret (per_secret 1), in the order they are written; field is
- * the offset of a uint64_t in Hsmkey__V1__VersionStats or SecretStats.
+ * the offset of the value in Hsmkey__V1__VersionStats or SecretStats (a
+ * uint64_t, unused for SAMPLE_STATE).
  */
+/* clang-format off */
+#define VERSION_ROW(name, type, help, kind, f) \
+	{ name, type, help, 0, kind, offsetof(Hsmkey__V1__VersionStats, f) }
+#define SECRET_ROW(name, type, help, kind, f) \
+	{ name, type, help, 1, kind, offsetof(Hsmkey__V1__SecretStats, f) }
+/* clang-format on */
 static const struct family {
 	const char	*name, *type, *help;
 	int		 per_secret;
 	enum sample_kind kind;
 	size_t		 field;
 } families[] = {
-	{ "hsmkey_signs_total", "counter",
-	    "Signatures made by a key version since the service started.", 0,
-	    SAMPLE_COUNT, offsetof(Hsmkey__V1__VersionStats, signs) },
-	{ "hsmkey_verifies_total", "counter",
+	VERSION_ROW("hsmkey_signs_total", "counter",
+	    "Signatures made by a key version since the service started.",
+	    SAMPLE_COUNT, signs),
+	VERSION_ROW("hsmkey_verifies_total", "counter",
 	    "Verifications against a key version since the service started.",
-	    0, SAMPLE_COUNT, offsetof(Hsmkey__V1__VersionStats, verifies) },
-	{ "hsmkey_sign_errors_total", "counter",
-	    "Signing errors of a key version since the service started.", 0,
-	    SAMPLE_COUNT, offsetof(Hsmkey__V1__VersionStats, errors) },
-	{ "hsmkey_version_last_use_timestamp_seconds", "gauge",
+	    SAMPLE_COUNT, verifies),
+	VERSION_ROW("hsmkey_sign_errors_total", "counter",
+	    "Signing errors of a key version since the service started.",
+	    SAMPLE_COUNT, errors),
+	VERSION_ROW("hsmkey_version_last_use_timestamp_seconds", "gauge",
 	    "When a key version last signed or verified (0: not since the "
 	    "service started).",
-	    0, SAMPLE_SECONDS_MS,
-	    offsetof(Hsmkey__V1__VersionStats, last_use_ms) },
-	{ "hsmkey_version_state", "gauge",
-	    "The state of a key version (always 1; the state is a label).", 0,
-	    SAMPLE_STATE, 0 },
-	{ "hsmkey_client_requests_total", "counter",
+	    SAMPLE_SECONDS_MS, last_use_ms),
+	VERSION_ROW("hsmkey_version_state", "gauge",
+	    "The state of a key version (always 1; the state is a label).",
+	    SAMPLE_STATE, state),
+	SECRET_ROW("hsmkey_client_requests_total", "counter",
 	    "Requests that named a client secret since the service started.",
-	    1, SAMPLE_COUNT, offsetof(Hsmkey__V1__SecretStats, requests) },
-	{ "hsmkey_client_denials_total", "counter",
-	    "Of them, the ones refused (bad MAC, clock, replay, no grant).", 1,
-	    SAMPLE_COUNT, offsetof(Hsmkey__V1__SecretStats, denials) },
-	{ "hsmkey_client_last_use_timestamp_seconds", "gauge",
+	    SAMPLE_COUNT, requests),
+	SECRET_ROW("hsmkey_client_denials_total", "counter",
+	    "Of them, the ones refused (bad MAC, clock, replay, no grant).",
+	    SAMPLE_COUNT, denials),
+	SECRET_ROW("hsmkey_client_last_use_timestamp_seconds", "gauge",
 	    "When a client secret last made a request whose MAC held (0: not "
 	    "since the service started).",
-	    1, SAMPLE_SECONDS_MS,
-	    offsetof(Hsmkey__V1__SecretStats, last_use_ms) },
+	    SAMPLE_SECONDS_MS, last_use_ms),
 };
 #define NFAMILIES (sizeof(families) / sizeof(families[0]))
 

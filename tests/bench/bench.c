@@ -133,6 +133,16 @@ bench_run(struct bench_row *r)
 	return 0;
 }
 
+/* r was measured and is of this kind (transport NULL, conc 0: any). */
+static int
+row_matches(const struct bench_row *r, const char *name, const char *alg,
+    const char *transport, int conc)
+{
+	return strcmp(r->name, name) == 0 && strcmp(r->alg, alg) == 0 &&
+	    (transport == NULL || strcmp(r->transport, transport) == 0) &&
+	    (conc == 0 || r->conc == conc) && r->supported && r->requests > 0;
+}
+
 struct bench_row *
 bench_find_row(
     const char *name, const char *alg, const char *transport, int conc)
@@ -140,12 +150,7 @@ bench_find_row(
 	int i;
 
 	for (i = 0; i < bench_nrows; i++) {
-		if (strcmp(bench_rows[i].name, name) == 0 &&
-		    strcmp(bench_rows[i].alg, alg) == 0 &&
-		    (transport == NULL ||
-			strcmp(bench_rows[i].transport, transport) == 0) &&
-		    (conc == 0 || bench_rows[i].conc == conc) &&
-		    bench_rows[i].supported && bench_rows[i].requests > 0) {
+		if (row_matches(&bench_rows[i], name, alg, transport, conc)) {
 			return &bench_rows[i];
 		}
 	}
@@ -160,11 +165,7 @@ bench_best_row(const char *name, const char *alg, const char *transport)
 	int		  i;
 
 	for (i = 0; i < bench_nrows; i++) {
-		if (strcmp(bench_rows[i].name, name) == 0 &&
-		    strcmp(bench_rows[i].alg, alg) == 0 &&
-		    (transport == NULL ||
-			strcmp(bench_rows[i].transport, transport) == 0) &&
-		    bench_rows[i].supported && bench_rows[i].requests > 0 &&
+		if (row_matches(&bench_rows[i], name, alg, transport, 0) &&
 		    (best == NULL ||
 			bench_rows[i].ops_per_s > best->ops_per_s)) {
 			best = &bench_rows[i];
