@@ -155,189 +155,199 @@ header(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Seconds with millisecond precision. */
-static void
-put_seconds_ms(FILE *f, uint64_t ms)
-{
-	fprintf(
-	    f, " %" PRIu64 ".%03u\n", ms / 1000, (unsigned int)(ms % 1000));
-}
+/* What a family's sample value is. */
+enum sample_kind {
+	SAMPLE_COUNT,	   /* the uint64_t at field */
+	SAMPLE_SECONDS_MS, /* the uint64_t at field, ms, as seconds */
+	SAMPLE_STATE,	   /* 1, with the version's state as a label */
+};
 
-static void
-version_labels(FILE *f, const Hsmkey__V1__VersionStats *v)
-{
-	fputs("{key=", f);
-	put_label(f, v->key);
-	fprintf(f, ",version=\"%" PRIu32 "\"", v->version);
-}
+/*
+ * The families with one sample per key version (per_secret 0) or per
+ * client secret (per_secret 1), in the order they are written; field is
+ * the offset of the value in Hsmkey__V1__VersionStats or SecretStats (a
+ * uint64_t, unused for SAMPLE_STATE).
+ */
+/* clang-format off */
+#define VERSION_ROW(name, type, help, kind, f) \
+	{ name, type, help, 0, kind, offsetof(Hsmkey__V1__VersionStats, f) }
+#define SECRET_ROW(name, type, help, kind, f) \
+	{ name, type, help, 1, kind, offsetof(Hsmkey__V1__SecretStats, f) }
+/* clang-format on */
+static const struct family {
+	const char	*name, *type, *help;
+	int		 per_secret;
+	enum sample_kind kind;
+	size_t		 field;
+} families[] = {
+	VERSION_ROW("hsmkey_signs_total", "counter",
+	    "Signatures made by a key version since the service started.",
+	    SAMPLE_COUNT, signs),
+	VERSION_ROW("hsmkey_verifies_total", "counter",
+	    "Verifications against a key version since the service started.",
+	    SAMPLE_COUNT, verifies),
+	VERSION_ROW("hsmkey_sign_errors_total", "counter",
+	    "Signing errors of a key version since the service started.",
+	    SAMPLE_COUNT, errors),
+	VERSION_ROW("hsmkey_version_last_use_timestamp_seconds", "gauge",
+	    "When a key version last signed or verified (0: not since the "
+	    "service started).",
+	    SAMPLE_SECONDS_MS, last_use_ms),
+	VERSION_ROW("hsmkey_version_state", "gauge",
+	    "The state of a key version (always 1; the state is a label).",
+	    SAMPLE_STATE, state),
+	SECRET_ROW("hsmkey_client_requests_total", "counter",
+	    "Requests that named a client secret since the service started.",
+	    SAMPLE_COUNT, requests),
+	SECRET_ROW("hsmkey_client_denials_total", "counter",
+	    "Of them, the ones refused (bad MAC, clock, replay, no grant).",
+	    SAMPLE_COUNT, denials),
+	SECRET_ROW("hsmkey_client_last_use_timestamp_seconds", "gauge",
+	    "When a client secret last made a request whose MAC held (0: not "
+	    "since the service started).",
+	    SAMPLE_SECONDS_MS, last_use_ms),
+};
+#define NFAMILIES (sizeof(families) / sizeof(families[0]))
 
-static void
-secret_labels(FILE *f, const Hsmkey__V1__SecretStats *x)
-{
-	fputs("{client=", f);
-	put_label(f, x->client);
-	fprintf(f, ",secret=\"%" PRIu32 "\"}", x->secret);
-}
+/* The per-version and per-secret statistics one exposition writes. */
+struct snapshot {
+	Hsmkey__V1__VersionStats **vs;
+	size_t			   nv;
+	Hsmkey__V1__SecretStats	 **ss;
+	size_t			   ns;
+};
 
-/* A counter per key version; field: offset of a uint64_t in VersionStats. */
+/* One sample of fam for row i of the snapshot. */
 static void
-version_counter(FILE *f, const char *name, const char *help,
-    Hsmkey__V1__VersionStats **vs, size_t nv, size_t field)
+put_sample(
+    FILE *f, const struct family *fam, const struct snapshot *snap, size_t i)
 {
-	uint64_t v;
-	size_t	 i;
+	const void *row;
+	uint64_t    v;
 
-	header(f, name, "counter", help);
-	for (i = 0; i < nv; i++) {
-		memcpy(&v, (const char *)vs[i] + field, sizeof(v));
-		fputs(name, f);
-		version_labels(f, vs[i]);
+	fputs(fam->name, f);
+	if (fam->per_secret) {
+		row = snap->ss[i];
+		fputs("{client=", f);
+		put_label(f, snap->ss[i]->client);
+		fprintf(f, ",secret=\"%" PRIu32 "\"", snap->ss[i]->secret);
+	} else {
+		row = snap->vs[i];
+		fputs("{key=", f);
+		put_label(f, snap->vs[i]->key);
+		fprintf(f, ",version=\"%" PRIu32 "\"", snap->vs[i]->version);
+	}
+	if (fam->kind == SAMPLE_STATE) {
+		fputs(",state=", f);
+		put_label(f, hk_state_name(snap->vs[i]->state));
+		fputs("} 1\n", f);
+		return;
+	}
+	memcpy(&v, (const char *)row + fam->field, sizeof(v));
+	if (fam->kind == SAMPLE_SECONDS_MS) {
+		fprintf(f, "} %" PRIu64 ".%03u\n", v / 1000,
+		    (unsigned int)(v % 1000));
+	} else {
 		fprintf(f, "} %" PRIu64 "\n", v);
 	}
 }
 
-/* A counter per client secret; field: offset of a uint64_t in
- * SecretStats. */
+/* The service, token and audit health gauges. */
 static void
-secret_counter(FILE *f, const char *name, const char *help,
-    Hsmkey__V1__SecretStats **ss, size_t ns, size_t field)
+put_health(FILE *f, struct server *sv, int up)
 {
-	uint64_t v;
-	size_t	 i;
+	static const struct {
+		const char *name, *help;
+	} gauges[] = {
+		{ "hsmkey_up",
+		    "1 while hsmkeyd runs; 0 in the file it leaves at a clean "
+		    "stop." },
+		{ "hsmkey_token_up", "1 when the PKCS#11 token answers." },
+		{ "hsmkey_audit_up",
+		    "1 when the audit log can be written (or auditing is "
+		    "off)." },
+	};
+	char   why[PATH_MAX + 128];
+	int    value[3];
+	size_t i;
 
-	header(f, name, "counter", help);
-	for (i = 0; i < ns; i++) {
-		memcpy(&v, (const char *)ss[i] + field, sizeof(v));
-		fputs(name, f);
-		secret_labels(f, ss[i]);
-		fprintf(f, " %" PRIu64 "\n", v);
+	value[0] = up;
+	value[1] = token_healthy(sv->tok) ? 1 : 0;
+	value[2] = audit_health(sv->audit, why, sizeof(why)) ? 1 : 0;
+	for (i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++) {
+		header(f, gauges[i].name, "gauge", gauges[i].help);
+		fprintf(f, "%s %d\n", gauges[i].name, value[i]);
 	}
+}
+
+/* The latency histogram of op, if it counted any request. */
+static void
+put_histogram(FILE *f, struct histogram *h, const char *op)
+{
+	uint64_t count = atomic_load(&h->count), cum = 0;
+	size_t	 b;
+
+	if (count == 0) {
+		return;
+	}
+	for (b = 0; b <= NBOUNDS; b++) {
+		cum += atomic_load(&h->bucket[b]);
+		fprintf(f,
+		    "hsmkey_request_duration_seconds_bucket{op=\"%s\",le=",
+		    op);
+		if (b < NBOUNDS) {
+			fprintf(f, "\"%g\"", (double)bounds_us[b] / 1e6);
+		} else {
+			fputs("\"+Inf\"", f);
+		}
+		/* a bucket read late may exceed count: keep +Inf equal to
+		 * the count */
+		fprintf(f, "} %" PRIu64 "\n",
+		    b < NBOUNDS ? (cum < count ? cum : count) : count);
+	}
+	fprintf(f, "hsmkey_request_duration_seconds_sum{op=\"%s\"} %.6f\n", op,
+	    (double)atomic_load(&h->sum_ns) / 1e9);
+	fprintf(f,
+	    "hsmkey_request_duration_seconds_count{op=\"%s\"} %" PRIu64 "\n",
+	    op, count);
 }
 
 /* The whole exposition into f. */
 static int
 expose(struct metrics *m, struct server *sv, FILE *f, int up)
 {
-	Hsmkey__V1__VersionStats **vs = NULL;
-	Hsmkey__V1__SecretStats	 **ss = NULL;
-	size_t			   nv = 0, ns = 0, i, b;
-	char			   why[PATH_MAX + 128];
-	uint64_t		   cum;
-	int			   r;
+	struct snapshot snap = { NULL, 0, NULL, 0 };
+	size_t		i, j;
+	int		r;
 
-	if ((r = keyring_stats(sv->kr, &vs, &nv)) != 0 ||
-	    (r = clients_secret_stats(sv->clients, NULL, &ss, &ns)) != 0) {
+	if ((r = keyring_stats(sv->kr, &snap.vs, &snap.nv)) != 0 ||
+	    (r = clients_secret_stats(
+		 sv->clients, NULL, &snap.ss, &snap.ns)) != 0) {
 		goto out;
 	}
-	header(f, "hsmkey_up", "gauge",
-	    "1 while hsmkeyd runs; 0 in the "
-	    "file it leaves at a clean stop.");
-	fprintf(f, "hsmkey_up %d\n", up);
-	header(f, "hsmkey_token_up", "gauge",
-	    "1 when the PKCS#11 token "
-	    "answers.");
-	fprintf(f, "hsmkey_token_up %d\n", token_healthy(sv->tok) ? 1 : 0);
-	header(f, "hsmkey_audit_up", "gauge",
-	    "1 when the audit log can be "
-	    "written (or auditing is off).");
-	fprintf(f, "hsmkey_audit_up %d\n",
-	    audit_health(sv->audit, why, sizeof(why)) ? 1 : 0);
-
-	version_counter(f, "hsmkey_signs_total",
-	    "Signatures made by a key "
-	    "version since the service started.",
-	    vs, nv, offsetof(Hsmkey__V1__VersionStats, signs));
-	version_counter(f, "hsmkey_verifies_total",
-	    "Verifications against "
-	    "a key version since the service started.",
-	    vs, nv, offsetof(Hsmkey__V1__VersionStats, verifies));
-	version_counter(f, "hsmkey_sign_errors_total",
-	    "Signing errors of "
-	    "a key version since the service started.",
-	    vs, nv, offsetof(Hsmkey__V1__VersionStats, errors));
-	header(f, "hsmkey_version_last_use_timestamp_seconds", "gauge",
-	    "When a key version last signed or verified (0: not since the "
-	    "service started).");
-	for (i = 0; i < nv; i++) {
-		fputs("hsmkey_version_last_use_timestamp_seconds", f);
-		version_labels(f, vs[i]);
-		fputc('}', f);
-		put_seconds_ms(f, vs[i]->last_use_ms);
+	put_health(f, sv, up);
+	for (i = 0; i < NFAMILIES; i++) {
+		header(
+		    f, families[i].name, families[i].type, families[i].help);
+		for (j = 0; j < (families[i].per_secret ? snap.ns : snap.nv);
+		     j++) {
+			put_sample(f, &families[i], &snap, j);
+		}
 	}
-	header(f, "hsmkey_version_state", "gauge",
-	    "The state of a key "
-	    "version (always 1; the state is a label).");
-	for (i = 0; i < nv; i++) {
-		fputs("hsmkey_version_state", f);
-		version_labels(f, vs[i]);
-		fputs(",state=", f);
-		put_label(f, hk_state_name(vs[i]->state));
-		fputs("} 1\n", f);
-	}
-
-	secret_counter(f, "hsmkey_client_requests_total",
-	    "Requests that "
-	    "named a client secret since the service started.",
-	    ss, ns, offsetof(Hsmkey__V1__SecretStats, requests));
-	secret_counter(f, "hsmkey_client_denials_total",
-	    "Of them, the "
-	    "ones refused (bad MAC, clock, replay, no grant).",
-	    ss, ns, offsetof(Hsmkey__V1__SecretStats, denials));
-	header(f, "hsmkey_client_last_use_timestamp_seconds", "gauge",
-	    "When a client secret last made a request whose MAC held (0: "
-	    "not since the service started).");
-	for (i = 0; i < ns; i++) {
-		fputs("hsmkey_client_last_use_timestamp_seconds", f);
-		secret_labels(f, ss[i]);
-		put_seconds_ms(f, ss[i]->last_use_ms);
-	}
-
 	header(f, "hsmkey_request_duration_seconds", "histogram",
-	    "Time from "
-	    "a request's arrival to its reply (audit wait included), by "
-	    "operation.");
+	    "Time from a request's arrival to its reply (audit wait "
+	    "included), by operation.");
 	for (i = 0; i < NOPS; i++) {
-		struct histogram *h = &m->h[i];
-		uint64_t	  count = atomic_load(&h->count);
-
-		if (count == 0) {
-			continue;
-		}
-		cum = 0;
-		for (b = 0; b <= NBOUNDS; b++) {
-			cum += atomic_load(&h->bucket[b]);
-			fprintf(f,
-			    "hsmkey_request_duration_seconds_bucket"
-			    "{op=\"%s\",le=",
-			    op_names[i]);
-			if (b < NBOUNDS) {
-				fprintf(
-				    f, "\"%g\"", (double)bounds_us[b] / 1e6);
-			} else {
-				fputs("\"+Inf\"", f);
-			}
-			/* a bucket read late may exceed count: keep +Inf
-			 * equal to the count */
-			fprintf(f, "} %" PRIu64 "\n",
-			    b < NBOUNDS ? (cum < count ? cum : count) : count);
-		}
-		fprintf(f,
-		    "hsmkey_request_duration_seconds_sum{op=\"%s\"} "
-		    "%.6f\n",
-		    op_names[i], (double)atomic_load(&h->sum_ns) / 1e9);
-		fprintf(f,
-		    "hsmkey_request_duration_seconds_count{op=\"%s\"} "
-		    "%" PRIu64 "\n",
-		    op_names[i], count);
+		put_histogram(f, &m->h[i], op_names[i]);
 	}
 	r = 0;
 out:
-	for (i = 0; i < nv; i++) {
-		free(vs[i]->key);
-		free(vs[i]);
+	for (i = 0; i < snap.nv; i++) {
+		free(snap.vs[i]->key);
+		free(snap.vs[i]);
 	}
-	free(vs);
-	clients_secret_stats_free(ss, ns);
+	free(snap.vs);
+	clients_secret_stats_free(snap.ss, snap.ns);
 	return r;
 }
 

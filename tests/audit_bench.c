@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "hsmkey.h"
+#include "testclock.h"
 
 #define MAX_THREADS 256
 
@@ -31,15 +32,6 @@ struct signer {
 	double	    until;
 	uint64_t    signs, failures;
 };
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void *
 signer_main(void *arg)
@@ -68,7 +60,7 @@ signer_main(void *arg)
 			return NULL;
 		}
 	}
-	for (i = 0; now_s() < w->until && row < 3; i++) {
+	for (i = 0; hk_now_s() < w->until && row < 3; i++) {
 		memset(digest, 0, sizeof(digest));
 		memcpy(digest, &w->id, sizeof(w->id));
 		memcpy(digest + 8, &i, sizeof(i));
@@ -113,7 +105,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "audit_bench: bad SECONDS or THREADS\n");
 		return 2;
 	}
-	t0 = now_s();
+	t0 = hk_now_s();
 	for (i = 0; i < n; i++) {
 		w[i].id = i;
 		w[i].cred = argv[1];
@@ -131,7 +123,7 @@ main(int argc, char **argv)
 		signs += w[i].signs;
 		failures += w[i].failures;
 	}
-	t1 = now_s();
+	t1 = hk_now_s();
 	printf("signs %llu seconds %.2f rate %.0f/s failures %llu\n",
 	    (unsigned long long)signs, t1 - t0, (double)signs / (t1 - t0),
 	    (unsigned long long)failures);

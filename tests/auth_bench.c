@@ -32,6 +32,7 @@
 #include "envelope.h"
 #include "hsmkey.pb-c.h"
 #include "rawproto.h"
+#include "testclock.h"
 
 #define MAX_PHASES 100000
 
@@ -40,15 +41,6 @@ static const char    *urls[2], *key;
 static atomic_long    phase; /* -1: stop */
 static atomic_long   *counts;
 static atomic_long    errors;
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Which service phase p talks to: A B B A A B B A ... */
 static int
@@ -178,11 +170,11 @@ main(int argc, char **argv)
 	}
 	nap.tv_sec = phase_ms / 1000;
 	nap.tv_nsec = (phase_ms % 1000) * 1000000L;
-	t = now_s();
+	t = hk_now_s();
 	for (i = 0; i < nwarm + nphases; i++) {
 		atomic_store(&phase, i);
 		nanosleep(&nap, NULL);
-		len[i] = now_s() - t;
+		len[i] = hk_now_s() - t;
 		t += len[i];
 	}
 	atomic_store(&phase, -1);

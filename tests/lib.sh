@@ -27,6 +27,8 @@ shopt -s lastpipe
 : "${HSMKEYD:?HSMKEYD must name the hsmkeyd binary}"
 : "${HSMKEY:?HSMKEY must name the hsmkey binary}"
 SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+# shellcheck source=tests/softhsm.sh
+. "$(dirname "${BASH_SOURCE[0]}")/softhsm.sh"
 # Generous under sanitizers: a slow start is not a failure.
 HK_READY_TIMEOUT=${HK_READY_TIMEOUT:-20}
 # The daemon loads SoftHSM, whose leaks tests/lsan.supp suppresses; that
@@ -102,36 +104,10 @@ hk_slow()
 	fi
 }
 
-# expect_exit N CMD...: runs CMD (stdin is the caller's), keeps its stdout
-# in $HK_OUT and $T/out, its stderr in $HK_ERR and $T/err, and asserts that
-# it exits N.  Prints the command's stderr on a mismatch.
-expect_exit()
-{
-	local want=$1 t0
-	shift
-	t0=${EPOCHREALTIME/./}
-	"$@" >"$T/out" 2>"$T/err"
-	HK_RC=$?
-	hk_slow "$t0" "$@"
-	HK_OUT=$(cat "$T/out")
-	HK_ERR=$(cat "$T/err")
-	{
-		printf '$ %s\n' "$*"
-		cat "$T/err"
-	} >>"$T/captured.stderr"
-	cat "$T/out" >>"$T/captured.stdout"
-	if [ "$HK_RC" -eq "$want" ]; then
-		ok "exit $want: $*"
-		return 0
-	fi
-	fail "exit $HK_RC, want $want: $*"
-	sed -e 's/^/    stderr: /' "$T/err" | head -n 20
-	sed -e 's/^/    stdout: /' "$T/out" | head -n 5
-	return 1
-}
-
-# expect_fail CMD...: like expect_exit but accepts any non-zero exit.
-expect_fail()
+# hk_run CMD...: runs CMD (stdin is the caller's), keeps its exit status in
+# $HK_RC, its stdout in $HK_OUT and $T/out, its stderr in $HK_ERR and
+# $T/err, and appends both to $T/captured.stdout and $T/captured.stderr.
+hk_run()
 {
 	local t0=${EPOCHREALTIME/./}
 	"$@" >"$T/out" 2>"$T/err"
@@ -144,12 +120,40 @@ expect_fail()
 		cat "$T/err"
 	} >>"$T/captured.stderr"
 	cat "$T/out" >>"$T/captured.stdout"
+}
+
+# hk_run_failed WHAT: a fail for the last hk_run, with its output.
+hk_run_failed()
+{
+	fail "$1"
+	sed -e 's/^/    stderr: /' "$T/err" | head -n 20
+	sed -e 's/^/    stdout: /' "$T/out" | head -n 5
+	return 1
+}
+
+# expect_exit N CMD...: hk_run CMD, and asserts that it exits N.  Prints
+# the command's stderr on a mismatch.
+expect_exit()
+{
+	local want=$1
+	shift
+	hk_run "$@"
+	if [ "$HK_RC" -eq "$want" ]; then
+		ok "exit $want: $*"
+		return 0
+	fi
+	hk_run_failed "exit $HK_RC, want $want: $*"
+}
+
+# expect_fail CMD...: like expect_exit but accepts any non-zero exit.
+expect_fail()
+{
+	hk_run "$@"
 	if [ "$HK_RC" -ne 0 ]; then
 		ok "fails (exit $HK_RC): $*"
 		return 0
 	fi
-	fail "exit 0, want a failure: $*"
-	return 1
+	hk_run_failed "exit 0, want a failure: $*"
 }
 
 # expect_one_line_error: the last command's stderr is exactly one
@@ -167,16 +171,6 @@ expect_one_line_error()
 }
 
 # ------------------------------------------------------------ token, config
-
-# hk_free_port: prints a TCP port on 127.0.0.1 that is free right now.
-hk_free_port()
-{
-	"$HK_PYTHON" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
 
 # hk_write_config FILE LISTEN...: a service config for this test's token.
 # HK_STATE_TAG (e.g. -b), when set, names the audit log and metrics file
@@ -217,7 +211,7 @@ EOF
 # endpoint $HK_TCP_URL with --tcp) and the first admin ($T/admin.cred).
 hk_setup()
 {
-	local tcp=0 so_pin
+	local tcp=0
 	[ "${1:-}" = "--tcp" ] && tcp=1
 	T=$(mktemp -d "${TMPDIR:-/tmp}/hsmkey-test.XXXXXX") || {
 		echo "mktemp failed" >&2
@@ -227,22 +221,7 @@ hk_setup()
 	trap 'exit 130' INT TERM
 	: >"$T/captured.stderr"
 	: >"$T/captured.stdout"
-	mkdir -m 0700 "$T/tokens"
-	cat >"$T/softhsm2.conf" <<EOF
-directories.tokendir = $T/tokens
-objectstore.backend = file
-log.level = ERROR
-EOF
-	export SOFTHSM2_CONF=$T/softhsm2.conf
-	PIN=$(openssl rand -hex 12)
-	so_pin=$(openssl rand -hex 12)
-	(umask 077 && printf '%s\n' "$PIN" >"$T/pin")
-	if ! softhsm2-util --init-token --free --label hsmkey \
-	    --so-pin "$so_pin" --pin "$PIN" >"$T/softhsm-init.log" 2>&1; then
-		cat "$T/softhsm-init.log"
-		echo "softhsm2-util --init-token failed" >&2
-		exit 1
-	fi
+	hk_token_init "$T" "$T/pin" || exit 1
 	HK_SOCK_URL="ipc://$T/hsmkey.sock"
 	HK_TCP_URL=
 	if [ "$tcp" -eq 1 ]; then

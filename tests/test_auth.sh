@@ -139,8 +139,10 @@ check "the new credentials are secret 2" \
 cp -p "$T/svc-new.cred" "$T/.svc.cred.tmp"
 mv "$T/.svc.cred.tmp" "$T/svc.cred"
 sleep 2.5
-# svc_secret_used N: secret N of client svc has a last use
-svc_secret_used()
+# svc_secrets EXPR: the Python expression EXPR holds for the secrets of
+# client svc in `hk --json client list` (s: that list; num(x): a secret's
+# number; used(x): whether it has a last use).
+svc_secrets()
 {
 	hk --json client list | "$HK_PYTHON" -c '
 import json, sys
@@ -155,14 +157,13 @@ def find(o):
         for v in o:
             r = find(v)
             if r: return r
-c = find(json.load(sys.stdin))
-for x in c["secrets"]:
-    if x.get("number", x.get("secret_no")) == int(sys.argv[1]):
-        sys.exit(0 if x.get("last_used_ms") or x.get("last_used") else 1)
-sys.exit(1)' "$1"
+s = find(json.load(sys.stdin))["secrets"]
+def num(x): return x.get("number", x.get("secret_no"))
+def used(x): return bool(x.get("last_used_ms") or x.get("last_used"))
+sys.exit(0 if eval(sys.argv[1]) else 1)' "$1"
 }
 check "before the revoke, the signers already use secret 2 (reloaded)" \
-    svc_secret_used 2
+    svc_secrets 'any(num(x) == 2 and used(x) for x in s)'
 expect_exit 0 hk client revoke svc --secret 1
 # at once: the very next request with the old secret is refused
 expect_exit 3 "$HSMKEY" --credentials "$T/svc-old.cred" sign loop-1 \
@@ -181,25 +182,8 @@ else
 	sed -e 's/^/    stderr: /' "$T/loop.err" | head -n 10
 fi
 cat "$T/loop.err" >>"$T/captured.stderr"
-hk --json client list >"$T/clients.json"
-check "svc holds only secret 2 now, and it was used" "$HK_PYTHON" -c '
-import json, sys
-def find(o):
-    if isinstance(o, dict):
-        if o.get("id") == "svc":
-            return o
-        for v in o.values():
-            r = find(v)
-            if r: return r
-    elif isinstance(o, list):
-        for v in o:
-            r = find(v)
-            if r: return r
-c = find(json.load(open(sys.argv[1])))
-s = c["secrets"]
-nums = [x.get("number", x.get("secret_no")) for x in s]
-used = [x for x in s if x.get("last_used_ms") or x.get("last_used")]
-sys.exit(0 if nums == [2] and used else 1)' "$T/clients.json"
+check "svc holds only secret 2 now, and it was used" svc_secrets \
+    '[num(x) for x in s] == [2] and any(used(x) for x in s)'
 
 # ---- no secret in logs, error messages or argv --------------------------
 ps -eo args >"$T/ps.txt"

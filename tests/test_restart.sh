@@ -31,18 +31,26 @@ done
 expect_exit 0 hk pubkey k1 --version 3 --out "$T/k1v3.before.pem"
 key_versions k1 >"$T/k1.before"
 
-# after_restart WHAT: everything made above is there, the same.
-after_restart()
+# same_keys WHAT CLIENT TAG: CLIENT (hk or hk2) lists k1, k2 and k3, with
+# the public keys they had before ($T/KEY.TAG.pem).
+same_keys()
 {
-	local what=$1 k
-	expect_exit 0 hk list
+	local what=$1 client=$2 tag=$3 k
+	expect_exit 0 "$client" list
 	cp "$T/out" "$T/list.txt"
 	for k in k1 k2 k3; do
 		check "$what: list shows $k" grep -q -w "$k" "$T/list.txt"
-		expect_exit 0 hk pubkey "$k" --out "$T/$k.after.pem"
+		expect_exit 0 "$client" pubkey "$k" --out "$T/$k.$tag.pem"
 		check "$what: $k has the same public key" \
-		    cmp -s "$T/$k.before.pem" "$T/$k.after.pem"
+		    cmp -s "$T/$k.before.pem" "$T/$k.$tag.pem"
 	done
+}
+
+# after_restart WHAT: everything made above is there, the same.
+after_restart()
+{
+	local what=$1
+	same_keys "$what" hk after
 	expect_exit 0 hk pubkey k1 --version 3 --out "$T/k1v3.after.pem"
 	check "$what: k1's pending v3 has the same public key" \
 	    cmp -s "$T/k1v3.before.pem" "$T/k1v3.after.pem"
@@ -81,14 +89,7 @@ hk2()
 	"$HSMKEY" --credentials "$T/admin.cred" --connect "ipc://$T/second.sock" "$@"
 }
 expect_exit 0 hk2 health
-expect_exit 0 hk2 list
-cp "$T/out" "$T/list.txt"
-for k in k1 k2 k3; do
-	check "second service lists $k" grep -q -w "$k" "$T/list.txt"
-	expect_exit 0 hk2 pubkey "$k" --out "$T/$k.second.pem"
-	check "second service: $k has the same public key" \
-	    cmp -s "$T/$k.before.pem" "$T/$k.second.pem"
-done
+same_keys "second service" hk2 second
 expect_exit 0 hk2 sign k1 --in "$MSG"
 sig_b=$HK_OUT
 check "second service signs k1 with v2" test "$(sig_version "$sig_b")" = 2

@@ -15,6 +15,10 @@
 
 #include <openssl/evp.h>
 
+#include "token.h"
+
+struct hsmkey;
+
 #define BENCH_NMSG    256 /* distinct messages/digests signed */
 #define BENCH_MSGLEN  256 /* Ed25519 message size (issue 5) */
 #define BENCH_BATCH   100 /* digests per batch request */
@@ -148,8 +152,9 @@ struct bench_keyset {
 	enum bench_alg alg;
 	EVP_PKEY      *pk[BENCH_MAXVER + 1];
 };
-/* The keyset of a row (its arg gives it); set by bench.c. */
-extern struct bench_keyset *(*bench_row_keys)(const struct bench_row *row);
+/* The keyset of a row (its arg gives it: bench_ops.c); NULL: nothing to
+ * check. */
+struct bench_keyset *bench_row_keys(const struct bench_row *row);
 
 /* ---- bench_proc.c: processes */
 
@@ -184,5 +189,127 @@ void bench_kill_all(void);
 /* Monotonic clock in seconds / nanoseconds. */
 double	 bench_now(void);
 uint64_t bench_now_ns(void);
+
+/*
+ * ---- bench.c: the run's options, rows and results.  Shared by the
+ * sections (bench_sections.c, bench_many.c) and the report
+ * (bench_report.c); main thread only.
+ */
+
+struct bench_opts {
+	const char *json;
+	const char *dir;
+	const char *hsmkeyd;
+	const char *ipc;
+	const char *tcp;
+	const char *echo_tcp;
+	const char *module;
+	const char *p11kit;
+	const char *fixture;	 /* copy of build-bench/fixture-10k */
+	const char *fixture_ipc; /* where its hsmkeyd listens */
+	double	    fixture_copy_s;
+	char	    conf[512], cred[512], pin[512], echo_ipc[512];
+	char	    self[512];
+};
+extern struct bench_opts bench_opt;
+
+#define BENCH_MAXROWS 128
+extern struct bench_row bench_rows[BENCH_MAXROWS];
+extern int		bench_nrows;
+extern int		bench_failed; /* a request or a check failed */
+
+extern struct bench_daemon bench_daemon1, bench_daemon2;
+extern double		   bench_t_start; /* when main() began */
+
+/* The service's keys, and the admin handle. */
+enum { BENCH_K_EC = 0, BENCH_K_ED, BENCH_K_RSA, BENCH_NKEYS };
+extern struct bench_keyset bench_keys[BENCH_NKEYS];
+extern const char *const   bench_alg_names[BENCH_NKEYS];
+extern struct hsmkey	  *bench_admin;
+extern struct bench_keyset bench_fixkey; /* the fixture's key */
+#define BENCH_FIX_ROUNDS 3		 /* interleaved few/10k pairs */
+
+/* Results that are not rows. */
+struct bench_results {
+	size_t echo_len;	   /* bytes of a sign request envelope */
+	double startup1_s;	   /* hsmkeyd start, few keys */
+	long   hwm1_kib, rss1_kib; /* after the main rows */
+	long   hwm_bulk_kib;	   /* after making the versions */
+	int    want_versions, versions, keys_made;
+	double bulk_s;
+	char   bulk_note[160];
+	double startup2_s;	   /* hsmkeyd start, many versions */
+	long   rss2_ready_kib;	   /* right after "ready" */
+	long   hwm2_kib, rss2_kib; /* after the sign row */
+	long   hwm2_ready_kib;	   /* VmHWM right after "ready" */
+	int    done10k;
+	int    from_fixture; /* the versions came from --fixture */
+	int    fixture_keys;
+	double few_ops, many_ops; /* means of the interleaved rows */
+};
+extern struct bench_results bench_res;
+
+/* A new row in bench_rows (exits when full); the caller sets its ops. */
+struct bench_row *bench_row_new(
+    const char *name, const char *alg, const char *transport, int conc);
+/* Runs a row and prints it as a progress line on stderr; 0 or -1 (and
+ * bench_failed set). */
+int bench_run(struct bench_row *r);
+/* The first measured row that matches (transport NULL, conc 0: any). */
+struct bench_row *bench_find_row(
+    const char *name, const char *alg, const char *transport, int conc);
+/* The best row of a kind (highest ops/s) over its concurrencies. */
+struct bench_row *
+bench_best_row(const char *name, const char *alg, const char *transport);
+
+/* ---- bench_ops.c: the rows' operations and their shared args */
+
+/* Every row's arg starts with its keyset (NULL: nothing to check). */
+struct bench_echo_arg {
+	struct bench_keyset *ks; /* NULL */
+	const char	    *url;
+};
+struct bench_svc_arg {
+	struct bench_keyset *ks;
+	const char	    *url;
+	const char	    *cred; /* NULL: bench_opt.cred */
+};
+struct bench_tok_arg {
+	struct bench_keyset *ks;
+	struct token	    *t;
+	token_obj_t	     key;
+	enum token_mech	     mech;
+};
+
+/* echo: a bare nanomsg REQ socket; ping, sign, batch: libhsmkey; tok:
+ * token_sign() in this process (raw) or through p11-kit. */
+extern const struct bench_ops bench_echo_ops, bench_ping_ops, bench_sign_ops,
+    bench_batch_ops, bench_tok_ops;
+
+/* Bytes of a one-digest sign request envelope, the echo rows' message. */
+size_t bench_sign_request_len(void);
+
+/* ---- bench_sections.c, bench_many.c: the groups of rows main() runs */
+
+/* Fetches versions 1..maxver of ks's public keys through h; 0 or -1. */
+int bench_fetch_pubkeys(struct hsmkey *h, struct bench_keyset *ks, int maxver);
+void bench_section_echo_ping(void);
+/* The token rows (raw and raw-copy, or p11-kit-remote) through module. */
+void bench_section_token(const char *name, const char *module,
+    const char *transport, const int *concs, int nconc);
+void bench_section_service(void);
+void bench_section_batch(void);
+/* service-many: versions made through the service, then a restart. */
+void bench_section_many(void);
+/* service-10k and service-few on the --fixture token. */
+void bench_section_fixture(void);
+
+/* ---- bench_report.c: ratios, targets, the table and the JSON */
+
+/* The CPU model and the number of online CPUs. */
+void bench_machine(char *cpu, size_t cpulen, long *ncpu);
+/* Computes ratios and targets, prints the report on stdout and writes
+ * json (if not NULL); 0, or -1 if the JSON could not be written. */
+int bench_report(const char *cpu, long ncpu, const char *json);
 
 #endif /* HK_BENCH_H */

@@ -19,30 +19,23 @@
 #include <time.h>
 
 #include "bench.h"
+#include "testclock.h"
 
 enum { PH_WARM = 0, PH_MEASURE, PH_STOP };
 
 static atomic_int	 phase;
 static pthread_barrier_t start_barrier;
 
-struct bench_keyset *(*bench_row_keys)(const struct bench_row *row);
-
 double
 bench_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return hk_now_s();
 }
 
 uint64_t
 bench_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return hk_now_ns();
 }
 
 int
@@ -86,56 +79,61 @@ bench_keep(struct bench_worker *w, uint32_t msg, uint32_t version,
 	memcpy(s->sig, sig, len);
 }
 
+/* Makes one request and times it (*nsp); 0, or -1 with w->failed set. */
+static int
+timed_op(struct bench_worker *w, uint64_t *nsp)
+{
+	uint64_t t0 = bench_now_ns();
+
+	if (w->row->ops->op(w) != 0) {
+		w->failed = 1;
+		return -1;
+	}
+	*nsp = bench_now_ns() - t0;
+	w->seq++;
+	return 0;
+}
+
+/* Counts a request of ns nanoseconds in the row's results. */
+static void
+count(struct bench_worker *w, uint64_t ns)
+{
+	w->ops++;
+	if (w->nlat < w->latcap) {
+		w->lat[w->nlat++] =
+		    (uint32_t)(ns > UINT32_MAX ? UINT32_MAX : ns);
+	} else {
+		w->row->lat_truncated = 1;
+	}
+}
+
 static void *
 worker_main(void *arg)
 {
-	struct bench_worker    *w = arg;
-	const struct bench_ops *ops = w->row->ops;
-	uint64_t		t0, t1;
-	int			ph, i;
+	struct bench_worker *w = arg;
+	uint64_t	     ns;
+	int		     ph, i;
 
 	pthread_barrier_wait(&start_barrier);
 	if (bench_p.smoke) {
 		for (i = 0; i < bench_p.smoke_ops && !w->failed; i++) {
-			t0 = bench_now_ns();
-			if (ops->op(w) != 0) {
-				w->failed = 1;
+			if (timed_op(w, &ns) != 0) {
 				break;
 			}
-			t1 = bench_now_ns();
-			w->seq++;
-			w->ops++;
-			if (w->nlat < w->latcap) {
-				w->lat[w->nlat++] =
-				    (uint32_t)(t1 - t0 > UINT32_MAX
-					    ? UINT32_MAX
-					    : t1 - t0);
-			}
+			count(w, ns);
 		}
 		return NULL;
 	}
 	while ((ph = atomic_load_explicit(&phase, memory_order_relaxed)) !=
 	    PH_STOP) {
-		t0 = bench_now_ns();
-		if (ops->op(w) != 0) {
-			w->failed = 1;
+		if (timed_op(w, &ns) != 0) {
 			break;
 		}
-		t1 = bench_now_ns();
-		w->seq++;
 		/* counted if it started and ended inside the window */
 		if (ph == PH_MEASURE &&
 		    atomic_load_explicit(&phase, memory_order_relaxed) ==
 			PH_MEASURE) {
-			w->ops++;
-			if (w->nlat < w->latcap) {
-				w->lat[w->nlat++] =
-				    (uint32_t)(t1 - t0 > UINT32_MAX
-					    ? UINT32_MAX
-					    : t1 - t0);
-			} else {
-				w->row->lat_truncated = 1;
-			}
+			count(w, ns);
 		}
 	}
 	return NULL;

@@ -49,6 +49,7 @@
 #include "log.h"
 #include "token.h"
 #include "wire.h"
+#include "testclock.h"
 
 #define FIX_MAXTHREADS 16
 
@@ -90,15 +91,6 @@ struct fix_thread {
 	char		      err[256];
 };
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 on_signal(int sig)
 {
@@ -110,7 +102,7 @@ static int
 out_of_time(void)
 {
 	return stop || atomic_load(&failed) ||
-	    (opt.limit_s > 0 && now_s() - t_start >= opt.limit_s);
+	    (opt.limit_s > 0 && hk_now_s() - t_start >= opt.limit_s);
 }
 
 static void
@@ -209,7 +201,7 @@ rss_kib(void)
 static void
 step(const char *what, double *t)
 {
-	double n = now_s();
+	double n = hk_now_s();
 
 	fprintf(stderr, "load: %-34s %6.2f s  VmRSS %7.1f MiB\n", what, n - *t,
 	    rss_kib() / 1024.0);
@@ -225,7 +217,7 @@ load_only(void)
 	struct token_session *s = NULL;
 	struct keyring	     *kr = NULL;
 	struct keyring_opts   ko;
-	double		      t = now_s();
+	double		      t = hk_now_s();
 	int		      r;
 
 	step("start", &t);
@@ -397,7 +389,7 @@ main(int argc, char **argv)
 		snprintf(host, sizeof(host), "localhost");
 	}
 	host[sizeof(host) - 1] = '\0';
-	t_start = now_s();
+	t_start = hk_now_s();
 	if (opt.load_only) {
 		snprintf(instance, sizeof(instance), "%s/%ld/%.0f", host,
 		    (long)getpid(), (double)time(NULL) * 1000);
@@ -416,7 +408,7 @@ main(int argc, char **argv)
 		    hk_strerror(r));
 		goto out;
 	}
-	t0 = now_s();
+	t0 = hk_now_s();
 	if (load_all(s0, &kr, &nobjs) != 0) {
 		goto out;
 	}
@@ -424,7 +416,7 @@ main(int argc, char **argv)
 	fprintf(stderr,
 	    "fixture: token has %zu objects, %" PRIu32 " keys, %" PRIu32
 	    " versions (listed and loaded in %.1f s)\n",
-	    nobjs, keys_total, vers_total, now_s() - t0);
+	    nobjs, keys_total, vers_total, hk_now_s() - t0);
 
 	/* what is there, what is half there, what is to make */
 	if ((todo = calloc((size_t)opt.nkeys, sizeof(*todo))) == NULL) {
@@ -476,7 +468,7 @@ main(int argc, char **argv)
 		}
 		nstarted++;
 	}
-	t0 = t_last = now_s();
+	t0 = t_last = hk_now_s();
 	last = 0;
 	for (;;) {
 		struct timespec ts = { 0, 200 * 1000 * 1000 };
@@ -484,7 +476,7 @@ main(int argc, char **argv)
 		int		alive = atomic_load(&running);
 
 		if (done - last >= opt.report || (alive == 0 && done > last)) {
-			double t = now_s();
+			double t = hk_now_s();
 
 			fprintf(stderr,
 			    "fixture: %6d versions made, +%d in %6.1f s "
@@ -513,11 +505,12 @@ main(int argc, char **argv)
 	fprintf(stderr,
 	    "fixture: made %d keys, %d versions in %.1f s (%.1f "
 	    "versions/s)%s\n",
-	    atomic_load(&made_keys), atomic_load(&made_versions), now_s() - t0,
+	    atomic_load(&made_keys), atomic_load(&made_versions),
+	    hk_now_s() - t0,
 	    atomic_load(&made_versions) /
-		(now_s() - t0 > 0 ? now_s() - t0 : 1),
+		(hk_now_s() - t0 > 0 ? hk_now_s() - t0 : 1),
 	    stop ? "; stopped by a signal"
-		: opt.limit_s > 0 && now_s() - t_start >= opt.limit_s
+		: opt.limit_s > 0 && hk_now_s() - t_start >= opt.limit_s
 		? "; time limit reached"
 		: "");
 	if (!atomic_load(&failed) && atomic_load(&made_keys) == ntodo) {

@@ -73,14 +73,8 @@ cleanup()
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-write_conf()	# dir: softhsm2.conf for dir/tokens
-{
-	cat >"$1/softhsm2.conf" <<EOC
-directories.tokendir = $(cd "$1" && pwd)/tokens
-objectstore.backend = file
-log.level = ERROR
-EOC
-}
+# shellcheck source=tests/softhsm.sh
+. "$(dirname "$0")/../softhsm.sh"
 
 T0=$(date +%s)
 mkdir -p "$W" || exit 1
@@ -89,18 +83,8 @@ W=$(cd "$W" && pwd)
 # 1. one initialised token, the model of every shard
 if [ ! -f "$W/base/done" ]; then
 	rm -rf "$W/base"
-	mkdir -p "$W/base" && mkdir -m 0700 "$W/base/tokens" || exit 1
-	write_conf "$W/base"
-	PIN=$(openssl rand -hex 12)
-	SO_PIN=$(openssl rand -hex 12)
-	(umask 077 && printf '%s\n' "$PIN" >"$W/pin")
-	if ! SOFTHSM2_CONF=$W/base/softhsm2.conf softhsm2-util --init-token \
-	    --free --label hsmkey --so-pin "$SO_PIN" --pin "$PIN" \
-	    >"$W/base/init.log" 2>&1; then
-		cat "$W/base/init.log" >&2
-		exit 1
-	fi
-	unset PIN SO_PIN
+	mkdir -p "$W/base" || exit 1
+	(hk_token_init "$W/base" "$W/pin") || exit 1
 	touch "$W/base/done"
 fi
 
@@ -116,7 +100,7 @@ run_shard()	# index
 		mkdir -p "$d.tmp" && cp -a "$W/base/tokens" "$d.tmp/tokens" &&
 		    mv "$d.tmp" "$d" || return 1
 	fi
-	write_conf "$d"
+	hk_softhsm_conf "$d"
 	SOFTHSM2_CONF=$d/softhsm2.conf "$HSMKEY_FIXTURE" \
 	    --module "$SOFTHSM_MODULE" --token "pkcs11:token=hsmkey" \
 	    --pin-file "$W/pin" --first "$first" --keys "$n" \
@@ -174,7 +158,7 @@ for ((s = 0; s < NSHARDS; s++)); do
 	    ! -name 'token.*' -print0 |
 	    xargs -0 -r cp -a -t "$TOKDIR" || exit 1
 done
-write_conf "$W/merged"
+hk_softhsm_conf "$W/merged"
 cp -a "$W/pin" "$W/merged/pin"
 
 # 4. load it as hsmkeyd does: every key must be there, complete
@@ -235,7 +219,7 @@ NOBJ=$(find "$W/merged/tokens" -name '*.object' ! -name 'token.object' | wc -l)
 cat "$W"/shard-*/fixture.log >"$W/merged/shards.log" 2>/dev/null
 rm -rf "$OUT"
 mv "$W/merged" "$OUT" || exit 1
-write_conf "$OUT"
+hk_softhsm_conf "$OUT"
 rm -rf "$W"
 echo "prepare: $OUT ready:"
 cat "$OUT/fixture.txt"

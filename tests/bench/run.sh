@@ -42,6 +42,8 @@ fi
 # libsofthsm2.so, which LSan can only see with the slow unwinder (libcrypto
 # has no frame pointers).  Ignored by builds without the sanitizers.
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/softhsm.sh
+. "$HERE/../softhsm.sh"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$HERE/../lsan.supp:print_suppressions=0}"
 
@@ -81,15 +83,6 @@ teardown()
 	exit "$rc"
 }
 
-free_port()
-{
-	python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
-
 SMOKE=0
 for a in "$@"; do
 	[ "$a" = --smoke ] && SMOKE=1
@@ -99,27 +92,12 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/hsmkey-bench.XXXXXX") || exit 1
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
-mkdir -m 0700 "$T/tokens"
-cat >"$T/softhsm2.conf" <<EOC
-directories.tokendir = $T/tokens
-objectstore.backend = file
-log.level = ERROR
-EOC
-export SOFTHSM2_CONF=$T/softhsm2.conf
-PIN=$(openssl rand -hex 12)
-SO_PIN=$(openssl rand -hex 12)
-(umask 077 && printf '%s\n' "$PIN" >"$T/pin")
-if ! softhsm2-util --init-token --free --label hsmkey \
-    --so-pin "$SO_PIN" --pin "$PIN" >"$T/softhsm-init.log" 2>&1; then
-	cat "$T/softhsm-init.log" >&2
-	echo "bench: softhsm2-util --init-token failed" >&2
-	exit 1
-fi
-unset PIN SO_PIN
+hk_token_init "$T" "$T/pin" || exit 1
+unset PIN
 
 IPC_URL="ipc://$T/hsmkey.sock"
-TCP_URL="tcp://127.0.0.1:$(free_port)"
-ECHO_TCP_URL="tcp://127.0.0.1:$(free_port)"
+TCP_URL="tcp://127.0.0.1:$(hk_free_port)"
+ECHO_TCP_URL="tcp://127.0.0.1:$(hk_free_port)"
 # write_conf FILE LISTEN PIN_FILE [SUFFIX]: an hsmkeyd config whose audit
 # log and metrics file are $T/audit SUFFIX .log and $T/hsmkey SUFFIX .prom.
 write_conf()
