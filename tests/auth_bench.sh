@@ -6,9 +6,9 @@
 #   tests/auth_bench.sh [BUILD_DIR [THREADS [SECONDS [ROUNDS [PHASE_MS]]]]]
 #
 # One SoftHSM token, one ecdsa-p256 key, two hsmkeyd on it side by side
-# (same binary, same settings, their own sockets and logs): A as
-# configured, B started with HSMKEYD_BENCH_SKIP_AUTH (both hsmkeyd-hooked)=yes-i-am-a-benchmark
-# (no client lookup, MAC, clock, nonce or grant checks, no reply MAC; the
+# (the same binary, hsmkeyd-hooked, the test build with its hooks; same
+# settings, their own sockets and logs): A as configured, B started with
+# HSMKEYD_BENCH_SKIP_AUTH=yes-i-am-a-benchmark (no client lookup, MAC, clock, nonce or grant checks, no reply MAC; the
 # daemon logs a loud warning).  tests/auth_bench signs with THREADS client
 # threads for SECONDS, switching every PHASE_MS between the two services
 # (A B B A A B B A ...): the machine's drift, tens of percent from minute to
