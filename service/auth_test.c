@@ -15,20 +15,18 @@
 #include "testserver.h"
 #include "testutil.h"
 
-static struct testserver ts;
-static int		 opened;
-static uint8_t		 secret[HK_SECRET_LEN];
-static uint32_t		 secret_no;
+static struct testserver *ts;
+static uint8_t		  secret[HK_SECRET_LEN];
+static uint32_t		  secret_no;
 
 static void
 need_server(void)
 {
 	static const char *const grants[] = { "sign:*", NULL };
 
-	if (!opened) {
-		testserver_open(&ts);
-		testserver_client(&ts, "svc", grants, secret, &secret_no);
-		opened = 1;
+	if (ts == NULL) {
+		ts = testserver_get();
+		testserver_client(ts, "svc", grants, secret, &secret_no);
 	}
 }
 
@@ -56,7 +54,7 @@ check(const uint8_t *key, const char *id, uint32_t no,
 	size_t	 len;
 
 	seal_with(key, id, no, nonce, ts_ms, req, &msg, &len);
-	PASS(auth_check(&ts.sv, ts.s, msg, len, hk_now_ms(), a));
+	PASS(auth_check(&ts->sv, ts->s, msg, len, hk_now_ms(), a));
 	free(msg);
 }
 
@@ -110,16 +108,16 @@ test_passes_once(void)
 	check(secret, "svc", secret_no, nonce, now, "ping", &b);
 	EQ_INT(b.verdict, AUTH_IN_FLIGHT);
 	TRUE(b.reply == NULL);
-	auth_finish(&ts.sv, &b, 0);
-	nonce_cache_finish(ts.sv.nonces, a.cached, stored, sizeof(stored));
+	auth_finish(&ts->sv, &b, 0);
+	nonce_cache_finish(ts->sv.nonces, a.cached, stored, sizeof(stored));
 	a.cached = NULL;
-	auth_finish(&ts.sv, &a, 0);
+	auth_finish(&ts->sv, &a, 0);
 	/* and after it: its reply, byte for byte */
 	check(secret, "svc", secret_no, nonce, now, "ping", &b);
 	EQ_INT(b.verdict, AUTH_ANSWERED);
 	EQ_INT(b.reply_len, sizeof(stored));
 	TRUE(memcmp(b.reply, stored, sizeof(stored)) == 0);
-	auth_finish(&ts.sv, &b, 0);
+	auth_finish(&ts->sv, &b, 0);
 	/* other bytes under the used nonce: a replay, MACed */
 	check(secret, "svc", secret_no, nonce, now, "pong", &b);
 	EQ_INT(b.verdict, AUTH_REFUSED);
@@ -131,7 +129,7 @@ test_passes_once(void)
 		EQ_INT(st, HSMKEY__V1__STATUS__STATUS_REPLAY);
 		TRUE(maced);
 	}
-	auth_finish(&ts.sv, &b, 1);
+	auth_finish(&ts->sv, &b, 1);
 }
 
 /* One refused envelope: its verdict, status, MAC, audit and denial. */
@@ -189,7 +187,7 @@ test_refusals(void)
 			    c->what, st, maced, a.audit, a.denial);
 		}
 		TRUE(a.used_ms == 0 && a.cached == NULL);
-		auth_finish(&ts.sv, &a, a.denial);
+		auth_finish(&ts->sv, &a, a.denial);
 	}
 }
 
@@ -199,19 +197,19 @@ test_older_than_start(void)
 {
 	struct auth a;
 	uint8_t	    nonce[HK_NONCE_LEN];
-	uint64_t    ts_ms = hk_now_ms() - 5000, start = ts.sv.start_ms;
+	uint64_t    ts_ms = hk_now_ms() - 5000, start = ts->sv.start_ms;
 	int	    maced;
 
 	need_server();
-	ts.sv.start_ms = ts_ms + 1000;
+	ts->sv.start_ms = ts_ms + 1000;
 	nonce_of(nonce, 30);
 	check(secret, "svc", secret_no, nonce, ts_ms, "ping", &a);
-	ts.sv.start_ms = start;
+	ts->sv.start_ms = start;
 	EQ_INT(a.verdict, AUTH_REFUSED);
 	EQ_INT(reply_status(&a, nonce, ts_ms, &maced),
 	    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED);
 	TRUE(maced);
-	auth_finish(&ts.sv, &a, 1);
+	auth_finish(&ts->sv, &a, 1);
 }
 
 /* Bytes that are no envelope, and an envelope of the wrong shape. */
@@ -227,10 +225,10 @@ test_malformed(void)
 	int	    maced;
 
 	need_server();
-	PASS(auth_check(&ts.sv, ts.s, junk, sizeof(junk), hk_now_ms(), &a));
+	PASS(auth_check(&ts->sv, ts->s, junk, sizeof(junk), hk_now_ms(), &a));
 	EQ_INT(a.verdict, AUTH_REFUSED);
 	TRUE(a.env == NULL && !a.audit && a.reply != NULL);
-	auth_finish(&ts.sv, &a, 0);
+	auth_finish(&ts->sv, &a, 0);
 	e.protocol = 2;
 	e.client_id = "svc";
 	e.nonce.data = nonce;
@@ -238,23 +236,14 @@ test_malformed(void)
 	e.mac.data = mac;
 	e.mac.len = sizeof(mac);
 	PASS(hk_encode(&e.base, &msg, &len));
-	PASS(auth_check(&ts.sv, ts.s, msg, len, hk_now_ms(), &a));
+	PASS(auth_check(&ts->sv, ts->s, msg, len, hk_now_ms(), &a));
 	free(msg);
 	EQ_INT(a.verdict, AUTH_REFUSED);
 	TRUE(a.client == NULL && !a.audit);
 	EQ_INT(reply_status(&a, nonce, hk_now_ms(), &maced),
 	    hk_status_from_err(HK_ERR_PROTOCOL));
 	TRUE(!maced);
-	auth_finish(&ts.sv, &a, 0);
-}
-
-static void
-test_close(void)
-{
-	if (opened) {
-		testserver_close(&ts);
-		opened = 0;
-	}
+	auth_finish(&ts->sv, &a, 0);
 }
 
 TEST_LIST = {
@@ -262,7 +251,7 @@ TEST_LIST = {
 	{ "refusals", test_refusals },
 	{ "older_than_start", test_older_than_start },
 	{ "malformed", test_malformed },
-	{ "close", test_close },
+	{ "close", testserver_test_close },
 	{ NULL, NULL },
 };
 

@@ -14,16 +14,12 @@
 #include "testserver.h"
 #include "testutil.h"
 
-static struct testserver ts;
-static int		 opened;
+static struct testserver *ts;
 
 static void
 need_server(void)
 {
-	if (!opened) {
-		testserver_open(&ts);
-		opened = 1;
-	}
+	ts = testserver_get();
 }
 
 /* A client with exactly the grants given (NULL-terminated). */
@@ -36,9 +32,9 @@ client_with(const char *id, const char *const *grants)
 	token_obj_t    key;
 	const char    *why;
 
-	testserver_client(&ts, id, grants, secret, &no);
+	testserver_client(ts, id, grants, secret, &no);
 	PASS(clients_secret(
-	    ts.sv.clients, id, no, hk_now_ms(), &cl, &key, &why));
+	    ts->sv.clients, id, no, hk_now_ms(), &cl, &key, &why));
 	return cl;
 }
 
@@ -80,7 +76,7 @@ static int
 run_bytes(struct client *cl, const uint8_t *buf, size_t len,
     struct dispatch_result *res)
 {
-	struct dispatch_ctx   ctx = { &ts.sv, ts.s, cl };
+	struct dispatch_ctx   ctx = { &ts->sv, ts->s, cl };
 	Hsmkey__V1__Response *resp;
 	uint8_t		     *out;
 	size_t		      olen;
@@ -171,7 +167,7 @@ test_denied_without_grant(void)
 	}
 	TRUE(denied >= 14);
 	/* no handler ran: nothing was made */
-	keyring_totals(ts.sv.kr, &keys, &versions);
+	keyring_totals(ts->sv.kr, &keys, &versions);
 	EQ_INT(keys, 0);
 }
 
@@ -280,21 +276,12 @@ test_refusals(void)
 	    HSMKEY__V1__STATUS__STATUS_ALREADY_EXISTS);
 }
 
-static void
-test_close(void)
-{
-	if (opened) {
-		testserver_close(&ts);
-		opened = 0;
-	}
-}
-
 TEST_LIST = {
 	{ "table_complete", test_table_complete },
 	{ "denied_without_grant", test_denied_without_grant },
 	{ "granted_passes", test_granted_passes },
 	{ "refusals", test_refusals },
-	{ "close", test_close },
+	{ "close", testserver_test_close },
 	{ NULL, NULL },
 };
 

@@ -57,3 +57,25 @@ testserver_client(struct testserver *t, const char *id,
 	PASS(clients_add(t->sv.clients, t->s, id, (char *const *)grants, n,
 	    secret, secret_nop, &expires));
 }
+
+static struct testserver shared;
+static int		 shared_open;
+
+struct testserver *
+testserver_get(void)
+{
+	if (!shared_open) {
+		testserver_open(&shared);
+		shared_open = 1;
+	}
+	return &shared;
+}
+
+void
+testserver_test_close(void)
+{
+	if (shared_open) {
+		testserver_close(&shared);
+		shared_open = 0;
+	}
+}

@@ -25,6 +25,12 @@ struct testserver {
 void testserver_open(struct testserver *t);
 void testserver_close(struct testserver *t);
 
+/* The test binary's one service, opened at the first call. */
+struct testserver *testserver_get(void);
+/* A test that closes it (the last of a TEST_LIST, so that the leak
+ * checker sees everything freed while the module is intact). */
+void testserver_test_close(void);
+
 /* Adds client id with grants; secret gets its first secret. */
 void testserver_client(struct testserver *t, const char *id,
     const char *const *grants, uint8_t secret[HK_SECRET_LEN],

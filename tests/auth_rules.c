@@ -23,24 +23,9 @@
 #include "rawproto.h"
 #include "wire.h"
 
-static int	      npass, nfail;
 static int	      sock = -1;
 static struct rp_cred cred;
 static const char    *url;
-
-#define CHECK(cond, ...)                                              \
-	do {                                                          \
-		if (cond) {                                           \
-			npass++;                                      \
-			printf("ok - ");                              \
-		} else {                                              \
-			nfail++;                                      \
-			printf("FAIL - %s:%d: ", __FILE__, __LINE__); \
-		}                                                     \
-		printf(__VA_ARGS__);                                  \
-		printf("\n");                                         \
-		fflush(stdout);                                       \
-	} while (0)
 
 #define OK     HSMKEY__V1__STATUS__STATUS_OK
 #define UNAUTH HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED
@@ -134,26 +119,26 @@ mode_replay(const char *key)
 	int		v0, i;
 
 	v0 = versions(key);
-	CHECK(v0 >= 1, "key %s has %d versions", key, v0);
+	RP_CHECK(v0 >= 1, "key %s has %d versions", key, v0);
 	rotate_req(key, &req, &len);
 	rp_env_defaults(&e, &cred);
 	if (rp_envelope(&e, req, len, &msg, &mlen) != 0) {
 		die("cannot build an envelope");
 	}
 	rp_exchange(sock, msg, mlen, &cred, e.ts, e.nonce, &a);
-	CHECK(a.status == OK && a.mac_ok && a.version == (uint32_t)v0 + 1,
+	RP_CHECK(a.status == OK && a.mac_ok && a.version == (uint32_t)v0 + 1,
 	    "rotate: %s, v%u, reply MAC %s", rp_status_name(a.status),
 	    a.version, a.mac_ok ? "verifies" : "BAD");
 	for (i = 0; i < 3; i++) {
 		rp_exchange(sock, msg, mlen, &cred, e.ts, e.nonce, &b);
-		CHECK(b.got && b.raw_len == a.raw_len &&
+		RP_CHECK(b.got && b.raw_len == a.raw_len &&
 			memcmp(a.raw, b.raw, a.raw_len) == 0,
 		    "replay %d of the captured rotate: the first reply again, "
 		    "byte for byte (%s, v%u)",
 		    i + 1, rp_status_name(b.status), b.version);
 		rp_reply_free(&b);
 	}
-	CHECK(versions(key) == v0 + 1,
+	RP_CHECK(versions(key) == v0 + 1,
 	    "the replays created no version "
 	    "(%d versions)",
 	    versions(key));
@@ -162,18 +147,18 @@ mode_replay(const char *key)
 	health_req(&hreq, &hlen);
 	e.ts = hk_now_ms();
 	send_env(&e, hreq, hlen, &c);
-	CHECK(c.status == REPLAY && c.mac_ok,
+	RP_CHECK(c.status == REPLAY && c.mac_ok,
 	    "a health request reusing the "
 	    "rotate's nonce: %s (%s)",
 	    rp_status_name(c.status), c.message);
 	rp_reply_free(&c);
 	send_env(&e, req, len, &c); /* the same rotate, a new timestamp */
-	CHECK(c.status == REPLAY,
+	RP_CHECK(c.status == REPLAY,
 	    "the same rotate with a new timestamp and "
 	    "the used nonce: %s",
 	    rp_status_name(c.status));
 	rp_reply_free(&c);
-	CHECK(versions(key) == v0 + 1, "still %d versions", v0 + 1);
+	RP_CHECK(versions(key) == v0 + 1, "still %d versions", v0 + 1);
 	rp_reply_free(&a);
 	free(msg);
 	free(req);
@@ -197,17 +182,17 @@ mode_late(const char *key, long wait_ms)
 		die("cannot build an envelope");
 	}
 	rp_exchange(sock, msg, mlen, &cred, e.ts, e.nonce, &a);
-	CHECK(a.status == OK && a.version == (uint32_t)v0 + 1,
+	RP_CHECK(a.status == OK && a.version == (uint32_t)v0 + 1,
 	    "rotate: %s, v%u", rp_status_name(a.status), a.version);
 	/* once past the window (the reply is still cached), once past
 	 * twice the window (the cache entry is gone) */
 	for (i = 1; i <= 2; i++) {
 		usleep((useconds_t)wait_ms * 1000);
 		rp_exchange(sock, msg, mlen, &cred, e.ts, e.nonce, &b);
-		CHECK(b.status == UNAUTH || b.status == REPLAY,
+		RP_CHECK(b.status == UNAUTH || b.status == REPLAY,
 		    "the captured rotate %ld ms later: %s (%s)", i * wait_ms,
 		    rp_status_name(b.status), b.message);
-		CHECK(versions(key) == v0 + 1, "no version made (%d)",
+		RP_CHECK(versions(key) == v0 + 1, "no version made (%d)",
 		    versions(key));
 		rp_reply_free(&b);
 	}
@@ -238,7 +223,7 @@ mode_clock(long window_ms)
 	rp_env_defaults(&e, &cred);
 	send_env(&e, req, len, &r);
 	up_ms = r.uptime_s * 1000;
-	CHECK(r.status == OK, "health: up %llu s",
+	RP_CHECK(r.status == OK, "health: up %llu s",
 	    (unsigned long long)r.uptime_s);
 	rp_reply_free(&r);
 	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
@@ -251,7 +236,7 @@ mode_clock(long window_ms)
 		want = offs[i] > window_ms || offs[i] < -window_ms || start
 		    ? UNAUTH
 		    : OK;
-		CHECK(r.status == want &&
+		RP_CHECK(r.status == want &&
 			(!start || strstr(r.message, "start") != NULL),
 		    "timestamp %+ld ms (window %ld ms%s): %s, want %s (%s)",
 		    offs[i], window_ms,
@@ -304,27 +289,27 @@ mode_bitflip(const char *key)
 			rp_reply_free(&r);
 		}
 	}
-	CHECK(accepted == 0,
+	RP_CHECK(accepted == 0,
 	    "%d envelopes of %zu bytes with one bit flipped: "
 	    "%d accepted",
 	    n, mlen, accepted);
-	CHECK(noreply == 0, "every one was answered (%d not)", noreply);
+	RP_CHECK(noreply == 0, "every one was answered (%d not)", noreply);
 	for (i = 0; i < 32; i++) {
 		if (st[i] != 0) {
 			printf("# %d x %s\n", st[i], rp_status_name((int)i));
 		}
 	}
-	CHECK(versions(key) == v0,
+	RP_CHECK(versions(key) == v0,
 	    "none of them rotated: %d versions, as "
 	    "before",
 	    versions(key));
 	/* the unflipped envelope was valid all along */
 	rp_exchange(sock, msg, mlen, &cred, e.ts, e.nonce, &r);
-	CHECK(r.status == OK && r.version == (uint32_t)v0 + 1,
+	RP_CHECK(r.status == OK && r.version == (uint32_t)v0 + 1,
 	    "the original envelope: %s, v%u", rp_status_name(r.status),
 	    r.version);
 	rp_reply_free(&r);
-	CHECK(versions(key) == v0 + 1, "it rotated once");
+	RP_CHECK(versions(key) == v0 + 1, "it rotated once");
 	free(bad);
 	free(msg);
 	free(req);
@@ -363,6 +348,5 @@ main(int argc, char **argv)
 	}
 	rp_close(sock);
 	rp_cred_clear(&cred);
-	printf("%d passed, %d failed\n", npass, nfail);
-	return nfail == 0 ? 0 : 1;
+	return rp_checks_done();
 }

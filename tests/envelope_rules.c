@@ -35,22 +35,8 @@
 #include "rawproto.h"
 #include "wire.h"
 
-static int	      npass, nfail;
 static int	      sock = -1;
 static struct rp_cred cred;
-
-#define CHECK(cond, ...)                                              \
-	do {                                                          \
-		if (cond) {                                           \
-			npass++;                                      \
-			printf("ok - ");                              \
-		} else {                                              \
-			nfail++;                                      \
-			printf("FAIL - %s:%d: ", __FILE__, __LINE__); \
-		}                                                     \
-		printf(__VA_ARGS__);                                  \
-		printf("\n");                                         \
-	} while (0)
 
 /* Packs a Request with operation kind set to op. Caller frees *outp. */
 static int
@@ -144,11 +130,12 @@ check_resends(void)
 
 	env_defaults(&e);
 	s = simple(&e, health, health_len, &a);
-	CHECK(s == want_ok, "valid health request: %s", st(s));
-	CHECK(a.mac_ok, "the reply's MAC verifies with the client secret");
+	RP_CHECK(s == want_ok, "valid health request: %s", st(s));
+	RP_CHECK(a.mac_ok, "the reply's MAC verifies with the client secret");
 	s = simple(&e, health, health_len, &b);
-	CHECK(s == want_ok, "the same bytes again: %s (not REPLAY)", st(s));
-	CHECK(same_reply(&a, &b), "the same bytes again get the same reply");
+	RP_CHECK(s == want_ok, "the same bytes again: %s (not REPLAY)", st(s));
+	RP_CHECK(
+	    same_reply(&a, &b), "the same bytes again get the same reply");
 	rp_reply_free(&a);
 	rp_reply_free(&b);
 
@@ -157,26 +144,27 @@ check_resends(void)
 	env_defaults(&e);
 	memcpy(e.nonce, nonce, sizeof(nonce));
 	s = simple(&e, list, list_len, &a);
-	CHECK(s == want_replay, "another request reusing a nonce: %s, want %s",
-	    st(s), st(want_replay));
+	RP_CHECK(s == want_replay,
+	    "another request reusing a nonce: %s, want %s", st(s),
+	    st(want_replay));
 	rp_reply_free(&a);
 
 	/* a rotate resent byte for byte rotates once */
 	env_defaults(&e);
 	s = simple(&e, rot, rot_len, &a);
-	CHECK(s == want_ok && a.version == 2, "rotate --expect 1: %s, v%u",
+	RP_CHECK(s == want_ok && a.version == 2, "rotate --expect 1: %s, v%u",
 	    st(s), a.version);
 	s = simple(&e, rot, rot_len, &b);
-	CHECK(s == want_ok && b.version == 2,
+	RP_CHECK(s == want_ok && b.version == 2,
 	    "the same rotate resent: %s, v%u (the first answer again)", st(s),
 	    b.version);
-	CHECK(
+	RP_CHECK(
 	    same_reply(&a, &b), "the resent rotate gets the same reply bytes");
 	rp_reply_free(&a);
 	rp_reply_free(&b);
 	env_defaults(&e);
 	s = simple(&e, desc, desc_len, &a);
-	CHECK(s == want_ok && a.nversions == 2,
+	RP_CHECK(s == want_ok && a.nversions == 2,
 	    "after the resent rotate the key has 2 versions (has %zu)",
 	    a.nversions);
 	rp_reply_free(&a);
@@ -195,22 +183,22 @@ check_unauthenticated(void)
 	env_defaults(&e);
 	e.corrupt_mac = 1;
 	s = simple(&e, health, health_len, &a);
-	CHECK(
+	RP_CHECK(
 	    s == want_unauth, "bad MAC: %s, want %s", st(s), st(want_unauth));
-	CHECK(!a.has_mac, "an unauthenticated reply carries no MAC");
+	RP_CHECK(!a.has_mac, "an unauthenticated reply carries no MAC");
 	rp_reply_free(&a);
 
 	env_defaults(&e);
 	e.client_id = "nobody-at-all";
 	s = simple(&e, health, health_len, &a);
-	CHECK(s == want_unauth, "unknown client: %s, want %s", st(s),
+	RP_CHECK(s == want_unauth, "unknown client: %s, want %s", st(s),
 	    st(want_unauth));
 	rp_reply_free(&a);
 
 	env_defaults(&e);
 	e.secret_no = cred.secret_no + 41;
 	s = simple(&e, health, health_len, &a);
-	CHECK(s == want_unauth, "unknown secret number: %s, want %s", st(s),
+	RP_CHECK(s == want_unauth, "unknown secret number: %s, want %s", st(s),
 	    st(want_unauth));
 	rp_reply_free(&a);
 
@@ -223,7 +211,7 @@ check_unauthenticated(void)
 			env_defaults(&e);
 			e.ts = (uint64_t)((int64_t)e.ts + skews[i]);
 			s = simple(&e, health, health_len, &a);
-			CHECK(s == want_clock,
+			RP_CHECK(s == want_clock,
 			    "timestamp 10 min %s: %s, want %s",
 			    skews[i] < 0 ? "old" : "ahead", st(s),
 			    st(want_clock));
@@ -233,7 +221,7 @@ check_unauthenticated(void)
 	env_defaults(&e);
 	e.ts = 1000;
 	s = simple(&e, health, health_len, &a);
-	CHECK(s == want_clock, "timestamp in 1970: %s, want %s", st(s),
+	RP_CHECK(s == want_clock, "timestamp in 1970: %s, want %s", st(s),
 	    st(want_clock));
 	rp_reply_free(&a);
 }
@@ -266,14 +254,15 @@ check_request_bytes(void)
 	odd[health_len + 1] = 0x3f;
 	odd[health_len + 2] = 0x01;
 	s = send_raw(odd, health_len + 3, &a);
-	CHECK(s == want_decode, "unknown field under a valid MAC: %s, want %s",
-	    st(s), st(want_decode));
+	RP_CHECK(s == want_decode,
+	    "unknown field under a valid MAC: %s, want %s", st(s),
+	    st(want_decode));
 	rp_reply_free(&a);
 	/* the health field twice */
 	memcpy(odd, health, health_len);
 	memcpy(odd + health_len, health, health_len);
 	s = send_raw(odd, health_len * 2, &a);
-	CHECK(s == want_decode,
+	RP_CHECK(s == want_decode,
 	    "duplicate field under a valid MAC: %s, want %s", st(s),
 	    st(want_decode));
 	rp_reply_free(&a);
@@ -281,16 +270,16 @@ check_request_bytes(void)
 		abort();
 	}
 	s = send_raw(junk, sizeof(junk), &a);
-	CHECK(s != want_ok && s != -1,
+	RP_CHECK(s != want_ok && s != -1,
 	    "random request bytes under a valid MAC: %s", st(s));
 	rp_reply_free(&a);
 	s = send_raw(newer, sizeof(newer), &a);
-	CHECK(s == want_unimpl && a.mac_ok,
+	RP_CHECK(s == want_unimpl && a.mac_ok,
 	    "an unknown request kind: %s (%s), want %s, MACed", st(s),
 	    a.message, st(want_unimpl));
 	rp_reply_free(&a);
 	s = send_raw(newer, 0, &a);
-	CHECK(s == (int)hk_status_from_err(HK_ERR_INVALID) && a.mac_ok,
+	RP_CHECK(s == (int)hk_status_from_err(HK_ERR_INVALID) && a.mac_ok,
 	    "an empty request: %s (%s)", st(s), a.message);
 	rp_reply_free(&a);
 }
@@ -308,14 +297,14 @@ check_shape(void)
 	env_defaults(&e);
 	e.protocol = 2;
 	s = simple(&e, health, health_len, &a);
-	CHECK(s == want_proto || s == want_unauth, "protocol 2: %s, want %s",
-	    st(s), st(want_proto));
+	RP_CHECK(s == want_proto || s == want_unauth,
+	    "protocol 2: %s, want %s", st(s), st(want_proto));
 	rp_reply_free(&a);
 
 	env_defaults(&e);
 	e.nonce_len = 8;
 	s = simple(&e, health, health_len, &a);
-	CHECK(
+	RP_CHECK(
 	    s != want_ok && s != -1, "an 8-byte nonce is refused: %s", st(s));
 	rp_reply_free(&a);
 }
@@ -364,7 +353,7 @@ main(int argc, char **argv)
 	/* still serving */
 	env_defaults(&e);
 	s = simple(&e, health, health_len, &a);
-	CHECK(
+	RP_CHECK(
 	    s == want_ok && a.mac_ok, "the service still answers: %s", st(s));
 	rp_reply_free(&a);
 
@@ -374,6 +363,5 @@ main(int argc, char **argv)
 	free(desc);
 	rp_cred_clear(&cred);
 	rp_close(sock);
-	printf("%d passed, %d failed\n", npass, nfail);
-	return nfail == 0 ? 0 : 1;
+	return rp_checks_done();
 }

@@ -316,3 +316,12 @@ rp_status_name(int status)
 {
 	return status < 0 ? "(no reply)" : hk_status_name((hk_status)status);
 }
+
+int rp_npass, rp_nfail;
+
+int
+rp_checks_done(void)
+{
+	printf("%d passed, %d failed\n", rp_npass, rp_nfail);
+	return rp_nfail == 0 ? 0 : 1;
+}

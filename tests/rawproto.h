@@ -9,6 +9,7 @@
 #define HK_RAWPROTO_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "envelope.h"
@@ -83,5 +84,25 @@ void rp_nonce(uint8_t nonce[HK_NONCE_LEN]);
 
 /* Status name for printing ("OK", "UNAUTHENTICATED", "(no reply)"). */
 const char *rp_status_name(int status);
+
+/* The checks of a rules program: each prints "ok - WHAT" or "FAIL -
+ * FILE:LINE: WHAT" and is counted. */
+extern int rp_npass, rp_nfail;
+#define RP_CHECK(cond, ...)                                           \
+	do {                                                          \
+		if (cond) {                                           \
+			rp_npass++;                                   \
+			printf("ok - ");                              \
+		} else {                                              \
+			rp_nfail++;                                   \
+			printf("FAIL - %s:%d: ", __FILE__, __LINE__); \
+		}                                                     \
+		printf(__VA_ARGS__);                                  \
+		printf("\n");                                         \
+		fflush(stdout);                                       \
+	} while (0)
+
+/* Prints "N passed, N failed"; the exit code: 0 if none failed. */
+int rp_checks_done(void);
 
 #endif /* HK_RAWPROTO_H */
