@@ -26,6 +26,8 @@
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
 
+#include "nnmsg.h"
+
 static volatile sig_atomic_t stop;
 
 static void
@@ -64,13 +66,7 @@ move(int from, int to, int drop)
 	void		*body = NULL, *control = NULL;
 	int		 n;
 
-	memset(&hdr, 0, sizeof(hdr));
-	iov.iov_base = &body;
-	iov.iov_len = NN_MSG;
-	hdr.msg_iov = &iov;
-	hdr.msg_iovlen = 1;
-	hdr.msg_control = &control;
-	hdr.msg_controllen = NN_MSG;
+	nnmsg_hdr(&hdr, &iov, &body, &control);
 	if ((n = nn_recvmsg(from, &hdr, NN_DONTWAIT)) < 0) {
 		return nn_errno() == EAGAIN ? 0 : -1;
 	}

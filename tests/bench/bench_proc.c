@@ -22,6 +22,8 @@
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
 
+#include "nnmsg.h"
+
 #include "bench.h"
 
 extern char **environ;
@@ -253,13 +255,7 @@ echo_worker(void *arg)
 	(void)arg;
 	for (;;) {
 		body = control = NULL;
-		memset(&hdr, 0, sizeof(hdr));
-		iov.iov_base = &body;
-		iov.iov_len = NN_MSG;
-		hdr.msg_iov = &iov;
-		hdr.msg_iovlen = 1;
-		hdr.msg_control = &control;
-		hdr.msg_controllen = NN_MSG;
+		nnmsg_hdr(&hdr, &iov, &body, &control);
 		if ((n = nn_recvmsg(echo_sock, &hdr, 0)) < 0) {
 			if (nn_errno() == EBADF || nn_errno() == ETERM) {
 				return NULL;
