@@ -391,7 +391,7 @@ hsmkey_create(struct hsmkey *h, const char *key, const char *alg)
 	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__CreateRequest cr = HSMKEY__V1__CREATE_REQUEST__INIT;
 	Hsmkey__V1__Response	 *resp = NULL;
-	hk_alg			  a = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256;
+	hk_alg			  a = HK_ALG_ECDSA_P256;
 	int			  r;
 
 	if ((r = check_key(h, key)) != 0) {
@@ -405,7 +405,7 @@ hsmkey_create(struct hsmkey *h, const char *key, const char *alg)
 		    alg);
 	}
 	cr.name = (char *)key;
-	cr.alg = a;
+	cr.alg = hk_alg_to_wire(a);
 	req.op_case = HSMKEY__V1__REQUEST__OP_CREATE;
 	req.create = &cr;
 	r = hk_client_call(h, &req, HSMKEY__V1__RESPONSE__RESULT_KEY, &resp);
