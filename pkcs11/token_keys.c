@@ -52,67 +52,60 @@ static const uint8_t oid_p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
 static const uint8_t oid_ed25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
 static const uint8_t rsa_e65537[] = { 0x01, 0x00, 0x01 };
 
-/* What each key type of alg.h is in PKCS#11. */
+/* What each key type of alg.h is in PKCS#11, indexed by enum hk_keytype. */
 static const struct keytype {
-	enum hk_keytype	  type;
+	enum hk_keytype	  type; /* 0: no such row */
 	CK_KEY_TYPE	  ckk;
 	CK_MECHANISM_TYPE gen;	  /* C_GenerateKeyPair */
 	const uint8_t	 *params; /* CKA_EC_PARAMS; NULL: RSA */
 	size_t		  plen;
 } keytypes[] = {
-	{ HK_KEY_EC_P256, CKK_EC, CKM_EC_KEY_PAIR_GEN, oid_p256,
-	    sizeof(oid_p256) },
-	{ HK_KEY_EC_P384, CKK_EC, CKM_EC_KEY_PAIR_GEN, oid_p384,
-	    sizeof(oid_p384) },
-	{ HK_KEY_ED25519, CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN,
-	    oid_ed25519, sizeof(oid_ed25519) },
-	{ HK_KEY_RSA, CKK_RSA, CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 },
+	[HK_KEY_EC_P256] = { HK_KEY_EC_P256, CKK_EC, CKM_EC_KEY_PAIR_GEN,
+	    oid_p256, sizeof(oid_p256) },
+	[HK_KEY_EC_P384] = { HK_KEY_EC_P384, CKK_EC, CKM_EC_KEY_PAIR_GEN,
+	    oid_p384, sizeof(oid_p384) },
+	[HK_KEY_ED25519] = { HK_KEY_ED25519, CKK_EC_EDWARDS,
+	    CKM_EC_EDWARDS_KEY_PAIR_GEN, oid_ed25519, sizeof(oid_ed25519) },
+	[HK_KEY_RSA] = { HK_KEY_RSA, CKK_RSA, CKM_RSA_PKCS_KEY_PAIR_GEN, NULL,
+	    0 },
 };
 
 /* RSA-PSS as alg.h defines it: SHA-256, MGF1-SHA256, a 32-byte salt. */
 static const CK_RSA_PKCS_PSS_PARAMS pss_sha256 = { CKM_SHA256, CKG_MGF1_SHA256,
 	32 };
 
-/* What each signing scheme of alg.h is in PKCS#11: the one place that maps
- * a scheme to its CKM_*. */
+/* What each signing scheme of alg.h is in PKCS#11, indexed by enum
+ * hk_scheme: the one place that maps a scheme to its CKM_*. */
 static const struct scheme {
-	enum hk_scheme	  scheme;
 	CK_MECHANISM_TYPE ckm;
 	const void	 *param; /* CK_MECHANISM.pParameter */
 	size_t		  plen;
 	size_t		  inlen; /* the input length it takes; 0: any */
 } schemes[] = {
-	{ HK_SCHEME_ECDSA, CKM_ECDSA, NULL, 0, 0 },
-	{ HK_SCHEME_EDDSA, CKM_EDDSA, NULL, 0, 0 },
-	{ HK_SCHEME_RSA_PSS, CKM_RSA_PKCS_PSS, &pss_sha256, sizeof(pss_sha256),
-	    32 },
-	{ HK_SCHEME_RSA_PKCS1, CKM_RSA_PKCS, NULL, 0, 0 },
+	[HK_SCHEME_ECDSA] = { CKM_ECDSA, NULL, 0, 0 },
+	[HK_SCHEME_EDDSA] = { CKM_EDDSA, NULL, 0, 0 },
+	[HK_SCHEME_RSA_PSS] = { CKM_RSA_PKCS_PSS, &pss_sha256,
+	    sizeof(pss_sha256), 32 },
+	[HK_SCHEME_RSA_PKCS1] = { CKM_RSA_PKCS, NULL, 0, 0 },
 };
 
+/* The row of a key type; NULL if none. */
 static const struct keytype *
-keytype_find(enum hk_keytype type)
+keytype_row(enum hk_keytype k)
 {
-	size_t i;
-
-	for (i = 0; i < NITEMS(keytypes); i++) {
-		if (keytypes[i].type == type) {
-			return &keytypes[i];
-		}
+	if ((size_t)k >= NITEMS(keytypes) || keytypes[k].type != k || k == 0) {
+		return NULL;
 	}
-	return NULL;
+	return &keytypes[k];
 }
 
+/* The row of a scheme; NULL if none (no scheme is CKM 0). */
 static const struct scheme *
-scheme_find(enum hk_scheme scheme)
+scheme_row(enum hk_scheme sc)
 {
-	size_t i;
-
-	for (i = 0; i < NITEMS(schemes); i++) {
-		if (schemes[i].scheme == scheme) {
-			return &schemes[i];
-		}
-	}
-	return NULL;
+	return (size_t)sc < NITEMS(schemes) && schemes[sc].ckm != 0
+	    ? &schemes[sc]
+	    : NULL;
 }
 
 #define TMPL_MAX 24
@@ -153,7 +146,7 @@ pair_init(struct pair *p, const struct token_keyspec *spec)
 	if (!token_label_ok(spec->label, &p->labellen) ||
 	    spec->id_len > TOKEN_ID_MAX ||
 	    (spec->id == NULL && spec->id_len != 0) ||
-	    (p->kt = keytype_find(spec->type)) == NULL) {
+	    (p->kt = keytype_row(spec->type)) == NULL) {
 		return HK_ERR_INVALID;
 	}
 	if ((ai = hk_alg_by_key(spec->type, spec->rsa_bits)) == NULL) {
@@ -162,12 +155,12 @@ pair_init(struct pair *p, const struct token_keyspec *spec)
 		return HK_ERR_INVALID;
 	}
 	p->bits = ai->rsa_bits;
-	if ((sc = scheme_find(ai->scheme)) == NULL) {
+	if ((sc = scheme_row(ai->scheme)) == NULL) {
 		return HK_ERR_INTERNAL;
 	}
 	p->allowed[p->nallowed++] = sc->ckm;
 	if (ai->pkcs1 != HK_SCHEME_NONE) {
-		if ((sc = scheme_find(ai->pkcs1)) == NULL) {
+		if ((sc = scheme_row(ai->pkcs1)) == NULL) {
 			return HK_ERR_INTERNAL;
 		}
 		p->allowed[p->nallowed++] = sc->ckm;
@@ -346,7 +339,7 @@ int
 token_sign(struct token_session *s, token_obj_t key, enum hk_scheme scheme,
     const uint8_t *in, size_t inlen, uint8_t *sig, size_t *siglen)
 {
-	const struct scheme *sc = scheme_find(scheme);
+	const struct scheme *sc = scheme_row(scheme);
 	CK_MECHANISM	     m;
 
 	if (sc == NULL || (sc->inlen != 0 && inlen != sc->inlen)) {

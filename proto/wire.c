@@ -13,48 +13,48 @@
 
 #define SIGTEXT_MAX (64 * 1024)
 
-int
-hk_valid_key_name(const char *name)
+/* 1 if s is 1-64 characters, each passing first (the first) or first or
+ * one of more (the others). */
+static int
+valid_name(const char *s, int (*first)(int), const char *more)
 {
 	size_t i, len;
 
-	if (name == NULL || (len = strlen(name)) == 0 || len > 64) {
+	if (s == NULL || (len = strlen(s)) == 0 || len > 64) {
 		return 0;
 	}
 	for (i = 0; i < len; i++) {
-		int c = (unsigned char)name[i];
+		int c = (unsigned char)s[i];
 
-		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-			continue;
+		if (!first(c) && (i == 0 || strchr(more, c) == NULL)) {
+			return 0;
 		}
-		if (i > 0 && (c == '.' || c == '_' || c == '-')) {
-			continue;
-		}
-		return 0;
 	}
 	return 1;
+}
+
+static int
+lower_or_digit(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static int
+ascii_alnum(int c)
+{
+	return isascii(c) && isalnum(c);
+}
+
+int
+hk_valid_key_name(const char *name)
+{
+	return valid_name(name, lower_or_digit, "._-");
 }
 
 int
 hk_valid_client_id(const char *id)
 {
-	size_t i, len;
-
-	if (id == NULL || (len = strlen(id)) == 0 || len > 64) {
-		return 0;
-	}
-	for (i = 0; i < len; i++) {
-		int c = (unsigned char)id[i];
-
-		if (isascii(c) && isalnum(c)) {
-			continue;
-		}
-		if (i > 0 && (c == '.' || c == '_' || c == '-' || c == '@')) {
-			continue;
-		}
-		return 0;
-	}
-	return 1;
+	return valid_name(id, ascii_alnum, "._-@");
 }
 
 /* enum hk_alg (alg.h) has hsmkey.proto's numbers */
