@@ -294,16 +294,15 @@ cmd_create(struct cli *c, struct cli_args *a)
 	Hsmkey__V1__Response	 *resp = NULL;
 	const char		 *alg = cli_opt(a, "alg");
 	hk_alg			  al = HK_ALG_ECDSA_P256;
+	char			  names[128];
 	int			  r;
 
 	if ((r = check_name(c, a->pos[0])) != 0) {
 		return r;
 	}
 	if (alg != NULL && hk_alg_parse(alg, &al) != 0) {
-		return cli_usage(c,
-		    "unknown algorithm '%s': use ecdsa-p256, "
-		    "ecdsa-p384, ed25519, rsa-2048, rsa-3072 or rsa-4096",
-		    alg);
+		return cli_usage(c, "unknown algorithm '%s': use %s", alg,
+		    hk_alg_list(names, sizeof(names)));
 	}
 	cr.name = (char *)a->pos[0];
 	cr.alg = hk_alg_to_wire(al);

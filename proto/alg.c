@@ -1,4 +1,5 @@
 /* alg.c: the algorithm table (see alg.h, DESIGN.md "Algorithms"). */
+#include <stdio.h>
 #include <string.h>
 
 #include "alg.h"
@@ -90,6 +91,34 @@ enum hk_scheme
 hk_alg_scheme(const struct hk_alg_info *ai, int pkcs1)
 {
 	return pkcs1 ? ai->pkcs1 : ai->scheme;
+}
+
+/* What stands before row i in hk_alg_list(). */
+static const char *
+list_sep(size_t i)
+{
+	if (i == 0) {
+		return "";
+	}
+	return i + 1 == NALGS ? " or " : ", ";
+}
+
+const char *
+hk_alg_list(char *buf, size_t len)
+{
+	size_t i, off = 0;
+	int    n;
+
+	if (len == 0) {
+		return buf;
+	}
+	buf[0] = '\0';
+	for (i = 0; i < NALGS && off < len; i++) {
+		n = snprintf(
+		    buf + off, len - off, "%s%s", list_sep(i), algs[i].name);
+		off += n > 0 ? (size_t)n : 0;
+	}
+	return buf;
 }
 
 const char *

@@ -76,6 +76,10 @@ hk_alg_by_key(enum hk_keytype key, unsigned int rsa_bits);
 /* Row i of the table, 0 <= i; NULL past the last (for iteration). */
 const struct hk_alg_info *hk_alg_at(size_t i);
 
+/* The names of all rows as text, "ecdsa-p256, ..., rsa-3072 or rsa-4096",
+ * into buf (always NUL-terminated, cut to len).  Returns buf. */
+const char *hk_alg_list(char *buf, size_t len);
+
 /* The scheme a signature of ai uses: pkcs1 asks for PKCS#1 v1.5.
  * HK_SCHEME_NONE if ai refuses it. */
 enum hk_scheme hk_alg_scheme(const struct hk_alg_info *ai, int pkcs1);

@@ -205,6 +205,19 @@ test_allows(void)
 	}
 }
 
+/* The list of names the CLI prints, whole and cut. */
+static void
+test_list(void)
+{
+	char buf[128], small[12];
+
+	EQ_STR(hk_alg_list(buf, sizeof(buf)),
+	    "ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072 or "
+	    "rsa-4096");
+	EQ_STR(hk_alg_list(small, sizeof(small)), "ecdsa-p256,");
+	TRUE(hk_alg_list(small, 0) == small);
+}
+
 TEST_LIST = {
 	{ "proto_values", test_proto_values },
 	{ "lookups", test_lookups },
@@ -212,6 +225,7 @@ TEST_LIST = {
 	{ "hashes", test_hashes },
 	{ "key_sizes", test_key_sizes },
 	{ "allows", test_allows },
+	{ "list", test_list },
 	{ NULL, NULL },
 };
 
