@@ -59,6 +59,13 @@ test_zeroed_usable(void)
 	hk_secmem_free(p, 33);
 }
 
+/* ASan's mlock() interceptor locks nothing (and says it worked). */
+#ifdef __SANITIZE_ADDRESS__
+#define MLOCK_WORKS 0
+#else
+#define MLOCK_WORKS 1
+#endif
+
 /* Locked when the process may lock: VmLck grows while it is held. */
 static void
 test_locked(void)
@@ -70,11 +77,11 @@ test_locked(void)
 	TRUE((p = hk_secmem_alloc_locked(64 * 1024, &locked)) != NULL);
 	TRUE(locked == 0 || locked == 1);
 	during = locked_kb();
-	if (locked && before >= 0) {
+	if (MLOCK_WORKS && locked && before >= 0) {
 		TRUE(during - before >= 64);
 	}
 	hk_secmem_free(p, 64 * 1024);
-	if (locked && before >= 0) {
+	if (MLOCK_WORKS && locked && before >= 0) {
 		EQ_INT(locked_kb(), before);
 	}
 	if (!locked) {
