@@ -294,12 +294,12 @@ sign_input(struct reply *rep, const struct hk_alg_info *ai,
 	if (msg->len == 0 && digest->len == 0) {
 		return fail(rep, HK_ERR_INVALID, "message is empty");
 	}
+	if (digest->len > 0 && (ai->allows & HK_ALLOW_DIGEST) == 0) {
+		return fail(rep, HK_ERR_INVALID,
+		    "%s signs the message itself: a digest is refused",
+		    ai->name);
+	}
 	if (ai->md == NULL) {
-		if (digest->len > 0) {
-			return fail(rep, HK_ERR_INVALID,
-			    "%s signs the message itself: a digest is refused",
-			    ai->name);
-		}
 		*inp = msg->data;
 		*inlenp = msg->len;
 		return 0;
