@@ -29,7 +29,9 @@ print_key_text(FILE *f, const Hsmkey__V1__KeyInfo *k)
 
 	fprintf(f, "key       %s\n", k->name);
 	fprintf(f, "alg       %s\n",
-	    hk_alg_name(k->alg) != NULL ? hk_alg_name(k->alg) : "unknown");
+	    hk_alg_name(hk_alg_from_wire(k->alg)) != NULL
+		? hk_alg_name(hk_alg_from_wire(k->alg))
+		: "unknown");
 	fprintf(
 	    f, "created   %s\n", cli_fmt_time(k->created_ms, t1, sizeof(t1)));
 	if (k->primary != 0) {
@@ -90,7 +92,7 @@ print_key_json(struct json *j, const Hsmkey__V1__KeyInfo *k, uint32_t changed)
 	if (changed != 0) {
 		json_kv_u64(j, "version", changed);
 	}
-	json_kv_string(j, "alg", hk_alg_name(k->alg));
+	json_kv_string(j, "alg", hk_alg_name(hk_alg_from_wire(k->alg)));
 	json_kv_u64(j, "primary", k->primary);
 	cli_json_time(j, "created", k->created_ms);
 	json_key(j, "policy");
@@ -291,27 +293,27 @@ cmd_create(struct cli *c, struct cli_args *a)
 	Hsmkey__V1__CreateRequest cr = HSMKEY__V1__CREATE_REQUEST__INIT;
 	Hsmkey__V1__Response	 *resp = NULL;
 	const char		 *alg = cli_opt(a, "alg");
-	hk_alg			  al = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256;
+	hk_alg			  al = HK_ALG_ECDSA_P256;
+	char			  names[128];
 	int			  r;
 
 	if ((r = check_name(c, a->pos[0])) != 0) {
 		return r;
 	}
 	if (alg != NULL && hk_alg_parse(alg, &al) != 0) {
-		return cli_usage(c,
-		    "unknown algorithm '%s': use ecdsa-p256, "
-		    "ecdsa-p384, ed25519, rsa-2048, rsa-3072 or rsa-4096",
-		    alg);
+		return cli_usage(c, "unknown algorithm '%s': use %s", alg,
+		    hk_alg_list(names, sizeof(names)));
 	}
 	cr.name = (char *)a->pos[0];
-	cr.alg = al;
+	cr.alg = hk_alg_to_wire(al);
 	req.op_case = HSMKEY__V1__REQUEST__OP_CREATE;
 	req.create = &cr;
 	if ((r = key_call(c, &req, &resp)) != 0) {
 		return r;
 	}
 	key_done(c, resp, "created key '%s' (%s): v%" PRIu32 " is primary",
-	    resp->key->key->name, hk_alg_name(resp->key->key->alg),
+	    resp->key->key->name,
+	    hk_alg_name(hk_alg_from_wire(resp->key->key->alg)),
 	    resp->key->key->primary);
 	hk_client_response_free(resp);
 	return 0;
@@ -625,7 +627,8 @@ cmd_pubkey(struct cli *c, struct cli_args *a)
 		json_object_begin(&c->j);
 		json_kv_string(&c->j, "key", a->pos[0]);
 		json_kv_u64(&c->j, "version", pk->version);
-		json_kv_string(&c->j, "alg", hk_alg_name(pk->alg));
+		json_kv_string(
+		    &c->j, "alg", hk_alg_name(hk_alg_from_wire(pk->alg)));
 		json_kv_string(&c->j, "pem", pk->pem);
 		json_kv_string(&c->j, "der", b64);
 		json_object_end(&c->j);

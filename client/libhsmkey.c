@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +28,7 @@
 #include "hk_client.h"
 #include "hk_err.h"
 #include "hsmkey.h"
+#include "secmem.h"
 #include "transport.h"
 #include "wire.h"
 
@@ -289,16 +289,10 @@ secret_store(struct hsmkey *h, const uint8_t *secret, size_t len)
 	if (len > maplen) {
 		return HSMKEY_EINVAL;
 	}
-	p = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
+	/* locked if possible: RLIMIT_MEMLOCK may be small */
+	if ((p = hk_secmem_alloc(maplen)) == NULL) {
 		return HSMKEY_ENOMEM;
 	}
-	/* best effort: RLIMIT_MEMLOCK may be small */
-	(void)mlock(p, maplen);
-#ifdef MADV_DONTDUMP
-	(void)madvise(p, maplen, MADV_DONTDUMP);
-#endif
 	memcpy(p, secret, len);
 	h->secret = p;
 	h->secret_len = len;
@@ -312,9 +306,7 @@ secret_wipe(struct hsmkey *h)
 	if (h->secret == NULL) {
 		return;
 	}
-	OPENSSL_cleanse(h->secret, h->secret_map);
-	(void)munlock(h->secret, h->secret_map);
-	munmap(h->secret, h->secret_map);
+	hk_secmem_free(h->secret, h->secret_map);
 	h->secret = NULL;
 	h->secret_len = 0;
 }
@@ -331,15 +323,9 @@ cred_store(struct hk_cred *c, const char *id, uint32_t secret_no,
 	if (len > maplen) {
 		return HSMKEY_EINVAL;
 	}
-	p = mmap(NULL, maplen, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
+	if ((p = hk_secmem_alloc(maplen)) == NULL) {
 		return HSMKEY_ENOMEM;
 	}
-	(void)mlock(p, maplen);
-#ifdef MADV_DONTDUMP
-	(void)madvise(p, maplen, MADV_DONTDUMP);
-#endif
 	memcpy(p, secret, len);
 	snprintf(c->id, sizeof(c->id), "%s", id);
 	c->secret_no = secret_no;
@@ -352,11 +338,7 @@ cred_store(struct hk_cred *c, const char *id, uint32_t secret_no,
 static void
 cred_wipe(struct hk_cred *c)
 {
-	if (c->secret != NULL) {
-		OPENSSL_cleanse(c->secret, c->secret_map);
-		(void)munlock(c->secret, c->secret_map);
-		munmap(c->secret, c->secret_map);
-	}
+	hk_secmem_free(c->secret, c->secret_map);
 	/* field by field: gcc -O3's object-size check misreads a whole-struct
 	 * explicit_bzero here as overflowing id[] */
 	explicit_bzero(c->id, sizeof(c->id));

@@ -391,7 +391,8 @@ hsmkey_create(struct hsmkey *h, const char *key, const char *alg)
 	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__CreateRequest cr = HSMKEY__V1__CREATE_REQUEST__INIT;
 	Hsmkey__V1__Response	 *resp = NULL;
-	hk_alg			  a = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256;
+	hk_alg			  a = HK_ALG_ECDSA_P256;
+	char			  names[128];
 	int			  r;
 
 	if ((r = check_key(h, key)) != 0) {
@@ -399,13 +400,11 @@ hsmkey_create(struct hsmkey *h, const char *key, const char *alg)
 	}
 	if (alg != NULL && hk_alg_parse(alg, &a) != 0) {
 		return hk_client_error(h, HSMKEY_EINVAL,
-		    "unknown algorithm "
-		    "'%.40s': use ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, "
-		    "rsa-3072 or rsa-4096",
-		    alg);
+		    "unknown algorithm '%.40s': use %s", alg,
+		    hk_alg_list(names, sizeof(names)));
 	}
 	cr.name = (char *)key;
-	cr.alg = a;
+	cr.alg = hk_alg_to_wire(a);
 	req.op_case = HSMKEY__V1__REQUEST__OP_CREATE;
 	req.create = &cr;
 	r = hk_client_call(h, &req, HSMKEY__V1__RESPONSE__RESULT_KEY, &resp);

@@ -54,6 +54,37 @@ out:
 }
 
 /*
+ * The SPKI of a public key of type ("EC", "RSA") built from the parameters
+ * in bld.  HK_ERR_DECODE if OpenSSL refuses them (not a valid key).
+ */
+static int
+fromdata_der(
+    const char *type, OSSL_PARAM_BLD *bld, uint8_t **derp, size_t *lenp)
+{
+	OSSL_PARAM   *op = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_PKEY     *pkey = NULL;
+	int	      r = HK_ERR_INTERNAL;
+
+	if ((op = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
+	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL)) == NULL ||
+	    EVP_PKEY_fromdata_init(ctx) <= 0) {
+		log_warnx_f("OpenSSL %s setup failed", type);
+		goto out;
+	}
+	if (EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, op) <= 0) {
+		r = HK_ERR_DECODE;
+		goto out;
+	}
+	r = spki_der(pkey, derp, lenp);
+out:
+	EVP_PKEY_free(pkey);
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(op);
+	return r;
+}
+
+/*
  * CKA_EC_POINT is a DER OCTET STRING around the point (PKCS#11 2.40), but
  * some tokens return the bare point.  want is the length of the bare point;
  * the bare form is tried first because its first byte may look like an
@@ -98,9 +129,6 @@ pubkey_ec_der(const uint8_t *params, size_t plen, const uint8_t *point,
 	ASN1_OCTET_STRING   *tmp = NULL;
 	EC_GROUP	    *group = NULL;
 	OSSL_PARAM_BLD	    *bld = NULL;
-	OSSL_PARAM	    *op = NULL;
-	EVP_PKEY_CTX	    *ctx = NULL;
-	EVP_PKEY	    *pkey = NULL;
 	const unsigned char *p = params;
 	const uint8_t	    *pt;
 	const char	    *name;
@@ -137,24 +165,15 @@ pubkey_ec_der(const uint8_t *params, size_t plen, const uint8_t *point,
 	    !OSSL_PARAM_BLD_push_utf8_string(
 		bld, OSSL_PKEY_PARAM_GROUP_NAME, name, 0) ||
 	    !OSSL_PARAM_BLD_push_octet_string(
-		bld, OSSL_PKEY_PARAM_PUB_KEY, pt, len) ||
-	    (op = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
-	    EVP_PKEY_fromdata_init(ctx) <= 0) {
+		bld, OSSL_PKEY_PARAM_PUB_KEY, pt, len)) {
 		log_warnx_f("OpenSSL EC setup failed");
 		goto out;
 	}
-	if (EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, op) <= 0) {
+	if ((r = fromdata_der("EC", bld, derp, lenp)) == HK_ERR_DECODE) {
 		log_warnx_f(
 		    "EC point from the token is not on curve %s", name);
-		r = HK_ERR_DECODE;
-		goto out;
 	}
-	r = spki_der(pkey, derp, lenp);
 out:
-	EVP_PKEY_free(pkey);
-	EVP_PKEY_CTX_free(ctx);
-	OSSL_PARAM_free(op);
 	OSSL_PARAM_BLD_free(bld);
 	EC_GROUP_free(group);
 	ASN1_OCTET_STRING_free(tmp);
@@ -175,18 +194,16 @@ pubkey_ed25519_der(
 	*derp = NULL;
 	*lenp = 0;
 	if ((r = unwrap_point(point, ptlen, 32, &pt, &len, &tmp)) != 0) {
-		goto out;
+		return r;
 	}
-	if ((pkey = EVP_PKEY_new_raw_public_key(
-		 EVP_PKEY_ED25519, NULL, pt, len)) == NULL) {
+	pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pt, len);
+	ASN1_OCTET_STRING_free(tmp); /* pkey has its own copy */
+	if (pkey == NULL) {
 		log_warnx_f("EVP_PKEY_new_raw_public_key failed");
-		r = HK_ERR_DECODE;
-		goto out;
+		return HK_ERR_DECODE;
 	}
 	r = spki_der(pkey, derp, lenp);
-out:
 	EVP_PKEY_free(pkey);
-	ASN1_OCTET_STRING_free(tmp);
 	return r;
 }
 
@@ -196,9 +213,6 @@ pubkey_rsa_der(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen,
 {
 	BIGNUM	       *bn_n = NULL, *bn_e = NULL;
 	OSSL_PARAM_BLD *bld = NULL;
-	OSSL_PARAM     *op = NULL;
-	EVP_PKEY_CTX   *ctx = NULL;
-	EVP_PKEY       *pkey = NULL;
 	int		r = HK_ERR_INTERNAL;
 
 	*derp = NULL;
@@ -211,23 +225,14 @@ pubkey_rsa_der(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen,
 	    (bn_e = BN_bin2bn(e, (int)elen, NULL)) == NULL ||
 	    (bld = OSSL_PARAM_BLD_new()) == NULL ||
 	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
-	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) ||
-	    (op = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL ||
-	    EVP_PKEY_fromdata_init(ctx) <= 0) {
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e)) {
 		log_warnx_f("OpenSSL RSA setup failed");
 		goto out;
 	}
-	if (EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, op) <= 0) {
+	if ((r = fromdata_der("RSA", bld, derp, lenp)) == HK_ERR_DECODE) {
 		log_warnx_f("bad RSA public key from the token");
-		r = HK_ERR_DECODE;
-		goto out;
 	}
-	r = spki_der(pkey, derp, lenp);
 out:
-	EVP_PKEY_free(pkey);
-	EVP_PKEY_CTX_free(ctx);
-	OSSL_PARAM_free(op);
 	OSSL_PARAM_BLD_free(bld);
 	BN_free(bn_n);
 	BN_free(bn_e);

@@ -302,7 +302,7 @@ digest(const EVP_MD *md, const void *msg, size_t len, uint8_t *out)
 
 /* 1 if sig verifies over dgst (or over msg for Ed25519). */
 static int
-verify(EVP_PKEY *pk, enum token_mech mech, const uint8_t *msg, size_t mlen,
+verify(EVP_PKEY *pk, enum hk_scheme mech, const uint8_t *msg, size_t mlen,
     const uint8_t *dgst, size_t dlen, const uint8_t *sig, size_t slen)
 {
 	EVP_PKEY_CTX  *ctx = NULL;
@@ -312,7 +312,7 @@ verify(EVP_PKEY *pk, enum token_mech mech, const uint8_t *msg, size_t mlen,
 	unsigned char *der = NULL;
 	int	       ok = 0, dl = 0;
 
-	if (mech == TOKEN_MECH_EDDSA) {
+	if (mech == HK_SCHEME_EDDSA) {
 		TRUE((mctx = EVP_MD_CTX_new()) != NULL);
 		TRUE(EVP_DigestVerifyInit(mctx, NULL, NULL, NULL, pk) == 1);
 		ok = EVP_DigestVerify(mctx, sig, slen, msg, mlen) == 1;
@@ -322,7 +322,7 @@ verify(EVP_PKEY *pk, enum token_mech mech, const uint8_t *msg, size_t mlen,
 	TRUE((ctx = EVP_PKEY_CTX_new(pk, NULL)) != NULL);
 	TRUE(EVP_PKEY_verify_init(ctx) == 1);
 	switch (mech) {
-	case TOKEN_MECH_ECDSA:
+	case HK_SCHEME_ECDSA:
 		/* PKCS#11 gives raw r||s; OpenSSL wants DER */
 		TRUE(slen % 2 == 0);
 		TRUE((r = BN_bin2bn(sig, (int)slen / 2, NULL)) != NULL);
@@ -334,14 +334,14 @@ verify(EVP_PKEY *pk, enum token_mech mech, const uint8_t *msg, size_t mlen,
 		sig = der;
 		slen = (size_t)dl;
 		break;
-	case TOKEN_MECH_RSA_PSS_SHA256:
+	case HK_SCHEME_RSA_PSS:
 		TRUE(EVP_PKEY_CTX_set_rsa_padding(
 			 ctx, RSA_PKCS1_PSS_PADDING) == 1);
 		TRUE(EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1);
 		TRUE(EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) == 1);
 		TRUE(EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, 32) == 1);
 		break;
-	case TOKEN_MECH_RSA_PKCS1:
+	case HK_SCHEME_RSA_PKCS1:
 		TRUE(
 		    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1);
 		TRUE(EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) == 1);
@@ -363,8 +363,8 @@ static const uint8_t sha256_prefix[] = { /* DigestInfo, RFC 8017 */
 
 /* Signs "hello" with priv, verifies with pub's DER, and a flipped bit. */
 static void
-sign_verify(token_obj_t priv, token_obj_t pub, enum token_keytype type,
-    enum token_mech mech)
+sign_verify(token_obj_t priv, token_obj_t pub, enum hk_keytype type,
+    enum hk_scheme mech)
 {
 	const char *msg = "hello";
 	uint8_t	    dgst[64], in[128], sig[1024];
@@ -372,12 +372,12 @@ sign_verify(token_obj_t priv, token_obj_t pub, enum token_keytype type,
 	EVP_PKEY   *pk;
 
 	pk = pubkey(pub);
-	dlen = digest(type == TOKEN_KEY_EC_P384 ? EVP_sha384() : EVP_sha256(),
+	dlen = digest(type == HK_KEY_EC_P384 ? EVP_sha384() : EVP_sha256(),
 	    msg, strlen(msg), dgst);
-	if (mech == TOKEN_MECH_EDDSA) {
+	if (mech == HK_SCHEME_EDDSA) {
 		memcpy(in, msg, strlen(msg));
 		inlen = strlen(msg);
-	} else if (mech == TOKEN_MECH_RSA_PKCS1) {
+	} else if (mech == HK_SCHEME_RSA_PKCS1) {
 		memcpy(in, sha256_prefix, sizeof(sha256_prefix));
 		memcpy(in + sizeof(sha256_prefix), dgst, dlen);
 		inlen = sizeof(sha256_prefix) + dlen;
@@ -464,8 +464,8 @@ test_pubkey_forms(void)
 }
 
 static void
-gen(enum token_keytype type, const char *label, int can_sign,
-    token_obj_t *priv, token_obj_t *pub)
+gen(enum hk_keytype type, const char *label, int can_sign, token_obj_t *priv,
+    token_obj_t *pub)
 {
 	struct token_keyspec spec;
 
@@ -488,8 +488,8 @@ test_ec_p256(void)
 	token_obj_t priv, pub;
 
 	need_token();
-	gen(TOKEN_KEY_EC_P256, "hk/p256/v1", 1, &priv, &pub);
-	sign_verify(priv, pub, TOKEN_KEY_EC_P256, TOKEN_MECH_ECDSA);
+	gen(HK_KEY_EC_P256, "hk/p256/v1", 1, &priv, &pub);
+	sign_verify(priv, pub, HK_KEY_EC_P256, HK_SCHEME_ECDSA);
 }
 
 static void
@@ -498,8 +498,8 @@ test_ec_p384(void)
 	token_obj_t priv, pub;
 
 	need_token();
-	gen(TOKEN_KEY_EC_P384, "hk/p384/v1", 1, &priv, &pub);
-	sign_verify(priv, pub, TOKEN_KEY_EC_P384, TOKEN_MECH_ECDSA);
+	gen(HK_KEY_EC_P384, "hk/p384/v1", 1, &priv, &pub);
+	sign_verify(priv, pub, HK_KEY_EC_P384, HK_SCHEME_ECDSA);
 }
 
 static void
@@ -508,8 +508,8 @@ test_ed25519(void)
 	token_obj_t priv, pub;
 
 	need_token();
-	gen(TOKEN_KEY_ED25519, "hk/ed/v1", 1, &priv, &pub);
-	sign_verify(priv, pub, TOKEN_KEY_ED25519, TOKEN_MECH_EDDSA);
+	gen(HK_KEY_ED25519, "hk/ed/v1", 1, &priv, &pub);
+	sign_verify(priv, pub, HK_KEY_ED25519, HK_SCHEME_EDDSA);
 }
 
 static void
@@ -518,9 +518,9 @@ test_rsa(void)
 	token_obj_t priv, pub;
 
 	need_token();
-	gen(TOKEN_KEY_RSA, "hk/rsa/v1", 1, &priv, &pub);
-	sign_verify(priv, pub, TOKEN_KEY_RSA, TOKEN_MECH_RSA_PSS_SHA256);
-	sign_verify(priv, pub, TOKEN_KEY_RSA, TOKEN_MECH_RSA_PKCS1);
+	gen(HK_KEY_RSA, "hk/rsa/v1", 1, &priv, &pub);
+	sign_verify(priv, pub, HK_KEY_RSA, HK_SCHEME_RSA_PSS);
+	sign_verify(priv, pub, HK_KEY_RSA, HK_SCHEME_RSA_PKCS1);
 }
 
 static void
@@ -531,7 +531,7 @@ test_bad_spec(void)
 
 	need_token();
 	memset(&spec, 0, sizeof(spec));
-	spec.type = TOKEN_KEY_RSA;
+	spec.type = HK_KEY_RSA;
 	spec.rsa_bits = 1024;
 	spec.label = "hk/bad";
 	FAIL(token_generate(ss, &spec, &priv, &pub), HK_ERR_INVALID);
@@ -548,15 +548,15 @@ test_sign_small_buffer(void)
 	size_t	    slen = 10;
 
 	need_token();
-	gen(TOKEN_KEY_EC_P256, "hk/small/v1", 1, &priv, &pub);
+	gen(HK_KEY_EC_P256, "hk/small/v1", 1, &priv, &pub);
 	memset(dgst, 7, sizeof(dgst));
 	FAIL(token_sign(
-		 ss, priv, TOKEN_MECH_ECDSA, dgst, sizeof(dgst), sig, &slen),
+		 ss, priv, HK_SCHEME_ECDSA, dgst, sizeof(dgst), sig, &slen),
 	    HK_ERR_TOO_LARGE);
 	/* the session is usable again */
 	slen = sizeof(sig);
 	PASS(token_sign(
-	    ss, priv, TOKEN_MECH_ECDSA, dgst, sizeof(dgst), sig, &slen));
+	    ss, priv, HK_SCHEME_ECDSA, dgst, sizeof(dgst), sig, &slen));
 	EQ_INT(slen, 64);
 	TRUE(token_healthy(tok));
 }
@@ -569,10 +569,10 @@ test_no_sign(void)
 	size_t	    slen = sizeof(sig);
 
 	need_token();
-	gen(TOKEN_KEY_EC_P256, "hk/nosign/v1", 0, &priv, &pub);
+	gen(HK_KEY_EC_P256, "hk/nosign/v1", 0, &priv, &pub);
 	/* SoftHSM: CKR_KEY_FUNCTION_NOT_PERMITTED */
 	FAIL(token_sign(
-		 ss, priv, TOKEN_MECH_ECDSA, dgst, sizeof(dgst), sig, &slen),
+		 ss, priv, HK_SCHEME_ECDSA, dgst, sizeof(dgst), sig, &slen),
 	    HK_ERR_PRECONDITION);
 	TRUE(token_healthy(tok));
 }
@@ -585,19 +585,19 @@ test_set_can_sign(void)
 	size_t	    slen = sizeof(sig);
 
 	need_token();
-	gen(TOKEN_KEY_EC_P256, "hk/setsign/v1", 1, &priv, &pub);
+	gen(HK_KEY_EC_P256, "hk/setsign/v1", 1, &priv, &pub);
 	PASS(token_sign(
-	    ss, priv, TOKEN_MECH_ECDSA, dgst, sizeof(dgst), sig, &slen));
+	    ss, priv, HK_SCHEME_ECDSA, dgst, sizeof(dgst), sig, &slen));
 	/* SoftHSM 2.6.1 lets CKA_SIGN change on a modifiable key */
 	PASS(token_set_can_sign(ss, priv, 0));
 	slen = sizeof(sig);
 	FAIL(token_sign(
-		 ss, priv, TOKEN_MECH_ECDSA, dgst, sizeof(dgst), sig, &slen),
+		 ss, priv, HK_SCHEME_ECDSA, dgst, sizeof(dgst), sig, &slen),
 	    HK_ERR_PRECONDITION);
 	PASS(token_set_can_sign(ss, priv, 1));
 	slen = sizeof(sig);
 	PASS(token_sign(
-	    ss, priv, TOKEN_MECH_ECDSA, dgst, sizeof(dgst), sig, &slen));
+	    ss, priv, HK_SCHEME_ECDSA, dgst, sizeof(dgst), sig, &slen));
 }
 
 static void
@@ -608,23 +608,20 @@ test_allowed_mechs(void)
 	size_t	    slen = sizeof(sig);
 
 	need_token();
-	gen(TOKEN_KEY_EC_P256, "hk/mechs/v1", 1, &priv, &pub);
+	gen(HK_KEY_EC_P256, "hk/mechs/v1", 1, &priv, &pub);
 	/*
 	 * SoftHSM checks CKA_ALLOWED_MECHANISMS first and answers
 	 * CKR_MECHANISM_INVALID; a mere key type mismatch would be
 	 * CKR_KEY_TYPE_INCONSISTENT (HK_ERR_INVALID).
 	 */
 	FAIL(token_sign(
-		 ss, priv, TOKEN_MECH_RSA_PKCS1, in, sizeof(in), sig, &slen),
+		 ss, priv, HK_SCHEME_RSA_PKCS1, in, sizeof(in), sig, &slen),
 	    HK_ERR_UNSUPPORTED);
-	FAIL(token_sign(
-		 ss, priv, TOKEN_MECH_HMAC_SHA256, in, sizeof(in), sig, &slen),
+	FAIL(token_hmac(ss, priv, in, sizeof(in), sig), HK_ERR_UNSUPPORTED);
+	gen(HK_KEY_RSA, "hk/mechs-rsa/v1", 1, &rpriv, &rpub);
+	FAIL(token_sign(ss, rpriv, HK_SCHEME_ECDSA, in, 32, sig, &slen),
 	    HK_ERR_UNSUPPORTED);
-	gen(TOKEN_KEY_RSA, "hk/mechs-rsa/v1", 1, &rpriv, &rpub);
-	FAIL(token_sign(ss, rpriv, TOKEN_MECH_ECDSA, in, 32, sig, &slen),
-	    HK_ERR_UNSUPPORTED);
-	FAIL(token_sign(
-		 ss, rpriv, TOKEN_MECH_RSA_PSS_SHA256, in, 31, sig, &slen),
+	FAIL(token_sign(ss, rpriv, HK_SCHEME_RSA_PSS, in, 31, sig, &slen),
 	    HK_ERR_INVALID);
 	TRUE(token_healthy(tok));
 }
@@ -696,14 +693,14 @@ test_list(void)
 	int			   n = 0;
 
 	need_token();
-	gen(TOKEN_KEY_EC_P256, "hklist/a/v1", 1, &priv, &pub);
-	gen(TOKEN_KEY_ED25519, "hklist/b/v1", 0, &priv2, &pub2);
+	gen(HK_KEY_EC_P256, "hklist/a/v1", 1, &priv, &pub);
+	gen(HK_KEY_ED25519, "hklist/b/v1", 0, &priv2, &pub2);
 	PASS(token_data_create(
 	    ss, "hklist/meta", (const uint8_t *)"x", 1, &data));
 	memset(secret, 0x5a, sizeof(secret));
 	PASS(token_secret_create(ss, "hklist/client", (const uint8_t *)"c1", 2,
 	    secret, sizeof(secret), &sec));
-	gen(TOKEN_KEY_EC_P256, "hklisx/other/v1", 1, &priv, &pub);
+	gen(HK_KEY_EC_P256, "hklisx/other/v1", 1, &priv, &pub);
 	PASS(token_copy_session(ss, priv, &copy)); /* not a token object */
 
 	memset(&l, 0, sizeof(l));
@@ -773,7 +770,7 @@ test_destroy(void)
 	size_t	    len;
 
 	need_token();
-	gen(TOKEN_KEY_EC_P256, "hk/destroy/v1", 1, &priv, &pub);
+	gen(HK_KEY_EC_P256, "hk/destroy/v1", 1, &priv, &pub);
 	PASS(token_destroy(ss, priv));
 	PASS(token_destroy(ss, pub));
 	FAIL(token_destroy(ss, priv), HK_ERR_NOT_FOUND);
@@ -814,8 +811,8 @@ sign_rate(token_obj_t key)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < n; i++) {
 		slen = sizeof(sig);
-		PASS(token_sign(ss, key, TOKEN_MECH_ECDSA, dgst, sizeof(dgst),
-		    sig, &slen));
+		PASS(token_sign(
+		    ss, key, HK_SCHEME_ECDSA, dgst, sizeof(dgst), sig, &slen));
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return n /
@@ -829,10 +826,10 @@ test_copy_session(void)
 	token_obj_t priv, pub, copy;
 
 	need_token();
-	gen(TOKEN_KEY_EC_P256, "hk/copy/v1", 1, &priv, &pub);
+	gen(HK_KEY_EC_P256, "hk/copy/v1", 1, &priv, &pub);
 	PASS(token_copy_session(ss, priv, &copy));
 	TRUE(copy != priv);
-	sign_verify(copy, pub, TOKEN_KEY_EC_P256, TOKEN_MECH_ECDSA);
+	sign_verify(copy, pub, HK_KEY_EC_P256, HK_SCHEME_ECDSA);
 	fprintf(stderr,
 	    "ECDSA P-256 signs/s: token object %.0f, "
 	    "session copy %.0f\n",
@@ -848,12 +845,12 @@ test_copy_outlives_session(void)
 	size_t		      slen = sizeof(sig);
 
 	need_token();
-	gen(TOKEN_KEY_EC_P256, "hk/copy2/v1", 1, &priv, &pub);
+	gen(HK_KEY_EC_P256, "hk/copy2/v1", 1, &priv, &pub);
 	PASS(token_session_open(tok, &s2));
 	PASS(token_copy_session(s2, priv, &copy));
 	token_session_close(s2);
 	PASS(token_sign(
-	    ss, copy, TOKEN_MECH_ECDSA, dgst, sizeof(dgst), sig, &slen));
+	    ss, copy, HK_SCHEME_ECDSA, dgst, sizeof(dgst), sig, &slen));
 }
 
 static void
@@ -889,7 +886,7 @@ worker_main(void *arg)
 	for (i = 0; i < 200; i++) {
 		memset(dgst, i, sizeof(dgst));
 		slen = sizeof(sig);
-		if ((w->r = token_sign(s, w->key, TOKEN_MECH_ECDSA, dgst,
+		if ((w->r = token_sign(s, w->key, HK_SCHEME_ECDSA, dgst,
 			 sizeof(dgst), sig, &slen)) != 0) {
 			break;
 		}
@@ -908,7 +905,7 @@ test_threads(void)
 	int	      i;
 
 	need_token();
-	gen(TOKEN_KEY_EC_P256, "hk/threads/v1", 1, &priv, &pub);
+	gen(HK_KEY_EC_P256, "hk/threads/v1", 1, &priv, &pub);
 	for (i = 0; i < 2; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
 		w[i].key = priv;
@@ -947,7 +944,7 @@ test_pkcs11_tool(void)
 		      "--type", "privkey", "--label", "hk/tool/v1", NULL };
 
 	need_token();
-	gen(TOKEN_KEY_EC_P256, "hk/tool/v1", 1, &priv, &pub);
+	gen(HK_KEY_EC_P256, "hk/tool/v1", 1, &priv, &pub);
 	path_in_dir(out, sizeof(out), "pkcs11-tool.out");
 	if (access("/usr/bin/pkcs11-tool", X_OK) != 0) {
 		fprintf(stderr, "pkcs11-tool not installed: skipped\n");

@@ -13,107 +13,72 @@
 
 #define SIGTEXT_MAX (64 * 1024)
 
-int
-hk_valid_key_name(const char *name)
+/* 1 if s is 1-64 characters, each passing first (the first) or first or
+ * one of more (the others). */
+static int
+valid_name(const char *s, int (*first)(int), const char *more)
 {
 	size_t i, len;
 
-	if (name == NULL || (len = strlen(name)) == 0 || len > 64) {
+	if (s == NULL || (len = strlen(s)) == 0 || len > 64) {
 		return 0;
 	}
 	for (i = 0; i < len; i++) {
-		int c = (unsigned char)name[i];
+		int c = (unsigned char)s[i];
 
-		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-			continue;
+		if (!first(c) && (i == 0 || strchr(more, c) == NULL)) {
+			return 0;
 		}
-		if (i > 0 && (c == '.' || c == '_' || c == '-')) {
-			continue;
-		}
-		return 0;
 	}
 	return 1;
+}
+
+static int
+lower_or_digit(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static int
+ascii_alnum(int c)
+{
+	return isascii(c) && isalnum(c);
+}
+
+int
+hk_valid_key_name(const char *name)
+{
+	return valid_name(name, lower_or_digit, "._-");
 }
 
 int
 hk_valid_client_id(const char *id)
 {
-	size_t i, len;
-
-	if (id == NULL || (len = strlen(id)) == 0 || len > 64) {
-		return 0;
-	}
-	for (i = 0; i < len; i++) {
-		int c = (unsigned char)id[i];
-
-		if (isascii(c) && isalnum(c)) {
-			continue;
-		}
-		if (i > 0 && (c == '.' || c == '_' || c == '-' || c == '@')) {
-			continue;
-		}
-		return 0;
-	}
-	return 1;
+	return valid_name(id, ascii_alnum, "._-@");
 }
 
-static const struct {
-	hk_alg	    alg;
-	const char *name;
-	size_t	    digest_len;
-} algs[] = {
-	{ HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256, "ecdsa-p256", 32 },
-	{ HSMKEY__V1__ALGORITHM__ALG_ECDSA_P384, "ecdsa-p384", 48 },
-	{ HSMKEY__V1__ALGORITHM__ALG_ED25519, "ed25519", 0 },
-	{ HSMKEY__V1__ALGORITHM__ALG_RSA_2048, "rsa-2048", 32 },
-	{ HSMKEY__V1__ALGORITHM__ALG_RSA_3072, "rsa-3072", 32 },
-	{ HSMKEY__V1__ALGORITHM__ALG_RSA_4096, "rsa-4096", 32 },
-};
+/* enum hk_alg (alg.h) has hsmkey.proto's numbers */
+#define SAME_ALG(x)                                                    \
+	_Static_assert((int)HK_##x == (int)HSMKEY__V1__ALGORITHM__##x, \
+	    "hk_alg " #x " differs from hsmkey.proto")
+SAME_ALG(ALG_UNSPECIFIED);
+SAME_ALG(ALG_ECDSA_P256);
+SAME_ALG(ALG_ECDSA_P384);
+SAME_ALG(ALG_ED25519);
+SAME_ALG(ALG_RSA_2048);
+SAME_ALG(ALG_RSA_3072);
+SAME_ALG(ALG_RSA_4096);
 
-const char *
-hk_alg_name(hk_alg alg)
+Hsmkey__V1__Algorithm
+hk_alg_to_wire(hk_alg alg)
 {
-	size_t i;
-
-	if (alg == HSMKEY__V1__ALGORITHM__ALG_UNSPECIFIED) {
-		alg = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256;
-	}
-	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
-		if (algs[i].alg == alg) {
-			return algs[i].name;
-		}
-	}
-	return NULL;
+	return (Hsmkey__V1__Algorithm)alg;
 }
 
-int
-hk_alg_parse(const char *name, hk_alg *algp)
+hk_alg
+hk_alg_from_wire(Hsmkey__V1__Algorithm alg)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
-		if (strcmp(algs[i].name, name) == 0) {
-			*algp = algs[i].alg;
-			return 0;
-		}
-	}
-	return HK_ERR_INVALID;
-}
-
-size_t
-hk_alg_digest_len(hk_alg alg)
-{
-	size_t i;
-
-	if (alg == HSMKEY__V1__ALGORITHM__ALG_UNSPECIFIED) {
-		alg = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256;
-	}
-	for (i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
-		if (algs[i].alg == alg) {
-			return algs[i].digest_len;
-		}
-	}
-	return 0;
+	return (hk_alg)alg;
 }
 
 const char *

@@ -8,10 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alg.h"
 #include "hsmkey.pb-c.h"
 
 typedef Hsmkey__V1__Status	 hk_status;
-typedef Hsmkey__V1__Algorithm	 hk_alg;
 typedef Hsmkey__V1__VersionState hk_state;
 
 /* 1 if name matches [a-z0-9][a-z0-9._-]{0,63}. */
@@ -19,12 +19,10 @@ int hk_valid_key_name(const char *name);
 /* 1 if id matches [A-Za-z0-9][A-Za-z0-9._@-]{0,63}. */
 int hk_valid_client_id(const char *id);
 
-/* "ecdsa-p256", ...; ALG_UNSPECIFIED reads as ecdsa-p256. NULL if unknown. */
-const char *hk_alg_name(hk_alg alg);
-/* HK_ERR_INVALID for an unknown name. */
-int hk_alg_parse(const char *name, hk_alg *algp);
-/* Digest length the algorithm signs (32/48), 0 for ed25519 (message only). */
-size_t hk_alg_digest_len(hk_alg alg);
+/* An algorithm between alg.h and the wire (the same numbers; an unknown
+ * wire value stays as it is, for hk_alg_info() to refuse). */
+Hsmkey__V1__Algorithm hk_alg_to_wire(hk_alg alg);
+hk_alg		      hk_alg_from_wire(Hsmkey__V1__Algorithm alg);
 
 /* "pending", "active", "verify-only", ... */
 const char *hk_state_name(hk_state st);

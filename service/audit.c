@@ -268,7 +268,7 @@ sign_checkpoint(struct audit *a, uint64_t seq, const uint8_t head[32],
 	if ((r = keyring_signer(a->kr, AUDIT_KEY_NAME, 0, &sg)) != 0) {
 		return r;
 	}
-	if (sg.alg != HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256) {
+	if (sg.alg != HK_ALG_ECDSA_P256) {
 		return HK_ERR_UNSUPPORTED;
 	}
 	p = in;
@@ -958,8 +958,8 @@ ensure_key(struct keyring *kr, struct token_session *s)
 		    AUDIT_KEY_NAME);
 		return 0;
 	}
-	if ((r = keyring_create(kr, s, AUDIT_KEY_NAME,
-		 HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256)) != 0 &&
+	if ((r = keyring_create(kr, s, AUDIT_KEY_NAME, HK_ALG_ECDSA_P256)) !=
+		0 &&
 	    r != HK_ERR_EXISTS) {
 		log_err_r(
 		    r, "cannot create the audit key '%s'", AUDIT_KEY_NAME);

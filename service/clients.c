@@ -5,7 +5,6 @@
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
-#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "clients.h"
 #include "hk_err.h"
 #include "log.h"
+#include "secmem.h"
 #include "store.h"
 #include "store.pb-c.h"
 #include "wire.h"
@@ -145,15 +145,12 @@ client_new(void)
 	if ((cl = zalloc_lines(sizeof(*cl))) == NULL) {
 		return NULL;
 	}
-	p = mmap(NULL, sizeof(struct daykeys), PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
+	/* locked if possible: a failure to lock is not a reason to refuse
+	 * service */
+	if ((p = hk_secmem_alloc(sizeof(struct daykeys))) == NULL) {
 		free(cl);
 		return NULL;
 	}
-	/* best effort: a failure to lock is not a reason to refuse service */
-	(void)mlock(p, sizeof(struct daykeys));
-	(void)madvise(p, sizeof(struct daykeys), MADV_DONTDUMP);
 	cl->dk = p;
 	pthread_rwlock_init(&cl->dk_lock, NULL);
 	return cl;
@@ -171,10 +168,7 @@ client_free(struct client *cl)
 		free(cl->grants[i].glob);
 		free(cl->grants[i].text);
 	}
-	if (cl->dk != NULL) {
-		OPENSSL_cleanse(cl->dk, sizeof(*cl->dk));
-		munmap(cl->dk, sizeof(*cl->dk));
-	}
+	hk_secmem_free(cl->dk, sizeof(*cl->dk));
 	pthread_rwlock_destroy(&cl->dk_lock);
 	free(cl);
 }

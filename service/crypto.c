@@ -11,24 +11,17 @@
 #include "crypto.h"
 #include "hk_err.h"
 
-static int
-is_ecdsa(hk_alg alg)
-{
-	return alg == HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256 ||
-	    alg == HSMKEY__V1__ALGORITHM__ALG_ECDSA_P384 ||
-	    alg == HSMKEY__V1__ALGORITHM__ALG_UNSPECIFIED;
-}
-
 int
-crypto_digest(
-    hk_alg alg, const uint8_t *msg, size_t len, uint8_t *out, size_t *outlen)
+crypto_digest(const struct hk_alg_info *ai, const uint8_t *msg, size_t len,
+    uint8_t *out, size_t *outlen)
 {
-	const EVP_MD *md;
-	unsigned int  n = 0;
+	unsigned int n = 0;
 
-	md = alg == HSMKEY__V1__ALGORITHM__ALG_ECDSA_P384 ? EVP_sha384()
-							  : EVP_sha256();
-	if (EVP_Digest(msg, len, out, &n, md, NULL) != 1) {
+	*outlen = 0;
+	if (ai->md == NULL) {
+		return HK_ERR_INVALID; /* signs the message itself */
+	}
+	if (EVP_Digest(msg, len, out, &n, ai->md(), NULL) != 1) {
 		return HK_ERR_INTERNAL;
 	}
 	*outlen = n;
@@ -182,28 +175,62 @@ crypto_pubkey_pem(EVP_PKEY *pkey, char **pemp)
 	return 0;
 }
 
-int
-crypto_verify(EVP_PKEY *pkey, hk_alg alg, const uint8_t *data, size_t len,
-    const uint8_t *sig, size_t siglen, int raw, int pkcs1)
+/* Pure Ed25519 over the message. */
+static int
+verify_eddsa(EVP_PKEY *pkey, const uint8_t *data, size_t len,
+    const uint8_t *sig, size_t siglen)
 {
-	EVP_PKEY_CTX *ctx = NULL;
-	EVP_MD_CTX   *mctx = NULL;
-	uint8_t	      der[CRYPTO_MAX_SIG];
-	size_t	      derlen;
-	int	      ok, r = HK_ERR_INTERNAL;
+	EVP_MD_CTX *mctx;
+	int	    r = HK_ERR_INTERNAL;
 
-	if (alg == HSMKEY__V1__ALGORITHM__ALG_ED25519) {
-		if ((mctx = EVP_MD_CTX_new()) == NULL) {
-			return HK_ERR_NOMEM;
-		}
-		if (EVP_DigestVerifyInit(mctx, NULL, NULL, NULL, pkey) != 1) {
-			goto out;
-		}
-		ok = EVP_DigestVerify(mctx, sig, siglen, data, len);
-		r = ok == 1 ? 0 : HK_ERR_BAD_SIGNATURE;
-		goto out;
+	if ((mctx = EVP_MD_CTX_new()) == NULL) {
+		return HK_ERR_NOMEM;
 	}
-	if (is_ecdsa(alg) && raw) {
+	if (EVP_DigestVerifyInit(mctx, NULL, NULL, NULL, pkey) == 1) {
+		r = EVP_DigestVerify(mctx, sig, siglen, data, len) == 1
+		    ? 0
+		    : HK_ERR_BAD_SIGNATURE;
+	}
+	EVP_MD_CTX_free(mctx);
+	return r;
+}
+
+/* The RSA padding of scheme on ctx, with the hash of ai (PSS: MGF1 of the
+ * same hash, salt as long as the digest). */
+static int
+set_rsa_padding(
+    EVP_PKEY_CTX *ctx, const struct hk_alg_info *ai, enum hk_scheme scheme)
+{
+	if (scheme == HK_SCHEME_RSA_PKCS1) {
+		return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) ==
+		    1 &&
+		    EVP_PKEY_CTX_set_signature_md(ctx, ai->md()) == 1;
+	}
+	return EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+	    EVP_PKEY_CTX_set_signature_md(ctx, ai->md()) == 1 &&
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, ai->md()) == 1 &&
+	    EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, (int)ai->digest_len) == 1;
+}
+
+int
+crypto_verify(EVP_PKEY *pkey, const struct hk_alg_info *ai,
+    const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen,
+    int raw, int pkcs1)
+{
+	enum hk_scheme scheme = hk_alg_scheme(ai, pkcs1);
+	EVP_PKEY_CTX  *ctx = NULL;
+	uint8_t	       der[CRYPTO_MAX_SIG];
+	size_t	       derlen;
+	int	       r = HK_ERR_INTERNAL;
+
+	if (scheme == HK_SCHEME_NONE ||
+	    (raw && (ai->allows & HK_ALLOW_RAW) == 0)) {
+		return HK_ERR_INVALID;
+	}
+	if (scheme == HK_SCHEME_EDDSA) {
+		return verify_eddsa(pkey, data, len, sig, siglen);
+	}
+	if (raw) {
 		/* r||s -> DER so that OpenSSL can check it */
 		if (siglen == 0 || siglen > sizeof(der) / 2) {
 			return HK_ERR_BAD_SIGNATURE;
@@ -219,29 +246,14 @@ crypto_verify(EVP_PKEY *pkey, hk_alg alg, const uint8_t *data, size_t len,
 	if ((ctx = EVP_PKEY_CTX_new(pkey, NULL)) == NULL) {
 		return HK_ERR_NOMEM;
 	}
-	if (EVP_PKEY_verify_init(ctx) != 1) {
+	if (EVP_PKEY_verify_init(ctx) != 1 ||
+	    (scheme != HK_SCHEME_ECDSA && !set_rsa_padding(ctx, ai, scheme))) {
 		goto out;
 	}
-	if (!is_ecdsa(alg)) {
-		if (pkcs1) {
-			if (EVP_PKEY_CTX_set_rsa_padding(
-				ctx, RSA_PKCS1_PADDING) != 1 ||
-			    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) !=
-				1) {
-				goto out;
-			}
-		} else if (EVP_PKEY_CTX_set_rsa_padding(
-			       ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-		    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1 ||
-		    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) != 1 ||
-		    EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, 32) != 1) {
-			goto out;
-		}
-	}
-	ok = EVP_PKEY_verify(ctx, sig, siglen, data, len);
-	r = ok == 1 ? 0 : HK_ERR_BAD_SIGNATURE;
+	r = EVP_PKEY_verify(ctx, sig, siglen, data, len) == 1
+	    ? 0
+	    : HK_ERR_BAD_SIGNATURE;
 out:
 	EVP_PKEY_CTX_free(ctx);
-	EVP_MD_CTX_free(mctx);
 	return r;
 }

@@ -268,32 +268,16 @@ handle_health(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	return 0;
 }
 
-static int
-is_ecdsa(hk_alg alg)
-{
-	return alg == HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256 ||
-	    alg == HSMKEY__V1__ALGORITHM__ALG_ECDSA_P384;
-}
-
-static int
-is_rsa(hk_alg alg)
-{
-	return alg == HSMKEY__V1__ALGORITHM__ALG_RSA_2048 ||
-	    alg == HSMKEY__V1__ALGORITHM__ALG_RSA_3072 ||
-	    alg == HSMKEY__V1__ALGORITHM__ALG_RSA_4096;
-}
-
 /*
  * Checks message/digest and formats against alg and gives the bytes that
  * the token or the verifier takes: the digest, or the message for ed25519.
  */
 static int
-sign_input(struct dispatch_reply *rep, hk_alg alg,
+sign_input(struct dispatch_reply *rep, const struct hk_alg_info *ai,
     const ProtobufCBinaryData *msg, const ProtobufCBinaryData *digest,
     uint8_t *dbuf, const uint8_t **inp, size_t *inlenp)
 {
-	size_t want = hk_alg_digest_len(alg);
-	int    r;
+	int r;
 
 	if (msg->len > 0 && digest->len > 0) {
 		return fail(rep, HK_ERR_INVALID,
@@ -303,39 +287,48 @@ sign_input(struct dispatch_reply *rep, hk_alg alg,
 	if (msg->len == 0 && digest->len == 0) {
 		return fail(rep, HK_ERR_INVALID, "message is empty");
 	}
-	if (alg == HSMKEY__V1__ALGORITHM__ALG_ED25519) {
-		if (digest->len > 0) {
-			return fail(rep, HK_ERR_INVALID,
-			    "ed25519 signs the "
-			    "message itself: a digest is refused");
-		}
+	if (digest->len > 0 && (ai->allows & HK_ALLOW_DIGEST) == 0) {
+		return fail(rep, HK_ERR_INVALID,
+		    "%s signs the message itself: a digest is refused",
+		    ai->name);
+	}
+	if (ai->md == NULL) {
 		*inp = msg->data;
 		*inlenp = msg->len;
 		return 0;
 	}
 	if (digest->len > 0) {
-		if (digest->len != want) {
+		if (digest->len != ai->digest_len) {
 			return fail(rep, HK_ERR_INVALID,
 			    "digest is %zu bytes; "
 			    "%s takes a %zu-byte %s digest",
-			    digest->len, hk_alg_name(alg), want,
-			    want == 48 ? "SHA-384" : "SHA-256");
+			    digest->len, ai->name, ai->digest_len, ai->hash);
 		}
 		*inp = digest->data;
 		*inlenp = digest->len;
 		return 0;
 	}
-	if ((r = crypto_digest(alg, msg->data, msg->len, dbuf, inlenp)) != 0) {
+	if ((r = crypto_digest(ai, msg->data, msg->len, dbuf, inlenp)) != 0) {
 		return fail(rep, r, "cannot hash the message");
 	}
 	*inp = dbuf;
 	return 0;
 }
 
+/* The table row of alg into *aip, once the formats asked of it are ones
+ * it allows. */
 static int
-check_formats(struct dispatch_reply *rep, hk_alg alg, int format, int padding)
+check_formats(struct dispatch_reply *rep, hk_alg alg, int format, int padding,
+    const struct hk_alg_info **aip)
 {
-	if (format == HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW && !is_ecdsa(alg)) {
+	const struct hk_alg_info *ai;
+
+	if ((*aip = ai = hk_alg_info(alg)) == NULL) {
+		return fail(rep, HK_ERR_INTERNAL,
+		    "key of unknown algorithm %d", (int)alg);
+	}
+	if (format == HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW &&
+	    (ai->allows & HK_ALLOW_RAW) == 0) {
 		return fail(rep, HK_ERR_INVALID,
 		    "raw r||s signatures are for "
 		    "ECDSA keys only");
@@ -345,7 +338,7 @@ check_formats(struct dispatch_reply *rep, hk_alg alg, int format, int padding)
 		return fail(rep, HK_ERR_INVALID, "unknown signature format");
 	}
 	if (padding == HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15 &&
-	    !is_rsa(alg)) {
+	    (ai->allows & HK_ALLOW_PKCS1) == 0) {
 		return fail(rep, HK_ERR_INVALID,
 		    "PKCS#1 v1.5 is for RSA keys "
 		    "only");
@@ -404,8 +397,9 @@ handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	uint8_t			       dbuf[CRYPTO_MAX_DIGEST], info[64];
 	const uint8_t		      *in;
 	size_t			       i, inlen, siglen, infolen;
-	enum token_mech		       mech;
-	int			       r, pkcs1;
+	const struct hk_alg_info      *ai;
+	enum hk_scheme		       scheme;
+	int			       r;
 
 	if (req->n_items == 0) {
 		return fail(rep, HK_ERR_INVALID, "nothing to sign");
@@ -420,20 +414,12 @@ handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	    0) {
 		return key_error(rep, r, req->name, req->version, "sign");
 	}
-	if ((r = check_formats(rep, sg.alg, req->format, req->rsa_padding)) !=
-	    0) {
+	if ((r = check_formats(
+		 rep, sg.alg, req->format, req->rsa_padding, &ai)) != 0) {
 		return r;
 	}
-	pkcs1 =
-	    req->rsa_padding == HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15;
-	if (is_ecdsa(sg.alg)) {
-		mech = TOKEN_MECH_ECDSA;
-	} else if (sg.alg == HSMKEY__V1__ALGORITHM__ALG_ED25519) {
-		mech = TOKEN_MECH_EDDSA;
-	} else {
-		mech =
-		    pkcs1 ? TOKEN_MECH_RSA_PKCS1 : TOKEN_MECH_RSA_PSS_SHA256;
-	}
+	scheme = hk_alg_scheme(ai,
+	    req->rsa_padding == HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15);
 	if ((sresp = arena_calloc(&rep->arena, 1, sizeof(*sresp))) == NULL ||
 	    (sresp->signatures = arena_calloc(&rep->arena, req->n_items,
 		 sizeof(*sresp->signatures))) == NULL) {
@@ -449,12 +435,12 @@ handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 		const Hsmkey__V1__SignItem *it = req->items[i];
 		uint8_t			   *sig;
 
-		if ((r = sign_input(rep, sg.alg, &it->message, &it->digest,
-			 dbuf, &in, &inlen)) != 0) {
+		if ((r = sign_input(rep, ai, &it->message, &it->digest, dbuf,
+			 &in, &inlen)) != 0) {
 			keyring_count(sg.v, KR_ERROR, 1);
 			return r;
 		}
-		if (mech == TOKEN_MECH_RSA_PKCS1) {
+		if (scheme == HK_SCHEME_RSA_PKCS1) {
 			infolen = sizeof(info);
 			if ((r = crypto_digest_info(
 				 in, inlen, info, &infolen)) != 0) {
@@ -469,14 +455,15 @@ handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 			return fail(rep, HK_ERR_NOMEM, "out of memory");
 		}
 		siglen = CRYPTO_MAX_SIG;
-		r = token_sign(ctx->s, sg.priv, mech, in, inlen, sig, &siglen);
+		r = token_sign(
+		    ctx->s, sg.priv, scheme, in, inlen, sig, &siglen);
 		if (r != 0 && i == 0 && req->version == 0 &&
 		    resign(ctx, req, &sg)) {
 			/* a rotation retired the primary between lookup and
 			 * C_Sign (the token refused it): use the new one */
 			siglen = CRYPTO_MAX_SIG;
 			r = token_sign(
-			    ctx->s, sg.priv, mech, in, inlen, sig, &siglen);
+			    ctx->s, sg.priv, scheme, in, inlen, sig, &siglen);
 		}
 		if (r != 0) {
 			keyring_count(sg.v, KR_ERROR, 1);
@@ -485,7 +472,7 @@ handle_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 			return key_error(
 			    rep, r, req->name, sg.version, "sign with");
 		}
-		if (mech == TOKEN_MECH_ECDSA &&
+		if (scheme == HK_SCHEME_ECDSA &&
 		    req->format != HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW &&
 		    (r = crypto_ecdsa_raw_to_der(
 			 sig, &siglen, CRYPTO_MAX_SIG)) != 0) {
@@ -523,6 +510,7 @@ handle_verify(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	const uint8_t			*in;
 	size_t				 inlen;
 	hk_alg				 alg;
+	const struct hk_alg_info	*ai;
 	hk_state state = HSMKEY__V1__VERSION_STATE__STATE_UNSPECIFIED;
 	uint64_t retire = 0;
 	int	 r, lookup;
@@ -552,15 +540,15 @@ handle_verify(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	rep->version = req->version;
 	vresp->state = state;
 	vresp->retire_ms = retire;
-	if ((r = check_formats(rep, alg, req->format, req->rsa_padding)) !=
-		0 ||
-	    (r = sign_input(rep, alg, &req->message, &req->digest, dbuf, &in,
+	if ((r = check_formats(
+		 rep, alg, req->format, req->rsa_padding, &ai)) != 0 ||
+	    (r = sign_input(rep, ai, &req->message, &req->digest, dbuf, &in,
 		 &inlen)) != 0) {
 		EVP_PKEY_free(pkey);
 		return r;
 	}
 	if (lookup == 0) {
-		r = crypto_verify(pkey, alg, in, inlen, req->signature.data,
+		r = crypto_verify(pkey, ai, in, inlen, req->signature.data,
 		    req->signature.len,
 		    req->format == HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW,
 		    req->rsa_padding ==
@@ -612,7 +600,7 @@ handle_pubkey(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	hsmkey__v1__pubkey_response__init(presp);
 	presp->version = version;
 	rep->version = version;
-	presp->alg = alg;
+	presp->alg = hk_alg_to_wire(alg);
 	presp->der.data = der;
 	presp->der.len = len;
 	presp->pem = pem;
@@ -628,12 +616,11 @@ handle_create(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	const Hsmkey__V1__CreateRequest *req = rq->create;
 	int				 r;
 
-	if (req->alg != HSMKEY__V1__ALGORITHM__ALG_UNSPECIFIED &&
-	    hk_alg_name(req->alg) == NULL) {
+	if (hk_alg_info(hk_alg_from_wire(req->alg)) == NULL) {
 		return fail(rep, HK_ERR_INVALID, "unknown algorithm");
 	}
-	if ((r = keyring_create(ctx->sv->kr, ctx->s, req->name, req->alg)) !=
-	    0) {
+	if ((r = keyring_create(ctx->sv->kr, ctx->s, req->name,
+		 hk_alg_from_wire(req->alg))) != 0) {
 		return key_error(rep, r, req->name, 0, "create");
 	}
 	return set_key_result(rep, ctx->sv->kr, req->name, 1);

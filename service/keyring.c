@@ -301,7 +301,7 @@ rec_store(struct token_session *s, struct kr_rec *rec, token_obj_t *metap)
 	pol.expires_ms = rec->expires_ms;
 	sk.generation = rec->generation + 1;
 	sk.name = rec->name;
-	sk.alg = rec->alg;
+	sk.alg = hk_alg_to_wire(rec->alg);
 	sk.created_ms = rec->created_ms;
 	sk.policy = &pol;
 	sk.n_versions = rec->nv;
@@ -329,12 +329,13 @@ rec_decode(const uint8_t *buf, size_t len, struct kr_rec *rec)
 	if (sk == NULL) {
 		return HK_ERR_DECODE;
 	}
-	if (!hk_valid_key_name(sk->name) || hk_alg_name(sk->alg) == NULL ||
+	if (!hk_valid_key_name(sk->name) ||
+	    hk_alg_name(hk_alg_from_wire(sk->alg)) == NULL ||
 	    sk->n_versions > MAX_VERSIONS) {
 		goto out;
 	}
 	snprintf(rec->name, sizeof(rec->name), "%s", sk->name);
-	rec->alg = sk->alg;
+	rec->alg = hk_alg_from_wire(sk->alg);
 	rec->generation = sk->generation;
 	rec->created_ms = sk->created_ms;
 	if (sk->policy != NULL) {
@@ -1328,8 +1329,8 @@ keyring_create(
 	int		   r = HK_ERR_NOMEM, exists;
 
 	memset(&rec, 0, sizeof(rec));
-	if (alg == HSMKEY__V1__ALGORITHM__ALG_UNSPECIFIED) {
-		alg = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256;
+	if (alg == HK_ALG_UNSPECIFIED) {
+		alg = HK_ALG_ECDSA_P256;
 	}
 	if (!hk_valid_key_name(name) || hk_alg_name(alg) == NULL) {
 		return HK_ERR_INVALID;
@@ -1922,7 +1923,7 @@ key_info(const struct kr_key *k)
 		return NULL;
 	}
 	hsmkey__v1__policy__init(info->policy);
-	info->alg = k->alg;
+	info->alg = hk_alg_to_wire(k->alg);
 	info->primary = primary;
 	info->created_ms = k->created_ms;
 	info->policy->sign_overlap_s = k->sign_overlap_s;

@@ -64,7 +64,7 @@ static struct {
 	int	    load_only;
 } opt = {
 	.prefix = "many",
-	.alg = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256,
+	.alg = HK_ALG_ECDSA_P256,
 	.versions = 4,
 	.threads = 1,
 	.report = 500,

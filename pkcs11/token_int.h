@@ -1,0 +1,97 @@
+/*
+ * token_int.h: what the files of the token module share (token.c: module,
+ * slot, login and sessions; token_pin.c: the PIN file; token_keys.c: key
+ * pairs, signing and secret keys; token_objects.c: listing, data objects
+ * and attributes).  Internal to pkcs11/; the rest of the tree sees token.h.
+ * Include it last: the PKCS#11 headers' CRYPTOKI_COMPAT macros rename
+ * common identifiers.
+ */
+#ifndef HK_TOKEN_INT_H
+#define HK_TOKEN_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "token.h"
+
+#include <p11-kit/pkcs11.h>
+#include <p11-kit/p11-kit.h>
+
+#define ATTR_MAX    (1024 * 1024) /* CKA_VALUE of a data object */
+#define KEYATTR_MAX 4096	  /* a public key attribute */
+
+struct token_session {
+	struct token	     *t;
+	CK_SESSION_HANDLE     h;
+	struct token_session *prev, *next;
+};
+
+struct token {
+	CK_FUNCTION_LIST     *f;
+	int		      finalize; /* we initialised the module */
+	CK_SLOT_ID	      slot;
+	CK_SESSION_HANDLE     login; /* read-only, lives until close */
+	int		      have_login;
+	int		      logged_in;
+	char		      label[33];
+	pthread_mutex_t	      mu; /* sessions, login session use */
+	struct token_session *sessions;
+	_Atomic unsigned long bad_rv; /* CKR_OK while healthy */
+};
+
+static const CK_BBOOL ck_true = CK_TRUE;
+static const CK_BBOOL ck_false = CK_FALSE;
+
+/* Template helpers: PKCS#11 wants non-const pointers it never writes. */
+#define ATTR(typ, ptr, len)                                      \
+	{                                                        \
+		(typ), (void *)(uintptr_t)(ptr), (CK_ULONG)(len) \
+	}
+#define ATTR_VAR(typ, var) ATTR((typ), &(var), sizeof(var))
+#define ATTR_BOOL(typ, b) \
+	ATTR((typ), (b) ? &ck_true : &ck_false, sizeof(CK_BBOOL))
+#define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The hk_err of a CK_RV (token.c). */
+int token_rv_map(CK_RV rv);
+/* Logs a failed call and maps rv; a device error marks t unhealthy. */
+int token_rv_err(struct token *t, const char *call, CK_RV rv);
+/* 0 for CKR_OK (marking t healthy), else the logged, mapped error. */
+int token_ck(struct token *t, const char *call, CK_RV rv);
+
+/* A call succeeded: the token works (again).  Cheap on the hot path. */
+static inline void
+mark_ok(struct token *t)
+{
+	if (atomic_load_explicit(&t->bad_rv, memory_order_relaxed) != CKR_OK) {
+		atomic_store(&t->bad_rv, CKR_OK);
+	}
+}
+
+/*
+ * Reads the PIN file into locked, non-dumpable memory (token_pin.c).
+ * Strips one trailing newline; refuses an empty PIN.  Caller must
+ * token_pin_free(*pinp).
+ */
+int token_pin_read(const char *path, char **pinp, size_t *lenp);
+/* Zeroes and releases a PIN from token_pin_read().  Accepts NULL. */
+void token_pin_free(char *pin);
+
+/*
+ * Reads n variable-length attributes of obj: a size query, then one fetch
+ * (token_objects.c).  Each tmpl[i].pValue is malloc'ed (caller frees with
+ * token_attrs_free(), also on error) and capped at max bytes.
+ */
+int  token_attrs_get(struct token_session *s, CK_OBJECT_HANDLE obj,
+     CK_ATTRIBUTE *tmpl, CK_ULONG n, size_t max);
+void token_attrs_free(CK_ATTRIBUTE *tmpl, CK_ULONG n);
+
+/* 1 if label is set and at most TOKEN_LABEL_MAX bytes; *lenp its length
+ * (token_objects.c). */
+int token_label_ok(const char *label, size_t *lenp);
+/* C_CreateObject of tmpl into *objp (token_objects.c). */
+int token_create_object(struct token_session *s, CK_ATTRIBUTE *tmpl,
+    CK_ULONG n, token_obj_t *objp);
+
+#endif /* HK_TOKEN_INT_H */

@@ -1,0 +1,141 @@
+/*
+ * token_pin.c: the PIN file (see token_int.h).  The PIN lives in memory
+ * from hk_secmem_alloc() (locked, not in core dumps) only until C_Login;
+ * token_pin_free() zeroes it.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <unistd.h>
+
+#include "hk_err.h"
+#include "log.h"
+#include "secmem.h"
+#include "token_int.h"
+
+#define PIN_MAX	 256	       /* bytes in a PIN file */
+#define PIN_SIZE (PIN_MAX + 1) /* what token_pin_read() allocates */
+
+/* Opens path for reading if it is a regular file; warns about a mode
+ * looser than 0640. */
+static int
+pin_open(const char *path, int *fdp)
+{
+	struct stat st;
+	int	    fd = -1, r = HK_ERR_PIN;
+
+	*fdp = -1;
+	if (path == NULL || *path == '\0') {
+		log_warnx("no PIN file configured");
+		goto out;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		log_warn("PIN file %s", path);
+		goto out;
+	}
+	if (fstat(fd, &st) == -1) {
+		log_warn("fstat %s", path);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_warnx("PIN file %s is not a regular file", path);
+		goto out;
+	}
+	if ((st.st_mode & 027) != 0) {
+		log_warnx("PIN file %s has mode %04o, looser than 0640", path,
+		    (unsigned int)(st.st_mode & 07777));
+	}
+	/* success */
+	*fdp = fd;
+	fd = -1;
+	r = 0;
+out:
+	if (fd != -1) {
+		close(fd);
+	}
+	return r;
+}
+
+/* Reads all of fd into pin (PIN_SIZE bytes); HK_ERR_PIN past PIN_MAX. */
+static int
+pin_fill(int fd, const char *path, char *pin, size_t *lenp)
+{
+	size_t	len = 0;
+	ssize_t n;
+
+	*lenp = 0;
+	for (;;) {
+		n = read(fd, pin + len, PIN_SIZE - len);
+		if (n == -1 && errno == EINTR) {
+			continue;
+		}
+		if (n == -1) {
+			log_warn("read %s", path);
+			return HK_ERR_PIN;
+		}
+		if (n == 0) {
+			break;
+		}
+		len += (size_t)n;
+		if (len > PIN_MAX) {
+			log_warnx("PIN file %s is longer than %d bytes", path,
+			    PIN_MAX);
+			return HK_ERR_PIN;
+		}
+	}
+	*lenp = len;
+	return 0;
+}
+
+int
+token_pin_read(const char *path, char **pinp, size_t *lenp)
+{
+	char  *pin = NULL;
+	size_t len = 0;
+	int    r = HK_ERR_INTERNAL, fd = -1, locked;
+
+	*pinp = NULL;
+	*lenp = 0;
+	if ((r = pin_open(path, &fd)) != 0) {
+		goto out;
+	}
+	if ((pin = hk_secmem_alloc_locked(PIN_SIZE, &locked)) == NULL) {
+		log_warn("PIN memory");
+		r = HK_ERR_NOMEM;
+		goto out;
+	}
+	if (!locked) {
+		/* XXX RLIMIT_MEMLOCK may be 0 in containers: warn, go on */
+		log_warn("mlock or MADV_DONTDUMP of the PIN page");
+	}
+	if ((r = pin_fill(fd, path, pin, &len)) != 0) {
+		goto out;
+	}
+	if (len > 0 && pin[len - 1] == '\n') {
+		pin[--len] = '\0';
+	}
+	if (len == 0) {
+		log_warnx("PIN file %s is empty", path);
+		r = HK_ERR_PIN;
+		goto out;
+	}
+	/* success */
+	*pinp = pin;
+	*lenp = len;
+	pin = NULL;
+	r = 0;
+out:
+	token_pin_free(pin);
+	if (fd != -1) {
+		close(fd);
+	}
+	return r;
+}
+
+void
+token_pin_free(char *pin)
+{
+	hk_secmem_free(pin, PIN_SIZE);
+}
