@@ -164,7 +164,7 @@ put_seconds_ms(FILE *f, uint64_t ms)
 }
 
 static void
-version_labels(FILE *f, const Hsmkey__V1__VersionStats *v)
+version_labels(FILE *f, const struct keyring_vstats *v)
 {
 	fputs("{key=", f);
 	put_label(f, v->key);
@@ -172,7 +172,7 @@ version_labels(FILE *f, const Hsmkey__V1__VersionStats *v)
 }
 
 static void
-secret_labels(FILE *f, const Hsmkey__V1__SecretStats *x)
+secret_labels(FILE *f, const struct clients_secret_stats *x)
 {
 	fputs("{client=", f);
 	put_label(f, x->client);
@@ -182,16 +182,16 @@ secret_labels(FILE *f, const Hsmkey__V1__SecretStats *x)
 /* A counter per key version; field: offset of a uint64_t in VersionStats. */
 static void
 version_counter(FILE *f, const char *name, const char *help,
-    Hsmkey__V1__VersionStats **vs, size_t nv, size_t field)
+    const struct keyring_vstats *vs, size_t nv, size_t field)
 {
 	uint64_t v;
 	size_t	 i;
 
 	header(f, name, "counter", help);
 	for (i = 0; i < nv; i++) {
-		memcpy(&v, (const char *)vs[i] + field, sizeof(v));
+		memcpy(&v, (const char *)&vs[i] + field, sizeof(v));
 		fputs(name, f);
-		version_labels(f, vs[i]);
+		version_labels(f, &vs[i]);
 		fprintf(f, "} %" PRIu64 "\n", v);
 	}
 }
@@ -200,16 +200,16 @@ version_counter(FILE *f, const char *name, const char *help,
  * SecretStats. */
 static void
 secret_counter(FILE *f, const char *name, const char *help,
-    Hsmkey__V1__SecretStats **ss, size_t ns, size_t field)
+    const struct clients_secret_stats *ss, size_t ns, size_t field)
 {
 	uint64_t v;
 	size_t	 i;
 
 	header(f, name, "counter", help);
 	for (i = 0; i < ns; i++) {
-		memcpy(&v, (const char *)ss[i] + field, sizeof(v));
+		memcpy(&v, (const char *)&ss[i] + field, sizeof(v));
 		fputs(name, f);
-		secret_labels(f, ss[i]);
+		secret_labels(f, &ss[i]);
 		fprintf(f, " %" PRIu64 "\n", v);
 	}
 }
@@ -218,12 +218,12 @@ secret_counter(FILE *f, const char *name, const char *help,
 static int
 expose(struct metrics *m, struct server *sv, FILE *f, int up)
 {
-	Hsmkey__V1__VersionStats **vs = NULL;
-	Hsmkey__V1__SecretStats	 **ss = NULL;
-	size_t			   nv = 0, ns = 0, i, b;
-	char			   why[PATH_MAX + 128];
-	uint64_t		   cum;
-	int			   r;
+	struct keyring_vstats	    *vs = NULL;
+	struct clients_secret_stats *ss = NULL;
+	size_t			     nv = 0, ns = 0, i, b;
+	char			     why[PATH_MAX + 128];
+	uint64_t		     cum;
+	int			     r;
 
 	if ((r = keyring_stats(sv->kr, &vs, &nv)) != 0 ||
 	    (r = clients_secret_stats(sv->clients, NULL, &ss, &ns)) != 0) {
@@ -246,50 +246,50 @@ expose(struct metrics *m, struct server *sv, FILE *f, int up)
 	version_counter(f, "hsmkey_signs_total",
 	    "Signatures made by a key "
 	    "version since the service started.",
-	    vs, nv, offsetof(Hsmkey__V1__VersionStats, signs));
+	    vs, nv, offsetof(struct keyring_vstats, signs));
 	version_counter(f, "hsmkey_verifies_total",
 	    "Verifications against "
 	    "a key version since the service started.",
-	    vs, nv, offsetof(Hsmkey__V1__VersionStats, verifies));
+	    vs, nv, offsetof(struct keyring_vstats, verifies));
 	version_counter(f, "hsmkey_sign_errors_total",
 	    "Signing errors of "
 	    "a key version since the service started.",
-	    vs, nv, offsetof(Hsmkey__V1__VersionStats, errors));
+	    vs, nv, offsetof(struct keyring_vstats, errors));
 	header(f, "hsmkey_version_last_use_timestamp_seconds", "gauge",
 	    "When a key version last signed or verified (0: not since the "
 	    "service started).");
 	for (i = 0; i < nv; i++) {
 		fputs("hsmkey_version_last_use_timestamp_seconds", f);
-		version_labels(f, vs[i]);
+		version_labels(f, &vs[i]);
 		fputc('}', f);
-		put_seconds_ms(f, vs[i]->last_use_ms);
+		put_seconds_ms(f, vs[i].last_use_ms);
 	}
 	header(f, "hsmkey_version_state", "gauge",
 	    "The state of a key "
 	    "version (always 1; the state is a label).");
 	for (i = 0; i < nv; i++) {
 		fputs("hsmkey_version_state", f);
-		version_labels(f, vs[i]);
+		version_labels(f, &vs[i]);
 		fputs(",state=", f);
-		put_label(f, hk_state_name(vs[i]->state));
+		put_label(f, lifecycle_state_name(vs[i].state));
 		fputs("} 1\n", f);
 	}
 
 	secret_counter(f, "hsmkey_client_requests_total",
 	    "Requests that "
 	    "named a client secret since the service started.",
-	    ss, ns, offsetof(Hsmkey__V1__SecretStats, requests));
+	    ss, ns, offsetof(struct clients_secret_stats, requests));
 	secret_counter(f, "hsmkey_client_denials_total",
 	    "Of them, the "
 	    "ones refused (bad MAC, clock, replay, no grant).",
-	    ss, ns, offsetof(Hsmkey__V1__SecretStats, denials));
+	    ss, ns, offsetof(struct clients_secret_stats, denials));
 	header(f, "hsmkey_client_last_use_timestamp_seconds", "gauge",
 	    "When a client secret last made a request whose MAC held (0: "
 	    "not since the service started).");
 	for (i = 0; i < ns; i++) {
 		fputs("hsmkey_client_last_use_timestamp_seconds", f);
-		secret_labels(f, ss[i]);
-		put_seconds_ms(f, ss[i]->last_use_ms);
+		secret_labels(f, &ss[i]);
+		put_seconds_ms(f, ss[i].last_use_ms);
 	}
 
 	header(f, "hsmkey_request_duration_seconds", "histogram",
@@ -332,12 +332,8 @@ expose(struct metrics *m, struct server *sv, FILE *f, int up)
 	}
 	r = 0;
 out:
-	for (i = 0; i < nv; i++) {
-		free(vs[i]->key);
-		free(vs[i]);
-	}
 	free(vs);
-	clients_secret_stats_free(ss, ns);
+	free(ss);
 	return r;
 }
 
