@@ -125,6 +125,39 @@ kr_new(struct token *tok, const struct keyring_opts *opts)
 	return kr;
 }
 
+struct kr_key *
+kr_key_new(const struct kr_rec *rec, token_obj_t meta)
+{
+	struct kr_key *k;
+	size_t	       i;
+
+	if ((k = calloc(1, sizeof(*k))) == NULL ||
+	    (k->v = calloc(rec->nv + 1, sizeof(*k->v))) == NULL) {
+		free(k);
+		return NULL;
+	}
+	memcpy(k->name, rec->name, sizeof(k->name));
+	k->alg = rec->alg;
+	k->generation = rec->generation;
+	k->created_ms = rec->created_ms;
+	k->policy = rec->policy;
+	k->meta = meta;
+	for (i = 0; i < rec->nv; i++) {
+		if ((k->v[i] = calloc(1, sizeof(*k->v[i]))) == NULL) {
+			kr_key_free(k);
+			return NULL;
+		}
+		k->nv = i + 1;
+		k->v[i]->key = k;
+		k->v[i]->rec = rec->v[i];
+		if (kr_version_own_spki(k->v[i]) != 0) {
+			kr_key_free(k);
+			return NULL;
+		}
+	}
+	return k;
+}
+
 void
 kr_key_free(struct kr_key *k)
 {

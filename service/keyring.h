@@ -3,7 +3,10 @@
  * behind them.  The token is the system of record: every change is written
  * to the token (a CKO_DATA record per key, see proto/store.proto) before it
  * is visible here, and keyring_load() rebuilds everything from the token,
- * repairing what a crash left half done.
+ * repairing what a crash left half done.  Version states and their moves
+ * are lifecycle.h's; the API speaks C types only (service/convert.h makes
+ * wire messages of them).  Implemented in keyring.c (index, lookups,
+ * snapshots), keyring_rec.c, keyring_load.c and keyring_admin.c.
  *
  * Thread-safety: lookups (signer, verifier, info) take a read lock and may
  * run from any number of threads; admin operations are serialised by an

@@ -261,41 +261,24 @@ commit_version(
 
 /* ---- create ----------------------------------------------------------- */
 
-/* Publishes the committed key of rec with its first version's key nk
- * (taken: nk->spki becomes the version's).  The caller holds the admin
- * mutex. */
+/* Publishes the committed key of rec with its first version's key nk.
+ * The caller holds the admin mutex. */
 static int
 create_publish(struct keyring *kr, struct token_session *s,
-    const struct kr_rec *rec, token_obj_t meta, struct newkey *nk)
+    const struct kr_rec *rec, token_obj_t meta, const struct newkey *nk)
 {
-	struct kr_key	  *k = NULL;
-	struct kr_version *v = NULL;
+	struct kr_key	  *k;
+	struct kr_version *v;
 	int		   r;
 
-	if ((k = calloc(1, sizeof(*k))) == NULL ||
-	    (k->v = calloc(1, sizeof(*k->v))) == NULL ||
-	    (v = calloc(1, sizeof(*v))) == NULL) {
-		/* committed in the token: the next start will see it */
-		kr_key_free(k);
+	/* (committed in the token: without memory, the next start sees it) */
+	if ((k = kr_key_new(rec, meta)) == NULL) {
 		return HK_ERR_NOMEM;
 	}
-	memcpy(k->name, rec->name, sizeof(k->name));
-	k->alg = rec->alg;
-	k->generation = rec->generation;
-	k->created_ms = rec->created_ms;
-	k->policy = rec->policy;
-	k->meta = meta;
-	v->rec = rec->v[0];
-	v->spki = nk->spki; /* now the version's */
-	v->spki_len = nk->spki_len;
-	nk->spki = NULL;
-	kr_version_own_spki(v);
+	v = k->v[0]; /* it copied the public key */
 	v->priv = nk->priv;
 	v->pub = nk->pub;
 	v->token_can_sign = 1;
-	v->key = k;
-	k->v[0] = v;
-	k->nv = 1;
 	pthread_rwlock_wrlock(&kr->lock);
 	if ((r = kr_insert_key(kr, k)) == 0) {
 		kr->nversions++;

@@ -1,13 +1,10 @@
 /* keyring_fixture.c: the unit tests' SoftHSM token (see
  * keyring_fixture.h). */
-#define _GNU_SOURCE /* nftw */
-
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -30,21 +27,40 @@ static char		     fixdir[PATH_MAX];
 static struct token	    *fixtok;
 static struct token_session *fixsess;
 
+/* Runs argv (from PATH), its output to /dev/null; 1 if it exited 0. */
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+spawn_ok(char *const argv[])
 {
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
+	posix_spawn_file_actions_t fa;
+	pid_t			   pid;
+	int			   st, e;
+
+	if (posix_spawn_file_actions_init(&fa) != 0) {
+		return 0;
+	}
+	posix_spawn_file_actions_addopen(
+	    &fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	e = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (e != 0) {
+		return 0;
+	}
+	while (waitpid(pid, &st, 0) == -1) {
+		if (errno != EINTR) {
+			return 0;
+		}
+	}
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
 /* No PKCS#11 call from here: SoftHSM's destructors may have run. */
 static void
 fixture_remove(void)
 {
-	if (fixdir[0] != '\0' && getenv("HK_TEST_KEEP") == NULL) {
-		nftw(fixdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	char *argv[] = { "rm", "-rf", "--", fixdir, NULL };
+
+	if (fixdir[0] != '\0') {
+		(void)spawn_ok(argv);
 	}
 }
 
@@ -61,39 +77,18 @@ put_file(const char *name, const char *text, char *path, size_t len)
 	TRUE(fclose(f) == 0);
 }
 
-/* softhsm2-util --init-token, its output to /dev/null. */
-static void
-init_token(void)
-{
-	char *argv[] = { "softhsm2-util", "--init-token", "--free", "--label",
-		"hkunit", "--so-pin", FIX_SO_PIN, "--pin", FIX_PIN, NULL };
-	posix_spawn_file_actions_t fa;
-	pid_t			   pid;
-	int			   st;
-
-	TRUE(posix_spawn_file_actions_init(&fa) == 0);
-	TRUE(posix_spawn_file_actions_addopen(
-		 &fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0) == 0);
-	TRUE(posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) == 0);
-	posix_spawn_file_actions_destroy(&fa);
-	while (waitpid(pid, &st, 0) == -1) {
-		TRUE(errno == EINTR);
-	}
-	TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-}
-
 static void
 fixture_open(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	char	    conf[PATH_MAX], pin[PATH_MAX], toks[PATH_MAX];
-	char	    text[PATH_MAX + 128];
+	char  conf[PATH_MAX], pin[PATH_MAX], toks[PATH_MAX];
+	char  text[PATH_MAX + 128];
+	char *init[] = { "softhsm2-util", "--init-token", "--free", "--label",
+		"hkunit", "--so-pin", FIX_SO_PIN, "--pin", FIX_PIN, NULL };
 
 	if (fixtok != NULL) {
 		return;
 	}
-	snprintf(fixdir, sizeof(fixdir), "%s/hk-unit.XXXXXX",
-	    tmp != NULL ? tmp : "/tmp");
+	snprintf(fixdir, sizeof(fixdir), "%s/hk-unit.XXXXXX", P_tmpdir);
 	TRUE(mkdtemp(fixdir) != NULL);
 	atexit(fixture_remove);
 	TRUE(snprintf(toks, sizeof(toks), "%s/tokens", fixdir) <
@@ -105,7 +100,7 @@ fixture_open(void)
 	    toks);
 	put_file("softhsm2.conf", text, conf, sizeof(conf));
 	TRUE(setenv("SOFTHSM2_CONF", conf, 1) == 0);
-	init_token();
+	TRUE(spawn_ok(init));
 	put_file("pin", FIX_PIN "\n", pin, sizeof(pin));
 	PASS(token_open(&fixtok, SOFTHSM_MODULE, "pkcs11:token=hkunit", pin));
 	PASS(token_session_open(fixtok, &fixsess));

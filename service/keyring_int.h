@@ -119,6 +119,10 @@ void kr_key_label(char *buf, size_t len, const char *name, uint32_t version);
 /* A new, empty keyring with opts; NULL without memory.  Caller must
  * keyring_free(). */
 struct keyring *kr_new(struct token *tok, const struct keyring_opts *opts);
+/* A new key of rec's persistent state (its record object meta), with a
+ * version for each of rec's; NULL without memory.  Caller must
+ * kr_key_free() it unless it is inserted. */
+struct kr_key *kr_key_new(const struct kr_rec *rec, token_obj_t meta);
 /* Frees k and its versions (not yet or no longer in the index). */
 void kr_key_free(struct kr_key *k);
 

@@ -147,7 +147,6 @@ destroy_version_objects(struct token_session *s, struct load_state *ls,
 	}
 }
 
-/* Builds key k from rec, rolling back intents of dead owners. */
 /*
  * Rolls back the interrupted creates and rotations of rec whose makers are
  * dead (only the newest versions can be such), rewriting the record.
@@ -211,63 +210,24 @@ attach_objects(
 	}
 }
 
-/* A new key of rec (its versions with their objects); *kp NULL without
- * memory.  Caller must kr_key_free(*kp) unless it is inserted. */
-static int
-key_from_rec(struct load_state *ls, const struct kr_rec *rec, token_obj_t meta,
-    struct kr_key **kp)
-{
-	struct kr_key *k;
-	size_t	       i;
-	int	       r;
-
-	*kp = NULL;
-	if ((k = calloc(1, sizeof(*k))) == NULL ||
-	    (k->v = calloc(rec->nv, sizeof(*k->v))) == NULL) {
-		free(k);
-		return HK_ERR_NOMEM;
-	}
-	memcpy(k->name, rec->name, sizeof(k->name));
-	k->alg = rec->alg;
-	k->generation = rec->generation;
-	k->created_ms = rec->created_ms;
-	k->policy = rec->policy;
-	k->meta = meta;
-	for (i = 0; i < rec->nv; i++) {
-		struct kr_version *v;
-
-		if ((v = calloc(1, sizeof(*v))) == NULL) {
-			kr_key_free(k);
-			return HK_ERR_NOMEM;
-		}
-		k->v[i] = v;
-		k->nv = i + 1;
-		v->key = k;
-		v->rec = rec->v[i];
-		if ((r = kr_version_own_spki(v)) != 0) {
-			kr_key_free(k);
-			return r;
-		}
-		attach_objects(ls, k, v);
-	}
-	*kp = k;
-	return 0;
-}
-
 /* Builds key k from rec, rolling back intents of dead owners. */
 static int
 load_key(struct keyring *kr, struct token_session *s, struct load_state *ls,
     struct kr_rec *rec, token_obj_t meta, uint64_t now)
 {
 	struct kr_key *k = NULL;
+	size_t	       i;
 	int	       r;
 
 	if ((r = roll_back_intents(kr, s, ls, rec, &meta, now)) != 0 ||
 	    meta == TOKEN_OBJ_NONE) {
 		return r;
 	}
-	if ((r = key_from_rec(ls, rec, meta, &k)) != 0) {
-		return r;
+	if ((k = kr_key_new(rec, meta)) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	for (i = 0; i < k->nv; i++) {
+		attach_objects(ls, k, k->v[i]);
 	}
 	/* copies are made at first use: a token of thousands of keys starts
 	 * faster and smaller */
