@@ -31,19 +31,7 @@ typedef unsigned long token_obj_t;
 /*
  * Key types and signing schemes are the algorithm table's (alg.h: enum
  * hk_keytype, enum hk_scheme; each scheme says what token_sign() takes).
- * XXX The names from before the table, until service/keyring.c,
- * service/audit.c and tests/bench/bench.c use the alg.h ones: then delete.
  */
-#define token_keytype		  hk_keytype
-#define TOKEN_KEY_EC_P256	  HK_KEY_EC_P256
-#define TOKEN_KEY_EC_P384	  HK_KEY_EC_P384
-#define TOKEN_KEY_ED25519	  HK_KEY_ED25519
-#define TOKEN_KEY_RSA		  HK_KEY_RSA
-#define token_mech		  hk_scheme
-#define TOKEN_MECH_ECDSA	  HK_SCHEME_ECDSA
-#define TOKEN_MECH_EDDSA	  HK_SCHEME_EDDSA
-#define TOKEN_MECH_RSA_PSS_SHA256 HK_SCHEME_RSA_PSS
-#define TOKEN_MECH_RSA_PKCS1	  HK_SCHEME_RSA_PKCS1
 
 enum token_class {
 	TOKEN_CLASS_PRIVATE = 1, /* CKO_PRIVATE_KEY */

@@ -286,7 +286,7 @@ sign_checkpoint(struct audit *a, uint64_t seq, const uint8_t head[32],
 	if (hk_sha256(in, sizeof(in), digest) != 0) {
 		return HK_ERR_INTERNAL;
 	}
-	if ((r = token_sign(a->s, sg.priv, TOKEN_MECH_ECDSA, digest,
+	if ((r = token_sign(a->s, sg.priv, HK_SCHEME_ECDSA, digest,
 		 sizeof(digest), sig, &siglen)) != 0 ||
 	    (r = crypto_ecdsa_raw_to_der(sig, &siglen, sizeof(sig))) != 0 ||
 	    (r = hk_base64_encode(sig, siglen, &text)) != 0) {

@@ -14,6 +14,7 @@
 #include "seal.h"
 #include "testserver.h"
 #include "testutil.h"
+#include "wire.h"
 
 static struct testserver *ts;
 static uint8_t		  secret[HK_SECRET_LEN];

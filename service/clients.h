@@ -16,7 +16,6 @@
 #include <stdint.h>
 
 #include "envelope.h"
-#include "hsmkey.pb-c.h"
 #include "token.h"
 
 struct clients;
@@ -31,6 +30,33 @@ enum client_op {
 
 #define CLIENTS_MAX_SECRETS 8 /* live secrets per client */
 #define CLIENTS_MAX_GRANTS  32
+#define CLIENTS_GRANT_MAX   71 /* "pubkey:" and a 64-character glob */
+
+/* One secret of a client (clients_list()). */
+struct clients_secret_info {
+	uint32_t number;
+	uint64_t created_ms;
+	uint64_t expires_ms;
+	uint64_t last_used_ms; /* 0: not since the service started */
+};
+
+/* A snapshot of one client (clients_list()). */
+struct clients_info {
+	char   id[HK_CLIENT_ID_MAX + 1];
+	char   grants[CLIENTS_MAX_GRANTS][CLIENTS_GRANT_MAX + 1];
+	size_t ngrants; /* "OP:GLOB" as given */
+	struct clients_secret_info secrets[CLIENTS_MAX_SECRETS];
+	size_t			   nsecrets;
+};
+
+/* The counters of one client secret since the service started. */
+struct clients_secret_stats {
+	char	 client[HK_CLIENT_ID_MAX + 1];
+	uint32_t secret;
+	uint64_t requests;    /* requests that named it */
+	uint64_t denials;     /* of them: bad MAC, clock, replay, denied */
+	uint64_t last_use_ms; /* last request whose MAC held (0: never) */
+};
 
 /* Loads every client record and secret handle from objs; removes secret
  * objects no record knows.  Caller must clients_free(). */
@@ -64,10 +90,9 @@ clients_day_key(struct client *cl, struct token_session *s, uint32_t secret_no,
 void clients_secret_count(struct clients *c, struct client *cl,
     uint32_t secret_no, int denied, uint64_t used_ms);
 /* Per-secret counters of every client (only: of that one client).  Caller
- * must clients_secret_stats_free(*statsp, *np). */
-int  clients_secret_stats(struct clients *c, struct client *only,
-     Hsmkey__V1__SecretStats ***statsp, size_t *np);
-void clients_secret_stats_free(Hsmkey__V1__SecretStats **st, size_t n);
+ * must free(*statsp). */
+int clients_secret_stats(struct clients *c, struct client *only,
+    struct clients_secret_stats **statsp, size_t *np);
 /* Counts a denied request of a client. */
 void clients_denied(struct client *cl);
 
@@ -98,10 +123,8 @@ int clients_rotate(struct clients *c, struct token_session *s, const char *id,
 /* Revokes one secret at once (its token object is destroyed). */
 int clients_revoke(struct clients *c, struct token_session *s, const char *id,
     uint32_t secret_no);
-/* Snapshots; caller must clients_list_free(). */
-int
-clients_list(struct clients *c, Hsmkey__V1__ClientInfo ***infosp, size_t *np);
-void clients_list_free(Hsmkey__V1__ClientInfo **infos, size_t n);
+/* Snapshots of every client.  Caller must free(*infosp). */
+int clients_list(struct clients *c, struct clients_info **infosp, size_t *np);
 /* 1 if some client holds an admin grant. */
 int clients_any_admin(struct clients *c);
 

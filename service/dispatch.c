@@ -11,6 +11,7 @@
 
 #include "audit.h"
 #include "codec.h"
+#include "convert.h"
 #include "crypto.h"
 #include "dispatch.h"
 #include "envelope.h"
@@ -56,7 +57,7 @@ struct dispatch_reply {
 static void
 key_info_free_cb(void *p)
 {
-	keyring_info_free(p);
+	convert_key_info_free(p);
 }
 
 static void *
@@ -205,9 +206,14 @@ set_key_result(struct dispatch_reply *rep, struct keyring *kr,
 {
 	Hsmkey__V1__KeyResponse *kresp;
 	Hsmkey__V1__KeyInfo	*info = NULL;
+	struct keyring_info	 ki;
 	int			 r;
 
-	if ((r = keyring_info(kr, name, &info)) != 0) {
+	if ((r = keyring_info(kr, name, &ki)) == 0) {
+		r = convert_key_info(&ki, &info);
+	}
+	keyring_info_clear(&ki);
+	if (r != 0) {
 		return fail(rep, r, "cannot describe key '%s'", name);
 	}
 	arena_add(&rep->arena, info, key_info_free_cb);
@@ -511,9 +517,9 @@ handle_verify(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	size_t				 inlen;
 	hk_alg				 alg;
 	const struct hk_alg_info	*ai;
-	hk_state state = HSMKEY__V1__VERSION_STATE__STATE_UNSPECIFIED;
-	uint64_t retire = 0;
-	int	 r, lookup;
+	enum lc_state			 state = LC_NONE;
+	uint64_t			 retire = 0;
+	int				 r, lookup;
 
 	if (req->version == 0) {
 		return fail(rep, HK_ERR_INVALID,
@@ -538,7 +544,7 @@ handle_verify(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	hsmkey__v1__verify_response__init(vresp);
 	vresp->version = req->version;
 	rep->version = req->version;
-	vresp->state = state;
+	vresp->state = convert_state(state);
 	vresp->retire_ms = retire;
 	if ((r = check_formats(
 		 rep, alg, req->format, req->rsa_padding, &ai)) != 0 ||
@@ -645,40 +651,27 @@ list_filter(void *arg, const char *name)
 static void
 infos_free_cb(void *p)
 {
-	Hsmkey__V1__ListResponse *l = p;
-	size_t			  i;
-
-	for (i = 0; i < l->n_keys; i++) {
-		keyring_info_free(l->keys[i]);
-	}
-	free(l->keys);
-	free(l);
+	convert_key_list_free(p);
 }
 
 static int
 handle_list(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
     struct dispatch_reply *rep)
 {
-	Hsmkey__V1__ListResponse *l;
-	Hsmkey__V1__KeyInfo	**infos;
+	Hsmkey__V1__ListResponse *l = NULL;
+	struct keyring_info	 *infos;
 	size_t			  n;
 	int			  r;
 
 	(void)rq;
-	if ((r = keyring_list(ctx->sv->kr, list_filter, ctx, &infos, &n)) !=
+	if ((r = keyring_list(ctx->sv->kr, list_filter, ctx, &infos, &n)) ==
 	    0) {
+		r = convert_key_list(infos, n, &l);
+		keyring_list_free(infos, n);
+	}
+	if (r != 0) {
 		return fail(rep, r, "cannot list keys");
 	}
-	if ((l = calloc(1, sizeof(*l))) == NULL) {
-		while (n > 0) {
-			keyring_info_free(infos[--n]);
-		}
-		free(infos);
-		return fail(rep, HK_ERR_NOMEM, "out of memory");
-	}
-	hsmkey__v1__list_response__init(l);
-	l->keys = infos;
-	l->n_keys = n;
 	arena_add(&rep->arena, l, infos_free_cb);
 	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_LIST;
 	rep->resp.list = l;
@@ -732,9 +725,11 @@ handle_policy(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
     struct dispatch_reply *rep)
 {
 	const Hsmkey__V1__PolicyRequest *req = rq->policy;
+	struct keyring_policy_change	 ch;
 	int				 r;
 
-	if ((r = keyring_policy(ctx->sv->kr, ctx->s, req)) != 0) {
+	convert_policy_change(req, &ch);
+	if ((r = keyring_policy(ctx->sv->kr, ctx->s, req->name, &ch)) != 0) {
 		return key_error(rep, r, req->name, 0, "change the policy of");
 	}
 	return set_key_result(rep, ctx->sv->kr, req->name, 0);
@@ -900,32 +895,26 @@ handle_client_revoke(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 static void
 client_list_free_cb(void *p)
 {
-	Hsmkey__V1__ClientListResponse *cl = p;
-
-	clients_list_free(cl->clients, cl->n_clients);
-	free(cl);
+	convert_client_list_free(p);
 }
 
 static int
 handle_client_list(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
     struct dispatch_reply *rep)
 {
-	Hsmkey__V1__ClientListResponse *cl;
-	Hsmkey__V1__ClientInfo	      **infos;
+	Hsmkey__V1__ClientListResponse *cl = NULL;
+	struct clients_info	       *infos;
 	size_t				n;
 	int				r;
 
 	(void)rq;
-	if ((r = clients_list(ctx->sv->clients, &infos, &n)) != 0) {
+	if ((r = clients_list(ctx->sv->clients, &infos, &n)) == 0) {
+		r = convert_client_list(infos, n, &cl);
+		free(infos);
+	}
+	if (r != 0) {
 		return fail(rep, r, "cannot list clients");
 	}
-	if ((cl = calloc(1, sizeof(*cl))) == NULL) {
-		clients_list_free(infos, n);
-		return fail(rep, HK_ERR_NOMEM, "out of memory");
-	}
-	hsmkey__v1__client_list_response__init(cl);
-	cl->clients = infos;
-	cl->n_clients = n;
 	arena_add(&rep->arena, cl, client_list_free_cb);
 	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_CLIENT_LIST;
 	rep->resp.client_list = cl;
@@ -935,58 +924,39 @@ handle_client_list(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 static void
 stats_free_cb(void *p)
 {
-	Hsmkey__V1__StatsResponse *st = p;
-	size_t			   i;
-
-	for (i = 0; i < st->n_versions; i++) {
-		free(st->versions[i]->key);
-		free(st->versions[i]);
-	}
-	free(st->versions);
-	clients_secret_stats_free(st->secrets, st->n_secrets);
-	free(st);
+	convert_stats_free(p);
 }
 
 static int
 handle_stats(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
     struct dispatch_reply *rep)
 {
-	Hsmkey__V1__StatsResponse *st;
-	Hsmkey__V1__VersionStats **all;
-	size_t			   i, n, kept = 0;
-	int			   r;
+	Hsmkey__V1__StatsResponse   *st = NULL;
+	struct keyring_vstats	    *vs = NULL;
+	struct clients_secret_stats *ss = NULL;
+	size_t			     i, nv = 0, ns = 0, kept = 0;
+	int			     r;
 
 	(void)rq;
-	if ((r = keyring_stats(ctx->sv->kr, &all, &n)) != 0) {
+	/* secrets: admin:* sees every client's, others their own */
+	if ((r = keyring_stats(ctx->sv->kr, &vs, &nv)) == 0 &&
+	    (r = clients_secret_stats(ctx->sv->clients,
+		 allowed(ctx, CLIENT_OP_ADMIN, NULL) ? NULL : ctx->client, &ss,
+		 &ns)) == 0) {
+		for (i = 0; i < nv; i++) {
+			if (list_filter(ctx, vs[i].key)) {
+				vs[kept++] = vs[i];
+			}
+		}
+		r = convert_stats(vs, kept, ss, ns, &st);
+	}
+	free(vs);
+	free(ss);
+	if (r != 0) {
 		return fail(rep, r, "cannot read the counters");
 	}
-	if ((st = calloc(1, sizeof(*st))) == NULL) {
-		for (i = 0; i < n; i++) {
-			free(all[i]->key);
-			free(all[i]);
-		}
-		free(all);
-		return fail(rep, HK_ERR_NOMEM, "out of memory");
-	}
-	hsmkey__v1__stats_response__init(st);
-	for (i = 0; i < n; i++) {
-		if (list_filter(ctx, all[i]->key)) {
-			all[kept++] = all[i];
-		} else {
-			free(all[i]->key);
-			free(all[i]);
-		}
-	}
-	st->versions = all;
-	st->n_versions = kept;
 	if (arena_add(&rep->arena, st, stats_free_cb) == NULL) {
 		return fail(rep, HK_ERR_NOMEM, "out of memory");
-	}
-	/* secrets: admin:* sees every client's, others their own */
-	if ((r = clients_secret_stats(ctx->sv->clients,
-		 allowed(ctx, CLIENT_OP_ADMIN, NULL) ? NULL : ctx->client,
-		 &st->secrets, &st->n_secrets)) != 0) {
-		return fail(rep, r, "cannot read the counters");
 	}
 	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_STATS;
 	rep->resp.stats = st;

@@ -3,7 +3,10 @@
  * behind them.  The token is the system of record: every change is written
  * to the token (a CKO_DATA record per key, see proto/store.proto) before it
  * is visible here, and keyring_load() rebuilds everything from the token,
- * repairing what a crash left half done.
+ * repairing what a crash left half done.  Version states and their moves
+ * are lifecycle.h's; the API speaks C types only (service/convert.h makes
+ * wire messages of them).  Implemented in keyring.c (index, lookups,
+ * snapshots), keyring_rec.c, keyring_load.c and keyring_admin.c.
  *
  * Thread-safety: lookups (signer, verifier, info) take a read lock and may
  * run from any number of threads; admin operations are serialised by an
@@ -20,12 +23,14 @@
 
 #include <openssl/evp.h>
 
-#include "hsmkey.pb-c.h"
+#include "lifecycle.h"
 #include "token.h"
-#include "wire.h"
+#include "alg.h"
 
 struct keyring;
 struct token_object;
+
+#define KEYRING_NAME_MAX 64 /* a key name's length */
 
 struct keyring_opts {
 	uint64_t    destroy_delay_s; /* destroy-scheduled -> destroyed */
@@ -62,7 +67,7 @@ int keyring_signer(struct keyring *kr, const char *name, uint32_t version,
  */
 int keyring_verifier(struct keyring *kr, struct token_session *s,
     const char *name, uint32_t version, hk_alg *algp, EVP_PKEY **pkeyp,
-    hk_state *statep, uint64_t *retirep, struct kr_version **vp);
+    enum lc_state *statep, uint64_t *retirep, struct kr_version **vp);
 
 /* SubjectPublicKeyInfo of a version (0: primary). Caller must free *derp. */
 int keyring_pubkey(struct keyring *kr, struct token_session *s,
@@ -73,6 +78,58 @@ int keyring_pubkey(struct keyring *kr, struct token_session *s,
  * copies are made at first use, not at start). */
 void keyring_want_copy(
     struct keyring *kr, struct token_session *s, struct kr_version *v);
+
+/* A key's policy (DESIGN.md); 0: off / never. */
+struct keyring_policy {
+	uint64_t sign_overlap_s;
+	uint64_t verify_grace_s;
+	uint64_t rotate_every_s;
+	uint64_t expires_ms;
+};
+
+/* A policy change: each NULL field is left as it is. */
+struct keyring_policy_change {
+	const uint64_t *sign_overlap_s;
+	const uint64_t *verify_grace_s;
+	const uint64_t *rotate_every_s;
+	const uint64_t *expires_ms;
+};
+
+/* A snapshot of one version and its usage since the service started. */
+struct keyring_vinfo {
+	uint32_t      version;
+	enum lc_state state;
+	uint64_t      created_ms;
+	uint64_t      activated_ms;
+	uint64_t retire_ms; /* when it leaves its state (0: not planned) */
+	int	 primary;
+	uint64_t signs;
+	uint64_t verifies;
+	uint64_t errors;
+	uint64_t last_use_ms;
+};
+
+/* A snapshot of one key; versions being made are left out. */
+struct keyring_info {
+	char		      name[KEYRING_NAME_MAX + 1];
+	hk_alg		      alg;
+	uint32_t	      primary; /* 0: no active version */
+	uint64_t	      created_ms;
+	struct keyring_policy policy;
+	struct keyring_vinfo *versions; /* owned: keyring_info_clear() */
+	size_t		      nversions;
+};
+
+/* The counters of one version (keyring_stats()). */
+struct keyring_vstats {
+	char	      key[KEYRING_NAME_MAX + 1];
+	uint32_t      version;
+	enum lc_state state;
+	uint64_t      signs;
+	uint64_t      verifies;
+	uint64_t      errors;
+	uint64_t      last_use_ms;
+};
 
 /* Usage counters. */
 enum keyring_count { KR_SIGN, KR_VERIFY, KR_ERROR };
@@ -86,7 +143,7 @@ int keyring_rotate(struct keyring *kr, struct token_session *s,
 int keyring_promote(struct keyring *kr, struct token_session *s,
     const char *name, uint32_t version);
 int keyring_policy(struct keyring *kr, struct token_session *s,
-    const Hsmkey__V1__PolicyRequest *req);
+    const char *name, const struct keyring_policy_change *ch);
 int keyring_disable(struct keyring *kr, struct token_session *s,
     const char *name, uint32_t version);
 int keyring_destroy(struct keyring *kr, struct token_session *s,
@@ -97,18 +154,20 @@ int keyring_destroy(struct keyring *kr, struct token_session *s,
 int keyring_tick(struct keyring *kr, struct token_session *s, uint64_t now_ms,
     const atomic_int *stop);
 
-/* A snapshot of one key. Caller must keyring_info_free(*infop). */
-int keyring_info(
-    struct keyring *kr, const char *name, Hsmkey__V1__KeyInfo **infop);
-/* Snapshots of every key for which filter(arg, name) returns 1, sorted by
- * name.  Caller must keyring_info_free() each and free(*infosp). */
+/* A snapshot of one key into *info.  Caller must keyring_info_clear(info),
+ * also on error. */
+int
+keyring_info(struct keyring *kr, const char *name, struct keyring_info *info);
+void keyring_info_clear(struct keyring_info *info);
+/* Snapshots of every key for which filter(arg, name) returns 1 (NULL:
+ * all), sorted by name.  Caller must keyring_list_free(*infosp, *np). */
 int  keyring_list(struct keyring *kr, int (*filter)(void *, const char *),
-     void *arg, Hsmkey__V1__KeyInfo ***infosp, size_t *np);
-void keyring_info_free(Hsmkey__V1__KeyInfo *info);
+     void *arg, struct keyring_info **infosp, size_t *np);
+void keyring_list_free(struct keyring_info *infos, size_t n);
 
-/* Counter snapshots. Caller must free each entry's key and *statsp. */
-int keyring_stats(
-    struct keyring *kr, Hsmkey__V1__VersionStats ***statsp, size_t *np);
+/* Counters of every version that exists.  Caller must free(*statsp). */
+int
+keyring_stats(struct keyring *kr, struct keyring_vstats **statsp, size_t *np);
 void keyring_totals(struct keyring *kr, uint32_t *keysp, uint32_t *versionsp);
 
 #endif /* HK_KEYRING_H */

@@ -165,14 +165,14 @@ enum sample_kind {
 /*
  * The families with one sample per key version (per_secret 0) or per
  * client secret (per_secret 1), in the order they are written; field is
- * the offset of the value in Hsmkey__V1__VersionStats or SecretStats (a
+ * the offset of the value in struct keyring_vstats or clients_secret_stats (a
  * uint64_t, unused for SAMPLE_STATE).
  */
 /* clang-format off */
 #define VERSION_ROW(name, type, help, kind, f) \
-	{ name, type, help, 0, kind, offsetof(Hsmkey__V1__VersionStats, f) }
+	{ name, type, help, 0, kind, offsetof(struct keyring_vstats, f) }
 #define SECRET_ROW(name, type, help, kind, f) \
-	{ name, type, help, 1, kind, offsetof(Hsmkey__V1__SecretStats, f) }
+	{ name, type, help, 1, kind, offsetof(struct clients_secret_stats, f) }
 /* clang-format on */
 static const struct family {
 	const char	*name, *type, *help;
@@ -211,10 +211,10 @@ static const struct family {
 
 /* The per-version and per-secret statistics one exposition writes. */
 struct snapshot {
-	Hsmkey__V1__VersionStats **vs;
-	size_t			   nv;
-	Hsmkey__V1__SecretStats	 **ss;
-	size_t			   ns;
+	struct keyring_vstats	    *vs;
+	size_t			     nv;
+	struct clients_secret_stats *ss;
+	size_t			     ns;
 };
 
 /* One sample of fam for row i of the snapshot. */
@@ -227,19 +227,19 @@ put_sample(
 
 	fputs(fam->name, f);
 	if (fam->per_secret) {
-		row = snap->ss[i];
+		row = &snap->ss[i];
 		fputs("{client=", f);
-		put_label(f, snap->ss[i]->client);
-		fprintf(f, ",secret=\"%" PRIu32 "\"", snap->ss[i]->secret);
+		put_label(f, snap->ss[i].client);
+		fprintf(f, ",secret=\"%" PRIu32 "\"", snap->ss[i].secret);
 	} else {
-		row = snap->vs[i];
+		row = &snap->vs[i];
 		fputs("{key=", f);
-		put_label(f, snap->vs[i]->key);
-		fprintf(f, ",version=\"%" PRIu32 "\"", snap->vs[i]->version);
+		put_label(f, snap->vs[i].key);
+		fprintf(f, ",version=\"%" PRIu32 "\"", snap->vs[i].version);
 	}
 	if (fam->kind == SAMPLE_STATE) {
 		fputs(",state=", f);
-		put_label(f, hk_state_name(snap->vs[i]->state));
+		put_label(f, lifecycle_state_name(snap->vs[i].state));
 		fputs("} 1\n", f);
 		return;
 	}
@@ -342,12 +342,8 @@ expose(struct metrics *m, struct server *sv, FILE *f, int up)
 	}
 	r = 0;
 out:
-	for (i = 0; i < snap.nv; i++) {
-		free(snap.vs[i]->key);
-		free(snap.vs[i]);
-	}
 	free(snap.vs);
-	clients_secret_stats_free(snap.ss, snap.ns);
+	free(snap.ss);
 	return r;
 }
 

@@ -278,7 +278,7 @@ struct bench_tok_arg {
 	struct bench_keyset *ks;
 	struct token	    *t;
 	token_obj_t	     key;
-	enum token_mech	     mech;
+	enum hk_scheme	     mech;
 };
 
 /* echo: a bare nanomsg REQ socket; ping, sign, batch: libhsmkey; tok:

@@ -276,7 +276,7 @@ tok_op(struct bench_worker *w)
 	size_t			    len = sizeof(sig);
 	int			    r;
 
-	if (a->mech == TOKEN_MECH_EDDSA) {
+	if (a->mech == HK_SCHEME_EDDSA) {
 		r = token_sign(w->ctx, a->key, a->mech, bench_msg[m],
 		    BENCH_MSGLEN, sig, &len);
 	} else {

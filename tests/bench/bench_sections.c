@@ -127,12 +127,12 @@ out:
 	return r;
 }
 
-static enum token_mech
+static enum hk_scheme
 mech_of(int k)
 {
-	return k == BENCH_K_EC ? TOKEN_MECH_ECDSA
-	    : k == BENCH_K_ED  ? TOKEN_MECH_EDDSA
-			       : TOKEN_MECH_RSA_PSS_SHA256;
+	return k == BENCH_K_EC ? HK_SCHEME_ECDSA
+	    : k == BENCH_K_ED  ? HK_SCHEME_EDDSA
+			       : HK_SCHEME_RSA_PSS;
 }
 
 /* One probe sign: 0 if the mechanism works through this token. */

@@ -288,14 +288,13 @@ load_all(struct token_session *s, struct keyring **krp, size_t *nobjsp)
 static uint32_t
 versions_of(struct keyring *kr, const char *name)
 {
-	Hsmkey__V1__KeyInfo *info = NULL;
-	uint32_t	     n;
+	struct keyring_info info;
+	uint32_t	    n = 0;
 
-	if (keyring_info(kr, name, &info) != 0 || info == NULL) {
-		return 0;
+	if (keyring_info(kr, name, &info) == 0) {
+		n = (uint32_t)info.nversions;
 	}
-	n = (uint32_t)info->n_versions;
-	keyring_info_free(info);
+	keyring_info_clear(&info);
 	return n;
 }
 

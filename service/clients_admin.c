@@ -1,0 +1,477 @@
+/*
+ * clients_admin.c: loading the clients from the token, and the changes:
+ * add, rotate, revoke (see clients.h).  Each change is written to the
+ * token before it is published, under the admin mutex.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "clients_int.h"
+#include "hk_err.h"
+#include "log.h"
+#include "store.h"
+#include "store.pb-c.h"
+#include "wire.h"
+
+static int
+client_store(struct token_session *s, const struct client *cl,
+    const struct secret *secrets, size_t nsecrets, uint64_t *genp,
+    token_obj_t *metap)
+{
+	Hsmkey__Store__V1__StoredClient sc =
+	    HSMKEY__STORE__V1__STORED_CLIENT__INIT;
+	Hsmkey__Store__V1__StoredSecret	 ss[CLIENTS_MAX_SECRETS];
+	Hsmkey__Store__V1__StoredSecret *ssp[CLIENTS_MAX_SECRETS];
+	char				*grants[CLIENTS_MAX_GRANTS];
+	char				 label[TOKEN_LABEL_MAX];
+	size_t				 i;
+	int				 r;
+
+	for (i = 0; i < cl->ngrants; i++) {
+		grants[i] = cl->grants[i].text;
+	}
+	for (i = 0; i < nsecrets; i++) {
+		hsmkey__store__v1__stored_secret__init(&ss[i]);
+		ss[i].number = secrets[i].number;
+		ss[i].created_ms = secrets[i].created_ms;
+		ss[i].expires_ms = secrets[i].expires_ms;
+		ssp[i] = &ss[i];
+	}
+	sc.generation = *genp + 1;
+	sc.id = (char *)cl->id;
+	sc.n_grants = cl->ngrants;
+	sc.grants = grants;
+	sc.n_secrets = nsecrets;
+	sc.secrets = ssp;
+	sc.created_ms = cl->created_ms;
+	sc.next_secret = cl->next_secret;
+	snprintf(label, sizeof(label), CL_CLIENT_PREFIX "%s", cl->id);
+	if ((r = store_replace(s, label, &sc.base, metap)) != 0) {
+		return r;
+	}
+	(*genp)++;
+	return 0;
+}
+
+static void
+secret_label(char *buf, size_t len, const char *id, uint32_t n)
+{
+	snprintf(buf, len, CL_SECRET_PREFIX "%s:%" PRIu32, id, n);
+}
+
+static const struct token_object *
+find_secret_obj(const struct token_object *objs, size_t nobjs,
+    const char *label, size_t *idxp)
+{
+	size_t i;
+
+	for (i = 0; i < nobjs; i++) {
+		if (objs[i].klass == TOKEN_CLASS_SECRET &&
+		    strcmp(objs[i].label, label) == 0) {
+			*idxp = i;
+			return &objs[i];
+		}
+	}
+	return NULL;
+}
+
+/* The secrets of record sc that the token holds, into cl; used[] marks
+ * their objects. */
+static void
+load_secrets(struct client *cl, const Hsmkey__Store__V1__StoredClient *sc,
+    const struct token_object *objs, size_t nobjs, int *used)
+{
+	const struct token_object *o;
+	char			   label[TOKEN_LABEL_MAX];
+	size_t			   j, idx;
+
+	for (j = 0; j < sc->n_secrets; j++) {
+		struct secret *sec = &cl->secrets[cl->nsecrets];
+
+		secret_label(
+		    label, sizeof(label), cl->id, sc->secrets[j]->number);
+		if ((o = find_secret_obj(objs, nobjs, label, &idx)) == NULL) {
+			log_warnx("client %s: secret %" PRIu32
+				  " missing from the token",
+			    cl->id, sc->secrets[j]->number);
+			continue;
+		}
+		used[idx] = 1;
+		sec->number = sc->secrets[j]->number;
+		sec->created_ms = sc->secrets[j]->created_ms;
+		sec->expires_ms = sc->secrets[j]->expires_ms;
+		sec->key = o->handle;
+		cl->nsecrets++;
+	}
+}
+
+/* Adds the client of record sc (object meta) to c, unless c holds a newer
+ * record of it; of two records the older is removed. */
+static int
+load_client(struct clients *c, struct token_session *s,
+    const Hsmkey__Store__V1__StoredClient *sc, token_obj_t meta,
+    const struct token_object *objs, size_t nobjs, int *used)
+{
+	struct client *cl, *old;
+	int	       r;
+
+	if ((old = cl_find(c, sc->id)) != NULL) {
+		/* two records of one client: keep the newer */
+		if (old->generation >= sc->generation) {
+			token_destroy(s, meta);
+			return 0;
+		}
+		token_destroy(s, old->meta);
+		old->id[0] = '\0'; /* shadowed: never matches */
+	}
+	if ((cl = cl_client_new()) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	cl->next = c->list;
+	c->list = cl;
+	snprintf(cl->id, sizeof(cl->id), "%s", sc->id);
+	cl->generation = sc->generation;
+	cl->created_ms = sc->created_ms;
+	cl->next_secret = sc->next_secret;
+	cl->meta = meta;
+	if ((r = cl_set_grants(cl, sc->grants, sc->n_grants)) != 0) {
+		log_err_r(r, "client %s: bad grants in record", sc->id);
+		cl->ngrants = 0;
+	}
+	load_secrets(cl, sc, objs, nobjs, used);
+	return 0;
+}
+
+/* Reads and loads the client record o. */
+static int
+load_record(struct clients *c, struct token_session *s,
+    const struct token_object *o, const struct token_object *objs,
+    size_t nobjs, int *used)
+{
+	Hsmkey__Store__V1__StoredClient *sc;
+	uint8_t				*val = NULL;
+	size_t				 vlen;
+	int				 r;
+
+	if ((r = token_data_read(s, o->handle, &val, &vlen)) != 0) {
+		return r;
+	}
+	sc = hsmkey__store__v1__stored_client__unpack(NULL, vlen, val);
+	free(val);
+	if (sc == NULL || !hk_valid_client_id(sc->id) ||
+	    sc->n_secrets > CLIENTS_MAX_SECRETS) {
+		log_warnx("unreadable record %s; left alone", o->label);
+		r = 0;
+	} else {
+		r = load_client(c, s, sc, o->handle, objs, nobjs, used);
+	}
+	if (sc != NULL) {
+		hsmkey__store__v1__stored_client__free_unpacked(sc, NULL);
+	}
+	return r;
+}
+
+static int
+has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int
+clients_load(struct clients **cp, struct token_session *s,
+    const struct token_object *objs, size_t nobjs, uint64_t secret_lifetime_s)
+{
+	struct clients *c;
+	struct client  *cl;
+	int	       *used = NULL, r = HK_ERR_NOMEM;
+	size_t		i, nclients = 0;
+
+	*cp = NULL;
+	if ((c = cl_zalloc_lines(sizeof(*c))) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	pthread_rwlock_init(&c->lock, NULL);
+	pthread_mutex_init(&c->admin, NULL);
+	c->lifetime_s = secret_lifetime_s;
+	if ((used = calloc(nobjs + 1, sizeof(*used))) == NULL) {
+		goto out;
+	}
+	for (i = 0; i < nobjs; i++) {
+		if (objs[i].klass == TOKEN_CLASS_DATA &&
+		    has_prefix(objs[i].label, CL_CLIENT_PREFIX) &&
+		    (r = load_record(c, s, &objs[i], objs, nobjs, used)) !=
+			0) {
+			goto out;
+		}
+	}
+	/* secret objects no record knows: a crash before the record, or a
+	 * revocation half done; they never authenticated anything */
+	for (i = 0; i < nobjs; i++) {
+		if (objs[i].klass == TOKEN_CLASS_SECRET && !used[i] &&
+		    has_prefix(objs[i].label, CL_SECRET_PREFIX)) {
+			log_warnx("removing orphan secret %s", objs[i].label);
+			token_destroy(s, objs[i].handle);
+		}
+	}
+	for (cl = c->list; cl != NULL; cl = cl->next) {
+		nclients += cl->id[0] != '\0';
+	}
+	log_info("clients: %zu", nclients);
+	/* success */
+	*cp = c;
+	c = NULL;
+	r = 0;
+out:
+	free(used);
+	clients_free(c);
+	return r;
+}
+
+/* Makes a secret in the token; the caller holds the admin mutex. */
+static int
+new_secret(struct clients *c, struct token_session *s, const char *id,
+    uint32_t number, uint8_t secret[HK_SECRET_LEN], struct secret *out)
+{
+	char	 label[TOKEN_LABEL_MAX];
+	uint64_t now = hk_now_ms();
+	int	 r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = token_random(s, secret, HK_SECRET_LEN)) != 0) {
+		return r;
+	}
+	secret_label(label, sizeof(label), id, number);
+	if ((r = token_secret_create(s, label, (const uint8_t *)label,
+		 strlen(label), secret, HK_SECRET_LEN, &out->key)) != 0) {
+		OPENSSL_cleanse(secret, HK_SECRET_LEN);
+		return r;
+	}
+	out->number = number;
+	out->created_ms = now;
+	out->expires_ms = now + c->lifetime_s * 1000;
+	return 0;
+}
+
+int
+clients_add(struct clients *c, struct token_session *s, const char *id,
+    char *const *grants, size_t ngrants, uint8_t secret[HK_SECRET_LEN],
+    uint32_t *secret_nop, uint64_t *expiresp)
+{
+	struct client *cl = NULL;
+	struct secret  sec;
+	int	       r, exists;
+
+	*secret_nop = 0;
+	*expiresp = 0;
+	if (!hk_valid_client_id(id) || ngrants == 0) {
+		return HK_ERR_INVALID;
+	}
+	if ((cl = cl_client_new()) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	snprintf(cl->id, sizeof(cl->id), "%s", id);
+	cl->created_ms = hk_now_ms();
+	if ((r = cl_set_grants(cl, grants, ngrants)) != 0) {
+		cl_client_free(cl);
+		return r;
+	}
+	pthread_mutex_lock(&c->admin);
+	pthread_rwlock_rdlock(&c->lock);
+	exists = cl_find(c, id) != NULL;
+	pthread_rwlock_unlock(&c->lock);
+	if (exists) {
+		r = HK_ERR_EXISTS;
+		goto out;
+	}
+	/* the secret object first: a crash before the record leaves an
+	 * orphan that the next start removes */
+	if ((r = new_secret(c, s, id, 1, secret, &sec)) != 0) {
+		goto out;
+	}
+	cl->next_secret = 2;
+	if ((r = client_store(s, cl, &sec, 1, &cl->generation, &cl->meta)) !=
+	    0) {
+		token_destroy(s, sec.key);
+		OPENSSL_cleanse(secret, HK_SECRET_LEN);
+		goto out;
+	}
+	cl->secrets[0] = sec;
+	cl->nsecrets = 1;
+	pthread_rwlock_wrlock(&c->lock);
+	cl->next = c->list;
+	c->list = cl;
+	pthread_rwlock_unlock(&c->lock);
+	*secret_nop = 1;
+	*expiresp = sec.expires_ms;
+	log_info("added client %s", id);
+	cl = NULL;
+out:
+	pthread_mutex_unlock(&c->admin);
+	cl_client_free(cl);
+	return r;
+}
+
+int
+clients_rotate(struct clients *c, struct token_session *s, const char *id,
+    uint8_t secret[HK_SECRET_LEN], uint32_t *secret_nop, uint64_t *expiresp)
+{
+	struct secret  draft[CLIENTS_MAX_SECRETS], sec;
+	struct client *cl;
+	uint64_t       gen;
+	token_obj_t    meta;
+	uint32_t       number;
+	int	       r;
+
+	*secret_nop = 0;
+	*expiresp = 0;
+	pthread_mutex_lock(&c->admin);
+	pthread_rwlock_rdlock(&c->lock);
+	cl = cl_find(c, id);
+	pthread_rwlock_unlock(&c->lock);
+	if (cl == NULL) {
+		r = HK_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (cl->nsecrets >= CLIENTS_MAX_SECRETS) {
+		r = HK_ERR_EXHAUSTED; /* revoke an old one first */
+		goto out;
+	}
+	number = cl->next_secret > 0 ? cl->next_secret : 1;
+	if (number > CL_MAX_SECRET_NO) {
+		r = HK_ERR_EXHAUSTED;
+		goto out;
+	}
+	if ((r = new_secret(c, s, id, number, secret, &sec)) != 0) {
+		goto out;
+	}
+	memcpy(draft, cl->secrets, sizeof(draft));
+	draft[cl->nsecrets] = sec;
+	gen = cl->generation;
+	meta = cl->meta;
+	cl->next_secret = number + 1;
+	if ((r = client_store(s, cl, draft, cl->nsecrets + 1, &gen, &meta)) !=
+	    0) {
+		cl->next_secret = number;
+		token_destroy(s, sec.key);
+		OPENSSL_cleanse(secret, HK_SECRET_LEN);
+		goto out;
+	}
+	pthread_rwlock_wrlock(&c->lock);
+	cl->secrets[cl->nsecrets++] = sec;
+	cl->generation = gen;
+	cl->meta = meta;
+	pthread_rwlock_unlock(&c->lock);
+	*secret_nop = number;
+	*expiresp = sec.expires_ms;
+	log_info("client %s: added secret %" PRIu32, id, number);
+out:
+	pthread_mutex_unlock(&c->admin);
+	return r;
+}
+
+int
+clients_revoke(struct clients *c, struct token_session *s, const char *id,
+    uint32_t secret_no)
+{
+	struct secret  draft[CLIENTS_MAX_SECRETS];
+	struct client *cl;
+	token_obj_t    key = TOKEN_OBJ_NONE, meta;
+	uint64_t       gen;
+	size_t	       i, n = 0;
+	int	       r;
+
+	pthread_mutex_lock(&c->admin);
+	pthread_rwlock_rdlock(&c->lock);
+	cl = cl_find(c, id);
+	pthread_rwlock_unlock(&c->lock);
+	if (cl == NULL) {
+		r = HK_ERR_NOT_FOUND;
+		goto out;
+	}
+	for (i = 0; i < cl->nsecrets; i++) {
+		if (cl->secrets[i].number == secret_no) {
+			key = cl->secrets[i].key;
+		} else {
+			draft[n++] = cl->secrets[i];
+		}
+	}
+	if (key == TOKEN_OBJ_NONE) {
+		r = HK_ERR_NOT_FOUND;
+		goto out;
+	}
+	/* refuse at once: drop it from memory before the token work */
+	pthread_rwlock_wrlock(&c->lock);
+	memcpy(cl->secrets, draft, sizeof(draft));
+	cl->nsecrets = n;
+	pthread_rwlock_unlock(&c->lock);
+	cl_forget_day_keys(cl, secret_no);
+	gen = cl->generation;
+	meta = cl->meta;
+	if ((r = client_store(s, cl, draft, n, &gen, &meta)) != 0) {
+		goto out;
+	}
+	pthread_rwlock_wrlock(&c->lock);
+	cl->generation = gen;
+	cl->meta = meta;
+	pthread_rwlock_unlock(&c->lock);
+	if ((r = token_destroy(s, key)) != 0 && r != HK_ERR_NOT_FOUND) {
+		log_err_r(r,
+		    "client %s: cannot destroy secret %" PRIu32
+		    " (the next start removes it)",
+		    id, secret_no);
+	}
+	r = 0;
+	log_info("client %s: revoked secret %" PRIu32, id, secret_no);
+out:
+	pthread_mutex_unlock(&c->admin);
+	return r;
+}
+
+int
+clients_list(struct clients *c, struct clients_info **infosp, size_t *np)
+{
+	struct clients_info *infos = NULL, *ci;
+	struct client	    *cl;
+	size_t		     n = 0, total = 0, i;
+
+	*infosp = NULL;
+	*np = 0;
+	pthread_rwlock_rdlock(&c->lock);
+	for (cl = c->list; cl != NULL; cl = cl->next) {
+		total++;
+	}
+	if ((infos = calloc(total + 1, sizeof(*infos))) == NULL) {
+		pthread_rwlock_unlock(&c->lock);
+		return HK_ERR_NOMEM;
+	}
+	for (cl = c->list; cl != NULL; cl = cl->next) {
+		if (cl->id[0] == '\0') {
+			continue;
+		}
+		ci = &infos[n++];
+		memcpy(ci->id, cl->id, sizeof(ci->id));
+		for (i = 0; i < cl->ngrants; i++) {
+			snprintf(ci->grants[i], sizeof(ci->grants[i]), "%s",
+			    cl->grants[i].text);
+		}
+		ci->ngrants = cl->ngrants;
+		for (i = 0; i < cl->nsecrets; i++) {
+			ci->secrets[i].number = cl->secrets[i].number;
+			ci->secrets[i].created_ms = cl->secrets[i].created_ms;
+			ci->secrets[i].expires_ms = cl->secrets[i].expires_ms;
+			ci->secrets[i].last_used_ms =
+			    atomic_load(&cl->secrets[i].last_used_ms);
+		}
+		ci->nsecrets = cl->nsecrets;
+	}
+	pthread_rwlock_unlock(&c->lock);
+	*infosp = infos;
+	*np = n;
+	return 0;
+}
