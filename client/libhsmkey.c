@@ -26,7 +26,7 @@
 #include "codec.h"
 #include "credentials.h"
 #include "envelope.h"
-#include "hk_client.h"
+#include "hk_call.h"
 #include "hk_err.h"
 #include "hsmkey.h"
 #include "seal.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "codec.h"
-#include "hk_client.h"
+#include "hk_call.h"
 #include "hk_err.h"
 #include "hsmkey.h"
 #include "wire.h"
