@@ -344,6 +344,140 @@ check_file(struct verifier *vf, struct state *st, const char *path)
 	return r;
 }
 
+/* Loads the --pubkey PEMs into vf; 0 or an exit code (error printed). */
+static int
+load_pubkeys(struct cli *c, const struct cli_args *a, struct verifier *vf)
+{
+	uint8_t *pem;
+	size_t	 i, pemlen;
+	char	 err[256];
+
+	for (i = 0; i < a->nmulti; i++) {
+		if (cli_read_input(a->multi[i], 64 * 1024, &pem, &pemlen, err,
+			sizeof(err)) != 0) {
+			return cli_usage(c, "--pubkey: %s", err);
+		}
+		if (vf->nkeys == MAX_PUBKEYS ||
+		    load_pem((const char *)pem, pemlen,
+			&vf->keys[vf->nkeys].pkey) != 0) {
+			free(pem);
+			return cli_usage(c,
+			    "--pubkey %s: not a PEM public key "
+			    "(hsmkey pubkey %s --version N)",
+			    a->multi[i], HK_AUDIT_KEY_NAME);
+		}
+		free(pem);
+		vf->nkeys++;
+	}
+	return 0;
+}
+
+/* Checks the files in order: 0 intact, -1 damaged, -2 unreadable. */
+static int
+check_files(struct verifier *vf, struct state *st, const struct cli_args *a)
+{
+	int k, r = 0;
+
+	for (k = 0; k < a->npos; k++) {
+		if ((r = check_file(vf, st, a->pos[k])) != 0) {
+			break;
+		}
+		if (k == 0 && st->continuation) {
+			warn(vf,
+			    "%s starts at seq %" PRIu64 " and continues a "
+			    "chain from an earlier file (give that file first "
+			    "to check the link)",
+			    a->pos[0], st->first_seq);
+		}
+	}
+	if (r == 0 && st->checkpoints > st->verified && !vf->chain_only) {
+		r = bad(st, st->prev_where, 0,
+		    "a checkpoint could not be checked");
+	}
+	if (r != 0) {
+		return r;
+	}
+	if (vf->chain_only) {
+		warn(vf,
+		    "checkpoint signatures were not verified: give "
+		    "--pubkey PEM (hsmkey pubkey %s) or credentials",
+		    HK_AUDIT_KEY_NAME);
+	}
+	if (st->since_checkpoint > 0) {
+		warn(vf,
+		    "the last %" PRIu64 " line(s) come after the last "
+		    "checkpoint: no signature covers them yet",
+		    st->since_checkpoint);
+	}
+	return 0;
+}
+
+static void
+report_json(struct cli *c, const struct verifier *vf, const struct state *st,
+    int npos, int r)
+{
+	size_t i;
+
+	json_object_begin(&c->j);
+	json_kv_bool(&c->j, "intact", r == 0);
+	json_kv_u64(&c->j, "files", (uint64_t)npos);
+	json_kv_u64(&c->j, "lines", st->lines);
+	json_kv_u64(&c->j, "first_seq", st->first_seq);
+	json_kv_u64(&c->j, "last_seq", st->prev_seq);
+	json_kv_bool(&c->j, "continuation", st->continuation);
+	json_kv_u64(&c->j, "checkpoints", st->checkpoints);
+	json_kv_u64(&c->j, "checkpoints_verified", st->verified);
+	if (r != 0) {
+		json_key(&c->j, "error");
+		json_object_begin(&c->j);
+		json_kv_string(&c->j, "file", st->bad_file);
+		json_kv_u64(&c->j, "line", st->bad_line);
+		json_kv_string(&c->j, "message", st->bad);
+		json_object_end(&c->j);
+	}
+	json_key(&c->j, "warnings");
+	json_array_begin(&c->j);
+	for (i = 0; i < vf->nwarnings; i++) {
+		json_string(&c->j, vf->warnings[i]);
+	}
+	json_array_end(&c->j);
+	json_object_end(&c->j);
+}
+
+/* Prints the result (r from check_files()); returns the exit code. */
+static int
+report(struct cli *c, const struct verifier *vf, const struct state *st,
+    int npos, int r)
+{
+	size_t i;
+
+	if (c->json) {
+		report_json(c, vf, st, npos, r);
+	} else if (r == 0) {
+		printf("intact: %" PRIu64 " lines in %d file%s, seq %" PRIu64
+		       "..%" PRIu64 ", %" PRIu64 " checkpoint%s, %" PRIu64
+		       " signature%s verified\n",
+		    st->lines, npos, npos == 1 ? "" : "s", st->first_seq,
+		    st->prev_seq, st->checkpoints,
+		    st->checkpoints == 1 ? "" : "s", st->verified,
+		    st->verified == 1 ? "" : "s");
+	}
+	fflush(stdout);
+	for (i = 0; i < vf->nwarnings; i++) {
+		fprintf(stderr, "hsmkey: warning: %s\n", vf->warnings[i]);
+	}
+	if (r == 0) {
+		return 0;
+	}
+	if (st->bad_line > 0) {
+		fprintf(stderr, "hsmkey: %s:%" PRIu64 ": %s\n", st->bad_file,
+		    st->bad_line, st->bad);
+	} else {
+		fprintf(stderr, "hsmkey: %s: %s\n", st->bad_file, st->bad);
+	}
+	return EXIT_INVALID;
+}
+
 static int
 cmd_audit_verify(struct cli *c, struct cli_args *a)
 {
@@ -351,32 +485,13 @@ cmd_audit_verify(struct cli *c, struct cli_args *a)
 	struct state	st;
 	const char     *creds;
 	size_t		i;
-	uint8_t	       *pem;
-	size_t		pemlen;
-	char		err[256];
-	int		r = 0, k;
+	int		r;
 
 	memset(&vf, 0, sizeof(vf));
 	memset(&st, 0, sizeof(st));
 	vf.c = c;
-	for (i = 0; i < a->nmulti; i++) {
-		if (cli_read_input(a->multi[i], 64 * 1024, &pem, &pemlen, err,
-			sizeof(err)) != 0) {
-			r = cli_usage(c, "--pubkey: %s", err);
-			goto out;
-		}
-		if (vf.nkeys == MAX_PUBKEYS ||
-		    load_pem((const char *)pem, pemlen,
-			&vf.keys[vf.nkeys].pkey) != 0) {
-			free(pem);
-			r = cli_usage(c,
-			    "--pubkey %s: not a PEM public key "
-			    "(hsmkey pubkey %s --version N)",
-			    a->multi[i], HK_AUDIT_KEY_NAME);
-			goto out;
-		}
-		free(pem);
-		vf.nkeys++;
+	if ((r = load_pubkeys(c, a, &vf)) != 0) {
+		goto out;
 	}
 	creds = c->credentials != NULL ? c->credentials
 				       : getenv("HSMKEY_CREDENTIALS");
@@ -387,88 +502,11 @@ cmd_audit_verify(struct cli *c, struct cli_args *a)
 			vf.chain_only = 1;
 		}
 	}
-	for (k = 0; k < a->npos; k++) {
-		if ((r = check_file(&vf, &st, a->pos[k])) != 0) {
-			break;
-		}
-		if (k == 0 && st.continuation) {
-			warn(&vf,
-			    "%s starts at seq %" PRIu64 " and continues a "
-			    "chain from an earlier file (give that file first "
-			    "to check the link)",
-			    a->pos[0], st.first_seq);
-		}
-	}
-	if (r == -2) {
+	if ((r = check_files(&vf, &st, a)) == -2) {
 		r = EXIT_USAGE; /* as 'sign --in' with a missing file */
 		goto out;
 	}
-	if (r == 0 && st.checkpoints > st.verified && !vf.chain_only) {
-		r = bad(&st, st.prev_where, 0,
-		    "a checkpoint could not be checked");
-	}
-	if (r == 0) {
-		if (vf.chain_only) {
-			warn(&vf,
-			    "checkpoint signatures were not verified: give "
-			    "--pubkey PEM (hsmkey pubkey %s) or credentials",
-			    HK_AUDIT_KEY_NAME);
-		}
-		if (st.since_checkpoint > 0) {
-			warn(&vf,
-			    "the last %" PRIu64 " line(s) come after the last "
-			    "checkpoint: no signature covers them yet",
-			    st.since_checkpoint);
-		}
-	}
-	if (c->json) {
-		json_object_begin(&c->j);
-		json_kv_bool(&c->j, "intact", r == 0);
-		json_kv_u64(&c->j, "files", (uint64_t)a->npos);
-		json_kv_u64(&c->j, "lines", st.lines);
-		json_kv_u64(&c->j, "first_seq", st.first_seq);
-		json_kv_u64(&c->j, "last_seq", st.prev_seq);
-		json_kv_bool(&c->j, "continuation", st.continuation);
-		json_kv_u64(&c->j, "checkpoints", st.checkpoints);
-		json_kv_u64(&c->j, "checkpoints_verified", st.verified);
-		if (r != 0) {
-			json_key(&c->j, "error");
-			json_object_begin(&c->j);
-			json_kv_string(&c->j, "file", st.bad_file);
-			json_kv_u64(&c->j, "line", st.bad_line);
-			json_kv_string(&c->j, "message", st.bad);
-			json_object_end(&c->j);
-		}
-		json_key(&c->j, "warnings");
-		json_array_begin(&c->j);
-		for (i = 0; i < vf.nwarnings; i++) {
-			json_string(&c->j, vf.warnings[i]);
-		}
-		json_array_end(&c->j);
-		json_object_end(&c->j);
-	} else if (r == 0) {
-		printf("intact: %" PRIu64 " lines in %d file%s, seq %" PRIu64
-		       "..%" PRIu64 ", %" PRIu64 " checkpoint%s, %" PRIu64
-		       " signature%s verified\n",
-		    st.lines, a->npos, a->npos == 1 ? "" : "s", st.first_seq,
-		    st.prev_seq, st.checkpoints,
-		    st.checkpoints == 1 ? "" : "s", st.verified,
-		    st.verified == 1 ? "" : "s");
-	}
-	fflush(stdout);
-	for (i = 0; i < vf.nwarnings; i++) {
-		fprintf(stderr, "hsmkey: warning: %s\n", vf.warnings[i]);
-	}
-	if (r != 0) {
-		if (st.bad_line > 0) {
-			fprintf(stderr, "hsmkey: %s:%" PRIu64 ": %s\n",
-			    st.bad_file, st.bad_line, st.bad);
-		} else {
-			fprintf(
-			    stderr, "hsmkey: %s: %s\n", st.bad_file, st.bad);
-		}
-		r = EXIT_INVALID;
-	}
+	r = report(c, &vf, &st, a->npos, r);
 out:
 	for (i = 0; i < vf.nkeys; i++) {
 		EVP_PKEY_free(vf.keys[i].pkey);

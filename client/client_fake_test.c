@@ -248,24 +248,54 @@ fake_main(void *arg)
 	return NULL;
 }
 
+/* The fake service of the tests below, its URL, and a handle on it. */
+static struct fake    fk;
+static pthread_t      fk_thread;
+static char	      fk_url[300];
+static struct hsmkey *fk_h;
+
 static void
-test_fake_service(void)
+fake_start(void)
 {
-	struct fake    fk;
-	struct hsmkey *h = NULL;
-	pthread_t      th;
-	char url[300], *sig = NULL, *out, cred[1024], path[512], err[256];
-	struct hk_credentials c;
-	struct stat	      sb;
+	char cred[1024];
 
 	memset(&fk, 0, sizeof(fk));
-	snprintf(url, sizeof(url), "ipc://%s/fake.sock", tmpdir);
+	snprintf(fk_url, sizeof(fk_url), "ipc://%s/fake.sock", tmpdir);
 	TRUE((fk.sock = nn_socket(AF_SP, NN_REP)) >= 0);
-	TRUE(nn_bind(fk.sock, url) >= 0);
-	TRUE(pthread_create(&th, NULL, fake_main, &fk) == 0);
+	TRUE(nn_bind(fk.sock, fk_url) >= 0);
+	TRUE(pthread_create(&fk_thread, NULL, fake_main, &fk) == 0);
+	PASS(hsmkey_open_secret(
+	    &fk_h, fk_url, "alice", 7, secret, sizeof(secret)));
+	PASS(hsmkey_set_timeout(fk_h, 5000));
+	/* the CLI's credentials */
+	snprintf(cred, sizeof(cred),
+	    "[client]\nid = alice\nsecret = %s\n"
+	    "secret_no = 7\nconnect = %s\n",
+	    SECRET_B64, fk_url);
+	setenv("HSMKEY_CREDENTIALS", tmpfile_with("fake.ini", cred), 1);
+}
 
-	PASS(hsmkey_open_secret(&h, url, "alice", 7, secret, sizeof(secret)));
-	PASS(hsmkey_set_timeout(h, 5000));
+static void
+fake_stop(void)
+{
+	unsetenv("HSMKEY_CREDENTIALS");
+	fk.mode = FAKE_STOP;
+	PASS(hsmkey_set_timeout(fk_h, 300));
+	FAIL(hsmkey_ping(fk_h), HSMKEY_ETIMEOUT);
+	pthread_join(fk_thread, NULL);
+	hsmkey_close(fk_h);
+	if (fk.last != NULL) {
+		hsmkey__v1__request__free_unpacked(fk.last, NULL);
+	}
+	nn_close(fk.sock);
+}
+
+/* The library's reply checks: MAC, nonce, status, result. */
+static void
+test_fake_replies(void)
+{
+	struct hsmkey *h = fk_h;
+	char	      *sig = NULL;
 
 	fk.mode = FAKE_SIGN_OK;
 	PASS(hsmkey_sign_ex(
@@ -313,13 +343,14 @@ test_fake_service(void)
 	EQ_INT(fk.last->sign->version, 3);
 	EQ_INT(fk.last->sign->items[0]->digest.len, 32);
 	free(sig);
+}
 
-	/* CLI output (golden) */
-	snprintf(cred, sizeof(cred),
-	    "[client]\nid = alice\nsecret = %s\n"
-	    "secret_no = 7\nconnect = %s\n",
-	    SECRET_B64, url);
-	setenv("HSMKEY_CREDENTIALS", tmpfile_with("fake.ini", cred), 1);
+/* The key commands' requests and golden output. */
+static void
+test_fake_cli_keys(void)
+{
+	char *out;
+
 	fk.mode = FAKE_KEY;
 	EQ_INT(run_cli_out(&out, "describe", "pay", NULL), 0);
 	EQ_INT(fk.last->op_case, HSMKEY__V1__REQUEST__OP_DESCRIBE);
@@ -376,6 +407,19 @@ test_fake_service(void)
 	EQ_INT(fk.last->policy->verify_grace_s->value, 7 * 86400);
 	EQ_INT(fk.last->policy->expires_ms->value, 1893542400000LL);
 	free(out);
+	fk.mode = FAKE_NOT_FOUND;
+	EQ_INT(run_cli_out(&out, "--json", "describe", "k", NULL), 4);
+	EQ_STR(out,
+	    "{\"error\":\"NOT_FOUND\",\"message\":\"key 'k' not "
+	    "found (see 'hsmkey list')\"}\n");
+	free(out);
+}
+
+/* sign and verify from the CLI. */
+static void
+test_fake_cli_sign(void)
+{
+	char *out, cred[1024];
 
 	fk.mode = FAKE_VERIFY;
 	snprintf(cred, sizeof(cred), "%s/msg", tmpdir);
@@ -413,6 +457,16 @@ test_fake_service(void)
 	    "\"hsmkey:v2:c2ln\"}\n");
 	EQ_INT(fk.last->sign->items[0]->digest.len, 32);
 	free(out);
+}
+
+/* client add / rotate: new credentials shown once. */
+static void
+test_fake_cli_clients(void)
+{
+	struct hk_credentials c;
+	struct stat	      sb;
+	char		     *out, path[512], err[256];
+	const char	     *url = fk_url;
 
 	/* new credentials: a file the library reads back, mode 0600 */
 	fk.mode = FAKE_SECRET;
@@ -446,24 +500,6 @@ test_fake_service(void)
 		   "/nonexistent/dir/x.cred", NULL),
 	    2);
 	EQ_INT(fk.last_op, 0);
-
-	fk.mode = FAKE_NOT_FOUND;
-	EQ_INT(run_cli_out(&out, "--json", "describe", "k", NULL), 4);
-	EQ_STR(out,
-	    "{\"error\":\"NOT_FOUND\",\"message\":\"key 'k' not "
-	    "found (see 'hsmkey list')\"}\n");
-	free(out);
-	unsetenv("HSMKEY_CREDENTIALS");
-
-	fk.mode = FAKE_STOP;
-	PASS(hsmkey_set_timeout(h, 300));
-	FAIL(hsmkey_ping(h), HSMKEY_ETIMEOUT);
-	pthread_join(th, NULL);
-	hsmkey_close(h);
-	if (fk.last != NULL) {
-		hsmkey__v1__request__free_unpacked(fk.last, NULL);
-	}
-	nn_close(fk.sock);
 }
 
 /*
@@ -731,7 +767,12 @@ test_credentials_reload(void)
 
 TEST_LIST = {
 	{ "setup", setup },
-	{ "fake_service", test_fake_service },
+	{ "fake_start", fake_start },
+	{ "fake_replies", test_fake_replies },
+	{ "fake_cli_keys", test_fake_cli_keys },
+	{ "fake_cli_sign", test_fake_cli_sign },
+	{ "fake_cli_clients", test_fake_cli_clients },
+	{ "fake_stop", fake_stop },
 	{ "credentials_two", test_credentials_two },
 	{ "credentials_reload", test_credentials_reload },
 	{ "teardown", teardown },

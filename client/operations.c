@@ -70,23 +70,14 @@ set_format(
 	    : HSMKEY__V1__RSA_PADDING__RSA_PADDING_PSS;
 }
 
-int
-hsmkey_sign_batch(struct hsmkey *h, const char *key, const void *const *data,
-    const size_t *lens, size_t n, uint32_t version, int flags, char **sigtexts)
+/* Checks the arguments of a batch: 0 or HSMKEY_EINVAL (error set). */
+static int
+check_batch(struct hsmkey *h, const char *key, const void *const *data,
+    const size_t *lens, size_t n, int flags, char **sigtexts)
 {
-	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__SignRequest	  sr = HSMKEY__V1__SIGN_REQUEST__INIT;
-	Hsmkey__V1__SignItem	 *items = NULL, **itemp = NULL;
-	Hsmkey__V1__SignResponse *sresp;
-	Hsmkey__V1__Response	 *resp = NULL;
-	size_t			  i, total = 0;
-	int			  r, e;
+	size_t i, total = 0;
+	int    r;
 
-	if (sigtexts != NULL) {
-		for (i = 0; i < n; i++) {
-			sigtexts[i] = NULL;
-		}
-	}
 	if ((r = check_key(h, key)) != 0) {
 		return r;
 	}
@@ -108,6 +99,55 @@ hsmkey_sign_batch(struct hsmkey *h, const char *key, const void *const *data,
 			    "over %d bytes",
 			    HK_CLIENT_MAX_DATA);
 		}
+	}
+	return 0;
+}
+
+/* The text forms of the n signatures of sresp into sigtexts. */
+static int
+sigtexts_of(struct hsmkey *h, const Hsmkey__V1__SignResponse *sresp, size_t n,
+    char **sigtexts)
+{
+	size_t i;
+	int    r, e;
+
+	if (sresp->n_signatures != n || sresp->version == 0) {
+		return hk_client_error(h, HSMKEY_EPROTO,
+		    "reply carries %zu signatures for %zu "
+		    "items",
+		    sresp->n_signatures, n);
+	}
+	for (i = 0; i < n; i++) {
+		if ((e = hk_sigtext_format(sresp->version,
+			 sresp->signatures[i].data, sresp->signatures[i].len,
+			 &sigtexts[i])) != 0) {
+			r = e == HK_ERR_NOMEM ? HSMKEY_ENOMEM : HSMKEY_EPROTO;
+			return hk_client_error(h, r,
+			    "reply carries an empty "
+			    "signature");
+		}
+	}
+	return 0;
+}
+
+int
+hsmkey_sign_batch(struct hsmkey *h, const char *key, const void *const *data,
+    const size_t *lens, size_t n, uint32_t version, int flags, char **sigtexts)
+{
+	Hsmkey__V1__Request	req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__SignRequest sr = HSMKEY__V1__SIGN_REQUEST__INIT;
+	Hsmkey__V1__SignItem   *items = NULL, **itemp = NULL;
+	Hsmkey__V1__Response   *resp = NULL;
+	size_t			i;
+	int			r;
+
+	if (sigtexts != NULL) {
+		for (i = 0; i < n; i++) {
+			sigtexts[i] = NULL;
+		}
+	}
+	if ((r = check_batch(h, key, data, lens, n, flags, sigtexts)) != 0) {
+		return r;
 	}
 	r = HSMKEY_ENOMEM;
 	if ((items = calloc(n, sizeof(*items))) == NULL ||
@@ -137,28 +177,7 @@ hsmkey_sign_batch(struct hsmkey *h, const char *key, const void *const *data,
 		 h, &req, HSMKEY__V1__RESPONSE__RESULT_SIGN, &resp)) != 0) {
 		goto out;
 	}
-	sresp = resp->sign;
-	r = HSMKEY_EPROTO;
-	if (sresp->n_signatures != n || sresp->version == 0) {
-		hk_client_error(h, r,
-		    "reply carries %zu signatures for %zu "
-		    "items",
-		    sresp->n_signatures, n);
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		if ((e = hk_sigtext_format(sresp->version,
-			 sresp->signatures[i].data, sresp->signatures[i].len,
-			 &sigtexts[i])) != 0) {
-			r = e == HK_ERR_NOMEM ? HSMKEY_ENOMEM : HSMKEY_EPROTO;
-			hk_client_error(h, r,
-			    "reply carries an empty "
-			    "signature");
-			goto out;
-		}
-	}
-	/* success */
-	r = 0;
+	r = sigtexts_of(h, resp->sign, n, sigtexts);
 out:
 	if (r != 0) {
 		for (i = 0; i < n; i++) {
