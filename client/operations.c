@@ -298,33 +298,53 @@ hsmkey_verify_digest(struct hsmkey *h, const char *key, const uint8_t *digest,
 	    h, key, digest, len, HSMKEY_DIGEST, sigtext, res);
 }
 
+/* The public key of a version, PEM (der 0; NUL-terminated) or DER, into a
+ * new buffer *outp of *lenp bytes.  Caller must free(*outp). */
 static int
-pubkey(struct hsmkey *h, const char *key, uint32_t version,
-    Hsmkey__V1__Response **respp)
+pubkey_copy(struct hsmkey *h, const char *key, uint32_t version, int der,
+    uint8_t **outp, size_t *lenp, uint32_t *versionp)
 {
-	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__PubkeyRequest pr = HSMKEY__V1__PUBKEY_REQUEST__INIT;
-	int			  r;
+	struct hk_pubkey pk;
+	const void	*src;
+	uint8_t		*p;
+	size_t		 len;
+	int		 r;
 
-	*respp = NULL;
 	if ((r = check_key(h, key)) != 0) {
 		return r;
 	}
-	pr.name = (char *)key;
-	pr.version = version;
-	req.op_case = HSMKEY__V1__REQUEST__OP_PUBKEY;
-	req.pubkey = &pr;
-	return hk_client_call(
-	    h, &req, HSMKEY__V1__RESPONSE__RESULT_PUBKEY, respp);
+	if ((r = hk_key_pubkey(h, key, version, &pk)) != 0) {
+		goto out;
+	}
+	src = der ? (const void *)pk.der : (const void *)pk.pem;
+	if ((len = der ? pk.der_len : strlen(pk.pem)) == 0) {
+		r = hk_client_error(h, HSMKEY_EPROTO,
+		    "reply carries no %s public key", der ? "DER" : "PEM");
+		goto out;
+	}
+	if ((p = malloc(len + 1)) == NULL) {
+		r = hk_client_error(h, HSMKEY_ENOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(p, src, len);
+	p[len] = '\0';
+	/* success */
+	if (versionp != NULL) {
+		*versionp = pk.version;
+	}
+	*outp = p;
+	*lenp = len;
+	r = 0;
+out:
+	hk_pubkey_free(&pk);
+	return r;
 }
 
 int
 hsmkey_pubkey_pem(struct hsmkey *h, const char *key, uint32_t version,
     char **pemp, uint32_t *versionp)
 {
-	Hsmkey__V1__Response *resp = NULL;
-	char		     *pem = NULL;
-	int		      r;
+	size_t len;
 
 	if (pemp != NULL) {
 		*pemp = NULL;
@@ -335,38 +355,14 @@ hsmkey_pubkey_pem(struct hsmkey *h, const char *key, uint32_t version,
 	if (pemp == NULL) {
 		return hk_client_error(h, HSMKEY_EINVAL, "pemp is NULL");
 	}
-	if ((r = pubkey(h, key, version, &resp)) != 0) {
-		goto out;
-	}
-	r = HSMKEY_EPROTO;
-	if (resp->pubkey->pem == NULL || *resp->pubkey->pem == '\0') {
-		hk_client_error(h, r, "reply carries no PEM public key");
-		goto out;
-	}
-	if ((pem = strdup(resp->pubkey->pem)) == NULL) {
-		r = hk_client_error(h, HSMKEY_ENOMEM, "out of memory");
-		goto out;
-	}
-	/* success */
-	if (versionp != NULL) {
-		*versionp = resp->pubkey->version;
-	}
-	*pemp = pem;
-	r = 0;
-out:
-	hk_client_response_free(resp);
-	return r;
+	return pubkey_copy(
+	    h, key, version, 0, (uint8_t **)pemp, &len, versionp);
 }
 
 int
 hsmkey_pubkey_der(struct hsmkey *h, const char *key, uint32_t version,
     uint8_t **derp, size_t *lenp, uint32_t *versionp)
 {
-	Hsmkey__V1__Response *resp = NULL;
-	uint8_t		     *der = NULL;
-	size_t		      len;
-	int		      r;
-
 	if (derp != NULL) {
 		*derp = NULL;
 	}
@@ -379,29 +375,7 @@ hsmkey_pubkey_der(struct hsmkey *h, const char *key, uint32_t version,
 	if (derp == NULL || lenp == NULL) {
 		return hk_client_error(h, HSMKEY_EINVAL, "derp is NULL");
 	}
-	if ((r = pubkey(h, key, version, &resp)) != 0) {
-		goto out;
-	}
-	r = HSMKEY_EPROTO;
-	if ((len = resp->pubkey->der.len) == 0) {
-		hk_client_error(h, r, "reply carries no DER public key");
-		goto out;
-	}
-	if ((der = malloc(len)) == NULL) {
-		r = hk_client_error(h, HSMKEY_ENOMEM, "out of memory");
-		goto out;
-	}
-	memcpy(der, resp->pubkey->der.data, len);
-	/* success */
-	if (versionp != NULL) {
-		*versionp = resp->pubkey->version;
-	}
-	*derp = der;
-	*lenp = len;
-	r = 0;
-out:
-	hk_client_response_free(resp);
-	return r;
+	return pubkey_copy(h, key, version, 1, derp, lenp, versionp);
 }
 
 int

@@ -85,20 +85,7 @@ struct audit {
 static int
 format_body(char *out, size_t cap, const struct audit_event *ev)
 {
-	struct hk_audit_event fe;
-
-	memset(&fe, 0, sizeof(fe));
-	fe.client = ev->client;
-	fe.secret = ev->secret;
-	fe.op = ev->op;
-	fe.key = ev->key;
-	fe.version = ev->version;
-	fe.items = ev->items;
-	fe.status = ev->status;
-	fe.nonce = ev->nonce;
-	fe.nonce_len = ev->nonce_len;
-	fe.sigs = ev->sigs;
-	return hk_audit_format_event(out, cap, &fe);
+	return hk_audit_format_event(out, cap, ev);
 }
 
 static int

@@ -31,19 +31,9 @@
 
 struct audit;
 
-/* One event; the strings are copied by audit_submit(). */
-struct audit_event {
-	const char    *client; /* client id, "?" when not known */
-	uint32_t       secret; /* secret number the request named */
-	const char    *op;     /* "sign", "rotate", "replay", ... */
-	const char    *key;    /* key name or client id, "" if none */
-	uint32_t       version;
-	uint32_t       items;
-	int	       status; /* hk_status of the reply */
-	const uint8_t *nonce;  /* request nonce, NULL if none */
-	size_t	       nonce_len;
-	const uint8_t *sigs; /* SHA-256 of the signatures, or NULL */
-};
+/* One event: audit_format.h's struct hk_audit_event, under the name the
+ * service uses; the strings are copied by audit_submit(). */
+#define audit_event hk_audit_event
 
 /*
  * Opens the log at cfg->audit_path (NULL: *ap = NULL, auditing off; every
