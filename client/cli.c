@@ -440,19 +440,14 @@ parse_opt(struct cli *c, const struct cli_opt *opts, struct cli_args *a,
 	return 0;
 }
 
-int
-cli_run(int argc, char **argv)
+/* The global options; *ip gets the first word after them.  Returns -1 to
+ * go on, else the exit code. */
+static int
+parse_globals(
+    struct cli *c, struct cli_args *a, int argc, char **argv, int *ip)
 {
-	struct cli	      c;
-	struct cli_args	      a;
-	const struct cli_cmd *cmd;
-	int		      i, r, used, only_pos = 0;
+	int i, r;
 
-	memset(&c, 0, sizeof(c));
-	memset(&a, 0, sizeof(a));
-	json_init(&c.j, stdout);
-
-	/* global options, then the command */
 	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
 		if (strcmp(argv[i], "--") == 0) {
 			i++;
@@ -462,7 +457,7 @@ cli_run(int argc, char **argv)
 			printf("hsmkey %s\n", HSMKEY_VERSION);
 			return 0;
 		}
-		if ((r = parse_opt(&c, NULL, &a, argc, argv, &i)) != 0) {
+		if ((r = parse_opt(c, NULL, a, argc, argv, &i)) != 0) {
 			if (r < 0) {
 				print_help_all(stdout);
 				return 0;
@@ -470,50 +465,89 @@ cli_run(int argc, char **argv)
 			return r;
 		}
 	}
+	*ip = i;
+	return -1;
+}
+
+/* The command named at argv[i]: *cmdp and *usedp (its words), or NULL
+ * and a usage error's exit code. */
+static int
+lookup_cmd(struct cli *c, int argc, char **argv, int i,
+    const struct cli_cmd **cmdp, int *usedp)
+{
 	if (i >= argc) {
 		fputs(global_usage, stderr);
-		return cli_usage(&c, "no command given");
+		return cli_usage(c, "no command given");
 	}
-	if ((cmd = find_cmd(argc - i, argv + i, &used)) == NULL) {
-		if (is_group(argv[i])) {
-			if (i + 1 >= argc || argv[i + 1][0] == '-') {
-				return cli_usage(&c,
-				    "'%s' needs a "
-				    "subcommand",
-				    argv[i]);
-			}
-			return cli_usage(
-			    &c, "no command '%s %s'", argv[i], argv[i + 1]);
-		}
-		return cli_usage(&c, "no command '%s'", argv[i]);
+	if ((*cmdp = find_cmd(argc - i, argv + i, usedp)) != NULL) {
+		return 0;
 	}
-	c.cmd = cmd;
-	a.opts = cmd->opts;
-	for (i += used; i < argc; i++) {
+	if (!is_group(argv[i])) {
+		return cli_usage(c, "no command '%s'", argv[i]);
+	}
+	if (i + 1 >= argc || argv[i + 1][0] == '-') {
+		return cli_usage(c, "'%s' needs a subcommand", argv[i]);
+	}
+	return cli_usage(c, "no command '%s %s'", argv[i], argv[i + 1]);
+}
+
+/* The command's options and arguments from argv[i]: 0, an exit code, or
+ * -1 when --help was given (its help printed). */
+static int
+parse_cmd_args(struct cli *c, const struct cli_cmd *cmd, struct cli_args *a,
+    int argc, char **argv, int i)
+{
+	int r, only_pos = 0;
+
+	for (; i < argc; i++) {
 		if (!only_pos && strcmp(argv[i], "--") == 0) {
 			only_pos = 1;
 			continue;
 		}
 		if (!only_pos && argv[i][0] == '-' && argv[i][1] != '\0') {
-			if ((r = parse_opt(
-				 &c, cmd->opts, &a, argc, argv, &i)) != 0) {
+			if ((r = parse_opt(c, cmd->opts, a, argc, argv, &i)) !=
+			    0) {
 				if (r < 0) {
 					print_help_cmd(stdout, cmd);
-					r = 0;
 				}
-				goto out;
+				return r;
 			}
 			continue;
 		}
-		if (a.npos >= cmd->max_pos || a.npos >= CLI_MAX_POS) {
-			r = cli_usage(&c, "unexpected argument '%s'", argv[i]);
-			goto out;
+		if (a->npos >= cmd->max_pos || a->npos >= CLI_MAX_POS) {
+			return cli_usage(
+			    c, "unexpected argument '%s'", argv[i]);
 		}
-		a.pos[a.npos++] = argv[i];
+		a->pos[a->npos++] = argv[i];
 	}
-	if (a.npos < cmd->min_pos) {
-		r = cli_usage(&c, "missing argument: hsmkey %s %s", cmd->name,
-		    cmd->usage);
+	if (a->npos < cmd->min_pos) {
+		return cli_usage(c, "missing argument: hsmkey %s %s",
+		    cmd->name, cmd->usage);
+	}
+	return 0;
+}
+
+int
+cli_run(int argc, char **argv)
+{
+	struct cli	      c;
+	struct cli_args	      a;
+	const struct cli_cmd *cmd;
+	int		      i, r, used;
+
+	memset(&c, 0, sizeof(c));
+	memset(&a, 0, sizeof(a));
+	json_init(&c.j, stdout);
+
+	/* global options, then the command */
+	if ((r = parse_globals(&c, &a, argc, argv, &i)) >= 0 ||
+	    (r = lookup_cmd(&c, argc, argv, i, &cmd, &used)) != 0) {
+		return r;
+	}
+	c.cmd = cmd;
+	a.opts = cmd->opts;
+	if ((r = parse_cmd_args(&c, cmd, &a, argc, argv, i + used)) != 0) {
+		r = r < 0 ? 0 : r;
 		goto out;
 	}
 	r = cmd->fn(&c, &a);

@@ -12,8 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "hk_client.h"
 #include "hsmkey.h"
-#include "hsmkey.pb-c.h"
 #include "json.h"
 
 /* Exit codes (DESIGN.md). */
@@ -83,7 +83,7 @@ extern const struct cli_cmd cli_key_cmds[];
 /* Prints a key as text or JSON (changed: the version the operation made
  * or changed, 0 for none). */
 void
-cli_print_key(struct cli *c, const Hsmkey__V1__KeyInfo *k, uint32_t changed);
+cli_print_key(struct cli *c, const struct hk_key_info *k, uint32_t changed);
 
 /* cli_admin.c */
 extern const struct cli_cmd cli_admin_cmds[];

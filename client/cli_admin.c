@@ -14,7 +14,6 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
-#include "hk_client.h"
 #include "wire.h"
 
 #define ID_HINT "use [A-Za-z0-9][A-Za-z0-9._@-]{0,63}"
@@ -117,19 +116,19 @@ outfile_commit(struct outfile *o, const char *data, size_t len)
  */
 static int
 show_secret(struct cli *c, struct outfile *o,
-    const Hsmkey__V1__ClientSecretResponse *cs, const char *what)
+    const struct hk_client_secret *cs, const char *what)
 {
 	char	   *b64 = NULL, *ini = NULL, t1[64];
 	const char *url = hk_client_url(c->h);
 	size_t	    len;
 	int	    r = 5, n;
 
-	if (cs->secret.len == 0 || cs->secret_no == 0) {
+	if (cs->secret_len == 0 || cs->secret_no == 0) {
 		return cli_error(c, HSMKEY_EPROTO, "",
 		    "reply carries no "
 		    "secret");
 	}
-	if (hk_base64_encode(cs->secret.data, cs->secret.len, &b64) != 0) {
+	if (hk_base64_encode(cs->secret, cs->secret_len, &b64) != 0) {
 		return cli_error(c, HSMKEY_ENOMEM, "", "out of memory");
 	}
 	len = strlen(b64) + strlen(cs->id) + strlen(url) + 512;
@@ -189,40 +188,36 @@ out:
 	return r;
 }
 
+/* client add (add 1: with the --grant values) or client rotate: the
+ * request, then the new secret shown once. */
 static int
-secret_call(struct cli *c, struct cli_args *a, Hsmkey__V1__Request *req,
-    const char *what)
+secret_cmd(struct cli *c, struct cli_args *a, int add, const char *what)
 {
-	Hsmkey__V1__Response *resp = NULL;
-	struct outfile	      o;
-	struct hsmkey	     *h;
-	int		      r;
+	struct hk_client_secret cs;
+	struct outfile		o;
+	struct hsmkey	       *h;
+	int			r;
 
-	if ((r = outfile_open(c, &o, cli_opt(a, "out"))) != 0) {
+	memset(&cs, 0, sizeof(cs));
+	if ((r = outfile_open(c, &o, cli_opt(a, "out"))) != 0 ||
+	    (r = cli_handle(c, &h)) != 0) {
 		goto out;
 	}
-	if ((r = cli_handle(c, &h)) != 0) {
-		goto out;
-	}
-	if ((r = hk_client_call(h, req,
-		 HSMKEY__V1__RESPONSE__RESULT_CLIENT_SECRET, &resp)) != 0) {
-		r = cli_fail(c, r);
-		goto out;
-	}
-	r = show_secret(c, &o, resp->client_secret, what);
+	r = add ? hk_client_add(h, a->pos[0], (const char *const *)a->multi,
+		      a->nmulti, &cs)
+		: hk_client_rotate(h, a->pos[0], &cs);
+	r = r != 0 ? cli_fail(c, r) : show_secret(c, &o, &cs, what);
 out:
 	outfile_close(&o);
-	hk_client_response_free(resp);
+	hk_client_secret_free(&cs);
 	return r;
 }
 
 static int
 cmd_client_add(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request	     req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__ClientAddRequest ar = HSMKEY__V1__CLIENT_ADD_REQUEST__INIT;
-	size_t			     i;
-	int			     r;
+	size_t i;
+	int    r;
 
 	if ((r = check_id(c, a->pos[0])) != 0) {
 		return r;
@@ -241,42 +236,27 @@ cmd_client_add(struct cli *c, struct cli_args *a)
 			    a->multi[i]);
 		}
 	}
-	ar.id = (char *)a->pos[0];
-	ar.n_grants = a->nmulti;
-	ar.grants = (char **)a->multi;
-	req.op_case = HSMKEY__V1__REQUEST__OP_CLIENT_ADD;
-	req.client_add = &ar;
-	return secret_call(c, a, &req, "created");
+	return secret_cmd(c, a, 1, "created");
 }
 
 static int
 cmd_client_rotate(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request		req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__ClientRotateRequest rr =
-	    HSMKEY__V1__CLIENT_ROTATE_REQUEST__INIT;
 	int r;
 
 	if ((r = check_id(c, a->pos[0])) != 0) {
 		return r;
 	}
-	rr.id = (char *)a->pos[0];
-	req.op_case = HSMKEY__V1__REQUEST__OP_CLIENT_ROTATE;
-	req.client_rotate = &rr;
-	return secret_call(c, a, &req, "new secret for");
+	return secret_cmd(c, a, 0, "new secret for");
 }
 
 static int
 cmd_client_revoke(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request		req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__ClientRevokeRequest rr =
-	    HSMKEY__V1__CLIENT_REVOKE_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
-	const char	     *s = cli_opt(a, "secret");
-	struct hsmkey	     *h;
-	uint32_t	      n;
-	int		      r;
+	const char    *s = cli_opt(a, "secret");
+	struct hsmkey *h;
+	uint32_t       n;
+	int	       r;
 
 	if ((r = check_id(c, a->pos[0])) != 0) {
 		return r;
@@ -295,15 +275,9 @@ cmd_client_revoke(struct cli *c, struct cli_args *a)
 	if ((r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	rr.id = (char *)a->pos[0];
-	rr.secret_no = n;
-	req.op_case = HSMKEY__V1__REQUEST__OP_CLIENT_REVOKE;
-	req.client_revoke = &rr;
-	if ((r = hk_client_call(h, &req, HSMKEY__V1__RESPONSE__RESULT__NOT_SET,
-		 &resp)) != 0) {
+	if ((r = hk_client_revoke(h, a->pos[0], n)) != 0) {
 		return cli_fail(c, r);
 	}
-	hk_client_response_free(resp);
 	if (c->json) {
 		json_object_begin(&c->j);
 		json_kv_string(&c->j, "id", a->pos[0]);
@@ -317,124 +291,165 @@ cmd_client_revoke(struct cli *c, struct cli_args *a)
 	return 0;
 }
 
+static void
+client_json(struct json *j, const struct hk_client_info *ci)
+{
+	const struct hk_secret_info *si;
+	size_t			     k;
+
+	json_object_begin(j);
+	json_kv_string(j, "id", ci->id);
+	json_key(j, "grants");
+	json_array_begin(j);
+	for (k = 0; k < ci->n_grants; k++) {
+		json_string(j, ci->grants[k]);
+	}
+	json_array_end(j);
+	json_key(j, "secrets");
+	json_array_begin(j);
+	for (k = 0; k < ci->n_secrets; k++) {
+		si = &ci->secrets[k];
+		json_object_begin(j);
+		json_kv_u64(j, "number", si->number);
+		cli_json_time(j, "created", si->created_ms);
+		cli_json_time(j, "expires", si->expires_ms);
+		cli_json_time(j, "last_used", si->last_used_ms);
+		json_object_end(j);
+	}
+	json_array_end(j);
+	json_object_end(j);
+}
+
+/* ms as an ISO time, or "never" for 0, into buf. */
+static const char *
+time_or_never(uint64_t ms, char *buf, size_t len)
+{
+	return ms == 0 ? "never" : cli_fmt_time(ms, buf, len);
+}
+
+static void
+client_text(const struct hk_client_info *ci)
+{
+	const struct hk_secret_info *si;
+	char			     t1[64], t2[64], t3[64], num[16];
+	size_t			     k;
+
+	printf("client    %s\n", ci->id);
+	printf("grants    ");
+	for (k = 0; k < ci->n_grants; k++) {
+		printf("%s%s", k > 0 ? " " : "", ci->grants[k]);
+	}
+	printf("%s\n", ci->n_grants == 0 ? "none" : "");
+	printf("secrets\n");
+	printf("  %-7s %-21s %-21s %s\n", "NUMBER", "CREATED", "EXPIRES",
+	    "LAST-USED");
+	for (k = 0; k < ci->n_secrets; k++) {
+		si = &ci->secrets[k];
+		snprintf(num, sizeof(num), "%" PRIu32, si->number);
+		printf("  %-7s %-21s %-21s %s\n", num,
+		    cli_fmt_time(si->created_ms, t1, sizeof(t1)),
+		    time_or_never(si->expires_ms, t2, sizeof(t2)),
+		    time_or_never(si->last_used_ms, t3, sizeof(t3)));
+	}
+}
+
 static int
 cmd_client_list(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request	      req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__ClientListRequest lr =
-	    HSMKEY__V1__CLIENT_LIST_REQUEST__INIT;
-	Hsmkey__V1__Response	       *resp = NULL;
-	Hsmkey__V1__ClientListResponse *l;
-	const Hsmkey__V1__ClientInfo   *ci;
-	const Hsmkey__V1__SecretInfo   *si;
-	struct hsmkey		       *h;
-	char				t1[64], t2[64], t3[64], num[16];
-	size_t				i, k;
-	int				r;
+	struct hk_client_list l;
+	struct hsmkey	     *h;
+	size_t		      i;
+	int		      r;
 
 	(void)a;
 	if ((r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	req.op_case = HSMKEY__V1__REQUEST__OP_CLIENT_LIST;
-	req.client_list = &lr;
-	if ((r = hk_client_call(h, &req,
-		 HSMKEY__V1__RESPONSE__RESULT_CLIENT_LIST, &resp)) != 0) {
+	if ((r = hk_client_list(h, &l)) != 0) {
+		hk_client_list_free(&l);
 		return cli_fail(c, r);
 	}
-	l = resp->client_list;
 	if (c->json) {
 		json_object_begin(&c->j);
 		json_key(&c->j, "clients");
 		json_array_begin(&c->j);
-		for (i = 0; i < l->n_clients; i++) {
-			ci = l->clients[i];
-			json_object_begin(&c->j);
-			json_kv_string(&c->j, "id", ci->id);
-			json_key(&c->j, "grants");
-			json_array_begin(&c->j);
-			for (k = 0; k < ci->n_grants; k++) {
-				json_string(&c->j, ci->grants[k]);
-			}
-			json_array_end(&c->j);
-			json_key(&c->j, "secrets");
-			json_array_begin(&c->j);
-			for (k = 0; k < ci->n_secrets; k++) {
-				si = ci->secrets[k];
-				json_object_begin(&c->j);
-				json_kv_u64(&c->j, "number", si->number);
-				cli_json_time(
-				    &c->j, "created", si->created_ms);
-				cli_json_time(
-				    &c->j, "expires", si->expires_ms);
-				cli_json_time(
-				    &c->j, "last_used", si->last_used_ms);
-				json_object_end(&c->j);
-			}
-			json_array_end(&c->j);
-			json_object_end(&c->j);
+		for (i = 0; i < l.n; i++) {
+			client_json(&c->j, &l.clients[i]);
 		}
 		json_array_end(&c->j);
 		json_object_end(&c->j);
-		goto out;
-	}
-	if (l->n_clients == 0) {
+	} else if (l.n == 0) {
 		printf("no clients\n");
 	}
-	for (i = 0; i < l->n_clients; i++) {
-		ci = l->clients[i];
+	for (i = 0; !c->json && i < l.n; i++) {
 		if (i > 0) {
 			printf("\n");
 		}
-		printf("client    %s\n", ci->id);
-		printf("grants    ");
-		for (k = 0; k < ci->n_grants; k++) {
-			printf("%s%s", k > 0 ? " " : "", ci->grants[k]);
-		}
-		printf("%s\n", ci->n_grants == 0 ? "none" : "");
-		printf("secrets\n");
-		printf("  %-7s %-21s %-21s %s\n", "NUMBER", "CREATED",
-		    "EXPIRES", "LAST-USED");
-		for (k = 0; k < ci->n_secrets; k++) {
-			si = ci->secrets[k];
-			snprintf(num, sizeof(num), "%" PRIu32, si->number);
-			printf("  %-7s %-21s %-21s %s\n", num,
-			    cli_fmt_time(si->created_ms, t1, sizeof(t1)),
-			    si->expires_ms == 0
-				? "never"
-				: cli_fmt_time(si->expires_ms, t2, sizeof(t2)),
-			    si->last_used_ms == 0
-				? "never"
-				: cli_fmt_time(
-				      si->last_used_ms, t3, sizeof(t3)));
-		}
+		client_text(&l.clients[i]);
 	}
-out:
-	hk_client_response_free(resp);
+	hk_client_list_free(&l);
 	return 0;
+}
+
+static void
+version_stats(struct cli *c, const struct hk_version_stats *vs)
+{
+	char t[64], ver[16];
+
+	if (c->json) {
+		json_object_begin(&c->j);
+		json_kv_string(&c->j, "key", vs->key);
+		json_kv_u64(&c->j, "version", vs->version);
+		json_kv_string(&c->j, "state", vs->state);
+		json_kv_u64(&c->j, "signs", vs->signs);
+		json_kv_u64(&c->j, "verifies", vs->verifies);
+		json_kv_u64(&c->j, "errors", vs->errors);
+		cli_json_time(&c->j, "last_use", vs->last_use_ms);
+		json_object_end(&c->j);
+		return;
+	}
+	snprintf(ver, sizeof(ver), "v%" PRIu32, vs->version);
+	printf("%-24s %-8s %-18s %10" PRIu64 " %10" PRIu64 " %8" PRIu64
+	       "  %s\n",
+	    vs->key, ver, vs->state, vs->signs, vs->verifies, vs->errors,
+	    time_or_never(vs->last_use_ms, t, sizeof(t)));
+}
+
+static void
+secret_stats(struct cli *c, const struct hk_secret_stats *ss)
+{
+	char t[64], ver[16];
+
+	if (c->json) {
+		json_object_begin(&c->j);
+		json_kv_string(&c->j, "client", ss->client);
+		json_kv_u64(&c->j, "secret", ss->secret);
+		json_kv_u64(&c->j, "requests", ss->requests);
+		json_kv_u64(&c->j, "denials", ss->denials);
+		cli_json_time(&c->j, "last_use", ss->last_use_ms);
+		json_object_end(&c->j);
+		return;
+	}
+	snprintf(ver, sizeof(ver), "%" PRIu32, ss->secret);
+	printf("%-24s %-8s %10" PRIu64 " %10" PRIu64 "  %s\n", ss->client, ver,
+	    ss->requests, ss->denials,
+	    time_or_never(ss->last_use_ms, t, sizeof(t)));
 }
 
 static int
 cmd_stats(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request		req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__StatsRequest	sr = HSMKEY__V1__STATS_REQUEST__INIT;
-	Hsmkey__V1__Response	       *resp = NULL;
-	const Hsmkey__V1__VersionStats *vs;
-	const Hsmkey__V1__SecretStats  *ss;
-	struct hsmkey		       *h;
-	char				t[64], ver[16];
-	size_t				i;
-	int				r;
+	struct hk_stats st;
+	struct hsmkey  *h;
+	size_t		i;
+	int		r;
 
 	(void)a;
 	if ((r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	req.op_case = HSMKEY__V1__REQUEST__OP_STATS;
-	req.stats = &sr;
-	if ((r = hk_client_call(
-		 h, &req, HSMKEY__V1__RESPONSE__RESULT_STATS, &resp)) != 0) {
+	if ((r = hk_service_stats(h, &st)) != 0) {
+		hk_stats_free(&st);
 		return cli_fail(c, r);
 	}
 	if (c->json) {
@@ -446,62 +461,25 @@ cmd_stats(struct cli *c, struct cli_args *a)
 		    "VERSION", "STATE", "SIGNS", "VERIFIES", "ERRORS",
 		    "LAST-USE");
 	}
-	for (i = 0; i < resp->stats->n_versions; i++) {
-		vs = resp->stats->versions[i];
-		if (c->json) {
-			json_object_begin(&c->j);
-			json_kv_string(&c->j, "key", vs->key);
-			json_kv_u64(&c->j, "version", vs->version);
-			json_kv_string(
-			    &c->j, "state", hk_state_name(vs->state));
-			json_kv_u64(&c->j, "signs", vs->signs);
-			json_kv_u64(&c->j, "verifies", vs->verifies);
-			json_kv_u64(&c->j, "errors", vs->errors);
-			cli_json_time(&c->j, "last_use", vs->last_use_ms);
-			json_object_end(&c->j);
-			continue;
-		}
-		snprintf(ver, sizeof(ver), "v%" PRIu32, vs->version);
-		printf("%-24s %-8s %-18s %10" PRIu64 " %10" PRIu64 " %8" PRIu64
-		       "  %s\n",
-		    vs->key, ver, hk_state_name(vs->state), vs->signs,
-		    vs->verifies, vs->errors,
-		    vs->last_use_ms == 0
-			? "never"
-			: cli_fmt_time(vs->last_use_ms, t, sizeof(t)));
+	for (i = 0; i < st.n_versions; i++) {
+		version_stats(c, &st.versions[i]);
 	}
 	if (c->json) {
 		json_array_end(&c->j);
 		json_key(&c->j, "secrets");
 		json_array_begin(&c->j);
-	} else if (resp->stats->n_secrets > 0) {
+	} else if (st.n_secrets > 0) {
 		printf("\n%-24s %-8s %10s %10s  %s\n", "CLIENT", "SECRET",
 		    "REQUESTS", "DENIALS", "LAST-USE");
 	}
-	for (i = 0; i < resp->stats->n_secrets; i++) {
-		ss = resp->stats->secrets[i];
-		if (c->json) {
-			json_object_begin(&c->j);
-			json_kv_string(&c->j, "client", ss->client);
-			json_kv_u64(&c->j, "secret", ss->secret);
-			json_kv_u64(&c->j, "requests", ss->requests);
-			json_kv_u64(&c->j, "denials", ss->denials);
-			cli_json_time(&c->j, "last_use", ss->last_use_ms);
-			json_object_end(&c->j);
-			continue;
-		}
-		snprintf(ver, sizeof(ver), "%" PRIu32, ss->secret);
-		printf("%-24s %-8s %10" PRIu64 " %10" PRIu64 "  %s\n",
-		    ss->client, ver, ss->requests, ss->denials,
-		    ss->last_use_ms == 0
-			? "never"
-			: cli_fmt_time(ss->last_use_ms, t, sizeof(t)));
+	for (i = 0; i < st.n_secrets; i++) {
+		secret_stats(c, &st.secrets[i]);
 	}
 	if (c->json) {
 		json_array_end(&c->j);
 		json_object_end(&c->j);
 	}
-	hk_client_response_free(resp);
+	hk_stats_free(&st);
 	return 0;
 }
 
@@ -523,31 +501,25 @@ fmt_uptime(uint64_t s, char *buf, size_t len)
 static int
 cmd_health(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request	    req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__HealthRequest   hr = HSMKEY__V1__HEALTH_REQUEST__INIT;
-	Hsmkey__V1__Response	   *resp = NULL;
-	Hsmkey__V1__HealthResponse *hh;
-	const char		   *state, *audit;
-	struct hsmkey		   *h;
-	char			    up[64];
-	int			    healthy;
-	int			    r;
+	struct hk_health hv, *hh = &hv;
+	const char	*state, *audit;
+	struct hsmkey	*h;
+	char		 up[64];
+	int		 healthy;
+	int		 r;
 
 	(void)a;
 	if ((r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	req.op_case = HSMKEY__V1__REQUEST__OP_HEALTH;
-	req.health = &hr;
-	if ((r = hk_client_call(
-		 h, &req, HSMKEY__V1__RESPONSE__RESULT_HEALTH, &resp)) != 0) {
+	if ((r = hk_service_health(h, hh)) != 0) {
+		hk_health_free(hh);
 		return cli_fail(c, r);
 	}
-	hh = resp->health;
-	state = hh->token_state != NULL && *hh->token_state != '\0'
+	state = *hh->token_state != '\0'
 	    ? hh->token_state
 	    : (hh->token_ok ? "ok" : "unavailable");
-	audit = hh->audit_state != NULL && *hh->audit_state != '\0'
+	audit = *hh->audit_state != '\0'
 	    ? hh->audit_state
 	    : (hh->audit_ok ? "ok" : "unavailable");
 	healthy = hh->token_ok && hh->audit_ok;
@@ -593,7 +565,7 @@ cmd_health(struct cli *c, struct cli_args *a)
 		fprintf(stderr, "hsmkey: %s (see the hsmkeyd log)\n", audit);
 		r = 5;
 	}
-	hk_client_response_free(resp);
+	hk_health_free(hh);
 	return r;
 }
 

@@ -3,7 +3,8 @@
  * log offline (README "Audit log"): the shape of every line (a strict
  * parser for exactly the fixed field sets), seq continuity, the hash
  * chain (across FILEs given in order) and every checkpoint signature.
- * The line format and the checkpoint input must match service/audit.h.
+ * The line format, the parser and the checkpoint input are
+ * proto/audit_format.h's, shared with the service that writes the log.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,316 +17,12 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "audit_format.h"
 #include "cli.h"
 #include "hk_client.h"
 
-#define AUDIT_LINE_MAX 65536
-#define AUDIT_TIME_LEN 24
-#define AUDIT_KEY_NAME "hsmkey-audit"
-#define AUDIT_CONTEXT  "hsmkey.v1 audit checkpoint"
-#define MAX_FIELDS     12
-#define MAX_PUBKEYS    16
-#define MAX_WARNINGS   8
-
-/* ---- the strict line parser --------------------------------------------- */
-
-enum ftype { F_NUM, F_STR };
-
-struct field {
-	const char *name;
-	enum ftype  type;
-};
-
-/* The two line shapes, in the order the service writes them. */
-static const struct field event_fields[] = {
-	{ "seq", F_NUM },
-	{ "time", F_STR },
-	{ "client", F_STR },
-	{ "secret", F_NUM },
-	{ "op", F_STR },
-	{ "key", F_STR },
-	{ "version", F_NUM },
-	{ "items", F_NUM },
-	{ "status", F_STR },
-	{ "nonce", F_STR },
-	{ "sigs", F_STR },
-	{ "prev", F_STR },
-	{ NULL, F_NUM },
-};
-static const struct field checkpoint_fields[] = {
-	{ "seq", F_NUM },
-	{ "time", F_STR },
-	{ "op", F_STR },
-	{ "key", F_STR },
-	{ "version", F_NUM },
-	{ "head", F_STR },
-	{ "sig", F_STR },
-	{ "prev", F_STR },
-	{ NULL, F_NUM },
-};
-
-struct value {
-	const char *name;
-	const char *s; /* strings: into the line buffer */
-	size_t	    len;
-	uint64_t    n;
-};
-
-struct line {
-	struct value v[MAX_FIELDS];
-	size_t	     nv;
-	int	     checkpoint;
-};
-
-static const struct value *
-get(const struct line *l, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < l->nv; i++) {
-		if (strcmp(l->v[i].name, name) == 0) {
-			return &l->v[i];
-		}
-	}
-	return NULL;
-}
-
-static int
-is_hex(const char *s, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-			(s[i] >= 'a' && s[i] <= 'f'))) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-/* "YYYY-MM-DDTHH:MM:SS.mmmZ" */
-static int
-is_time(const char *s, size_t len)
-{
-	static const char pat[] = "dddd-dd-ddTdd:dd:dd.dddZ";
-	size_t		  i;
-
-	if (len != AUDIT_TIME_LEN) {
-		return 0;
-	}
-	for (i = 0; i < len; i++) {
-		if (pat[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9')
-				  : s[i] != pat[i]) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-/* Only what the service writes: [A-Za-z0-9._@:+/=?-] and no escapes. */
-static int
-is_plain(const char *s, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') ||
-			strchr("._@:+/=?-", c) != NULL)) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-/* Parses one field "name":value at *pp into v, expecting f. */
-static int
-parse_field(const char **pp, const struct field *f, struct value *v, char *why,
-    size_t wlen)
-{
-	const char *p = *pp, *q;
-	size_t	    nlen = strlen(f->name);
-
-	if (*p != '"' || strncmp(p + 1, f->name, nlen) != 0 ||
-	    p[1 + nlen] != '"' || p[2 + nlen] != ':') {
-		q = *p == '"' ? strchr(p + 1, '"') : NULL;
-		if (q != NULL) {
-			snprintf(why, wlen,
-			    "field \"%.*s\" where \"%s\" belongs",
-			    (int)(q - p - 1 > 32 ? 32 : q - p - 1), p + 1,
-			    f->name);
-		} else {
-			snprintf(why, wlen, "field \"%s\" missing", f->name);
-		}
-		return -1;
-	}
-	p += 3 + nlen;
-	v->name = f->name;
-	if (f->type == F_NUM) {
-		uint64_t n = 0;
-
-		if (*p < '0' || *p > '9' ||
-		    (*p == '0' && p[1] >= '0' && p[1] <= '9')) {
-			snprintf(why, wlen, "\"%s\" is not a number", f->name);
-			return -1;
-		}
-		for (; *p >= '0' && *p <= '9'; p++) {
-			if (n > (UINT64_MAX - (uint64_t)(*p - '0')) / 10) {
-				snprintf(
-				    why, wlen, "\"%s\" is too large", f->name);
-				return -1;
-			}
-			n = n * 10 + (uint64_t)(*p - '0');
-		}
-		v->n = n;
-	} else {
-		if (*p != '"' || (q = strchr(p + 1, '"')) == NULL) {
-			snprintf(why, wlen, "\"%s\" is not a string", f->name);
-			return -1;
-		}
-		v->s = p + 1;
-		v->len = (size_t)(q - p - 1);
-		if (!is_plain(v->s, v->len)) {
-			snprintf(why, wlen,
-			    "\"%s\" holds a character the "
-			    "service never writes",
-			    f->name);
-			return -1;
-		}
-		p = q + 1;
-	}
-	*pp = p;
-	return 0;
-}
-
-/* Parses and checks the shape of a line (NUL-terminated, no newline). */
-static int
-parse_line(const char *text, struct line *l, char *why, size_t wlen)
-{
-	const struct field *fields, *f;
-	const struct value *v;
-	const char	   *p = text;
-	size_t		    i;
-
-	memset(l, 0, sizeof(*l));
-	if (*p != '{') {
-		snprintf(why, wlen, "not a JSON object");
-		return -1;
-	}
-	p++;
-	/* seq, time, then "client" (event) or "op" (checkpoint) */
-	fields = event_fields;
-	{
-		const char *third = p, *c;
-		int	    commas = 0;
-
-		for (c = p; *c != '\0' && commas < 2; c++) {
-			if (*c == ',') {
-				commas++;
-				third = c + 1;
-			}
-		}
-		if (strncmp(third, "\"op\":", 5) == 0) {
-			fields = checkpoint_fields;
-			l->checkpoint = 1;
-		}
-	}
-	for (f = fields, i = 0; f->name != NULL; f++, i++) {
-		if (i > 0) {
-			if (*p != ',') {
-				snprintf(why, wlen, "%s after \"%s\"",
-				    *p == '}' ? "fields missing" : "no comma",
-				    fields[i - 1].name);
-				return -1;
-			}
-			p++;
-		}
-		if (parse_field(&p, f, &l->v[i], why, wlen) != 0) {
-			return -1;
-		}
-		l->nv++;
-	}
-	if (*p == ',') {
-		snprintf(why, wlen,
-		    "unknown or duplicate field after "
-		    "\"prev\"");
-		return -1;
-	}
-	if (p[0] != '}' || p[1] != '\0') {
-		snprintf(why, wlen, "trailing bytes after the object");
-		return -1;
-	}
-	/* values */
-	v = get(l, "time");
-	if (!is_time(v->s, v->len)) {
-		snprintf(
-		    why, wlen, "\"time\" is not YYYY-MM-DDTHH:MM:SS.mmmZ");
-		return -1;
-	}
-	v = get(l, "prev");
-	if (v->len != 64 || !is_hex(v->s, v->len)) {
-		snprintf(why, wlen, "\"prev\" is not 64 hex digits");
-		return -1;
-	}
-	if (l->checkpoint) {
-		v = get(l, "op");
-		if (v->len != 10 || strncmp(v->s, "checkpoint", 10) != 0) {
-			snprintf(why, wlen,
-			    "\"op\" of a checkpoint is not "
-			    "\"checkpoint\"");
-			return -1;
-		}
-		v = get(l, "key");
-		if (v->len != strlen(AUDIT_KEY_NAME) ||
-		    strncmp(v->s, AUDIT_KEY_NAME, v->len) != 0) {
-			snprintf(
-			    why, wlen, "checkpoint not by " AUDIT_KEY_NAME);
-			return -1;
-		}
-		v = get(l, "head");
-		if (v->len != 64 || !is_hex(v->s, v->len)) {
-			snprintf(why, wlen, "\"head\" is not 64 hex digits");
-			return -1;
-		}
-		if (strncmp(v->s, get(l, "prev")->s, 64) != 0) {
-			snprintf(why, wlen, "\"head\" differs from \"prev\"");
-			return -1;
-		}
-		if (get(l, "version")->n == 0 ||
-		    get(l, "version")->n > UINT32_MAX) {
-			snprintf(why, wlen,
-			    "checkpoint key version is not "
-			    "1 or more");
-			return -1;
-		}
-		return 0;
-	}
-	v = get(l, "nonce");
-	if ((v->len != 0 && v->len != 32) || !is_hex(v->s, v->len)) {
-		snprintf(why, wlen, "\"nonce\" is not empty or 32 hex digits");
-		return -1;
-	}
-	v = get(l, "sigs");
-	if ((v->len != 0 && v->len != 64) || !is_hex(v->s, v->len)) {
-		snprintf(why, wlen, "\"sigs\" is not empty or 64 hex digits");
-		return -1;
-	}
-	if (get(l, "op")->len == 0 || get(l, "client")->len == 0 ||
-	    get(l, "status")->len == 0) {
-		snprintf(why, wlen, "empty \"op\", \"client\" or \"status\"");
-		return -1;
-	}
-	if (get(l, "secret")->n > UINT32_MAX ||
-	    get(l, "version")->n > UINT32_MAX ||
-	    get(l, "items")->n > UINT32_MAX) {
-		snprintf(why, wlen, "a number is larger than 32 bits");
-		return -1;
-	}
-	return 0;
-}
+#define MAX_PUBKEYS  16
+#define MAX_WARNINGS 8
 
 /* ---- checkpoint signatures ---------------------------------------------- */
 
@@ -399,10 +96,11 @@ fetch_key(struct verifier *vf, uint32_t version)
 		vf->fetch_failed = 1;
 		return NULL;
 	}
-	if (hsmkey_pubkey_pem(h, AUDIT_KEY_NAME, version, &pem, &got) != 0 ||
+	if (hsmkey_pubkey_pem(h, HK_AUDIT_KEY_NAME, version, &pem, &got) !=
+		0 ||
 	    got != version || load_pem(pem, strlen(pem), &pkey) != 0) {
 		warn(vf, "cannot fetch the public key of %s v%" PRIu32 ": %s",
-		    AUDIT_KEY_NAME, version, hsmkey_last_error(h));
+		    HK_AUDIT_KEY_NAME, version, hsmkey_last_error(h));
 		free(pem);
 		return NULL;
 	}
@@ -436,53 +134,22 @@ unbase64(const char *s, size_t len, uint8_t *out, size_t cap, size_t *lenp)
 	return 0;
 }
 
-static void
-unhex(const char *s, uint8_t *out, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		int hi =
-		    s[2 * i] <= '9' ? s[2 * i] - '0' : s[2 * i] - 'a' + 10;
-		int lo = s[2 * i + 1] <= '9' ? s[2 * i + 1] - '0'
-					     : s[2 * i + 1] - 'a' + 10;
-
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-}
-
 /* 1 valid, 0 invalid, -1 no key to check it with. */
 static int
-check_signature(struct verifier *vf, const struct line *l)
+check_signature(struct verifier *vf, const struct hk_audit_line *l)
 {
-	static const char   ctx[] = AUDIT_CONTEXT;
-	uint8_t		    in[sizeof(ctx) + 8 + 32 + 4 + AUDIT_TIME_LEN];
-	uint8_t		    digest[32], sig[512], *p;
-	const struct value *sv = get(l, "sig");
-	uint64_t	    seq = get(l, "seq")->n;
-	uint32_t	    version = (uint32_t)get(l, "version")->n;
-	EVP_PKEY_CTX	   *pctx;
-	EVP_PKEY	   *pkey;
-	size_t		    siglen, i;
-	int		    ok = 0, tried = 0;
+	uint8_t	      digest[32], sig[512];
+	uint32_t      version = (uint32_t)l->version;
+	EVP_PKEY_CTX *pctx;
+	EVP_PKEY     *pkey;
+	size_t	      siglen, i;
+	int	      ok = 0, tried = 0;
 
-	if (unbase64(sv->s, sv->len, sig, sizeof(sig), &siglen) != 0) {
+	if (unbase64(l->sig.s, l->sig.len, sig, sizeof(sig), &siglen) != 0) {
 		return 0;
 	}
-	p = in;
-	memcpy(p, ctx, sizeof(ctx));
-	p += sizeof(ctx);
-	for (i = 0; i < 8; i++) {
-		*p++ = (uint8_t)(seq >> (56 - 8 * i));
-	}
-	unhex(get(l, "head")->s, p, 32);
-	p += 32;
-	for (i = 0; i < 4; i++) {
-		*p++ = (uint8_t)(version >> (24 - 8 * i));
-	}
-	memcpy(p, get(l, "time")->s, AUDIT_TIME_LEN);
-	if (EVP_Digest(in, sizeof(in), digest, NULL, EVP_sha256(), NULL) !=
-	    1) {
+	if (hk_audit_checkpoint_digest(l->seq, l->head_hash, version,
+		l->time.s, l->time.len, digest) != 0) {
 		return 0;
 	}
 	/* keys given with --pubkey (any version), then the service's */
@@ -559,11 +226,10 @@ check_line(struct verifier *vf, struct state *st, const char *file, uint64_t n,
 {
 	static const char zeros[65] =
 	    "0000000000000000000000000000000000000000000000000000000000000000";
-	struct line l;
-	uint8_t	    prev[32];
-	uint64_t    seq;
-	char	    why[160], pn[520];
-	int	    r;
+	struct hk_audit_line l;
+	uint64_t	     seq;
+	char		     why[160], pn[520];
+	int		     r;
 
 	if (len > 0 && text[len - 1] == '\r') {
 		return bad(st, file, n, "carriage return in the line");
@@ -571,18 +237,17 @@ check_line(struct verifier *vf, struct state *st, const char *file, uint64_t n,
 	if (strlen(text) != len) {
 		return bad(st, file, n, "NUL byte in the line");
 	}
-	if (parse_line(text, &l, why, sizeof(why)) != 0) {
+	if (hk_audit_parse(text, len, &l, why, sizeof(why)) != 0) {
 		return bad(st, file, n, "not a valid audit line: %s", why);
 	}
-	seq = get(&l, "seq")->n;
-	unhex(get(&l, "prev")->s, prev, 32);
+	seq = l.seq;
 	if (!st->have) {
 		st->first_seq = seq;
-		if (strncmp(get(&l, "prev")->s, zeros, 64) != 0 || seq != 1) {
+		if (strncmp(l.prev.s, zeros, 64) != 0 || seq != 1) {
 			st->continuation = 1;
 		}
 	} else {
-		if (memcmp(prev, st->prev_hash, 32) != 0) {
+		if (memcmp(l.prev_hash, st->prev_hash, 32) != 0) {
 			return bad(st, file, n,
 			    "prev hash does not match %s (one of the two "
 			    "lines was changed, or lines were removed, "
@@ -603,7 +268,7 @@ check_line(struct verifier *vf, struct state *st, const char *file, uint64_t n,
 			return bad(st, file, n,
 			    "checkpoint signature does not "
 			    "verify with the public key of %s v%" PRIu64,
-			    AUDIT_KEY_NAME, get(&l, "version")->n);
+			    HK_AUDIT_KEY_NAME, l.version);
 		}
 		if (r == 1) {
 			st->verified++;
@@ -612,8 +277,7 @@ check_line(struct verifier *vf, struct state *st, const char *file, uint64_t n,
 	} else {
 		st->since_checkpoint++;
 	}
-	if (EVP_Digest(text, len, st->prev_hash, NULL, EVP_sha256(), NULL) !=
-	    1) {
+	if (hk_audit_chain_step(text, len, st->prev_hash) != 0) {
 		return bad(st, file, n, "SHA-256 failed");
 	}
 	st->prev_seq = seq;
@@ -639,14 +303,14 @@ check_file(struct verifier *vf, struct state *st, const char *path)
 		    strerror(errno));
 		return -2;
 	}
-	buf = xmalloc(AUDIT_LINE_MAX + 1);
+	buf = xmalloc(HK_AUDIT_READ_MAX + 1);
 	while (r == 0) {
 		len = 0;
 		while ((c = getc(f)) != EOF && c != '\n') {
-			if (len == AUDIT_LINE_MAX) {
+			if (len == HK_AUDIT_READ_MAX) {
 				r = bad(st, path, n + 1,
 				    "line longer than %d bytes",
-				    AUDIT_LINE_MAX);
+				    HK_AUDIT_READ_MAX);
 				break;
 			}
 			buf[len++] = (char)c;
@@ -680,6 +344,140 @@ check_file(struct verifier *vf, struct state *st, const char *path)
 	return r;
 }
 
+/* Loads the --pubkey PEMs into vf; 0 or an exit code (error printed). */
+static int
+load_pubkeys(struct cli *c, const struct cli_args *a, struct verifier *vf)
+{
+	uint8_t *pem;
+	size_t	 i, pemlen;
+	char	 err[256];
+
+	for (i = 0; i < a->nmulti; i++) {
+		if (cli_read_input(a->multi[i], 64 * 1024, &pem, &pemlen, err,
+			sizeof(err)) != 0) {
+			return cli_usage(c, "--pubkey: %s", err);
+		}
+		if (vf->nkeys == MAX_PUBKEYS ||
+		    load_pem((const char *)pem, pemlen,
+			&vf->keys[vf->nkeys].pkey) != 0) {
+			free(pem);
+			return cli_usage(c,
+			    "--pubkey %s: not a PEM public key "
+			    "(hsmkey pubkey %s --version N)",
+			    a->multi[i], HK_AUDIT_KEY_NAME);
+		}
+		free(pem);
+		vf->nkeys++;
+	}
+	return 0;
+}
+
+/* Checks the files in order: 0 intact, -1 damaged, -2 unreadable. */
+static int
+check_files(struct verifier *vf, struct state *st, const struct cli_args *a)
+{
+	int k, r = 0;
+
+	for (k = 0; k < a->npos; k++) {
+		if ((r = check_file(vf, st, a->pos[k])) != 0) {
+			break;
+		}
+		if (k == 0 && st->continuation) {
+			warn(vf,
+			    "%s starts at seq %" PRIu64 " and continues a "
+			    "chain from an earlier file (give that file first "
+			    "to check the link)",
+			    a->pos[0], st->first_seq);
+		}
+	}
+	if (r == 0 && st->checkpoints > st->verified && !vf->chain_only) {
+		r = bad(st, st->prev_where, 0,
+		    "a checkpoint could not be checked");
+	}
+	if (r != 0) {
+		return r;
+	}
+	if (vf->chain_only) {
+		warn(vf,
+		    "checkpoint signatures were not verified: give "
+		    "--pubkey PEM (hsmkey pubkey %s) or credentials",
+		    HK_AUDIT_KEY_NAME);
+	}
+	if (st->since_checkpoint > 0) {
+		warn(vf,
+		    "the last %" PRIu64 " line(s) come after the last "
+		    "checkpoint: no signature covers them yet",
+		    st->since_checkpoint);
+	}
+	return 0;
+}
+
+static void
+report_json(struct cli *c, const struct verifier *vf, const struct state *st,
+    int npos, int r)
+{
+	size_t i;
+
+	json_object_begin(&c->j);
+	json_kv_bool(&c->j, "intact", r == 0);
+	json_kv_u64(&c->j, "files", (uint64_t)npos);
+	json_kv_u64(&c->j, "lines", st->lines);
+	json_kv_u64(&c->j, "first_seq", st->first_seq);
+	json_kv_u64(&c->j, "last_seq", st->prev_seq);
+	json_kv_bool(&c->j, "continuation", st->continuation);
+	json_kv_u64(&c->j, "checkpoints", st->checkpoints);
+	json_kv_u64(&c->j, "checkpoints_verified", st->verified);
+	if (r != 0) {
+		json_key(&c->j, "error");
+		json_object_begin(&c->j);
+		json_kv_string(&c->j, "file", st->bad_file);
+		json_kv_u64(&c->j, "line", st->bad_line);
+		json_kv_string(&c->j, "message", st->bad);
+		json_object_end(&c->j);
+	}
+	json_key(&c->j, "warnings");
+	json_array_begin(&c->j);
+	for (i = 0; i < vf->nwarnings; i++) {
+		json_string(&c->j, vf->warnings[i]);
+	}
+	json_array_end(&c->j);
+	json_object_end(&c->j);
+}
+
+/* Prints the result (r from check_files()); returns the exit code. */
+static int
+report(struct cli *c, const struct verifier *vf, const struct state *st,
+    int npos, int r)
+{
+	size_t i;
+
+	if (c->json) {
+		report_json(c, vf, st, npos, r);
+	} else if (r == 0) {
+		printf("intact: %" PRIu64 " lines in %d file%s, seq %" PRIu64
+		       "..%" PRIu64 ", %" PRIu64 " checkpoint%s, %" PRIu64
+		       " signature%s verified\n",
+		    st->lines, npos, npos == 1 ? "" : "s", st->first_seq,
+		    st->prev_seq, st->checkpoints,
+		    st->checkpoints == 1 ? "" : "s", st->verified,
+		    st->verified == 1 ? "" : "s");
+	}
+	fflush(stdout);
+	for (i = 0; i < vf->nwarnings; i++) {
+		fprintf(stderr, "hsmkey: warning: %s\n", vf->warnings[i]);
+	}
+	if (r == 0) {
+		return 0;
+	}
+	if (st->bad_line > 0) {
+		fprintf(stderr, "hsmkey: %s:%" PRIu64 ": %s\n", st->bad_file,
+		    st->bad_line, st->bad);
+	} else {
+		fprintf(stderr, "hsmkey: %s: %s\n", st->bad_file, st->bad);
+	}
+	return EXIT_INVALID;
+}
+
 static int
 cmd_audit_verify(struct cli *c, struct cli_args *a)
 {
@@ -687,32 +485,13 @@ cmd_audit_verify(struct cli *c, struct cli_args *a)
 	struct state	st;
 	const char     *creds;
 	size_t		i;
-	uint8_t	       *pem;
-	size_t		pemlen;
-	char		err[256];
-	int		r = 0, k;
+	int		r;
 
 	memset(&vf, 0, sizeof(vf));
 	memset(&st, 0, sizeof(st));
 	vf.c = c;
-	for (i = 0; i < a->nmulti; i++) {
-		if (cli_read_input(a->multi[i], 64 * 1024, &pem, &pemlen, err,
-			sizeof(err)) != 0) {
-			r = cli_usage(c, "--pubkey: %s", err);
-			goto out;
-		}
-		if (vf.nkeys == MAX_PUBKEYS ||
-		    load_pem((const char *)pem, pemlen,
-			&vf.keys[vf.nkeys].pkey) != 0) {
-			free(pem);
-			r = cli_usage(c,
-			    "--pubkey %s: not a PEM public key "
-			    "(hsmkey pubkey %s --version N)",
-			    a->multi[i], AUDIT_KEY_NAME);
-			goto out;
-		}
-		free(pem);
-		vf.nkeys++;
+	if ((r = load_pubkeys(c, a, &vf)) != 0) {
+		goto out;
 	}
 	creds = c->credentials != NULL ? c->credentials
 				       : getenv("HSMKEY_CREDENTIALS");
@@ -723,88 +502,11 @@ cmd_audit_verify(struct cli *c, struct cli_args *a)
 			vf.chain_only = 1;
 		}
 	}
-	for (k = 0; k < a->npos; k++) {
-		if ((r = check_file(&vf, &st, a->pos[k])) != 0) {
-			break;
-		}
-		if (k == 0 && st.continuation) {
-			warn(&vf,
-			    "%s starts at seq %" PRIu64 " and continues a "
-			    "chain from an earlier file (give that file first "
-			    "to check the link)",
-			    a->pos[0], st.first_seq);
-		}
-	}
-	if (r == -2) {
+	if ((r = check_files(&vf, &st, a)) == -2) {
 		r = EXIT_USAGE; /* as 'sign --in' with a missing file */
 		goto out;
 	}
-	if (r == 0 && st.checkpoints > st.verified && !vf.chain_only) {
-		r = bad(&st, st.prev_where, 0,
-		    "a checkpoint could not be checked");
-	}
-	if (r == 0) {
-		if (vf.chain_only) {
-			warn(&vf,
-			    "checkpoint signatures were not verified: give "
-			    "--pubkey PEM (hsmkey pubkey %s) or credentials",
-			    AUDIT_KEY_NAME);
-		}
-		if (st.since_checkpoint > 0) {
-			warn(&vf,
-			    "the last %" PRIu64 " line(s) come after the last "
-			    "checkpoint: no signature covers them yet",
-			    st.since_checkpoint);
-		}
-	}
-	if (c->json) {
-		json_object_begin(&c->j);
-		json_kv_bool(&c->j, "intact", r == 0);
-		json_kv_u64(&c->j, "files", (uint64_t)a->npos);
-		json_kv_u64(&c->j, "lines", st.lines);
-		json_kv_u64(&c->j, "first_seq", st.first_seq);
-		json_kv_u64(&c->j, "last_seq", st.prev_seq);
-		json_kv_bool(&c->j, "continuation", st.continuation);
-		json_kv_u64(&c->j, "checkpoints", st.checkpoints);
-		json_kv_u64(&c->j, "checkpoints_verified", st.verified);
-		if (r != 0) {
-			json_key(&c->j, "error");
-			json_object_begin(&c->j);
-			json_kv_string(&c->j, "file", st.bad_file);
-			json_kv_u64(&c->j, "line", st.bad_line);
-			json_kv_string(&c->j, "message", st.bad);
-			json_object_end(&c->j);
-		}
-		json_key(&c->j, "warnings");
-		json_array_begin(&c->j);
-		for (i = 0; i < vf.nwarnings; i++) {
-			json_string(&c->j, vf.warnings[i]);
-		}
-		json_array_end(&c->j);
-		json_object_end(&c->j);
-	} else if (r == 0) {
-		printf("intact: %" PRIu64 " lines in %d file%s, seq %" PRIu64
-		       "..%" PRIu64 ", %" PRIu64 " checkpoint%s, %" PRIu64
-		       " signature%s verified\n",
-		    st.lines, a->npos, a->npos == 1 ? "" : "s", st.first_seq,
-		    st.prev_seq, st.checkpoints,
-		    st.checkpoints == 1 ? "" : "s", st.verified,
-		    st.verified == 1 ? "" : "s");
-	}
-	fflush(stdout);
-	for (i = 0; i < vf.nwarnings; i++) {
-		fprintf(stderr, "hsmkey: warning: %s\n", vf.warnings[i]);
-	}
-	if (r != 0) {
-		if (st.bad_line > 0) {
-			fprintf(stderr, "hsmkey: %s:%" PRIu64 ": %s\n",
-			    st.bad_file, st.bad_line, st.bad);
-		} else {
-			fprintf(
-			    stderr, "hsmkey: %s: %s\n", st.bad_file, st.bad);
-		}
-		r = EXIT_INVALID;
-	}
+	r = report(c, &vf, &st, a->npos, r);
 out:
 	for (i = 0; i < vf.nkeys; i++) {
 		EVP_PKEY_free(vf.keys[i].pkey);

@@ -12,7 +12,6 @@
 #include <openssl/crypto.h>
 
 #include "cli.h"
-#include "hk_client.h"
 #include "wire.h"
 
 #define NAME_HINT "use [a-z0-9][a-z0-9._-]{0,63}"
@@ -20,18 +19,14 @@
 /* Output */
 
 static void
-print_key_text(FILE *f, const Hsmkey__V1__KeyInfo *k)
+print_key_text(FILE *f, const struct hk_key_info *k)
 {
-	const Hsmkey__V1__Policy      *p = k->policy;
-	const Hsmkey__V1__VersionInfo *v;
+	const struct hk_version_info *v;
 	char   t1[64], t2[64], t3[64], d1[32], d2[32], d3[32], ver[16];
 	size_t i;
 
 	fprintf(f, "key       %s\n", k->name);
-	fprintf(f, "alg       %s\n",
-	    hk_alg_name(hk_alg_from_wire(k->alg)) != NULL
-		? hk_alg_name(hk_alg_from_wire(k->alg))
-		: "unknown");
+	fprintf(f, "alg       %s\n", k->alg != NULL ? k->alg : "unknown");
 	fprintf(
 	    f, "created   %s\n", cli_fmt_time(k->created_ms, t1, sizeof(t1)));
 	if (k->primary != 0) {
@@ -39,28 +34,27 @@ print_key_text(FILE *f, const Hsmkey__V1__KeyInfo *k)
 	} else {
 		fprintf(f, "primary   none (no active version)\n");
 	}
-	if (p != NULL) {
+	if (k->has_policy) {
 		fprintf(f,
 		    "policy    sign-overlap %s, verify-grace %s, "
 		    "rotate-every %s, expires %s\n",
-		    cli_fmt_duration(p->sign_overlap_s, d1, sizeof(d1)),
-		    cli_fmt_duration(p->verify_grace_s, d2, sizeof(d2)),
-		    p->rotate_every_s == 0
+		    cli_fmt_duration(k->sign_overlap_s, d1, sizeof(d1)),
+		    cli_fmt_duration(k->verify_grace_s, d2, sizeof(d2)),
+		    k->rotate_every_s == 0
 			? "off"
-			: cli_fmt_duration(p->rotate_every_s, d3, sizeof(d3)),
-		    p->expires_ms == 0
+			: cli_fmt_duration(k->rotate_every_s, d3, sizeof(d3)),
+		    k->expires_ms == 0
 			? "never"
-			: cli_fmt_time(p->expires_ms, t1, sizeof(t1)));
+			: cli_fmt_time(k->expires_ms, t1, sizeof(t1)));
 	}
 	fprintf(f, "versions\n");
 	fprintf(f, "  %-8s %-18s %-21s %-21s %s\n", "VERSION", "STATE",
 	    "CREATED", "ACTIVATED", "UNTIL");
 	for (i = 0; i < k->n_versions; i++) {
-		v = k->versions[i];
+		v = &k->versions[i];
 		snprintf(ver, sizeof(ver), "v%" PRIu32 "%s", v->version,
 		    v->primary ? "*" : "");
-		fprintf(f, "  %-8s %-18s %-21s %-21s %s\n", ver,
-		    hk_state_name(v->state),
+		fprintf(f, "  %-8s %-18s %-21s %-21s %s\n", ver, v->state,
 		    cli_fmt_time(v->created_ms, t1, sizeof(t1)),
 		    cli_fmt_time(v->activated_ms, t2, sizeof(t2)),
 		    cli_fmt_time(v->retire_ms, t3, sizeof(t3)));
@@ -69,7 +63,7 @@ print_key_text(FILE *f, const Hsmkey__V1__KeyInfo *k)
 	fprintf(f, "  %-8s %10s %10s %8s  %s\n", "VERSION", "SIGNS",
 	    "VERIFIES", "ERRORS", "LAST-USE");
 	for (i = 0; i < k->n_versions; i++) {
-		v = k->versions[i];
+		v = &k->versions[i];
 		snprintf(ver, sizeof(ver), "v%" PRIu32, v->version);
 		fprintf(f,
 		    "  %-8s %10" PRIu64 " %10" PRIu64 " %8" PRIu64 "  %s\n",
@@ -81,34 +75,33 @@ print_key_text(FILE *f, const Hsmkey__V1__KeyInfo *k)
 }
 
 static void
-print_key_json(struct json *j, const Hsmkey__V1__KeyInfo *k, uint32_t changed)
+print_key_json(struct json *j, const struct hk_key_info *k, uint32_t changed)
 {
-	const Hsmkey__V1__Policy      *p = k->policy;
-	const Hsmkey__V1__VersionInfo *v;
-	size_t			       i;
+	const struct hk_version_info *v;
+	size_t			      i;
 
 	json_object_begin(j);
 	json_kv_string(j, "name", k->name);
 	if (changed != 0) {
 		json_kv_u64(j, "version", changed);
 	}
-	json_kv_string(j, "alg", hk_alg_name(hk_alg_from_wire(k->alg)));
+	json_kv_string(j, "alg", k->alg);
 	json_kv_u64(j, "primary", k->primary);
 	cli_json_time(j, "created", k->created_ms);
 	json_key(j, "policy");
 	json_object_begin(j);
-	json_kv_u64(j, "sign_overlap_s", p != NULL ? p->sign_overlap_s : 0);
-	json_kv_u64(j, "verify_grace_s", p != NULL ? p->verify_grace_s : 0);
-	json_kv_u64(j, "rotate_every_s", p != NULL ? p->rotate_every_s : 0);
-	cli_json_time(j, "expires", p != NULL ? p->expires_ms : 0);
+	json_kv_u64(j, "sign_overlap_s", k->sign_overlap_s);
+	json_kv_u64(j, "verify_grace_s", k->verify_grace_s);
+	json_kv_u64(j, "rotate_every_s", k->rotate_every_s);
+	cli_json_time(j, "expires", k->expires_ms);
 	json_object_end(j);
 	json_key(j, "versions");
 	json_array_begin(j);
 	for (i = 0; i < k->n_versions; i++) {
-		v = k->versions[i];
+		v = &k->versions[i];
 		json_object_begin(j);
 		json_kv_u64(j, "version", v->version);
-		json_kv_string(j, "state", hk_state_name(v->state));
+		json_kv_string(j, "state", v->state);
 		json_kv_bool(j, "primary", v->primary);
 		cli_json_time(j, "created", v->created_ms);
 		cli_json_time(j, "activated", v->activated_ms);
@@ -124,7 +117,7 @@ print_key_json(struct json *j, const Hsmkey__V1__KeyInfo *k, uint32_t changed)
 }
 
 void
-cli_print_key(struct cli *c, const Hsmkey__V1__KeyInfo *k, uint32_t changed)
+cli_print_key(struct cli *c, const struct hk_key_info *k, uint32_t changed)
 {
 	if (c->json) {
 		print_key_json(&c->j, k, changed);
@@ -167,45 +160,29 @@ opt_version(struct cli *c, const struct cli_args *a, const char *opt,
 	return 0;
 }
 
-/* Sends a request answered by a KeyResponse; *respp on success. */
+/* Ends a key call: r from an hk_key_*() call, printed as an error or,
+ * with the summary line fmt (text), the key.  Frees res. */
+static int key_done(struct cli *c, int r, struct hk_key_result *res,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 static int
-key_call(struct cli *c, Hsmkey__V1__Request *req, Hsmkey__V1__Response **respp)
-{
-	struct hsmkey *h;
-	int	       r;
-
-	*respp = NULL;
-	if ((r = cli_handle(c, &h)) != 0) {
-		return r;
-	}
-	if ((r = hk_client_call(
-		 h, req, HSMKEY__V1__RESPONSE__RESULT_KEY, respp)) != 0) {
-		return cli_fail(c, r);
-	}
-	if ((*respp)->key->key == NULL) {
-		hk_client_response_free(*respp);
-		*respp = NULL;
-		return cli_error(c, HSMKEY_EPROTO, "", "reply carries no key");
-	}
-	return 0;
-}
-
-/* Prints the summary line (text) and the key. */
-static void key_done(struct cli *c, const Hsmkey__V1__Response *resp,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-key_done(struct cli *c, const Hsmkey__V1__Response *resp, const char *fmt, ...)
+key_done(struct cli *c, int r, struct hk_key_result *res, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (r != 0) {
+		hk_key_result_free(res);
+		return cli_fail(c, r);
+	}
 	if (!c->json && fmt != NULL) {
 		va_start(ap, fmt);
 		vprintf(fmt, ap);
 		va_end(ap);
 		printf("\n\n");
 	}
-	cli_print_key(c, resp->key->key, resp->key->version);
+	cli_print_key(c, &res->key, res->key.changed);
+	hk_key_result_free(res);
+	return 0;
 }
 
 /* Reads the message of sign/verify (--in FILE, else stdin). */
@@ -289,13 +266,12 @@ sig_data(struct cli *c, const struct cli_args *a, int *flagsp, uint8_t **datap,
 static int
 cmd_create(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__CreateRequest cr = HSMKEY__V1__CREATE_REQUEST__INIT;
-	Hsmkey__V1__Response	 *resp = NULL;
-	const char		 *alg = cli_opt(a, "alg");
-	hk_alg			  al = HK_ALG_ECDSA_P256;
-	char			  names[128];
-	int			  r;
+	struct hk_key_result res;
+	struct hsmkey	    *h;
+	const char	    *alg = cli_opt(a, "alg");
+	hk_alg		     al;
+	char		     names[128];
+	int		     r;
 
 	if ((r = check_name(c, a->pos[0])) != 0) {
 		return r;
@@ -304,86 +280,67 @@ cmd_create(struct cli *c, struct cli_args *a)
 		return cli_usage(c, "unknown algorithm '%s': use %s", alg,
 		    hk_alg_list(names, sizeof(names)));
 	}
-	cr.name = (char *)a->pos[0];
-	cr.alg = hk_alg_to_wire(al);
-	req.op_case = HSMKEY__V1__REQUEST__OP_CREATE;
-	req.create = &cr;
-	if ((r = key_call(c, &req, &resp)) != 0) {
+	if ((r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	key_done(c, resp, "created key '%s' (%s): v%" PRIu32 " is primary",
-	    resp->key->key->name,
-	    hk_alg_name(hk_alg_from_wire(resp->key->key->alg)),
-	    resp->key->key->primary);
-	hk_client_response_free(resp);
-	return 0;
+	r = hk_key_create(h, a->pos[0], alg, &res);
+	return key_done(c, r, &res,
+	    "created key '%s' (%s): v%" PRIu32 " is primary", res.key.name,
+	    res.key.alg, res.key.primary);
 }
 
 static int
 cmd_list(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__ListRequest	  lr = HSMKEY__V1__LIST_REQUEST__INIT;
-	Hsmkey__V1__Response	 *resp = NULL;
-	Hsmkey__V1__ListResponse *l;
-	struct hsmkey		 *h;
-	size_t			  i;
-	int			  r;
+	struct hk_key_list l;
+	struct hsmkey	  *h;
+	size_t		   i;
+	int		   r;
 
 	(void)a;
 	if ((r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	req.op_case = HSMKEY__V1__REQUEST__OP_LIST;
-	req.list = &lr;
-	if ((r = hk_client_call(
-		 h, &req, HSMKEY__V1__RESPONSE__RESULT_LIST, &resp)) != 0) {
+	if ((r = hk_key_list(h, &l)) != 0) {
+		hk_key_list_free(&l);
 		return cli_fail(c, r);
 	}
-	l = resp->list;
 	if (c->json) {
 		json_object_begin(&c->j);
 		json_key(&c->j, "keys");
 		json_array_begin(&c->j);
-		for (i = 0; i < l->n_keys; i++) {
-			print_key_json(&c->j, l->keys[i], 0);
+		for (i = 0; i < l.n; i++) {
+			print_key_json(&c->j, &l.keys[i], 0);
 		}
 		json_array_end(&c->j);
 		json_object_end(&c->j);
-	} else if (l->n_keys == 0) {
+	} else if (l.n == 0) {
 		printf("no keys (create one with 'hsmkey create NAME')\n");
 	} else {
-		for (i = 0; i < l->n_keys; i++) {
+		for (i = 0; i < l.n; i++) {
 			if (i > 0) {
 				printf("\n");
 			}
-			print_key_text(stdout, l->keys[i]);
+			print_key_text(stdout, &l.keys[i]);
 		}
 	}
-	hk_client_response_free(resp);
+	hk_key_list_free(&l);
 	return 0;
 }
 
 static int
 describe(struct cli *c, const char *name)
 {
-	Hsmkey__V1__Request	    req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__DescribeRequest dr = HSMKEY__V1__DESCRIBE_REQUEST__INIT;
-	Hsmkey__V1__Response	   *resp = NULL;
-	int			    r;
+	struct hk_key_result res;
+	struct hsmkey	    *h;
+	int		     r;
 
-	if ((r = check_name(c, name)) != 0) {
+	if ((r = check_name(c, name)) != 0 || (r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	dr.name = (char *)name;
-	req.op_case = HSMKEY__V1__REQUEST__OP_DESCRIBE;
-	req.describe = &dr;
-	if ((r = key_call(c, &req, &resp)) != 0) {
-		return r;
-	}
-	cli_print_key(c, resp->key->key, 0);
-	hk_client_response_free(resp);
-	return 0;
+	r = hk_key_describe(h, name, &res);
+	res.key.changed = 0;
+	return key_done(c, r, &res, NULL);
 }
 
 static int
@@ -574,16 +531,13 @@ write_out(struct cli *c, const char *path, const void *p, size_t len)
 static int
 cmd_pubkey(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request	    req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__PubkeyRequest   pr = HSMKEY__V1__PUBKEY_REQUEST__INIT;
-	Hsmkey__V1__Response	   *resp = NULL;
-	Hsmkey__V1__PubkeyResponse *pk;
-	const char		   *out = cli_opt(a, "out");
-	int			    der = cli_opt(a, "der") != NULL;
-	struct hsmkey		   *h;
-	uint32_t		    version;
-	char			   *b64 = NULL;
-	int			    r;
+	struct hk_pubkey pk;
+	const char	*out = cli_opt(a, "out");
+	int		 der = cli_opt(a, "der") != NULL;
+	struct hsmkey	*h;
+	uint32_t	 version;
+	char		*b64 = NULL;
+	int		 r;
 
 	if ((r = check_name(c, a->pos[0])) != 0 ||
 	    (r = opt_version(c, a, "version", 0, &version)) != 0) {
@@ -598,244 +552,195 @@ cmd_pubkey(struct cli *c, struct cli_args *a)
 	if ((r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	pr.name = (char *)a->pos[0];
-	pr.version = version;
-	req.op_case = HSMKEY__V1__REQUEST__OP_PUBKEY;
-	req.pubkey = &pr;
-	if ((r = hk_client_call(
-		 h, &req, HSMKEY__V1__RESPONSE__RESULT_PUBKEY, &resp)) != 0) {
+	if ((r = hk_key_pubkey(h, a->pos[0], version, &pk)) != 0) {
+		hk_pubkey_free(&pk);
 		return cli_fail(c, r);
 	}
-	pk = resp->pubkey;
-	if (pk->der.len == 0 || pk->pem == NULL || *pk->pem == '\0') {
+	if (pk.der_len == 0 || *pk.pem == '\0') {
 		r = cli_error(c, HSMKEY_EPROTO, "",
 		    "reply carries no public "
 		    "key");
 		goto out;
 	}
-	if (c->json) {
-		if (out != NULL &&
-		    (r = write_out(c, out,
-			 der ? pk->der.data : (const void *)pk->pem,
-			 der ? pk->der.len : strlen(pk->pem))) != 0) {
-			goto out;
-		}
-		if (hk_base64_encode(pk->der.data, pk->der.len, &b64) != 0) {
-			r = cli_error(c, HSMKEY_ENOMEM, "", "out of memory");
-			goto out;
-		}
-		json_object_begin(&c->j);
-		json_kv_string(&c->j, "key", a->pos[0]);
-		json_kv_u64(&c->j, "version", pk->version);
-		json_kv_string(
-		    &c->j, "alg", hk_alg_name(hk_alg_from_wire(pk->alg)));
-		json_kv_string(&c->j, "pem", pk->pem);
-		json_kv_string(&c->j, "der", b64);
-		json_object_end(&c->j);
-	} else if (der) {
-		r = write_out(c, out, pk->der.data, pk->der.len);
-		goto out;
-	} else {
-		r = write_out(c, out, pk->pem, strlen(pk->pem));
+	if (!c->json) {
+		r = der ? write_out(c, out, pk.der, pk.der_len)
+			: write_out(c, out, pk.pem, strlen(pk.pem));
 		goto out;
 	}
+	if (out != NULL &&
+	    (r = write_out(c, out, der ? pk.der : (const void *)pk.pem,
+		 der ? pk.der_len : strlen(pk.pem))) != 0) {
+		goto out;
+	}
+	if (hk_base64_encode(pk.der, pk.der_len, &b64) != 0) {
+		r = cli_error(c, HSMKEY_ENOMEM, "", "out of memory");
+		goto out;
+	}
+	json_object_begin(&c->j);
+	json_kv_string(&c->j, "key", a->pos[0]);
+	json_kv_u64(&c->j, "version", pk.version);
+	json_kv_string(&c->j, "alg", pk.alg);
+	json_kv_string(&c->j, "pem", pk.pem);
+	json_kv_string(&c->j, "der", b64);
+	json_object_end(&c->j);
 	r = 0;
 out:
 	free(b64);
-	hk_client_response_free(resp);
+	hk_pubkey_free(&pk);
 	return r;
 }
 
 static int
 cmd_rotate(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__RotateRequest rr = HSMKEY__V1__ROTATE_REQUEST__INIT;
-	Hsmkey__V1__Response	 *resp = NULL;
-	uint32_t		  expect, n;
-	int			  r;
+	struct hk_key_result res;
+	struct hsmkey	    *h;
+	const char	    *name = a->pos[0];
+	uint32_t	     expect, n;
+	int		     r, stage = cli_opt(a, "stage") != NULL;
 
-	if ((r = check_name(c, a->pos[0])) != 0 ||
-	    (r = opt_version(c, a, "expect", 0, &expect)) != 0) {
+	if ((r = check_name(c, name)) != 0 ||
+	    (r = opt_version(c, a, "expect", 0, &expect)) != 0 ||
+	    (r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	rr.name = (char *)a->pos[0];
-	rr.expect = expect;
-	rr.stage = cli_opt(a, "stage") != NULL;
-	req.op_case = HSMKEY__V1__REQUEST__OP_ROTATE;
-	req.rotate = &rr;
-	if ((r = key_call(c, &req, &resp)) != 0) {
-		return r;
-	}
-	n = resp->key->version;
-	if (rr.stage) {
-		key_done(c, resp,
+	r = hk_key_rotate(h, name, expect, stage, &res);
+	n = res.key.changed;
+	if (stage) {
+		return key_done(c, r, &res,
 		    "rotated '%s': v%" PRIu32 " is pending; "
 		    "make it primary with 'hsmkey promote %s --version "
 		    "%" PRIu32 "'",
-		    a->pos[0], n, a->pos[0], n);
-	} else {
-		key_done(c, resp, "rotated '%s': v%" PRIu32 " is primary",
-		    a->pos[0], n);
+		    name, n, name, n);
 	}
-	hk_client_response_free(resp);
-	return 0;
+	return key_done(
+	    c, r, &res, "rotated '%s': v%" PRIu32 " is primary", name, n);
 }
 
 static int
 cmd_promote(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request	   req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__PromoteRequest pr = HSMKEY__V1__PROMOTE_REQUEST__INIT;
-	Hsmkey__V1__Response	  *resp = NULL;
-	uint32_t		   v;
-	int			   r;
+	struct hk_key_result res;
+	struct hsmkey	    *h;
+	uint32_t	     v;
+	int		     r;
 
 	if ((r = check_name(c, a->pos[0])) != 0 ||
-	    (r = opt_version(c, a, "version", 1, &v)) != 0) {
+	    (r = opt_version(c, a, "version", 1, &v)) != 0 ||
+	    (r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	pr.name = (char *)a->pos[0];
-	pr.version = v;
-	req.op_case = HSMKEY__V1__REQUEST__OP_PROMOTE;
-	req.promote = &pr;
-	if ((r = key_call(c, &req, &resp)) != 0) {
-		return r;
-	}
-	key_done(c, resp, "promoted '%s' v%" PRIu32 ": primary is v%" PRIu32,
-	    a->pos[0], v, resp->key->key->primary);
-	hk_client_response_free(resp);
-	return 0;
+	r = hk_key_promote(h, a->pos[0], v, &res);
+	return key_done(c, r, &res,
+	    "promoted '%s' v%" PRIu32 ": primary is v%" PRIu32, a->pos[0], v,
+	    res.key.primary);
 }
 
 static int
 opt_duration(struct cli *c, const struct cli_args *a, const char *opt,
-    Hsmkey__V1__U64Value *u, Hsmkey__V1__U64Value **up)
+    uint64_t *v, const uint64_t **vp)
 {
 	const char *s = cli_opt(a, opt);
 
 	if (s == NULL) {
 		return 0;
 	}
-	if (hk_parse_duration(s, &u->value) != 0) {
+	if (hk_parse_duration(s, v) != 0) {
 		return cli_usage(c,
 		    "invalid --%s '%s': give a duration like "
 		    "90, 30s, 15m, 12h or 7d",
 		    opt, s);
 	}
-	*up = u;
+	*vp = v;
 	return 0;
 }
 
 static int
 cmd_policy(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__PolicyRequest pr = HSMKEY__V1__POLICY_REQUEST__INIT;
-	Hsmkey__V1__U64Value	  so = HSMKEY__V1__U64_VALUE__INIT;
-	Hsmkey__V1__U64Value	  vg = HSMKEY__V1__U64_VALUE__INIT;
-	Hsmkey__V1__U64Value	  re = HSMKEY__V1__U64_VALUE__INIT;
-	Hsmkey__V1__U64Value	  ex = HSMKEY__V1__U64_VALUE__INIT;
-	Hsmkey__V1__Response	 *resp = NULL;
-	const char		 *exp = cli_opt(a, "expires");
-	int			  r;
+	struct hk_policy_change pc;
+	struct hk_key_result	res;
+	struct hsmkey	       *h;
+	uint64_t		so, vg, re, ex;
+	const char	       *exp = cli_opt(a, "expires");
+	int			r;
 
+	memset(&pc, 0, sizeof(pc));
 	if ((r = check_name(c, a->pos[0])) != 0 ||
 	    (r = opt_duration(
-		 c, a, "sign-overlap", &so, &pr.sign_overlap_s)) != 0 ||
+		 c, a, "sign-overlap", &so, &pc.sign_overlap_s)) != 0 ||
 	    (r = opt_duration(
-		 c, a, "verify-grace", &vg, &pr.verify_grace_s)) != 0 ||
+		 c, a, "verify-grace", &vg, &pc.verify_grace_s)) != 0 ||
 	    (r = opt_duration(
-		 c, a, "rotate-every", &re, &pr.rotate_every_s)) != 0) {
+		 c, a, "rotate-every", &re, &pc.rotate_every_s)) != 0) {
 		return r;
 	}
 	if (exp != NULL) {
-		if (cli_parse_expiry(exp, &ex.value) != 0) {
+		if (cli_parse_expiry(exp, &ex) != 0) {
 			return cli_usage(c,
 			    "invalid --expires '%s': give "
 			    "never, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ",
 			    exp);
 		}
-		pr.expires_ms = &ex;
+		pc.expires_ms = &ex;
 	}
-	if (pr.sign_overlap_s == NULL && pr.verify_grace_s == NULL &&
-	    pr.rotate_every_s == NULL && pr.expires_ms == NULL) {
+	if (pc.sign_overlap_s == NULL && pc.verify_grace_s == NULL &&
+	    pc.rotate_every_s == NULL && pc.expires_ms == NULL) {
 		/* nothing to change: show the policy */
 		return describe(c, a->pos[0]);
 	}
-	pr.name = (char *)a->pos[0];
-	req.op_case = HSMKEY__V1__REQUEST__OP_POLICY;
-	req.policy = &pr;
-	if ((r = key_call(c, &req, &resp)) != 0) {
+	if ((r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	key_done(c, resp, "updated the policy of '%s'", a->pos[0]);
-	hk_client_response_free(resp);
-	return 0;
+	r = hk_key_policy(h, a->pos[0], &pc, &res);
+	return key_done(c, r, &res, "updated the policy of '%s'", a->pos[0]);
 }
 
 static int
 cmd_disable(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request	   req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__DisableRequest dr = HSMKEY__V1__DISABLE_REQUEST__INIT;
-	Hsmkey__V1__Response	  *resp = NULL;
-	uint32_t		   v;
-	int			   r;
+	struct hk_key_result res;
+	struct hsmkey	    *h;
+	uint32_t	     v;
+	int		     r;
 
 	if ((r = check_name(c, a->pos[0])) != 0 ||
-	    (r = opt_version(c, a, "version", 1, &v)) != 0) {
+	    (r = opt_version(c, a, "version", 1, &v)) != 0 ||
+	    (r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	dr.name = (char *)a->pos[0];
-	dr.version = v;
-	req.op_case = HSMKEY__V1__REQUEST__OP_DISABLE;
-	req.disable = &dr;
-	if ((r = key_call(c, &req, &resp)) != 0) {
-		return r;
-	}
-	key_done(c, resp, "disabled '%s' v%" PRIu32, a->pos[0], v);
-	hk_client_response_free(resp);
-	return 0;
+	r = hk_key_disable(h, a->pos[0], v, &res);
+	return key_done(c, r, &res, "disabled '%s' v%" PRIu32, a->pos[0], v);
 }
 
 static int
 cmd_destroy(struct cli *c, struct cli_args *a)
 {
-	Hsmkey__V1__Request	       req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__DestroyRequest     dr = HSMKEY__V1__DESTROY_REQUEST__INIT;
-	Hsmkey__V1__Response	      *resp = NULL;
-	const Hsmkey__V1__VersionInfo *vi = NULL;
-	uint32_t		       v;
-	size_t			       i;
-	char			       t[64];
-	int			       r;
+	struct hk_key_result	      res;
+	const struct hk_version_info *vi = NULL;
+	struct hsmkey		     *h;
+	uint32_t		      v;
+	size_t			      i;
+	char			      t[64];
+	int			      r;
 
 	if ((r = check_name(c, a->pos[0])) != 0 ||
-	    (r = opt_version(c, a, "version", 1, &v)) != 0) {
+	    (r = opt_version(c, a, "version", 1, &v)) != 0 ||
+	    (r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	dr.name = (char *)a->pos[0];
-	dr.version = v;
-	req.op_case = HSMKEY__V1__REQUEST__OP_DESTROY;
-	req.destroy = &dr;
-	if ((r = key_call(c, &req, &resp)) != 0) {
-		return r;
-	}
-	for (i = 0; i < resp->key->key->n_versions; i++) {
-		if (resp->key->key->versions[i]->version == v) {
-			vi = resp->key->key->versions[i];
+	r = hk_key_destroy(h, a->pos[0], v, &res);
+	for (i = 0; r == 0 && i < res.key.n_versions; i++) {
+		if (res.key.versions[i].version == v) {
+			vi = &res.key.versions[i];
 		}
 	}
-	if (vi != NULL &&
-	    vi->state == HSMKEY__V1__VERSION_STATE__STATE_DESTROY_SCHEDULED) {
-		key_done(c, resp, "'%s' v%" PRIu32 " will be destroyed at %s",
-		    a->pos[0], v, cli_fmt_time(vi->retire_ms, t, sizeof(t)));
-	} else {
-		key_done(c, resp, "destroyed '%s' v%" PRIu32, a->pos[0], v);
+	if (vi != NULL && vi->destroy_scheduled) {
+		return key_done(c, r, &res,
+		    "'%s' v%" PRIu32 " will be destroyed at %s", a->pos[0], v,
+		    cli_fmt_time(vi->retire_ms, t, sizeof(t)));
 	}
-	hk_client_response_free(resp);
-	return 0;
+	return key_done(c, r, &res, "destroyed '%s' v%" PRIu32, a->pos[0], v);
 }
 
 static const struct cli_opt create_opts[] = {

@@ -25,9 +25,10 @@
 #include "codec.h"
 #include "credentials.h"
 #include "envelope.h"
-#include "hk_client.h"
+#include "hk_call.h"
 #include "hk_err.h"
 #include "hsmkey.h"
+#include "seal.h"
 #include "secmem.h"
 #include "transport.h"
 #include "wire.h"
@@ -128,92 +129,6 @@ const char *
 hk_client_id(const struct hsmkey *h)
 {
 	return h->id;
-}
-
-const char *
-hsmkey_strerror(int err)
-{
-	switch (err) {
-	case HSMKEY_OK:
-		return "success";
-	case HSMKEY_EINVAL:
-		return "invalid argument";
-	case HSMKEY_EUNAUTH:
-		return "unauthenticated";
-	case HSMKEY_EDENIED:
-		return "permission denied";
-	case HSMKEY_ENOTFOUND:
-		return "not found";
-	case HSMKEY_EEXISTS:
-		return "already exists";
-	case HSMKEY_EPRECONDITION:
-		return "failed precondition";
-	case HSMKEY_EREPLAY:
-		return "replayed request";
-	case HSMKEY_EUNAVAIL:
-		return "service unavailable";
-	case HSMKEY_EINTERNAL:
-		return "internal service error";
-	case HSMKEY_EEXHAUSTED:
-		return "resource exhausted";
-	case HSMKEY_EUNSUPPORTED:
-		return "not supported";
-	case HSMKEY_ECONNECT:
-		return "cannot reach the service";
-	case HSMKEY_ETIMEOUT:
-		return "no reply in time";
-	case HSMKEY_EPROTO:
-		return "malformed or unauthenticated reply";
-	case HSMKEY_ENOMEM:
-		return "out of memory";
-	case HSMKEY_ECREDENTIALS:
-		return "credentials file unusable";
-	default:
-		return "unknown error";
-	}
-}
-
-const char *
-hsmkey_error_name(int err)
-{
-	switch (err) {
-	case HSMKEY_OK:
-		return "OK";
-	case HSMKEY_EINVAL:
-		return "INVALID_ARGUMENT";
-	case HSMKEY_EUNAUTH:
-		return "UNAUTHENTICATED";
-	case HSMKEY_EDENIED:
-		return "PERMISSION_DENIED";
-	case HSMKEY_ENOTFOUND:
-		return "NOT_FOUND";
-	case HSMKEY_EEXISTS:
-		return "ALREADY_EXISTS";
-	case HSMKEY_EPRECONDITION:
-		return "FAILED_PRECONDITION";
-	case HSMKEY_EREPLAY:
-		return "REPLAY";
-	case HSMKEY_EUNAVAIL:
-		return "UNAVAILABLE";
-	case HSMKEY_EINTERNAL:
-		return "INTERNAL";
-	case HSMKEY_EEXHAUSTED:
-		return "RESOURCE_EXHAUSTED";
-	case HSMKEY_EUNSUPPORTED:
-		return "UNIMPLEMENTED";
-	case HSMKEY_ECONNECT:
-		return "CONNECT";
-	case HSMKEY_ETIMEOUT:
-		return "TIMEOUT";
-	case HSMKEY_EPROTO:
-		return "PROTOCOL";
-	case HSMKEY_ENOMEM:
-		return "NOMEM";
-	case HSMKEY_ECREDENTIALS:
-		return "CREDENTIALS";
-	default:
-		return "UNKNOWN";
-	}
 }
 
 const char *
@@ -586,174 +501,222 @@ result_name(Hsmkey__V1__Response__ResultCase c)
 	return f != NULL ? f->name : "expected";
 }
 
-/* With h->mu held. */
+/* The error of a request that cannot be encoded or sealed (h->mu held). */
+static int
+seal_error(struct hsmkey *h, int e)
+{
+	if (e == HK_ERR_TOO_LARGE) {
+		return set_error(h, HSMKEY_EINVAL, "request is over %d bytes",
+		    HK_MAX_MESSAGE);
+	}
+	if (e == HK_ERR_NOMEM) {
+		return set_error(
+		    h, HSMKEY_ENOMEM, "cannot encode the request");
+	}
+	return set_error(h, HSMKEY_EINTERNAL, "cannot compute the MAC");
+}
+
+/*
+ * Encodes req and seals it for h's primary credential into *envp: a fresh
+ * nonce (or, on a retry, the last one), stored in h->nonce; *daykey gets
+ * the day key that also checks the reply.  Caller must free *envp.
+ */
+static int
+seal_request(struct hsmkey *h, const Hsmkey__V1__Request *req,
+    uint8_t daykey[HK_MAC_LEN], uint8_t **envp, size_t *envlenp)
+{
+	struct hk_request_head head;
+	uint8_t		      *reqbytes = NULL;
+	size_t		       reqlen = 0;
+	int		       r, e;
+
+	if ((e = hk_encode(&req->base, &reqbytes, &reqlen)) != 0) {
+		return seal_error(h, e == HK_ERR_TOO_LARGE ? e : HK_ERR_NOMEM);
+	}
+	if (h->retry) {
+		/* a retry under the second credential: the same nonce, so
+		 * that the service answers REPLAY if the first try did run */
+		h->retry = 0;
+	} else if (RAND_bytes(h->nonce, sizeof(h->nonce)) != 1) {
+		r = set_error(h, HSMKEY_EINTERNAL, "RAND_bytes failed");
+		goto out;
+	}
+	head.client_id = h->id;
+	head.secret_no = h->secret_no;
+	head.nonce = h->nonce;
+	head.timestamp_ms = hk_now_ms();
+	/* MACs both ways use the day key of the request's timestamp */
+	if (hk_day_key(h->secret, h->secret_len, hk_mac_day(head.timestamp_ms),
+		daykey) != 0) {
+		r = set_error(h, HSMKEY_EINTERNAL, "cannot compute the MAC");
+		goto out;
+	}
+	if ((e = hk_seal_request(
+		 daykey, &head, reqbytes, reqlen, envp, envlenp)) != 0) {
+		r = seal_error(h, e);
+		goto out;
+	}
+	r = 0;
+out:
+	free(reqbytes);
+	return r;
+}
+
+/* The error of a reply hk_open_response() refused (h->mu held). */
+static int
+open_error(struct hsmkey *h, int e, const struct hk_opened_reply *o)
+{
+	const Hsmkey__V1__ResponseEnvelope *re = o->renv;
+
+	switch (e) {
+	case HK_ERR_DECODE:
+		return set_error(
+		    h, HSMKEY_EPROTO, "malformed reply from %s", h->url);
+	case HK_ERR_MAC:
+		return set_error(h, HSMKEY_EPROTO,
+		    "reply MAC does not verify: is %s the hsmkeyd that holds "
+		    "this client's secret?",
+		    h->url);
+	case HK_ERR_PROTOCOL:
+		break;
+	default:
+		return set_error(
+		    h, HSMKEY_EINTERNAL, "cannot compute the MAC");
+	}
+	if (re->protocol != HK_PROTOCOL_VERSION) {
+		return set_error(h, HSMKEY_EPROTO,
+		    "reply speaks protocol %u, not %d", re->protocol,
+		    HK_PROTOCOL_VERSION);
+	}
+	if (re->response.len > HK_MAX_MESSAGE &&
+	    re->nonce.len == HK_NONCE_LEN &&
+	    CRYPTO_memcmp(re->nonce.data, h->nonce, HK_NONCE_LEN) == 0) {
+		return set_error(h, HSMKEY_EPROTO, "reply is over %d bytes",
+		    HK_MAX_MESSAGE);
+	}
+	return set_error(h, HSMKEY_EPROTO,
+	    "reply does not answer this request (nonce differs)");
+}
+
+/* A reply without a MAC: only a refusal of the request itself may come
+ * so, and then only its status counts.  Returns the error. */
+static int
+unmaced_error(struct hsmkey *h, const Hsmkey__V1__Response *resp)
+{
+	int r;
+
+	switch (resp->status) {
+	case HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED:
+	case HSMKEY__V1__STATUS__STATUS_REPLAY:
+	case HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT:
+		r = hk_client_err_from_status(resp->status);
+		h->unauth_plain = r == HSMKEY_EUNAUTH;
+		return set_error(h, r, "%s (unauthenticated reply)",
+		    resp->message != NULL && *resp->message != '\0'
+			? resp->message
+			: hsmkey_strerror(r));
+	default:
+		return set_error(
+		    h, HSMKEY_EPROTO, "reply from %s carries no MAC", h->url);
+	}
+}
+
+/* The error of a MACed response that is not OK or not what was asked. */
+static int
+status_error(struct hsmkey *h, const Hsmkey__V1__Response *resp,
+    Hsmkey__V1__Response__ResultCase want)
+{
+	int r;
+
+	if (resp->status == HSMKEY__V1__STATUS__STATUS_OK) {
+		if (want == HSMKEY__V1__RESPONSE__RESULT__NOT_SET ||
+		    resp->result_case == want) {
+			return 0;
+		}
+		return set_error(h, HSMKEY_EPROTO,
+		    "reply carries no %s result", result_name(want));
+	}
+	r = hk_client_err_from_status(resp->status);
+	if (r == HSMKEY_EPROTO) {
+		return set_error(
+		    h, r, "reply has unknown status %d", (int)resp->status);
+	}
+	return set_error(h, r, "%s",
+	    resp->message != NULL && *resp->message != '\0'
+		? resp->message
+		: hsmkey_strerror(r));
+}
+
+/* Opens the reply to the last request and decodes its response. */
+static int
+open_reply(struct hsmkey *h, const uint8_t daykey[HK_MAC_LEN],
+    const uint8_t *reply, size_t replylen,
+    Hsmkey__V1__Response__ResultCase want, Hsmkey__V1__Response **respp)
+{
+	struct hk_opened_reply o;
+	Hsmkey__V1__Response  *resp = NULL;
+	const char	      *why;
+	int		       r, e;
+
+	/* parse only what the MAC vouches for */
+	if ((e = hk_open_response(
+		 daykey, h->nonce, reply, replylen, &o, &why)) != 0) {
+		r = open_error(h, e, &o);
+		goto out;
+	}
+	if ((resp = hsmkey__v1__response__unpack(NULL, o.resp_len, o.resp)) ==
+	    NULL) {
+		r = set_error(
+		    h, HSMKEY_EPROTO, "malformed response from %s", h->url);
+		goto out;
+	}
+	if (!o.maced) {
+		r = unmaced_error(h, resp);
+		goto out;
+	}
+	if ((r = status_error(h, resp, want)) != 0) {
+		goto out;
+	}
+	/* success */
+	*respp = resp;
+	resp = NULL;
+out:
+	if (o.renv != NULL && o.renv->response.data != NULL) {
+		OPENSSL_cleanse(o.renv->response.data, o.renv->response.len);
+	}
+	hk_opened_reply_free(&o);
+	hk_client_response_free(resp);
+	return r;
+}
+
+/* One request and its reply, with h->mu held. */
 static int
 exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
     Hsmkey__V1__Response__ResultCase want, Hsmkey__V1__Response **respp)
 {
-	Hsmkey__V1__Envelope	      env = HSMKEY__V1__ENVELOPE__INIT;
-	Hsmkey__V1__ResponseEnvelope *renv = NULL;
-	Hsmkey__V1__Response	     *resp = NULL;
-	uint8_t			      nonce[HK_NONCE_LEN], mac[HK_MAC_LEN];
-	uint8_t			      daykey[HK_MAC_LEN];
-	uint8_t *reqbytes = NULL, *envbytes = NULL, *reply = NULL;
-	size_t	 reqlen = 0, envlen = 0, replylen = 0;
-	uint64_t ts;
-	int	 r = HSMKEY_EINTERNAL, e;
+	uint8_t	 daykey[HK_MAC_LEN];
+	uint8_t *envbytes = NULL, *reply = NULL;
+	size_t	 envlen = 0, replylen = 0;
+	int	 r;
 
 	*respp = NULL;
-	if ((e = hk_encode(&req->base, &reqbytes, &reqlen)) != 0) {
-		r = e == HK_ERR_TOO_LARGE
-		    ? set_error(h, HSMKEY_EINVAL, "request is over %d bytes",
-			  HK_MAX_MESSAGE)
-		    : set_error(h, HSMKEY_ENOMEM, "cannot encode the request");
-		goto out;
-	}
 	h->unauth_plain = 0;
-	if (h->retry) {
-		/* a retry under the second credential: the same nonce, so
-		 * that the service answers REPLAY if the first try did run */
-		memcpy(nonce, h->nonce, sizeof(nonce));
-		h->retry = 0;
-	} else if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
-		r = set_error(h, HSMKEY_EINTERNAL, "RAND_bytes failed");
-		goto out;
-	}
-	memcpy(h->nonce, nonce, sizeof(nonce));
-	ts = hk_now_ms();
-	/* MACs both ways use the day key of the request's timestamp */
-	if (hk_day_key(h->secret, h->secret_len, hk_mac_day(ts), daykey) !=
-		0 ||
-	    hk_mac_request(daykey, HK_PROTOCOL_VERSION, h->id, h->secret_no,
-		nonce, sizeof(nonce), ts, reqbytes, reqlen, mac) != 0) {
-		r = set_error(h, HSMKEY_EINTERNAL, "cannot compute the MAC");
-		goto out;
-	}
-	env.protocol = HK_PROTOCOL_VERSION;
-	env.client_id = h->id;
-	env.secret_no = h->secret_no;
-	env.nonce.data = nonce;
-	env.nonce.len = sizeof(nonce);
-	env.timestamp_ms = ts;
-	env.request.data = reqbytes;
-	env.request.len = reqlen;
-	env.mac.data = mac;
-	env.mac.len = sizeof(mac);
-	if ((e = hk_encode(&env.base, &envbytes, &envlen)) != 0) {
-		r = e == HK_ERR_TOO_LARGE
-		    ? set_error(h, HSMKEY_EINVAL, "request is over %d bytes",
-			  HK_MAX_MESSAGE)
-		    : set_error(h, HSMKEY_ENOMEM, "cannot encode the request");
+	if ((r = seal_request(h, req, daykey, &envbytes, &envlen)) != 0) {
 		goto out;
 	}
 	if ((r = hk_transport_roundtrip(h->t, h->timeout_ms, envbytes, envlen,
 		 &reply, &replylen, h->err, sizeof(h->err))) != 0) {
 		goto out;
 	}
-
-	r = HSMKEY_EPROTO;
-	if (replylen > HK_MAX_MESSAGE + 4096 ||
-	    (renv = hsmkey__v1__response_envelope__unpack(
-		 NULL, replylen, reply)) == NULL) {
-		set_error(h, r, "malformed reply from %s", h->url);
-		goto out;
-	}
-	if (renv->protocol != HK_PROTOCOL_VERSION) {
-		set_error(h, r, "reply speaks protocol %u, not %d",
-		    renv->protocol, HK_PROTOCOL_VERSION);
-		goto out;
-	}
-	if (renv->nonce.len != sizeof(nonce) ||
-	    CRYPTO_memcmp(renv->nonce.data, nonce, sizeof(nonce)) != 0) {
-		set_error(h, r,
-		    "reply does not answer this request "
-		    "(nonce differs)");
-		goto out;
-	}
-	if (renv->response.len > HK_MAX_MESSAGE) {
-		set_error(h, r, "reply is over %d bytes", HK_MAX_MESSAGE);
-		goto out;
-	}
-	if (renv->mac.len > 0) {
-		/* parse only what the MAC vouches for */
-		if (hk_mac_response(daykey, HK_PROTOCOL_VERSION, nonce,
-			sizeof(nonce), renv->response.data, renv->response.len,
-			mac) != 0) {
-			r = set_error(
-			    h, HSMKEY_EINTERNAL, "cannot compute the MAC");
-			goto out;
-		}
-		if (renv->mac.len != HK_MAC_LEN ||
-		    hk_mac_cmp(renv->mac.data, mac, HK_MAC_LEN) != 0) {
-			set_error(h, r,
-			    "reply MAC does not verify: is %s "
-			    "the hsmkeyd that holds this client's secret?",
-			    h->url);
-			goto out;
-		}
-	}
-	if ((resp = hsmkey__v1__response__unpack(
-		 NULL, renv->response.len, renv->response.data)) == NULL) {
-		set_error(h, r, "malformed response from %s", h->url);
-		goto out;
-	}
-	if (renv->mac.len == 0) {
-		switch (resp->status) {
-		case HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED:
-		case HSMKEY__V1__STATUS__STATUS_REPLAY:
-		case HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT:
-			r = hk_client_err_from_status(resp->status);
-			h->unauth_plain = r == HSMKEY_EUNAUTH;
-			set_error(h, r, "%s (unauthenticated reply)",
-			    resp->message != NULL && *resp->message != '\0'
-				? resp->message
-				: hsmkey_strerror(r));
-			break;
-		default:
-			set_error(
-			    h, r, "reply from %s carries no MAC", h->url);
-			break;
-		}
-		goto out;
-	}
-	if (resp->status != HSMKEY__V1__STATUS__STATUS_OK) {
-		r = hk_client_err_from_status(resp->status);
-		if (r == HSMKEY_EPROTO) {
-			set_error(h, r, "reply has unknown status %d",
-			    (int)resp->status);
-		} else {
-			set_error(h, r, "%s",
-			    resp->message != NULL && *resp->message != '\0'
-				? resp->message
-				: hsmkey_strerror(r));
-		}
-		goto out;
-	}
-	if (want != HSMKEY__V1__RESPONSE__RESULT__NOT_SET &&
-	    resp->result_case != want) {
-		set_error(
-		    h, r, "reply carries no %s result", result_name(want));
+	if ((r = open_reply(h, daykey, reply, replylen, want, respp)) != 0) {
 		goto out;
 	}
 	/* success */
 	h->err[0] = '\0';
-	*respp = resp;
-	resp = NULL;
-	r = 0;
 out:
-	OPENSSL_cleanse(mac, sizeof(mac));
 	OPENSSL_cleanse(daykey, sizeof(daykey));
-	free(reqbytes);
 	free(envbytes);
-	if (renv != NULL) {
-		if (renv->response.data != NULL) {
-			OPENSSL_cleanse(
-			    renv->response.data, renv->response.len);
-		}
-		hsmkey__v1__response_envelope__free_unpacked(renv, NULL);
-	}
 	hk_transport_free_reply(reply, replylen);
-	hk_client_response_free(resp);
 	return r;
 }
 

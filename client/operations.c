@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "codec.h"
-#include "hk_client.h"
+#include "hk_call.h"
 #include "hk_err.h"
 #include "hsmkey.h"
 #include "wire.h"
@@ -70,23 +70,14 @@ set_format(
 	    : HSMKEY__V1__RSA_PADDING__RSA_PADDING_PSS;
 }
 
-int
-hsmkey_sign_batch(struct hsmkey *h, const char *key, const void *const *data,
-    const size_t *lens, size_t n, uint32_t version, int flags, char **sigtexts)
+/* Checks the arguments of a batch: 0 or HSMKEY_EINVAL (error set). */
+static int
+check_batch(struct hsmkey *h, const char *key, const void *const *data,
+    const size_t *lens, size_t n, int flags, char **sigtexts)
 {
-	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__SignRequest	  sr = HSMKEY__V1__SIGN_REQUEST__INIT;
-	Hsmkey__V1__SignItem	 *items = NULL, **itemp = NULL;
-	Hsmkey__V1__SignResponse *sresp;
-	Hsmkey__V1__Response	 *resp = NULL;
-	size_t			  i, total = 0;
-	int			  r, e;
+	size_t i, total = 0;
+	int    r;
 
-	if (sigtexts != NULL) {
-		for (i = 0; i < n; i++) {
-			sigtexts[i] = NULL;
-		}
-	}
 	if ((r = check_key(h, key)) != 0) {
 		return r;
 	}
@@ -108,6 +99,55 @@ hsmkey_sign_batch(struct hsmkey *h, const char *key, const void *const *data,
 			    "over %d bytes",
 			    HK_CLIENT_MAX_DATA);
 		}
+	}
+	return 0;
+}
+
+/* The text forms of the n signatures of sresp into sigtexts. */
+static int
+sigtexts_of(struct hsmkey *h, const Hsmkey__V1__SignResponse *sresp, size_t n,
+    char **sigtexts)
+{
+	size_t i;
+	int    r, e;
+
+	if (sresp->n_signatures != n || sresp->version == 0) {
+		return hk_client_error(h, HSMKEY_EPROTO,
+		    "reply carries %zu signatures for %zu "
+		    "items",
+		    sresp->n_signatures, n);
+	}
+	for (i = 0; i < n; i++) {
+		if ((e = hk_sigtext_format(sresp->version,
+			 sresp->signatures[i].data, sresp->signatures[i].len,
+			 &sigtexts[i])) != 0) {
+			r = e == HK_ERR_NOMEM ? HSMKEY_ENOMEM : HSMKEY_EPROTO;
+			return hk_client_error(h, r,
+			    "reply carries an empty "
+			    "signature");
+		}
+	}
+	return 0;
+}
+
+int
+hsmkey_sign_batch(struct hsmkey *h, const char *key, const void *const *data,
+    const size_t *lens, size_t n, uint32_t version, int flags, char **sigtexts)
+{
+	Hsmkey__V1__Request	req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__SignRequest sr = HSMKEY__V1__SIGN_REQUEST__INIT;
+	Hsmkey__V1__SignItem   *items = NULL, **itemp = NULL;
+	Hsmkey__V1__Response   *resp = NULL;
+	size_t			i;
+	int			r;
+
+	if (sigtexts != NULL) {
+		for (i = 0; i < n; i++) {
+			sigtexts[i] = NULL;
+		}
+	}
+	if ((r = check_batch(h, key, data, lens, n, flags, sigtexts)) != 0) {
+		return r;
 	}
 	r = HSMKEY_ENOMEM;
 	if ((items = calloc(n, sizeof(*items))) == NULL ||
@@ -137,28 +177,7 @@ hsmkey_sign_batch(struct hsmkey *h, const char *key, const void *const *data,
 		 h, &req, HSMKEY__V1__RESPONSE__RESULT_SIGN, &resp)) != 0) {
 		goto out;
 	}
-	sresp = resp->sign;
-	r = HSMKEY_EPROTO;
-	if (sresp->n_signatures != n || sresp->version == 0) {
-		hk_client_error(h, r,
-		    "reply carries %zu signatures for %zu "
-		    "items",
-		    sresp->n_signatures, n);
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		if ((e = hk_sigtext_format(sresp->version,
-			 sresp->signatures[i].data, sresp->signatures[i].len,
-			 &sigtexts[i])) != 0) {
-			r = e == HK_ERR_NOMEM ? HSMKEY_ENOMEM : HSMKEY_EPROTO;
-			hk_client_error(h, r,
-			    "reply carries an empty "
-			    "signature");
-			goto out;
-		}
-	}
-	/* success */
-	r = 0;
+	r = sigtexts_of(h, resp->sign, n, sigtexts);
 out:
 	if (r != 0) {
 		for (i = 0; i < n; i++) {
@@ -279,33 +298,53 @@ hsmkey_verify_digest(struct hsmkey *h, const char *key, const uint8_t *digest,
 	    h, key, digest, len, HSMKEY_DIGEST, sigtext, res);
 }
 
+/* The public key of a version, PEM (der 0; NUL-terminated) or DER, into a
+ * new buffer *outp of *lenp bytes.  Caller must free(*outp). */
 static int
-pubkey(struct hsmkey *h, const char *key, uint32_t version,
-    Hsmkey__V1__Response **respp)
+pubkey_copy(struct hsmkey *h, const char *key, uint32_t version, int der,
+    uint8_t **outp, size_t *lenp, uint32_t *versionp)
 {
-	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__PubkeyRequest pr = HSMKEY__V1__PUBKEY_REQUEST__INIT;
-	int			  r;
+	struct hk_pubkey pk;
+	const void	*src;
+	uint8_t		*p;
+	size_t		 len;
+	int		 r;
 
-	*respp = NULL;
 	if ((r = check_key(h, key)) != 0) {
 		return r;
 	}
-	pr.name = (char *)key;
-	pr.version = version;
-	req.op_case = HSMKEY__V1__REQUEST__OP_PUBKEY;
-	req.pubkey = &pr;
-	return hk_client_call(
-	    h, &req, HSMKEY__V1__RESPONSE__RESULT_PUBKEY, respp);
+	if ((r = hk_key_pubkey(h, key, version, &pk)) != 0) {
+		goto out;
+	}
+	src = der ? (const void *)pk.der : (const void *)pk.pem;
+	if ((len = der ? pk.der_len : strlen(pk.pem)) == 0) {
+		r = hk_client_error(h, HSMKEY_EPROTO,
+		    "reply carries no %s public key", der ? "DER" : "PEM");
+		goto out;
+	}
+	if ((p = malloc(len + 1)) == NULL) {
+		r = hk_client_error(h, HSMKEY_ENOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(p, src, len);
+	p[len] = '\0';
+	/* success */
+	if (versionp != NULL) {
+		*versionp = pk.version;
+	}
+	*outp = p;
+	*lenp = len;
+	r = 0;
+out:
+	hk_pubkey_free(&pk);
+	return r;
 }
 
 int
 hsmkey_pubkey_pem(struct hsmkey *h, const char *key, uint32_t version,
     char **pemp, uint32_t *versionp)
 {
-	Hsmkey__V1__Response *resp = NULL;
-	char		     *pem = NULL;
-	int		      r;
+	size_t len;
 
 	if (pemp != NULL) {
 		*pemp = NULL;
@@ -316,38 +355,14 @@ hsmkey_pubkey_pem(struct hsmkey *h, const char *key, uint32_t version,
 	if (pemp == NULL) {
 		return hk_client_error(h, HSMKEY_EINVAL, "pemp is NULL");
 	}
-	if ((r = pubkey(h, key, version, &resp)) != 0) {
-		goto out;
-	}
-	r = HSMKEY_EPROTO;
-	if (resp->pubkey->pem == NULL || *resp->pubkey->pem == '\0') {
-		hk_client_error(h, r, "reply carries no PEM public key");
-		goto out;
-	}
-	if ((pem = strdup(resp->pubkey->pem)) == NULL) {
-		r = hk_client_error(h, HSMKEY_ENOMEM, "out of memory");
-		goto out;
-	}
-	/* success */
-	if (versionp != NULL) {
-		*versionp = resp->pubkey->version;
-	}
-	*pemp = pem;
-	r = 0;
-out:
-	hk_client_response_free(resp);
-	return r;
+	return pubkey_copy(
+	    h, key, version, 0, (uint8_t **)pemp, &len, versionp);
 }
 
 int
 hsmkey_pubkey_der(struct hsmkey *h, const char *key, uint32_t version,
     uint8_t **derp, size_t *lenp, uint32_t *versionp)
 {
-	Hsmkey__V1__Response *resp = NULL;
-	uint8_t		     *der = NULL;
-	size_t		      len;
-	int		      r;
-
 	if (derp != NULL) {
 		*derp = NULL;
 	}
@@ -360,29 +375,7 @@ hsmkey_pubkey_der(struct hsmkey *h, const char *key, uint32_t version,
 	if (derp == NULL || lenp == NULL) {
 		return hk_client_error(h, HSMKEY_EINVAL, "derp is NULL");
 	}
-	if ((r = pubkey(h, key, version, &resp)) != 0) {
-		goto out;
-	}
-	r = HSMKEY_EPROTO;
-	if ((len = resp->pubkey->der.len) == 0) {
-		hk_client_error(h, r, "reply carries no DER public key");
-		goto out;
-	}
-	if ((der = malloc(len)) == NULL) {
-		r = hk_client_error(h, HSMKEY_ENOMEM, "out of memory");
-		goto out;
-	}
-	memcpy(der, resp->pubkey->der.data, len);
-	/* success */
-	if (versionp != NULL) {
-		*versionp = resp->pubkey->version;
-	}
-	*derp = der;
-	*lenp = len;
-	r = 0;
-out:
-	hk_client_response_free(resp);
-	return r;
+	return pubkey_copy(h, key, version, 1, derp, lenp, versionp);
 }
 
 int

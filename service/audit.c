@@ -13,28 +13,24 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "audit.h"
+#include "audit_format.h"
 #include "crypto.h"
 #include "envelope.h"
 #include "hk_err.h"
 #include "log.h"
 #include "wire.h"
 
-#define AUDIT_BODY_MAX	640 /* an event's fields after "time" */
-#define AUDIT_LINE_MAX	(AUDIT_BODY_MAX + 512)
 #define AUDIT_QUEUE_MAX 65536 /* events waiting for the writer */
 #define AUDIT_RETRY_MS	1000  /* reopen a failed log this often */
-#define AUDIT_TAIL_MAX	65536 /* a line is never longer */
-#define AUDIT_STR_MAX	200
 
 struct audit_item {
 	struct audit_item *next;
 	void (*done)(void *, int);
 	void  *arg;
 	size_t len;
-	char   body[AUDIT_BODY_MAX];
+	char   body[HK_AUDIT_BODY_MAX];
 };
 
 /* The chain as of the last durable line (or as a batch goes along). */
@@ -83,91 +79,13 @@ struct audit {
 	size_t		      used, cap;
 };
 
-/* ---- formatting --------------------------------------------------------- */
+/* ---- formatting (the format is audit_format.h's) ------------------------ */
 
-/* Copies s keeping only [A-Za-z0-9._@:+/=-] (anything else reads '?'), so
- * that no line ever needs a JSON escape. */
-static void
-safe_copy(char *dst, size_t cap, const char *s)
-{
-	size_t i;
-
-	for (i = 0;
-	     s != NULL && s[i] != '\0' && i + 1 < cap && i < AUDIT_STR_MAX;
-	     i++) {
-		char c = s[i];
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr("._@:+/=-", c) != NULL) {
-			dst[i] = c;
-		} else {
-			dst[i] = '?';
-		}
-	}
-	dst[i] = '\0';
-}
-
-static void
-hex(char *out, const uint8_t *p, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t		  i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * len] = '\0';
-}
-
-/* ISO 8601 UTC with milliseconds. */
-static void
-iso_time(char *out, size_t len, uint64_t ms)
-{
-	time_t	  t = (time_t)(ms / 1000);
-	struct tm tm;
-	char	  s[32];
-
-	gmtime_r(&t, &tm);
-	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, len, "%s.%03uZ", s, (unsigned int)(ms % 1000));
-}
-
-/* The fields of an event between "time" and "prev". */
+/* The body of ev (the fields between "time" and "prev"). */
 static int
 format_body(char *out, size_t cap, const struct audit_event *ev)
 {
-	char client[AUDIT_STR_MAX + 1], op[AUDIT_STR_MAX + 1];
-	char key[AUDIT_STR_MAX + 1], nonce[2 * 32 + 1], sigs[2 * 32 + 1];
-	const char *status;
-	int	    n;
-
-	safe_copy(client, sizeof(client),
-	    ev->client != NULL && *ev->client != '\0' ? ev->client : "?");
-	safe_copy(op, sizeof(op), ev->op);
-	safe_copy(key, sizeof(key), ev->key);
-	nonce[0] = '\0';
-	if (ev->nonce != NULL && ev->nonce_len <= 32) {
-		hex(nonce, ev->nonce, ev->nonce_len);
-	}
-	sigs[0] = '\0';
-	if (ev->sigs != NULL) {
-		hex(sigs, ev->sigs, 32);
-	}
-	if ((status = hk_status_name(ev->status)) == NULL) {
-		status = "UNSPECIFIED";
-	}
-	n = snprintf(out, cap,
-	    ",\"client\":\"%s\",\"secret\":%" PRIu32
-	    ",\"op\":\"%s\",\"key\":\"%s\",\"version\":%" PRIu32
-	    ",\"items\":%" PRIu32 ",\"status\":\"%s\",\"nonce\":\"%s\","
-	    "\"sigs\":\"%s\"",
-	    client, ev->secret, op, key, ev->version, ev->items, status, nonce,
-	    sigs);
-	if (n < 0 || (size_t)n >= cap) {
-		return HK_ERR_TOO_LARGE;
-	}
-	return n;
+	return hk_audit_format_event(out, cap, ev);
 }
 
 static int
@@ -199,23 +117,19 @@ buf_reserve(struct audit *a, size_t more)
 static int
 add_line(struct audit *a, struct chain *ch, const char *ts, const char *body)
 {
-	char prev[65], *line;
-	int  n, r;
+	char *line;
+	int   n, r;
 
-	if ((r = buf_reserve(a, AUDIT_LINE_MAX + 1)) != 0) {
+	if ((r = buf_reserve(a, HK_AUDIT_LINE_MAX + 1)) != 0) {
 		return r;
 	}
-	hex(prev, ch->prev, 32);
 	line = a->buf + a->used;
-	n = snprintf(line, AUDIT_LINE_MAX,
-	    "{\"seq\":%" PRIu64 ",\"time\":"
-	    "\"%s\"%s,\"prev\":\"%s\"}",
-	    ch->seq + 1, ts, body, prev);
-	if (n < 0 || n >= AUDIT_LINE_MAX) {
-		return HK_ERR_TOO_LARGE;
+	if ((n = hk_audit_format_line(line, HK_AUDIT_LINE_MAX, ch->seq + 1, ts,
+		 body, ch->prev)) < 0) {
+		return n;
 	}
-	if (hk_sha256((const uint8_t *)line, (size_t)n, ch->prev) != 0) {
-		return HK_ERR_INTERNAL;
+	if ((r = hk_audit_chain_step(line, (size_t)n, ch->prev)) != 0) {
+		return r;
 	}
 	line[n] = '\n';
 	a->used += (size_t)n + 1;
@@ -230,7 +144,7 @@ add_service_line(struct audit *a, struct chain *ch, const char *ts,
     const char *op, const char *key)
 {
 	struct audit_event ev;
-	char		   body[AUDIT_BODY_MAX];
+	char		   body[HK_AUDIT_BODY_MAX];
 	int		   n;
 
 	memset(&ev, 0, sizeof(ev));
@@ -254,36 +168,20 @@ static int
 sign_checkpoint(struct audit *a, uint64_t seq, const uint8_t head[32],
     const char *ts, char *b64, size_t cap, uint32_t *versionp)
 {
-	static const char     ctx[] = AUDIT_CHECKPOINT_CONTEXT;
 	struct keyring_signer sg;
-	uint8_t		      in[sizeof(ctx) + 8 + 32 + 4 + AUDIT_TIME_LEN];
-	uint8_t		      digest[32], sig[CRYPTO_MAX_SIG], *p;
-	size_t		      siglen = sizeof(sig), i;
+	uint8_t		      digest[32], sig[CRYPTO_MAX_SIG];
+	size_t		      siglen = sizeof(sig);
 	char		     *text = NULL;
 	int		      r;
 
-	if (strlen(ts) != AUDIT_TIME_LEN) {
-		return HK_ERR_INTERNAL;
-	}
-	if ((r = keyring_signer(a->kr, AUDIT_KEY_NAME, 0, &sg)) != 0) {
+	if ((r = keyring_signer(a->kr, HK_AUDIT_KEY_NAME, 0, &sg)) != 0) {
 		return r;
 	}
 	if (sg.alg != HK_ALG_ECDSA_P256) {
 		return HK_ERR_UNSUPPORTED;
 	}
-	p = in;
-	memcpy(p, ctx, sizeof(ctx)); /* with its NUL */
-	p += sizeof(ctx);
-	for (i = 0; i < 8; i++) {
-		*p++ = (uint8_t)(seq >> (56 - 8 * i));
-	}
-	memcpy(p, head, 32);
-	p += 32;
-	for (i = 0; i < 4; i++) {
-		*p++ = (uint8_t)(sg.version >> (24 - 8 * i));
-	}
-	memcpy(p, ts, AUDIT_TIME_LEN);
-	if (hk_sha256(in, sizeof(in), digest) != 0) {
+	if ((r = hk_audit_checkpoint_digest(
+		 seq, head, sg.version, ts, strlen(ts), digest)) != 0) {
 		return HK_ERR_INTERNAL;
 	}
 	if ((r = token_sign(a->s, sg.priv, HK_SCHEME_ECDSA, digest,
@@ -308,7 +206,7 @@ sign_checkpoint(struct audit *a, uint64_t seq, const uint8_t head[32],
 static int
 add_checkpoint(struct audit *a, struct chain *ch, const char *ts, uint64_t now)
 {
-	char	 body[AUDIT_BODY_MAX], head[65], b64[256];
+	char	 body[HK_AUDIT_BODY_MAX], b64[256];
 	uint32_t version = 0;
 	int	 n, r;
 
@@ -320,18 +218,14 @@ add_checkpoint(struct audit *a, struct chain *ch, const char *ts, uint64_t now)
 		log_err_r(r,
 		    "audit log %s: cannot sign a checkpoint with key "
 		    "'%s' (the log goes on; retrying in 10 s)",
-		    a->path, AUDIT_KEY_NAME);
+		    a->path, HK_AUDIT_KEY_NAME);
 		a->cp_backoff_ms = now + 10 * 1000;
 		return 0;
 	}
-	hex(head, ch->prev, 32);
 	/* the fields after "time"; add_line() appends prev */
-	n = snprintf(body, sizeof(body),
-	    ",\"op\":\"checkpoint\",\"key\":"
-	    "\"%s\",\"version\":%" PRIu32 ",\"head\":\"%s\",\"sig\":\"%s\"",
-	    AUDIT_KEY_NAME, version, head, b64);
-	if (n < 0 || (size_t)n >= sizeof(body)) {
-		return HK_ERR_TOO_LARGE;
+	if ((n = hk_audit_format_checkpoint(
+		 body, sizeof(body), version, ch->prev, b64)) < 0) {
+		return n;
 	}
 	if ((r = add_line(a, ch, ts, body)) != 0) {
 		return r;
@@ -423,10 +317,10 @@ read_tail(struct audit *a, int fd, uint64_t *sizep, uint64_t *seqp,
 	if (size == 0) {
 		return 0;
 	}
-	if ((buf = malloc(AUDIT_TAIL_MAX + 1)) == NULL) {
+	if ((buf = malloc(HK_AUDIT_READ_MAX + 1)) == NULL) {
 		return HK_ERR_NOMEM;
 	}
-	off = size > AUDIT_TAIL_MAX ? size - AUDIT_TAIL_MAX : 0;
+	off = size > HK_AUDIT_READ_MAX ? size - HK_AUDIT_READ_MAX : 0;
 	len = (size_t)(size - off);
 	if ((n = pread(fd, buf, len, (off_t)off)) < 0 || (size_t)n != len) {
 		log_warn("audit log %s: cannot read its end", a->path);
@@ -470,15 +364,12 @@ read_tail(struct audit *a, int fd, uint64_t *sizep, uint64_t *seqp,
 		goto out;
 	}
 	start = p == NULL ? buf : p + 1;
-	if (EVP_Digest(start, (size_t)(buf + len - 1 - start), hash, NULL,
-		EVP_sha256(), NULL) != 1) {
-		r = HK_ERR_INTERNAL;
+	if ((r = hk_audit_chain_step(
+		 start, (size_t)(buf + len - 1 - start), hash)) != 0) {
 		goto out;
 	}
-	if (strncmp(start, "{\"seq\":", 7) == 0 && start[7] >= '0' &&
-	    start[7] <= '9') {
-		*seqp = strtoull(start + 7, NULL, 10);
-	} else {
+	if (hk_audit_line_seq(start, (size_t)(buf + len - 1 - start), seqp) !=
+	    0) {
 		log_warnx("audit log %s: its last line has no seq; the chain "
 			  "goes on from its hash",
 		    a->path);
@@ -599,7 +490,7 @@ write_batch(struct audit *a, struct audit_item *items)
 	pthread_mutex_lock(&a->lock);
 	was_ok = a->ok;
 	pthread_mutex_unlock(&a->lock);
-	iso_time(ts, sizeof(ts), now);
+	hk_audit_time(ts, now);
 	ch.cp_written = 0;
 	if (a->fd < 0 && open_log(a) != 0) {
 		e = errno;
@@ -949,26 +840,26 @@ ensure_key(struct keyring *kr, struct token_session *s)
 	struct keyring_signer sg;
 	int		      r;
 
-	if ((r = keyring_signer(kr, AUDIT_KEY_NAME, 0, &sg)) == 0) {
+	if ((r = keyring_signer(kr, HK_AUDIT_KEY_NAME, 0, &sg)) == 0) {
 		return 0;
 	}
 	if (r != HK_ERR_NOT_FOUND) {
 		log_warnx("audit key '%s' has no version that signs: "
 			  "checkpoints fail until an admin rotates it",
-		    AUDIT_KEY_NAME);
+		    HK_AUDIT_KEY_NAME);
 		return 0;
 	}
-	if ((r = keyring_create(kr, s, AUDIT_KEY_NAME, HK_ALG_ECDSA_P256)) !=
-		0 &&
+	if ((r = keyring_create(
+		 kr, s, HK_AUDIT_KEY_NAME, HK_ALG_ECDSA_P256)) != 0 &&
 	    r != HK_ERR_EXISTS) {
 		log_err_r(
-		    r, "cannot create the audit key '%s'", AUDIT_KEY_NAME);
+		    r, "cannot create the audit key '%s'", HK_AUDIT_KEY_NAME);
 		return r;
 	}
 	if (r == 0) {
 		log_info("created the audit key '%s' (ecdsa-p256) in the "
 			 "token",
-		    AUDIT_KEY_NAME);
+		    HK_AUDIT_KEY_NAME);
 	}
 	return 0;
 }

@@ -1,20 +1,8 @@
 /*
  * audit.h: the append-only, hash-chained audit log ([audit] path), one JSON
- * object a line (README "Audit log" documents the format):
- *
- *   {"seq":N,"time":"2024-05-01T12:00:00.123Z","client":"ID","secret":N,
- *    "op":"sign","key":"NAME","version":N,"items":N,"status":"OK",
- *    "nonce":"HEX","sigs":"HEX","prev":"HEX"}
- *   {"seq":N,"time":"...","op":"checkpoint","key":"hsmkey-audit",
- *    "version":V,"head":"HEX","sig":"BASE64","prev":"HEX"}
- *
- * prev is the SHA-256 of the previous line (without its newline), 64 zeros
- * on the first line of a chain.  A checkpoint is an ECDSA P-256 signature,
- * with the token key AUDIT_KEY_NAME, over SHA-256 of
- *   "hsmkey.v1 audit checkpoint" NUL || u64 seq || head (32 bytes) ||
- *   u32 version || time (the 24 ASCII bytes of its "time")
- * integers big-endian, head equal to prev: so every byte of a checkpoint
- * line but the signature is signed.
+ * object a line; the line format, the hash chain and the checkpoint
+ * signing input are proto/audit_format.h's (shared with `hsmkey audit
+ * verify`; README "Audit log" documents them).
  *
  * Group commit: audit_submit() queues an event and returns; one writer
  * thread writes every queued line with one write(2) and one fdatasync(2)
@@ -34,29 +22,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "audit_format.h"
 #include "config.h"
 #include "keyring.h"
 #include "token.h"
 
-#define AUDIT_KEY_NAME		 "hsmkey-audit"
-#define AUDIT_CHECKPOINT_CONTEXT "hsmkey.v1 audit checkpoint"
-#define AUDIT_TIME_LEN		 24 /* "2024-05-01T12:00:00.123Z" */
+#define AUDIT_KEY_NAME HK_AUDIT_KEY_NAME /* the key checkpoints sign with */
 
 struct audit;
 
-/* One event; the strings are copied by audit_submit(). */
-struct audit_event {
-	const char    *client; /* client id, "?" when not known */
-	uint32_t       secret; /* secret number the request named */
-	const char    *op;     /* "sign", "rotate", "replay", ... */
-	const char    *key;    /* key name or client id, "" if none */
-	uint32_t       version;
-	uint32_t       items;
-	int	       status; /* hk_status of the reply */
-	const uint8_t *nonce;  /* request nonce, NULL if none */
-	size_t	       nonce_len;
-	const uint8_t *sigs; /* SHA-256 of the signatures, or NULL */
-};
+/* One event: audit_format.h's struct hk_audit_event, under the name the
+ * service uses; the strings are copied by audit_submit(). */
+#define audit_event hk_audit_event
 
 /*
  * Opens the log at cfg->audit_path (NULL: *ap = NULL, auditing off; every

@@ -1,0 +1,782 @@
+/*
+ * client_fake_test.c: libhsmkey and the hsmkey CLI against a fake service
+ * on an ipc socket: the reply checks (MAC, nonce, status), the requests
+ * the CLI makes and its golden output, and credential rotation (two
+ * credentials per handle, reload on change).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+
+#include "client_testlib.h"
+#include "codec.h"
+#include "credentials.h"
+#include "envelope.h"
+#include "hk_call.h"
+#include "hsmkey.h"
+#include "seal.h"
+#include "testutil.h"
+#include "wire.h"
+
+/* A fake service: answers each request as `mode` says. */
+enum fake_mode {
+	FAKE_SIGN_OK,
+	FAKE_BAD_MAC,
+	FAKE_NO_MAC_UNAUTH,
+	FAKE_NO_MAC_OK,
+	FAKE_WRONG_NONCE,
+	FAKE_NOT_FOUND,
+	FAKE_WRONG_RESULT,
+	FAKE_GARBAGE,
+	FAKE_KEY,
+	FAKE_VERIFY,
+	FAKE_SECRET,
+	FAKE_STOP,
+};
+
+struct fake {
+	int		     sock;
+	enum fake_mode	     mode;
+	int		     req_mac_ok; /* last request's MAC held */
+	Hsmkey__V1__Request *last;	 /* last request decoded */
+	int		     last_op;	 /* its op_case */
+};
+
+/* The messages a fake reply is made of. */
+struct fake_msgs {
+	Hsmkey__V1__Response		 resp;
+	Hsmkey__V1__SignResponse	 sr;
+	Hsmkey__V1__HealthResponse	 hr;
+	ProtobufCBinaryData		 sig;
+	Hsmkey__V1__VersionInfo		 v1, v2, *vs[2];
+	Hsmkey__V1__Policy		 pol;
+	Hsmkey__V1__KeyInfo		 ki;
+	Hsmkey__V1__KeyResponse		 kr;
+	Hsmkey__V1__VerifyResponse	 vr;
+	Hsmkey__V1__ClientSecretResponse cs;
+};
+
+static void
+fake_msgs_init(struct fake_msgs *m)
+{
+	static const Hsmkey__V1__Response resp = HSMKEY__V1__RESPONSE__INIT;
+	static const Hsmkey__V1__SignResponse sr =
+	    HSMKEY__V1__SIGN_RESPONSE__INIT;
+	static const Hsmkey__V1__HealthResponse hr =
+	    HSMKEY__V1__HEALTH_RESPONSE__INIT;
+	static const Hsmkey__V1__VersionInfo v =
+	    HSMKEY__V1__VERSION_INFO__INIT;
+	static const Hsmkey__V1__Policy	     pol = HSMKEY__V1__POLICY__INIT;
+	static const Hsmkey__V1__KeyInfo     ki = HSMKEY__V1__KEY_INFO__INIT;
+	static const Hsmkey__V1__KeyResponse kr =
+	    HSMKEY__V1__KEY_RESPONSE__INIT;
+	static const Hsmkey__V1__VerifyResponse vr =
+	    HSMKEY__V1__VERIFY_RESPONSE__INIT;
+	static const Hsmkey__V1__ClientSecretResponse cs =
+	    HSMKEY__V1__CLIENT_SECRET_RESPONSE__INIT;
+
+	m->resp = resp;
+	m->sr = sr;
+	m->hr = hr;
+	m->sig.len = 3;
+	m->sig.data = (uint8_t *)"sig";
+	m->v1 = v;
+	m->v2 = v;
+	m->vs[0] = &m->v1;
+	m->vs[1] = &m->v2;
+	m->pol = pol;
+	m->ki = ki;
+	m->kr = kr;
+	m->vr = vr;
+	m->cs = cs;
+}
+
+/* Key "pay": 2024-01-01, 2024-01-15, 2024-02-01 */
+static void
+fake_key(struct fake_msgs *m)
+{
+	m->v1.version = 1;
+	m->v1.state = HSMKEY__V1__VERSION_STATE__STATE_VERIFY_ONLY;
+	m->v1.created_ms = m->v1.activated_ms = 1704067200000ULL;
+	m->v1.retire_ms = 1706745600000ULL;
+	m->v2.version = 2;
+	m->v2.state = HSMKEY__V1__VERSION_STATE__STATE_ACTIVE;
+	m->v2.created_ms = m->v2.activated_ms = 1705276800000ULL;
+	m->v2.primary = 1;
+	m->pol.verify_grace_s = 30 * 86400;
+	m->ki.name = "pay";
+	m->ki.alg = HSMKEY__V1__ALGORITHM__ALG_ECDSA_P384;
+	m->ki.primary = 2;
+	m->ki.n_versions = 2;
+	m->ki.versions = m->vs;
+	m->ki.policy = &m->pol;
+	m->ki.created_ms = 1704067200000ULL;
+	m->kr.key = &m->ki;
+	m->kr.version = 2;
+	m->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_KEY;
+	m->resp.key = &m->kr;
+}
+
+/* The response the mode answers with, in m->resp. */
+static void
+fake_response(enum fake_mode mode, struct fake_msgs *m)
+{
+	fake_msgs_init(m);
+	m->resp.status = HSMKEY__V1__STATUS__STATUS_OK;
+	switch (mode) {
+	case FAKE_NO_MAC_UNAUTH:
+		m->resp.status = HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED;
+		m->resp.message = "unknown client";
+		break;
+	case FAKE_NOT_FOUND:
+		m->resp.status = HSMKEY__V1__STATUS__STATUS_NOT_FOUND;
+		m->resp.message = "key 'k' not found";
+		break;
+	case FAKE_WRONG_RESULT:
+		m->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_HEALTH;
+		m->resp.health = &m->hr;
+		break;
+	case FAKE_KEY:
+		fake_key(m);
+		break;
+	case FAKE_SECRET:
+		m->cs.id = "svc";
+		m->cs.secret_no = 2;
+		m->cs.secret.data = (uint8_t *)secret;
+		m->cs.secret.len = sizeof(secret);
+		m->cs.expires_ms = 1706745600000ULL;
+		m->resp.result_case =
+		    HSMKEY__V1__RESPONSE__RESULT_CLIENT_SECRET;
+		m->resp.client_secret = &m->cs;
+		break;
+	case FAKE_VERIFY:
+		m->vr.valid = 1;
+		m->vr.version = 1;
+		m->vr.state = HSMKEY__V1__VERSION_STATE__STATE_VERIFY_ONLY;
+		m->vr.retire_ms = 1706745600000ULL;
+		m->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_VERIFY;
+		m->resp.verify = &m->vr;
+		break;
+	default:
+		m->sr.version = 2;
+		m->sr.n_signatures = 1;
+		m->sr.signatures = &m->sig;
+		m->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_SIGN;
+		m->resp.sign = &m->sr;
+		break;
+	}
+}
+
+static void
+fake_reply(struct fake *fk, const Hsmkey__V1__Envelope *env)
+{
+	struct fake_msgs m;
+	uint8_t		*rb = NULL, *eb = NULL, nonce[HK_NONCE_LEN];
+	uint8_t		 daykey[HK_MAC_LEN], wrong[32] = { 0 };
+	size_t		 rlen, elen;
+	int		 maced =
+	    fk->mode != FAKE_NO_MAC_UNAUTH && fk->mode != FAKE_NO_MAC_OK;
+
+	fake_response(fk->mode, &m);
+	PASS(hk_encode(&m.resp.base, &rb, &rlen));
+	memcpy(nonce, env->nonce.data, sizeof(nonce));
+	if (fk->mode == FAKE_WRONG_NONCE) {
+		nonce[0] ^= 1;
+	}
+	PASS(hk_day_key(fk->mode == FAKE_BAD_MAC ? wrong : secret, 32,
+	    hk_mac_day(env->timestamp_ms), daykey));
+	PASS(hk_seal_response(maced ? daykey : NULL, nonce, sizeof(nonce), rb,
+	    rlen, &eb, &elen));
+	if (fk->mode == FAKE_GARBAGE) {
+		memset(eb, 0xff, elen);
+	}
+	TRUE(nn_send(fk->sock, eb, elen, 0) == (int)elen);
+	free(rb);
+	free(eb);
+}
+
+/* Receives and opens one request envelope; NULL on a receive timeout or
+ * a closed socket.  Caller must hk_envelope_free() it. */
+static Hsmkey__V1__Envelope *
+fake_recv(int sock)
+{
+	Hsmkey__V1__Envelope *env = NULL;
+	const char	     *why;
+	void		     *msg;
+	int		      n;
+
+	if ((n = nn_recv(sock, &msg, NN_MSG, 0)) < 0) {
+		return NULL;
+	}
+	PASS(hk_open_request(msg, (size_t)n, &env, &why));
+	nn_freemsg(msg);
+	return env;
+}
+
+static void *
+fake_main(void *arg)
+{
+	struct fake	     *fk = arg;
+	Hsmkey__V1__Envelope *env;
+	uint8_t		      daykey[HK_MAC_LEN];
+
+	while ((env = fake_recv(fk->sock)) != NULL) {
+		PASS(hk_day_key(
+		    secret, 32, hk_mac_day(env->timestamp_ms), daykey));
+		fk->req_mac_ok = hk_check_request(env, daykey) == 0;
+		if (fk->last != NULL) {
+			hsmkey__v1__request__free_unpacked(fk->last, NULL);
+		}
+		PASS(hk_decode_strict(&hsmkey__v1__request__descriptor,
+		    env->request.data, env->request.len,
+		    (ProtobufCMessage **)&fk->last));
+		fk->last_op = (int)fk->last->op_case;
+		if (fk->mode == FAKE_STOP) {
+			hk_envelope_free(env);
+			return NULL;
+		}
+		fake_reply(fk, env);
+		hk_envelope_free(env);
+	}
+	return NULL;
+}
+
+/* The fake service of the tests below, its URL, and a handle on it. */
+static struct fake    fk;
+static pthread_t      fk_thread;
+static char	      fk_url[300];
+static struct hsmkey *fk_h;
+
+static void
+fake_start(void)
+{
+	char cred[1024];
+
+	memset(&fk, 0, sizeof(fk));
+	snprintf(fk_url, sizeof(fk_url), "ipc://%s/fake.sock", tmpdir);
+	TRUE((fk.sock = nn_socket(AF_SP, NN_REP)) >= 0);
+	TRUE(nn_bind(fk.sock, fk_url) >= 0);
+	TRUE(pthread_create(&fk_thread, NULL, fake_main, &fk) == 0);
+	PASS(hsmkey_open_secret(
+	    &fk_h, fk_url, "alice", 7, secret, sizeof(secret)));
+	PASS(hsmkey_set_timeout(fk_h, 5000));
+	/* the CLI's credentials */
+	snprintf(cred, sizeof(cred),
+	    "[client]\nid = alice\nsecret = %s\n"
+	    "secret_no = 7\nconnect = %s\n",
+	    SECRET_B64, fk_url);
+	setenv("HSMKEY_CREDENTIALS", tmpfile_with("fake.ini", cred), 1);
+}
+
+static void
+fake_stop(void)
+{
+	unsetenv("HSMKEY_CREDENTIALS");
+	fk.mode = FAKE_STOP;
+	PASS(hsmkey_set_timeout(fk_h, 300));
+	FAIL(hsmkey_ping(fk_h), HSMKEY_ETIMEOUT);
+	pthread_join(fk_thread, NULL);
+	hsmkey_close(fk_h);
+	if (fk.last != NULL) {
+		hsmkey__v1__request__free_unpacked(fk.last, NULL);
+	}
+	nn_close(fk.sock);
+}
+
+/* The library's reply checks: MAC, nonce, status, result. */
+static void
+test_fake_replies(void)
+{
+	struct hsmkey *h = fk_h;
+	char	      *sig = NULL;
+
+	fk.mode = FAKE_SIGN_OK;
+	PASS(hsmkey_sign_ex(
+	    h, "k", "hello", 5, 0, HSMKEY_SIG_RAW | HSMKEY_RSA_PKCS1, &sig));
+	EQ_STR(sig, "hsmkey:v2:c2ln");
+	TRUE(fk.req_mac_ok);
+	EQ_INT(fk.last->op_case, HSMKEY__V1__REQUEST__OP_SIGN);
+	EQ_STR(fk.last->sign->name, "k");
+	EQ_INT(fk.last->sign->n_items, 1);
+	EQ_INT(fk.last->sign->items[0]->message.len, 5);
+	EQ_INT(fk.last->sign->format, HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW);
+	EQ_INT(fk.last->sign->rsa_padding,
+	    HSMKEY__V1__RSA_PADDING__RSA_PADDING_PKCS1V15);
+	free(sig);
+	sig = NULL;
+
+	fk.mode = FAKE_BAD_MAC;
+	FAIL(hsmkey_sign(h, "k", "hello", 5, 0, &sig), HSMKEY_EPROTO);
+	TRUE(strstr(hsmkey_last_error(h), "MAC does not verify") != NULL);
+
+	fk.mode = FAKE_NO_MAC_UNAUTH;
+	FAIL(hsmkey_sign(h, "k", "hello", 5, 0, &sig), HSMKEY_EUNAUTH);
+	EQ_STR(hsmkey_last_error(h), "unknown client (unauthenticated reply)");
+
+	fk.mode = FAKE_NO_MAC_OK;
+	FAIL(hsmkey_sign(h, "k", "hello", 5, 0, &sig), HSMKEY_EPROTO);
+
+	fk.mode = FAKE_WRONG_NONCE;
+	FAIL(hsmkey_sign(h, "k", "hello", 5, 0, &sig), HSMKEY_EPROTO);
+
+	fk.mode = FAKE_NOT_FOUND;
+	FAIL(hsmkey_sign(h, "k", "hello", 5, 0, &sig), HSMKEY_ENOTFOUND);
+	EQ_STR(hsmkey_last_error(h), "key 'k' not found");
+
+	fk.mode = FAKE_WRONG_RESULT;
+	FAIL(hsmkey_sign(h, "k", "hello", 5, 0, &sig), HSMKEY_EPROTO);
+
+	fk.mode = FAKE_GARBAGE;
+	FAIL(hsmkey_sign(h, "k", "hello", 5, 0, &sig), HSMKEY_EPROTO);
+	TRUE(sig == NULL);
+
+	/* the handle still works after failures */
+	fk.mode = FAKE_SIGN_OK;
+	PASS(hsmkey_sign_digest(h, "k", secret, 32, 3, &sig));
+	EQ_INT(fk.last->sign->version, 3);
+	EQ_INT(fk.last->sign->items[0]->digest.len, 32);
+	free(sig);
+}
+
+/* The key commands' requests and golden output. */
+static void
+test_fake_cli_keys(void)
+{
+	char *out;
+
+	fk.mode = FAKE_KEY;
+	EQ_INT(run_cli_out(&out, "describe", "pay", NULL), 0);
+	EQ_INT(fk.last->op_case, HSMKEY__V1__REQUEST__OP_DESCRIBE);
+	EQ_STR(out,
+	    "key       pay\n"
+	    "alg       ecdsa-p384\n"
+	    "created   2024-01-01T00:00:00Z\n"
+	    "primary   v2\n"
+	    "policy    sign-overlap 0s, verify-grace 30d, rotate-every off, "
+	    "expires never\n"
+	    "versions\n"
+	    "  VERSION  STATE              CREATED               ACTIVATED   "
+	    "          UNTIL\n"
+	    "  v1       verify-only        2024-01-01T00:00:00Z  "
+	    "2024-01-01T00:00:00Z  2024-02-01T00:00:00Z\n"
+	    "  v2*      active             2024-01-15T00:00:00Z  "
+	    "2024-01-15T00:00:00Z  -\n"
+	    "usage     since the service started\n"
+	    "  VERSION       SIGNS   VERIFIES   ERRORS  LAST-USE\n"
+	    "  v1                0          0        0  never\n"
+	    "  v2                0          0        0  never\n");
+	free(out);
+	EQ_INT(run_cli_out(&out, "--json", "describe", "pay", NULL), 0);
+	EQ_STR(out,
+	    "{\"name\":\"pay\",\"alg\":\"ecdsa-p384\",\"primary\":2,"
+	    "\"created\":\"2024-01-01T00:00:00Z\",\"policy\":{"
+	    "\"sign_overlap_s\":0,\"verify_grace_s\":2592000,"
+	    "\"rotate_every_s\":0,\"expires\":null},\"versions\":["
+	    "{\"version\":1,\"state\":\"verify-only\",\"primary\":false,"
+	    "\"created\":\"2024-01-01T00:00:00Z\","
+	    "\"activated\":\"2024-01-01T00:00:00Z\","
+	    "\"retire\":\"2024-02-01T00:00:00Z\",\"signs\":0,"
+	    "\"verifies\":0,\"errors\":0,\"last_use\":null},"
+	    "{\"version\":2,\"state\":\"active\",\"primary\":true,"
+	    "\"created\":\"2024-01-15T00:00:00Z\","
+	    "\"activated\":\"2024-01-15T00:00:00Z\",\"retire\":null,"
+	    "\"signs\":0,\"verifies\":0,\"errors\":0,"
+	    "\"last_use\":null}]}\n");
+	free(out);
+	EQ_INT(run_cli_out(
+		   &out, "rotate", "pay", "--expect", "1", "--stage", NULL),
+	    0);
+	EQ_INT(fk.last->op_case, HSMKEY__V1__REQUEST__OP_ROTATE);
+	EQ_INT(fk.last->rotate->expect, 1);
+	TRUE(fk.last->rotate->stage);
+	TRUE(strncmp(out, "rotated 'pay': v2 is pending;", 29) == 0);
+	free(out);
+	EQ_INT(run_cli_out(&out, "policy", "pay", "--verify-grace", "7d",
+		   "--expires", "2030-01-02", NULL),
+	    0);
+	EQ_INT(fk.last->op_case, HSMKEY__V1__REQUEST__OP_POLICY);
+	TRUE(fk.last->policy->sign_overlap_s == NULL);
+	TRUE(fk.last->policy->rotate_every_s == NULL);
+	EQ_INT(fk.last->policy->verify_grace_s->value, 7 * 86400);
+	EQ_INT(fk.last->policy->expires_ms->value, 1893542400000LL);
+	free(out);
+	fk.mode = FAKE_NOT_FOUND;
+	EQ_INT(run_cli_out(&out, "--json", "describe", "k", NULL), 4);
+	EQ_STR(out,
+	    "{\"error\":\"NOT_FOUND\",\"message\":\"key 'k' not "
+	    "found (see 'hsmkey list')\"}\n");
+	free(out);
+}
+
+/* sign and verify from the CLI. */
+static void
+test_fake_cli_sign(void)
+{
+	char *out, cred[1024];
+
+	fk.mode = FAKE_VERIFY;
+	snprintf(cred, sizeof(cred), "%s/msg", tmpdir);
+	tmpfile_with("msg", "hello\n");
+	EQ_INT(run_cli_out(&out, "verify", "pay", "--sig", "hsmkey:v1:c2ln",
+		   "--in", cred, "--raw", NULL),
+	    0);
+	EQ_STR(out,
+	    "valid: signed by pay v1 (verify-only), retires "
+	    "2024-02-01T00:00:00Z\n");
+	EQ_INT(fk.last->verify->version, 1);
+	EQ_INT(fk.last->verify->signature.len, 3);
+	EQ_INT(fk.last->verify->message.len, 6);
+	EQ_INT(fk.last->verify->format, HSMKEY__V1__SIG_FORMAT__SIGFMT_RAW);
+	free(out);
+	EQ_INT(run_cli_out(&out, "--json", "verify", "pay", "--sig",
+		   "hsmkey:v1:c2ln", "--in", cred, NULL),
+	    0);
+	EQ_STR(out,
+	    "{\"valid\":true,\"version\":1,\"state\":"
+	    "\"verify-only\",\"retire\":\"2024-02-01T00:00:00Z\"}\n");
+	free(out);
+
+	fk.mode = FAKE_SIGN_OK;
+	EQ_INT(run_cli_out(&out, "sign", "pay", "--in", cred, NULL), 0);
+	EQ_STR(out, "hsmkey:v2:c2ln\n");
+	free(out);
+	EQ_INT(run_cli_out(&out, "--json", "sign", "pay", "--digest",
+		   "000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c"
+		   "0d0e0f",
+		   NULL),
+	    0);
+	EQ_STR(out,
+	    "{\"key\":\"pay\",\"version\":2,\"signature\":"
+	    "\"hsmkey:v2:c2ln\"}\n");
+	EQ_INT(fk.last->sign->items[0]->digest.len, 32);
+	free(out);
+}
+
+/* client add / rotate: new credentials shown once. */
+static void
+test_fake_cli_clients(void)
+{
+	struct hk_credentials c;
+	struct stat	      sb;
+	char		     *out, path[512], err[256];
+	const char	     *url = fk_url;
+
+	/* new credentials: a file the library reads back, mode 0600 */
+	fk.mode = FAKE_SECRET;
+	snprintf(path, sizeof(path), "%s/svc.cred", tmpdir);
+	EQ_INT(run_cli_out(&out, "client", "add", "svc", "--grant", "sign:*",
+		   "--grant", "pubkey:k?", "--out", path, NULL),
+	    0);
+	EQ_INT(fk.last->op_case, HSMKEY__V1__REQUEST__OP_CLIENT_ADD);
+	EQ_INT(fk.last->client_add->n_grants, 2);
+	EQ_STR(fk.last->client_add->grants[1], "pubkey:k?");
+	TRUE(strstr(out, SECRET_B64) == NULL);
+	free(out);
+	TRUE(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+	PASS(hk_credentials_load(path, &c, err, sizeof(err)));
+	EQ_STR(c.id, "svc");
+	EQ_INT(c.secret_no, 2);
+	TRUE(c.secret_len == 32 && memcmp(c.secret, secret, 32) == 0);
+	EQ_STR(c.connect, url);
+	hk_credentials_clear(&c);
+	EQ_INT(run_cli_out(&out, "client", "rotate", "svc", NULL), 0);
+	EQ_INT(fk.last->op_case, HSMKEY__V1__REQUEST__OP_CLIENT_ROTATE);
+	PASS(hk_credentials_load(
+	    tmpfile_with("rot.cred", out), &c, err, sizeof(err)));
+	EQ_INT(c.secret_no, 2);
+	TRUE(c.secret_len == 32 && memcmp(c.secret, secret, 32) == 0);
+	hk_credentials_clear(&c);
+	free(out);
+	/* a bad --out fails before any request */
+	fk.last_op = 0;
+	EQ_INT(run_cli("client", "add", "svc", "--grant", "sign:*", "--out",
+		   "/nonexistent/dir/x.cred", NULL),
+	    2);
+	EQ_INT(fk.last_op, 0);
+}
+
+/*
+ * Credentials: two per handle, reload on change and hsmkey_reload().  A
+ * fake service takes the secret numbers in `accepted` (a bit mask) and
+ * answers any other with UNAUTHENTICATED without a MAC, as hsmkeyd does
+ * for a revoked secret.  Every file holds the same secret bytes with
+ * another secret_no, so the fake's MACed replies verify for all of them.
+ */
+struct fake2 {
+	struct fake	fk;
+	pthread_mutex_t mu;
+	unsigned int	accepted; /* bit n: secret_no n is valid */
+	int		stop;
+	int		n;	     /* requests seen */
+	uint32_t	seen_no[64]; /* their secret numbers */
+	uint8_t		seen_nonce[64][HK_NONCE_LEN];
+};
+
+static void *
+fake2_main(void *arg)
+{
+	struct fake2	     *f = arg;
+	Hsmkey__V1__Envelope *env;
+	int		      ok;
+
+	for (;;) {
+		pthread_mutex_lock(&f->mu);
+		ok = !f->stop;
+		pthread_mutex_unlock(&f->mu);
+		if (!ok) {
+			return NULL;
+		}
+		if ((env = fake_recv(f->fk.sock)) == NULL) {
+			continue; /* NN_RCVTIMEO: look at stop */
+		}
+		pthread_mutex_lock(&f->mu);
+		if (f->n < 64) {
+			f->seen_no[f->n] = env->secret_no;
+			memcpy(f->seen_nonce[f->n], env->nonce.data,
+			    HK_NONCE_LEN);
+		}
+		f->n++;
+		ok = env->secret_no < 32 &&
+		    (f->accepted & (1u << env->secret_no)) != 0;
+		pthread_mutex_unlock(&f->mu);
+		f->fk.mode = ok ? FAKE_SIGN_OK : FAKE_NO_MAC_UNAUTH;
+		fake_reply(&f->fk, env);
+		hk_envelope_free(env);
+	}
+}
+
+/* Writes a credentials file for secret_no atomically (rename over it). */
+static void
+write_cred(const char *path, const char *url, const char *id, unsigned int no)
+{
+	char  tmp[600];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	TRUE((f = fopen(tmp, "w")) != NULL);
+	fprintf(f,
+	    "[client]\nid = %s\nsecret = " SECRET_B64
+	    "\nsecret_no = %u\nconnect = %s\n",
+	    id, no, url);
+	TRUE(fclose(f) == 0);
+	TRUE(chmod(tmp, 0600) == 0);
+	TRUE(rename(tmp, path) == 0);
+}
+
+static void
+fake2_set(struct fake2 *f, unsigned int accepted)
+{
+	pthread_mutex_lock(&f->mu);
+	f->accepted = accepted;
+	f->n = 0;
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* The i-th request since fake2_set() was made with secret_no no. */
+#define SEEN(f, i, no)                           \
+	do {                                     \
+		TRUE((f)->n > (i));              \
+		EQ_INT((f)->seen_no[(i)], (no)); \
+	} while (0)
+
+static void
+test_credentials_two(void)
+{
+	struct fake2   f;
+	struct hsmkey *h = NULL, *h2 = NULL;
+	pthread_t      th;
+	char	       url[300], p1[512], p2[512], p3[512], *sig = NULL;
+	int	       tmo = 100;
+
+	memset(&f, 0, sizeof(f));
+	pthread_mutex_init(&f.mu, NULL);
+	snprintf(url, sizeof(url), "ipc://%s/fake2.sock", tmpdir);
+	TRUE((f.fk.sock = nn_socket(AF_SP, NN_REP)) >= 0);
+	TRUE(nn_setsockopt(f.fk.sock, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo,
+		 sizeof(tmo)) == 0);
+	TRUE(nn_bind(f.fk.sock, url) >= 0);
+	TRUE(pthread_create(&th, NULL, fake2_main, &f) == 0);
+	snprintf(p1, sizeof(p1), "%s/two-1.cred", tmpdir);
+	snprintf(p2, sizeof(p2), "%s/two-2.cred", tmpdir);
+	snprintf(p3, sizeof(p3), "%s/two-other.cred", tmpdir);
+	write_cred(p1, url, "alice", 1);
+	write_cred(p2, url, "alice", 2);
+	write_cred(p3, url, "bob", 2);
+
+	/* one credential, revoked: UNAUTHENTICATED, nothing to retry */
+	PASS(hsmkey_open(&h, p1, NULL));
+	PASS(hsmkey_set_timeout(h, 5000));
+	fake2_set(&f, 0);
+	FAIL(hsmkey_sign(h, "k", "m", 1, 0, &sig), HSMKEY_EUNAUTH);
+	EQ_INT(f.n, 1);
+
+	/* a second credential: the primary is refused, the second is tried
+	 * once with the same nonce, and then leads */
+	FAIL(hsmkey_add_credentials(h, p3), HSMKEY_EINVAL);
+	TRUE(strstr(hsmkey_last_error(h), "same client") != NULL);
+	PASS(hsmkey_add_credentials(h, p2));
+	fake2_set(&f, 1u << 2);
+	PASS(hsmkey_sign(h, "k", "m", 1, 0, &sig));
+	free(sig);
+	sig = NULL;
+	EQ_INT(f.n, 2);
+	SEEN(&f, 0, 1);
+	SEEN(&f, 1, 2);
+	TRUE(memcmp(f.seen_nonce[0], f.seen_nonce[1], HK_NONCE_LEN) == 0);
+	fake2_set(&f, 1u << 2);
+	PASS(hsmkey_sign(h, "k", "m", 1, 0, &sig));
+	free(sig);
+	sig = NULL;
+	EQ_INT(f.n, 1);
+	SEEN(&f, 0, 2);
+
+	/* both refused: one retry only, the order stays */
+	fake2_set(&f, 0);
+	FAIL(hsmkey_ping(h), HSMKEY_EUNAUTH);
+	EQ_INT(f.n, 2);
+	SEEN(&f, 0, 2);
+	SEEN(&f, 1, 1);
+	fake2_set(&f, 1u << 2);
+	PASS(hsmkey_ping(h));
+	EQ_INT(f.n, 1);
+	SEEN(&f, 0, 2);
+
+	/* a handle without a file has nothing to reload */
+	PASS(hsmkey_open_secret(&h2, url, "alice", 2, secret, sizeof(secret)));
+	FAIL(hsmkey_reload(h2), HSMKEY_EINVAL);
+	hsmkey_close(h2);
+	hsmkey_close(h);
+
+	pthread_mutex_lock(&f.mu);
+	f.stop = 1;
+	pthread_mutex_unlock(&f.mu);
+	pthread_join(th, NULL);
+	nn_close(f.fk.sock);
+	pthread_mutex_destroy(&f.mu);
+}
+
+static void
+test_credentials_reload(void)
+{
+	struct fake2   f;
+	struct hsmkey *h = NULL;
+	pthread_t      th;
+	char	       url[300], p[512], bad[600];
+	int	       tmo = 100;
+	FILE	      *fp;
+
+	memset(&f, 0, sizeof(f));
+	pthread_mutex_init(&f.mu, NULL);
+	snprintf(url, sizeof(url), "ipc://%s/fake3.sock", tmpdir);
+	TRUE((f.fk.sock = nn_socket(AF_SP, NN_REP)) >= 0);
+	TRUE(nn_setsockopt(f.fk.sock, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo,
+		 sizeof(tmo)) == 0);
+	TRUE(nn_bind(f.fk.sock, url) >= 0);
+	TRUE(pthread_create(&th, NULL, fake2_main, &f) == 0);
+	snprintf(p, sizeof(p), "%s/svc.cred", tmpdir);
+	write_cred(p, url, "svc", 1);
+	PASS(hsmkey_open(&h, p, NULL));
+	PASS(hsmkey_set_timeout(h, 5000));
+	fake2_set(&f, 1u << 1);
+	PASS(hsmkey_ping(h));
+	SEEN(&f, 0, 1);
+
+	/* the file is replaced: not looked at for a second, then used */
+	write_cred(p, url, "svc", 2);
+	fake2_set(&f, 1u << 1 | 1u << 2);
+	PASS(hsmkey_ping(h));
+	SEEN(&f, 0, 1);
+	usleep(1100 * 1000);
+	PASS(hsmkey_ping(h));
+	EQ_INT(f.n, 2);
+	SEEN(&f, 1, 2);
+	EQ_STR(hsmkey_last_error(h), "no error");
+
+	/* a broken new version keeps the credential in use and says so,
+	 * also after calls that succeed */
+	snprintf(bad, sizeof(bad), "%s.tmp", p);
+	TRUE((fp = fopen(bad, "w")) != NULL);
+	fputs("[client]\nid = svc\nsecret = not*base64\n", fp);
+	TRUE(fclose(fp) == 0);
+	TRUE(rename(bad, p) == 0);
+	usleep(1100 * 1000);
+	fake2_set(&f, 1u << 2);
+	PASS(hsmkey_ping(h));
+	SEEN(&f, 0, 2);
+	TRUE(strstr(hsmkey_last_error(h),
+		 "still using client 'svc' secret "
+		 "2") != NULL);
+	TRUE(strstr(hsmkey_last_error(h), "base64") != NULL);
+	FAIL(hsmkey_reload(h), HSMKEY_ECREDENTIALS);
+	PASS(hsmkey_ping(h));
+	TRUE(strstr(hsmkey_last_error(h), "still using") != NULL);
+
+	/* secret 2 revoked right after the file changed: the refusal makes
+	 * the handle look at once, and the retry uses the new secret */
+	write_cred(p, url, "svc", 3);
+	fake2_set(&f, 1u << 3);
+	PASS(hsmkey_ping(h));
+	EQ_INT(f.n, 2);
+	SEEN(&f, 0, 2);
+	SEEN(&f, 1, 3);
+	TRUE(memcmp(f.seen_nonce[0], f.seen_nonce[1], HK_NONCE_LEN) == 0);
+	EQ_STR(hsmkey_last_error(h), "no error");
+
+	/* hsmkey_reload(): at once, no one-second wait */
+	write_cred(p, url, "svc", 4);
+	PASS(hsmkey_reload(h));
+	fake2_set(&f, 1u << 3 | 1u << 4);
+	PASS(hsmkey_ping(h));
+	EQ_INT(f.n, 1);
+	SEEN(&f, 0, 4);
+	/* the same file again changes nothing */
+	PASS(hsmkey_reload(h));
+
+	/* automatic reload off: a changed file is not read */
+	PASS(hsmkey_set_auto_reload(h, 0));
+	write_cred(p, url, "svc", 5);
+	usleep(1100 * 1000);
+	fake2_set(&f, 1u << 4 | 1u << 5);
+	PASS(hsmkey_ping(h));
+	SEEN(&f, 0, 4);
+	PASS(hsmkey_reload(h));
+	PASS(hsmkey_ping(h));
+	SEEN(&f, 1, 5);
+	/* the previous credential stays as the second one */
+	fake2_set(&f, 1u << 4);
+	PASS(hsmkey_ping(h));
+	EQ_INT(f.n, 2);
+	SEEN(&f, 0, 5);
+	SEEN(&f, 1, 4);
+	hsmkey_close(h);
+
+	pthread_mutex_lock(&f.mu);
+	f.stop = 1;
+	pthread_mutex_unlock(&f.mu);
+	pthread_join(th, NULL);
+	nn_close(f.fk.sock);
+	pthread_mutex_destroy(&f.mu);
+}
+
+TEST_LIST = {
+	{ "setup", setup },
+	{ "fake_start", fake_start },
+	{ "fake_replies", test_fake_replies },
+	{ "fake_cli_keys", test_fake_cli_keys },
+	{ "fake_cli_sign", test_fake_cli_sign },
+	{ "fake_cli_clients", test_fake_cli_clients },
+	{ "fake_stop", fake_stop },
+	{ "credentials_two", test_credentials_two },
+	{ "credentials_reload", test_credentials_reload },
+	{ "teardown", teardown },
+	{ NULL, NULL },
+};
+
+TEST_MAIN
