@@ -1,0 +1,167 @@
+/* ops_keys.c: key management: create, describe, list, rotate, promote,
+ * policy, disable, destroy (see ops.h). */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "convert.h"
+#include "crypto.h"
+#include "hk_err.h"
+#include "log.h"
+#include "ops.h"
+#include "wire.h"
+
+int
+ops_create(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
+{
+	const Hsmkey__V1__CreateRequest *req = rq->create;
+	int				 r;
+
+	if (hk_alg_info(hk_alg_from_wire(req->alg)) == NULL) {
+		return ops_fail(rep, HK_ERR_INVALID, "unknown algorithm");
+	}
+	if ((r = keyring_create(ctx->sv->kr, ctx->s, req->name,
+		 hk_alg_from_wire(req->alg))) != 0) {
+		return ops_key_error(rep, r, req->name, 0, "create");
+	}
+	return ops_key_result(rep, ctx->sv->kr, req->name, 1);
+}
+
+int
+ops_describe(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
+{
+	return ops_key_result(rep, ctx->sv->kr, rq->describe->name, 0);
+}
+
+static void
+infos_free_cb(void *p)
+{
+	convert_key_list_free(p);
+}
+
+int
+ops_list(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
+{
+	Hsmkey__V1__ListResponse *l = NULL;
+	struct keyring_info	 *infos;
+	size_t			  n;
+	int			  r;
+
+	(void)rq;
+	if ((r = keyring_list(ctx->sv->kr, ops_shown, ctx, &infos, &n)) == 0) {
+		r = convert_key_list(infos, n, &l);
+		keyring_list_free(infos, n);
+	}
+	if (r != 0) {
+		return ops_fail(rep, r, "cannot list keys");
+	}
+	ops_keep(rep, l, infos_free_cb);
+	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_LIST;
+	rep->resp.list = l;
+	return 0;
+}
+
+int
+ops_rotate(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
+{
+	const Hsmkey__V1__RotateRequest *req = rq->rotate;
+	uint32_t			 newv;
+	int				 r;
+
+	r = keyring_rotate(
+	    ctx->sv->kr, ctx->s, req->name, req->expect, req->stage, &newv);
+	if (r == HK_ERR_PRECONDITION) {
+		return ops_fail(rep, r,
+		    "key '%s' is no longer at v%" PRIu32 ": "
+		    "another rotation won (see 'hsmkey describe %s')",
+		    req->name, req->expect, req->name);
+	}
+	if (r != 0) {
+		return ops_key_error(rep, r, req->name, 0, "rotate");
+	}
+	return ops_key_result(rep, ctx->sv->kr, req->name, newv);
+}
+
+int
+ops_promote(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
+{
+	const Hsmkey__V1__PromoteRequest *req = rq->promote;
+	int				  r;
+
+	if ((r = keyring_promote(
+		 ctx->sv->kr, ctx->s, req->name, req->version)) != 0) {
+		if (r == HK_ERR_PRECONDITION) {
+			return ops_fail(rep, r,
+			    "version %" PRIu32 " of key '%s' "
+			    "is not pending (or a newer version signs)",
+			    req->version, req->name);
+		}
+		return ops_key_error(
+		    rep, r, req->name, req->version, "promote");
+	}
+	return ops_key_result(rep, ctx->sv->kr, req->name, req->version);
+}
+
+int
+ops_policy(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
+{
+	const Hsmkey__V1__PolicyRequest *req = rq->policy;
+	struct keyring_policy_change	 ch;
+	int				 r;
+
+	convert_policy_change(req, &ch);
+	if ((r = keyring_policy(ctx->sv->kr, ctx->s, req->name, &ch)) != 0) {
+		return ops_key_error(
+		    rep, r, req->name, 0, "change the policy of");
+	}
+	return ops_key_result(rep, ctx->sv->kr, req->name, 0);
+}
+
+static int
+disable_or_destroy(struct dispatch_ctx *ctx, const char *name,
+    uint32_t version, int destroy, struct dispatch_reply *rep)
+{
+	int r;
+
+	if (version == 0) {
+		return ops_fail(rep, HK_ERR_INVALID,
+		    "name the version (--version "
+		    "N)");
+	}
+	r = destroy ? keyring_destroy(ctx->sv->kr, ctx->s, name, version)
+		    : keyring_disable(ctx->sv->kr, ctx->s, name, version);
+	if (r == HK_ERR_PRECONDITION) {
+		return ops_fail(rep, r,
+		    destroy ? "version %" PRIu32 " of key "
+			      "'%s' is active: disable it first"
+			    : "version %" PRIu32 " of key '%s' is destroyed",
+		    version, name);
+	}
+	if (r != 0) {
+		return ops_key_error(
+		    rep, r, name, version, destroy ? "destroy" : "disable");
+	}
+	return ops_key_result(rep, ctx->sv->kr, name, version);
+}
+
+int
+ops_disable(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
+{
+	return disable_or_destroy(
+	    ctx, rq->disable->name, rq->disable->version, 0, rep);
+}
+
+int
+ops_destroy(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
+{
+	return disable_or_destroy(
+	    ctx, rq->destroy->name, rq->destroy->version, 1, rep);
+}
