@@ -124,15 +124,16 @@ convert_key_info(const struct keyring_info *info, Hsmkey__V1__KeyInfo **outp)
 }
 
 void
-convert_key_info_free(Hsmkey__V1__KeyInfo *ki)
+convert_key_info_free(void *ki)
 {
 	free(ki); /* one block */
 }
 
 void
-convert_key_list_free(Hsmkey__V1__ListResponse *l)
+convert_key_list_free(void *p)
 {
-	size_t i;
+	Hsmkey__V1__ListResponse *l = p;
+	size_t			  i;
 
 	if (l == NULL) {
 		return;
@@ -247,7 +248,7 @@ convert_stats(const struct keyring_vstats *vs, size_t nv,
 }
 
 void
-convert_stats_free(Hsmkey__V1__StatsResponse *st)
+convert_stats_free(void *st)
 {
 	free(st); /* one block */
 }
@@ -333,10 +334,11 @@ convert_client_list(const struct clients_info *infos, size_t n,
 }
 
 void
-convert_client_list_free(Hsmkey__V1__ClientListResponse *resp)
+convert_client_list_free(void *p)
 {
-	struct client_list *cl = (struct client_list *)resp;
-	size_t		    i;
+	Hsmkey__V1__ClientListResponse *resp = p;
+	struct client_list	       *cl = p;
+	size_t				i;
 
 	if (cl == NULL) {
 		return;

@@ -23,25 +23,27 @@ int convert_state_from(Hsmkey__V1__VersionState wire, enum lc_state *stp);
 /* A KeyInfo of info.  Caller must convert_key_info_free(*outp). */
 int
 convert_key_info(const struct keyring_info *info, Hsmkey__V1__KeyInfo **outp);
-void convert_key_info_free(Hsmkey__V1__KeyInfo *ki);
+/* The *_free functions take void * so that they can be a reply arena's
+ * callbacks (ops_keep()); each accepts NULL. */
+void convert_key_info_free(void *ki);
 
 /* A ListResponse of n keys.  Caller must convert_key_list_free(*outp). */
 int  convert_key_list(const struct keyring_info *infos, size_t n,
      Hsmkey__V1__ListResponse **outp);
-void convert_key_list_free(Hsmkey__V1__ListResponse *l);
+void convert_key_list_free(void *l);
 
 /* A StatsResponse of version and secret counters.  Caller must
  * convert_stats_free(*outp). */
 int  convert_stats(const struct keyring_vstats *vs, size_t nv,
      const struct clients_secret_stats *ss, size_t ns,
      Hsmkey__V1__StatsResponse **outp);
-void convert_stats_free(Hsmkey__V1__StatsResponse *st);
+void convert_stats_free(void *st);
 
 /* A ClientListResponse of n clients.  Caller must
  * convert_client_list_free(*outp). */
 int  convert_client_list(const struct clients_info *infos, size_t n,
      Hsmkey__V1__ClientListResponse **outp);
-void convert_client_list_free(Hsmkey__V1__ClientListResponse *cl);
+void convert_client_list_free(void *cl);
 
 /* The policy change a PolicyRequest asks for; ch points into req. */
 void convert_policy_change(

@@ -14,12 +14,6 @@
 
 #define ARENA_MAX (HK_MAX_BATCH * 2 + 64)
 
-static void
-key_info_free_cb(void *p)
-{
-	convert_key_info_free(p);
-}
-
 void *
 ops_keep(struct dispatch_reply *rep, void *p, void (*fn)(void *))
 {
@@ -76,6 +70,28 @@ ops_release(struct dispatch_reply *rep)
 	}
 	a->items = NULL;
 	a->cap = 0;
+}
+
+int
+ops_result(struct dispatch_reply *rep, Hsmkey__V1__Response__ResultCase kind,
+    void *msg, void (*fn)(void *))
+{
+	const ProtobufCFieldDescriptor *f;
+
+	f = protobuf_c_message_descriptor_get_field(
+	    &hsmkey__v1__response__descriptor, (unsigned)kind);
+	if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE) {
+		if (fn != NULL) {
+			fn(msg);
+		}
+		return ops_fail(rep, HK_ERR_INTERNAL, "no such result");
+	}
+	if (msg == NULL || (fn != NULL && ops_keep(rep, msg, fn) == NULL)) {
+		return ops_fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	*(void **)((char *)&rep->resp + f->offset) = msg;
+	rep->resp.result_case = kind;
+	return 0;
 }
 
 /* Sets the reply to the status of r with a one-line message. */
@@ -157,7 +173,7 @@ ops_key_result(struct dispatch_reply *rep, struct keyring *kr,
 	if (r != 0) {
 		return ops_fail(rep, r, "cannot describe key '%s'", name);
 	}
-	ops_keep(rep, info, key_info_free_cb);
+	ops_keep(rep, info, convert_key_info_free);
 	if ((kresp = ops_calloc(rep, 1, sizeof(*kresp))) == NULL) {
 		return ops_fail(rep, HK_ERR_NOMEM, "out of memory");
 	}
@@ -165,9 +181,7 @@ ops_key_result(struct dispatch_reply *rep, struct keyring *kr,
 	kresp->key = info;
 	kresp->version = version;
 	rep->version = version;
-	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_KEY;
-	rep->resp.key = kresp;
-	return 0;
+	return ops_result(rep, HSMKEY__V1__RESPONSE__RESULT_KEY, kresp, NULL);
 }
 
 /* 1 if the client of ctx (arg) may see key name in a list. */

@@ -60,6 +60,14 @@ void *ops_calloc(struct dispatch_reply *rep, size_t n, size_t size);
 /* Frees everything the reply's arena keeps. */
 void ops_release(struct dispatch_reply *rep);
 
+/*
+ * Makes msg the reply's result of kind (the Response field of that
+ * number), kept until the reply is released and then fn(msg) unless fn is
+ * NULL.  0, or an out-of-memory reply (msg freed) when it cannot be kept.
+ */
+int ops_result(struct dispatch_reply *rep,
+    Hsmkey__V1__Response__ResultCase kind, void *msg, void (*fn)(void *));
+
 /* Sets the reply to the status of r with a one-line message; returns r. */
 int ops_fail(struct dispatch_reply *rep, int r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -49,9 +49,8 @@ secret_result(struct dispatch_reply *rep, const char *id, uint8_t *secret,
 	if (ops_keep(rep, cs, secret_resp_free) == NULL || cs->id == NULL) {
 		return ops_fail(rep, HK_ERR_NOMEM, "out of memory");
 	}
-	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_CLIENT_SECRET;
-	rep->resp.client_secret = cs;
-	return 0;
+	return ops_result(
+	    rep, HSMKEY__V1__RESPONSE__RESULT_CLIENT_SECRET, cs, NULL);
 }
 
 int
@@ -137,15 +136,7 @@ ops_client_revoke(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	if (r != 0) {
 		return ops_fail(rep, r, "cannot revoke: %s", hk_strerror(r));
 	}
-	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_PING;
-	rep->resp.ping = &done;
-	return 0;
-}
-
-static void
-client_list_free_cb(void *p)
-{
-	convert_client_list_free(p);
+	return ops_result(rep, HSMKEY__V1__RESPONSE__RESULT_PING, &done, NULL);
 }
 
 int
@@ -165,8 +156,6 @@ ops_client_list(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	if (r != 0) {
 		return ops_fail(rep, r, "cannot list clients");
 	}
-	ops_keep(rep, cl, client_list_free_cb);
-	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_CLIENT_LIST;
-	rep->resp.client_list = cl;
-	return 0;
+	return ops_result(rep, HSMKEY__V1__RESPONSE__RESULT_CLIENT_LIST, cl,
+	    convert_client_list_free);
 }

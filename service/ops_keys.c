@@ -35,12 +35,6 @@ ops_describe(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	return ops_key_result(rep, ctx->sv->kr, rq->describe->name, 0);
 }
 
-static void
-infos_free_cb(void *p)
-{
-	convert_key_list_free(p);
-}
-
 int
 ops_list(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
     struct dispatch_reply *rep)
@@ -58,10 +52,8 @@ ops_list(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	if (r != 0) {
 		return ops_fail(rep, r, "cannot list keys");
 	}
-	ops_keep(rep, l, infos_free_cb);
-	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_LIST;
-	rep->resp.list = l;
-	return 0;
+	return ops_result(
+	    rep, HSMKEY__V1__RESPONSE__RESULT_LIST, l, convert_key_list_free);
 }
 
 int

@@ -19,9 +19,7 @@ ops_ping(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 
 	(void)ctx;
 	(void)rq;
-	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_PING;
-	rep->resp.ping = &pong;
-	return 0;
+	return ops_result(rep, HSMKEY__V1__RESPONSE__RESULT_PING, &pong, NULL);
 }
 
 int
@@ -48,15 +46,7 @@ ops_health(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 		return ops_fail(rep, HK_ERR_NOMEM, "out of memory");
 	}
 	h->audit_ok = audit_health(sv->audit, h->audit_state, PATH_MAX + 128);
-	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_HEALTH;
-	rep->resp.health = h;
-	return 0;
-}
-
-static void
-stats_free_cb(void *p)
-{
-	convert_stats_free(p);
+	return ops_result(rep, HSMKEY__V1__RESPONSE__RESULT_HEALTH, h, NULL);
 }
 
 int
@@ -87,10 +77,6 @@ ops_stats(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	if (r != 0) {
 		return ops_fail(rep, r, "cannot read the counters");
 	}
-	if (ops_keep(rep, st, stats_free_cb) == NULL) {
-		return ops_fail(rep, HK_ERR_NOMEM, "out of memory");
-	}
-	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_STATS;
-	rep->resp.stats = st;
-	return 0;
+	return ops_result(
+	    rep, HSMKEY__V1__RESPONSE__RESULT_STATS, st, convert_stats_free);
 }

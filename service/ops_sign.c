@@ -264,9 +264,7 @@ ops_sign(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	}
 	keyring_count(g.sg.v, KR_SIGN, req->n_items);
 	keyring_want_copy(ctx->sv->kr, ctx->s, g.sg.v);
-	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_SIGN;
-	rep->resp.sign = sresp;
-	return 0;
+	return ops_result(rep, HSMKEY__V1__RESPONSE__RESULT_SIGN, sresp, NULL);
 }
 
 int
@@ -333,9 +331,8 @@ ops_verify(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	}
 	/* else: a version that may not verify (disabled, destroyed) */
 	keyring_count(v, KR_VERIFY, 1);
-	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_VERIFY;
-	rep->resp.verify = vresp;
-	return 0;
+	return ops_result(
+	    rep, HSMKEY__V1__RESPONSE__RESULT_VERIFY, vresp, NULL);
 }
 
 int
@@ -375,7 +372,6 @@ ops_pubkey(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	presp->der.data = der;
 	presp->der.len = len;
 	presp->pem = pem;
-	rep->resp.result_case = HSMKEY__V1__RESPONSE__RESULT_PUBKEY;
-	rep->resp.pubkey = presp;
-	return 0;
+	return ops_result(
+	    rep, HSMKEY__V1__RESPONSE__RESULT_PUBKEY, presp, NULL);
 }
