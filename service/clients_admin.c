@@ -258,6 +258,19 @@ new_secret(struct clients *c, struct token_session *s, const char *id,
 	return 0;
 }
 
+/* Takes the admin lock (the caller releases it) and finds client id. */
+static struct client *
+admin_find(struct clients *c, const char *id)
+{
+	struct client *cl;
+
+	pthread_mutex_lock(&c->admin);
+	pthread_rwlock_rdlock(&c->lock);
+	cl = cl_find(c, id);
+	pthread_rwlock_unlock(&c->lock);
+	return cl;
+}
+
 int
 clients_add(struct clients *c, struct token_session *s, const char *id,
     char *const *grants, size_t ngrants, uint8_t secret[HK_SECRET_LEN],
@@ -281,10 +294,7 @@ clients_add(struct clients *c, struct token_session *s, const char *id,
 		cl_client_free(cl);
 		return r;
 	}
-	pthread_mutex_lock(&c->admin);
-	pthread_rwlock_rdlock(&c->lock);
-	exists = cl_find(c, id) != NULL;
-	pthread_rwlock_unlock(&c->lock);
+	exists = admin_find(c, id) != NULL;
 	if (exists) {
 		r = HK_ERR_EXISTS;
 		goto out;
@@ -330,11 +340,7 @@ clients_rotate(struct clients *c, struct token_session *s, const char *id,
 
 	*secret_nop = 0;
 	*expiresp = 0;
-	pthread_mutex_lock(&c->admin);
-	pthread_rwlock_rdlock(&c->lock);
-	cl = cl_find(c, id);
-	pthread_rwlock_unlock(&c->lock);
-	if (cl == NULL) {
+	if ((cl = admin_find(c, id)) == NULL) {
 		r = HK_ERR_NOT_FOUND;
 		goto out;
 	}
@@ -386,11 +392,7 @@ clients_revoke(struct clients *c, struct token_session *s, const char *id,
 	size_t	       i, n = 0;
 	int	       r;
 
-	pthread_mutex_lock(&c->admin);
-	pthread_rwlock_rdlock(&c->lock);
-	cl = cl_find(c, id);
-	pthread_rwlock_unlock(&c->lock);
-	if (cl == NULL) {
+	if ((cl = admin_find(c, id)) == NULL) {
 		r = HK_ERR_NOT_FOUND;
 		goto out;
 	}
