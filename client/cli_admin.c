@@ -353,12 +353,21 @@ client_text(const struct hk_client_info *ci)
 	}
 }
 
+static void
+client_item(struct cli *c, const void *ci)
+{
+	if (c->json) {
+		client_json(&c->j, ci);
+	} else {
+		client_text(ci);
+	}
+}
+
 static int
 cmd_client_list(struct cli *c, struct cli_args *a)
 {
 	struct hk_client_list l;
 	struct hsmkey	     *h;
-	size_t		      i;
 	int		      r;
 
 	(void)a;
@@ -369,24 +378,8 @@ cmd_client_list(struct cli *c, struct cli_args *a)
 		hk_client_list_free(&l);
 		return cli_fail(c, r);
 	}
-	if (c->json) {
-		json_object_begin(&c->j);
-		json_key(&c->j, "clients");
-		json_array_begin(&c->j);
-		for (i = 0; i < l.n; i++) {
-			client_json(&c->j, &l.clients[i]);
-		}
-		json_array_end(&c->j);
-		json_object_end(&c->j);
-	} else if (l.n == 0) {
-		printf("no clients\n");
-	}
-	for (i = 0; !c->json && i < l.n; i++) {
-		if (i > 0) {
-			printf("\n");
-		}
-		client_text(&l.clients[i]);
-	}
+	cli_print_list(c, "clients", "no clients", l.clients, l.n,
+	    sizeof(*l.clients), client_item);
 	hk_client_list_free(&l);
 	return 0;
 }

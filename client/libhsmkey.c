@@ -866,6 +866,18 @@ hk_client_call(struct hsmkey *h, const Hsmkey__V1__Request *req,
 }
 
 int
+hk_client_call_status(struct hsmkey *h, const Hsmkey__V1__Request *req)
+{
+	Hsmkey__V1__Response *resp = NULL;
+	int		      r;
+
+	r = hk_client_call(
+	    h, req, HSMKEY__V1__RESPONSE__RESULT__NOT_SET, &resp);
+	hk_client_response_free(resp);
+	return r;
+}
+
+int
 hsmkey_reload(struct hsmkey *h)
 {
 	int r;

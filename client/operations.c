@@ -442,16 +442,8 @@ hsmkey_ping(struct hsmkey *h)
 {
 	Hsmkey__V1__Request	req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__PingRequest pr = HSMKEY__V1__PING_REQUEST__INIT;
-	Hsmkey__V1__Response   *resp = NULL;
-	int			r;
 
-	if (h == NULL) {
-		return HSMKEY_EINVAL;
-	}
 	req.op_case = HSMKEY__V1__REQUEST__OP_PING;
 	req.ping = &pr;
-	r = hk_client_call(
-	    h, &req, HSMKEY__V1__RESPONSE__RESULT__NOT_SET, &resp);
-	hk_client_response_free(resp);
-	return r;
+	return hk_client_call_status(h, &req);
 }
