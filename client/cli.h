@@ -61,7 +61,9 @@ struct cli {
 };
 
 /* cli.c */
-int cli_run(int argc, char **argv);
+/* The options of a command that takes none. */
+extern const struct cli_opt cli_no_opts[];
+int			    cli_run(int argc, char **argv);
 /* The option's value, "" for a flag that is set, or NULL. */
 const char *cli_opt(const struct cli_args *a, const char *name);
 /* Opens the handle on first use; returns 0 or an exit code (error

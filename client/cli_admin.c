@@ -575,9 +575,6 @@ static const struct cli_opt revoke_opts[] = {
 	{ "secret", 1, 0 },
 	{ NULL, 0, 0 },
 };
-static const struct cli_opt none_opts[] = {
-	{ NULL, 0, 0 },
-};
 
 const struct cli_cmd cli_admin_cmds[] = {
 	{ "client add", cmd_client_add, "ID --grant OP:GLOB ... [--out FILE]",
@@ -597,15 +594,15 @@ const struct cli_cmd cli_admin_cmds[] = {
 	{ "client list", cmd_client_list, "",
 	    "Lists clients, their grants and secrets (number, created, "
 	    "expires, last used).",
-	    none_opts, 0, 0 },
+	    cli_no_opts, 0, 0 },
 	{ "stats", cmd_stats, "",
 	    "Counters since the service started, per key version (signs, "
 	    "verifies, errors, last use) and per client secret (requests, "
 	    "denials, last use; admins see every client's).",
-	    none_opts, 0, 0 },
+	    cli_no_opts, 0, 0 },
 	{ "health", cmd_health, "",
 	    "Service version, token and audit log state, keys, workers, "
 	    "uptime (exit 5 when the token or the audit log is unavailable).",
-	    none_opts, 0, 0 },
+	    cli_no_opts, 0, 0 },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0 },
 };

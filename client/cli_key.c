@@ -745,9 +745,6 @@ static const struct cli_opt create_opts[] = {
 	{ "alg", 1, 0 },
 	{ NULL, 0, 0 },
 };
-static const struct cli_opt none_opts[] = {
-	{ NULL, 0, 0 },
-};
 static const struct cli_opt sign_opts[] = {
 	{ "in", 1, 0 },
 	{ "digest", 1, 0 },
@@ -795,12 +792,12 @@ const struct cli_cmd cli_key_cmds[] = {
 	    create_opts, 1, 1 },
 	{ "list", cmd_list, "",
 	    "Lists the keys with their versions, states, dates and policy.",
-	    none_opts, 0, 0 },
+	    cli_no_opts, 0, 0 },
 	{ "describe", cmd_describe, "NAME",
 	    "Shows one key: algorithm, primary version, policy, and each "
 	    "version's "
 	    "state and dates (UTC; UNTIL: when it leaves that state).",
-	    none_opts, 1, 1 },
+	    cli_no_opts, 1, 1 },
 	{ "sign", cmd_sign,
 	    "NAME [--in FILE] [--digest HEX] [--version N] [--raw] [--pkcs1]",
 	    "Signs the message in FILE (default: stdin), or a SHA-256/384 "
