@@ -523,6 +523,7 @@ struct fake2 {
 	int		n;	     /* requests seen */
 	uint32_t	seen_no[64]; /* their secret numbers */
 	uint8_t		seen_nonce[64][HK_NONCE_LEN];
+	pthread_t	th;
 };
 
 static void *
@@ -585,6 +586,33 @@ fake2_set(struct fake2 *f, unsigned int accepted)
 	pthread_mutex_unlock(&f->mu);
 }
 
+/* Starts the fake on ipc://TMPDIR/name; url gets its URL. */
+static void
+fake2_start(struct fake2 *f, const char *name, char *url, size_t len)
+{
+	int tmo = 100;
+
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->mu, NULL);
+	snprintf(url, len, "ipc://%s/%s", tmpdir, name);
+	TRUE((f->fk.sock = nn_socket(AF_SP, NN_REP)) >= 0);
+	TRUE(nn_setsockopt(f->fk.sock, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo,
+		 sizeof(tmo)) == 0);
+	TRUE(nn_bind(f->fk.sock, url) >= 0);
+	TRUE(pthread_create(&f->th, NULL, fake2_main, f) == 0);
+}
+
+static void
+fake2_stop(struct fake2 *f)
+{
+	pthread_mutex_lock(&f->mu);
+	f->stop = 1;
+	pthread_mutex_unlock(&f->mu);
+	pthread_join(f->th, NULL);
+	nn_close(f->fk.sock);
+	pthread_mutex_destroy(&f->mu);
+}
+
 /* The i-th request since fake2_set() was made with secret_no no. */
 #define SEEN(f, i, no)                           \
 	do {                                     \
@@ -597,18 +625,9 @@ test_credentials_two(void)
 {
 	struct fake2   f;
 	struct hsmkey *h = NULL, *h2 = NULL;
-	pthread_t      th;
 	char	       url[300], p1[512], p2[512], p3[512], *sig = NULL;
-	int	       tmo = 100;
 
-	memset(&f, 0, sizeof(f));
-	pthread_mutex_init(&f.mu, NULL);
-	snprintf(url, sizeof(url), "ipc://%s/fake2.sock", tmpdir);
-	TRUE((f.fk.sock = nn_socket(AF_SP, NN_REP)) >= 0);
-	TRUE(nn_setsockopt(f.fk.sock, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo,
-		 sizeof(tmo)) == 0);
-	TRUE(nn_bind(f.fk.sock, url) >= 0);
-	TRUE(pthread_create(&th, NULL, fake2_main, &f) == 0);
+	fake2_start(&f, "fake2.sock", url, sizeof(url));
 	snprintf(p1, sizeof(p1), "%s/two-1.cred", tmpdir);
 	snprintf(p2, sizeof(p2), "%s/two-2.cred", tmpdir);
 	snprintf(p3, sizeof(p3), "%s/two-other.cred", tmpdir);
@@ -660,12 +679,7 @@ test_credentials_two(void)
 	hsmkey_close(h2);
 	hsmkey_close(h);
 
-	pthread_mutex_lock(&f.mu);
-	f.stop = 1;
-	pthread_mutex_unlock(&f.mu);
-	pthread_join(th, NULL);
-	nn_close(f.fk.sock);
-	pthread_mutex_destroy(&f.mu);
+	fake2_stop(&f);
 }
 
 static void
@@ -673,19 +687,10 @@ test_credentials_reload(void)
 {
 	struct fake2   f;
 	struct hsmkey *h = NULL;
-	pthread_t      th;
 	char	       url[300], p[512], bad[600];
-	int	       tmo = 100;
 	FILE	      *fp;
 
-	memset(&f, 0, sizeof(f));
-	pthread_mutex_init(&f.mu, NULL);
-	snprintf(url, sizeof(url), "ipc://%s/fake3.sock", tmpdir);
-	TRUE((f.fk.sock = nn_socket(AF_SP, NN_REP)) >= 0);
-	TRUE(nn_setsockopt(f.fk.sock, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo,
-		 sizeof(tmo)) == 0);
-	TRUE(nn_bind(f.fk.sock, url) >= 0);
-	TRUE(pthread_create(&th, NULL, fake2_main, &f) == 0);
+	fake2_start(&f, "fake3.sock", url, sizeof(url));
 	snprintf(p, sizeof(p), "%s/svc.cred", tmpdir);
 	write_cred(p, url, "svc", 1);
 	PASS(hsmkey_open(&h, p, NULL));
@@ -763,12 +768,7 @@ test_credentials_reload(void)
 	SEEN(&f, 1, 4);
 	hsmkey_close(h);
 
-	pthread_mutex_lock(&f.mu);
-	f.stop = 1;
-	pthread_mutex_unlock(&f.mu);
-	pthread_join(th, NULL);
-	nn_close(f.fk.sock);
-	pthread_mutex_destroy(&f.mu);
+	fake2_stop(&f);
 }
 
 TEST_LIST = {
