@@ -66,36 +66,20 @@ struct fake_msgs {
 static void
 fake_msgs_init(struct fake_msgs *m)
 {
-	static const Hsmkey__V1__Response resp = HSMKEY__V1__RESPONSE__INIT;
-	static const Hsmkey__V1__SignResponse sr =
-	    HSMKEY__V1__SIGN_RESPONSE__INIT;
-	static const Hsmkey__V1__HealthResponse hr =
-	    HSMKEY__V1__HEALTH_RESPONSE__INIT;
-	static const Hsmkey__V1__VersionInfo v =
-	    HSMKEY__V1__VERSION_INFO__INIT;
-	static const Hsmkey__V1__Policy	     pol = HSMKEY__V1__POLICY__INIT;
-	static const Hsmkey__V1__KeyInfo     ki = HSMKEY__V1__KEY_INFO__INIT;
-	static const Hsmkey__V1__KeyResponse kr =
-	    HSMKEY__V1__KEY_RESPONSE__INIT;
-	static const Hsmkey__V1__VerifyResponse vr =
-	    HSMKEY__V1__VERIFY_RESPONSE__INIT;
-	static const Hsmkey__V1__ClientSecretResponse cs =
-	    HSMKEY__V1__CLIENT_SECRET_RESPONSE__INIT;
-
-	m->resp = resp;
-	m->sr = sr;
-	m->hr = hr;
+	hsmkey__v1__response__init(&m->resp);
+	hsmkey__v1__sign_response__init(&m->sr);
+	hsmkey__v1__health_response__init(&m->hr);
+	hsmkey__v1__version_info__init(&m->v1);
+	hsmkey__v1__version_info__init(&m->v2);
+	hsmkey__v1__policy__init(&m->pol);
+	hsmkey__v1__key_info__init(&m->ki);
+	hsmkey__v1__key_response__init(&m->kr);
+	hsmkey__v1__verify_response__init(&m->vr);
+	hsmkey__v1__client_secret_response__init(&m->cs);
 	m->sig.len = 3;
 	m->sig.data = (uint8_t *)"sig";
-	m->v1 = v;
-	m->v2 = v;
 	m->vs[0] = &m->v1;
 	m->vs[1] = &m->v2;
-	m->pol = pol;
-	m->ki = ki;
-	m->kr = kr;
-	m->vr = vr;
-	m->cs = cs;
 }
 
 /* Key "pay": 2024-01-01, 2024-01-15, 2024-02-01 */

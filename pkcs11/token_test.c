@@ -382,48 +382,34 @@ gen(enum hk_keytype type, const char *label, int can_sign, token_obj_t *priv,
 	TRUE(*priv != TOKEN_OBJ_NONE && *pub != TOKEN_OBJ_NONE);
 }
 
-/* A new key of type signs with scheme (and with also, unless
- * HK_SCHEME_NONE), checked with OpenSSL. */
+/* A new key of each type signs with each scheme it allows; OpenSSL checks
+ * every signature. */
 static void
-gen_sign_verify(enum hk_keytype type, const char *label, enum hk_scheme scheme,
-    enum hk_scheme also)
+test_keygen(void)
 {
+	static const struct {
+		enum hk_keytype type;
+		const char     *label;
+		enum hk_scheme	schemes[2]; /* HK_SCHEME_NONE: no more */
+	} cases[] = {
+		{ HK_KEY_EC_P256, "hk/p256/v1", { HK_SCHEME_ECDSA } },
+		{ HK_KEY_EC_P384, "hk/p384/v1", { HK_SCHEME_ECDSA } },
+		{ HK_KEY_ED25519, "hk/ed/v1", { HK_SCHEME_EDDSA } },
+		{ HK_KEY_RSA, "hk/rsa/v1",
+		    { HK_SCHEME_RSA_PSS, HK_SCHEME_RSA_PKCS1 } },
+	};
 	token_obj_t priv, pub;
+	size_t	    i, j;
 
 	need_token();
-	gen(type, label, 1, &priv, &pub);
-	sign_verify(priv, pub, type, scheme);
-	if (also != HK_SCHEME_NONE) {
-		sign_verify(priv, pub, type, also);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		gen(cases[i].type, cases[i].label, 1, &priv, &pub);
+		for (j = 0; j < 2 && cases[i].schemes[j] != HK_SCHEME_NONE;
+		     j++) {
+			sign_verify(
+			    priv, pub, cases[i].type, cases[i].schemes[j]);
+		}
 	}
-}
-
-static void
-test_ec_p256(void)
-{
-	gen_sign_verify(
-	    HK_KEY_EC_P256, "hk/p256/v1", HK_SCHEME_ECDSA, HK_SCHEME_NONE);
-}
-
-static void
-test_ec_p384(void)
-{
-	gen_sign_verify(
-	    HK_KEY_EC_P384, "hk/p384/v1", HK_SCHEME_ECDSA, HK_SCHEME_NONE);
-}
-
-static void
-test_ed25519(void)
-{
-	gen_sign_verify(
-	    HK_KEY_ED25519, "hk/ed/v1", HK_SCHEME_EDDSA, HK_SCHEME_NONE);
-}
-
-static void
-test_rsa(void)
-{
-	gen_sign_verify(
-	    HK_KEY_RSA, "hk/rsa/v1", HK_SCHEME_RSA_PSS, HK_SCHEME_RSA_PKCS1);
 }
 
 static void
@@ -862,9 +848,8 @@ test_pkcs11_tool(void)
 
 TEST_LIST = { { "wrong_pin", test_wrong_pin }, { "no_token", test_no_token },
 	{ "by_name", test_by_name }, { "open", test_open },
-	{ "pubkey_forms", test_pubkey_forms }, { "ec_p256", test_ec_p256 },
-	{ "ec_p384", test_ec_p384 }, { "ed25519", test_ed25519 },
-	{ "rsa", test_rsa }, { "bad_spec", test_bad_spec },
+	{ "pubkey_forms", test_pubkey_forms }, { "keygen", test_keygen },
+	{ "bad_spec", test_bad_spec },
 	{ "sign_small_buffer", test_sign_small_buffer },
 	{ "no_sign", test_no_sign }, { "set_can_sign", test_set_can_sign },
 	{ "allowed_mechs", test_allowed_mechs }, { "data", test_data },
