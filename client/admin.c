@@ -151,44 +151,36 @@ hk_key_rotate(struct hsmkey *h, const char *name, uint32_t expect, int stage,
 }
 
 int
-hk_key_promote(struct hsmkey *h, const char *name, uint32_t version,
-    struct hk_key_result *res)
+hk_key_version_op(struct hsmkey *h, enum hk_key_op op, const char *name,
+    uint32_t version, struct hk_key_result *res)
 {
 	Hsmkey__V1__Request	   req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__PromoteRequest pr = HSMKEY__V1__PROMOTE_REQUEST__INIT;
-
-	pr.name = (char *)name;
-	pr.version = version;
-	req.op_case = HSMKEY__V1__REQUEST__OP_PROMOTE;
-	req.promote = &pr;
-	return key_call(h, &req, res);
-}
-
-int
-hk_key_disable(struct hsmkey *h, const char *name, uint32_t version,
-    struct hk_key_result *res)
-{
-	Hsmkey__V1__Request	   req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__DisableRequest dr = HSMKEY__V1__DISABLE_REQUEST__INIT;
+	Hsmkey__V1__DestroyRequest xr = HSMKEY__V1__DESTROY_REQUEST__INIT;
 
-	dr.name = (char *)name;
-	dr.version = version;
-	req.op_case = HSMKEY__V1__REQUEST__OP_DISABLE;
-	req.disable = &dr;
-	return key_call(h, &req, res);
-}
-
-int
-hk_key_destroy(struct hsmkey *h, const char *name, uint32_t version,
-    struct hk_key_result *res)
-{
-	Hsmkey__V1__Request	   req = HSMKEY__V1__REQUEST__INIT;
-	Hsmkey__V1__DestroyRequest dr = HSMKEY__V1__DESTROY_REQUEST__INIT;
-
-	dr.name = (char *)name;
-	dr.version = version;
-	req.op_case = HSMKEY__V1__REQUEST__OP_DESTROY;
-	req.destroy = &dr;
+	/* the three messages differ only in their type: fill them all,
+	 * send the one op names */
+	pr.name = dr.name = xr.name = (char *)name;
+	pr.version = dr.version = xr.version = version;
+	switch (op) {
+	case HK_KEY_PROMOTE:
+		req.op_case = HSMKEY__V1__REQUEST__OP_PROMOTE;
+		req.promote = &pr;
+		break;
+	case HK_KEY_DISABLE:
+		req.op_case = HSMKEY__V1__REQUEST__OP_DISABLE;
+		req.disable = &dr;
+		break;
+	case HK_KEY_DESTROY:
+		req.op_case = HSMKEY__V1__REQUEST__OP_DESTROY;
+		req.destroy = &xr;
+		break;
+	default:
+		memset(res, 0, sizeof(*res));
+		return hk_client_error(
+		    h, HSMKEY_EINVAL, "unknown key operation");
+	}
 	return key_call(h, &req, res);
 }
 
@@ -366,17 +358,12 @@ hk_client_revoke(struct hsmkey *h, const char *id, uint32_t secret_no)
 	Hsmkey__V1__Request		req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__ClientRevokeRequest rr =
 	    HSMKEY__V1__CLIENT_REVOKE_REQUEST__INIT;
-	Hsmkey__V1__Response *resp = NULL;
-	int		      r;
 
 	rr.id = (char *)id;
 	rr.secret_no = secret_no;
 	req.op_case = HSMKEY__V1__REQUEST__OP_CLIENT_REVOKE;
 	req.client_revoke = &rr;
-	r = hk_client_call(
-	    h, &req, HSMKEY__V1__RESPONSE__RESULT__NOT_SET, &resp);
-	hk_client_response_free(resp);
-	return r;
+	return hk_client_call_status(h, &req);
 }
 
 static int

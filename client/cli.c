@@ -27,13 +27,13 @@ static const char global_usage[] =
 
 static int cmd_help(struct cli *, struct cli_args *);
 
-static const struct cli_opt no_opts[] = {
+const struct cli_opt cli_no_opts[] = {
 	{ NULL, 0, 0 },
 };
 
 static const struct cli_cmd help_cmds[] = {
 	{ "help", cmd_help, "[COMMAND]",
-	    "Prints this summary, or the help of one command.", no_opts, 0,
+	    "Prints this summary, or the help of one command.", cli_no_opts, 0,
 	    2 },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0 },
 };

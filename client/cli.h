@@ -61,7 +61,9 @@ struct cli {
 };
 
 /* cli.c */
-int cli_run(int argc, char **argv);
+/* The options of a command that takes none. */
+extern const struct cli_opt cli_no_opts[];
+int			    cli_run(int argc, char **argv);
 /* The option's value, "" for a flag that is set, or NULL. */
 const char *cli_opt(const struct cli_args *a, const char *name);
 /* Opens the handle on first use; returns 0 or an exit code (error
@@ -115,6 +117,14 @@ const char *cli_fmt_time(uint64_t ms, char *buf, size_t len);
 const char *cli_fmt_duration(uint64_t s, char *buf, size_t len);
 /* JSON: the ISO time, or null for 0. */
 void cli_json_time(struct json *j, const char *key, uint64_t ms);
+/*
+ * Prints n items of size bytes from items with item(): in JSON as the
+ * object {"key": [...]}, as text separated by blank lines (the line none
+ * when there is none).
+ */
+void cli_print_list(struct cli *c, const char *key, const char *none,
+    const void *items, size_t n, size_t size,
+    void (*item)(struct cli *c, const void *item));
 
 /*
  * Reads a whole file (path, or stdin for NULL or "-") of at most max

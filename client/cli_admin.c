@@ -353,12 +353,21 @@ client_text(const struct hk_client_info *ci)
 	}
 }
 
+static void
+client_item(struct cli *c, const void *ci)
+{
+	if (c->json) {
+		client_json(&c->j, ci);
+	} else {
+		client_text(ci);
+	}
+}
+
 static int
 cmd_client_list(struct cli *c, struct cli_args *a)
 {
 	struct hk_client_list l;
 	struct hsmkey	     *h;
-	size_t		      i;
 	int		      r;
 
 	(void)a;
@@ -369,24 +378,8 @@ cmd_client_list(struct cli *c, struct cli_args *a)
 		hk_client_list_free(&l);
 		return cli_fail(c, r);
 	}
-	if (c->json) {
-		json_object_begin(&c->j);
-		json_key(&c->j, "clients");
-		json_array_begin(&c->j);
-		for (i = 0; i < l.n; i++) {
-			client_json(&c->j, &l.clients[i]);
-		}
-		json_array_end(&c->j);
-		json_object_end(&c->j);
-	} else if (l.n == 0) {
-		printf("no clients\n");
-	}
-	for (i = 0; !c->json && i < l.n; i++) {
-		if (i > 0) {
-			printf("\n");
-		}
-		client_text(&l.clients[i]);
-	}
+	cli_print_list(c, "clients", "no clients", l.clients, l.n,
+	    sizeof(*l.clients), client_item);
 	hk_client_list_free(&l);
 	return 0;
 }
@@ -582,9 +575,6 @@ static const struct cli_opt revoke_opts[] = {
 	{ "secret", 1, 0 },
 	{ NULL, 0, 0 },
 };
-static const struct cli_opt none_opts[] = {
-	{ NULL, 0, 0 },
-};
 
 const struct cli_cmd cli_admin_cmds[] = {
 	{ "client add", cmd_client_add, "ID --grant OP:GLOB ... [--out FILE]",
@@ -604,15 +594,15 @@ const struct cli_cmd cli_admin_cmds[] = {
 	{ "client list", cmd_client_list, "",
 	    "Lists clients, their grants and secrets (number, created, "
 	    "expires, last used).",
-	    none_opts, 0, 0 },
+	    cli_no_opts, 0, 0 },
 	{ "stats", cmd_stats, "",
 	    "Counters since the service started, per key version (signs, "
 	    "verifies, errors, last use) and per client secret (requests, "
 	    "denials, last use; admins see every client's).",
-	    none_opts, 0, 0 },
+	    cli_no_opts, 0, 0 },
 	{ "health", cmd_health, "",
 	    "Service version, token and audit log state, keys, workers, "
 	    "uptime (exit 5 when the token or the audit log is unavailable).",
-	    none_opts, 0, 0 },
+	    cli_no_opts, 0, 0 },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0 },
 };

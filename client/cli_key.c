@@ -289,12 +289,17 @@ cmd_create(struct cli *c, struct cli_args *a)
 	    res.key.alg, res.key.primary);
 }
 
+static void
+key_item(struct cli *c, const void *k)
+{
+	cli_print_key(c, k, 0);
+}
+
 static int
 cmd_list(struct cli *c, struct cli_args *a)
 {
 	struct hk_key_list l;
 	struct hsmkey	  *h;
-	size_t		   i;
 	int		   r;
 
 	(void)a;
@@ -305,25 +310,9 @@ cmd_list(struct cli *c, struct cli_args *a)
 		hk_key_list_free(&l);
 		return cli_fail(c, r);
 	}
-	if (c->json) {
-		json_object_begin(&c->j);
-		json_key(&c->j, "keys");
-		json_array_begin(&c->j);
-		for (i = 0; i < l.n; i++) {
-			print_key_json(&c->j, &l.keys[i], 0);
-		}
-		json_array_end(&c->j);
-		json_object_end(&c->j);
-	} else if (l.n == 0) {
-		printf("no keys (create one with 'hsmkey create NAME')\n");
-	} else {
-		for (i = 0; i < l.n; i++) {
-			if (i > 0) {
-				printf("\n");
-			}
-			print_key_text(stdout, &l.keys[i]);
-		}
-	}
+	cli_print_list(c, "keys",
+	    "no keys (create one with 'hsmkey create NAME')", l.keys, l.n,
+	    sizeof(*l.keys), key_item);
 	hk_key_list_free(&l);
 	return 0;
 }
@@ -617,20 +606,37 @@ cmd_rotate(struct cli *c, struct cli_args *a)
 	    c, r, &res, "rotated '%s': v%" PRIu32 " is primary", name, n);
 }
 
+/*
+ * Runs op on version --version of the key the command names, into *res.
+ * Returns an exit code (> 0, reported) when the command line or the
+ * connection is wrong, else what hk_key_version_op() returned: hand that
+ * and *res to key_done().
+ */
+static int
+version_op(struct cli *c, struct cli_args *a, enum hk_key_op op, uint32_t *vp,
+    struct hk_key_result *res)
+{
+	struct hsmkey *h;
+	int	       r;
+
+	if ((r = check_name(c, a->pos[0])) != 0 ||
+	    (r = opt_version(c, a, "version", 1, vp)) != 0 ||
+	    (r = cli_handle(c, &h)) != 0) {
+		return r;
+	}
+	return hk_key_version_op(h, op, a->pos[0], *vp, res);
+}
+
 static int
 cmd_promote(struct cli *c, struct cli_args *a)
 {
 	struct hk_key_result res;
-	struct hsmkey	    *h;
 	uint32_t	     v;
 	int		     r;
 
-	if ((r = check_name(c, a->pos[0])) != 0 ||
-	    (r = opt_version(c, a, "version", 1, &v)) != 0 ||
-	    (r = cli_handle(c, &h)) != 0) {
+	if ((r = version_op(c, a, HK_KEY_PROMOTE, &v, &res)) > 0) {
 		return r;
 	}
-	r = hk_key_promote(h, a->pos[0], v, &res);
 	return key_done(c, r, &res,
 	    "promoted '%s' v%" PRIu32 ": primary is v%" PRIu32, a->pos[0], v,
 	    res.key.primary);
@@ -700,16 +706,12 @@ static int
 cmd_disable(struct cli *c, struct cli_args *a)
 {
 	struct hk_key_result res;
-	struct hsmkey	    *h;
 	uint32_t	     v;
 	int		     r;
 
-	if ((r = check_name(c, a->pos[0])) != 0 ||
-	    (r = opt_version(c, a, "version", 1, &v)) != 0 ||
-	    (r = cli_handle(c, &h)) != 0) {
+	if ((r = version_op(c, a, HK_KEY_DISABLE, &v, &res)) > 0) {
 		return r;
 	}
-	r = hk_key_disable(h, a->pos[0], v, &res);
 	return key_done(c, r, &res, "disabled '%s' v%" PRIu32, a->pos[0], v);
 }
 
@@ -718,18 +720,14 @@ cmd_destroy(struct cli *c, struct cli_args *a)
 {
 	struct hk_key_result	      res;
 	const struct hk_version_info *vi = NULL;
-	struct hsmkey		     *h;
 	uint32_t		      v;
 	size_t			      i;
 	char			      t[64];
 	int			      r;
 
-	if ((r = check_name(c, a->pos[0])) != 0 ||
-	    (r = opt_version(c, a, "version", 1, &v)) != 0 ||
-	    (r = cli_handle(c, &h)) != 0) {
+	if ((r = version_op(c, a, HK_KEY_DESTROY, &v, &res)) > 0) {
 		return r;
 	}
-	r = hk_key_destroy(h, a->pos[0], v, &res);
 	for (i = 0; r == 0 && i < res.key.n_versions; i++) {
 		if (res.key.versions[i].version == v) {
 			vi = &res.key.versions[i];
@@ -745,9 +743,6 @@ cmd_destroy(struct cli *c, struct cli_args *a)
 
 static const struct cli_opt create_opts[] = {
 	{ "alg", 1, 0 },
-	{ NULL, 0, 0 },
-};
-static const struct cli_opt none_opts[] = {
 	{ NULL, 0, 0 },
 };
 static const struct cli_opt sign_opts[] = {
@@ -797,12 +792,12 @@ const struct cli_cmd cli_key_cmds[] = {
 	    create_opts, 1, 1 },
 	{ "list", cmd_list, "",
 	    "Lists the keys with their versions, states, dates and policy.",
-	    none_opts, 0, 0 },
+	    cli_no_opts, 0, 0 },
 	{ "describe", cmd_describe, "NAME",
 	    "Shows one key: algorithm, primary version, policy, and each "
 	    "version's "
 	    "state and dates (UTC; UNTIL: when it leaves that state).",
-	    none_opts, 1, 1 },
+	    cli_no_opts, 1, 1 },
 	{ "sign", cmd_sign,
 	    "NAME [--in FILE] [--digest HEX] [--version N] [--raw] [--pkcs1]",
 	    "Signs the message in FILE (default: stdin), or a SHA-256/384 "

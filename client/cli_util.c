@@ -306,6 +306,33 @@ cli_json_time(struct json *j, const char *key, uint64_t ms)
 	}
 }
 
+void
+cli_print_list(struct cli *c, const char *key, const char *none,
+    const void *items, size_t n, size_t size,
+    void (*item)(struct cli *c, const void *item))
+{
+	const char *p = items;
+	size_t	    i;
+
+	if (c->json) {
+		json_object_begin(&c->j);
+		json_key(&c->j, key);
+		json_array_begin(&c->j);
+	} else if (n == 0) {
+		printf("%s\n", none);
+	}
+	for (i = 0; i < n; i++) {
+		if (!c->json && i > 0) {
+			printf("\n");
+		}
+		item(c, p + i * size);
+	}
+	if (c->json) {
+		json_array_end(&c->j);
+		json_object_end(&c->j);
+	}
+}
+
 int
 cli_read_input(const char *path, size_t max, uint8_t **bufp, size_t *lenp,
     char *err, size_t errlen)

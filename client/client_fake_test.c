@@ -66,36 +66,20 @@ struct fake_msgs {
 static void
 fake_msgs_init(struct fake_msgs *m)
 {
-	static const Hsmkey__V1__Response resp = HSMKEY__V1__RESPONSE__INIT;
-	static const Hsmkey__V1__SignResponse sr =
-	    HSMKEY__V1__SIGN_RESPONSE__INIT;
-	static const Hsmkey__V1__HealthResponse hr =
-	    HSMKEY__V1__HEALTH_RESPONSE__INIT;
-	static const Hsmkey__V1__VersionInfo v =
-	    HSMKEY__V1__VERSION_INFO__INIT;
-	static const Hsmkey__V1__Policy	     pol = HSMKEY__V1__POLICY__INIT;
-	static const Hsmkey__V1__KeyInfo     ki = HSMKEY__V1__KEY_INFO__INIT;
-	static const Hsmkey__V1__KeyResponse kr =
-	    HSMKEY__V1__KEY_RESPONSE__INIT;
-	static const Hsmkey__V1__VerifyResponse vr =
-	    HSMKEY__V1__VERIFY_RESPONSE__INIT;
-	static const Hsmkey__V1__ClientSecretResponse cs =
-	    HSMKEY__V1__CLIENT_SECRET_RESPONSE__INIT;
-
-	m->resp = resp;
-	m->sr = sr;
-	m->hr = hr;
+	hsmkey__v1__response__init(&m->resp);
+	hsmkey__v1__sign_response__init(&m->sr);
+	hsmkey__v1__health_response__init(&m->hr);
+	hsmkey__v1__version_info__init(&m->v1);
+	hsmkey__v1__version_info__init(&m->v2);
+	hsmkey__v1__policy__init(&m->pol);
+	hsmkey__v1__key_info__init(&m->ki);
+	hsmkey__v1__key_response__init(&m->kr);
+	hsmkey__v1__verify_response__init(&m->vr);
+	hsmkey__v1__client_secret_response__init(&m->cs);
 	m->sig.len = 3;
 	m->sig.data = (uint8_t *)"sig";
-	m->v1 = v;
-	m->v2 = v;
 	m->vs[0] = &m->v1;
 	m->vs[1] = &m->v2;
-	m->pol = pol;
-	m->ki = ki;
-	m->kr = kr;
-	m->vr = vr;
-	m->cs = cs;
 }
 
 /* Key "pay": 2024-01-01, 2024-01-15, 2024-02-01 */
@@ -294,8 +278,26 @@ fake_stop(void)
 static void
 test_fake_replies(void)
 {
+	/* the replies the library refuses: the error and its message */
+	static const struct {
+		enum fake_mode mode;
+		int	       err;
+		const char    *exact; /* the whole message, or NULL */
+		const char    *part;  /* a part of it, or NULL */
+	} bad[] = {
+		{ FAKE_BAD_MAC, HSMKEY_EPROTO, NULL, "MAC does not verify" },
+		{ FAKE_NO_MAC_UNAUTH, HSMKEY_EUNAUTH,
+		    "unknown client (unauthenticated reply)", NULL },
+		{ FAKE_NO_MAC_OK, HSMKEY_EPROTO, NULL, NULL },
+		{ FAKE_WRONG_NONCE, HSMKEY_EPROTO, NULL, NULL },
+		{ FAKE_NOT_FOUND, HSMKEY_ENOTFOUND, "key 'k' not found",
+		    NULL },
+		{ FAKE_WRONG_RESULT, HSMKEY_EPROTO, NULL, NULL },
+		{ FAKE_GARBAGE, HSMKEY_EPROTO, NULL, NULL },
+	};
 	struct hsmkey *h = fk_h;
 	char	      *sig = NULL;
+	size_t	       i;
 
 	fk.mode = FAKE_SIGN_OK;
 	PASS(hsmkey_sign_ex(
@@ -312,30 +314,18 @@ test_fake_replies(void)
 	free(sig);
 	sig = NULL;
 
-	fk.mode = FAKE_BAD_MAC;
-	FAIL(hsmkey_sign(h, "k", "hello", 5, 0, &sig), HSMKEY_EPROTO);
-	TRUE(strstr(hsmkey_last_error(h), "MAC does not verify") != NULL);
-
-	fk.mode = FAKE_NO_MAC_UNAUTH;
-	FAIL(hsmkey_sign(h, "k", "hello", 5, 0, &sig), HSMKEY_EUNAUTH);
-	EQ_STR(hsmkey_last_error(h), "unknown client (unauthenticated reply)");
-
-	fk.mode = FAKE_NO_MAC_OK;
-	FAIL(hsmkey_sign(h, "k", "hello", 5, 0, &sig), HSMKEY_EPROTO);
-
-	fk.mode = FAKE_WRONG_NONCE;
-	FAIL(hsmkey_sign(h, "k", "hello", 5, 0, &sig), HSMKEY_EPROTO);
-
-	fk.mode = FAKE_NOT_FOUND;
-	FAIL(hsmkey_sign(h, "k", "hello", 5, 0, &sig), HSMKEY_ENOTFOUND);
-	EQ_STR(hsmkey_last_error(h), "key 'k' not found");
-
-	fk.mode = FAKE_WRONG_RESULT;
-	FAIL(hsmkey_sign(h, "k", "hello", 5, 0, &sig), HSMKEY_EPROTO);
-
-	fk.mode = FAKE_GARBAGE;
-	FAIL(hsmkey_sign(h, "k", "hello", 5, 0, &sig), HSMKEY_EPROTO);
-	TRUE(sig == NULL);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fk.mode = bad[i].mode;
+		FAIL(hsmkey_sign(h, "k", "hello", 5, 0, &sig), bad[i].err);
+		TRUE(sig == NULL);
+		if (bad[i].exact != NULL) {
+			EQ_STR(hsmkey_last_error(h), bad[i].exact);
+		}
+		if (bad[i].part != NULL) {
+			TRUE(
+			    strstr(hsmkey_last_error(h), bad[i].part) != NULL);
+		}
+	}
 
 	/* the handle still works after failures */
 	fk.mode = FAKE_SIGN_OK;
@@ -517,6 +507,7 @@ struct fake2 {
 	int		n;	     /* requests seen */
 	uint32_t	seen_no[64]; /* their secret numbers */
 	uint8_t		seen_nonce[64][HK_NONCE_LEN];
+	pthread_t	th;
 };
 
 static void *
@@ -579,6 +570,33 @@ fake2_set(struct fake2 *f, unsigned int accepted)
 	pthread_mutex_unlock(&f->mu);
 }
 
+/* Starts the fake on ipc://TMPDIR/name; url gets its URL. */
+static void
+fake2_start(struct fake2 *f, const char *name, char *url, size_t len)
+{
+	int tmo = 100;
+
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->mu, NULL);
+	snprintf(url, len, "ipc://%s/%s", tmpdir, name);
+	TRUE((f->fk.sock = nn_socket(AF_SP, NN_REP)) >= 0);
+	TRUE(nn_setsockopt(f->fk.sock, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo,
+		 sizeof(tmo)) == 0);
+	TRUE(nn_bind(f->fk.sock, url) >= 0);
+	TRUE(pthread_create(&f->th, NULL, fake2_main, f) == 0);
+}
+
+static void
+fake2_stop(struct fake2 *f)
+{
+	pthread_mutex_lock(&f->mu);
+	f->stop = 1;
+	pthread_mutex_unlock(&f->mu);
+	pthread_join(f->th, NULL);
+	nn_close(f->fk.sock);
+	pthread_mutex_destroy(&f->mu);
+}
+
 /* The i-th request since fake2_set() was made with secret_no no. */
 #define SEEN(f, i, no)                           \
 	do {                                     \
@@ -586,23 +604,24 @@ fake2_set(struct fake2 *f, unsigned int accepted)
 		EQ_INT((f)->seen_no[(i)], (no)); \
 	} while (0)
 
+/* One sign through h that must succeed. */
+static void
+sign_ok(struct hsmkey *h)
+{
+	char *sig = NULL;
+
+	PASS(hsmkey_sign(h, "k", "m", 1, 0, &sig));
+	free(sig);
+}
+
 static void
 test_credentials_two(void)
 {
 	struct fake2   f;
 	struct hsmkey *h = NULL, *h2 = NULL;
-	pthread_t      th;
 	char	       url[300], p1[512], p2[512], p3[512], *sig = NULL;
-	int	       tmo = 100;
 
-	memset(&f, 0, sizeof(f));
-	pthread_mutex_init(&f.mu, NULL);
-	snprintf(url, sizeof(url), "ipc://%s/fake2.sock", tmpdir);
-	TRUE((f.fk.sock = nn_socket(AF_SP, NN_REP)) >= 0);
-	TRUE(nn_setsockopt(f.fk.sock, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo,
-		 sizeof(tmo)) == 0);
-	TRUE(nn_bind(f.fk.sock, url) >= 0);
-	TRUE(pthread_create(&th, NULL, fake2_main, &f) == 0);
+	fake2_start(&f, "fake2.sock", url, sizeof(url));
 	snprintf(p1, sizeof(p1), "%s/two-1.cred", tmpdir);
 	snprintf(p2, sizeof(p2), "%s/two-2.cred", tmpdir);
 	snprintf(p3, sizeof(p3), "%s/two-other.cred", tmpdir);
@@ -623,17 +642,13 @@ test_credentials_two(void)
 	TRUE(strstr(hsmkey_last_error(h), "same client") != NULL);
 	PASS(hsmkey_add_credentials(h, p2));
 	fake2_set(&f, 1u << 2);
-	PASS(hsmkey_sign(h, "k", "m", 1, 0, &sig));
-	free(sig);
-	sig = NULL;
+	sign_ok(h);
 	EQ_INT(f.n, 2);
 	SEEN(&f, 0, 1);
 	SEEN(&f, 1, 2);
 	TRUE(memcmp(f.seen_nonce[0], f.seen_nonce[1], HK_NONCE_LEN) == 0);
 	fake2_set(&f, 1u << 2);
-	PASS(hsmkey_sign(h, "k", "m", 1, 0, &sig));
-	free(sig);
-	sig = NULL;
+	sign_ok(h);
 	EQ_INT(f.n, 1);
 	SEEN(&f, 0, 2);
 
@@ -654,12 +669,7 @@ test_credentials_two(void)
 	hsmkey_close(h2);
 	hsmkey_close(h);
 
-	pthread_mutex_lock(&f.mu);
-	f.stop = 1;
-	pthread_mutex_unlock(&f.mu);
-	pthread_join(th, NULL);
-	nn_close(f.fk.sock);
-	pthread_mutex_destroy(&f.mu);
+	fake2_stop(&f);
 }
 
 static void
@@ -667,19 +677,10 @@ test_credentials_reload(void)
 {
 	struct fake2   f;
 	struct hsmkey *h = NULL;
-	pthread_t      th;
 	char	       url[300], p[512], bad[600];
-	int	       tmo = 100;
 	FILE	      *fp;
 
-	memset(&f, 0, sizeof(f));
-	pthread_mutex_init(&f.mu, NULL);
-	snprintf(url, sizeof(url), "ipc://%s/fake3.sock", tmpdir);
-	TRUE((f.fk.sock = nn_socket(AF_SP, NN_REP)) >= 0);
-	TRUE(nn_setsockopt(f.fk.sock, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo,
-		 sizeof(tmo)) == 0);
-	TRUE(nn_bind(f.fk.sock, url) >= 0);
-	TRUE(pthread_create(&th, NULL, fake2_main, &f) == 0);
+	fake2_start(&f, "fake3.sock", url, sizeof(url));
 	snprintf(p, sizeof(p), "%s/svc.cred", tmpdir);
 	write_cred(p, url, "svc", 1);
 	PASS(hsmkey_open(&h, p, NULL));
@@ -757,12 +758,7 @@ test_credentials_reload(void)
 	SEEN(&f, 1, 4);
 	hsmkey_close(h);
 
-	pthread_mutex_lock(&f.mu);
-	f.stop = 1;
-	pthread_mutex_unlock(&f.mu);
-	pthread_join(th, NULL);
-	nn_close(f.fk.sock);
-	pthread_mutex_destroy(&f.mu);
+	fake2_stop(&f);
 }
 
 TEST_LIST = {

@@ -19,6 +19,9 @@
  */
 int hk_client_call(struct hsmkey *h, const Hsmkey__V1__Request *req,
     Hsmkey__V1__Response__ResultCase want, Hsmkey__V1__Response **respp);
+/* hk_client_call() that wants no result and drops the reply: 0 or a
+ * negative HSMKEY_E* code (h or req NULL: HSMKEY_EINVAL). */
+int hk_client_call_status(struct hsmkey *h, const Hsmkey__V1__Request *req);
 /* Frees a response, zeroing any client secret it carries. Accepts NULL. */
 void hk_client_response_free(Hsmkey__V1__Response *resp);
 

@@ -69,6 +69,13 @@ struct hk_policy_change {
 	const uint64_t *expires_ms;
 };
 
+/* What hk_key_version_op() does to one version of a key. */
+enum hk_key_op {
+	HK_KEY_PROMOTE, /* a pending version becomes active and primary */
+	HK_KEY_DISABLE,
+	HK_KEY_DESTROY, /* at once, or scheduled after the destroy delay */
+};
+
 /* Key calls; *res is filled on success.  Caller must hk_key_result_free(res)
  * after any call.  alg NULL: ecdsa-p256; expect 0: any version. */
 int hk_key_create(struct hsmkey *h, const char *name, const char *alg,
@@ -77,12 +84,8 @@ int
 hk_key_describe(struct hsmkey *h, const char *name, struct hk_key_result *res);
 int  hk_key_rotate(struct hsmkey *h, const char *name, uint32_t expect,
      int stage, struct hk_key_result *res);
-int  hk_key_promote(struct hsmkey *h, const char *name, uint32_t version,
-     struct hk_key_result *res);
-int  hk_key_disable(struct hsmkey *h, const char *name, uint32_t version,
-     struct hk_key_result *res);
-int  hk_key_destroy(struct hsmkey *h, const char *name, uint32_t version,
-     struct hk_key_result *res);
+int  hk_key_version_op(struct hsmkey *h, enum hk_key_op op, const char *name,
+     uint32_t version, struct hk_key_result *res);
 int  hk_key_policy(struct hsmkey *h, const char *name,
      const struct hk_policy_change *pc, struct hk_key_result *res);
 void hk_key_result_free(struct hk_key_result *res);

@@ -1,6 +1,7 @@
 /* json.c: a tiny streaming JSON writer (see json.h). */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "json.h"
 
@@ -13,10 +14,15 @@ json_init(struct json *j, FILE *f)
 	j->after_key = 0;
 }
 
+/* The characters with a two-character escape, and its second character. */
+static const char esc_from[] = "\"\\\b\f\n\r\t";
+static const char esc_to[] = "\"\\bfnrt";
+
 void
 json_write_string(FILE *f, const char *s)
 {
 	const unsigned char *p;
+	const char	    *e;
 
 	if (s == NULL) {
 		fputs("null", f);
@@ -24,35 +30,13 @@ json_write_string(FILE *f, const char *s)
 	}
 	fputc('"', f);
 	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		switch (*p) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\b':
-			fputs("\\b", f);
-			break;
-		case '\f':
-			fputs("\\f", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		default:
-			if (*p < 0x20 || *p == 0x7f) {
-				fprintf(f, "\\u%04x", *p);
-			} else {
-				fputc(*p, f);
-			}
-			break;
+		if ((e = strchr(esc_from, *p)) != NULL) {
+			fputc('\\', f);
+			fputc(esc_to[e - esc_from], f);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			fprintf(f, "\\u%04x", *p);
+		} else {
+			fputc(*p, f);
 		}
 	}
 	fputc('"', f);

@@ -37,8 +37,7 @@
 #define HK_ERRLEN	      512
 #define HK_RELOAD_EVERY_MS    1000 /* stat the credentials file at most */
 
-/* A second credential of the same client (the primary one lives in the
- * id, secret_no and secret fields of struct hsmkey). */
+/* A credential: the client id, a secret number and its secret. */
 struct hk_cred {
 	char	 id[HK_CLIENT_ID_MAX + 1];
 	uint32_t secret_no;
@@ -51,11 +50,7 @@ struct hsmkey {
 	pthread_mutex_t	     mu; /* one exchange at a time */
 	struct hk_transport *t;
 	char		    *url;
-	char		     id[HK_CLIENT_ID_MAX + 1];
-	uint32_t	     secret_no;
-	uint8_t		    *secret; /* one locked page */
-	size_t		     secret_len;
-	size_t		     secret_map; /* mapped length */
+	struct hk_cred	     cur; /* the credential in use */
 	int		     timeout_ms;
 	char		     err[HK_ERRLEN];
 	struct hk_cred	     alt;	      /* second credential, or empty */
@@ -128,7 +123,7 @@ hk_client_url(const struct hsmkey *h)
 const char *
 hk_client_id(const struct hsmkey *h)
 {
-	return h->id;
+	return h->cur.id;
 }
 
 const char *
@@ -195,38 +190,6 @@ hk_client_err_from_status(Hsmkey__V1__Status st)
 /* Handles */
 
 static int
-secret_store(struct hsmkey *h, const uint8_t *secret, size_t len)
-{
-	long   pg = sysconf(_SC_PAGESIZE);
-	size_t maplen = pg > 0 ? (size_t)pg : 4096;
-	void  *p;
-
-	if (len > maplen) {
-		return HSMKEY_EINVAL;
-	}
-	/* locked if possible: RLIMIT_MEMLOCK may be small */
-	if ((p = hk_secmem_alloc(maplen)) == NULL) {
-		return HSMKEY_ENOMEM;
-	}
-	memcpy(p, secret, len);
-	h->secret = p;
-	h->secret_len = len;
-	h->secret_map = maplen;
-	return 0;
-}
-
-static void
-secret_wipe(struct hsmkey *h)
-{
-	if (h->secret == NULL) {
-		return;
-	}
-	hk_secmem_free(h->secret, h->secret_map);
-	h->secret = NULL;
-	h->secret_len = 0;
-}
-
-static int
 cred_store(struct hk_cred *c, const char *id, uint32_t secret_no,
     const uint8_t *secret, size_t len)
 {
@@ -238,6 +201,7 @@ cred_store(struct hk_cred *c, const char *id, uint32_t secret_no,
 	if (len > maplen) {
 		return HSMKEY_EINVAL;
 	}
+	/* locked if possible: RLIMIT_MEMLOCK may be small */
 	if ((p = hk_secmem_alloc(maplen)) == NULL) {
 		return HSMKEY_ENOMEM;
 	}
@@ -269,27 +233,19 @@ cred_swap(struct hsmkey *h, struct hk_cred *c)
 {
 	struct hk_cred t;
 
-	memcpy(t.id, h->id, sizeof(t.id));
-	t.secret_no = h->secret_no;
-	t.secret = h->secret;
-	t.secret_len = h->secret_len;
-	t.secret_map = h->secret_map;
-	memcpy(h->id, c->id, sizeof(h->id));
-	h->secret_no = c->secret_no;
-	h->secret = c->secret;
-	h->secret_len = c->secret_len;
-	h->secret_map = c->secret_map;
+	t = h->cur;
+	h->cur = *c;
 	*c = t;
 	explicit_bzero(&t, sizeof(t));
 }
 
-/* 1 if c is the credential id/secret_no/secret. */
+/* 1 if the credential of the file c is k. */
 static int
-cred_is(const char *id, uint32_t secret_no, const uint8_t *secret, size_t len,
-    const char *cid, uint32_t cno, const uint8_t *csecret, size_t clen)
+cred_is(const struct hk_credentials *c, const struct hk_cred *k)
 {
-	return csecret != NULL && strcmp(id, cid) == 0 && secret_no == cno &&
-	    len == clen && CRYPTO_memcmp(secret, csecret, len) == 0;
+	return k->secret != NULL && strcmp(c->id, k->id) == 0 &&
+	    c->secret_no == k->secret_no && c->secret_len == k->secret_len &&
+	    CRYPTO_memcmp(c->secret, k->secret, c->secret_len) == 0;
 }
 
 static long long
@@ -308,7 +264,7 @@ hsmkey_close(struct hsmkey *h)
 		return;
 	}
 	hk_transport_close(h->t);
-	secret_wipe(h);
+	cred_wipe(&h->cur);
 	cred_wipe(&h->alt);
 	free(h->cred_path);
 	free(h->url);
@@ -360,10 +316,9 @@ hsmkey_open_secret(struct hsmkey **hp, const char *url, const char *client_id,
 		goto out;
 	}
 	mu_ok = 1;
-	snprintf(h->id, sizeof(h->id), "%s", client_id);
-	h->secret_no = secret_no;
 	h->timeout_ms = HK_DEFAULT_TIMEOUT_MS;
-	if ((r = secret_store(h, secret, secret_len)) != 0) {
+	if ((r = cred_store(
+		 &h->cur, client_id, secret_no, secret, secret_len)) != 0) {
 		set_error(NULL, r, "cannot allocate memory for the secret");
 		goto out;
 	}
@@ -378,7 +333,7 @@ hsmkey_open_secret(struct hsmkey **hp, const char *url, const char *client_id,
 out:
 	if (h != NULL) {
 		hk_transport_close(h->t);
-		secret_wipe(h);
+		cred_wipe(&h->cur);
 		free(h->url);
 		if (mu_ok) {
 			pthread_mutex_destroy(&h->mu);
@@ -541,13 +496,13 @@ seal_request(struct hsmkey *h, const Hsmkey__V1__Request *req,
 		r = set_error(h, HSMKEY_EINTERNAL, "RAND_bytes failed");
 		goto out;
 	}
-	head.client_id = h->id;
-	head.secret_no = h->secret_no;
+	head.client_id = h->cur.id;
+	head.secret_no = h->cur.secret_no;
 	head.nonce = h->nonce;
 	head.timestamp_ms = hk_now_ms();
 	/* MACs both ways use the day key of the request's timestamp */
-	if (hk_day_key(h->secret, h->secret_len, hk_mac_day(head.timestamp_ms),
-		daykey) != 0) {
+	if (hk_day_key(h->cur.secret, h->cur.secret_len,
+		hk_mac_day(head.timestamp_ms), daykey) != 0) {
 		r = set_error(h, HSMKEY_EINTERNAL, "cannot compute the MAC");
 		goto out;
 	}
@@ -744,7 +699,8 @@ reload_locked(struct hsmkey *h, int force)
 		snprintf(h->reload_err, sizeof(h->reload_err),
 		    "credentials file %s: %s; still using client '%s' "
 		    "secret %u",
-		    h->cred_path, strerror(errno), h->id, h->secret_no);
+		    h->cred_path, strerror(errno), h->cur.id,
+		    h->cur.secret_no);
 		memset(&h->cred_sig, 0, sizeof(h->cred_sig));
 		goto fail;
 	}
@@ -761,18 +717,15 @@ reload_locked(struct hsmkey *h, int force)
 	}
 	if (r != 0) {
 		snprintf(h->reload_err, sizeof(h->reload_err),
-		    "%s; still using client '%s' secret %u", why, h->id,
-		    h->secret_no);
+		    "%s; still using client '%s' secret %u", why, h->cur.id,
+		    h->cur.secret_no);
 		hk_credentials_clear(&c);
 		goto fail;
 	}
 	h->reload_err[0] = '\0';
-	if (cred_is(c.id, c.secret_no, c.secret, c.secret_len, h->id,
-		h->secret_no, h->secret, h->secret_len)) {
+	if (cred_is(&c, &h->cur)) {
 		r = 0;
-	} else if (cred_is(c.id, c.secret_no, c.secret, c.secret_len,
-		       h->alt.id, h->alt.secret_no, h->alt.secret,
-		       h->alt.secret_len)) {
+	} else if (cred_is(&c, &h->alt)) {
 		cred_swap(h, &h->alt);
 		r = 1;
 	} else if ((r = cred_store(&nc, c.id, c.secret_no, c.secret,
@@ -781,7 +734,7 @@ reload_locked(struct hsmkey *h, int force)
 		 * as the second until the next change */
 		cred_swap(h, &nc);
 		cred_wipe(&h->alt);
-		if (strcmp(nc.id, h->id) == 0) {
+		if (strcmp(nc.id, h->cur.id) == 0) {
 			h->alt = nc;
 		} else {
 			cred_wipe(&nc);
@@ -791,7 +744,7 @@ reload_locked(struct hsmkey *h, int force)
 		snprintf(h->reload_err, sizeof(h->reload_err),
 		    "credentials file %s: out of memory; still using "
 		    "client '%s' secret %u",
-		    h->cred_path, h->id, h->secret_no);
+		    h->cred_path, h->cur.id, h->cur.secret_no);
 	}
 	hk_credentials_clear(&c);
 	if (r >= 0) {
@@ -817,9 +770,9 @@ retry_unauth(struct hsmkey *h, const Hsmkey__V1__Request *req,
 	char failed_id[HK_CLIENT_ID_MAX + 1];
 	int  swapped = 0;
 
-	memcpy(failed_id, h->id, sizeof(failed_id));
+	memcpy(failed_id, h->cur.id, sizeof(failed_id));
 	if (h->auto_reload && reload_locked(h, 0) == 1) {
-		if (strcmp(h->id, failed_id) != 0) {
+		if (strcmp(h->cur.id, failed_id) != 0) {
 			return r;
 		}
 	} else if (h->alt.secret != NULL) {
@@ -862,6 +815,18 @@ hk_client_call(struct hsmkey *h, const Hsmkey__V1__Request *req,
 		snprintf(h->err, sizeof(h->err), "%s", h->reload_err);
 	}
 	pthread_mutex_unlock(&h->mu);
+	return r;
+}
+
+int
+hk_client_call_status(struct hsmkey *h, const Hsmkey__V1__Request *req)
+{
+	Hsmkey__V1__Response *resp = NULL;
+	int		      r;
+
+	r = hk_client_call(
+	    h, req, HSMKEY__V1__RESPONSE__RESULT__NOT_SET, &resp);
+	hk_client_response_free(resp);
 	return r;
 }
 
@@ -917,15 +882,14 @@ hsmkey_add_credentials(struct hsmkey *h, const char *credentials_file)
 		set_error(h, r, "%s", why);
 		goto out;
 	}
-	if (strcmp(c.id, h->id) != 0) {
+	if (strcmp(c.id, h->cur.id) != 0) {
 		r = set_error(h, HSMKEY_EINVAL,
 		    "%s holds client '%s', this handle is client '%s': a "
 		    "second credential must be of the same client",
-		    credentials_file, c.id, h->id);
+		    credentials_file, c.id, h->cur.id);
 		goto out;
 	}
-	if (cred_is(c.id, c.secret_no, c.secret, c.secret_len, h->id,
-		h->secret_no, h->secret, h->secret_len)) {
+	if (cred_is(&c, &h->cur)) {
 		r = 0; /* the primary already */
 		goto out;
 	}

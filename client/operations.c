@@ -70,6 +70,17 @@ set_format(
 	    : HSMKEY__V1__RSA_PADDING__RSA_PADDING_PSS;
 }
 
+/* Puts data into *digest (flags HSMKEY_DIGEST) or *message. */
+static void
+set_data(int flags, const void *data, size_t len, ProtobufCBinaryData *message,
+    ProtobufCBinaryData *digest)
+{
+	ProtobufCBinaryData *d = (flags & HSMKEY_DIGEST) ? digest : message;
+
+	d->data = (uint8_t *)data;
+	d->len = len;
+}
+
 /* Checks the arguments of a batch: 0 or HSMKEY_EINVAL (error set). */
 static int
 check_batch(struct hsmkey *h, const char *key, const void *const *data,
@@ -157,13 +168,8 @@ hsmkey_sign_batch(struct hsmkey *h, const char *key, const void *const *data,
 	}
 	for (i = 0; i < n; i++) {
 		hsmkey__v1__sign_item__init(&items[i]);
-		if (flags & HSMKEY_DIGEST) {
-			items[i].digest.data = (uint8_t *)data[i];
-			items[i].digest.len = lens[i];
-		} else {
-			items[i].message.data = (uint8_t *)data[i];
-			items[i].message.len = lens[i];
-		}
+		set_data(flags, data[i], lens[i], &items[i].message,
+		    &items[i].digest);
 		itemp[i] = &items[i];
 	}
 	sr.name = (char *)key;
@@ -251,13 +257,7 @@ hsmkey_verify_ex(struct hsmkey *h, const char *key, const void *data,
 	}
 	vr.name = (char *)key;
 	vr.version = version;
-	if (flags & HSMKEY_DIGEST) {
-		vr.digest.data = (uint8_t *)data;
-		vr.digest.len = len;
-	} else {
-		vr.message.data = (uint8_t *)data;
-		vr.message.len = len;
-	}
+	set_data(flags, data, len, &vr.message, &vr.digest);
 	vr.signature.data = sig;
 	vr.signature.len = siglen;
 	set_format(flags, &vr.format, &vr.rsa_padding);
@@ -442,16 +442,8 @@ hsmkey_ping(struct hsmkey *h)
 {
 	Hsmkey__V1__Request	req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__PingRequest pr = HSMKEY__V1__PING_REQUEST__INIT;
-	Hsmkey__V1__Response   *resp = NULL;
-	int			r;
 
-	if (h == NULL) {
-		return HSMKEY_EINVAL;
-	}
 	req.op_case = HSMKEY__V1__REQUEST__OP_PING;
 	req.ping = &pr;
-	r = hk_client_call(
-	    h, &req, HSMKEY__V1__RESPONSE__RESULT__NOT_SET, &resp);
-	hk_client_response_free(resp);
-	return r;
+	return hk_client_call_status(h, &req);
 }

@@ -1,24 +1,15 @@
 /*
  * token_test.c: token.c against a real, throw-away SoftHSM token.
  *
- * The test makes a temp dir with its own softhsm2.conf, initialises a token
- * "hktest" with softhsm2-util, and removes everything at exit.  Signatures
+ * The token "hktest" is a throw-away one of tests/testtoken.h (a temp dir
+ * with its own softhsm2.conf, removed at exit).  Signatures
  * are verified with OpenSSL from the DER public key the token exports.
  * `token_test NAME` runs one test (the fixture is set up lazily).
  * HK_TEST_LIST_SCALE=N adds N data objects to the "list_scale" test.
  */
-#define _GNU_SOURCE /* nftw */
 
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,17 +28,11 @@
 #include "hk_err.h"
 #include "log.h"
 #include "pubkey.h"
+#include "testtoken.h"
 #include "testutil.h"
 #include "token.h"
 
-#ifndef SOFTHSM_MODULE
-#define SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
-#endif
-#define TEST_URI    "pkcs11:token=hktest"
-#define TEST_SO_PIN "12345678" /* throw-away test token only */
-#define TEST_PIN    "87654321"
-
-extern char **environ;
+#define TEST_URI "pkcs11:token=hktest"
 
 /*
  * Under -Db_sanitize=address: SoftHSM 2.6.1 leaks one ASN1_OBJECT (37 bytes)
@@ -73,75 +58,8 @@ __lsan_default_suppressions(void)
 	return "leak:libsofthsm2.so\n";
 }
 
-static char		     dir[PATH_MAX];
-static char		     pinfile[PATH_MAX];
 static struct token	    *tok;
 static struct token_session *ss;
-
-static void
-path_in_dir(char *buf, size_t len, const char *name)
-{
-	int n = snprintf(buf, len, "%s/%s", dir, name);
-
-	TRUE(n > 0 && (size_t)n < len);
-}
-
-/* Runs argv (searching PATH), stdout to outfile or /dev/null; exit code. */
-static int
-run(char *const argv[], const char *outfile)
-{
-	posix_spawn_file_actions_t fa;
-	pid_t			   pid;
-	int			   st, e;
-
-	TRUE(posix_spawn_file_actions_init(&fa) == 0);
-	TRUE(posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO,
-		 outfile ? outfile : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC,
-		 0600) == 0);
-	if ((e = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ)) != 0) {
-		posix_spawn_file_actions_destroy(&fa);
-		fprintf(stderr, "spawn %s: %s\n", argv[0], strerror(e));
-		return -1;
-	}
-	posix_spawn_file_actions_destroy(&fa);
-	while (waitpid(pid, &st, 0) == -1) {
-		TRUE(errno == EINTR);
-	}
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void
-write_file(const char *path, const char *text, mode_t mode)
-{
-	FILE *f;
-	int   fd;
-
-	TRUE((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode)) != -1);
-	TRUE((f = fdopen(fd, "w")) != NULL);
-	TRUE(fputs(text, f) >= 0);
-	TRUE(fclose(f) == 0);
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/*
- * Removes the temp dir at exit.  No PKCS#11 call may run from here: SoftHSM's
- * C++ static destructors, registered after this handler, have already run.
- */
-static void
-remove_dir(void)
-{
-	if (dir[0] != '\0' && getenv("HK_TEST_KEEP") == NULL) {
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	}
-}
 
 /* The last test: closes everything while the module is still intact. */
 static void
@@ -155,38 +73,15 @@ test_close(void)
 	token_session_close(NULL);
 }
 
-/* A temp dir with softhsm2.conf and an initialised token "hktest". */
+/* The temp dir with the token "hktest" and a second one, "hkother", for
+ * ambiguous URIs (not "hktest2": pkcs11-tool --token-label matches a
+ * prefix). */
 static void
 need_softhsm(void)
 {
-	char	    conf[PATH_MAX], toks[PATH_MAX], text[3 * PATH_MAX];
-	const char *tmp = getenv("TMPDIR");
-	char *init[] = { "softhsm2-util", "--init-token", "--free", "--label",
-		"hktest", "--so-pin", TEST_SO_PIN, "--pin", TEST_PIN, NULL };
+	static const char *const labels[] = { "hktest", "hkother", NULL };
 
-	if (dir[0] != '\0') {
-		return;
-	}
-	snprintf(
-	    dir, sizeof(dir), "%s/hk-token-test.XXXXXX", tmp ? tmp : "/tmp");
-	TRUE(mkdtemp(dir) != NULL);
-	atexit(remove_dir);
-	path_in_dir(conf, sizeof(conf), "softhsm2.conf");
-	path_in_dir(toks, sizeof(toks), "tokens");
-	path_in_dir(pinfile, sizeof(pinfile), "pin");
-	TRUE(mkdir(toks, 0700) == 0);
-	snprintf(text, sizeof(text),
-	    "directories.tokendir = %s\n"
-	    "objectstore.backend = file\nlog.level = ERROR\n",
-	    toks);
-	write_file(conf, text, 0600);
-	TRUE(setenv("SOFTHSM2_CONF", conf, 1) == 0);
-	EQ_INT(run(init, NULL), 0);
-	/* a second token, for ambiguous URIs; not "hktest2", because
-	 * pkcs11-tool --token-label matches a prefix */
-	init[4] = "hkother";
-	EQ_INT(run(init, NULL), 0);
-	write_file(pinfile, TEST_PIN "\n", 0600);
+	testtoken_setup(labels);
 }
 
 static void
@@ -194,7 +89,8 @@ need_token(void)
 {
 	need_softhsm();
 	if (tok == NULL) {
-		PASS(token_open(&tok, SOFTHSM_MODULE, TEST_URI, pinfile));
+		PASS(token_open(
+		    &tok, SOFTHSM_MODULE, TEST_URI, testtoken_pinfile()));
 		PASS(token_session_open(tok, &ss));
 	}
 }
@@ -209,13 +105,13 @@ test_wrong_pin(void)
 	if (tok != NULL) {
 		return; /* must run before the real login */
 	}
-	path_in_dir(bad, sizeof(bad), "badpin");
-	write_file(bad, "00000000\n", 0600);
+	testtoken_path(bad, sizeof(bad), "badpin");
+	testtoken_write(bad, "00000000\n", 0600);
 	FAIL(token_open(&t, SOFTHSM_MODULE, TEST_URI, bad), HK_ERR_PIN);
 	TRUE(t == NULL);
-	write_file(bad, "\n", 0600); /* empty */
+	testtoken_write(bad, "\n", 0600); /* empty */
 	FAIL(token_open(&t, SOFTHSM_MODULE, TEST_URI, bad), HK_ERR_PIN);
-	path_in_dir(bad, sizeof(bad), "nonesuch");
+	testtoken_path(bad, sizeof(bad), "nonesuch");
 	FAIL(token_open(&t, SOFTHSM_MODULE, TEST_URI, bad), HK_ERR_PIN);
 	TRUE(t == NULL);
 }
@@ -229,18 +125,21 @@ test_no_token(void)
 	if (tok != NULL) {
 		return;
 	}
-	FAIL(token_open(&t, SOFTHSM_MODULE, "pkcs11:token=nonesuch", pinfile),
+	FAIL(token_open(&t, SOFTHSM_MODULE, "pkcs11:token=nonesuch",
+		 testtoken_pinfile()),
 	    HK_ERR_TOKEN_NOT_FOUND);
 	TRUE(t == NULL);
 	/* both tokens match: refused, not a guess */
+	FAIL(token_open(&t, SOFTHSM_MODULE, "pkcs11:model=SoftHSM%20v2",
+		 testtoken_pinfile()),
+	    HK_ERR_CONFIG);
+	FAIL(token_open(&t, SOFTHSM_MODULE, "http://x", testtoken_pinfile()),
+	    HK_ERR_CONFIG);
 	FAIL(token_open(
-		 &t, SOFTHSM_MODULE, "pkcs11:model=SoftHSM%20v2", pinfile),
+		 &t, "/nonexistent/libnone.so", TEST_URI, testtoken_pinfile()),
 	    HK_ERR_CONFIG);
-	FAIL(token_open(&t, SOFTHSM_MODULE, "http://x", pinfile),
-	    HK_ERR_CONFIG);
-	FAIL(token_open(&t, "/nonexistent/libnone.so", TEST_URI, pinfile),
-	    HK_ERR_CONFIG);
-	FAIL(token_open(&t, "no-such-p11kit-module", TEST_URI, pinfile),
+	FAIL(token_open(
+		 &t, "no-such-p11kit-module", TEST_URI, testtoken_pinfile()),
 	    HK_ERR_CONFIG);
 	TRUE(t == NULL);
 }
@@ -259,7 +158,8 @@ test_by_name(void)
 		    "skipped\n");
 		return;
 	}
-	PASS(token_open(&t, "softhsm2", "pkcs11:token=hkother", pinfile));
+	PASS(token_open(
+	    &t, "softhsm2", "pkcs11:token=hkother", testtoken_pinfile()));
 	EQ_STR(token_label(t), "hkother");
 	token_close(t);
 }
@@ -482,45 +382,34 @@ gen(enum hk_keytype type, const char *label, int can_sign, token_obj_t *priv,
 	TRUE(*priv != TOKEN_OBJ_NONE && *pub != TOKEN_OBJ_NONE);
 }
 
+/* A new key of each type signs with each scheme it allows; OpenSSL checks
+ * every signature. */
 static void
-test_ec_p256(void)
+test_keygen(void)
 {
+	static const struct {
+		enum hk_keytype type;
+		const char     *label;
+		enum hk_scheme	schemes[2]; /* HK_SCHEME_NONE: no more */
+	} cases[] = {
+		{ HK_KEY_EC_P256, "hk/p256/v1", { HK_SCHEME_ECDSA } },
+		{ HK_KEY_EC_P384, "hk/p384/v1", { HK_SCHEME_ECDSA } },
+		{ HK_KEY_ED25519, "hk/ed/v1", { HK_SCHEME_EDDSA } },
+		{ HK_KEY_RSA, "hk/rsa/v1",
+		    { HK_SCHEME_RSA_PSS, HK_SCHEME_RSA_PKCS1 } },
+	};
 	token_obj_t priv, pub;
+	size_t	    i, j;
 
 	need_token();
-	gen(HK_KEY_EC_P256, "hk/p256/v1", 1, &priv, &pub);
-	sign_verify(priv, pub, HK_KEY_EC_P256, HK_SCHEME_ECDSA);
-}
-
-static void
-test_ec_p384(void)
-{
-	token_obj_t priv, pub;
-
-	need_token();
-	gen(HK_KEY_EC_P384, "hk/p384/v1", 1, &priv, &pub);
-	sign_verify(priv, pub, HK_KEY_EC_P384, HK_SCHEME_ECDSA);
-}
-
-static void
-test_ed25519(void)
-{
-	token_obj_t priv, pub;
-
-	need_token();
-	gen(HK_KEY_ED25519, "hk/ed/v1", 1, &priv, &pub);
-	sign_verify(priv, pub, HK_KEY_ED25519, HK_SCHEME_EDDSA);
-}
-
-static void
-test_rsa(void)
-{
-	token_obj_t priv, pub;
-
-	need_token();
-	gen(HK_KEY_RSA, "hk/rsa/v1", 1, &priv, &pub);
-	sign_verify(priv, pub, HK_KEY_RSA, HK_SCHEME_RSA_PSS);
-	sign_verify(priv, pub, HK_KEY_RSA, HK_SCHEME_RSA_PKCS1);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		gen(cases[i].type, cases[i].label, 1, &priv, &pub);
+		for (j = 0; j < 2 && cases[i].schemes[j] != HK_SCHEME_NONE;
+		     j++) {
+			sign_verify(
+			    priv, pub, cases[i].type, cases[i].schemes[j]);
+		}
+	}
 }
 
 static void
@@ -940,17 +829,17 @@ test_pkcs11_tool(void)
 	char	    out[PATH_MAX];
 	token_obj_t priv, pub;
 	char	   *argv[] = { "pkcs11-tool", "--module", SOFTHSM_MODULE,
-		      "--token-label", "hktest", "--login", "--pin", TEST_PIN, "-O",
-		      "--type", "privkey", "--label", "hk/tool/v1", NULL };
+		      "--token-label", "hktest", "--login", "--pin", TESTTOKEN_PIN,
+		      "-O", "--type", "privkey", "--label", "hk/tool/v1", NULL };
 
 	need_token();
 	gen(HK_KEY_EC_P256, "hk/tool/v1", 1, &priv, &pub);
-	path_in_dir(out, sizeof(out), "pkcs11-tool.out");
+	testtoken_path(out, sizeof(out), "pkcs11-tool.out");
 	if (access("/usr/bin/pkcs11-tool", X_OK) != 0) {
 		fprintf(stderr, "pkcs11-tool not installed: skipped\n");
 		return;
 	}
-	EQ_INT(run(argv, out), 0);
+	EQ_INT(testtoken_run(argv, out), 0);
 	TRUE(file_has(out, "hk/tool/v1"));
 	TRUE(file_has(out, "sensitive"));
 	TRUE(file_has(out, "never extractable"));
@@ -959,9 +848,8 @@ test_pkcs11_tool(void)
 
 TEST_LIST = { { "wrong_pin", test_wrong_pin }, { "no_token", test_no_token },
 	{ "by_name", test_by_name }, { "open", test_open },
-	{ "pubkey_forms", test_pubkey_forms }, { "ec_p256", test_ec_p256 },
-	{ "ec_p384", test_ec_p384 }, { "ed25519", test_ed25519 },
-	{ "rsa", test_rsa }, { "bad_spec", test_bad_spec },
+	{ "pubkey_forms", test_pubkey_forms }, { "keygen", test_keygen },
+	{ "bad_spec", test_bad_spec },
 	{ "sign_small_buffer", test_sign_small_buffer },
 	{ "no_sign", test_no_sign }, { "set_can_sign", test_set_can_sign },
 	{ "allowed_mechs", test_allowed_mechs }, { "data", test_data },

@@ -7,27 +7,8 @@
 
 #include "hk_err.h"
 #include "secmem.h"
+#include "testproc.h"
 #include "testutil.h"
-
-/* VmLck of this process in kB (Linux), -1 if unknown. */
-static long
-locked_kb(void)
-{
-	char  line[128];
-	FILE *f;
-	long  kb = -1;
-
-	if ((f = fopen("/proc/self/status", "r")) == NULL) {
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, "VmLck:", 6) == 0) {
-			kb = strtol(line + 6, NULL, 10);
-		}
-	}
-	fclose(f);
-	return kb;
-}
 
 static int
 all_zero(const uint8_t *p, size_t len)
@@ -70,19 +51,19 @@ test_zeroed_usable(void)
 static void
 test_locked(void)
 {
-	long	 before = locked_kb(), during;
+	long	 before = hk_test_status_kib("VmLck:"), during;
 	uint8_t *p;
 	int	 locked = -1;
 
 	TRUE((p = hk_secmem_alloc_locked(64 * 1024, &locked)) != NULL);
 	TRUE(locked == 0 || locked == 1);
-	during = locked_kb();
+	during = hk_test_status_kib("VmLck:");
 	if (MLOCK_WORKS && locked && before >= 0) {
 		TRUE(during - before >= 64);
 	}
 	hk_secmem_free(p, 64 * 1024);
 	if (MLOCK_WORKS && locked && before >= 0) {
-		EQ_INT(locked_kb(), before);
+		EQ_INT(hk_test_status_kib("VmLck:"), before);
 	}
 	if (!locked) {
 		fprintf(stderr, "(mlock refused here: memory not locked)\n");

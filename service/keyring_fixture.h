@@ -1,10 +1,9 @@
 /*
  * keyring_fixture.h: a throw-away SoftHSM token for the unit tests of the
  * keyring and the clients (never linked into hsmkeyd).  The first call
- * makes a temp dir with its own softhsm2.conf, initialises the token
- * "hkunit" with softhsm2-util and opens it; the dir goes at exit.  (It
- * reads no environment variable: only test_hooks.c in service/ does.)
- * Not thread-safe: tests run one at a time.
+ * makes the token "hkunit" with tests/testtoken.h (a temp dir with its own
+ * softhsm2.conf, removed at exit) and opens it.  Not thread-safe: tests
+ * run one at a time.
  */
 #ifndef HK_KEYRING_FIXTURE_H
 #define HK_KEYRING_FIXTURE_H

@@ -67,13 +67,23 @@ finish(struct nonce_cache *nc, const void *cl, const uint8_t *n,
 	TRUE(!"finish() of a request not begun");
 }
 
+/* A new cache of window W; the clients' entry counts start at zero. */
+static struct nonce_cache *
+fresh(size_t per_client, size_t total, size_t max_reply_bytes)
+{
+	struct nonce_cache *nc = NULL;
+
+	k1 = k2 = 0;
+	PASS(nonce_cache_new(&nc, W, per_client, total, max_reply_bytes));
+	return nc;
+}
+
 static void
 test_resend_and_replay(void)
 {
 	struct nonce_cache *nc;
 
-	k1 = k2 = 0;
-	PASS(nonce_cache_new(&nc, W, 100, 1000, 1 << 20));
+	nc = fresh(100, 1000, 1 << 20);
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
 	/* the same bytes while the first is running: no second execution */
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0 + 5), NONCE_IN_FLIGHT);
@@ -95,8 +105,7 @@ test_life_follows_timestamp(void)
 {
 	struct nonce_cache *nc;
 
-	k1 = 0;
-	PASS(nonce_cache_new(&nc, W, 100, 1000, 1 << 20));
+	nc = fresh(100, 1000, 1 << 20);
 	/* fresh timestamp: remembered for one window */
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
 	finish(nc, &c1, n1, (const uint8_t *)"reply", 5);
@@ -122,8 +131,7 @@ test_bounds(void)
 	uint8_t		    n[16];
 	int		    i;
 
-	k1 = k2 = 0;
-	PASS(nonce_cache_new(&nc, W, 10, 15, 1 << 20));
+	nc = fresh(10, 15, 1 << 20);
 	memset(n, 0, sizeof(n));
 	for (i = 0; i < 10; i++) {
 		n[0] = (uint8_t)i;
@@ -163,9 +171,8 @@ test_reply_too_large(void)
 	struct nonce_entry *e;
 	size_t		    len;
 
-	k1 = 0;
 	memset(big, 'x', sizeof(big));
-	PASS(nonce_cache_new(&nc, W, 10, 10, 999));
+	nc = fresh(10, 10, 999);
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
 	finish(nc, &c1, n1, big, sizeof(big));
 	FAIL(begin(nc, &c1, &k1, n1, d1, T0, T0 + 1), HK_ERR_REPLAY);
@@ -174,7 +181,7 @@ test_reply_too_large(void)
 	EQ_INT(begin(nc, &c1, &k1, n2, d1, T0, T0 + 1), NONCE_ANSWERED);
 	nonce_cache_free(nc);
 	/* within the bound, a long reply comes back whole */
-	PASS(nonce_cache_new(&nc, W, 10, 10, 1000));
+	nc = fresh(10, 10, 1000);
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
 	finish(nc, &c1, n1, big, sizeof(big));
 	EQ_INT(nonce_cache_begin(
@@ -199,8 +206,7 @@ test_chunk_turnover(void)
 	size_t		    len, i, wave, per = 20000; /* 5 chunks a shard */
 	uint64_t	    now = T0;
 
-	k1 = 0;
-	PASS(nonce_cache_new(&nc, W, 100000, 100000, 16 << 20));
+	nc = fresh(100000, 100000, 16 << 20);
 	for (wave = 0; wave < 6; wave++) {
 		for (i = 0; i < per; i++) {
 			memset(n, 0, sizeof(n));
@@ -253,8 +259,7 @@ test_unmapped_clean(void)
 	uint8_t		    n[16], *p[64];
 	size_t		    i;
 
-	k1 = 0;
-	PASS(nonce_cache_new(&nc, W, 100000, 100000, 1 << 20));
+	nc = fresh(100000, 100000, 1 << 20);
 	for (i = 0; i < 5000; i++) {
 		memset(n, 0, sizeof(n));
 		memcpy(n, &i, sizeof(i));
@@ -283,8 +288,7 @@ test_clock_behind(void)
 {
 	struct nonce_cache *nc;
 
-	k1 = 0;
-	PASS(nonce_cache_new(&nc, W, 100, 1000, 1 << 20));
+	nc = fresh(100, 1000, 1 << 20);
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0 + 5000), NONCE_NEW);
 	finish(nc, &c1, n1, (const uint8_t *)"reply", 5);
 	/* the same shard, 1.5 s behind what it saw */
@@ -306,8 +310,7 @@ test_in_flight_survives(void)
 {
 	struct nonce_cache *nc;
 
-	k1 = 0;
-	PASS(nonce_cache_new(&nc, W, 10, 10, 1 << 20));
+	nc = fresh(10, 10, 1 << 20);
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0), NONCE_NEW);
 	EQ_INT(begin(nc, &c1, &k1, n2, d1, T0, T0 + 3 * W), NONCE_NEW);
 	EQ_INT(begin(nc, &c1, &k1, n1, d1, T0, T0 + 3 * W), NONCE_IN_FLIGHT);
@@ -383,8 +386,7 @@ test_resend_races_answer(void)
 	long		    i;
 	int		    new_ok = 1;
 
-	k1 = 0;
-	PASS(nonce_cache_new(&race_nc, W, RACE_N, RACE_N, 1 << 24));
+	race_nc = fresh(RACE_N, RACE_N, 1 << 24);
 	PASS(pthread_create(&th, NULL, race_resender, NULL));
 	for (i = 0; i < RACE_N; i++) {
 		race_nonce(i, n);

@@ -33,6 +33,7 @@
 #include "hsmkey.pb-c.h"
 #include "rawproto.h"
 #include "testclock.h"
+#include "testproc.h"
 
 #define MAX_PHASES 100000
 
@@ -113,10 +114,9 @@ worker(void *arg)
 static long
 number(const char *s, long lo, long hi, const char *what)
 {
-	char *end;
-	long  v = strtol(s, &end, 10);
+	long v;
 
-	if (*end != '\0' || v < lo || v > hi) {
+	if (hk_test_parse_long(s, lo, hi, &v) != 0) {
 		fprintf(
 		    stderr, "auth_bench: %s must be %ld..%ld\n", what, lo, hi);
 		exit(2);

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "hsmkey.h"
+#include "testproc.h"
 
 #define MAX_THREADS  64
 #define MAX_VERSIONS 64
@@ -190,12 +191,9 @@ write_file(const char *dir, uint32_t v, const char *ext, const char *data)
 static long
 parse_count(const char *s, long lo, long hi)
 {
-	char *end;
-	long  v;
+	long v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
+	if (hk_test_parse_long(s, lo, hi, &v) != 0) {
 		fprintf(stderr, "concurrent_sign: bad count '%s'\n", s);
 		exit(2);
 	}

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "hsmkey.h"
+#include "testproc.h"
 
 static const char *cred, *key, *stopfile;
 static long	   max_s = 120;
@@ -83,8 +84,7 @@ main(int argc, char **argv)
 	}
 	cred = argv[1];
 	key = argv[2];
-	n = strtol(argv[3], &end, 10);
-	if (*end != '\0' || n < 1 || n > 64) {
+	if (hk_test_parse_long(argv[3], 1, 64, &n) != 0) {
 		fprintf(stderr, "signer_loop: THREADS is 1..64\n");
 		return 2;
 	}

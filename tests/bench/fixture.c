@@ -50,6 +50,7 @@
 #include "token.h"
 #include "wire.h"
 #include "testclock.h"
+#include "testproc.h"
 
 #define FIX_MAXTHREADS 16
 
@@ -178,33 +179,13 @@ init_opts(struct keyring_opts *ko)
 	ko->no_session_copies = 1;
 }
 
-/* VmRSS of this process in KiB, -1 if unknown. */
-static long
-rss_kib(void)
-{
-	char  line[256];
-	long  kib = -1;
-	FILE *f;
-
-	if ((f = fopen("/proc/self/status", "r")) == NULL) {
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (strncmp(line, "VmRSS:", 6) == 0) {
-			kib = strtol(line + 6, NULL, 10);
-		}
-	}
-	fclose(f);
-	return kib;
-}
-
 static void
 step(const char *what, double *t)
 {
 	double n = hk_now_s();
 
 	fprintf(stderr, "load: %-34s %6.2f s  VmRSS %7.1f MiB\n", what, n - *t,
-	    rss_kib() / 1024.0);
+	    hk_test_status_kib("VmRSS:") / 1024.0);
 	*t = n;
 }
 
@@ -314,12 +295,9 @@ usage(void)
 static int
 num_arg(const char *s, long lo, long hi)
 {
-	char *end;
-	long  v;
+	long v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || end == s || v < lo || v > hi) {
+	if (hk_test_parse_long(s, lo, hi, &v) != 0) {
 		usage();
 	}
 	return (int)v;
