@@ -10,6 +10,7 @@
 
 #include "hk_err.h"
 #include "log.h"
+#include "nnmsg.h"
 #include "transport.h"
 
 struct transport {
@@ -93,21 +94,6 @@ out:
 	return r;
 }
 
-/* Points hdr at *bodyp and *controlp, both NN_MSG chunks (zero copy,
- * with the routing header of the raw socket). */
-static void
-msg_hdr(
-    struct nn_msghdr *hdr, struct nn_iovec *iov, void **bodyp, void **controlp)
-{
-	memset(hdr, 0, sizeof(*hdr));
-	iov->iov_base = bodyp;
-	iov->iov_len = NN_MSG;
-	hdr->msg_iov = iov;
-	hdr->msg_iovlen = 1;
-	hdr->msg_control = controlp;
-	hdr->msg_controllen = NN_MSG;
-}
-
 int
 transport_recv(struct transport *t, struct transport_msg *m)
 {
@@ -117,7 +103,7 @@ transport_recv(struct transport *t, struct transport_msg *m)
 	int		 n;
 
 	memset(m, 0, sizeof(*m));
-	msg_hdr(&hdr, &iov, &body, &control);
+	nnmsg_hdr(&hdr, &iov, &body, &control);
 	if ((n = nn_recvmsg(t->sock, &hdr, 0)) < 0) {
 		switch (nn_errno()) {
 		case ETIMEDOUT:
@@ -157,7 +143,7 @@ transport_send(struct transport *t, struct transport_msg *m,
 		memcpy(chunk, reply, len);
 	}
 	control = m->hdr;
-	msg_hdr(&hdr, &iov, &chunk, &control);
+	nnmsg_hdr(&hdr, &iov, &chunk, &control);
 	if (nn_sendmsg(t->sock, &hdr, 0) < 0) {
 		/* on failure nanomsg keeps ownership with us */
 		log_warnx("nn_sendmsg: %s", nn_strerror(nn_errno()));

@@ -1,7 +1,8 @@
 /*
  * nnmsg.h: the nanomsg header of a zero-copy message with its routing
- * header (AF_SP_RAW sockets), for the test programs that move raw
- * messages (resend_proxy, the benchmark's echo service).
+ * header (AF_SP_RAW sockets): for service/transport.c, and for the test
+ * programs that move raw messages (resend_proxy, the benchmark's echo
+ * service).
  */
 #ifndef HK_NNMSG_H
 #define HK_NNMSG_H
