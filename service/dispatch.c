@@ -219,6 +219,8 @@ admit(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 		    rep, HK_ERR_INVALID, "the request names no operation");
 	}
 	res->op = op->name;
+	/* a refused attempt at a change is audited as one */
+	res->changes_state = op->changes;
 	subject = subject_of(req, op->subject);
 	if (op->subject == SUBJECT_KEY && !hk_valid_key_name(subject)) {
 		return ops_fail(rep, HK_ERR_INVALID,
@@ -241,6 +243,7 @@ admit(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 			  "written",
 		    ctx->client != NULL ? client_id(ctx->client) : "-",
 		    op->name);
+		res->changes_state = 0; /* its line could not be written */
 		return ops_fail(
 		    rep, HK_ERR_UNAVAILABLE, "%s; nothing was done", why);
 	}
@@ -288,7 +291,6 @@ dispatch(struct dispatch_ctx *ctx, const uint8_t *buf, size_t len,
 	rep->resp.status = HSMKEY__V1__STATUS__STATUS_OK;
 	if (decode(rep, buf, len, &req) == 0 &&
 	    admit(ctx, req, rep, res, &op) == 0) {
-		res->changes_state = op->changes;
 		op->run(ctx, req, rep);
 	}
 	r = encode(rep, outp, lenp);

@@ -66,7 +66,7 @@ struct dispatch_result {
 	uint32_t    version;	   /* the version used or made, 0 if none */
 	uint32_t    items;	   /* signatures made (batch) */
 	int	    status;	   /* hk_status of the reply */
-	int	    changes_state; /* a state change ran (or was tried) */
+	int	    changes_state; /* a state change was asked for */
 	int	    has_sigs;	   /* a sign that made signatures: */
 	uint8_t	    sigs[32];	   /* SHA-256 of them, concatenated */
 };

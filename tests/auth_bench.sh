@@ -19,6 +19,9 @@
 #
 # HK_AUTH_BENCH_CONTROL=yes is the control: B runs with authentication
 # too, so the cost printed is the method's own error (it should be ~0).
+# With it, HK_AUTH_BENCH_B=PATH runs B from another hsmkeyd binary (a build
+# of another commit): the "cost" is then how much slower A's build signs
+# than B's, measured side by side in the same way.
 #
 # Defaults: BUILD_DIR build, THREADS 8, SECONDS 30, ROUNDS 2, PHASE_MS 250;
 # each daemon has [service] workers = $HK_WORKERS (default 2) and logs at
@@ -62,7 +65,8 @@ HK_STATE_TAG=-b hk_write_config "$T/b.conf" "$B_URL"
 start_b()
 {
 	if [ "${HK_AUTH_BENCH_CONTROL:-no}" = yes ]; then
-		hk_start "$T/b.conf" || exit 1
+		HSMKEYD=${HK_AUTH_BENCH_B:-$HSMKEYD} hk_start "$T/b.conf" ||
+		    exit 1
 		B_PID=$HK_PID
 		return
 	fi
@@ -89,6 +93,15 @@ B_NAME=without
 if [ "${HK_AUTH_BENCH_CONTROL:-no}" = yes ]; then
 	echo "auth_bench: CONTROL RUN: both services authenticate"
 	B_NAME="B (auth)"
+	if [ -n "${HK_AUTH_BENCH_B:-}" ]; then
+		[ -x "$HK_AUTH_BENCH_B" ] || {
+			echo "auth_bench.sh: HK_AUTH_BENCH_B=$HK_AUTH_BENCH_B" \
+			    "is not an executable" >&2
+			exit 2
+		}
+		echo "auth_bench: A is $HSMKEYD, B is $HK_AUTH_BENCH_B"
+		B_NAME="B (other build)"
+	fi
 fi
 echo "auth_bench: $THREADS client threads, $ROUNDS rounds of ${SECS} s," \
     "phases of ${PHASE_MS} ms, ${HK_WORKERS:-2} workers, $(nproc) cores," \
