@@ -37,8 +37,12 @@ case $BUILD in
 *) BUILD=$PWD/$BUILD ;;
 esac
 # A and B run the same binary, the test build with its hooks
-# (service/test_hooks.h); only B has the switch set.
+# (service/test_hooks.h); only B has the switch set.  The control needs no
+# hook: there both run the shipped hsmkeyd (B: HK_AUTH_BENCH_B if set).
 export HSMKEYD=$BUILD/service/hsmkeyd-hooked HSMKEY=$BUILD/client/hsmkey
+if [ "${HK_AUTH_BENCH_CONTROL:-no}" = yes ]; then
+	HSMKEYD=$BUILD/service/hsmkeyd
+fi
 BENCH=$BUILD/tests/auth_bench
 for p in "$HSMKEYD" "$HSMKEY" "$BENCH"; do
 	[ -x "$p" ] || {
@@ -90,6 +94,8 @@ start_a()
 }
 
 B_NAME=without
+A_NAME="with auth"
+COST_OF=auth
 if [ "${HK_AUTH_BENCH_CONTROL:-no}" = yes ]; then
 	echo "auth_bench: CONTROL RUN: both services authenticate"
 	B_NAME="B (auth)"
@@ -101,6 +107,8 @@ if [ "${HK_AUTH_BENCH_CONTROL:-no}" = yes ]; then
 		}
 		echo "auth_bench: A is $HSMKEYD, B is $HK_AUTH_BENCH_B"
 		B_NAME="B (other build)"
+		A_NAME="A (this build)"
+		COST_OF="A's build"
 	fi
 fi
 echo "auth_bench: $THREADS client threads, $ROUNDS rounds of ${SECS} s," \
@@ -125,8 +133,8 @@ for ((i = 1; i <= ROUNDS; i++)); do
 	hk_stop "$B_PID" >/dev/null
 	printf '%s\n' "$out" | grep '^pair ' >>"$T/pairs"
 	printf '%s\n' "$out" | grep '^total ' | tee -a "$T/totals" |
-	    awk -v i="$i" -v b="$B_NAME" '{ printf "round %d: with auth " \
-	    "%8.1f signs/s   %s %8.1f signs/s   cost %5.2f%%\n", i,
+	    awk -v i="$i" -v a="$A_NAME" -v b="$B_NAME" '{ printf "round %d: " \
+	    "%s %8.1f signs/s   %s %8.1f signs/s   cost %5.2f%%\n", i, a,
 	    $3 / $4, b, $6 / $7, 100 * (1 - ($3 / $4) / ($6 / $7)) }'
 done
 # how the rounds spread: their costs' standard deviation and the standard
@@ -138,18 +146,20 @@ END { if (n > 1) {
 	    "%.2f%%, standard error of the mean %.2f%%\n", s / n, sd,
 	    sd / sqrt(n)
 } }' "$T/totals"
-awk -v name="$B_NAME" '{ a += $3; as += $4; b += $6; bs += $7 } END {
-	printf "all rounds: with auth %8.1f signs/s   %s %8.1f signs/s\n",
-	    a / as, name, b / bs
-	printf "ratio A/B %.4f: auth costs %.2f%% of sign " \
-	    "throughput\n", (a / as) / (b / bs), 100 * (1 - (a / as) / (b / bs))
+awk -v an="$A_NAME" -v name="$B_NAME" -v what="$COST_OF" \
+    '{ a += $3; as += $4; b += $6; bs += $7 } END {
+	printf "all rounds: %s %8.1f signs/s   %s %8.1f signs/s\n",
+	    an, a / as, name, b / bs
+	printf "ratio A/B %.4f: %s costs %.2f%% of sign " \
+	    "throughput\n", (a / as) / (b / bs), what,
+	    100 * (1 - (a / as) / (b / bs))
 }' "$T/totals"
 # the spread: each pair of phases' own cost, sorted
 awk '$6 > 0 { printf "%.6f\n", 100 * (1 - $4 / $6) }' "$T/pairs" |
     sort -g >"$T/costs"
 awk '{ c[NR] = $1; if ($1 > 0) slower++ } END {
 	printf "pairs of phases: %d; cost per pair: median %.2f%%, " \
-	    "quartiles %.2f%% .. %.2f%%; auth slower in %d%% of pairs\n",
+	    "quartiles %.2f%% .. %.2f%%; A slower in %d%% of pairs\n",
 	    NR, c[int((NR + 1) / 2)], c[int((NR + 3) / 4)],
 	    c[int((3 * NR + 3) / 4)], 100 * slower / NR
 }' "$T/costs"
