@@ -13,7 +13,7 @@
 #include "nonce.h"
 #include "reply.h"
 #include "server.h"
-#include "test_hooks.h"
+#include "testhooks.h"
 #include "wire.h"
 
 #define MSG_MAX 512
@@ -196,7 +196,7 @@ auth_check(struct server *sv, struct token_session *s, const uint8_t *msg,
 		}
 		return refuse(a, r, "malformed", 0, 0, why);
 	}
-	if (test_hooks_skip_auth()) {
+	if (testhooks_skip_auth()) {
 		return 0;
 	}
 	if ((r = check_secret_and_mac(sv, s, a, now)) != 0 ||

@@ -12,7 +12,7 @@
 #include "hk_err.h"
 #include "log.h"
 #include "ops.h"
-#include "test_hooks.h"
+#include "testhooks.h"
 #include "wire.h"
 
 static int
@@ -157,7 +157,7 @@ granted(struct dispatch_ctx *ctx, const struct dispatch_op *op,
 	case NEED_SHOWN: /* the handler shows only what is granted */
 		return 1;
 	case NEED_ANY:
-		return test_hooks_skip_auth() ||
+		return testhooks_skip_auth() ||
 		    clients_any_grant(ctx->sv->clients, ctx->client, subject);
 	case NEED_ADMIN_ALL:
 		return ops_allowed(ctx, CLIENT_OP_ADMIN, NULL);

@@ -8,7 +8,7 @@
 #include "hk_err.h"
 #include "log.h"
 #include "server.h"
-#include "test_hooks.h"
+#include "testhooks.h"
 
 static void
 usage(FILE *f)
@@ -45,7 +45,7 @@ main(int argc, char **argv)
 	int	       ch, foreground = 0, r;
 
 	hk_log_init("hsmkeyd", 0, HK_LOG_INFO);
-	test_hooks_init();
+	testhooks_init();
 	while ((ch = getopt_long(argc, argv, "c:fh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':

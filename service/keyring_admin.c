@@ -17,7 +17,7 @@
 #include "keyring_int.h"
 #include "log.h"
 #include "wire.h"
-#include "test_hooks.h"
+#include "testhooks.h"
 
 /* The newest active version of rec, 0 if none. */
 static uint32_t
@@ -185,11 +185,11 @@ keygen(struct token_session *s, const char *name, hk_alg alg, uint32_t version,
 	spec.id_len = strlen(label);
 	spec.start_ms = now;
 	spec.can_sign = can_sign;
-	spec.pub_session = !test_hooks_public_objects();
+	spec.pub_session = !testhooks_public_objects();
 	if ((r = token_generate(s, &spec, &nk->priv, &pub)) != 0) {
 		return r;
 	}
-	if (test_hooks_public_objects()) {
+	if (testhooks_public_objects()) {
 		nk->pub = pub; /* the old way: kept in the token, not read */
 		return 0;
 	}
@@ -290,17 +290,17 @@ create_in_token(struct keyring *kr, struct token_session *s,
 	if ((r = kr_rec_store(s, rec, metap)) != 0) {
 		return r;
 	}
-	test_hooks_crash_point("create:intent");
+	testhooks_crash_point("create:intent");
 	if ((r = keygen(s, rec->name, rec->alg, 1, 1, now, nk)) != 0) {
 		log_err_r(r, "create %s: key generation failed", rec->name);
 		goto rollback;
 	}
-	test_hooks_crash_point("create:keygen");
+	testhooks_crash_point("create:keygen");
 	commit_version(&rec->v[0], nk, LC_EV_CREATE, now);
 	if ((r = kr_rec_store(s, rec, metap)) != 0) {
 		goto rollback;
 	}
-	test_hooks_crash_point("create:commit");
+	testhooks_crash_point("create:commit");
 	return 0;
 rollback:
 	newkey_discard(s, nk);
@@ -414,7 +414,7 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	    (r = apply_rec(kr, k, &rec, meta)) != 0) {
 		goto out;
 	}
-	test_hooks_crash_point("rotate:intent");
+	testhooks_crash_point("rotate:intent");
 	if ((r = keygen(s, k->name, k->alg, version, !stage, now, &nk)) != 0) {
 		log_err_r(r, "rotate %s: key generation failed", k->name);
 		rec.nv--;
@@ -423,11 +423,11 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 		}
 		goto out;
 	}
-	test_hooks_crash_point("rotate:keygen");
+	testhooks_crash_point("rotate:keygen");
 	if ((r = rotate_commit(kr, s, k, &rec, &meta, &nk, stage)) != 0) {
 		goto out;
 	}
-	test_hooks_crash_point("rotate:commit");
+	testhooks_crash_point("rotate:commit");
 	kr_sync_can_sign(kr, s, k, 1);
 	log_info("rotated key %s to v%" PRIu32 "%s", k->name, version,
 	    stage ? " (staged: pending)" : "");

@@ -9,7 +9,7 @@
 #include "convert.h"
 #include "hk_err.h"
 #include "ops.h"
-#include "test_hooks.h"
+#include "testhooks.h"
 #include "wire.h"
 
 #define ARENA_MAX (HK_MAX_BATCH * 2 + 64)
@@ -113,7 +113,7 @@ ops_fail(struct dispatch_reply *rep, int r, const char *fmt, ...)
 int
 ops_allowed(struct dispatch_ctx *ctx, enum client_op op, const char *key)
 {
-	if (test_hooks_skip_auth()) {
+	if (testhooks_skip_auth()) {
 		return 1;
 	}
 	return clients_allowed(ctx->sv->clients, ctx->client, op, key);
@@ -190,6 +190,6 @@ ops_shown(void *arg, const char *name)
 {
 	struct dispatch_ctx *ctx = arg;
 
-	return test_hooks_skip_auth() ||
+	return testhooks_skip_auth() ||
 	    clients_any_grant(ctx->sv->clients, ctx->client, name);
 }

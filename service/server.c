@@ -29,7 +29,7 @@
 #include "metrics.h"
 #include "reply.h"
 #include "server.h"
-#include "test_hooks.h"
+#include "testhooks.h"
 #include "transport.h"
 #include "wire.h"
 

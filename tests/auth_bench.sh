@@ -37,7 +37,7 @@ case $BUILD in
 *) BUILD=$PWD/$BUILD ;;
 esac
 # A and B run the same binary, the test build with its hooks
-# (service/test_hooks.h); only B has the switch set.  The control needs no
+# (service/testhooks.h); only B has the switch set.  The control needs no
 # hook: there both run the shipped hsmkeyd (B: HK_AUTH_BENCH_B if set).
 export HSMKEYD=$BUILD/service/hsmkeyd-hooked HSMKEY=$BUILD/client/hsmkey
 if [ "${HK_AUTH_BENCH_CONTROL:-no}" = yes ]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #
 # test_crash.sh: crash consistency of create and rotate.  For each crash
-# point hsmkeyd-hooked (the test build, service/test_hooks.h) kills itself
+# point hsmkeyd-hooked (the test build, service/testhooks.h) kills itself
 # with SIGKILL (HSMKEYD_TEST_CRASH_AT) in the
 # middle of the operation; after a restart without the variable the
 # service must have repaired or rolled back:

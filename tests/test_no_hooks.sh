@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 #
 # test_no_hooks.sh: the shipped hsmkeyd carries no test or benchmark switch
-# (DESIGN.md "What we ship"; service/test_hooks.h).  The binary names no
-# HSMKEYD_ variable and no benchmark switch, only service/test_hooks.c
+# (DESIGN.md "What we ship"; service/testhooks.h).  The binary names no
+# HSMKEYD_ variable and no benchmark switch, only service/testhooks.c
 # calls getenv() in service/, and the hooked test build, where it exists,
 # is the only binary that has them (so the checks can fail).
 
@@ -37,11 +37,11 @@ else
 fi
 
 others=$(grep -l 'getenv' "$SRC"/service/*.c "$SRC"/service/*.h |
-    grep -v '/test_hooks\.[ch]$' || true)
+    grep -v '/testhooks\.[ch]$' || true)
 if [ -n "$others" ]; then
-	fail "getenv() in service/ outside test_hooks.c: $others"
+	fail "getenv() in service/ outside testhooks.c: $others"
 else
-	ok "no getenv() in service/ but in test_hooks.c"
+	ok "no getenv() in service/ but in testhooks.c"
 fi
 
 hk_finish

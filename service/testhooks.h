@@ -1,37 +1,37 @@
 /*
- * test_hooks.h: the only switches the tests and benchmarks have inside
+ * testhooks.h: the only switches the tests and benchmarks have inside
  * hsmkeyd.  They exist only in a build configured with -Dtest_hooks=true,
  * and then only in the binary hsmkeyd-hooked (tests/, never installed):
- * there they read the environment once, in test_hooks_init().
+ * there they read the environment once, in testhooks_init().
  *
  * In every other build each hook is a constant and the code behind it is
  * compiled out: a shipped hsmkeyd has no path that skips authentication,
  * kills itself or makes keys differently, and names no such variable.
  *
- * Thread-safety: test_hooks_init() runs once before any thread starts;
+ * Thread-safety: testhooks_init() runs once before any thread starts;
  * the other calls only read.
  */
-#ifndef HK_TEST_HOOKS_H
-#define HK_TEST_HOOKS_H
+#ifndef HK_TESTHOOKS_H
+#define HK_TESTHOOKS_H
 
 #ifdef HK_TEST_HOOKS
 
-/* Reads the hooks' environment variables (see test_hooks.c). */
-void test_hooks_init(void);
+/* Reads the hooks' environment variables (see testhooks.c). */
+void testhooks_init(void);
 /* 1 if authentication is off (auth benchmark's comparison service). */
-int test_hooks_skip_auth(void);
+int testhooks_skip_auth(void);
 /* SIGKILLs the process if the crash point named point was asked for. */
-void test_hooks_crash_point(const char *point);
+void testhooks_crash_point(const char *point);
 /* 1 if new versions get a public key object, as older hsmkey made them. */
-int test_hooks_public_objects(void);
+int testhooks_public_objects(void);
 
 #else
 
-#define test_hooks_init()	    ((void)0)
-#define test_hooks_skip_auth()	    0
-#define test_hooks_crash_point(p)   ((void)(p))
-#define test_hooks_public_objects() 0
+#define testhooks_init()	   ((void)0)
+#define testhooks_skip_auth()	   0
+#define testhooks_crash_point(p)   ((void)(p))
+#define testhooks_public_objects() 0
 
 #endif /* HK_TEST_HOOKS */
 
-#endif /* HK_TEST_HOOKS_H */
+#endif /* HK_TESTHOOKS_H */

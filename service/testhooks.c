@@ -1,5 +1,5 @@
 /*
- * test_hooks.c: the hooks of hsmkeyd-hooked (see test_hooks.h).  Compiled
+ * testhooks.c: the hooks of hsmkeyd-hooked (see testhooks.h).  Compiled
  * only with -Dtest_hooks=true, into the test binary alone.
  *
  *   HSMKEYD_BENCH_SKIP_AUTH=yes-i-am-a-benchmark  no client lookup, MAC,
@@ -10,7 +10,7 @@
  *       (a public key object each, no public key in the record)
  */
 #ifndef HK_TEST_HOOKS
-#error "test_hooks.c is built only with -Dtest_hooks=true"
+#error "testhooks.c is built only with -Dtest_hooks=true"
 #endif
 
 #include <signal.h>
@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "test_hooks.h"
+#include "testhooks.h"
 
 static int	   skip_auth;
 static int	   public_objects;
@@ -33,7 +33,7 @@ env_is(const char *name, const char *value)
 }
 
 void
-test_hooks_init(void)
+testhooks_init(void)
 {
 	skip_auth = env_is("HSMKEYD_BENCH_SKIP_AUTH", "yes-i-am-a-benchmark");
 	public_objects = env_is("HSMKEYD_TEST_PUBLIC_OBJECTS", "yes");
@@ -46,13 +46,13 @@ test_hooks_init(void)
 }
 
 int
-test_hooks_skip_auth(void)
+testhooks_skip_auth(void)
 {
 	return skip_auth;
 }
 
 void
-test_hooks_crash_point(const char *point)
+testhooks_crash_point(const char *point)
 {
 	if (crash_at != NULL && strcmp(crash_at, point) == 0) {
 		log_warnx(
@@ -62,7 +62,7 @@ test_hooks_crash_point(const char *point)
 }
 
 int
-test_hooks_public_objects(void)
+testhooks_public_objects(void)
 {
 	return public_objects;
 }
