@@ -260,6 +260,9 @@ clients_secret(struct clients *c, const char *id, uint32_t secret_no,
 		if (cl->secrets[i].number != secret_no) {
 			continue;
 		}
+		if (cl->secrets[i].revoked) {
+			goto out; /* its revocation is not yet durable */
+		}
 		if (cl->secrets[i].expires_ms != 0 &&
 		    now_ms >= cl->secrets[i].expires_ms) {
 			*whyp = "secret expired";

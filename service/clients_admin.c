@@ -30,24 +30,28 @@ client_store(struct token_session *s, const struct client *cl,
 	Hsmkey__Store__V1__StoredSecret *ssp[CLIENTS_MAX_SECRETS];
 	char				*grants[CLIENTS_MAX_GRANTS];
 	char				 label[TOKEN_LABEL_MAX];
-	size_t				 i;
+	size_t				 i, n;
 	int				 r;
 
 	for (i = 0; i < cl->ngrants; i++) {
 		grants[i] = cl->grants[i].text;
 	}
-	for (i = 0; i < nsecrets; i++) {
-		hsmkey__store__v1__stored_secret__init(&ss[i]);
-		ss[i].number = secrets[i].number;
-		ss[i].created_ms = secrets[i].created_ms;
-		ss[i].expires_ms = secrets[i].expires_ms;
-		ssp[i] = &ss[i];
+	for (i = 0, n = 0; i < nsecrets; i++) {
+		if (secrets[i].revoked) {
+			continue; /* a revocation this record makes durable */
+		}
+		hsmkey__store__v1__stored_secret__init(&ss[n]);
+		ss[n].number = secrets[i].number;
+		ss[n].created_ms = secrets[i].created_ms;
+		ss[n].expires_ms = secrets[i].expires_ms;
+		ssp[n] = &ss[n];
+		n++;
 	}
 	sc.generation = *genp + 1;
 	sc.id = (char *)cl->id;
 	sc.n_grants = cl->ngrants;
 	sc.grants = grants;
-	sc.n_secrets = nsecrets;
+	sc.n_secrets = n;
 	sc.secrets = ssp;
 	sc.created_ms = cl->created_ms;
 	sc.next_secret = cl->next_secret;
@@ -327,6 +331,40 @@ out:
 	return r;
 }
 
+/*
+ * Drops from memory the secrets of cl whose revocation the token's record
+ * now holds, and destroys their key objects.  With the admin lock held.
+ */
+static void
+forget_revoked(struct clients *c, struct token_session *s, struct client *cl)
+{
+	token_obj_t keys[CLIENTS_MAX_SECRETS];
+	uint32_t    numbers[CLIENTS_MAX_SECRETS];
+	size_t	    i, n = 0, k = 0;
+	int	    r;
+
+	pthread_rwlock_wrlock(&c->lock);
+	for (i = 0; i < cl->nsecrets; i++) {
+		if (cl->secrets[i].revoked) {
+			numbers[k] = cl->secrets[i].number;
+			keys[k++] = cl->secrets[i].key;
+		} else {
+			cl->secrets[n++] = cl->secrets[i];
+		}
+	}
+	cl->nsecrets = n;
+	pthread_rwlock_unlock(&c->lock);
+	for (i = 0; i < k; i++) {
+		if ((r = token_destroy(s, keys[i])) != 0 &&
+		    r != HK_ERR_NOT_FOUND) {
+			log_err_r(r,
+			    "client %s: cannot destroy revoked secret %" PRIu32
+			    " (the next start removes it)",
+			    cl->id, numbers[i]);
+		}
+	}
+}
+
 int
 clients_rotate(struct clients *c, struct token_session *s, const char *id,
     uint8_t secret[HK_SECRET_LEN], uint32_t *secret_nop, uint64_t *expiresp)
@@ -373,6 +411,7 @@ clients_rotate(struct clients *c, struct token_session *s, const char *id,
 	cl->generation = gen;
 	cl->meta = meta;
 	pthread_rwlock_unlock(&c->lock);
+	forget_revoked(c, s, cl); /* the record holds their revocation too */
 	*secret_nop = number;
 	*expiresp = sec.expires_ms;
 	log_info("client %s: added secret %" PRIu32, id, number);
@@ -385,50 +424,43 @@ int
 clients_revoke(struct clients *c, struct token_session *s, const char *id,
     uint32_t secret_no)
 {
-	struct secret  draft[CLIENTS_MAX_SECRETS];
 	struct client *cl;
-	token_obj_t    key = TOKEN_OBJ_NONE, meta;
+	token_obj_t    meta;
 	uint64_t       gen;
-	size_t	       i, n = 0;
-	int	       r;
+	size_t	       i;
+	int	       r = HK_ERR_NOT_FOUND;
 
 	if ((cl = admin_find(c, id)) == NULL) {
-		r = HK_ERR_NOT_FOUND;
 		goto out;
 	}
-	for (i = 0; i < cl->nsecrets; i++) {
-		if (cl->secrets[i].number == secret_no) {
-			key = cl->secrets[i].key;
-		} else {
-			draft[n++] = cl->secrets[i];
-		}
+	for (i = 0; i < cl->nsecrets && cl->secrets[i].number != secret_no;
+	     i++) {
+		;
 	}
-	if (key == TOKEN_OBJ_NONE) {
-		r = HK_ERR_NOT_FOUND;
+	if (i == cl->nsecrets) {
 		goto out;
 	}
-	/* refuse at once: drop it from memory before the token work */
+	/* refused from now on, also when the token write below fails; a
+	 * revoked secret found here again is a retry that finishes it */
 	pthread_rwlock_wrlock(&c->lock);
-	memcpy(cl->secrets, draft, sizeof(draft));
-	cl->nsecrets = n;
+	cl->secrets[i].revoked = 1;
 	pthread_rwlock_unlock(&c->lock);
 	cl_forget_day_keys(cl, secret_no);
 	gen = cl->generation;
 	meta = cl->meta;
-	if ((r = client_store(s, cl, draft, n, &gen, &meta)) != 0) {
+	if ((r = client_store(
+		 s, cl, cl->secrets, cl->nsecrets, &gen, &meta)) != 0) {
+		log_err_r(r,
+		    "client %s: secret %" PRIu32 " is refused, but the token "
+		    "did not record its revocation: retry the revoke",
+		    id, secret_no);
 		goto out;
 	}
 	pthread_rwlock_wrlock(&c->lock);
 	cl->generation = gen;
 	cl->meta = meta;
 	pthread_rwlock_unlock(&c->lock);
-	if ((r = token_destroy(s, key)) != 0 && r != HK_ERR_NOT_FOUND) {
-		log_err_r(r,
-		    "client %s: cannot destroy secret %" PRIu32
-		    " (the next start removes it)",
-		    id, secret_no);
-	}
-	r = 0;
+	forget_revoked(c, s, cl);
 	log_info("client %s: revoked secret %" PRIu32, id, secret_no);
 out:
 	pthread_mutex_unlock(&c->admin);
@@ -463,14 +495,20 @@ clients_list(struct clients *c, struct clients_info **infosp, size_t *np)
 			    cl->grants[i].text);
 		}
 		ci->ngrants = cl->ngrants;
+		ci->nsecrets = 0;
 		for (i = 0; i < cl->nsecrets; i++) {
-			ci->secrets[i].number = cl->secrets[i].number;
-			ci->secrets[i].created_ms = cl->secrets[i].created_ms;
-			ci->secrets[i].expires_ms = cl->secrets[i].expires_ms;
-			ci->secrets[i].last_used_ms =
-			    atomic_load(&cl->secrets[i].last_used_ms);
+			const struct secret	   *x = &cl->secrets[i];
+			struct clients_secret_info *o;
+
+			if (x->revoked) {
+				continue;
+			}
+			o = &ci->secrets[ci->nsecrets++];
+			o->number = x->number;
+			o->created_ms = x->created_ms;
+			o->expires_ms = x->expires_ms;
+			o->last_used_ms = atomic_load(&x->last_used_ms);
 		}
-		ci->nsecrets = cl->nsecrets;
 	}
 	pthread_rwlock_unlock(&c->lock);
 	*infosp = infos;

@@ -34,6 +34,9 @@ struct secret {
 	_Atomic uint64_t last_used_ms;
 	_Atomic uint64_t requests; /* since the service started */
 	_Atomic uint64_t denials;
+	/* refused from the moment it is revoked; kept here until a record
+	 * without it is durable in the token (a retry finishes it) */
+	int revoked;
 };
 
 struct grant {

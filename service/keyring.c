@@ -147,7 +147,7 @@ kr_key_new(const struct kr_rec *rec, token_obj_t meta)
 			kr_key_free(k);
 			return NULL;
 		}
-		k->nv = i + 1;
+		k->nv = k->vcap = i + 1;
 		k->v[i]->key = k;
 		k->v[i]->rec = rec->v[i];
 		if (kr_version_own_spki(k->v[i]) != 0) {
@@ -166,7 +166,7 @@ kr_key_free(struct kr_key *k)
 	if (k == NULL) {
 		return;
 	}
-	for (i = 0; i < k->nv; i++) {
+	for (i = 0; i < k->vcap; i++) {
 		kr_version_free(k->v[i]);
 	}
 	free(k->v);

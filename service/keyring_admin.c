@@ -83,14 +83,14 @@ apply_rec(struct keyring *kr, struct kr_key *k, const struct kr_rec *rec,
     token_obj_t meta)
 {
 	struct kr_version **nv = NULL;
-	size_t		    i, n = k->nv;
+	size_t		    i, cap = k->vcap;
 	int		    r = 0;
 
-	if (rec->nv > k->nv) {
+	if (rec->nv > k->vcap) {
 		if ((nv = calloc(rec->nv, sizeof(*nv))) == NULL) {
 			return HK_ERR_NOMEM;
 		}
-		for (i = k->nv; i < rec->nv; i++) {
+		for (i = k->vcap; i < rec->nv; i++) {
 			if ((nv[i] = calloc(1, sizeof(*nv[i]))) == NULL) {
 				r = HK_ERR_NOMEM;
 				goto out;
@@ -100,15 +100,17 @@ apply_rec(struct keyring *kr, struct kr_key *k, const struct kr_rec *rec,
 	}
 	pthread_rwlock_wrlock(&kr->lock);
 	if (nv != NULL) {
-		for (i = 0; i < k->nv; i++) {
+		for (i = 0; i < k->vcap; i++) {
 			nv[i] = k->v[i];
 		}
 		free(k->v);
 		k->v = nv;
-		kr->nversions += rec->nv - k->nv;
-		k->nv = rec->nv;
+		k->vcap = rec->nv;
 		nv = NULL;
 	}
+	/* fewer versions than in memory: withdrawn intents (rotate_locked) */
+	kr->nversions = kr->nversions - k->nv + rec->nv;
+	k->nv = rec->nv;
 	for (i = 0; i < rec->nv; i++) {
 		k->v[i]->rec = rec->v[i];
 		if (kr_version_own_spki(k->v[i]) != 0) {
@@ -122,7 +124,7 @@ apply_rec(struct keyring *kr, struct kr_key *k, const struct kr_rec *rec,
 	pthread_rwlock_unlock(&kr->lock);
 out:
 	if (nv != NULL) {
-		for (i = n; i < rec->nv; i++) {
+		for (i = cap; i < rec->nv; i++) {
 			kr_version_free(nv[i]);
 		}
 		free(nv);

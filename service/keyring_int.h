@@ -82,8 +82,12 @@ struct kr_key {
 	struct keyring_policy policy;
 	struct kr_version   **v;
 	size_t		      nv;
-	token_obj_t	      meta;
-	struct kr_key	     *next; /* hash chain */
+	/* version structs allocated in v[] (>= nv): those past nv were
+	 * intents withdrawn after a failed key generation, kept (a struct is
+	 * never freed before keyring_free()) and reused by the next one */
+	size_t	       vcap;
+	token_obj_t    meta;
+	struct kr_key *next; /* hash chain */
 };
 
 struct keyring {

@@ -124,7 +124,8 @@ find_obj(const struct load_state *ls, const char *label,
 	return NULL;
 }
 
-static void
+/* Removes the unused objects labelled as version of key name; how many. */
+static size_t
 destroy_version_objects(struct token_session *s, struct load_state *ls,
     const char *name, uint32_t version)
 {
@@ -132,7 +133,7 @@ destroy_version_objects(struct token_session *s, struct load_state *ls,
 		TOKEN_CLASS_PUBLIC };
 	const struct token_object    *o;
 	char			      label[TOKEN_LABEL_MAX];
-	size_t			      i, idx;
+	size_t			      i, idx, n = 0;
 	int			      r;
 
 	kr_key_label(label, sizeof(label), name, version);
@@ -144,8 +145,10 @@ destroy_version_objects(struct token_session *s, struct load_state *ls,
 				log_err_r(r, "cannot remove %s", label);
 			}
 			ls->used[idx] = 1;
+			n++;
 		}
 	}
+	return n;
 }
 
 /*
@@ -228,7 +231,17 @@ load_key(struct keyring *kr, struct token_session *s, struct load_state *ls,
 		return HK_ERR_NOMEM;
 	}
 	for (i = 0; i < k->nv; i++) {
-		attach_objects(ls, k, k->v[i]);
+		if (k->v[i]->rec.state != LC_DESTROYED) {
+			attach_objects(ls, k, k->v[i]);
+		} else if (destroy_version_objects(
+			       s, ls, k->name, k->v[i]->rec.version) > 0) {
+			/* the record said destroyed, then the process died
+			 * before the objects went: finish the destruction */
+			log_warnx("key %s v%" PRIu32
+				  ": destroyed, but its key "
+				  "objects were still in the token: removed",
+			    k->name, k->v[i]->rec.version);
+		}
 	}
 	/* copies are made at first use: a token of thousands of keys starts
 	 * faster and smaller */

@@ -134,7 +134,14 @@ ops_client_revoke(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 		    req->secret_no);
 	}
 	if (r != 0) {
-		return ops_fail(rep, r, "cannot revoke: %s", hk_strerror(r));
+		/* refused from now on, but not yet durable: say so */
+		return ops_fail(rep, r,
+		    "secret %" PRIu32
+		    " of client '%s' is refused from now on, "
+		    "but the token did not record its revocation (%s): run "
+		    "the "
+		    "revoke again",
+		    req->secret_no, req->id, hk_strerror(r));
 	}
 	return ops_result(rep, HSMKEY__V1__RESPONSE__RESULT_PING, &done, NULL);
 }

@@ -119,9 +119,11 @@ run(struct server *sv, struct token_session *s, struct auth *a,
 	size_t		       blen = 0;
 	int		       r;
 
-	if ((r = dispatch(&ctx, a->env->request.data, a->env->request.len,
-		 &body, &blen, &res)) == 0) {
-		ran(sv, a, &res, o);
+	r = dispatch(&ctx, a->env->request.data, a->env->request.len, &body,
+	    &blen, &res);
+	/* what ran is audited, also when its reply cannot be made */
+	ran(sv, a, &res, o);
+	if (r == 0) {
 		if (a->cached != NULL) {
 			/* the reply's MAC hides the wait for its memory */
 			nonce_cache_prefetch_reply(a->cached);
@@ -158,9 +160,10 @@ serve(struct server *sv, struct token_session *s, struct transport *tr,
 		refused(&a, &o);
 	}
 	if (r != 0) {
+		/* o.audit stays: a change that was made gets its audit line
+		 * even when its own reply could not be made */
 		log_err_r(r, "request failed");
-		o.op = "internal";
-		o.audit = 0;
+		o.op = o.op != NULL ? o.op : "internal";
 		free(o.reply);
 		if (reply_error(&a, HSMKEY__V1__STATUS__STATUS_INTERNAL,
 			"internal error: see the service log", &o.reply,
