@@ -360,8 +360,12 @@ reload(void)
 	FILE	    *f;
 
 	if (path == NULL || stat(path, &st) != 0) {
-		nrules = 0;
+		nrules = 0; /* no file: no rules */
 		ctl_seen = 0;
+		if (log_fd != -1) {
+			close(log_fd);
+			log_fd = -1;
+		}
 		return;
 	}
 	if (ctl_seen && same_file(&st, &ctl_st)) {
@@ -413,7 +417,8 @@ fires(struct fp_rule *r)
 	if (r->seen <= r->after || (r->count != 0 && r->fired >= r->count)) {
 		return 0;
 	}
-	if (r->prob < 1 && rand_r(&prob_seed) >= r->prob * ((double)RAND_MAX + 1)) {
+	if (r->prob < 1 &&
+	    rand_r(&prob_seed) >= r->prob * ((double)RAND_MAX + 1)) {
 		return 0;
 	}
 	r->fired++;
@@ -448,8 +453,8 @@ call_leave(int call)
 
 /*
  * The rules for one call of call: kills the process, or waits for a limit
- * and then sleeps for the delays.  Returns CKR_OK to go on to the real function (then
- * the caller must call_leave()), else the injected error.
+ * and then sleeps for the delays.  Returns CKR_OK to go on to the real
+ * function (then the caller must call_leave()), else the injected error.
  */
 static CK_RV
 call_enter(int call)
