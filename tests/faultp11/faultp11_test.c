@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -120,15 +121,15 @@ sign(size_t i)
 	return f->C_Sign(sessions[i], digest, sizeof(digest), sig, &len);
 }
 
-/* Lines of the log holding word. */
+/* Lines of file holding word. */
 static int
-log_lines(const char *word)
+file_lines(const char *path, const char *word)
 {
 	char  line[512];
 	FILE *fp;
 	int   n = 0;
 
-	if ((fp = fopen(logpath, "r")) == NULL) {
+	if ((fp = fopen(path, "r")) == NULL) {
 		return 0;
 	}
 	while (fgets(line, sizeof(line), fp) != NULL) {
@@ -136,6 +137,13 @@ log_lines(const char *word)
 	}
 	fclose(fp);
 	return n;
+}
+
+/* Lines of the module's log holding word. */
+static int
+log_lines(const char *word)
+{
+	return file_lines(logpath, word);
 }
 
 static void
@@ -189,6 +197,16 @@ test_fail_after(void)
 static void
 test_malformed(void)
 {
+	char errpath[PATH_MAX];
+	int  saved, fd;
+
+	/* stderr to a file for a while: each bad line reported once */
+	testtoken_path(errpath, sizeof(errpath), "stderr");
+	fflush(stderr);
+	TRUE((saved = dup(STDERR_FILENO)) != -1);
+	TRUE((fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600)) != -1);
+	TRUE(dup2(fd, STDERR_FILENO) == STDERR_FILENO);
+	close(fd);
 	write_ctl(
 	    "fail C_Sign CKR_NO_SUCH_THING\nfial C_Sign CKR_DEVICE_ERROR\n"
 	    "fail C_Nope CKR_DEVICE_ERROR\ndelay C_Sign fast\n"
@@ -197,6 +215,32 @@ test_malformed(void)
 	EQ_INT(sign(0), CKR_DEVICE_MEMORY);
 	EQ_INT(sign(0), CKR_OK);
 	EQ_INT(sign(0), CKR_OK);
+	fflush(stderr);
+	TRUE(dup2(saved, STDERR_FILENO) == STDERR_FILENO);
+	close(saved);
+	EQ_INT(file_lines(errpath, "faultp11: control line "), 6);
+	EQ_INT(
+	    file_lines(errpath, "faultp11: control line 2: unknown keyword"),
+	    1);
+	EQ_INT(file_lines(errpath, "control line 7"), 0);
+}
+
+/* prob 0.5 over 400 calls, with a seed: about half fail. */
+static void
+test_prob(void)
+{
+	CK_SESSION_INFO info;
+	int		i, failed = 0;
+
+	write_ctl(
+	    "seed 7\nfail C_GetSessionInfo CKR_DEVICE_REMOVED prob 0.5\n");
+	for (i = 0; i < 400; i++) {
+		failed += f->C_GetSessionInfo(sessions[0], &info) ==
+		    CKR_DEVICE_REMOVED;
+	}
+	fprintf(stderr, "prob 0.5: %d of 400 failed\n", failed);
+	TRUE(failed > 120 && failed < 280);
+	write_ctl("");
 }
 
 static void
@@ -334,6 +378,7 @@ test_all(void)
 	test_fail_count();
 	test_fail_after();
 	test_malformed();
+	test_prob();
 	test_delay();
 	test_limit();
 	test_kill();
