@@ -14,7 +14,8 @@
  * starts a comment:
  *
  *   fail FUNC RV [OPTS]	return RV instead of calling FUNC
- *   delay FUNC TIME [OPTS]	sleep TIME (e.g. 500us, 5ms, 1s) before FUNC
+ *   delay FUNC TIME [OPTS]	sleep TIME (500us, 5ms, 1s; a bare number is
+ *				ms) before FUNC, inside FUNC's `limit` slot
  *   kill FUNC [OPTS]		SIGKILL the calling process at FUNC
  *   limit FUNC N		at most N calls of FUNC inside the real module
  *				at once, the others wait (`limit * N`: all
@@ -24,14 +25,19 @@
  *   module PATH		the real module (read once, at load)
  *
  *   OPTS: after N (the first N calls pass), count N (fire on N calls only),
- *	   prob P (fire with probability P, 0..1).
+ *	   prob P (fire with probability P, 0..1); any order, combined.  kill
+ *	   fires once (the process is gone).
  *   FUNC: a CK_FUNCTION_LIST name (C_Sign) or `*` for every function.
  *   RV:   CKR_DEVICE_ERROR, CKR_SESSION_HANDLE_INVALID, ... (see rv_names)
  *	   or a number (0x30).
  *
- * A rule counts the calls of its functions from the moment the file holding
- * it was read: any change of the file resets every counter, even of rules
- * whose text did not change.  Several fail rules may match a call: the
+ * Examples: `fail C_Sign CKR_DEVICE_ERROR after 10 count 3` (calls 11 to 13
+ * fail), `delay C_Sign 5ms` + `limit C_Sign 16` (a network HSM), `kill
+ * C_CreateObject after 2` (dies at the 3rd call).
+ *
+ * A rule counts the calls of its functions (also those another rule
+ * failed) from the moment the file holding it was read: any change of the
+ * file resets every counter, even of rules whose text did not change.  Several fail rules may match a call: the
  * first that fires wins; delays of all firing rules add up.  A malformed
  * line is reported once (per version of the file) on stderr as "faultp11:
  * control line N: ..." and ignored.  Log lines: "KIND FUNC [RV] call N pid
