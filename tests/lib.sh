@@ -13,7 +13,9 @@
 #	hk_finish		# prints "N passed, N failed", exits 0/1
 #
 # Environment (set by tests/meson.build): HSMKEYD, HSMKEY (paths of the
-# binaries), optional CONCURRENT_SIGN, SOFTHSM_MODULE, HK_KEEP=1 keeps the
+# binaries), optional CONCURRENT_SIGN, SOFTHSM_MODULE, HK_MODULE (the
+# config's [pkcs11] module when set, e.g. tests/faultp11's wrapper; default
+# SOFTHSM_MODULE; pkcs11-tool always uses SOFTHSM_MODULE), HK_KEEP=1 keeps the
 # temp dir for debugging.  Everything a test starts is killed by PID and the
 # temp dir is removed by an EXIT trap, whatever happens.
 #
@@ -189,7 +191,7 @@ log = stderr
 log_level = ${HK_LOG_LEVEL:-info}
 
 [pkcs11]
-module = $SOFTHSM_MODULE
+module = ${HK_MODULE:-$SOFTHSM_MODULE}
 token = pkcs11:token=hsmkey
 pin_file = $T/pin
 
