@@ -208,6 +208,28 @@ path = $T/hsmkey${HK_STATE_TAG:-}.prom
 EOF
 }
 
+# hk_faultp11: the services of this test load the fault-injecting module
+# (tests/faultp11, $FAULTP11) around SoftHSM; call before hk_setup.  After
+# hk_setup, fault_rules LINE... replaces its rules (the control file
+# $FAULT_CTL, written to a temp file and renamed over); each injected
+# fault is a line of $FAULT_LOG.
+hk_faultp11()
+{
+	: "${FAULTP11:?FAULTP11 must name tests/faultp11/faultp11.so}"
+	HK_MODULE=$FAULTP11
+}
+
+fault_rules()
+{
+	FAULT_CTL=$T/faultp11.ctl
+	FAULT_LOG=$T/faultp11.log
+	export FAULTP11_CONTROL=$FAULT_CTL
+	{
+		printf 'log %s\n' "$FAULT_LOG"
+		printf '%s\n' "$@"
+	} >"$FAULT_CTL.tmp" && mv -f "$FAULT_CTL.tmp" "$FAULT_CTL"
+}
+
 # hk_setup [--tcp]: temp dir, SoftHSM token with a random PIN, the service
 # config ($T/hsmkeyd.conf, ipc socket $T/hsmkey.sock, plus a loopback tcp
 # endpoint $HK_TCP_URL with --tcp) and the first admin ($T/admin.cred).

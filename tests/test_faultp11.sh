@@ -11,29 +11,15 @@
 
 . "$(dirname "$0")/lib.sh"
 
-: "${FAULTP11:?FAULTP11 must name tests/faultp11/faultp11.so}"
-HK_MODULE=$FAULTP11
+hk_faultp11
 hk_setup
-CTL=$T/faultp11.ctl
-FLOG=$T/faultp11.log
-export FAULTP11_CONTROL=$CTL
-
-# ctl LINE...: replaces the control file (a temp file renamed over).
-ctl()
-{
-	{
-		printf 'log %s\n' "$FLOG"
-		printf '%s\n' "$@"
-	} >"$CTL.tmp" && mv -f "$CTL.tmp" "$CTL"
-}
-
 # log_count WORDS: lines of the module's log that hold WORDS.
 log_count()
 {
-	grep -c -F -- "$1" "$FLOG" 2>/dev/null || true
+	grep -c -F -- "$1" "$FAULT_LOG" 2>/dev/null || true
 }
 
-ctl '# no rules'
+fault_rules '# no rules'
 hk_start || exit 1
 
 MSG=$T/msg
@@ -48,7 +34,7 @@ check "openssl verifies a signature made through the wrapper" \
 check "no fault logged without rules" [ "$(log_count fail)" -eq 0 ]
 
 # --- a device error on every C_Sign of a key signature
-ctl 'fail C_Sign CKR_DEVICE_ERROR'
+fault_rules 'fail C_Sign CKR_DEVICE_ERROR'
 expect_exit 5 hk sign fk --in "$MSG"
 expect_one_line_error
 expect_exit 5 hk sign fk --in "$MSG"
@@ -57,7 +43,7 @@ check "the module logged the injected C_Sign errors ($n)" [ "$n" -ge 2 ]
 check "hsmkeyd is still running" kill -0 "$HK_PID"
 
 # --- the rule removed: signing works again, same daemon
-ctl '# healed'
+fault_rules '# healed'
 expect_exit 0 hk sign fk --in "$MSG"
 sig_to_file "$HK_OUT" "$T/sig2"
 check "openssl verifies the signature after the fault" \
@@ -65,8 +51,8 @@ check "openssl verifies the signature after the fault" \
 expect_exit 0 hk verify fk --sig "$HK_OUT" --in "$MSG"
 
 # --- the next two C_Sign fail, then it passes by itself
-ctl 'fail C_Sign CKR_DEVICE_ERROR count 2'
-: >"$FLOG"
+fault_rules 'fail C_Sign CKR_DEVICE_ERROR count 2'
+: >"$FAULT_LOG"
 expect_exit 5 hk sign fk --in "$MSG"
 expect_exit 5 hk sign fk --in "$MSG"
 expect_exit 0 hk sign fk --in "$MSG"
@@ -74,8 +60,8 @@ check "count 2: exactly 2 faults logged" \
     [ "$(log_count 'fail C_Sign')" -eq 2 ]
 
 # --- a slow HSM: 50 ms per C_Sign
-ctl 'delay C_Sign 50ms'
-: >"$FLOG"
+fault_rules 'delay C_Sign 50ms'
+: >"$FAULT_LOG"
 t0=${EPOCHREALTIME/./}
 expect_exit 0 hk sign fk --in "$MSG"
 us=$((${EPOCHREALTIME/./} - t0))
@@ -86,7 +72,7 @@ sig_to_file "$HK_OUT" "$T/sig3"
 check "openssl verifies the slow signature" \
     openssl dgst -sha256 -verify "$T/fk.pem" -signature "$T/sig3" "$MSG"
 
-ctl ''
+fault_rules ''
 expect_exit 0 hk sign fk --in "$MSG"
 hk_stop
 hk_finish

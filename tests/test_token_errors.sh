@@ -14,49 +14,35 @@
 
 . "$(dirname "$0")/lib.sh"
 
-: "${FAULTP11:?FAULTP11 must name tests/faultp11/faultp11.so}"
-HK_MODULE=$FAULTP11
+hk_faultp11
 hk_setup
 printf '\n[keys]\ndestroy_delay = 0\n' >>"$T/hsmkeyd.conf"
-CTL=$T/faultp11.ctl
-FLOG=$T/faultp11.log
-export FAULTP11_CONTROL=$CTL
-
-# ctl LINE...: replaces the control file (a temp file renamed over).
-ctl()
-{
-	{
-		printf 'log %s\n' "$FLOG"
-		printf '%s\n' "$@"
-	} >"$CTL.tmp" && mv -f "$CTL.tmp" "$CTL"
-}
-
 MSG=$T/msg
 printf 'nothing half done\n' >"$MSG"
-ctl '# no rules'
+fault_rules '# no rules'
 hk_start || exit 1
 
 note "---- revoke whose record write fails"
 expect_exit 0 hk create rk
 expect_exit 0 hk client add svc --grant 'sign:rk' --out "$T/svc.cred"
 expect_exit 0 "$HSMKEY" --credentials "$T/svc.cred" sign rk --in "$MSG"
-ctl 'fail C_CreateObject CKR_DEVICE_ERROR'
+fault_rules 'fail C_CreateObject CKR_DEVICE_ERROR'
 expect_exit 5 hk client revoke svc --secret 1
 expect_one_line_error
 check "the error says the revocation is not recorded" \
     grep -q 'did not record its revocation' "$T/err"
 expect_exit 3 "$HSMKEY" --credentials "$T/svc.cred" sign rk --in "$MSG"
-check "the failed write was injected" grep -q 'fail C_CreateObject' "$FLOG"
-ctl '# healed'
+check "the failed write was injected" grep -q 'fail C_CreateObject' "$FAULT_LOG"
+fault_rules '# healed'
 expect_exit 0 hk client revoke svc --secret 1
 expect_exit 3 "$HSMKEY" --credentials "$T/svc.cred" sign rk --in "$MSG"
 
 note "---- rotate whose key generation fails"
 expect_exit 0 hk create gk
-ctl 'fail C_GenerateKeyPair CKR_DEVICE_ERROR count 1'
+fault_rules 'fail C_GenerateKeyPair CKR_DEVICE_ERROR count 1'
 expect_exit 5 hk rotate gk --expect 1
 expect_one_line_error
-ctl '# healed'
+fault_rules '# healed'
 expect_exit 0 hk rotate gk --expect 1
 key_versions gk >"$T/gk.v"
 check "gk: primary v2" grep -q '^primary 2$' "$T/gk.v"
@@ -73,7 +59,7 @@ check "dk v1: its private key is in the token" \
     [ "$(token_label_count hsmkey:dk:v1)" -ge 1 ]
 # the record is replaced first (its old object destroyed: call 1), then
 # the version's key objects (call 2): die there
-ctl 'kill C_DestroyObject after 1'
+fault_rules 'kill C_DestroyObject after 1'
 pid=$HK_PID
 expect_fail hk --timeout 5 destroy dk --version 1
 if hk_wait_exit "$pid" 15 && [ "$HK_RC" -eq 137 ]; then
@@ -82,7 +68,7 @@ else
 	fail "hsmkeyd did not die in C_DestroyObject (status ${HK_RC:-?})"
 fi
 hk_forget_pid "$pid"
-ctl '# no rules'
+fault_rules '# no rules'
 hk_start || exit 1
 check "the start logged the leftover objects it removed" \
     grep -q 'key dk v1: destroyed, but its key objects' "$HK_LOG"
