@@ -47,8 +47,22 @@ hk_stop
 note "---- the audit path refuses every write"
 ln -sfn /dev/full "$LINK"
 hk_start || exit 1
+# the writer thread finds out on its first write, which may come just
+# after "ready": wait for its line (bounded)
+logged_within_5s()
+{
+	local i
+
+	for ((i = 0; i < 50; i++)); do
+		if grep -q "$1" "$HK_LOG"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
 check "the service logged why the audit log cannot be written" \
-    grep -q "audit log $LINK cannot be .*: No space left on device" "$HK_LOG"
+    logged_within_5s "audit log $LINK cannot be .*: No space left on device"
 expect_exit 5 hk health
 check "health reports the audit log" \
     grep -q -E "^audit +audit log $LINK cannot be written: No space left on device" "$T/out"
