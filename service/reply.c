@@ -41,9 +41,11 @@ reply_seal(const struct auth *a, const uint8_t *body, size_t blen,
 	    a->maced ? a->daykey : NULL, nonce, nlen, body, blen, outp, lenp);
 }
 
-int
-reply_error(const struct auth *a, int status, const char *message,
-    uint8_t **outp, size_t *lenp)
+/* A Response of status and message, sealed with daykey (NULL: plain) as
+ * the reply to nonce.  Caller must free *outp. */
+static int
+seal_error(const uint8_t *daykey, const uint8_t *nonce, size_t nonce_len,
+    int status, const char *message, uint8_t **outp, size_t *lenp)
 {
 	uint8_t *body = NULL;
 	size_t	 blen;
@@ -52,10 +54,23 @@ reply_error(const struct auth *a, int status, const char *message,
 	*outp = NULL;
 	*lenp = 0;
 	if ((r = dispatch_error(status, message, &body, &blen)) == 0) {
-		r = reply_seal(a, body, blen, outp, lenp);
+		r = hk_seal_response(
+		    daykey, nonce, nonce_len, body, blen, outp, lenp);
 	}
 	free(body);
 	return r;
+}
+
+int
+reply_error(const struct auth *a, int status, const char *message,
+    uint8_t **outp, size_t *lenp)
+{
+	const uint8_t *nonce;
+	size_t	       nlen;
+
+	nonce = auth_nonce(a, &nlen);
+	return seal_error(a->maced ? a->daykey : NULL, nonce, nlen, status,
+	    message, outp, lenp);
 }
 
 static void
@@ -118,10 +133,7 @@ pending_free(struct pending *p)
 static int
 failed_reply(struct pending *p, uint8_t **replyp, size_t *lenp)
 {
-	char	 why[PATH_MAX + 160], msg[PATH_MAX + 320];
-	uint8_t *body = NULL;
-	size_t	 blen;
-	int	 r;
+	char why[PATH_MAX + 160], msg[PATH_MAX + 320];
 
 	if (audit_ready(p->sv->audit, why, sizeof(why))) {
 		snprintf(why, sizeof(why),
@@ -136,14 +148,8 @@ failed_reply(struct pending *p, uint8_t **replyp, size_t *lenp)
 		snprintf(
 		    msg, sizeof(msg), "%s; no signature was returned", why);
 	}
-	if ((r = dispatch_error(HSMKEY__V1__STATUS__STATUS_UNAVAILABLE, msg,
-		 &body, &blen)) != 0) {
-		return r;
-	}
-	r = hk_seal_response(p->maced ? p->daykey : NULL, p->nonce,
-	    p->nonce_len, body, blen, replyp, lenp);
-	free(body);
-	return r;
+	return seal_error(p->maced ? p->daykey : NULL, p->nonce, p->nonce_len,
+	    HSMKEY__V1__STATUS__STATUS_UNAVAILABLE, msg, replyp, lenp);
 }
 
 /* Called by the audit writer once the line is durable (r 0) or not. */

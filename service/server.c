@@ -69,10 +69,8 @@ refused(struct auth *a, struct outcome *o)
 	o->ev.secret = env->secret_no;
 	o->ev.nonce = env->nonce.data;
 	o->ev.nonce_len = env->nonce.len;
-	o->ev.op =
-	    strcmp(a->op, "replay") == 0 || strcmp(a->op, "rate-limited") == 0
-	    ? a->op
-	    : "unauthenticated";
+	o->ev.op = a->op; /* audited: "unauthenticated", "replay" or
+			     "rate-limited" */
 	o->ev.status = a->status;
 }
 
