@@ -535,6 +535,8 @@ hk_service_health(struct hsmkey *h, struct hk_health *hh)
 	hh->versions = w->versions;
 	hh->workers = w->workers;
 	hh->uptime_s = w->uptime_s;
+	hh->token_down_since_ms = w->token_down_since_ms;
+	hh->token_repairs = w->token_repairs;
 	return 0;
 }
 

@@ -497,7 +497,7 @@ cmd_health(struct cli *c, struct cli_args *a)
 	struct hk_health hv, *hh = &hv;
 	const char	*state, *audit;
 	struct hsmkey	*h;
-	char		 up[64];
+	char		 up[64], since[64];
 	int		 healthy;
 	int		 r;
 
@@ -524,6 +524,9 @@ cmd_health(struct cli *c, struct cli_args *a)
 		json_kv_bool(&c->j, "token_ok", hh->token_ok);
 		json_kv_string(&c->j, "token_label", hh->token_label);
 		json_kv_string(&c->j, "token_state", state);
+		json_kv_u64(
+		    &c->j, "token_down_since_ms", hh->token_down_since_ms);
+		json_kv_u64(&c->j, "token_repairs", hh->token_repairs);
 		json_kv_bool(&c->j, "audit_ok", hh->audit_ok);
 		json_kv_string(&c->j, "audit_state", audit);
 		json_kv_u64(&c->j, "keys", hh->keys);
@@ -536,7 +539,17 @@ cmd_health(struct cli *c, struct cli_args *a)
 		printf("status    %s\n", healthy ? "ok" : "degraded");
 		printf("service   hsmkeyd %s (protocol %" PRIu32 ") at %s\n",
 		    hh->version, hh->protocol, hk_client_url(h));
-		printf("token     %s: %s\n", hh->token_label, state);
+		printf("token     %s: %s", hh->token_label, state);
+		if (hh->token_down_since_ms != 0) {
+			cli_fmt_time(
+			    hh->token_down_since_ms, since, sizeof(since));
+			printf(" (down since %s)", since);
+		}
+		if (hh->token_repairs != 0) {
+			printf(" (reconnected %" PRIu64 " times)",
+			    hh->token_repairs);
+		}
+		printf("\n");
 		printf("audit     %s\n", audit);
 		printf("keys      %" PRIu32 " (%" PRIu32 " versions)\n",
 		    hh->keys, hh->versions);

@@ -198,7 +198,9 @@ struct hk_health {
 	const char *audit_state; /* "" if the service gave none */
 	uint32_t    keys, versions, workers;
 	uint64_t    uptime_s;
-	void	   *reply; /* owned */
+	uint64_t    token_down_since_ms; /* 0 while the token is up */
+	uint64_t    token_repairs;	 /* reconnects since the start */
+	void	   *reply;		 /* owned */
 };
 
 /* The service's health.  Caller must hk_health_free(hh) after any call. */

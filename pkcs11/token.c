@@ -119,11 +119,18 @@ token_rv_err(struct token *t, const char *call, CK_RV rv)
 		atomic_store(&t->bad_rv, rv);
 		log_err_r(r, "%s failed: %s (0x%lx)", call,
 		    p11_kit_strerror(rv), (unsigned long)rv);
+		token_trouble(t);
 	} else {
 		log_warnx("%s failed: %s (0x%lx)", call, p11_kit_strerror(rv),
 		    (unsigned long)rv);
 	}
 	return r;
+}
+
+int
+token_rv_session_lost(CK_RV rv)
+{
+	return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED;
 }
 
 int
@@ -370,6 +377,14 @@ login(struct token *t, const char *pin_file)
 		goto out;
 	}
 	if ((r = token_ck(t, "C_Login", rv)) != 0) {
+		if (r == HK_ERR_PIN) {
+			/* a real HSM locks the user after a few wrong PINs:
+			 * this process never tries again */
+			atomic_store(&t->pin_refused, 1);
+			log_warnx("token %s refused the PIN; hsmkeyd will not "
+				  "log in again until it is restarted",
+			    t->label);
+		}
 		goto out;
 	}
 	t->logged_in = 1;
@@ -380,43 +395,81 @@ out:
 }
 
 int
-token_open(struct token **tp, const char *module, const char *uri,
-    const char *pin_file)
+token_attach(struct token *t)
 {
-	struct token	    *t = NULL;
 	CK_C_INITIALIZE_ARGS args;
 	CK_RV		     rv;
-	int		     r = HK_ERR_INTERNAL;
+	int		     r;
 
-	*tp = NULL;
-	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		r = HK_ERR_NOMEM;
-		goto out;
-	}
-	atomic_init(&t->bad_rv, CKR_OK);
-	if (pthread_mutex_init(&t->mu, NULL) != 0) {
-		free(t);
-		t = NULL;
-		goto out;
-	}
-	if ((r = module_load(t, module)) != 0) {
-		goto out;
-	}
 	memset(&args, 0, sizeof(args));
 	args.flags = CKF_OS_LOCKING_OK;
 	rv = t->f->C_Initialize(&args);
 	if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
-		log_info("PKCS#11 module %s already initialised", module);
+		log_info("PKCS#11 module %s already initialised", t->module);
 	} else if ((r = token_ck(t, "C_Initialize", rv)) != 0) {
-		goto out;
+		return r;
 	} else {
 		t->finalize = 1;
 	}
-	if ((r = select_token(t, uri)) != 0 || (r = login(t, pin_file)) != 0) {
-		goto out;
+	return token_find_login(t);
+}
+
+int
+token_find_login(struct token *t)
+{
+	int r;
+
+	if ((r = select_token(t, t->uri)) != 0 ||
+	    (r = login(t, t->pin_file)) != 0) {
+		return r;
 	}
 	log_info(
 	    "token \"%s\" (slot %lu) open", t->label, (unsigned long)t->slot);
+	return 0;
+}
+
+/* A token with its locks and a copy of what token_open() was given. */
+static int
+token_new(struct token **tp, const char *module, const char *uri,
+    const char *pin_file)
+{
+	struct token	    *t;
+	pthread_rwlockattr_t ga;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	atomic_init(&t->bad_rv, CKR_OK);
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_mutex_init(&t->heal_mu, NULL);
+	pthread_cond_init(&t->heal_cv, NULL);
+	/* the healer must get its turn however busy the workers are */
+	pthread_rwlockattr_init(&ga);
+	pthread_rwlockattr_setkind_np(
+	    &ga, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&t->gate, &ga);
+	pthread_rwlockattr_destroy(&ga);
+	*tp = t;
+	if ((module != NULL && (t->module = strdup(module)) == NULL) ||
+	    (uri != NULL && (t->uri = strdup(uri)) == NULL) ||
+	    (pin_file != NULL && (t->pin_file = strdup(pin_file)) == NULL)) {
+		return HK_ERR_NOMEM;
+	}
+	return 0;
+}
+
+int
+token_open(struct token **tp, const char *module, const char *uri,
+    const char *pin_file)
+{
+	struct token *t = NULL;
+	int	      r = HK_ERR_INTERNAL;
+
+	*tp = NULL;
+	if ((r = token_new(&t, module, uri, pin_file)) != 0 ||
+	    (r = module_load(t, module)) != 0 || (r = token_attach(t)) != 0) {
+		goto out;
+	}
 	/* success */
 	*tp = t;
 	t = NULL;
@@ -437,6 +490,57 @@ session_close(struct token *t, CK_SESSION_HANDLE h)
 }
 
 void
+token_detach(struct token *t, int finalize)
+{
+	struct token_session *s;
+	CK_RV		      rv;
+
+	for (s = t->sessions; s != NULL; s = s->next) {
+		if (s->h != CK_INVALID_HANDLE) {
+			(void)t->f->C_CloseSession(s->h);
+			s->h = CK_INVALID_HANDLE;
+		}
+	}
+	if (t->logged_in) {
+		rv = t->f->C_Logout(t->login);
+		if (rv != CKR_OK && rv != CKR_USER_NOT_LOGGED_IN && finalize) {
+			log_debug("C_Logout: %s", p11_kit_strerror(rv));
+		}
+		t->logged_in = 0;
+	}
+	if (t->have_login) {
+		(void)t->f->C_CloseSession(t->login);
+		t->have_login = 0;
+	}
+	if (finalize && t->finalize) {
+		(void)t->f->C_Finalize(NULL);
+		t->finalize = 0;
+	}
+}
+
+int
+token_reopen_sessions(struct token *t)
+{
+	struct token_session *s;
+	int		      r;
+
+	for (s = t->sessions; s != NULL; s = s->next) {
+		if (s->h != CK_INVALID_HANDLE) {
+			(void)t->f->C_CloseSession(s->h);
+			s->h = CK_INVALID_HANDLE;
+		}
+		if ((r = token_ck(t, "C_OpenSession",
+			 t->f->C_OpenSession(t->slot,
+			     CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+			     &s->h))) != 0) {
+			s->h = CK_INVALID_HANDLE;
+			return r;
+		}
+	}
+	return 0;
+}
+
+void
 token_close(struct token *t)
 {
 	struct token_session *s;
@@ -448,7 +552,9 @@ token_close(struct token *t)
 	if (t->f != NULL) {
 		while ((s = t->sessions) != NULL) {
 			t->sessions = s->next;
-			session_close(t, s->h);
+			if (s->h != CK_INVALID_HANDLE) {
+				session_close(t, s->h);
+			}
 			free(s);
 		}
 		if (t->logged_in) {
@@ -465,7 +571,13 @@ token_close(struct token *t)
 		}
 		p11_kit_module_release(t->f);
 	}
+	pthread_rwlock_destroy(&t->gate);
+	pthread_cond_destroy(&t->heal_cv);
+	pthread_mutex_destroy(&t->heal_mu);
 	pthread_mutex_destroy(&t->mu);
+	free(t->module);
+	free(t->uri);
+	free(t->pin_file);
 	free(t);
 }
 
@@ -478,7 +590,7 @@ token_label(const struct token *t)
 int
 token_healthy(const struct token *t)
 {
-	return atomic_load(&t->bad_rv) == CKR_OK;
+	return !atomic_load(&t->down) && atomic_load(&t->bad_rv) == CKR_OK;
 }
 
 const char *
@@ -486,6 +598,13 @@ token_state(const struct token *t)
 {
 	CK_RV rv = atomic_load(&t->bad_rv);
 
+	if (atomic_load(&t->pin_refused)) {
+		return "the token refused the PIN: fix the PIN file and "
+		       "restart hsmkeyd";
+	}
+	if (rv == CKR_OK && atomic_load(&t->down)) {
+		return "down: being reconnected";
+	}
 	return rv == CKR_OK ? "ok" : p11_kit_strerror(rv);
 }
 
@@ -501,7 +620,8 @@ token_session_open(struct token *t, struct token_session **sp)
 		goto out;
 	}
 	s->t = t;
-	if ((r = token_ck(t, "C_OpenSession",
+	if ((r = token_away(t)) != 0 ||
+	    (r = token_ck(t, "C_OpenSession",
 		 t->f->C_OpenSession(t->slot,
 		     CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
 		     &s->h))) != 0) {
@@ -523,6 +643,27 @@ out:
 	return r;
 }
 
+int
+token_session_renew(struct token_session *s)
+{
+	struct token *t = s->t;
+	int	      r;
+
+	if (s->h != CK_INVALID_HANDLE) {
+		(void)t->f->C_CloseSession(s->h);
+		s->h = CK_INVALID_HANDLE;
+	}
+	if ((r = token_ck(t, "C_OpenSession",
+		 t->f->C_OpenSession(t->slot,
+		     CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+		     &s->h))) != 0) {
+		s->h = CK_INVALID_HANDLE;
+		return r;
+	}
+	log_info("token %s: a lost session was opened again", t->label);
+	return 0;
+}
+
 void
 token_session_close(struct token_session *s)
 {
@@ -542,7 +683,9 @@ token_session_close(struct token_session *s)
 		s->next->prev = s->prev;
 	}
 	pthread_mutex_unlock(&t->mu);
-	session_close(t, s->h);
+	if (s->h != CK_INVALID_HANDLE && !atomic_load(&t->down)) {
+		session_close(t, s->h);
+	}
 	free(s);
 }
 
@@ -553,6 +696,9 @@ token_random(struct token_session *s, uint8_t *buf, size_t len)
 
 	if (len == 0) {
 		return 0;
+	}
+	if (token_away(t) != 0) {
+		return HK_ERR_UNAVAILABLE;
 	}
 	return token_ck(t, "C_GenerateRandom",
 	    t->f->C_GenerateRandom(s->h, buf, (CK_ULONG)len));
@@ -577,6 +723,9 @@ token_copy_session(
 	int		 r = HK_ERR_INTERNAL;
 
 	*copyp = TOKEN_OBJ_NONE;
+	if ((r = token_away(t)) != 0) {
+		return r;
+	}
 	pthread_mutex_lock(&t->mu);
 	rv = t->f->C_CopyObject(t->login, key, tmpl, NITEMS(tmpl), &copy);
 	pthread_mutex_unlock(&t->mu);

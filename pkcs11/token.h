@@ -7,7 +7,8 @@
  * Thread-safety: the module is initialised with CKF_OS_LOCKING_OK.  A struct
  * token is shared by all threads; functions that take a struct
  * token_session may run concurrently as long as each thread uses its own
- * session.  token_open() and token_close() must not race with anything.
+ * session and, once a healer runs, holds the token (token_hold()).
+ * token_open() and token_close() must not race with anything.
  *
  * Login state is per process in PKCS#11: token_open() logs in once on a
  * session of its own that stays open until token_close(), so that closing a
@@ -87,6 +88,40 @@ const char *token_label(const struct token *t);
 int token_healthy(const struct token *t);
 /* The last device error as text ("ok" if none); caller does not free. */
 const char *token_state(const struct token *t);
+
+/*
+ * Healing (token_heal.c).  Every thread that calls the token holds it
+ * shared for the length of its work; the healer repairs it exclusive.
+ * Calls on a token that is down fail at once with HK_ERR_UNAVAILABLE.
+ *
+ * token_hold(): 0 once held; HK_ERR_UNAVAILABLE if a repair kept it more
+ * than wait_ms (< 0: wait as long as it takes).  Not recursive.
+ */
+int  token_hold(struct token *t, int wait_ms);
+void token_release(struct token *t);
+/* 1 if a call failed with a device, session or login error since the
+ * last return of 1, waiting up to timeout_ms for one; else 0. */
+int token_wait_trouble(struct token *t, int timeout_ms);
+/* A cheap call that keeps an idle connection alive and checks that the
+ * token answers and the login holds (held shared).  0 or
+ * HK_ERR_UNAVAILABLE (the trouble flag is then raised). */
+int token_probe(struct token *t);
+/* With the token exclusive: reopens lost sessions; logs in again when the
+ * login was lost (never after the PIN was refused); when the token does
+ * not answer, finalises the module, initialises it again and finds the
+ * token again by its URI.  *rebindp = 1 if object handles may have
+ * changed: the caller must find its objects again (token_list()) before
+ * token_exclusive_end().  0 once usable, else the token stays down. */
+void token_exclusive(struct token *t);
+int  token_repair(struct token *t, int *rebindp);
+/* Ends the exclusive hold: up says whether the token is usable now. */
+void token_exclusive_end(struct token *t, int up);
+/* When the token went down (ms since the epoch), 0 while it is up. */
+uint64_t token_down_since(const struct token *t);
+/* How many times the token was brought back by a repair. */
+uint64_t token_repairs(const struct token *t);
+/* 1 after the token refused the PIN: no repair logs in again. */
+int token_pin_refused(const struct token *t);
 
 /* A new R/W session on the token. Caller must token_session_close(). */
 int  token_session_open(struct token *t, struct token_session **sp);

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "hk_err.h"
 #include "token.h"
 
 #include <p11-kit/pkcs11.h>
@@ -38,6 +39,18 @@ struct token {
 	pthread_mutex_t	      mu; /* sessions, login session use */
 	struct token_session *sessions;
 	_Atomic unsigned long bad_rv; /* CKR_OK while healthy */
+	/* what token_open() was given, to find the token again */
+	char *module, *uri, *pin_file;
+	/* shared by every thread that calls the token; exclusive while the
+	 * healer repairs it (token_heal.c) */
+	pthread_rwlock_t gate;
+	pthread_mutex_t	 heal_mu;
+	pthread_cond_t	 heal_cv;
+	int	    trouble; /* under heal_mu: a call saw a device error */
+	_Atomic int down;    /* calls fail fast until it is repaired */
+	_Atomic uint64_t down_since_ms;
+	_Atomic uint64_t repairs;     /* times it was brought back */
+	_Atomic int	 pin_refused; /* never log in again */
 };
 
 static const CK_BBOOL ck_true = CK_TRUE;
@@ -53,12 +66,41 @@ static const CK_BBOOL ck_false = CK_FALSE;
 	ATTR((typ), (b) ? &ck_true : &ck_false, sizeof(CK_BBOOL))
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
+/* HK_ERR_UNAVAILABLE while the token is down: a call fails fast and never
+ * reaches a module the healer is bringing back.  0 otherwise. */
+static inline int
+token_away(struct token *t)
+{
+	return atomic_load_explicit(&t->down, memory_order_acquire)
+	    ? HK_ERR_UNAVAILABLE
+	    : 0;
+}
+
 /* The hk_err of a CK_RV (token.c). */
 int token_rv_map(CK_RV rv);
 /* Logs a failed call and maps rv; a device error marks t unhealthy. */
 int token_rv_err(struct token *t, const char *call, CK_RV rv);
 /* 0 for CKR_OK (marking t healthy), else the logged, mapped error. */
 int token_ck(struct token *t, const char *call, CK_RV rv);
+/* 1 if rv says the session handle is gone (token.c). */
+int token_rv_session_lost(CK_RV rv);
+/* Opens s again after its handle was lost; the caller owns s (token.c). */
+int token_session_renew(struct token_session *s);
+
+/* ---- token.c, for token_heal.c ---- */
+
+/* C_Initialize (unless someone else did), the token of t->uri, the login.
+ * The sessions on t's list are not reopened. */
+int token_attach(struct token *t);
+/* The token of t->uri found (again) and the login session logged in. */
+int token_find_login(struct token *t);
+/* Closes every session (the list stays, with dead handles), logs out and,
+ * if finalize, finalises; errors are ignored: the token may be gone. */
+void token_detach(struct token *t, int finalize);
+/* Opens a new handle for every session on t's list. */
+int token_reopen_sessions(struct token *t);
+/* Raises the trouble flag the healer waits for (token_heal.c). */
+void token_trouble(struct token *t);
 
 /* A call succeeded: the token works (again).  Cheap on the hot path. */
 static inline void

@@ -266,7 +266,7 @@ token_generate(struct token_session *s, const struct token_keyspec *spec,
 
 	*privp = TOKEN_OBJ_NONE;
 	*pubp = TOKEN_OBJ_NONE;
-	if ((r = pair_init(&p, spec)) != 0) {
+	if ((r = token_away(t)) != 0 || (r = pair_init(&p, spec)) != 0) {
 		goto out;
 	}
 	pair_priv(&p, spec);
@@ -304,35 +304,65 @@ sign_drain(struct token_session *s, const uint8_t *in, size_t inlen)
 	explicit_bzero(scratch, sizeof(scratch));
 }
 
-/* C_SignInit with m, then C_Sign (token_sign(), token_hmac()). */
+/* C_SignInit with m, then C_Sign, once; *rvp the CK_RV that failed. */
 static int
-sign_with(struct token_session *s, token_obj_t key, CK_MECHANISM *m,
-    const uint8_t *in, size_t inlen, uint8_t *sig, size_t *siglen)
+sign_once(struct token_session *s, token_obj_t key, CK_MECHANISM *m,
+    const uint8_t *in, size_t inlen, uint8_t *sig, size_t *siglen, CK_RV *rvp)
 {
 	struct token *t = s->t;
 	CK_ULONG      len;
 	CK_RV	      rv;
-	int	      r;
 
-	if (sig == NULL || *siglen == 0 || (in == NULL && inlen != 0)) {
-		return HK_ERR_INVALID;
-	}
-	if ((r = token_ck(t, "C_SignInit", t->f->C_SignInit(s->h, m, key))) !=
-	    0) {
-		return r;
+	if ((rv = t->f->C_SignInit(s->h, m, key)) != CKR_OK) {
+		*rvp = rv;
+		return token_rv_err(t, "C_SignInit", rv);
 	}
 	len = (CK_ULONG)*siglen;
 	rv = t->f->C_Sign(
 	    s->h, (CK_BYTE_PTR)(uintptr_t)in, (CK_ULONG)inlen, sig, &len);
+	*rvp = rv;
 	if (rv == CKR_BUFFER_TOO_SMALL) {
 		sign_drain(s, in, inlen);
 		return token_rv_err(t, "C_Sign", rv);
 	}
-	if ((r = token_ck(t, "C_Sign", rv)) != 0) {
-		return r;
+	if (rv != CKR_OK) {
+		return token_rv_err(t, "C_Sign", rv);
 	}
+	mark_ok(t);
 	*siglen = (size_t)len;
 	return 0;
+}
+
+/*
+ * token_sign() and token_hmac().  A session the token forgot is opened
+ * again and the signature tried once more (signing changes nothing).  A
+ * key handle the token no longer knows is never "not found" here: the
+ * caller's handles are stale (the token lost its session objects), so it
+ * is trouble for the healer and UNAVAILABLE for the request.
+ */
+static int
+sign_with(struct token_session *s, token_obj_t key, CK_MECHANISM *m,
+    const uint8_t *in, size_t inlen, uint8_t *sig, size_t *siglen)
+{
+	CK_RV rv = CKR_OK;
+	int   r;
+
+	if (sig == NULL || *siglen == 0 || (in == NULL && inlen != 0)) {
+		return HK_ERR_INVALID;
+	}
+	if ((r = token_away(s->t)) != 0) {
+		return r;
+	}
+	r = sign_once(s, key, m, in, inlen, sig, siglen, &rv);
+	if (r != 0 && token_rv_session_lost(rv) &&
+	    token_session_renew(s) == 0) {
+		r = sign_once(s, key, m, in, inlen, sig, siglen, &rv);
+	}
+	if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
+		token_trouble(s->t);
+		return HK_ERR_UNAVAILABLE;
+	}
+	return r;
 }
 
 int
@@ -423,6 +453,9 @@ token_set_can_sign(struct token_session *s, token_obj_t key, int can_sign)
 	CK_ATTRIBUTE  a[] = { ATTR_BOOL(CKA_SIGN, can_sign) };
 	CK_RV	      rv;
 
+	if (token_away(t) != 0) {
+		return HK_ERR_UNAVAILABLE;
+	}
 	rv = t->f->C_SetAttributeValue(s->h, key, a, NITEMS(a));
 	switch (rv) {
 	case CKR_ATTRIBUTE_READ_ONLY:
@@ -442,6 +475,9 @@ token_destroy(struct token_session *s, token_obj_t obj)
 {
 	struct token *t = s->t;
 
+	if (token_away(t) != 0) {
+		return HK_ERR_UNAVAILABLE;
+	}
 	return token_ck(
 	    t, "C_DestroyObject", t->f->C_DestroyObject(s->h, obj));
 }

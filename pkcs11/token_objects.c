@@ -26,7 +26,8 @@ token_attrs_get(struct token_session *s, CK_OBJECT_HANDLE obj,
 		tmpl[i].pValue = NULL;
 		tmpl[i].ulValueLen = 0;
 	}
-	if ((r = token_ck(t, "C_GetAttributeValue",
+	if ((r = token_away(t)) != 0 ||
+	    (r = token_ck(t, "C_GetAttributeValue",
 		 t->f->C_GetAttributeValue(s->h, obj, tmpl, n))) != 0) {
 		goto out;
 	}
@@ -101,7 +102,8 @@ find_all(struct token_session *s, CK_OBJECT_HANDLE **hp, size_t *np)
 
 	*hp = NULL;
 	*np = 0;
-	if ((r = token_ck(t, "C_FindObjectsInit",
+	if ((r = token_away(t)) != 0 ||
+	    (r = token_ck(t, "C_FindObjectsInit",
 		 t->f->C_FindObjectsInit(s->h, tmpl, NITEMS(tmpl)))) != 0) {
 		goto out;
 	}
@@ -287,7 +289,8 @@ token_create_object(
 	int		 r;
 
 	*objp = TOKEN_OBJ_NONE;
-	if ((r = token_ck(t, "C_CreateObject",
+	if ((r = token_away(t)) != 0 ||
+	    (r = token_ck(t, "C_CreateObject",
 		 t->f->C_CreateObject(s->h, tmpl, n, &obj))) != 0) {
 		return r;
 	}

@@ -73,6 +73,7 @@ struct audit {
 	int		      rotate_pending;
 	char		     *rotated_name; /* "log-rotate" line to write */
 	uint64_t	      next_retry_ms;
+	struct token	     *tok;
 	struct token_session *s;
 	struct keyring	     *kr;
 	char		     *buf;
@@ -174,18 +175,26 @@ sign_checkpoint(struct audit *a, uint64_t seq, const uint8_t head[32],
 	char		     *text = NULL;
 	int		      r;
 
-	if ((r = keyring_signer(a->kr, HK_AUDIT_KEY_NAME, 0, &sg)) != 0) {
+	/* never wait for the token here: a worker may wait for this lock
+	 * while a repair waits for the worker; the checkpoint comes later */
+	if ((r = token_hold(a->tok, 0)) != 0) {
 		return r;
 	}
-	if (sg.alg != HK_ALG_ECDSA_P256) {
-		return HK_ERR_UNSUPPORTED;
+	if ((r = keyring_signer(a->kr, HK_AUDIT_KEY_NAME, 0, &sg)) == 0 &&
+	    sg.alg != HK_ALG_ECDSA_P256) {
+		r = HK_ERR_UNSUPPORTED;
 	}
-	if ((r = hk_audit_checkpoint_digest(
-		 seq, head, sg.version, ts, strlen(ts), digest)) != 0) {
-		return HK_ERR_INTERNAL;
+	if (r == 0 &&
+	    hk_audit_checkpoint_digest(
+		seq, head, sg.version, ts, strlen(ts), digest) != 0) {
+		r = HK_ERR_INTERNAL;
 	}
-	if ((r = token_sign(a->s, sg.priv, HK_SCHEME_ECDSA, digest,
-		 sizeof(digest), sig, &siglen)) != 0 ||
+	if (r == 0) {
+		r = token_sign(a->s, sg.priv, HK_SCHEME_ECDSA, digest,
+		    sizeof(digest), sig, &siglen);
+	}
+	token_release(a->tok);
+	if (r != 0 ||
 	    (r = crypto_ecdsa_raw_to_der(sig, &siglen, sizeof(sig))) != 0 ||
 	    (r = hk_base64_encode(sig, siglen, &text)) != 0) {
 		return r;
@@ -912,6 +921,7 @@ audit_open(struct audit **ap, const struct config *cfg, struct token *tok,
 		goto out;
 	}
 	a->kr = kr;
+	a->tok = tok;
 	a->signs = cfg->audit_signs;
 	a->every =
 	    cfg->audit_checkpoint_every ? cfg->audit_checkpoint_every : 1000;

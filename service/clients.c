@@ -147,7 +147,11 @@ clients_day_key(struct client *cl, struct token_session *s, uint32_t secret_no,
 	}
 	pthread_rwlock_unlock(&cl->dk_lock);
 
-	/* once per secret and day: the token computes it */
+	/* once per secret and day: the token computes it (none while a
+	 * repair has it) */
+	if (s == NULL) {
+		return HK_ERR_UNAVAILABLE;
+	}
 	hk_day_key_input(day, in, &len);
 	if ((r = token_hmac(s, key, in, len, fresh)) != 0) {
 		return r;

@@ -63,6 +63,11 @@ struct clients_secret_stats {
 int  clients_load(struct clients **cp, struct token_session *s,
      const struct token_object *objs, size_t nobjs, uint64_t secret_lifetime_s);
 void clients_free(struct clients *c);
+/* Finds every client's record and secret objects again in objs after the
+ * token was reconnected and its handles changed; day keys, counters and
+ * revocations in memory stay. */
+int clients_rebind(
+    struct clients *c, const struct token_object *objs, size_t nobjs);
 
 /*
  * The secret key to check a request's MAC with.  HK_ERR_UNAUTHENTICATED

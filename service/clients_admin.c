@@ -515,3 +515,54 @@ clients_list(struct clients *c, struct clients_info **infosp, size_t *np)
 	*np = n;
 	return 0;
 }
+
+/* The data object labelled label, or TOKEN_OBJ_NONE. */
+static token_obj_t
+find_record_obj(
+    const struct token_object *objs, size_t nobjs, const char *label)
+{
+	size_t i;
+
+	for (i = 0; i < nobjs; i++) {
+		if (objs[i].klass == TOKEN_CLASS_DATA &&
+		    strcmp(objs[i].label, label) == 0) {
+			return objs[i].handle;
+		}
+	}
+	return TOKEN_OBJ_NONE;
+}
+
+int
+clients_rebind(
+    struct clients *c, const struct token_object *objs, size_t nobjs)
+{
+	const struct token_object *o;
+	struct client		  *cl;
+	char			   label[TOKEN_LABEL_MAX];
+	size_t			   i, idx;
+
+	pthread_mutex_lock(&c->admin);
+	pthread_rwlock_wrlock(&c->lock);
+	for (cl = c->list; cl != NULL; cl = cl->next) {
+		if (cl->id[0] == '\0') {
+			continue;
+		}
+		snprintf(label, sizeof(label), CL_CLIENT_PREFIX "%s", cl->id);
+		if ((cl->meta = find_record_obj(objs, nobjs, label)) ==
+		    TOKEN_OBJ_NONE) {
+			log_warnx("client %s: its record is missing from the "
+				  "token",
+			    cl->id);
+		}
+		for (i = 0; i < cl->nsecrets; i++) {
+			secret_label(label, sizeof(label), cl->id,
+			    cl->secrets[i].number);
+			o = find_secret_obj(objs, nobjs, label, &idx);
+			cl->secrets[i].key =
+			    o != NULL ? o->handle : TOKEN_OBJ_NONE;
+		}
+	}
+	pthread_rwlock_unlock(&c->lock);
+	pthread_mutex_unlock(&c->admin);
+	return 0;
+}

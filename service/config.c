@@ -83,6 +83,10 @@ static const struct cfg_key keys[] = {
 	{ "pkcs11", "token", set_str, FIELD(token_uri), 0, 0, 1, 0, 0, NULL,
 	    "pkcs11:" },
 	STR("pkcs11", "pin_file", pin_file), /* a path: never opened here */
+	{ "pkcs11", "keepalive", set_duration, FIELD(keepalive_ms), 0, 3600,
+	    1000, 10, 0, NULL, NULL },
+	{ "pkcs11", "reconnect_max", set_duration, FIELD(reconnect_max_ms), 1,
+	    3600, 1000, 5, 0, NULL, NULL },
 	{ "auth", "clock_window", set_duration, FIELD(clock_window_ms), 1,
 	    3600, 1000, 30, 0, NULL, NULL },
 	NUM("auth", "secret_lifetime", set_duration, secret_lifetime_s, 1,

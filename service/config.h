@@ -18,9 +18,11 @@ struct config {
 	int	     log_level;
 	char	    *socket_group; /* group of ipc sockets */
 
-	char *module;
-	char *token_uri;
-	char *pin_file;
+	char	*module;
+	char	*token_uri;
+	char	*pin_file;
+	uint64_t keepalive_ms; /* probe an idle token this often (0: off) */
+	uint64_t reconnect_max_ms; /* longest wait between reconnects */
 
 	uint64_t clock_window_ms;
 	uint64_t secret_lifetime_s;

@@ -55,6 +55,11 @@ int  keyring_load(struct keyring **krp, struct token *tok,
      struct token_session *s, const struct token_object *objs, size_t nobjs,
      const struct keyring_opts *opts);
 void keyring_free(struct keyring *kr);
+/* Finds every key's objects again in objs (a new token_list() walk) after
+ * the token was reconnected and its handles changed; session copies are
+ * made again at the next signature.  Nothing else changes. */
+int keyring_rebind(
+    struct keyring *kr, const struct token_object *objs, size_t nobjs);
 
 /* The version to sign with (0: the primary).  HK_ERR_NOT_FOUND for an
  * unknown key or version, HK_ERR_PRECONDITION if it may not sign now. */

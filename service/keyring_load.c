@@ -414,3 +414,64 @@ out:
 	keyring_free(kr);
 	return r;
 }
+
+/* k's record object: the data object labelled with its name. */
+static token_obj_t
+find_meta(const struct load_state *ls, const struct kr_key *k)
+{
+	char			   label[TOKEN_LABEL_MAX];
+	const struct token_object *o;
+	size_t			   idx;
+
+	snprintf(label, sizeof(label), KR_META_PREFIX "%s", k->name);
+	if ((o = find_obj(ls, label, TOKEN_CLASS_DATA, &idx)) == NULL) {
+		log_warnx(
+		    "key %s: its record is missing from the token", k->name);
+		return TOKEN_OBJ_NONE;
+	}
+	return o->handle;
+}
+
+int
+keyring_rebind(
+    struct keyring *kr, const struct token_object *objs, size_t nobjs)
+{
+	struct load_state  ls;
+	struct kr_key	  *k;
+	struct kr_version *v;
+	size_t		   b, i;
+	int		   r = HK_ERR_NOMEM;
+
+	memset(&ls, 0, sizeof(ls));
+	ls.objs = objs;
+	ls.nobjs = nobjs;
+	if ((ls.used = calloc(nobjs + 1, sizeof(*ls.used))) == NULL ||
+	    (r = index_objects(&ls)) != 0) {
+		goto out;
+	}
+	pthread_mutex_lock(&kr->admin);
+	pthread_rwlock_wrlock(&kr->lock);
+	for (b = 0; b < kr->nbuckets; b++) {
+		for (k = kr->buckets[b]; k != NULL; k = k->next) {
+			k->meta = find_meta(&ls, k);
+			for (i = 0; i < k->nv; i++) {
+				v = k->v[i];
+				/* session copies died with the old sessions:
+				 * the next signature makes a new one */
+				v->priv = v->pub = v->copy = TOKEN_OBJ_NONE;
+				v->no_copy = 0;
+				if (v->rec.state != LC_DESTROYED) {
+					attach_objects(&ls, k, v);
+				}
+			}
+		}
+	}
+	pthread_rwlock_unlock(&kr->lock);
+	pthread_mutex_unlock(&kr->admin);
+	r = 0;
+out:
+	free(ls.used);
+	free(ls.heads);
+	free(ls.chain);
+	return r;
+}

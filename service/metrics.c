@@ -278,6 +278,15 @@ put_health(FILE *f, struct server *sv, int up)
 		header(f, gauges[i].name, "gauge", gauges[i].help);
 		fprintf(f, "%s %d\n", gauges[i].name, value[i]);
 	}
+	header(f, "hsmkey_token_down_since_seconds", "gauge",
+	    "When the token went down (Unix time); 0 while it is up.");
+	fprintf(f, "hsmkey_token_down_since_seconds %.3f\n",
+	    (double)token_down_since(sv->tok) / 1000.0);
+	header(f, "hsmkey_token_repairs_total", "counter",
+	    "Times hsmkeyd brought the token back (new login or module "
+	    "reconnected).");
+	fprintf(f, "hsmkey_token_repairs_total %llu\n",
+	    (unsigned long long)token_repairs(sv->tok));
 }
 
 /* The latency histogram of op, if it counted any request. */

@@ -144,8 +144,12 @@ ops_key_error(struct dispatch_reply *rep, int r, const char *name,
 		    version, name, what);
 	case HK_ERR_EXISTS:
 		return ops_fail(rep, r, "key '%s' already exists", name);
-	case HK_ERR_PKCS11:
 	case HK_ERR_UNAVAILABLE:
+		return ops_fail(rep, r,
+		    "the token is unavailable, cannot %s key '%s': hsmkeyd "
+		    "is reconnecting to it; try again",
+		    what, name);
+	case HK_ERR_PKCS11:
 		return ops_fail(rep, r,
 		    "the token failed to %s key '%s': see the "
 		    "service log",

@@ -38,6 +38,8 @@ ops_health(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	h->token_ok = token_healthy(sv->tok);
 	h->token_label = (char *)token_label(sv->tok);
 	h->token_state = (char *)token_state(sv->tok);
+	h->token_down_since_ms = token_down_since(sv->tok);
+	h->token_repairs = token_repairs(sv->tok);
 	keyring_totals(sv->kr, &h->keys, &h->versions);
 	h->uptime_s = (hk_now_ms() - sv->start_ms) / 1000;
 	h->workers = sv->workers;

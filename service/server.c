@@ -24,6 +24,7 @@
 #include "codec.h"
 #include "dispatch.h"
 #include "envelope.h"
+#include "heal.h"
 #include "hk_err.h"
 #include "log.h"
 #include "metrics.h"
@@ -34,6 +35,7 @@
 #include "wire.h"
 
 #define RECV_TIMEOUT_MS 200
+#define HOLD_WAIT_MS	500 /* longest wait for a repair of the token */
 #define MAX_OBJECTS	(1 << 22)
 
 static atomic_int stopping;
@@ -135,6 +137,17 @@ run(struct server *sv, struct token_session *s, struct auth *a,
 	return r;
 }
 
+/* A request that passed auth_check() while a repair kept the token: it is
+ * not run, and the client may send it again (with a new nonce). */
+static int
+token_busy(struct auth *a, struct outcome *o)
+{
+	o->op = "unavailable";
+	return reply_error(a, HSMKEY__V1__STATUS__STATUS_UNAVAILABLE,
+	    "the token is being reconnected; nothing was done: try again",
+	    &o->reply, &o->len);
+}
+
 /*
  * One request, from the bytes received to the reply sent: authenticated
  * (auth.c), run (dispatch.c), sealed and, when it must be, audited before
@@ -146,16 +159,24 @@ serve(struct server *sv, struct token_session *s, struct transport *tr,
 {
 	struct auth    a;
 	struct outcome o;
-	int	       r;
+	int	       r, held;
 
 	memset(&o, 0, sizeof(o));
 	clock_gettime(CLOCK_MONOTONIC, &o.t0);
 	o.ev.key = "";
-	r = auth_check(sv, s, m->body, m->len, hk_now_ms(), &a);
-	if (r == 0 && a.verdict == AUTH_PASSED) {
+	/* the token is held while it is used, never while waiting for the
+	 * audit log: a repair must not wait for a disk */
+	held = token_hold(sv->tok, HOLD_WAIT_MS) == 0;
+	r = auth_check(sv, held ? s : NULL, m->body, m->len, hk_now_ms(), &a);
+	if (r == 0 && a.verdict == AUTH_PASSED && held) {
 		r = run(sv, s, &a, &o);
+	} else if (r == 0 && a.verdict == AUTH_PASSED) {
+		r = token_busy(&a, &o);
 	} else if (r == 0) {
 		refused(&a, &o);
+	}
+	if (held) {
+		token_release(sv->tok);
 	}
 	if (r != 0) {
 		/* o.audit stays: a change that was made gets its audit line
@@ -208,7 +229,10 @@ ticker_main(void *arg)
 	int	       i;
 
 	while (!atomic_load(&stopping)) {
-		keyring_tick(t->sv->kr, t->s, hk_now_ms(), &stopping);
+		if (token_hold(t->sv->tok, HOLD_WAIT_MS) == 0) {
+			keyring_tick(t->sv->kr, t->s, hk_now_ms(), &stopping);
+			token_release(t->sv->tok);
+		}
 		nonce_cache_sweep(t->sv->nonces, hk_now_ms());
 		for (i = 0; i < 10 && !atomic_load(&stopping); i++) {
 			usleep(100 * 1000);
@@ -360,6 +384,7 @@ struct crew {
 	unsigned int   started;
 	struct ticker  tk;
 	int	       ticking;
+	struct healer *heal;
 };
 
 static unsigned int
@@ -407,6 +432,10 @@ crew_start(struct crew *c, struct server *sv, struct transport *tr,
 	if (pthread_create(&c->tk.thread, NULL, ticker_main, &c->tk) == 0) {
 		c->ticking = 1;
 	}
+	if ((r = heal_start(&c->heal, sv, &stopping)) != 0) {
+		log_err_r(r, "cannot start the healer");
+		return r;
+	}
 	return 0;
 }
 
@@ -423,6 +452,7 @@ crew_stop(struct crew *c, struct server *sv)
 	if (c->ticking) {
 		pthread_join(c->tk.thread, NULL);
 	}
+	heal_stop(c->heal);
 	/* replies still waiting for the log go out before the transport
 	 * closes; the log ends with a checkpoint */
 	audit_close(sv->audit);
