@@ -20,6 +20,14 @@
  *   limit FUNC N		at most N calls of FUNC inside the real module
  *				at once, the others wait (`limit * N`: all
  *				functions together)
+ *   drop FUNC [OPTS]		before FUNC, close every session of the
+ *				process in the real module (an HSM that
+ *				restarted: sessions, login and session
+ *				objects are gone), then call FUNC
+ *   idle TIME			a call that comes more than TIME after the
+ *				previous call of the process first drops
+ *				every session, as `drop` (a network HSM that
+ *				closes idle connections)
  *   log PATH			append one line per injected fault to PATH
  *   seed N			seed of the `prob` draws (default 1)
  *   module PATH		the real module (read once, at load)
@@ -41,7 +49,8 @@
  * first that fires wins; delays of all firing rules add up.  A malformed
  * line is reported once (per version of the file) on stderr as "faultp11:
  * control line N: ..." and ignored.  Log lines: "KIND FUNC [RV] call N pid
- * P" (KIND: fail, delay, kill, limit for a call that had to wait).
+ * P" (KIND: fail, delay, kill, drop, idle, and limit for a call that had
+ * to wait).
  *
  * An injected error on a call that ends an operation (C_Sign, C_Verify,
  * C_Encrypt, ...: see ends_operation) still runs the real call and then
@@ -60,6 +69,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,9 +99,11 @@ static const char *const call_names[FP_NCALLS] = {
 #undef X
 };
 
-enum fp_kind { FP_FAIL, FP_DELAY, FP_KILL, FP_LIMIT };
+enum fp_kind { FP_FAIL, FP_DELAY, FP_KILL, FP_LIMIT, FP_DROP, FP_IDLE };
 
-static const char *const kind_names[] = { "fail", "delay", "kill", "limit" };
+static const char *const kind_names[] = { "fail", "delay", "kill", "limit",
+	"drop", "idle" };
+#define FP_NKINDS (sizeof(kind_names) / sizeof(kind_names[0]))
 
 struct fp_rule {
 	enum fp_kind  kind;
@@ -132,6 +144,7 @@ static int	       ctl_seen; /* ctl_st is valid */
 static int	       log_fd = -1;
 static unsigned int    prob_seed = 1;
 static unsigned long   inflight[FP_NCALLS + 1]; /* [FP_ANY]: all calls */
+static uint64_t	       last_call_us; /* of any function, for `idle` */
 
 static CK_FUNCTION_LIST *real;
 static pthread_once_t	 load_once = PTHREAD_ONCE_INIT;
@@ -269,18 +282,26 @@ parse_rule(struct fp_rule *r, const char *kind, char **save)
 
 	memset(r, 0, sizeof(*r));
 	r->prob = 1;
-	for (r->kind = FP_FAIL; r->kind <= FP_LIMIT; r->kind++) {
+	for (r->kind = FP_FAIL; r->kind < FP_NKINDS; r->kind++) {
 		if (strcmp(kind, kind_names[r->kind]) == 0) {
 			break;
 		}
 	}
-	if (r->kind > FP_LIMIT) {
+	if (r->kind >= FP_NKINDS) {
 		return "unknown keyword";
+	}
+	if (r->kind == FP_IDLE) {
+		r->call = FP_ANY;
+		if (parse_time(strtok_r(NULL, " \t", save), &r->delay_us) !=
+		    0) {
+			return "bad value";
+		}
+		return strtok_r(NULL, " \t", save) ? "trailing words" : NULL;
 	}
 	if ((r->call = parse_call(strtok_r(NULL, " \t", save))) < 0) {
 		return "unknown function";
 	}
-	if (r->kind != FP_KILL) {
+	if (r->kind != FP_KILL && r->kind != FP_DROP) {
 		arg = strtok_r(NULL, " \t", save);
 	}
 	if ((r->kind == FP_FAIL && parse_rv(arg, &r->rv) != 0) ||
@@ -431,6 +452,52 @@ fires(struct fp_rule *r)
 	return 1;
 }
 
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* 1 if an `idle` rule says the connection was dropped since the last call
+ * (a network HSM that closes idle connections).  Lock held. */
+static int
+idle_expired(int call)
+{
+	uint64_t now = now_us(), last = last_call_us;
+	size_t	 i;
+
+	last_call_us = now;
+	for (i = 0; i < nrules; i++) {
+		if (rules[i].kind == FP_IDLE && last != 0 &&
+		    now - last > rules[i].delay_us) {
+			rules[i].seen++;
+			log_fault(&rules[i], call);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* An HSM that restarted or dropped the connection: every session of this
+ * process is closed in the real module (so the login and the session
+ * objects are gone too).  Lock not held. */
+static void
+drop_sessions(void)
+{
+	CK_SLOT_ID slots[64];
+	CK_ULONG   n = 64, i;
+
+	if (real->C_GetSlotList(CK_FALSE, slots, &n) != CKR_OK) {
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		(void)real->C_CloseAllSessions(slots[i]);
+	}
+}
+
 /* Whether the limits let one more call of call in.  Lock held. */
 static int
 limit_open(int call)
@@ -470,12 +537,15 @@ call_enter(int call)
 	CK_RV		rv = CKR_OK;
 	size_t		i;
 	struct timespec ts;
+	int		drop;
 
 	pthread_mutex_lock(&lock);
 	reload();
+	drop = idle_expired(call);
 	for (i = 0; i < nrules; i++) {
 		r = &rules[i];
-		if (r->call != call && r->call != FP_ANY) {
+		if ((r->call != call && r->call != FP_ANY) ||
+		    r->kind == FP_IDLE) {
 			continue;
 		}
 		r->seen++;
@@ -492,6 +562,8 @@ call_enter(int call)
 		}
 		if (r->kind == FP_FAIL) {
 			rv = r->rv;
+		} else if (r->kind == FP_DROP) {
+			drop = 1;
 		} else {
 			delay_us += r->delay_us;
 		}
@@ -505,6 +577,9 @@ call_enter(int call)
 	inflight[call]++;
 	inflight[FP_ANY]++;
 	pthread_mutex_unlock(&lock);
+	if (drop) {
+		drop_sessions();
+	}
 	/* the delay holds the slot: a slow HSM serving `limit` at once */
 	ts.tv_sec = delay_us / 1000000;
 	ts.tv_nsec = (long)(delay_us % 1000000) * 1000;
