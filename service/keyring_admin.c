@@ -601,25 +601,50 @@ keyring_disable(struct keyring *kr, struct token_session *s, const char *name,
 	return admin_commit(kr, s, k, &rec, changed, r);
 }
 
-/* Deletes the objects of a version; the caller holds the admin mutex. */
+/* Deletes the objects of a destroyed version; the caller holds the admin
+ * mutex.  An object the token fails to delete keeps its handle, and the
+ * tick tries again (the version signs nothing meanwhile: its state). */
 static void
 destroy_objects(
     struct keyring *kr, struct token_session *s, struct kr_version *v)
 {
-	token_obj_t priv, pub;
+	token_obj_t h[2] = { v->priv, v->pub };
+	size_t	    i;
+	int	    r, left = 0;
 
+	for (i = 0; i < 2; i++) {
+		if (h[i] == TOKEN_OBJ_NONE) {
+			continue;
+		}
+		if ((r = token_destroy(s, h[i])) != 0 &&
+		    r != HK_ERR_NOT_FOUND) {
+			left = 1;
+		} else {
+			h[i] = TOKEN_OBJ_NONE;
+		}
+	}
+	if (left && !v->leftover) {
+		log_warnx("key %s v%" PRIu32 ": the token did not delete its "
+			  "key objects; trying again every tick",
+		    v->key->name, v->rec.version);
+	} else if (!left && v->leftover) {
+		log_info("key %s v%" PRIu32
+			 ": its key objects are deleted now",
+		    v->key->name, v->rec.version);
+	}
+	v->leftover = left;
 	pthread_rwlock_wrlock(&kr->lock);
-	priv = v->priv;
-	pub = v->pub;
-	v->priv = TOKEN_OBJ_NONE;
-	v->pub = TOKEN_OBJ_NONE;
+	v->priv = h[0];
+	v->pub = h[1];
 	pthread_rwlock_unlock(&kr->lock);
-	if (priv != TOKEN_OBJ_NONE) {
-		token_destroy(s, priv);
-	}
-	if (pub != TOKEN_OBJ_NONE) {
-		token_destroy(s, pub);
-	}
+}
+
+/* 1 if v is destroyed but the token still holds some of its objects. */
+static int
+objects_left(const struct kr_version *v)
+{
+	return v->rec.state == LC_DESTROYED &&
+	    (v->priv != TOKEN_OBJ_NONE || v->pub != TOKEN_OBJ_NONE);
 }
 
 int
@@ -656,10 +681,9 @@ keyring_destroy(struct keyring *kr, struct token_session *s, const char *name,
 
 /* ---- the tick --------------------------------------------------------- */
 
-/* Fires the timers of rec's versions due at now; *destroyedp 1 if one was
- * destroyed.  1 if anything changed. */
+/* Fires the timers of rec's versions due at now; 1 if anything changed. */
 static int
-rec_fire_timers(struct kr_rec *rec, uint64_t now, int *destroyedp)
+rec_fire_timers(struct kr_rec *rec, uint64_t now)
 {
 	enum lc_event ev;
 	size_t	      i;
@@ -678,9 +702,6 @@ rec_fire_timers(struct kr_rec *rec, uint64_t now, int *destroyedp)
 			v->retire_ms += rec->policy.verify_grace_s * 1000;
 		} else {
 			v->retire_ms = 0;
-		}
-		if (v->state == LC_DESTROYED) {
-			*destroyedp = 1;
 		}
 	}
 	return changed;
@@ -706,21 +727,21 @@ tick_key(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	struct kr_rec rec;
 	token_obj_t   meta = k->meta;
 	size_t	      i;
-	int	      r, destroyed = 0;
+	int	      r = 0;
 	uint32_t      newv;
 
 	if ((r = kr_rec_from_key(k, &rec, 0)) != 0) {
 		return r;
 	}
-	if (rec_fire_timers(&rec, now, &destroyed)) {
+	if (rec_fire_timers(&rec, now)) {
 		if ((r = kr_rec_store(s, &rec, &meta)) == 0 &&
 		    (r = apply_rec(kr, k, &rec, meta)) == 0) {
 			kr_sync_can_sign(kr, s, k, 1);
 		}
-		for (i = 0; r == 0 && destroyed && i < k->nv; i++) {
-			if (k->v[i]->rec.state == LC_DESTROYED) {
-				destroy_objects(kr, s, k->v[i]);
-			}
+	}
+	for (i = 0; r == 0 && i < k->nv; i++) {
+		if (objects_left(k->v[i])) {
+			destroy_objects(kr, s, k->v[i]);
 		}
 	}
 	kr_rec_free(&rec);
@@ -741,7 +762,9 @@ key_due(const struct kr_key *k, uint64_t now)
 	for (i = 0; i < k->nv; i++) {
 		const struct kr_vrec *v = &k->v[i]->rec;
 
-		if (!v->creating && v->retire_ms != 0 && now >= v->retire_ms) {
+		if ((!v->creating && v->retire_ms != 0 &&
+			now >= v->retire_ms) ||
+		    objects_left(k->v[i])) {
 			return 1;
 		}
 	}

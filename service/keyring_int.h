@@ -64,9 +64,10 @@ struct kr_version {
 	token_obj_t	  priv;
 	token_obj_t	  pub; /* a public key object (older tokens) */
 	int		  token_can_sign;
-	token_obj_t	  copy;	   /* session copy that signs, or NONE */
-	int		  no_copy; /* the token refused to copy it */
-	EVP_PKEY *_Atomic pkey;	   /* loaded on first use */
+	token_obj_t	  copy;	    /* session copy that signs, or NONE */
+	int		  no_copy;  /* the token refused to copy it */
+	int		  leftover; /* destroyed, objects not yet deleted */
+	EVP_PKEY *_Atomic pkey;	    /* loaded on first use */
 	_Atomic uint64_t  signs;
 	_Atomic uint64_t  verifies;
 	_Atomic uint64_t  errors;

@@ -10,7 +10,9 @@
 #     next `rotate --expect <newest>` works and the versions do not skip a
 #     number, also after a restart;
 #   - destroy (no delay) killed after the record says destroyed but before
-#     the key objects are deleted: the next start removes them.
+#     the key objects are deleted: the next start removes them;
+#   - destroy whose object deletion fails: the ticker tries again until
+#     the token deletes them.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -78,6 +80,27 @@ key_versions dk >"$T/dk.v"
 check "dk v1 destroyed, v2 primary" \
     grep -q '^v1 destroyed$' "$T/dk.v"
 expect_exit 0 hk sign dk --in "$MSG"
+
+note "---- destroy whose object deletion fails: the tick finishes it"
+expect_exit 0 hk create ek
+expect_exit 0 hk rotate ek --expect 1
+expect_exit 0 hk disable ek --version 1
+# call 1 replaces the record; the version's key objects then fail three
+# times: once in the destroy, twice more in the tick
+fault_rules 'fail C_DestroyObject CKR_DEVICE_ERROR after 1 count 3'
+expect_exit 0 hk destroy ek --version 1
+for ((i = 0; i < 50; i++)); do
+	[ "$(token_label_count hsmkey:ek:v1)" -eq 0 ] && break
+	sleep 0.2
+done
+check "ek v1: the tick deleted its key objects after the failures" \
+    [ "$(token_label_count hsmkey:ek:v1)" -eq 0 ]
+check "the failures were injected" \
+    [ "$(grep -c 'fail C_DestroyObject' "$FAULT_LOG")" -eq 3 ]
+check "the service said it would try again" \
+    grep -q 'ek v1: the token did not delete its key objects' "$HK_LOG"
+check "... and that it did" grep -q 'ek v1: its key objects are deleted now' "$HK_LOG"
+fault_rules '# no rules'
 
 note "---- after a restart"
 hk_stop
