@@ -1,7 +1,8 @@
 /*
  * faultp11_test.c: the fault-injecting module against a throw-away SoftHSM
  * token, loaded through p11-kit as pkcs11/token.c loads a module: fail with
- * count and after, delay, limit, kill, a malformed line, the log.  $FAULTP11
+ * count and after, delay, limit, drop, idle, kill, a malformed line, the
+ * log.  $FAULTP11
  * names the module (tests/faultp11/meson.build).
  */
 #define _GNU_SOURCE
@@ -359,6 +360,49 @@ test_kill(void)
 	open_token();
 }
 
+/* The sessions are gone: session 0 no longer answers. */
+static void
+sessions_gone(void)
+{
+	CK_SESSION_INFO si;
+
+	EQ_INT(
+	    f->C_GetSessionInfo(sessions[0], &si), CKR_SESSION_HANDLE_INVALID);
+	close_token(); /* and start again, as hsmkeyd's healer does */
+	write_ctl("");
+	open_token();
+}
+
+static void
+test_drop(void)
+{
+	char text[PATH_MAX + 64];
+
+	snprintf(text, sizeof(text), "log %s\ndrop C_Sign count 1\n", logpath);
+	write_ctl(text);
+	EQ_INT(sign(0), CKR_SESSION_HANDLE_INVALID);
+	EQ_INT(log_lines("drop C_Sign call 1 pid"), 1);
+	sessions_gone();
+	EQ_INT(sign(1), CKR_OK);
+}
+
+static void
+test_idle(void)
+{
+	char text[PATH_MAX + 64];
+
+	snprintf(text, sizeof(text), "log %s\nidle 300ms\n", logpath);
+	write_ctl(text);
+	EQ_INT(sign(0), CKR_OK);
+	usleep(100 * 1000);
+	EQ_INT(sign(0), CKR_OK); /* not idle long enough */
+	EQ_INT(log_lines("idle"), 0);
+	usleep(500 * 1000);
+	sessions_gone();
+	EQ_INT(log_lines("idle C_GetSessionInfo call 1 pid"), 1);
+	EQ_INT(sign(0), CKR_OK);
+}
+
 static void
 setup(void)
 {
@@ -384,6 +428,8 @@ test_all(void)
 	test_prob();
 	test_delay();
 	test_limit();
+	test_drop();
+	test_idle();
 	test_kill();
 	test_plain();
 	close_token();
