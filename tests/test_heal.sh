@@ -33,6 +33,7 @@ printf '\n[pkcs11]\nkeepalive = 1s\nreconnect_max = 1s\n' >>"$T/hsmkeyd.conf"
 sed -i -e "s/^\[metrics\]$/[metrics]\ninterval = 1s/" "$T/hsmkeyd.conf"
 MSG=$T/msg
 printf 'heal thyself\n' >"$MSG"
+ALL_OK=0
 fault_rules '# no rules'
 hk_start || exit 1
 
@@ -54,6 +55,7 @@ signs_verify()
 {
 	local key=$1 pem=$2 want=$3
 	expect_exit 0 hk sign "$key" --in "$MSG" || return 1
+	ALL_OK=$((ALL_OK + 1))
 	check "$key: signed by v$want" [ "$(sig_version "$HK_OUT")" = "$want" ]
 	sig_to_file "$HK_OUT" "$T/sig.der"
 	check "$key v$want: openssl verifies the signature" \
@@ -77,6 +79,7 @@ sign_loop()
 			    "$T/sig.der" "$MSG" >/dev/null 2>&1 &&
 			    [ "$v" = "$4" ]; then
 				SAW_OK=$((SAW_OK + 1))
+				ALL_OK=$((ALL_OK + 1))
 			else
 				fail "$key: a signature by v$v that does not verify"
 			fi ;;
@@ -243,6 +246,13 @@ for ((i = 0; i < 30; i++)); do
 done
 check "control: and the service healed itself" [ "$HK_RC" -eq 0 ]
 fault_rules '# none'
+
+note "---- the audit log lost nothing"
+expect_exit 0 hk audit verify "$T/audit.log"
+audited=$(grep '"op":"sign"' "$T/audit.log" | grep -c '"status":"OK"')
+echo "saw: $ALL_OK signatures counted by the test, $audited in the audit log"
+check "every signature made through the faults is in the audit log" \
+    test "$audited" -ge "$ALL_OK" -a "$ALL_OK" -ge 40
 
 note "---- a wrong PIN at the new login is never tried twice"
 fault_rules 'drop C_SignInit count 1' 'fail C_Login CKR_PIN_INCORRECT'
