@@ -266,4 +266,15 @@ check "C_Login was tried exactly once" [ "$logins" -eq 1 ]
 expect_exit 5 hk sign ka --in "$MSG"
 expect_one_line_error
 hk_stop
+
+note "---- the token is away when the service starts"
+fault_rules 'fail * CKR_TOKEN_NOT_PRESENT'
+hk_run timeout 20 "$HSMKEYD" --config "$T/hsmkeyd.conf" --foreground
+check "hsmkeyd refuses to start without its token (exit $HK_RC)" \
+    test "$HK_RC" -ne 0 -a "$HK_RC" -ne 124
+check "... and says why" grep -q 'cannot open the token' "$T/err"
+fault_rules '# back'
+hk_start || exit 1
+expect_exit 0 hk sign ka --in "$MSG"
+hk_stop
 hk_finish
