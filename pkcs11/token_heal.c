@@ -145,16 +145,15 @@ token_probe(struct token *t)
 }
 
 /* Reopens the sessions whose handles the token forgot; the token itself
- * answers and is logged in.  *fixedp: how many. */
+ * answers and is logged in. */
 static int
-renew_lost_sessions(struct token *t, unsigned int *fixedp)
+renew_lost_sessions(struct token *t)
 {
 	struct token_session *s;
 	CK_SESSION_INFO	      si;
 	CK_RV		      rv;
 	int		      r;
 
-	*fixedp = 0;
 	for (s = t->sessions; s != NULL; s = s->next) {
 		rv = s->h == CK_INVALID_HANDLE
 		    ? CKR_SESSION_HANDLE_INVALID
@@ -168,7 +167,6 @@ renew_lost_sessions(struct token *t, unsigned int *fixedp)
 		if ((r = token_session_renew(s)) != 0) {
 			return r;
 		}
-		(*fixedp)++;
 	}
 	return 0;
 }
@@ -232,13 +230,24 @@ repaired(struct token *t)
 	return 0;
 }
 
+/* One look at the token: CKR_OK if it answers and the login holds. */
+static CK_RV
+look(struct token *t)
+{
+	CK_TOKEN_INFO info;
+	CK_RV	      rv;
+
+	if ((rv = t->f->C_GetTokenInfo(t->slot, &info)) != CKR_OK) {
+		return rv;
+	}
+	return login_alive(t);
+}
+
 int
 token_repair(struct token *t, int *rebindp)
 {
-	CK_TOKEN_INFO info;
-	unsigned int  fixed = 0;
-	CK_RV	      rv = CKR_OK;
-	int	      r;
+	CK_RV rv;
+	int   r;
 
 	*rebindp = 0;
 	if (atomic_load(&t->pin_refused)) {
@@ -246,13 +255,9 @@ token_repair(struct token *t, int *rebindp)
 		return HK_ERR_PIN;
 	}
 	if (!atomic_load(&t->down)) {
-		rv = t->f->C_GetTokenInfo(t->slot, &info);
-		if (rv == CKR_OK && (rv = login_alive(t)) == CKR_OK) {
-			/* the token is fine: at most some sessions were lost */
-			if ((r = renew_lost_sessions(t, &fixed)) == 0) {
-				return 0;
-			}
-			rv = CKR_DEVICE_ERROR;
+		rv = look(t);
+		if (rv == CKR_OK && renew_lost_sessions(t) == 0) {
+			return 0; /* the token is fine; lost sessions reopened */
 		}
 		if (token_rv_session_lost(rv) ||
 		    rv == CKR_USER_NOT_LOGGED_IN) {
@@ -266,6 +271,7 @@ token_repair(struct token *t, int *rebindp)
 			}
 		}
 	}
+	/* the token does not answer (or a new login did not help) */
 	mark_down(t);
 	*rebindp = 1;
 	if ((r = reinit(t)) == 0) {

@@ -32,6 +32,9 @@
 #include "testutil.h"
 #include "token.h"
 
+/* the healing tests reach inside: they play the HSM that lost sessions */
+#include "token_int.h"
+
 #define TEST_URI "pkcs11:token=hktest"
 
 /*
@@ -846,6 +849,112 @@ test_pkcs11_tool(void)
 	TRUE(file_has(out, "Usage:      sign\n"));
 }
 
+/* ---- healing (token_heal.c) ---- */
+
+static void *
+hold_briefly(void *arg)
+{
+	int *r = arg;
+
+	*r = token_hold(tok, 100);
+	if (*r == 0) {
+		token_release(tok);
+	}
+	return NULL;
+}
+
+/* A repair holds the token alone; others wait at most their bound. */
+static void
+test_heal_gate(void)
+{
+	pthread_t	th;
+	struct timespec t0, t1;
+	int		r = 1, again = 1;
+	double		waited;
+
+	need_token();
+	token_exclusive(tok);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	TRUE(pthread_create(&th, NULL, hold_briefly, &r) == 0);
+	TRUE(pthread_join(th, NULL) == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	FAIL(r, HK_ERR_UNAVAILABLE);
+	waited = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	TRUE(waited >= 90 && waited < 2000);
+	/* a healthy token needs nothing */
+	PASS(token_repair(tok, &again));
+	EQ_INT(again, 0);
+	token_exclusive_end(tok, 1);
+	PASS(token_hold(tok, 0));
+	token_release(tok);
+	EQ_INT(token_down_since(tok), 0);
+	PASS(token_probe(tok));
+}
+
+/* A session the token forgot is opened again inside token_sign(). */
+static void
+test_heal_session(void)
+{
+	token_obj_t priv, pub;
+	uint8_t	    dgst[32] = { 5 }, sig[64];
+	size_t	    slen = sizeof(sig);
+
+	need_token();
+	gen(HK_KEY_EC_P256, "hk/heal-session/v1", 1, &priv, &pub);
+	EQ_INT(tok->f->C_CloseSession(ss->h), CKR_OK);
+	PASS(token_sign(
+	    ss, priv, HK_SCHEME_ECDSA, dgst, sizeof(dgst), sig, &slen));
+	EQ_INT(slen, 64);
+}
+
+/* Every session and the login gone, as after an HSM restart: a stale
+ * session copy is trouble, not "not found"; the repair logs in again and
+ * asks the caller to find its objects again. */
+static void
+test_heal_relogin(void)
+{
+	struct token_object *objs = NULL;
+	token_obj_t	     priv, pub, copy;
+	uint8_t		     dgst[32] = { 6 }, sig[64];
+	size_t		     slen = sizeof(sig), n = 0, i;
+	int		     again = 0;
+
+	need_token();
+	gen(HK_KEY_EC_P256, "hk/heal-login/v1", 1, &priv, &pub);
+	PASS(token_copy_session(ss, priv, &copy));
+	(void)token_wait_trouble(tok, 0);
+	EQ_INT(tok->f->C_CloseAllSessions(tok->slot), CKR_OK);
+	FAIL(token_sign(
+		 ss, copy, HK_SCHEME_ECDSA, dgst, sizeof(dgst), sig, &slen),
+	    HK_ERR_UNAVAILABLE);
+	EQ_INT(token_wait_trouble(tok, 0), 1);
+	FAIL(token_probe(tok), HK_ERR_UNAVAILABLE);
+	token_exclusive(tok);
+	PASS(token_repair(tok, &again));
+	EQ_INT(again, 1);
+	token_exclusive_end(tok, 1);
+	TRUE(token_repairs(tok) >= 1);
+	PASS(token_probe(tok));
+	/* SoftHSM forgets every object handle with the last session: the old
+	 * handle is stale (never another key's), the new one is listed */
+	slen = sizeof(sig);
+	FAIL(token_sign(
+		 ss, priv, HK_SCHEME_ECDSA, dgst, sizeof(dgst), sig, &slen),
+	    HK_ERR_UNAVAILABLE);
+	PASS(token_list_all(ss, "hk/heal-login/", 4, &objs, &n));
+	EQ_INT(n, 2);
+	for (i = 0; i < n; i++) {
+		if (objs[i].klass == TOKEN_CLASS_PRIVATE) {
+			priv = objs[i].handle;
+		} else {
+			pub = objs[i].handle;
+		}
+	}
+	free(objs);
+	sign_verify(priv, pub, HK_KEY_EC_P256, HK_SCHEME_ECDSA);
+}
+
 TEST_LIST = { { "wrong_pin", test_wrong_pin }, { "no_token", test_no_token },
 	{ "by_name", test_by_name }, { "open", test_open },
 	{ "pubkey_forms", test_pubkey_forms }, { "keygen", test_keygen },
@@ -858,7 +967,9 @@ TEST_LIST = { { "wrong_pin", test_wrong_pin }, { "no_token", test_no_token },
 	{ "copy_session", test_copy_session },
 	{ "copy_outlives_session", test_copy_outlives_session },
 	{ "random", test_random }, { "threads", test_threads },
-	{ "pkcs11_tool", test_pkcs11_tool }, { "close", test_close },
+	{ "pkcs11_tool", test_pkcs11_tool }, { "heal_gate", test_heal_gate },
+	{ "heal_session", test_heal_session },
+	{ "heal_relogin", test_heal_relogin }, { "close", test_close },
 	{ NULL, NULL } };
 
 TEST_MAIN
