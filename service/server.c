@@ -140,7 +140,7 @@ run(struct server *sv, struct token_session *s, struct auth *a,
 /* A request that passed auth_check() while a repair kept the token: it is
  * not run, and the client may send it again (with a new nonce). */
 static int
-token_busy(struct auth *a, struct outcome *o)
+reconnecting(struct auth *a, struct outcome *o)
 {
 	o->op = "unavailable";
 	return reply_error(a, HSMKEY__V1__STATUS__STATUS_UNAVAILABLE,
@@ -171,7 +171,7 @@ serve(struct server *sv, struct token_session *s, struct transport *tr,
 	if (r == 0 && a.verdict == AUTH_PASSED && held) {
 		r = run(sv, s, &a, &o);
 	} else if (r == 0 && a.verdict == AUTH_PASSED) {
-		r = token_busy(&a, &o);
+		r = reconnecting(&a, &o);
 	} else if (r == 0) {
 		refused(&a, &o);
 	}
