@@ -44,6 +44,7 @@ static const char *const op_names[] = {
 	"rate-limited",
 	"malformed",
 	"resent",
+	"busy",
 	"unknown",
 };
 #define NOPS (sizeof(op_names) / sizeof(op_names[0]))
