@@ -190,6 +190,13 @@ gate_stats(struct gate *g, struct gate_stats *st)
 	pthread_mutex_unlock(&g->mu);
 }
 
+static int64_t
+ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (int64_t)(b->tv_sec - a->tv_sec) * 1000 +
+	    (b->tv_nsec - a->tv_nsec) / 1000000;
+}
+
 int
 gate_busy_note(struct gate *g, uint64_t *np)
 {
@@ -203,7 +210,7 @@ gate_busy_note(struct gate *g, uint64_t *np)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&g->mu);
 	if (g->busy > g->busy_noted &&
-	    (g->busy_noted == 0 || now.tv_sec > g->noted_at.tv_sec)) {
+	    (g->busy_noted == 0 || ms_between(&g->noted_at, &now) >= 1000)) {
 		*np = g->busy - g->busy_noted;
 		g->busy_noted = g->busy;
 		g->noted_at = now;
