@@ -235,8 +235,10 @@ print_text(const char *cpu, long ncpu)
 	} else {
 		printf(
 		    "%.1f s per row after %.1f s warm-up; hsmkeyd workers = "
-		    "2; sign request %zu bytes\n",
-		    bench_p.duration_s, bench_p.warmup_s, bench_res.echo_len);
+		    "%s; sign request %zu bytes\n",
+		    bench_p.duration_s, bench_p.warmup_s,
+		    bench_opt.slow_rounds > 0 ? "the default" : "2",
+		    bench_res.echo_len);
 	}
 	printf("\n%-15s %-10s %-10s %4s %10s %9s %9s %9s %6s  %s\n", "row",
 	    "alg", "transport", "conc", "ops/s", "p50 us", "p99 us",
