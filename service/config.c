@@ -53,6 +53,7 @@ static int set_count(const struct cfg_key *, void *, const char *);
 static int set_duration(const struct cfg_key *, void *, const char *);
 static int set_size(const struct cfg_key *, void *, const char *);
 static int set_word(const struct cfg_key *, void *, const char *);
+static int set_millis(const struct cfg_key *, void *, const char *);
 
 static const struct cfg_word bool_words[] = { { "yes", 1 }, { "true", 1 },
 	{ "1", 1 }, { "on", 1 }, { "no", 0 }, { "false", 0 }, { "0", 0 },
@@ -76,6 +77,8 @@ static const struct cfg_key keys[] = {
 	{ "service", "listen", set_listen, FIELD(listen), 0, 0, 1, 0, 0, NULL,
 	    NULL },
 	NUM("service", "workers", set_count, workers, 0, 256, 0),
+	NUM("service", "busy_after", set_millis, busy_after_ms, 0, 60000,
+	    1000),
 	WORD("service", "log", log_syslog, log_words, 0),
 	WORD("service", "log_level", log_level, level_words, HK_LOG_INFO),
 	STR("service", "socket_group", socket_group),
@@ -87,6 +90,7 @@ static const struct cfg_key keys[] = {
 	    1000, 10, 0, NULL, NULL },
 	{ "pkcs11", "reconnect_max", set_duration, FIELD(reconnect_max_ms), 1,
 	    3600, 1000, 5, 0, NULL, NULL },
+	NUM("pkcs11", "max_parallel", set_count, max_parallel, 0, 256, 32),
 	{ "auth", "clock_window", set_duration, FIELD(clock_window_ms), 1,
 	    3600, 1000, 30, 0, NULL, NULL },
 	NUM("auth", "secret_lifetime", set_duration, secret_lifetime_s, 1,
@@ -184,6 +188,31 @@ set_duration(const struct cfg_key *k, void *field, const char *value)
 		return r;
 	}
 	return store_number(k, field, d);
+}
+
+/* "250ms", or any duration hk_parse_duration() reads ("2s"), to ms. */
+static int
+set_millis(const struct cfg_key *k, void *field, const char *value)
+{
+	unsigned long long v;
+	uint64_t	   s;
+	char		  *end;
+	int		   r;
+
+	if (*value >= '0' && *value <= '9') {
+		errno = 0;
+		v = strtoull(value, &end, 10);
+		if (errno == 0 && strcmp(end, "ms") == 0) {
+			return store_number(k, field, v);
+		}
+	}
+	if ((r = hk_parse_duration(value, &s)) != 0) {
+		return r;
+	}
+	if (s > k->max / 1000) {
+		return HK_ERR_INVALID;
+	}
+	return store_number(k, field, s * 1000);
 }
 
 /* "4096", "512K", "64M", "2G" (powers of 1024) to bytes. */

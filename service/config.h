@@ -13,7 +13,9 @@
 struct config {
 	char	    *listen[CONFIG_MAX_LISTEN];
 	size_t	     nlisten;
-	unsigned int workers; /* 0: one per core */
+	unsigned int workers;	    /* 0: max(64, 2 * max_parallel) */
+	unsigned int max_parallel;  /* token slots of the gate; 0: no gate */
+	uint64_t     busy_after_ms; /* a request's longest wait for a slot */
 	int	     log_syslog;
 	int	     log_level;
 	char	    *socket_group; /* group of ipc sockets */

@@ -92,6 +92,8 @@ test_defaults(void)
 	EQ_INT(cfg->nlisten, 1);
 	EQ_STR(cfg->listen[0], "ipc:///tmp/hk.sock");
 	EQ_INT(cfg->workers, 0);
+	EQ_INT(cfg->max_parallel, 32);
+	EQ_INT(cfg->busy_after_ms, 1000);
 	EQ_INT(cfg->log_syslog, 0);
 	EQ_INT(cfg->log_level, HK_LOG_INFO);
 	TRUE(cfg->socket_group == NULL);
@@ -123,7 +125,8 @@ test_every_key(void)
 	PASS(load_with("[service]\n"
 		       "listen = ipc:///a.sock, tcp://127.0.0.1:7390\n"
 		       "workers = 256\nlog = syslog\nlog_level = debug\n"
-		       "socket_group = hsmkey\n"
+		       "socket_group = hsmkey\nbusy_after = 250ms\n"
+		       "[pkcs11]\nmax_parallel = 256\n"
 		       "[auth]\nclock_window = 1h\nsecret_lifetime = 2d\n"
 		       "nonce_cache_per_client = 16\n"
 		       "nonce_cache_total = 67108864\n"
@@ -141,6 +144,8 @@ test_every_key(void)
 	EQ_STR(cfg->listen[0], "ipc:///a.sock");
 	EQ_STR(cfg->listen[1], "tcp://127.0.0.1:7390");
 	EQ_INT(cfg->workers, 256);
+	EQ_INT(cfg->busy_after_ms, 250);
+	EQ_INT(cfg->max_parallel, 256);
 	EQ_INT(cfg->log_syslog, 1);
 	EQ_INT(cfg->log_level, HK_LOG_DEBUG);
 	EQ_STR(cfg->socket_group, "hsmkey");
@@ -201,6 +206,14 @@ test_spellings(void)
 		{ "[metrics]\ninterval = 1h", AT(metrics_interval_s), 3600 },
 		{ "[metrics]\ninterval = 1", AT(metrics_interval_s), 1 },
 		{ "[service]\nworkers = 0", AT(workers), 0 },
+		{ "[pkcs11]\nmax_parallel = 0", AT(max_parallel), 0 },
+		{ "[pkcs11]\nmax_parallel = 1", AT(max_parallel), 1 },
+		{ "[service]\nbusy_after = 0", AT(busy_after_ms), 0 },
+		{ "[service]\nbusy_after = 1", AT(busy_after_ms), 1000 },
+		{ "[service]\nbusy_after = 2s", AT(busy_after_ms), 2000 },
+		{ "[service]\nbusy_after = 1m", AT(busy_after_ms), 60000 },
+		{ "[service]\nbusy_after = 60000ms", AT(busy_after_ms),
+		    60000 },
 #undef AT
 	};
 	struct config *cfg;
@@ -213,6 +226,7 @@ test_spellings(void)
 		PASS(load_with(cases[i].line, &cfg));
 		if (cases[i].off == offsetof(struct config, audit_signs) ||
 		    cases[i].off == offsetof(struct config, workers) ||
+		    cases[i].off == offsetof(struct config, max_parallel) ||
 		    cases[i].off == offsetof(struct config, log_syslog) ||
 		    cases[i].off == offsetof(struct config, log_level)) {
 			memcpy(&v32, (char *)cfg + cases[i].off, sizeof(v32));
@@ -241,6 +255,12 @@ test_bad_values(void)
 		{ "service", "workers", "257" },
 		{ "service", "workers", "-1" },
 		{ "service", "workers", "2x" },
+		{ "service", "busy_after", "60001ms" },
+		{ "service", "busy_after", "61s" },
+		{ "service", "busy_after", "5us" },
+		{ "service", "busy_after", "ms" },
+		{ "pkcs11", "max_parallel", "257" },
+		{ "pkcs11", "max_parallel", "-1" },
 		{ "service", "log", "file" },
 		{ "service", "log_level", "verbose" },
 		{ "pkcs11", "token", "token=hsmkey" },

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "gate.h"
 #include "hk_err.h"
 #include "log.h"
 #include "metrics.h"
@@ -44,6 +45,7 @@ static const char *const op_names[] = {
 	"rate-limited",
 	"malformed",
 	"resent",
+	"busy",
 	"unknown",
 };
 #define NOPS (sizeof(op_names) / sizeof(op_names[0]))
@@ -321,6 +323,25 @@ put_histogram(FILE *f, struct histogram *h, const char *op)
 	    op, count);
 }
 
+/* The gate's slots (gate.h): how many, how many taken, how many wait. */
+static void
+put_gate(FILE *f, struct server *sv)
+{
+	struct gate_stats st;
+
+	gate_stats(sv->gate, &st);
+	header(f, "hsmkey_token_slots", "gauge",
+	    "Requests that may do token work at once ([pkcs11] max_parallel; "
+	    "0: no limit).");
+	fprintf(f, "hsmkey_token_slots %u\n", st.slots);
+	header(
+	    f, "hsmkey_token_slots_in_use", "gauge", "Token slots taken now.");
+	fprintf(f, "hsmkey_token_slots_in_use %u\n", st.in_use);
+	header(f, "hsmkey_token_slot_waiters", "gauge",
+	    "Requests waiting for a token slot now.");
+	fprintf(f, "hsmkey_token_slot_waiters %u\n", st.waiting);
+}
+
 /* The whole exposition into f. */
 static int
 expose(struct metrics *m, struct server *sv, FILE *f, int up)
@@ -349,6 +370,7 @@ expose(struct metrics *m, struct server *sv, FILE *f, int up)
 	for (i = 0; i < NOPS; i++) {
 		put_histogram(f, &m->h[i], op_names[i]);
 	}
+	put_gate(f, sv);
 	r = 0;
 out:
 	free(snap.vs);

@@ -24,6 +24,7 @@
 #include "codec.h"
 #include "dispatch.h"
 #include "envelope.h"
+#include "gate.h"
 #include "heal.h"
 #include "hk_err.h"
 #include "log.h"
@@ -148,10 +149,34 @@ reconnecting(struct auth *a, struct outcome *o)
 	    &o->reply, &o->len);
 }
 
+/* The reply of a request that got no token slot in time: sealed like
+ * any error, counted as "busy", not audited (nothing was done). */
+static int
+busy(struct server *sv, struct auth *a, struct outcome *o)
+{
+	char	 msg[160];
+	uint64_t n;
+
+	if (gate_busy_note(sv->gate, &n)) {
+		log_warnx("busy: %" PRIu64 " request%s refused: all %u token "
+			  "slots taken for %" PRIu64 " ms",
+		    n, n == 1 ? "" : "s", sv->cfg->max_parallel,
+		    sv->cfg->busy_after_ms);
+	}
+	o->op = "busy";
+	snprintf(msg, sizeof(msg),
+	    "busy: all %u token slots stayed taken for %" PRIu64
+	    " ms; nothing was done, try again later",
+	    sv->cfg->max_parallel, sv->cfg->busy_after_ms);
+	return reply_error(a, HSMKEY__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+	    msg, &o->reply, &o->len);
+}
+
 /*
  * One request, from the bytes received to the reply sent: authenticated
- * (auth.c), run (dispatch.c), sealed and, when it must be, audited before
- * it goes out (reply.c).
+ * (auth.c), admitted to the token (gate.c) or answered "busy", run
+ * (dispatch.c), sealed and, when it must be, audited before it goes out
+ * (reply.c).
  */
 static void
 serve(struct server *sv, struct token_session *s, struct transport *tr,
@@ -168,10 +193,15 @@ serve(struct server *sv, struct token_session *s, struct transport *tr,
 	 * audit log: a repair must not wait for a disk */
 	held = token_hold(sv->tok, HOLD_WAIT_MS) == 0;
 	r = auth_check(sv, held ? s : NULL, m->body, m->len, hk_now_ms(), &a);
-	if (r == 0 && a.verdict == AUTH_PASSED && held) {
-		r = run(sv, s, &a, &o);
-	} else if (r == 0 && a.verdict == AUTH_PASSED) {
+	if (r == 0 && a.verdict == AUTH_PASSED && !held) {
 		r = reconnecting(&a, &o);
+	} else if (r == 0 && a.verdict == AUTH_PASSED) {
+		if (gate_enter(sv->gate) != 0) {
+			r = busy(sv, &a, &o);
+		} else {
+			r = run(sv, s, &a, &o);
+			gate_leave(sv->gate);
+		}
 	} else if (r == 0) {
 		refused(&a, &o);
 	}
@@ -387,19 +417,28 @@ struct crew {
 	struct healer *heal;
 };
 
+/*
+ * The default: enough workers that a slow network HSM is kept full and
+ * the requests beyond its slots wait in the gate, in order and for a
+ * bounded time: 64, or twice the token slots (at most 256).  Each worker
+ * holds one session, so the token sees this many sessions (+1).
+ */
 static unsigned int
 worker_count(const struct config *cfg)
 {
-	long n;
+	unsigned int n = 64;
 
 	if (cfg->workers != 0) {
 		return cfg->workers;
 	}
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 && n < 256 ? (unsigned int)n : 2;
+	if (cfg->max_parallel > n / 2) {
+		n = cfg->max_parallel * 2;
+	}
+	return n < 256 ? n : 256;
 }
 
-/* Starts the workers, each with its own token session, and the ticker. */
+/* Starts the gate, the workers, each with its own token session, and the
+ * ticker. */
 static int
 crew_start(struct crew *c, struct server *sv, struct transport *tr,
     struct token_session *s0)
@@ -407,6 +446,10 @@ crew_start(struct crew *c, struct server *sv, struct transport *tr,
 	unsigned int i;
 	int	     r;
 
+	if ((r = gate_new(&sv->gate, sv->cfg->max_parallel,
+		 sv->cfg->busy_after_ms)) != 0) {
+		return r;
+	}
 	if ((c->w = calloc(sv->workers, sizeof(*c->w))) == NULL) {
 		return HK_ERR_NOMEM;
 	}
@@ -463,6 +506,8 @@ crew_stop(struct crew *c, struct server *sv)
 	}
 	free(c->w);
 	memset(c, 0, sizeof(*c));
+	gate_free(sv->gate);
+	sv->gate = NULL;
 }
 
 /* Signals go to the calling thread only, through sigwait(). */
@@ -562,8 +607,10 @@ server_run(const struct config *cfg, int foreground)
 	}
 	if ((r = crew_start(&crew, &sv, tr, s0)) == 0 &&
 	    (r = metrics_start(sv.metrics, &sv)) == 0) {
-		log_info("ready: hsmkeyd %s, %u workers, token '%s'",
-		    HSMKEY_VERSION, sv.workers, token_label(sv.tok));
+		log_info("ready: hsmkeyd %s, %u workers, %u token slots, "
+			 "token '%s'",
+		    HSMKEY_VERSION, sv.workers, cfg->max_parallel,
+		    token_label(sv.tok));
 		wait_for_stop(&sv, &set);
 	}
 	crew_stop(&crew, &sv);

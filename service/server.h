@@ -20,6 +20,7 @@
 #include "token.h"
 
 struct audit;
+struct gate;
 struct metrics;
 
 struct server {
@@ -30,6 +31,7 @@ struct server {
 	struct nonce_cache  *nonces;
 	struct audit	    *audit; /* NULL: no [audit] path */
 	struct metrics	    *metrics;
+	struct gate	    *gate; /* token slots (gate.h); NULL: none */
 	uint64_t	     start_ms;
 	unsigned int	     workers;
 };

@@ -7,6 +7,8 @@
  *       --ipc URL --tcp URL --echo-tcp URL --module SOFTHSM
  *       [--p11kit-module CLIENT.so]
  *       [--fixture FIXDIR --fixture-ipc URL [--fixture-copy-s S]]
+ *       [[--slow-hsm ROUNDS] --slow-conf F --slow-ipc URL
+ *        --slow-control F --nogate-conf F --nogate-ipc URL]
  *
  * DIR holds a fresh SoftHSM token (SOFTHSM2_CONF in the environment),
  * DIR/pin, DIR/hsmkeyd.conf listening on --ipc and --tcp, and
@@ -44,6 +46,13 @@
  *   service-many    without --fixture: the service row after as many
  *                   versions as fit in the time left were made through
  *                   the service and hsmkeyd was restarted
+ *   slow-Nms        with --slow-conf: a second hsmkeyd (default workers
+ *                   and max_parallel) on tests/faultp11 modelling a
+ *                   network HSM (limit C_Sign 16, delay C_Sign N ms), 64
+ *                   clients; slow-0ms-nogate the same on a third one with
+ *                   max_parallel = 0 (bench_slow.c).  Smoke mode runs them
+ *                   once, tiny; --slow-hsm ROUNDS runs only them, ROUNDS
+ *                   times interleaved, with medians
  *
  * Exit status: 0 when every request succeeded and every kept signature
  * verified with OpenSSL; 1 otherwise.  Targets never change the exit
@@ -184,8 +193,20 @@ usage(void)
 	    "--dir DIR --hsmkeyd PATH --ipc URL --tcp URL --echo-tcp URL "
 	    "--module SOFTHSM [--p11kit-module CLIENT]\n"
 	    "       [--fixture DIR --fixture-ipc URL [--fixture-copy-s S]]\n"
+	    "       [[--slow-hsm ROUNDS] --slow-conf F --slow-ipc URL "
+	    "--slow-control F --nogate-conf F --nogate-ipc URL]\n"
 	    "       (run it through scripts/bench)\n");
 	exit(2);
+}
+
+/* A positive number of at most 4 digits, else -1. */
+static int
+positive_count(const char *s)
+{
+	char *end;
+	long  v = strtol(s, &end, 10);
+
+	return *s != '\0' && *end == '\0' && v > 0 && v < 10000 ? (int)v : -1;
 }
 
 static void
@@ -197,6 +218,7 @@ on_signal(int sig)
 }
 
 static const char *fixture_copy_arg; /* --fixture-copy-s */
+static const char *slow_rounds_arg;  /* --slow-hsm */
 
 /* The options that take a value, and where it goes. */
 static const struct {
@@ -214,6 +236,12 @@ static const struct {
 	{ "--fixture", &bench_opt.fixture },
 	{ "--fixture-ipc", &bench_opt.fixture_ipc },
 	{ "--fixture-copy-s", &fixture_copy_arg },
+	{ "--slow-hsm", &slow_rounds_arg },
+	{ "--slow-conf", &bench_opt.slow_conf },
+	{ "--slow-ipc", &bench_opt.slow_ipc },
+	{ "--slow-control", &bench_opt.slow_control },
+	{ "--nogate-conf", &bench_opt.nogate_conf },
+	{ "--nogate-ipc", &bench_opt.nogate_ipc },
 };
 
 /* Sets bench_p.smoke and the options' values from argv; exits on a usage
@@ -270,6 +298,18 @@ main(int argc, char **argv)
 	if (fixture_copy_arg != NULL) {
 		bench_opt.fixture_copy_s = strtod(fixture_copy_arg, NULL);
 	}
+	if (slow_rounds_arg != NULL &&
+	    (bench_opt.slow_rounds = positive_count(slow_rounds_arg)) < 1) {
+		usage();
+	}
+	if ((bench_opt.slow_conf == NULL) != (bench_opt.slow_ipc == NULL) ||
+	    (bench_opt.slow_conf == NULL) != (bench_opt.nogate_conf == NULL) ||
+	    (bench_opt.slow_conf == NULL) != (bench_opt.nogate_ipc == NULL) ||
+	    (bench_opt.slow_conf == NULL) !=
+		(bench_opt.slow_control == NULL) ||
+	    (bench_opt.slow_rounds > 0 && bench_opt.slow_conf == NULL)) {
+		usage();
+	}
 	snprintf(bench_opt.conf, sizeof(bench_opt.conf), "%s/hsmkeyd.conf",
 	    bench_opt.dir);
 	snprintf(bench_opt.cred, sizeof(bench_opt.cred), "%s/admin.cred",
@@ -324,6 +364,11 @@ main(int argc, char **argv)
 		}
 	}
 
+	if (bench_opt.slow_rounds > 0) {
+		/* scripts/bench --slow-hsm: only those rows */
+		bench_section_slow(bench_opt.slow_rounds);
+		goto done;
+	}
 	bench_section_echo_ping();
 	if (!bench_failed) {
 		bench_section_token(
@@ -351,6 +396,10 @@ main(int argc, char **argv)
 		}
 		bench_section_many();
 	}
+	if (!bench_failed && bench_p.smoke && bench_opt.slow_conf != NULL) {
+		bench_section_slow(1);
+	}
+done:
 	hsmkey_close(bench_admin);
 	if (bench_daemon1.pid > 0 && bench_daemon_stop(&bench_daemon1) != 0) {
 		fprintf(stderr, "bench: hsmkeyd did not stop cleanly\n");

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include <openssl/evp.h>
@@ -177,6 +178,9 @@ int bench_daemon_start_env(struct bench_daemon *d, const char *hsmkeyd,
 int bench_daemon_stop(struct bench_daemon *d);
 /* VmHWM and VmRSS of pid in KiB; 0 on success. */
 int bench_rss(pid_t pid, long *hwm_kib, long *rss_kib);
+/* Our environment with NAME=value instead of any NAME.  Caller frees
+ * the array and *madep (the one string made here), not the others. */
+char **bench_env_with(const char *name, const char *value, char **madep);
 /* Starts this program as an echo server on urls (a NULL-ended list),
  * waits until it binds; kill with bench_daemon_stop(). */
 int bench_echo_start(struct bench_daemon *d, const char *self, const char *dir,
@@ -208,6 +212,10 @@ struct bench_opts {
 	const char *fixture;	 /* copy of build-bench/fixture-10k */
 	const char *fixture_ipc; /* where its hsmkeyd listens */
 	double	    fixture_copy_s;
+	/* the slow-HSM rows: hsmkeyd on faultp11, with and without a gate */
+	const char *slow_conf, *slow_ipc, *slow_control;
+	const char *nogate_conf, *nogate_ipc;
+	int	    slow_rounds; /* --slow-hsm ROUNDS: only those rows */
 	char	    conf[512], cred[512], pin[512], echo_ipc[512];
 	char	    self[512];
 };
@@ -303,6 +311,15 @@ void bench_section_batch(void);
 void bench_section_many(void);
 /* service-10k and service-few on the --fixture token. */
 void bench_section_fixture(void);
+
+/* ---- bench_slow.c: the slow-HSM rows (issue 11) */
+
+/* Rounds of interleaved rows on hsmkeyd over faultp11 (delay 0, 1, 5 ms,
+ * limit 16), 64 clients (16 in smoke mode). */
+void bench_section_slow(int rounds);
+/* Their medians and targets on stdout / as a JSON member. */
+void bench_slow_print(void);
+void bench_slow_json(FILE *f);
 
 /* ---- bench_report.c: ratios, targets, the table and the JSON */
 

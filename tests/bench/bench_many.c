@@ -183,39 +183,9 @@ bench_section_many(void)
 
 /* -- many versions from the fixture (scripts/bench --prepare) */
 
-extern char **environ;
-
 #define FIX_KEY "many-00000" /* 4 versions, v4 primary */
 
 struct bench_keyset bench_fixkey = { FIX_KEY, BENCH_ALG_ECDSA, { NULL } };
-
-/* Our environment with SOFTHSM2_CONF=conf instead of ours. Caller frees
- * the array (not the strings but the one it made: *madep). */
-static char **
-env_with_conf(const char *conf, char **madep)
-{
-	char **envp;
-	size_t n = 0, i, j = 0, len = strlen(conf) + sizeof("SOFTHSM2_CONF=");
-
-	*madep = NULL;
-	while (environ[n] != NULL) {
-		n++;
-	}
-	if ((envp = calloc(n + 2, sizeof(*envp))) == NULL ||
-	    (*madep = malloc(len)) == NULL) {
-		free(envp);
-		return NULL;
-	}
-	snprintf(*madep, len, "SOFTHSM2_CONF=%s", conf);
-	for (i = 0; i < n; i++) {
-		if (strncmp(environ[i], "SOFTHSM2_CONF=", 14) != 0) {
-			envp[j++] = environ[i];
-		}
-	}
-	envp[j++] = *madep;
-	envp[j] = NULL;
-	return envp;
-}
 
 /* "keyring: N keys, M versions" from an hsmkeyd log. */
 static void
@@ -258,7 +228,8 @@ bench_section_fixture(void)
 	    softconf, sizeof(softconf), "%s/softhsm2.conf", bench_opt.fixture);
 	fprintf(stderr, "bench: hsmkeyd on the many-versions fixture %s\n",
 	    bench_opt.fixture);
-	if ((envp = env_with_conf(softconf, &made)) == NULL) {
+	if ((envp = bench_env_with("SOFTHSM2_CONF", softconf, &made)) ==
+	    NULL) {
 		fprintf(stderr, "bench: out of memory\n");
 		bench_failed = 1;
 		return;

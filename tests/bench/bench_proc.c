@@ -145,6 +145,34 @@ spawn_ready(struct bench_daemon *d, char *const *argv, const char *dir,
 	return -1;
 }
 
+char **
+bench_env_with(const char *name, const char *value, char **madep)
+{
+	char **envp;
+	size_t n = 0, i, j = 0, nlen = strlen(name);
+	size_t len = nlen + strlen(value) + 2;
+
+	*madep = NULL;
+	while (environ[n] != NULL) {
+		n++;
+	}
+	if ((envp = calloc(n + 2, sizeof(*envp))) == NULL ||
+	    (*madep = malloc(len)) == NULL) {
+		free(envp);
+		return NULL;
+	}
+	snprintf(*madep, len, "%s=%s", name, value);
+	for (i = 0; i < n; i++) {
+		if (strncmp(environ[i], name, nlen) != 0 ||
+		    environ[i][nlen] != '=') {
+			envp[j++] = environ[i];
+		}
+	}
+	envp[j++] = *madep;
+	envp[j] = NULL;
+	return envp;
+}
+
 int
 bench_daemon_start(struct bench_daemon *d, const char *hsmkeyd,
     const char *conf, const char *dir)

@@ -235,8 +235,10 @@ print_text(const char *cpu, long ncpu)
 	} else {
 		printf(
 		    "%.1f s per row after %.1f s warm-up; hsmkeyd workers = "
-		    "2; sign request %zu bytes\n",
-		    bench_p.duration_s, bench_p.warmup_s, bench_res.echo_len);
+		    "%s; sign request %zu bytes\n",
+		    bench_p.duration_s, bench_p.warmup_s,
+		    bench_opt.slow_rounds > 0 ? "the default" : "2",
+		    bench_res.echo_len);
 	}
 	printf("\n%-15s %-10s %-10s %4s %10s %9s %9s %9s %6s  %s\n", "row",
 	    "alg", "transport", "conc", "ops/s", "p50 us", "p99 us",
@@ -265,6 +267,10 @@ print_text(const char *cpu, long ncpu)
 	printf("\nops/s: signatures per second (batch100: items, %d per "
 	       "request; latency per request).\n",
 	    BENCH_BATCH);
+	bench_slow_print();
+	if (bench_opt.slow_rounds > 0) {
+		goto total; /* --slow-hsm: none of the rest was run */
+	}
 	printf("ratio: vs the raw row of the same algorithm at min(conc, 2) "
 	       "threads; ping vs echo at the same concurrency.\n");
 	if (bench_res.from_fixture) {
@@ -331,6 +337,7 @@ print_text(const char *cpu, long ncpu)
 			    "-", t->le ? "<" : ">=", t->want, t->what);
 		}
 	}
+total:
 	printf("total %.1f s\n", bench_now() - bench_t_start);
 	printf("\nresult: %s\n",
 	    bench_failed ? "FAILED (a request failed or a "
@@ -407,8 +414,10 @@ write_json(const char *path, const char *cpu, long ncpu)
 		}
 		fprintf(f, "}%s\n", i + 1 < bench_nrows ? "," : "");
 	}
+	fprintf(f, "  ],\n");
+	bench_slow_json(f);
 	fprintf(f,
-	    "  ],\n  \"hsmkeyd\": {\"startup_s\": %.3f, "
+	    "  \"hsmkeyd\": {\"startup_s\": %.3f, "
 	    "\"peak_rss_kib\": %ld, \"peak_rss_after_bulk_kib\": %ld},\n",
 	    bench_res.startup1_s, bench_res.hwm1_kib, bench_res.hwm_bulk_kib);
 	fprintf(f,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 #
-# tests/bench/run.sh [--smoke] [--json FILE]: makes a throwaway SoftHSM
+# tests/bench/run.sh [--smoke] [--json FILE] [--slow-hsm ROUNDS]: makes a throwaway SoftHSM
 # token and hsmkeyd configuration in a temp dir, starts `p11-kit server` on
 # that token (when p11-kit's client module is installed), and runs
 # hsmkey-bench, which starts hsmkeyd itself (tests/bench/bench.c).
@@ -12,6 +12,10 @@
 # --prepare built (build-bench/fixture-10k); when it is complete and this
 # is not --smoke, it is copied (cp -a, so runs never change it) into the
 # temp dir and the bench runs a second hsmkeyd on the copy.
+# FAULTP11 (tests/faultp11/faultp11.so) enables the slow-HSM rows: two
+# more hsmkeyd configs on that module (hsmkeyd-slow.conf with the default
+# workers and max_parallel, hsmkeyd-nogate.conf with max_parallel = 0);
+# --slow-hsm ROUNDS runs only those rows, ROUNDS times interleaved.
 # HK_BENCH_AUDIT_SIGNS=no runs the service with [audit] signs = no (every
 # sign otherwise waits for its audit line to be on disk: see README).  Everything started here or by the bench is killed by PID and
 # the temp dir removed by the EXIT trap.  Loopback and ipc only.
@@ -67,6 +71,7 @@ teardown()
 		done
 		if [ "$rc" -ne 0 ]; then
 			for f in "$T"/hsmkeyd.*.log "$T"/hsmkeyd-10k.*.log \
+			    "$T"/hsmkeyd-slow.*.log "$T"/hsmkeyd-nogate.*.log \
 			    "$T"/echo.*.log \
 			    "$T"/p11-kit.log "$T"/bootstrap.log; do
 				[ -s "$f" ] || continue
@@ -84,8 +89,10 @@ teardown()
 }
 
 SMOKE=0
+SLOW=
 for a in "$@"; do
 	[ "$a" = --smoke ] && SMOKE=1
+	[ "$a" = --slow-hsm ] && SLOW=1
 done
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/hsmkey-bench.XXXXXX") || exit 1
@@ -98,22 +105,28 @@ unset PIN
 IPC_URL="ipc://$T/hsmkey.sock"
 TCP_URL="tcp://127.0.0.1:$(hk_free_port)"
 ECHO_TCP_URL="tcp://127.0.0.1:$(hk_free_port)"
-# write_conf FILE LISTEN PIN_FILE [SUFFIX]: an hsmkeyd config whose audit
-# log and metrics file are $T/audit SUFFIX .log and $T/hsmkey SUFFIX .prom.
+# write_conf FILE LISTEN PIN_FILE [SUFFIX [MODULE [EXTRA]]]: an hsmkeyd
+# config whose audit log and metrics file are $T/audit SUFFIX .log and
+# $T/hsmkey SUFFIX .prom.  With a MODULE: that [pkcs11] module, the
+# default workers, and EXTRA appended to [pkcs11]; else SoftHSM and
+# workers = 2.
 write_conf()
 {
+	local workers="workers = 2"
+	[ -n "${5:-}" ] && workers="; workers: the default"
 	cat >"$1" <<EOC
 ; written by tests/bench/run.sh
 [service]
 listen = $2
-workers = 2
+$workers
 log = stderr
 log_level = info
 
 [pkcs11]
-module = $SOFTHSM_MODULE
+module = ${5:-$SOFTHSM_MODULE}
 token = pkcs11:token=hsmkey
 pin_file = $3
+${6:-}
 
 [auth]
 clock_window = 30s
@@ -159,6 +172,27 @@ else
 	echo "bench: p11-kit client module not found; no p11-kit rows" >&2
 fi
 
+# the slow-HSM rows: two more hsmkeyd on the fault-injecting module
+# (tests/faultp11, $FAULTP11) around the same token, with and without the
+# token-slot gate; the bench rewrites the module's control file
+SLOW_ARGS=()
+if [ -n "${FAULTP11:-}" ] && [ -f "$FAULTP11" ]; then
+	write_conf "$T/hsmkeyd-slow.conf" "ipc://$T/hsmkey-slow.sock" \
+	    "$T/pin" -slow "$FAULTP11"
+	write_conf "$T/hsmkeyd-nogate.conf" "ipc://$T/hsmkey-nogate.sock" \
+	    "$T/pin" -nogate "$FAULTP11" "max_parallel = 0"
+	SLOW_ARGS=(--slow-conf "$T/hsmkeyd-slow.conf"
+	    --slow-ipc "ipc://$T/hsmkey-slow.sock"
+	    --nogate-conf "$T/hsmkeyd-nogate.conf"
+	    --nogate-ipc "ipc://$T/hsmkey-nogate.sock"
+	    --slow-control "$T/faultp11.ctl")
+elif [ -n "$SLOW" ]; then
+	echo "bench: --slow-hsm needs FAULTP11 (tests/faultp11/faultp11.so)" >&2
+	exit 2
+else
+	echo "bench: FAULTP11 not set; no slow-HSM rows" >&2
+fi
+
 # the many-versions fixture: a copy for this run, its own hsmkeyd config
 FIX_ARGS=()
 FIX=${HK_FIXTURE_DIR:-}
@@ -185,4 +219,4 @@ fi
 "$HSMKEY_BENCH" "$@" --dir "$T" --hsmkeyd "$HSMKEYD" \
     --ipc "$IPC_URL" --tcp "$TCP_URL" --echo-tcp "$ECHO_TCP_URL" \
     --module "$SOFTHSM_MODULE" ${P11_ARGS[@]+"${P11_ARGS[@]}"} \
-    ${FIX_ARGS[@]+"${FIX_ARGS[@]}"}
+    ${FIX_ARGS[@]+"${FIX_ARGS[@]}"} ${SLOW_ARGS[@]+"${SLOW_ARGS[@]}"}

@@ -57,7 +57,10 @@
  * returns the error, as a real module ends the operation on an error.
  *
  * Threads: the rules and counters sit behind one mutex; the real calls run
- * without it, so limits and delays model a concurrent network HSM.
+ * without it, so limits and delays model a concurrent network HSM.  Calls
+ * that wait for a limit wait in one line, in arrival order, each woken
+ * alone (a queue in the HSM, not a scramble: the module itself makes no
+ * latency tail); a call with no limit rule never waits in it.
  */
 #define _GNU_SOURCE
 
@@ -134,17 +137,23 @@ static const struct {
 	{ "CKR_CRYPTOKI_NOT_INITIALIZED", CKR_CRYPTOKI_NOT_INITIALIZED },
 };
 
+/* A call waiting for a limit: on its thread's stack, in the line. */
+struct fp_waiter {
+	pthread_cond_t	  cv;
+	struct fp_waiter *next;
+};
+
 /* Everything below is guarded by lock. */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t  limit_cv = PTHREAD_COND_INITIALIZER;
-static struct fp_rule  rules[FP_MAX_RULES];
-static size_t	       nrules;
-static struct stat     ctl_st;	 /* of the file the rules came from */
-static int	       ctl_seen; /* ctl_st is valid */
-static int	       log_fd = -1;
-static unsigned int    prob_seed = 1;
-static unsigned long   inflight[FP_NCALLS + 1]; /* [FP_ANY]: all calls */
-static uint64_t	       last_call_us; /* of any function, for `idle` */
+static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fp_waiter *line_head, *line_tail; /* oldest first */
+static struct fp_rule	 rules[FP_MAX_RULES];
+static size_t		 nrules;
+static struct stat	 ctl_st;   /* of the file the rules came from */
+static int		 ctl_seen; /* ctl_st is valid */
+static int		 log_fd = -1;
+static unsigned int	 prob_seed = 1;
+static unsigned long	 inflight[FP_NCALLS + 1]; /* [FP_ANY]: all calls */
+static uint64_t		 last_call_us; /* of any function, for `idle` */
 
 static CK_FUNCTION_LIST *real;
 static pthread_once_t	 load_once = PTHREAD_ONCE_INIT;
@@ -376,6 +385,16 @@ same_file(const struct stat *a, const struct stat *b)
 	    a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
+/* Wakes the oldest waiting call, which enters if its limits let it (and
+ * then wakes the next).  Lock held. */
+static void
+wake_line(void)
+{
+	if (line_head != NULL) {
+		pthread_cond_signal(&line_head->cv);
+	}
+}
+
 /* Re-reads the control file if it changed.  Called with lock held. */
 static void
 reload(void)
@@ -413,7 +432,7 @@ reload(void)
 		parse_line(line, ++n);
 	}
 	fclose(f);
-	pthread_cond_broadcast(&limit_cv); /* limits may have changed */
+	wake_line(); /* limits may have changed */
 }
 
 static void
@@ -520,8 +539,34 @@ call_leave(int call)
 	pthread_mutex_lock(&lock);
 	inflight[call]--;
 	inflight[FP_ANY]--;
-	pthread_cond_broadcast(&limit_cv);
+	wake_line();
 	pthread_mutex_unlock(&lock);
+}
+
+/* Waits in the line until this call is the oldest and its limits let it
+ * in.  Lock held. */
+static void
+wait_in_line(int call)
+{
+	struct fp_waiter w;
+
+	pthread_cond_init(&w.cv, NULL);
+	w.next = NULL;
+	if (line_tail != NULL) {
+		line_tail->next = &w;
+	} else {
+		line_head = &w;
+	}
+	line_tail = &w;
+	while (line_head != &w || !limit_open(call)) {
+		pthread_cond_wait(&w.cv, &lock);
+	}
+	line_head = w.next;
+	if (line_head == NULL) {
+		line_tail = NULL;
+	}
+	pthread_cond_destroy(&w.cv);
+	wake_line(); /* the next may fit too */
 }
 
 /*
@@ -568,11 +613,9 @@ call_enter(int call)
 			delay_us += r->delay_us;
 		}
 	}
-	if (limited != NULL && !limit_open(call)) {
+	if (limited != NULL && (line_head != NULL || !limit_open(call))) {
 		log_fault(limited, call);
-	}
-	while (!limit_open(call)) {
-		pthread_cond_wait(&limit_cv, &lock);
+		wait_in_line(call);
 	}
 	inflight[call]++;
 	inflight[FP_ANY]++;

@@ -1,8 +1,8 @@
 /*
  * faultp11_test.c: the fault-injecting module against a throw-away SoftHSM
  * token, loaded through p11-kit as pkcs11/token.c loads a module: fail with
- * count and after, delay, limit, drop, idle, kill, a malformed line, the
- * log.  $FAULTP11
+ * count and after, delay, limit (in arrival order), drop, idle, kill, a
+ * malformed line, the log.  $FAULTP11
  * names the module (tests/faultp11/meson.build).
  */
 #define _GNU_SOURCE
@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,6 +315,56 @@ test_limit(void)
 	write_ctl("");
 }
 
+static atomic_int fifo_next;
+static int	  fifo_order[NSESSIONS];
+
+static void *
+fifo_thread(void *arg)
+{
+	size_t i = (size_t)(uintptr_t)arg;
+	CK_RV  rv = sign(i);
+
+	fifo_order[atomic_fetch_add(&fifo_next, 1)] = (int)i;
+	return (void *)(uintptr_t)rv;
+}
+
+/* Calls waiting for a limit get in in the order they came: each thread
+ * starts once the one before it has logged its delay (it holds the slot
+ * or waits in the line), and they finish in that order. */
+static void
+test_limit_fifo(void)
+{
+	pthread_t tid[NSESSIONS];
+	char	  text[PATH_MAX + 64];
+	void	 *rv;
+	size_t	  i;
+	int	  k;
+
+	unlink(logpath);
+	snprintf(text, sizeof(text),
+	    "log %s\ndelay C_Sign 60ms\nlimit C_Sign 1\n", logpath);
+	write_ctl(text);
+	atomic_store(&fifo_next, 0);
+	for (i = 0; i < NSESSIONS; i++) {
+		TRUE(pthread_create(&tid[i], NULL, fifo_thread,
+			 (void *)(uintptr_t)i) == 0);
+		for (k = 0; k < 5000 && log_lines("delay C_Sign") <= (int)i;
+		     k++) {
+			usleep(1000);
+		}
+		EQ_INT(log_lines("delay C_Sign"), i + 1);
+	}
+	for (i = 0; i < NSESSIONS; i++) {
+		TRUE(pthread_join(tid[i], &rv) == 0);
+		EQ_INT((uintptr_t)rv, CKR_OK);
+	}
+	EQ_INT(log_lines("limit C_Sign"), NSESSIONS - 1);
+	for (i = 0; i < NSESSIONS; i++) {
+		EQ_INT(fifo_order[i], i);
+	}
+	write_ctl("");
+}
+
 /* A child that opens the token and creates session objects until killed:
  * the number it made, or -signal. */
 static int
@@ -428,6 +479,7 @@ test_all(void)
 	test_prob();
 	test_delay();
 	test_limit();
+	test_limit_fifo();
 	test_drop();
 	test_idle();
 	test_kill();
