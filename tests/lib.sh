@@ -343,14 +343,15 @@ hk_stop()
 	return 1
 }
 
-# hk_teardown: the EXIT trap.  Kills every daemon still running (by PID),
+# hk_teardown: the EXIT trap.  Kills everything in HK_PIDS still running
+# (a PID, or -PGID: a process group a test started with set -m),
 # shows the daemon logs when something failed, removes the temp dir.
 hk_teardown()
 {
 	local rc=$? p
 	trap - EXIT
 	for p in "${HK_PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null
+		kill -KILL -- "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
 	HK_PIDS=()
@@ -652,5 +653,50 @@ token_consistent()
 	fi
 	fail "$what: the token does not match the keyring and clients:"
 	printf '%s\n' "$out" | sed -e 's/^/    /' | head -n 20
+	return 1
+}
+
+# audit_receipts LOG FILE...: every signature received by a client (the
+# first word of each line of FILE..., text form) has its audit line in LOG:
+# a sign line with status OK whose "sigs" is the SHA-256 of its bytes (a
+# reply is sent only after its line was fdatasync'ed).  Fails if one is
+# missing or no signature was received.
+audit_receipts()
+{
+	local log=$1 rc
+	shift
+	"$HK_PYTHON" - "$log" "$@" >"$T/receipts.out" <<'PY'
+import base64, hashlib, json, sys
+logged = set()
+signs = 0
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    if o.get("op") == "sign" and o.get("status") == "OK":
+        logged.add(o["sigs"])
+        signs += 1
+received = 0
+missing = []
+for path in sys.argv[2:]:
+    for text in open(path):
+        text = text.strip()
+        if not text:
+            continue
+        received += 1
+        der = base64.b64decode(text.split()[0].rsplit(":", 1)[1])
+        if hashlib.sha256(der).hexdigest() not in logged:
+            missing.append(text)
+print("received", received, "sign lines", signs, "missing", len(missing))
+for m in missing[:5]:
+    print("missing:", m)
+sys.exit(1 if missing or received == 0 else 0)
+PY
+	rc=$?
+	note "$(head -n 1 "$T/receipts.out")"
+	if [ "$rc" -eq 0 ]; then
+		ok "every received signature has its audit line"
+		return 0
+	fi
+	fail "received signatures without an audit line:"
+	sed -e 's/^/    /' "$T/receipts.out" | head -n 8
 	return 1
 }

@@ -30,7 +30,8 @@
 # In every case describe lists no half-made version, signing works (and
 # openssl verifies the signature with the exported public key), the next
 # rotation numbers on, and the token holds exactly what the service lists
-# (no object of a rolled-back version, one record each).
+# (no object of a rolled-back version, one record each).  Last, a client
+# revoke killed between its records: the revoked secret's object goes.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -158,6 +159,25 @@ for p in "${POINTS[@]}"; do
 	signs_as "$name" $((v + 1))
 	token_consistent "$point, rotated again"
 done
+
+# A revoke writes the client's new record (without the secret), removes
+# the old record, then the secret's object.  Killed at the old record's
+# C_DestroyObject, the token holds both records and both secrets: the
+# start keeps the newer record and removes the revoked secret's object,
+# whichever record it reads first.
+note "---- client revoke killed between its two records"
+expect_exit 0 hk client add cr --grant 'sign:*' --out "$T/cr.1"
+expect_exit 0 hk client rotate cr --out "$T/cr.2"
+crash_run client-revoke:record 'kill C_DestroyObject' \
+    hk --timeout 1 client revoke cr --secret 1
+check "client-revoke:record: two records of cr in the token" \
+    test "$(token_label_count hsmkey-client:cr)" -eq 2
+hk_start || exit 1
+expect_exit 3 "$HSMKEY" --credentials "$T/cr.1" sign rotate-intent --in "$MSG"
+expect_exit 0 "$HSMKEY" --credentials "$T/cr.2" sign rotate-intent --in "$MSG"
+check "client-revoke:record: the revoked secret's object is gone" \
+    test "$(token_label_count hsmkey-secret:cr:1)" -eq 0
+token_consistent client-revoke:record
 
 note "---- a kill rule that is never reached does nothing"
 fault_rules 'kill C_GenerateKeyPair'
