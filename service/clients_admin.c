@@ -115,6 +115,26 @@ load_secrets(struct client *cl, const Hsmkey__Store__V1__StoredClient *sc,
 	}
 }
 
+/* Unmarks the secret objects of cl, whose record a newer one replaces: the
+ * newer record marks those it keeps; the others (a revocation the crash
+ * cut short) are orphans, and clients_load() removes them. */
+static void
+unmark_secrets(struct client *cl, const struct token_object *objs,
+    size_t nobjs, int *used)
+{
+	size_t i, j;
+
+	for (i = 0; i < cl->nsecrets; i++) {
+		for (j = 0; j < nobjs; j++) {
+			if (objs[j].klass == TOKEN_CLASS_SECRET &&
+			    objs[j].handle == cl->secrets[i].key) {
+				used[j] = 0;
+			}
+		}
+	}
+	cl->nsecrets = 0;
+}
+
 /* Adds the client of record sc (object meta) to c, unless c holds a newer
  * record of it; of two records the older is removed. */
 static int
@@ -132,6 +152,7 @@ load_client(struct clients *c, struct token_session *s,
 			return 0;
 		}
 		token_destroy(s, old->meta);
+		unmark_secrets(old, objs, nobjs, used);
 		old->id[0] = '\0'; /* shadowed: never matches */
 	}
 	if ((cl = cl_client_new()) == NULL) {

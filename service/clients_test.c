@@ -1,7 +1,8 @@
 /*
  * clients_test.c: client credentials on a throw-away SoftHSM token
  * (keyring_fixture.c): add, the secret and day-key lookups, grants,
- * rotate, revoke, the counters, and a reload from the token.  The tests
+ * rotate, revoke, the counters, a reload from the token, and a reload of
+ * two records of one client (a revoke cut short).  The tests
  * build on each other in order.
  */
 #include <stdio.h>
@@ -195,6 +196,77 @@ test_reload(void)
 	TRUE(clients_any_admin(db()));
 }
 
+/* How many of objs are labelled label; *idxp: the last of them. */
+static size_t
+count_label(
+    const struct token_object *objs, size_t n, const char *label, size_t *idxp)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(objs[i].label, label) == 0) {
+			*idxp = i;
+			k++;
+		}
+	}
+	return k;
+}
+
+/*
+ * A revoke cut short after its new record was written, before the old
+ * record and the secret's object were removed (tests/test_crash.sh makes
+ * it with a kill): loaded with the older record first, the newer record
+ * wins, and the revoked secret's object is removed from the token.
+ */
+static void
+test_stale_record(void)
+{
+	char *const	     grants[] = { "sign:*" };
+	const char	    *sec1 = "hsmkey-secret:rv:1";
+	uint8_t		     secret[HK_SECRET_LEN], *old = NULL;
+	struct token_object *objs = NULL, tmp;
+	struct client	    *cl;
+	token_obj_t	     copy, obj;
+	uint32_t	     no;
+	uint64_t	     expires;
+	size_t		     n = 0, len = 0, i = 0;
+
+	PASS(clients_add(
+	    db(), fixture_session(), "rv", grants, 1, secret, &no, &expires));
+	PASS(clients_rotate(
+	    db(), fixture_session(), "rv", secret, &no, &expires));
+	fixture_objects(&objs, &n);
+	EQ_INT(count_label(objs, n, "hsmkey-client:rv", &i), 1);
+	PASS(token_data_read(fixture_session(), objs[i].handle, &old, &len));
+	free(objs);
+	PASS(clients_revoke(db(), fixture_session(), "rv", 1));
+	/* what the kill left: the old record and secret 1's object */
+	PASS(token_data_create(
+	    fixture_session(), "hsmkey-client:rv", old, len, &copy));
+	free(old);
+	PASS(
+	    token_secret_create(fixture_session(), sec1, (const uint8_t *)sec1,
+		strlen(sec1), secret, sizeof(secret), &obj));
+	clients_free(cs);
+	cs = NULL;
+	fixture_objects(&objs, &n);
+	for (i = 0; i < n && objs[i].handle != copy; i++) {
+		;
+	}
+	TRUE(i < n);
+	tmp = objs[0];
+	objs[0] = objs[i];
+	objs[i] = tmp;
+	PASS(clients_load(&cs, fixture_session(), objs, n, LIFETIME_S));
+	free(objs);
+	FAIL(lookup("rv", 1, &cl), HK_ERR_UNAUTHENTICATED);
+	PASS(lookup("rv", 2, &cl));
+	fixture_objects(&objs, &n);
+	EQ_INT(count_label(objs, n, sec1, &i), 0);
+	EQ_INT(count_label(objs, n, "hsmkey-client:rv", &i), 1);
+	free(objs);
+}
+
 static void
 test_close(void)
 {
@@ -210,6 +282,7 @@ TEST_LIST = {
 	{ "rotate_revoke", test_rotate_revoke },
 	{ "counters", test_counters },
 	{ "reload", test_reload },
+	{ "stale_record", test_stale_record },
 	{ "close", test_close },
 	{ NULL, NULL },
 };

@@ -292,17 +292,14 @@ create_in_token(struct keyring *kr, struct token_session *s,
 	if ((r = kr_rec_store(s, rec, metap)) != 0) {
 		return r;
 	}
-	testhooks_crash_point("create:intent");
 	if ((r = keygen(s, rec->name, rec->alg, 1, 1, now, nk)) != 0) {
 		log_err_r(r, "create %s: key generation failed", rec->name);
 		goto rollback;
 	}
-	testhooks_crash_point("create:keygen");
 	commit_version(&rec->v[0], nk, LC_EV_CREATE, now);
 	if ((r = kr_rec_store(s, rec, metap)) != 0) {
 		goto rollback;
 	}
-	testhooks_crash_point("create:commit");
 	return 0;
 rollback:
 	newkey_discard(s, nk);
@@ -416,7 +413,6 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	    (r = apply_rec(kr, k, &rec, meta)) != 0) {
 		goto out;
 	}
-	testhooks_crash_point("rotate:intent");
 	if ((r = keygen(s, k->name, k->alg, version, !stage, now, &nk)) != 0) {
 		log_err_r(r, "rotate %s: key generation failed", k->name);
 		rec.nv--;
@@ -425,11 +421,9 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 		}
 		goto out;
 	}
-	testhooks_crash_point("rotate:keygen");
 	if ((r = rotate_commit(kr, s, k, &rec, &meta, &nk, stage)) != 0) {
 		goto out;
 	}
-	testhooks_crash_point("rotate:commit");
 	kr_sync_can_sign(kr, s, k, 1);
 	log_info("rotated key %s to v%" PRIu32 "%s", k->name, version,
 	    stage ? " (staged: pending)" : "");

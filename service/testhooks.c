@@ -4,8 +4,6 @@
  *
  *   HSMKEYD_BENCH_SKIP_AUTH=yes-i-am-a-benchmark  no client lookup, MAC,
  *       clock, nonce or grant checks and no reply MAC (auth benchmark)
- *   HSMKEYD_TEST_CRASH_AT=POINT  SIGKILL at a named point of create and
- *       rotate ("create:intent", "rotate:commit", ...)
  *   HSMKEYD_TEST_PUBLIC_OBJECTS=yes  versions made as hsmkey 0.1 made them
  *       (a public key object each, no public key in the record)
  */
@@ -13,7 +11,6 @@
 #error "testhooks.c is built only with -Dtest_hooks=true"
 #endif
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +19,6 @@
 
 static int	   skip_auth;
 static int	   public_objects;
-static const char *crash_at;
 
 static int
 env_is(const char *name, const char *value)
@@ -37,7 +33,6 @@ testhooks_init(void)
 {
 	skip_auth = env_is("HSMKEYD_BENCH_SKIP_AUTH", "yes-i-am-a-benchmark");
 	public_objects = env_is("HSMKEYD_TEST_PUBLIC_OBJECTS", "yes");
-	crash_at = getenv("HSMKEYD_TEST_CRASH_AT");
 	log_warnx("this is hsmkeyd-hooked, a test build: never run it in "
 		  "production");
 	if (skip_auth) {
@@ -49,16 +44,6 @@ int
 testhooks_skip_auth(void)
 {
 	return skip_auth;
-}
-
-void
-testhooks_crash_point(const char *point)
-{
-	if (crash_at != NULL && strcmp(crash_at, point) == 0) {
-		log_warnx(
-		    "test crash point %s reached: killing myself", point);
-		raise(SIGKILL);
-	}
 }
 
 int

@@ -5,8 +5,9 @@
  * there they read the environment once, in testhooks_init().
  *
  * In every other build each hook is a constant and the code behind it is
- * compiled out: a shipped hsmkeyd has no path that skips authentication,
- * kills itself or makes keys differently, and names no such variable.
+ * compiled out: a shipped hsmkeyd has no path that skips authentication
+ * or makes keys differently, and names no such variable.  (Crashes come
+ * from outside: tests/faultp11's kill rules.)
  *
  * Thread-safety: testhooks_init() runs once before any thread starts;
  * the other calls only read.
@@ -20,8 +21,6 @@
 void testhooks_init(void);
 /* 1 if authentication is off (auth benchmark's comparison service). */
 int testhooks_skip_auth(void);
-/* SIGKILLs the process if the crash point named point was asked for. */
-void testhooks_crash_point(const char *point);
 /* 1 if new versions get a public key object, as older hsmkey made them. */
 int testhooks_public_objects(void);
 
@@ -29,7 +28,6 @@ int testhooks_public_objects(void);
 
 #define testhooks_init()	   ((void)0)
 #define testhooks_skip_auth()	   0
-#define testhooks_crash_point(p)   ((void)(p))
 #define testhooks_public_objects() 0
 
 #endif /* HK_TEST_HOOKS */

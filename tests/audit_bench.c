@@ -7,9 +7,10 @@
  * THREADS threads, each with its own libhsmkey handle, sign distinct
  * 32-byte digests for SECONDS seconds (or until the service goes away:
  * three failures in a row end a thread).  With OUTDIR, each signature a
- * thread RECEIVED is appended at once to OUTDIR/received.<thread> (text
- * form, one a line, flushed), so that a test can kill -9 the service and
- * then check that every received signature has its audit line.  Prints
+ * thread RECEIVED is appended at once to OUTDIR/received.<thread> (one a
+ * line, flushed: the text form, a space and the digest in hex), so that a
+ * test can kill -9 the service and then check that every received
+ * signature has its audit line and verifies.  Prints
  * "signs N seconds S rate R/s failures F" on stdout; exit 0 if N > 0.
  */
 #include <pthread.h>
@@ -32,6 +33,20 @@ struct signer {
 	double	    until;
 	uint64_t    signs, failures;
 };
+
+/* One line of received.<thread>: "SIG DIGESTHEX", written at once. */
+static void
+put_received(FILE *out, const char *sig, const uint8_t *digest, size_t len)
+{
+	size_t i;
+
+	fprintf(out, "%s ", sig);
+	for (i = 0; i < len; i++) {
+		fprintf(out, "%02x", digest[i]);
+	}
+	fprintf(out, "\n");
+	fflush(out);
+}
 
 static void *
 signer_main(void *arg)
@@ -73,8 +88,7 @@ signer_main(void *arg)
 		row = 0;
 		w->signs++;
 		if (out != NULL) {
-			fprintf(out, "%s\n", sig);
-			fflush(out);
+			put_received(out, sig, digest, sizeof(digest));
 		}
 		free(sig);
 	}

@@ -266,8 +266,7 @@ hk_setup()
 # hk_start [CONF]: starts hsmkeyd --foreground in the background with its
 # stderr in a new log file ($HK_LOG), waits until it logs "ready", and sets
 # $HK_PID.  Environment given on the call line (e.g. HSMKEYD=$HSMKEYD_HOOKED
-# HSMKEYD_TEST_CRASH_AT=...)
-# reaches the daemon.  Returns 1 (after a fail) if it never gets ready.
+# HSMKEYD_TEST_PUBLIC_OBJECTS=yes) reaches the daemon.  Returns 1 (after a fail) if it never gets ready.
 hk_start()
 {
 	local conf=${1:-$T/hsmkeyd.conf} i
@@ -344,14 +343,15 @@ hk_stop()
 	return 1
 }
 
-# hk_teardown: the EXIT trap.  Kills every daemon still running (by PID),
+# hk_teardown: the EXIT trap.  Kills everything in HK_PIDS still running
+# (a PID, or -PGID: a process group a test started with set -m),
 # shows the daemon logs when something failed, removes the temp dir.
 hk_teardown()
 {
 	local rc=$? p
 	trap - EXIT
 	for p in "${HK_PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null
+		kill -KILL -- "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
 	HK_PIDS=()
@@ -526,4 +526,191 @@ not_same()
 json_ok()
 {
 	"$HK_PYTHON" -c 'import json, sys; json.load(sys.stdin)'
+}
+
+# ------------------------------------------------------------ crash checks
+
+# expect_killed PID WHAT [SECONDS]: PID ends within SECONDS (default 15),
+# killed by SIGKILL (exit status 137); else a fail (and PID is killed).
+expect_killed()
+{
+	local pid=$1 what=$2 secs=${3:-15}
+	if ! hk_wait_exit "$pid" "$secs"; then
+		fail "$what: hsmkeyd $pid still running after ${secs}s"
+		kill -KILL "$pid" 2>/dev/null
+		hk_wait_exit "$pid" 5
+		return 1
+	fi
+	if [ "$HK_RC" -ne 137 ]; then
+		fail "$what: hsmkeyd $pid exited $HK_RC, want 137 (SIGKILL)"
+		return 1
+	fi
+	ok "$what: hsmkeyd died of SIGKILL"
+}
+
+# openssl_verify_sig PEM SIG MSGFILE|--digest HEX: openssl alone (no
+# service) accepts the text-form ECDSA signature SIG (hsmkey:vN:...) over
+# the message, or over the SHA-256 digest HEX, with the public key PEM.
+openssl_verify_sig()
+{
+	local pem=$1 sig=$2
+	sig_to_file "$sig" "$T/ossl.sig" || return 1
+	if [ "$3" = --digest ]; then
+		printf '%s' "$4" | xxd -r -p >"$T/ossl.dgst" &&
+		    openssl pkeyutl -verify -pubin -inkey "$pem" \
+			-in "$T/ossl.dgst" -sigfile "$T/ossl.sig" \
+			>"$T/ossl.out" 2>&1
+	else
+		openssl dgst -sha256 -verify "$pem" -signature "$T/ossl.sig" \
+		    "$3" >"$T/ossl.out" 2>&1
+	fi
+}
+
+# sign_works NAME V MSGFILE [PEM]: NAME signs MSGFILE as version V, the
+# service verifies it, and (with PEM, V's exported public key) so does
+# openssl.  The signature is left in $HK_OUT.
+sign_works()
+{
+	local name=$1 v=$2 msg=$3 pem=${4:-} sig
+	expect_exit 0 hk sign "$name" --in "$msg" || return 1
+	sig=$HK_OUT
+	check "$name signs with v$v" test "$(sig_version "$sig")" = "$v" ||
+	    return 1
+	expect_exit 0 hk verify "$name" --sig "$sig" --in "$msg" || return 1
+	if [ -n "$pem" ]; then
+		check "openssl verifies $name v$v's signature" \
+		    openssl_verify_sig "$pem" "$sig" "$msg" || return 1
+	fi
+	HK_OUT=$sig
+}
+
+# The whole token against the keyring and the client store: argv[1] is
+# `hsmkey --json list`, argv[2] `hsmkey --json client list`, argv[3] the
+# token's labels (one an object).  Prints one line per problem: a version
+# of a key without exactly one private key object (none when destroyed),
+# versions not numbered 1..N, a primary that is not the one active version
+# marked primary, a key or client without exactly one record, a live secret
+# without exactly one secret object, and every object nothing lists (an
+# orphan).  Then "keys N versions N clients N objects N".  With argv[4]
+# "lost-ok", a verify-only or disabled version without its key object is
+# a "lost NAME vN" line instead of a problem (test_kill_loop.sh: SoftHSM
+# rewrites an object file in place, so a kill inside C_SetAttributeValue,
+# which clears CKA_SIGN on retired versions, can lose the object).
+HK_PY_CONSISTENT='
+import json, sys
+from collections import Counter
+lost_ok = sys.argv[4:] == ["lost-ok"]
+keys = json.load(open(sys.argv[1]))["keys"]
+clients = json.load(open(sys.argv[2]))["clients"]
+labels = Counter(l.strip() for l in open(sys.argv[3]) if l.strip())
+known = set()
+nver = 0
+def want(label, n, what):
+    known.add(label)
+    if labels[label] != n:
+        print("%s: %d objects %s, want %d" % (what, labels[label], label, n))
+for k in keys:
+    name, vs = k["name"], k["versions"]
+    nums = [v["version"] for v in vs]
+    nver += len(vs)
+    if nums != list(range(1, len(vs) + 1)):
+        print("key %s: versions %s, want 1..%d" % (name, nums, len(vs)))
+    marked = [v["version"] for v in vs if v.get("primary") is True]
+    active = [v["version"] for v in vs if v["state"] == "active"]
+    if marked != [k["primary"]] or k["primary"] not in active:
+        print("key %s: primary %s, marked %s, active %s" %
+              (name, k["primary"], marked, active))
+    want("hsmkey-key:" + name, 1, "key %s" % name)
+    for v in vs:
+        label = "hsmkey:%s:v%d" % (name, v["version"])
+        if (lost_ok and labels[label] == 0 and
+                v["state"] in ("verify-only", "disabled")):
+            print("lost %s v%d" % (name, v["version"]))
+            known.add(label)
+            continue
+        want(label,
+             0 if v["state"] == "destroyed" else 1,
+             "key %s v%d (%s)" % (name, v["version"], v["state"]))
+for c in clients:
+    want("hsmkey-client:" + c["id"], 1, "client %s" % c["id"])
+    for s in c["secrets"]:
+        want("hsmkey-secret:%s:%d" % (c["id"], s["number"]), 1,
+             "client %s secret %d" % (c["id"], s["number"]))
+for l, n in sorted(labels.items()):
+    if l not in known:
+        print("orphan: %d objects %s" % (n, l))
+print("keys %d versions %d clients %d objects %d" %
+      (len(keys), nver, len(clients), sum(labels.values())))
+'
+
+# token_consistent WHAT [lost-ok]: the token holds exactly what the
+# service lists (HK_PY_CONSISTENT): no orphan or missing object, no
+# half-made version.  Leaves the listings in $T/keys.json and
+# $T/clients.json, and the versions lost (lost-ok) in $T/lost.txt.
+token_consistent()
+{
+	local what=$1 out
+	if ! hk --json list >"$T/keys.json" 2>"$T/tc.err" ||
+	    ! hk --json client list >"$T/clients.json" 2>>"$T/tc.err" ||
+	    ! token_label_list >"$T/labels.txt"; then
+		fail "$what: cannot list keys, clients or the token:" \
+		    "$(tr '\n' ' ' <"$T/tc.err") $(tr '\n' ' ' <"$T/p11tool.err")"
+		return 1
+	fi
+	out=$("$HK_PYTHON" -c "$HK_PY_CONSISTENT" "$T/keys.json" \
+	    "$T/clients.json" "$T/labels.txt" ${2:+"$2"})
+	printf '%s\n' "$out" | sed -n -e 's/^lost //p' >"$T/lost.txt"
+	out=$(printf '%s\n' "$out" | grep -v '^lost ')
+	if [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ]; then
+		ok "$what: the token matches the keyring and clients ($out)"
+		return 0
+	fi
+	fail "$what: the token does not match the keyring and clients:"
+	printf '%s\n' "$out" | sed -e 's/^/    /' | head -n 20
+	return 1
+}
+
+# audit_receipts LOG FILE...: every signature received by a client (the
+# first word of each line of FILE..., text form) has its audit line in LOG:
+# a sign line with status OK whose "sigs" is the SHA-256 of its bytes (a
+# reply is sent only after its line was fdatasync'ed).  Fails if one is
+# missing or no signature was received.
+audit_receipts()
+{
+	local log=$1 rc
+	shift
+	"$HK_PYTHON" - "$log" "$@" >"$T/receipts.out" <<'PY'
+import base64, hashlib, json, sys
+logged = set()
+signs = 0
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    if o.get("op") == "sign" and o.get("status") == "OK":
+        logged.add(o["sigs"])
+        signs += 1
+received = 0
+missing = []
+for path in sys.argv[2:]:
+    for text in open(path):
+        text = text.strip()
+        if not text:
+            continue
+        received += 1
+        der = base64.b64decode(text.split()[0].rsplit(":", 1)[1])
+        if hashlib.sha256(der).hexdigest() not in logged:
+            missing.append(text)
+print("received", received, "sign lines", signs, "missing", len(missing))
+for m in missing[:5]:
+    print("missing:", m)
+sys.exit(1 if missing or received == 0 else 0)
+PY
+	rc=$?
+	note "$(head -n 1 "$T/receipts.out")"
+	if [ "$rc" -eq 0 ]; then
+		ok "every received signature has its audit line"
+		return 0
+	fi
+	fail "received signatures without an audit line:"
+	sed -e 's/^/    /' "$T/receipts.out" | head -n 8
+	return 1
 }

@@ -23,11 +23,6 @@ if names_hooks "$HSMKEYD"; then
 else
 	ok "hsmkeyd ($HSMKEYD) names no HSMKEYD_ variable or benchmark switch"
 fi
-if strings -a "$HSMKEYD" | grep 'test crash point' >/dev/null; then
-	fail "hsmkeyd holds the crash point code"
-else
-	ok "hsmkeyd holds no crash point"
-fi
 
 if [ -n "${HSMKEYD_HOOKED:-}" ]; then
 	check "hsmkeyd-hooked does name its hooks (the check above can fail)" \
