@@ -17,8 +17,8 @@
 #include "log.h"
 #include "testhooks.h"
 
-static int	   skip_auth;
-static int	   public_objects;
+static int skip_auth;
+static int public_objects;
 
 static int
 env_is(const char *name, const char *value)
