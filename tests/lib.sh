@@ -34,13 +34,11 @@ SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 # HK_VALGRIND (scripts/memcheck only): a command prefix, e.g. "valgrind
 # --log-file=DIR/%p.log ...", put before every hsmkeyd and hsmkey a test
 # starts after hk_setup: $HSMKEYD, $HSMKEYD_HOOKED and $HSMKEY then name
-# wrapper scripts in $T/vg that exec the prefix and the real binary
-# (HK_BIN_HSMKEYD, HK_BIN_HSMKEY).  HK_TIME_SCALE (default 1) multiplies
-# the harness's waits and the client timeouts tests give (hk_secs).
+# wrapper scripts in $T/vg that exec the prefix and the real binary.
+# HK_TIME_SCALE (default 1; memcheck's 20) multiplies the harness's waits:
+# HK_READY_TIMEOUT's default and hk_wait_exit's (so hk_stop's) bound.
 HK_VALGRIND=${HK_VALGRIND:-}
 HK_TIME_SCALE=${HK_TIME_SCALE:-1}
-HK_BIN_HSMKEYD=$HSMKEYD
-HK_BIN_HSMKEY=$HSMKEY
 # Generous under sanitizers: a slow start is not a failure.
 HK_READY_TIMEOUT=${HK_READY_TIMEOUT:-$((20 * HK_TIME_SCALE))}
 # The daemon loads SoftHSM, whose leaks tests/lsan.supp suppresses; that
@@ -180,12 +178,6 @@ expect_one_line_error()
 		fail "error is $n lines, want 1:"
 		sed -e 's/^/    stderr: /' "$T/err" | head -n 20
 	fi
-}
-
-# hk_secs N: N seconds of waiting, scaled by HK_TIME_SCALE.
-hk_secs()
-{
-	echo $(($1 * HK_TIME_SCALE))
 }
 
 # hk_valgrind_wrap: with HK_VALGRIND set, points HSMKEYD, HSMKEYD_HOOKED
@@ -368,7 +360,7 @@ hk_stop()
 	if ! hk_wait_exit "$pid" 15; then
 		kill -KILL "$pid" 2>/dev/null
 		hk_wait_exit "$pid" 5
-		fail "hsmkeyd $pid ignored SIGTERM for $(hk_secs 15) s (killed)"
+		fail "hsmkeyd $pid ignored SIGTERM for $((15 * HK_TIME_SCALE)) s (killed)"
 		return 1
 	fi
 	if [ "$HK_RC" -eq 0 ]; then
