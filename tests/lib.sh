@@ -182,17 +182,21 @@ expect_one_line_error()
 
 # hk_valgrind_wrap: with HK_VALGRIND set, points HSMKEYD, HSMKEYD_HOOKED
 # and HSMKEY at wrappers ($T/vg/) that run them under it (hk_setup).  A
-# wrapper execs, so $! is the valgrind'ed process itself.
+# wrapper execs, so $! is the valgrind'ed process itself.  The CLI's
+# wrapper gives it --timeout 30 s x HK_TIME_SCALE first (its default is
+# 30 s; a --timeout the test gives comes later and wins).
 hk_valgrind_wrap()
 {
-	local v real
+	local v real args
 	[ -n "$HK_VALGRIND" ] || return 0
 	mkdir -p "$T/vg" || exit 1
 	for v in HSMKEYD HSMKEYD_HOOKED HSMKEY; do
 		real=${!v:-}
 		[ -n "$real" ] || continue
-		printf '#!/bin/sh\nexec %s %q "$@"\n' "$HK_VALGRIND" "$real" \
-		    >"$T/vg/$(basename "$real")" || exit 1
+		args=
+		[ "$v" = HSMKEY ] && args="--timeout $((30 * HK_TIME_SCALE)) "
+		printf '#!/bin/sh\nexec %s %q %s"$@"\n' "$HK_VALGRIND" "$real" \
+		    "$args" >"$T/vg/$(basename "$real")" || exit 1
 		chmod 755 "$T/vg/$(basename "$real")"
 		printf -v "$v" '%s' "$T/vg/$(basename "$real")"
 	done
