@@ -31,8 +31,16 @@ shopt -s lastpipe
 SOFTHSM_MODULE=${SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 # shellcheck source=tests/softhsm.sh
 . "$(dirname "${BASH_SOURCE[0]}")/softhsm.sh"
+# HK_VALGRIND (scripts/memcheck only): a command prefix, e.g. "valgrind
+# --log-file=DIR/%p.log ...", put before every hsmkeyd and hsmkey a test
+# starts after hk_setup: $HSMKEYD, $HSMKEYD_HOOKED and $HSMKEY then name
+# wrapper scripts in $T/vg that exec the prefix and the real binary.
+# HK_TIME_SCALE (default 1; memcheck's 20) multiplies the harness's waits:
+# HK_READY_TIMEOUT's default and hk_wait_exit's (so hk_stop's) bound.
+HK_VALGRIND=${HK_VALGRIND:-}
+HK_TIME_SCALE=${HK_TIME_SCALE:-1}
 # Generous under sanitizers: a slow start is not a failure.
-HK_READY_TIMEOUT=${HK_READY_TIMEOUT:-20}
+HK_READY_TIMEOUT=${HK_READY_TIMEOUT:-$((20 * HK_TIME_SCALE))}
 # The daemon loads SoftHSM, whose leaks tests/lsan.supp suppresses; that
 # needs whole malloc stacks, and OpenSSL has no frame pointers, so the
 # daemon (only: it costs time) unwinds the slow way under ASan.
@@ -172,6 +180,28 @@ expect_one_line_error()
 	fi
 }
 
+# hk_valgrind_wrap: with HK_VALGRIND set, points HSMKEYD, HSMKEYD_HOOKED
+# and HSMKEY at wrappers ($T/vg/) that run them under it (hk_setup).  A
+# wrapper execs, so $! is the valgrind'ed process itself.  The CLI's
+# wrapper gives it --timeout 30 s x HK_TIME_SCALE first (its default is
+# 30 s; a --timeout the test gives comes later and wins).
+hk_valgrind_wrap()
+{
+	local v real args
+	[ -n "$HK_VALGRIND" ] || return 0
+	mkdir -p "$T/vg" || exit 1
+	for v in HSMKEYD HSMKEYD_HOOKED HSMKEY; do
+		real=${!v:-}
+		[ -n "$real" ] || continue
+		args=
+		[ "$v" = HSMKEY ] && args="--timeout $((30 * HK_TIME_SCALE)) "
+		printf '#!/bin/sh\nexec %s %q %s"$@"\n' "$HK_VALGRIND" "$real" \
+		    "$args" >"$T/vg/$(basename "$real")" || exit 1
+		chmod 755 "$T/vg/$(basename "$real")"
+		printf -v "$v" '%s' "$T/vg/$(basename "$real")"
+	done
+}
+
 # ------------------------------------------------------------ token, config
 
 # hk_write_config FILE LISTEN...: a service config for this test's token.
@@ -245,6 +275,7 @@ hk_setup()
 	trap 'exit 130' INT TERM
 	: >"$T/captured.stderr"
 	: >"$T/captured.stdout"
+	hk_valgrind_wrap
 	hk_token_init "$T" "$T/pin" || exit 1
 	HK_SOCK_URL="ipc://$T/hsmkey.sock"
 	HK_TCP_URL=
@@ -303,11 +334,12 @@ hk_forget_pid()
 	HK_PIDS=("${keep[@]}")
 }
 
-# hk_wait_exit PID SECONDS: waits (bounded) for PID to end; sets HK_RC to
-# its exit status (128+signal when killed).  Returns 1 if still running.
+# hk_wait_exit PID SECONDS: waits (bounded, SECONDS scaled by
+# HK_TIME_SCALE) for PID to end; sets HK_RC to its exit status (128+signal
+# when killed).  Returns 1 if still running.
 hk_wait_exit()
 {
-	local pid=$1 secs=$2 i
+	local pid=$1 secs=$(($2 * HK_TIME_SCALE)) i
 	for ((i = 0; i < secs * 10; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
@@ -331,7 +363,7 @@ hk_stop()
 	if ! hk_wait_exit "$pid" 15; then
 		kill -KILL "$pid" 2>/dev/null
 		hk_wait_exit "$pid" 5
-		fail "hsmkeyd $pid ignored SIGTERM for 15 s (killed)"
+		fail "hsmkeyd $pid ignored SIGTERM for $((15 * HK_TIME_SCALE)) s (killed)"
 		return 1
 	fi
 	if [ "$HK_RC" -eq 0 ]; then
@@ -350,6 +382,13 @@ hk_teardown()
 {
 	local rc=$? p
 	trap - EXIT
+	# Under valgrind a daemon still running gets SIGTERM first: a clean
+	# exit is when its leaks are counted.
+	if [ -n "$HK_VALGRIND" ]; then
+		for p in "${HK_PIDS[@]}"; do
+			kill -TERM "$p" 2>/dev/null && hk_wait_exit "$p" 15
+		done
+	fi
 	for p in "${HK_PIDS[@]}"; do
 		kill -KILL -- "$p" 2>/dev/null
 		wait "$p" 2>/dev/null

@@ -49,7 +49,11 @@ done
 # ---- replay, clock window, flipped bits (raw protocol) -------------------
 run_prog replay "$AUTH_RULES" replay "$T/admin.cred" "$ADMIN_URL" rk
 check "rk: exactly one rotation (2 versions)" test "$(nversions rk)" -eq 2
-run_prog clock "$AUTH_RULES" clock "$T/admin.cred" "$ADMIN_URL" 30000
+# the config's window (lib.sh: HK_CLOCK_WINDOW, seconds; scripts/memcheck
+# widens it)
+window=${HK_CLOCK_WINDOW:-30s}
+run_prog clock "$AUTH_RULES" clock "$T/admin.cred" "$ADMIN_URL" \
+    "$((${window%s} * 1000))"
 run_prog bitflip "$AUTH_RULES" bitflip "$T/admin.cred" "$ADMIN_URL" bk
 check "bk: only the unflipped rotate ran (2 versions)" \
     test "$(nversions bk)" -eq 2
