@@ -518,6 +518,26 @@ token_detach(struct token *t, int finalize)
 	}
 }
 
+/* A new handle for s, after closing the old one if it has one. */
+static int
+session_reopen(struct token_session *s)
+{
+	struct token *t = s->t;
+	int	      r;
+
+	if (s->h != CK_INVALID_HANDLE) {
+		(void)t->f->C_CloseSession(s->h);
+		s->h = CK_INVALID_HANDLE;
+	}
+	if ((r = token_ck(t, "C_OpenSession",
+		 t->f->C_OpenSession(t->slot,
+		     CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
+		     &s->h))) != 0) {
+		s->h = CK_INVALID_HANDLE;
+	}
+	return r;
+}
+
 int
 token_reopen_sessions(struct token *t)
 {
@@ -525,15 +545,7 @@ token_reopen_sessions(struct token *t)
 	int		      r;
 
 	for (s = t->sessions; s != NULL; s = s->next) {
-		if (s->h != CK_INVALID_HANDLE) {
-			(void)t->f->C_CloseSession(s->h);
-			s->h = CK_INVALID_HANDLE;
-		}
-		if ((r = token_ck(t, "C_OpenSession",
-			 t->f->C_OpenSession(t->slot,
-			     CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
-			     &s->h))) != 0) {
-			s->h = CK_INVALID_HANDLE;
+		if ((r = session_reopen(s)) != 0) {
 			return r;
 		}
 	}
@@ -646,22 +658,13 @@ out:
 int
 token_session_renew(struct token_session *s)
 {
-	struct token *t = s->t;
-	int	      r;
+	int r;
 
-	if (s->h != CK_INVALID_HANDLE) {
-		(void)t->f->C_CloseSession(s->h);
-		s->h = CK_INVALID_HANDLE;
+	if ((r = session_reopen(s)) == 0) {
+		log_info(
+		    "token %s: a lost session was opened again", s->t->label);
 	}
-	if ((r = token_ck(t, "C_OpenSession",
-		 t->f->C_OpenSession(t->slot,
-		     CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
-		     &s->h))) != 0) {
-		s->h = CK_INVALID_HANDLE;
-		return r;
-	}
-	log_info("token %s: a lost session was opened again", t->label);
-	return 0;
+	return r;
 }
 
 void

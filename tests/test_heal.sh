@@ -97,6 +97,19 @@ sign_loop()
 	done
 }
 
+# sign_again KEY TRIES PAUSE: signs KEY until it works (HK_RC 0) or TRIES
+# attempts PAUSE seconds apart have failed.
+sign_again()
+{
+	local i
+	for ((i = 0; i < $2; i++)); do
+		hk_run hk sign "$1" --in "$MSG"
+		[ "$HK_RC" -eq 0 ] && return 0
+		sleep "$3"
+	done
+	return 1
+}
+
 note "---- a session the token forgot"
 fault_rules 'fail C_SignInit CKR_SESSION_HANDLE_INVALID count 1'
 signs_verify ka "$T/ka.v2.pem" 2
@@ -129,11 +142,7 @@ fault_rules 'drop C_SignInit count 1'
 t0=$EPOCHREALTIME
 sign_loop ka "$T/ka.v2.pem" 1 2
 first=$SAW_UNAVAIL
-for ((i = 0; i < 50; i++)); do
-	hk_run hk sign ka --in "$MSG"
-	[ "$HK_RC" -eq 0 ] && break
-	sleep 0.1
-done
+sign_again ka 50 0.1
 echo "saw: HSM restart: the request in flight: $first unavailable;" \
     "signing again after $(ms_since "$t0") ms"
 check "after the restart of the HSM a sign works again" [ "$HK_RC" -eq 0 ]
@@ -175,11 +184,7 @@ check "metrics: since when" \
 sleep 2
 t0=$EPOCHREALTIME
 fault_rules '# the HSM is back'
-for ((i = 0; i < 100; i++)); do
-	hk_run hk sign ka --in "$MSG"
-	[ "$HK_RC" -eq 0 ] && break
-	sleep 0.05
-done
+sign_again ka 100 0.05
 echo "saw: token back: signing again after $(ms_since "$t0") ms"
 check "once the token is back, signs work with no restart" [ "$HK_RC" -eq 0 ]
 check "the module was finalised and initialised again" \
@@ -239,11 +244,7 @@ hk_run hk sign ka --in "$MSG"
 check "control: without the keepalive the HSM dropped the sessions" \
     grep -q '^idle' "$FAULT_LOG"
 echo "saw: idle without keepalive: first sign after the drop exit $HK_RC"
-for ((i = 0; i < 30; i++)); do
-	hk_run hk sign ka --in "$MSG"
-	[ "$HK_RC" -eq 0 ] && break
-	sleep 0.1
-done
+sign_again ka 30 0.1
 check "control: and the service healed itself" [ "$HK_RC" -eq 0 ]
 fault_rules '# none'
 
