@@ -74,5 +74,7 @@ int hk_mac_cmp(const uint8_t *a, const uint8_t *b, size_t len);
 
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
 uint64_t hk_now_ms(void);
+/* Milliseconds of CLOCK_MONOTONIC, for pacing and timeouts. */
+uint64_t hk_mono_ms(void);
 
 #endif /* HK_ENVELOPE_H */

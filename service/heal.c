@@ -4,10 +4,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clients.h"
 #include "config.h"
+#include "envelope.h"
 #include "heal.h"
 #include "hk_err.h"
 #include "keyring.h"
@@ -26,15 +26,6 @@ struct healer {
 	struct token_session *s;
 	const atomic_int     *stopping;
 };
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* The objects' handles changed: keys and clients find theirs again. */
 static int
@@ -91,10 +82,10 @@ heal_main(void *arg)
 	uint64_t       now, probe_at, retry_at = 0, wait = HEAL_FIRST_MS;
 	int	       pending = 0;
 
-	probe_at = mono_ms() + keepalive;
+	probe_at = hk_mono_ms() + keepalive;
 	while (!atomic_load(h->stopping)) {
 		pending |= token_wait_trouble(t, HEAL_TICK_MS);
-		now = mono_ms();
+		now = hk_mono_ms();
 		if (token_pin_refused(t) || now < retry_at) {
 			continue;
 		}
