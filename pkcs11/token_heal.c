@@ -171,34 +171,24 @@ renew_lost_sessions(struct token *t)
 	return 0;
 }
 
-/* The login is gone but the token answers: log in again on a new login
- * session and reopen every session (the session objects went with the
- * login: the caller finds its objects again). */
+/*
+ * Starts the token again and reopens every session.  finalize 0: the login
+ * is gone but the token answers, so a new login session logs in; 1: the
+ * module is finalised and initialised again and the token found again by
+ * its URI.  Either way the session objects are gone: the caller finds its
+ * objects again.
+ */
 static int
-relogin(struct token *t)
+start_again(struct token *t, int finalize)
 {
 	int r;
 
-	log_warnx("token %s: the login was lost; logging in again", t->label);
-	token_detach(t, 0);
-	if ((r = token_find_login(t)) != 0) {
-		return r;
-	}
-	return token_reopen_sessions(t);
-}
-
-/* Finalises the module and starts again: C_Initialize, the token found
- * again by its URI, the login, every session. */
-static int
-reinit(struct token *t)
-{
-	int r;
-
-	log_warnx("token %s: finalising the PKCS#11 module and initialising "
-		  "it again",
-	    t->label);
-	token_detach(t, 1);
-	if ((r = token_attach(t)) != 0) {
+	log_warnx("token %s: %s", t->label,
+	    finalize
+		? "finalising the PKCS#11 module and initialising it again"
+		: "the login was lost; logging in again");
+	token_detach(t, finalize);
+	if ((r = finalize ? token_attach(t) : token_find_login(t)) != 0) {
 		return r;
 	}
 	return token_reopen_sessions(t);
@@ -262,7 +252,7 @@ token_repair(struct token *t, int *rebindp)
 		if (token_rv_session_lost(rv) ||
 		    rv == CKR_USER_NOT_LOGGED_IN) {
 			*rebindp = 1;
-			if ((r = relogin(t)) == 0) {
+			if ((r = start_again(t, 0)) == 0) {
 				return repaired(t);
 			}
 			if (r == HK_ERR_PIN) {
@@ -274,7 +264,7 @@ token_repair(struct token *t, int *rebindp)
 	/* the token does not answer (or a new login did not help) */
 	mark_down(t);
 	*rebindp = 1;
-	if ((r = reinit(t)) == 0) {
+	if ((r = start_again(t, 1)) == 0) {
 		return repaired(t);
 	}
 	if (!atomic_load(&t->pin_refused)) {
