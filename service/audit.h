@@ -65,6 +65,18 @@ int audit_submit(struct audit *a, const struct audit_event *ev,
 /* Queues ev and waits until it is durable: 0 or HK_ERR_UNAVAILABLE. */
 int audit_log(struct audit *a, const struct audit_event *ev);
 
+/*
+ * Counts a request refused before it proved who sent it: client is the id
+ * it claimed (checked here; "?" if none or not an id), op the refusal's
+ * ("unauthenticated", "replay", "malformed"), reason a static word
+ * ("bad-mac", "unknown-client", ...).  One line per (client, reason) is
+ * written when [audit] refused_interval ends, its count in "items", with
+ * no fsync of its own; past REFUSED_SLOTS pairs the rest share one line
+ * (client "*", reason "other").  Never waits for the disk.  a may be NULL.
+ */
+void audit_refused(struct audit *a, const char *client, const char *op,
+    const char *reason, int status);
+
 /* 1 when the last write worked (or auditing is off); else 0 and why gets
  * "audit log PATH cannot be written: REASON". */
 int audit_ready(struct audit *a, char *why, size_t len);

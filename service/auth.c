@@ -1,5 +1,7 @@
 /* auth.c: envelope -> authenticated client or ready refusal (see auth.h). */
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 
 #include "auth.h"
 #include "clients.h"
+#include "envelope.h"
 #include "hk_err.h"
 #include "log.h"
 #include "nonce.h"
@@ -17,6 +20,16 @@
 #include "wire.h"
 
 #define MSG_MAX 512
+
+/* The one reply to every request that did not prove its sender: which of
+ * client id, secret number or MAC was wrong goes to the log only. */
+#define NOT_AUTHENTICATED \
+	"request not authenticated (unknown client or secret, expired " \
+	"secret, or bad MAC: the service log says which)"
+
+/* A MAC check that fails, as long as a real one: an unknown client or
+ * secret takes as long to refuse as a wrong MAC. */
+static const uint8_t no_key[HK_MAC_LEN];
 
 /* Ends a with verdict AUTH_REFUSED and the error reply status/message. */
 static int
@@ -34,6 +47,16 @@ refuse(struct auth *a, int err, const char *op, int audit, int denial,
 	return reply_error(a, a->status, message, &a->reply, &a->reply_len);
 }
 
+/* A refusal that is counted, not audited line by line (audit_refused()):
+ * one that anyone can send, with no secret, as often as they like. */
+static int
+refuse_counted(struct auth *a, int err, const char *op, const char *reason,
+    int denial, const char *message)
+{
+	a->reason = reason;
+	return refuse(a, err, op, 0, denial, message);
+}
+
 /* The client id of an envelope, fit for a log line. */
 static const char *
 env_client(const Hsmkey__V1__Envelope *env)
@@ -41,6 +64,72 @@ env_client(const Hsmkey__V1__Envelope *env)
 	return env != NULL && hk_valid_client_id(env->client_id)
 	    ? env->client_id
 	    : "?";
+}
+
+/*
+ * The service log's lines about refused requests: at most LOG_BURST a
+ * second, then one line saying how many were left out.  Anyone can make
+ * them, so they must not fill a disk either.
+ */
+#define LOG_BURST 10
+
+static int
+log_allowed(uint64_t *skipped)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static uint64_t	       second, lines, dropped;
+	uint64_t	       now = hk_mono_ms() / 1000;
+	int		       ok;
+
+	pthread_mutex_lock(&lock);
+	if (now != second) {
+		second = now;
+		lines = 0;
+	}
+	ok = lines++ < LOG_BURST;
+	*skipped = 0;
+	if (!ok) {
+		dropped++;
+	} else {
+		*skipped = dropped;
+		dropped = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return ok;
+}
+
+void
+auth_tick(void)
+{
+	uint64_t skipped;
+
+	if (log_allowed(&skipped) && skipped > 0) {
+		log_warnx("%" PRIu64 " more refusals not logged", skipped);
+	}
+}
+
+static void refused_log(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static void
+refused_log(const char *fmt, ...)
+{
+	char	 line[MSG_MAX];
+	uint64_t skipped;
+	va_list	 ap;
+
+	if (!log_allowed(&skipped)) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (skipped > 0) {
+		log_warnx("%s (%" PRIu64 " more refusals not logged)", line,
+		    skipped);
+	} else {
+		log_warnx("%s", line);
+	}
 }
 
 /* 1 if the UTC day of ts is yesterday, today or tomorrow. */
@@ -59,51 +148,45 @@ check_secret_and_mac(
 {
 	const Hsmkey__V1__Envelope *env = a->env;
 	const char		   *why = NULL;
-	char			    msg[MSG_MAX];
 	token_obj_t		    key = TOKEN_OBJ_NONE;
 	int			    r;
 
-	if (clients_secret(sv->clients, env->client_id, env->secret_no, now,
-		&a->client, &key, &why) != 0) {
-		log_warnx("unauthenticated request from client '%s' secret "
-			  "%" PRIu32 ": %s",
-		    env->client_id, env->secret_no, why);
-		snprintf(msg, sizeof(msg),
-		    "request not authenticated: %s (client '%s', secret "
-		    "%" PRIu32 ")",
-		    why, env->client_id, env->secret_no);
-		return refuse(
-		    a, HK_ERR_UNAUTHENTICATED, "unauthenticated", 1, 0, msg);
-	}
-	/* the replay cache is read after the MAC: let its memory load now */
-	nonce_cache_prefetch(sv->nonces, a->client, env->nonce.data);
 	/* only the days around today can pass the clock check later: do no
-	 * token work for any other (at most three day keys per secret) */
+	 * work for any other (at most three day keys per secret) */
 	if (!near_today(env->timestamp_ms, now)) {
-		log_warnx("client '%s': timestamp a day or more off",
-		    env->client_id);
-		return refuse(a, HK_ERR_UNAUTHENTICATED, "unauthenticated", 1,
-		    1,
+		refused_log("request from '%s': timestamp a day or more off",
+		    env_client(env));
+		return refuse_counted(a, HK_ERR_UNAUTHENTICATED,
+		    "unauthenticated", "clock", 0,
 		    "request not authenticated: timestamp is a day or more "
 		    "off the service clock");
 	}
+	if (clients_secret(sv->clients, env->client_id, env->secret_no, now,
+		&a->client, &key, &why) != 0) {
+		(void)hk_check_request(env, no_key);
+		refused_log("unauthenticated request from client '%s' secret "
+			    "%" PRIu32 ": %s",
+		    env_client(env), env->secret_no, why);
+		return refuse_counted(a, HK_ERR_UNAUTHENTICATED,
+		    "unauthenticated", why, 0, NOT_AUTHENTICATED);
+	}
+	/* the replay cache is read after the MAC: let its memory load now */
+	nonce_cache_prefetch(sv->nonces, a->client, env->nonce.data);
 	if ((r = clients_day_key(a->client, s, env->secret_no, key,
 		 hk_mac_day(env->timestamp_ms), a->daykey)) == 0) {
 		r = hk_check_request(env, a->daykey);
 	}
 	if (r == HK_ERR_MAC) {
-		log_warnx("bad MAC from client '%s' secret %" PRIu32,
+		refused_log("bad MAC from client '%s' secret %" PRIu32,
 		    env->client_id, env->secret_no);
-		return refuse(a, HK_ERR_UNAUTHENTICATED, "unauthenticated", 1,
-		    1,
-		    "request not authenticated: MAC does not verify (wrong "
-		    "secret, or the request was altered)");
+		return refuse_counted(a, HK_ERR_UNAUTHENTICATED,
+		    "unauthenticated", "bad-mac", 1, NOT_AUTHENTICATED);
 	}
 	if (r != 0) {
 		log_err_r(
 		    r, "cannot check the MAC of client '%s'", env->client_id);
-		return refuse(a, HK_ERR_UNAVAILABLE, "unauthenticated", 0, 0,
-		    "the token cannot check MACs now; try again");
+		return refuse_counted(a, HK_ERR_UNAVAILABLE, "unauthenticated",
+		    "token", 0, "the token cannot check MACs now; try again");
 	}
 	a->maced = 1; /* from here on, refusals are MACed */
 	return 0;
@@ -130,8 +213,11 @@ check_clock(struct server *sv, struct auth *a, uint64_t now)
 		    " ms %s the service clock (window %" PRIu64 " s)",
 		    skew, ts > now ? "ahead of" : "behind", window / 1000);
 	}
-	log_warnx("client '%s': %s", a->env->client_id, msg + 27);
-	return refuse(a, HK_ERR_CLOCK, "unauthenticated", 1, 1, msg);
+	/* a captured request sent again later has a MAC that holds: anyone
+	 * who saw it can do that, so it is counted like the others */
+	refused_log("client '%s': %s", a->env->client_id, msg + 27);
+	return refuse_counted(
+	    a, HK_ERR_CLOCK, "unauthenticated", "clock", 1, msg);
 }
 
 /*
@@ -165,9 +251,9 @@ check_nonce(struct server *sv, struct auth *a, uint64_t now)
 		a->op = "resent";
 		return 0;
 	case HK_ERR_REPLAY:
-		log_warnx(
+		refused_log(
 		    "replay from client '%s': nonce reused", env->client_id);
-		return refuse(a, HK_ERR_REPLAY, "replay", 1, 1,
+		return refuse_counted(a, HK_ERR_REPLAY, "replay", "replay", 1,
 		    "request rejected: its nonce was already used");
 	default:
 		log_warnx("client '%s': nonce cache full, request refused",
@@ -187,14 +273,14 @@ auth_check(struct server *sv, struct token_session *s, const uint8_t *msg,
 	memset(a, 0, sizeof(*a)); /* AUTH_PASSED until a check refuses */
 	if ((r = hk_open_request(msg, len, &a->env, &why)) != 0) {
 		if (a->env == NULL) {
-			log_info("malformed envelope (%zu bytes) dropped with "
-				 "an error reply",
+			refused_log("malformed envelope (%zu bytes) dropped "
+				    "with an error reply",
 			    len);
 		} else {
-			log_info("bad envelope from '%s': %s",
+			refused_log("bad envelope from '%s': %s",
 			    env_client(a->env), why);
 		}
-		return refuse(a, r, "malformed", 0, 0, why);
+		return refuse_counted(a, r, "malformed", "malformed", 0, why);
 	}
 	if (testhooks_skip_auth()) {
 		return 0;

@@ -49,7 +49,8 @@ struct auth {
 	/* how a request that did not pass ends: */
 	const char *op;	    /* "unauthenticated", "replay", ... */
 	int	    status; /* its wire status */
-	int	    audit;  /* the refusal is audited */
+	int	    audit;  /* the refusal has its own audit line */
+	const char *reason; /* or is counted (audit_refused()) as this */
 	int	    denial; /* it counts as denied for its secret */
 	uint8_t	   *reply;  /* AUTH_REFUSED, AUTH_ANSWERED */
 	size_t	    reply_len;
@@ -62,6 +63,10 @@ struct auth {
  */
 int auth_check(struct server *sv, struct token_session *s, const uint8_t *msg,
     size_t len, uint64_t now_ms, struct auth *a);
+
+/* Says how many refusals the service log left out (it takes a few a
+ * second); the ticker calls it every second. */
+void auth_tick(void);
 
 /* Counts the request against its secret (denied: it was refused, here or
  * by dispatch), zeroes the day key and frees what *a holds. */

@@ -123,7 +123,8 @@ test_passes_once(void)
 	check(secret, "svc", secret_no, nonce, now, "pong", &b);
 	EQ_INT(b.verdict, AUTH_REFUSED);
 	EQ_STR(b.op, "replay");
-	TRUE(b.audit && b.denial);
+	TRUE(!b.audit && b.denial);
+	EQ_STR(b.reason, "replay");
 	{
 		int maced, st = reply_status(&b, nonce, now, &maced);
 
@@ -133,7 +134,8 @@ test_passes_once(void)
 	auth_finish(&ts->sv, &b, 1);
 }
 
-/* One refused envelope: its verdict, status, MAC, audit and denial. */
+/* One refused envelope: its verdict, status, MAC, counted reason and
+ * denial.  Those that did not prove their sender all get one message. */
 struct refusal {
 	const char *what;
 	const char *id;
@@ -142,9 +144,31 @@ struct refusal {
 	int64_t	    skew_ms;
 	int	    status;
 	int	    maced;
-	int	    audit;
+	const char *reason; /* counted as, never audited line by line */
 	int	    denial;
+	int	    same_text; /* the one "not authenticated" message */
 };
+
+/* The message of a refusal's reply (unMACed or MACed alike). */
+static char *
+reply_message(const struct auth *a, const uint8_t nonce[HK_NONCE_LEN],
+    uint64_t ts_ms)
+{
+	struct hk_opened_reply o;
+	Hsmkey__V1__Response  *resp;
+	const char	      *why;
+	uint8_t		       dk[HK_MAC_LEN];
+	char		      *text;
+
+	PASS(hk_day_key(secret, HK_SECRET_LEN, hk_mac_day(ts_ms), dk));
+	PASS(hk_open_response(dk, nonce, a->reply, a->reply_len, &o, &why));
+	TRUE((resp = hsmkey__v1__response__unpack(NULL, o.resp_len, o.resp)) !=
+	    NULL);
+	TRUE((text = strdup(resp->message)) != NULL);
+	hsmkey__v1__response__free_unpacked(resp, NULL);
+	hk_opened_reply_free(&o);
+	return text;
+}
 
 static void
 test_refusals(void)
@@ -152,20 +176,30 @@ test_refusals(void)
 	static const uint8_t	    wrong[HK_SECRET_LEN] = { 7 };
 	static const struct refusal cases[] = {
 		{ "bad MAC", "svc", 1, 0, 0,
-		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 0, 1, 1 },
+		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 0, "bad-mac",
+		    1, 1 },
 		{ "unknown client", "nobody", 0, 0, 0,
-		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 0, 1, 0 },
+		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 0,
+		    "unknown-client", 0, 1 },
 		{ "unknown secret", "svc", 0, 40, 0,
-		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 0, 1, 0 },
+		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 0,
+		    "unknown-secret", 0, 1 },
 		{ "10 min old", "svc", 0, 0, -600000,
-		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 1, 1, 1 },
+		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 1, "clock", 1,
+		    0 },
 		{ "10 min ahead", "svc", 0, 0, 600000,
-		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 1, 1, 1 },
+		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 1, "clock", 1,
+		    0 },
 		{ "3 days old", "svc", 0, 0, -3 * 86400000LL,
-		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 0, 1, 1 },
+		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 0, "clock", 0,
+		    0 },
+		{ "3 days old, unknown client", "nobody", 0, 0,
+		    -3 * 86400000LL, HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED,
+		    0, "clock", 0, 0 },
 	};
 	struct auth a;
 	uint8_t	    nonce[HK_NONCE_LEN];
+	char	   *first = NULL, *text;
 	size_t	    i;
 
 	need_server();
@@ -182,14 +216,28 @@ test_refusals(void)
 			    a.verdict);
 		}
 		st = reply_status(&a, nonce, ts_ms, &maced);
-		if (st != c->status || maced != c->maced ||
-		    a.audit != c->audit || a.denial != c->denial) {
-			HK_TFAIL("%s: status %d maced %d audit %d denial %d",
-			    c->what, st, maced, a.audit, a.denial);
+		if (st != c->status || maced != c->maced || a.audit ||
+		    a.reason == NULL || strcmp(a.reason, c->reason) != 0 ||
+		    a.denial != c->denial) {
+			HK_TFAIL("%s: status %d maced %d audit %d reason %s "
+				 "denial %d",
+			    c->what, st, maced, a.audit,
+			    a.reason != NULL ? a.reason : "(none)", a.denial);
 		}
+		text = reply_message(&a, nonce, ts_ms);
+		if (c->same_text && first == NULL) {
+			first = text;
+			text = NULL;
+		} else if (c->same_text && strcmp(text, first) != 0) {
+			HK_TFAIL("%s: says '%s', not '%s' like the others",
+			    c->what, text, first);
+		}
+		free(text);
 		TRUE(a.used_ms == 0 && a.cached == NULL);
 		auth_finish(&ts->sv, &a, a.denial);
 	}
+	TRUE(first != NULL && strstr(first, "unknown-client") == NULL);
+	free(first);
 }
 
 /* Nothing from before the service started passes, even in the window. */

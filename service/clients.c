@@ -254,12 +254,12 @@ clients_secret(struct clients *c, const char *id, uint32_t secret_no,
 
 	*clp = NULL;
 	*keyp = TOKEN_OBJ_NONE;
-	*whyp = "unknown client";
+	*whyp = "unknown-client";
 	pthread_rwlock_rdlock(&c->lock);
 	if ((cl = cl_find(c, id)) == NULL) {
 		goto out;
 	}
-	*whyp = "unknown or revoked secret";
+	*whyp = "unknown-secret";
 	for (i = 0; i < cl->nsecrets; i++) {
 		if (cl->secrets[i].number != secret_no) {
 			continue;
@@ -269,7 +269,7 @@ clients_secret(struct clients *c, const char *id, uint32_t secret_no,
 		}
 		if (cl->secrets[i].expires_ms != 0 &&
 		    now_ms >= cl->secrets[i].expires_ms) {
-			*whyp = "secret expired";
+			*whyp = "secret-expired";
 			goto out;
 		}
 		*clp = cl;

@@ -72,7 +72,9 @@ int clients_rebind(
 /*
  * The secret key to check a request's MAC with.  HK_ERR_UNAUTHENTICATED
  * when the client or secret is unknown, revoked or expired; *whyp then says
- * which, for the log and the reply (no secret in it).
+ * which in a static word ("unknown-client", "unknown-secret" (also a
+ * revoked one), "secret-expired"), for the log and the audit count only:
+ * never for the reply, which must not tell an outsider what exists.
  */
 int clients_secret(struct clients *c, const char *id, uint32_t secret_no,
     uint64_t now_ms, struct client **clp, token_obj_t *keyp,

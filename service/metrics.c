@@ -50,6 +50,21 @@ static const char *const op_names[] = {
 };
 #define NOPS (sizeof(op_names) / sizeof(op_names[0]))
 
+/* Why requests were refused before they proved their sender (auth.c's
+ * reasons); anything else counts as "other". */
+static const char *const refusal_names[] = {
+	"malformed",
+	"clock",
+	"unknown-client",
+	"unknown-secret",
+	"secret-expired",
+	"bad-mac",
+	"replay",
+	"token",
+	"other",
+};
+#define NREFUSALS (sizeof(refusal_names) / sizeof(refusal_names[0]))
+
 /* Upper bounds in microseconds; +Inf is the last bucket. */
 static const uint64_t bounds_us[] = {
 	250,
@@ -78,6 +93,7 @@ struct histogram {
 
 struct metrics {
 	struct histogram h[NOPS];
+	_Atomic uint64_t refused[NREFUSALS];
 	pthread_t	 thread;
 	int		 running;
 	atomic_int	 stop;
@@ -131,6 +147,22 @@ metrics_observe(struct metrics *m, const char *op, uint64_t ns)
 	atomic_fetch_add_explicit(&h->bucket[b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+}
+
+void
+metrics_refused(struct metrics *m, const char *reason)
+{
+	size_t i;
+
+	if (m == NULL) {
+		return;
+	}
+	for (i = 0; i < NREFUSALS - 1; i++) {
+		if (reason != NULL && strcmp(reason, refusal_names[i]) == 0) {
+			break;
+		}
+	}
+	atomic_fetch_add_explicit(&m->refused[i], 1, memory_order_relaxed);
 }
 
 /* A label value, escaped as the text format wants (\\, \", \n). */
@@ -371,6 +403,13 @@ expose(struct metrics *m, struct server *sv, FILE *f, int up)
 		put_histogram(f, &m->h[i], op_names[i]);
 	}
 	put_gate(f, sv);
+	header(f, "hsmkey_refused_total", "counter",
+	    "Requests refused before they proved their sender, by reason "
+	    "(no audit line each: see [audit] refused_interval).");
+	for (i = 0; i < NREFUSALS; i++) {
+		fprintf(f, "hsmkey_refused_total{reason=\"%s\"} %" PRIu64 "\n",
+		    refusal_names[i], atomic_load(&m->refused[i]));
+	}
 	r = 0;
 out:
 	free(snap.vs);

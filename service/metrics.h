@@ -23,6 +23,10 @@ void metrics_free(struct metrics *m);
  * nanoseconds.  m may be NULL. */
 void metrics_observe(struct metrics *m, const char *op, uint64_t ns);
 
+/* Counts one request refused before it proved its sender, by reason
+ * (auth.h); lock-free.  m may be NULL. */
+void metrics_refused(struct metrics *m, const char *reason);
+
 /* Starts the thread that writes sv->cfg->metrics_path (none without a
  * path). */
 int metrics_start(struct metrics *m, struct server *sv);

@@ -1,6 +1,7 @@
 /* reply.c: replies sealed and handed on, after the audit log when it must
  * be (see reply.h). */
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,11 +118,13 @@ struct pending {
 	size_t		     oklen;
 	const char	    *op; /* static */
 	struct timespec	     t0;
+	uint64_t	     cost; /* in sv->waiting_bytes */
 };
 
 static void
 pending_free(struct pending *p)
 {
+	atomic_fetch_sub(&p->sv->waiting_bytes, p->cost);
 	free_secretly(p->ok, p->oklen);
 	OPENSSL_cleanse(p->daykey, sizeof(p->daykey));
 	transport_msg_free(&p->m);
@@ -182,18 +185,44 @@ pending_done(void *arg, int r)
 	pending_free(p);
 }
 
-/* Hands o's reply to the audit writer; 0 when it has taken it over. */
+/*
+ * Takes cost bytes of the room for replies waiting for the audit log
+ * ([audit] max_waiting); 0, or HK_ERR_EXHAUSTED when it is full.  A change
+ * always gets its room: it was made and its line must be written.
+ */
+static int
+take_room(struct server *sv, const struct outcome *o, uint64_t cost)
+{
+	uint64_t was;
+
+	was = atomic_fetch_add(&sv->waiting_bytes, cost);
+	if (o->failure != REPLY_FAIL_CHANGE &&
+	    was + cost > sv->cfg->audit_max_waiting) {
+		atomic_fetch_sub(&sv->waiting_bytes, cost);
+		return HK_ERR_EXHAUSTED;
+	}
+	return 0;
+}
+
+/* Hands o's reply to the audit writer; 0 when it has taken it over.  The
+ * request's bytes are freed first: only the reply and its routing wait. */
 static int
 hand_to_audit(struct server *sv, struct transport *tr, struct transport_msg *m,
     struct auth *a, struct outcome *o)
 {
 	struct pending *p;
 	const uint8_t  *nonce;
+	uint64_t	cost = sizeof(*p) + o->len;
 	int		r;
 
+	if ((r = take_room(sv, o, cost)) != 0) {
+		return r;
+	}
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		atomic_fetch_sub(&sv->waiting_bytes, cost);
 		return HK_ERR_NOMEM;
 	}
+	p->cost = cost;
 	p->sv = sv;
 	p->tr = tr;
 	p->op = o->op;
@@ -212,6 +241,7 @@ hand_to_audit(struct server *sv, struct transport *tr, struct transport_msg *m,
 	p->oklen = o->len;
 	o->reply = NULL;
 	o->len = 0;
+	transport_msg_drop_body(m);
 	p->m = *m;
 	memset(m, 0, sizeof(*m));
 	if ((r = audit_submit(sv->audit, &o->ev, pending_done, p)) != 0) {
@@ -234,11 +264,21 @@ reply_deliver(struct server *sv, struct transport *tr, struct transport_msg *m,
 		}
 		/* fail closed: never a reply that was not audited, and none
 		 * kept for a resend */
-		log_err_r(r, "reply not audited, not sent");
 		free_secretly(o->reply, o->len);
-		if (reply_error(a, HSMKEY__V1__STATUS__STATUS_INTERNAL,
-			"internal error: see the service log", &o->reply,
-			&o->len) != 0) {
+		o->reply = NULL;
+		if (r == HK_ERR_EXHAUSTED) {
+			r = reply_error(a,
+			    HSMKEY__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
+			    "busy: too many replies wait for the audit log; "
+			    "nothing was returned, try again later",
+			    &o->reply, &o->len);
+		} else {
+			log_err_r(r, "reply not audited, not sent");
+			r = reply_error(a, HSMKEY__V1__STATUS__STATUS_INTERNAL,
+			    "internal error: see the service log", &o->reply,
+			    &o->len);
+		}
+		if (r != 0) {
 			o->reply = NULL;
 		}
 		keep = 0;

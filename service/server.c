@@ -53,9 +53,16 @@ struct worker {
 
 /* The outcome of a request that did not pass auth_check(). */
 static void
-refused(struct auth *a, struct outcome *o)
+refused(struct server *sv, struct auth *a, struct outcome *o)
 {
 	const Hsmkey__V1__Envelope *env = a->env;
+
+	if (a->reason != NULL) {
+		/* counted, and answered without waiting for the disk */
+		metrics_refused(sv->metrics, a->reason);
+		audit_refused(sv->audit, env != NULL ? env->client_id : NULL,
+		    a->op, a->reason, a->status);
+	}
 
 	o->op = a->op;
 	o->audit = a->audit;
@@ -203,7 +210,7 @@ serve(struct server *sv, struct token_session *s, struct transport *tr,
 			gate_leave(sv->gate);
 		}
 	} else if (r == 0) {
-		refused(&a, &o);
+		refused(sv, &a, &o);
 	}
 	if (held) {
 		token_release(sv->tok);
@@ -264,6 +271,7 @@ ticker_main(void *arg)
 			token_release(t->sv->tok);
 		}
 		nonce_cache_sweep(t->sv->nonces, hk_now_ms());
+		auth_tick();
 		for (i = 0; i < 10 && !atomic_load(&stopping); i++) {
 			usleep(100 * 1000);
 		}

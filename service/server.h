@@ -10,6 +10,7 @@
 #ifndef HK_SERVER_H
 #define HK_SERVER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,7 @@ struct server {
 	struct gate	    *gate; /* token slots (gate.h); NULL: none */
 	uint64_t	     start_ms;
 	unsigned int	     workers;
+	_Atomic uint64_t     waiting_bytes; /* replies waiting for the audit */
 };
 
 /*

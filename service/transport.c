@@ -156,6 +156,17 @@ transport_send(struct transport *t, struct transport_msg *m,
 }
 
 void
+transport_msg_drop_body(struct transport_msg *m)
+{
+	if (m->body_nn != NULL) {
+		nn_freemsg(m->body_nn);
+	}
+	m->body_nn = NULL;
+	m->body = NULL;
+	m->len = 0;
+}
+
+void
 transport_msg_free(struct transport_msg *m)
 {
 	if (m->body_nn != NULL) {

@@ -40,6 +40,9 @@ int transport_recv(struct transport *t, struct transport_msg *m);
 int transport_send(struct transport *t, struct transport_msg *m,
     const uint8_t *reply, size_t len);
 
+/* Frees the request's bytes and keeps what a reply needs (the routing
+ * header). */
+void transport_msg_drop_body(struct transport_msg *m);
 void transport_msg_free(struct transport_msg *m);
 void transport_close(struct transport *t);
 

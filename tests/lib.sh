@@ -232,6 +232,7 @@ secret_lifetime = 90d
 [audit]
 path = $T/audit${HK_STATE_TAG:-}.log
 signs = ${HK_AUDIT_SIGNS:-yes}
+refused_interval = ${HK_REFUSED_INTERVAL:-1s}
 
 [metrics]
 path = $T/hsmkey${HK_STATE_TAG:-}.prom
