@@ -29,7 +29,7 @@
 /* Requests refused before they proved their sender, counted for one
  * interval: one line each when it ends. */
 struct refused {
-	char	    client[HK_CLIENT_ID_MAX + 1]; /* "?": none; "*": others */
+	char	    client[HK_CLIENT_ID_MAX + 1]; /* "?": none, or others */
 	const char *op;				  /* static */
 	const char *reason;			  /* static */
 	int	    status;
@@ -858,7 +858,7 @@ refused_slot(struct audit *a, const char *client, const char *op,
 		rf->status = status;
 	} else {
 		/* more pairs than slots in one interval: the rest share */
-		snprintf(rf->client, sizeof(rf->client), "*");
+		snprintf(rf->client, sizeof(rf->client), "?");
 		rf->op = "unauthenticated";
 		rf->reason = "other";
 		rf->status = HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED;

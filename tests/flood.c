@@ -2,10 +2,11 @@
  * flood.c: what an outsider's flood, and replies waiting for a stuck
  * audit log, cost the service (tests/test_flood.sh).
  *
- *   flood unauth CREDFILE URL N
+ *   flood unauth CREDFILE URL N [IDS]
  *	N envelopes, one after the other on one socket, that claim the
  *	client of CREDFILE with a MAC that does not verify (no secret is
- *	needed to make them).  Prints "N sent, M refused in T ms"; exit 0
+ *	needed to make them); with IDS, they claim IDS client ids in turn
+ *	(c0, c1, ...) that do not exist.  Prints "N sent, M refused in T ms"; exit 0
  *	when every one got its UNAUTHENTICATED reply.
  *
  *   flood waiting CREDFILE URL KEY NSOCK ITEMS BYTES WAIT_MS
@@ -92,8 +93,9 @@ sign_req(const char *key, size_t nitems, size_t bytes, uint8_t **outp,
 }
 
 static int
-unauth(const struct rp_cred *cred, const char *url, long n)
+unauth(const struct rp_cred *cred, const char *url, long n, long ids)
 {
+	char		id[32];
 	struct rp_env	e;
 	struct rp_reply rep;
 	uint8_t	       *req, *msg;
@@ -109,6 +111,10 @@ unauth(const struct rp_cred *cred, const char *url, long n)
 	for (i = 0; i < n; i++) {
 		rp_env_defaults(&e, cred);
 		e.corrupt_mac = 1;
+		if (ids > 0) {
+			snprintf(id, sizeof(id), "c%ld", i % ids);
+			e.client_id = id;
+		}
 		if (rp_envelope(&e, req, rlen, &msg, &mlen) != 0) {
 			die("cannot build an envelope");
 		}
@@ -220,7 +226,7 @@ main(int argc, char **argv)
 			    strcmp(argv[1], "waiting") != 0) ||
 	    (strcmp(argv[1], "waiting") == 0 && argc != 9)) {
 		fprintf(stderr,
-		    "usage: flood unauth CREDFILE URL N\n"
+		    "usage: flood unauth CREDFILE URL N [IDS]\n"
 		    "       flood waiting CREDFILE URL KEY NSOCK ITEMS "
 		    "BYTES WAIT_MS\n");
 		return 2;
@@ -229,7 +235,8 @@ main(int argc, char **argv)
 		die("cannot read the credentials");
 	}
 	if (strcmp(argv[1], "unauth") == 0) {
-		r = unauth(&cred, argv[3], atol(argv[4]));
+		r = unauth(&cred, argv[3], atol(argv[4]),
+		    argc > 5 ? atol(argv[5]) : 0);
 	} else {
 		r = waiting(&cred, argv[3], argv[4], atoi(argv[5]),
 		    (size_t)atol(argv[6]), (size_t)atol(argv[7]),

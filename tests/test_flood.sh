@@ -93,6 +93,17 @@ check "the service log says how many it left out" \
     grep -q 'more refusals not logged' "$HK_LOG"
 check "the metrics file counts them by reason" eventually \
     grep -q "^hsmkey_refused_total{reason=\"bad-mac\"} $N\$" "$T/hsmkey.prom"
+
+note "---- 300 envelopes claiming 100 client ids that do not exist"
+"$FLOOD" unauth "$T/admin.cred" "$HK_SOCK_URL" 300 100 >"$T/flood.out" \
+    2>"$T/flood.err"
+check "all refused: $(cat "$T/flood.out")" \
+    grep -q '^300 sent, 300 refused' "$T/flood.out"
+sleep $((2 * HK_TIME_SCALE))
+n_ids=$(grep -c '"key":"unknown-client"' "$T/audit.log")
+n_rest=$(grep -c '"client":"?",.*"key":"other"' "$T/audit.log")
+check "at most 32 lines an interval ($n_ids named, $n_rest for the rest)" \
+    test "$n_ids" -le 62 -a "$n_rest" -ge 1
 hk_stop
 
 note "---- the audit log stops taking writes"
