@@ -23,7 +23,7 @@
 
 /* The one reply to every request that did not prove its sender: which of
  * client id, secret number or MAC was wrong goes to the log only. */
-#define NOT_AUTHENTICATED \
+#define NOT_AUTHENTICATED                                               \
 	"request not authenticated (unknown client or secret, expired " \
 	"secret, or bad MAC: the service log says which)"
 
@@ -108,8 +108,8 @@ auth_tick(void)
 	}
 }
 
-static void refused_log(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+static void
+refused_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void
 refused_log(const char *fmt, ...)

@@ -151,8 +151,8 @@ struct refusal {
 
 /* The message of a refusal's reply (unMACed or MACed alike). */
 static char *
-reply_message(const struct auth *a, const uint8_t nonce[HK_NONCE_LEN],
-    uint64_t ts_ms)
+reply_message(
+    const struct auth *a, const uint8_t nonce[HK_NONCE_LEN], uint64_t ts_ms)
 {
 	struct hk_opened_reply o;
 	Hsmkey__V1__Response  *resp;
@@ -194,8 +194,9 @@ test_refusals(void)
 		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 0, "clock", 0,
 		    0 },
 		{ "3 days old, unknown client", "nobody", 0, 0,
-		    -3 * 86400000LL, HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED,
-		    0, "clock", 0, 0 },
+		    -3 * 86400000LL,
+		    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED, 0, "clock", 0,
+		    0 },
 	};
 	struct auth a;
 	uint8_t	    nonce[HK_NONCE_LEN];

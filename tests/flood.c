@@ -61,8 +61,8 @@ ping_req(uint8_t **outp, size_t *lenp)
 }
 
 static void
-sign_req(const char *key, size_t nitems, size_t bytes, uint8_t **outp,
-    size_t *lenp)
+sign_req(
+    const char *key, size_t nitems, size_t bytes, uint8_t **outp, size_t *lenp)
 {
 	Hsmkey__V1__Request	req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__SignRequest sr = HSMKEY__V1__SIGN_REQUEST__INIT;
@@ -144,13 +144,13 @@ reply_status(const struct rp_cred *cred, const struct rp_env *e,
 	uint8_t		       dk[HK_MAC_LEN];
 	int		       st = -1;
 
-	if (hk_day_key(cred->secret, cred->secret_len, hk_mac_day(e->ts),
-		dk) != 0) {
+	if (hk_day_key(
+		cred->secret, cred->secret_len, hk_mac_day(e->ts), dk) != 0) {
 		return -1;
 	}
 	if (hk_open_response(dk, e->nonce, buf, len, &o, &why) == 0 &&
-	    (resp = hsmkey__v1__response__unpack(
-		 NULL, o.resp_len, o.resp)) != NULL) {
+	    (resp = hsmkey__v1__response__unpack(NULL, o.resp_len, o.resp)) !=
+		NULL) {
 		st = resp->status;
 		hsmkey__v1__response__free_unpacked(resp, NULL);
 	}
@@ -192,8 +192,8 @@ waiting(const struct rp_cred *cred, const char *url, const char *key,
 			int   len, st;
 
 			if (done[i] ||
-			    (len = nn_recv(socks[i], &buf, NN_MSG,
-				 NN_DONTWAIT)) < 0) {
+			    (len = nn_recv(
+				 socks[i], &buf, NN_MSG, NN_DONTWAIT)) < 0) {
 				continue;
 			}
 			st = reply_status(cred, &envs[i], buf, (size_t)len);
@@ -216,14 +216,28 @@ waiting(const struct rp_cred *cred, const char *url, const char *key,
 	return 0;
 }
 
+/* A count argument: a whole number from 0, or exit 2. */
+static long
+count_arg(const char *s)
+{
+	char *end;
+	long  v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v < 0) {
+		die("a count argument is not a number");
+	}
+	return v;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct rp_cred cred;
 	int	       r;
 
-	if (argc < 5 || (strcmp(argv[1], "unauth") != 0 &&
-			    strcmp(argv[1], "waiting") != 0) ||
+	if (argc < 5 ||
+	    (strcmp(argv[1], "unauth") != 0 &&
+		strcmp(argv[1], "waiting") != 0) ||
 	    (strcmp(argv[1], "waiting") == 0 && argc != 9)) {
 		fprintf(stderr,
 		    "usage: flood unauth CREDFILE URL N [IDS]\n"
@@ -235,12 +249,12 @@ main(int argc, char **argv)
 		die("cannot read the credentials");
 	}
 	if (strcmp(argv[1], "unauth") == 0) {
-		r = unauth(&cred, argv[3], atol(argv[4]),
-		    argc > 5 ? atol(argv[5]) : 0);
+		r = unauth(&cred, argv[3], count_arg(argv[4]),
+		    argc > 5 ? count_arg(argv[5]) : 0);
 	} else {
-		r = waiting(&cred, argv[3], argv[4], atoi(argv[5]),
-		    (size_t)atol(argv[6]), (size_t)atol(argv[7]),
-		    atol(argv[8]));
+		r = waiting(&cred, argv[3], argv[4], (int)count_arg(argv[5]),
+		    (size_t)count_arg(argv[6]), (size_t)count_arg(argv[7]),
+		    count_arg(argv[8]));
 	}
 	rp_cred_clear(&cred);
 	return r;
