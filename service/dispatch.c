@@ -12,6 +12,8 @@
 #include "hk_err.h"
 #include "log.h"
 #include "ops.h"
+#include "reply.h"
+#include "server.h"
 #include "testhooks.h"
 #include "wire.h"
 
@@ -246,6 +248,14 @@ admit(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 		res->changes_state = 0; /* its line could not be written */
 		return ops_fail(
 		    rep, HK_ERR_UNAVAILABLE, "%s; nothing was done", why);
+	}
+	if ((op->changes ||
+		(strcmp(op->name, "sign") == 0 &&
+		    audit_signs(ctx->sv->audit))) &&
+	    reply_waiting_full(ctx->sv)) {
+		/* its reply would have no room to wait for its line */
+		return ops_fail(rep, HK_ERR_EXHAUSTED, "%s",
+		    REPLY_WAITING_FULL "; nothing was done, try again later");
 	}
 	*opp = op;
 	return 0;

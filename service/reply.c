@@ -185,6 +185,13 @@ pending_done(void *arg, int r)
 	pending_free(p);
 }
 
+int
+reply_waiting_full(struct server *sv)
+{
+	return sv->audit != NULL && sv->cfg != NULL &&
+	    atomic_load(&sv->waiting_bytes) >= sv->cfg->audit_max_waiting;
+}
+
 /*
  * Takes cost bytes of the room for replies waiting for the audit log
  * ([audit] max_waiting); 0, or HK_ERR_EXHAUSTED when it is full.  A change
@@ -269,8 +276,8 @@ reply_deliver(struct server *sv, struct transport *tr, struct transport_msg *m,
 		if (r == HK_ERR_EXHAUSTED) {
 			r = reply_error(a,
 			    HSMKEY__V1__STATUS__STATUS_RESOURCE_EXHAUSTED,
-			    "busy: too many replies wait for the audit log; "
-			    "nothing was returned, try again later",
+			    REPLY_WAITING_FULL
+			    "; nothing was returned, try again later",
 			    &o->reply, &o->len);
 		} else {
 			log_err_r(r, "reply not audited, not sent");

@@ -48,6 +48,14 @@ struct outcome {
 	size_t		   len;
 };
 
+/* The start of the busy reply of a request whose reply would find no room
+ * to wait for its audit line ([audit] max_waiting). */
+#define REPLY_WAITING_FULL "busy: too many replies wait for the audit log"
+
+/* 1 when replies waiting for their audit lines fill [audit] max_waiting:
+ * a request that needs a line is refused before it runs. */
+int reply_waiting_full(struct server *sv);
+
 /* A Response with only status and message, sealed as the reply to a's
  * request (MACed once a's day key is known).  Caller must free *outp. */
 int reply_error(const struct auth *a, int status, const char *message,
