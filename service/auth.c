@@ -217,7 +217,7 @@ auth_finish(struct server *sv, struct auth *a, int denied)
 		    denied, a->used_ms);
 	}
 	OPENSSL_cleanse(a->daykey, sizeof(a->daykey));
-	free(a->reply);
+	nonce_reply_free(a->reply, a->reply_len); /* may hold a new secret */
 	hk_envelope_free(a->env);
 	memset(a, 0, sizeof(*a));
 }
