@@ -12,6 +12,7 @@
 #include "log.h"
 #include "nonce.h"
 #include "reply.h"
+#include "secmem.h"
 #include "server.h"
 #include "testhooks.h"
 #include "wire.h"
@@ -86,6 +87,10 @@ check_secret_and_mac(
 		    1,
 		    "request not authenticated: timestamp is a day or more "
 		    "off the service clock");
+	}
+	/* the day key is copied into locked memory only */
+	if ((a->daykey = hk_secmem_slot_alloc()) == NULL) {
+		return HK_ERR_NOMEM;
 	}
 	if ((r = clients_day_key(a->client, s, env->secret_no, key,
 		 hk_mac_day(env->timestamp_ms), a->daykey)) == 0) {
@@ -216,7 +221,7 @@ auth_finish(struct server *sv, struct auth *a, int denied)
 		clients_secret_count(sv->clients, a->client, a->env->secret_no,
 		    denied, a->used_ms);
 	}
-	OPENSSL_cleanse(a->daykey, sizeof(a->daykey));
+	hk_secmem_slot_free(a->daykey);
 	nonce_reply_free(a->reply, a->reply_len); /* may hold a new secret */
 	hk_envelope_free(a->env);
 	memset(a, 0, sizeof(*a));

@@ -2,14 +2,13 @@
 #define _GNU_SOURCE /* memmem */
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <string.h>
 
 #include "hk_err.h"
 #include "nonce.h"
+#include "testproc.h"
 #include "testutil.h"
 
 #define W  30000ULL	    /* the clock window, ms */
@@ -412,30 +411,6 @@ test_resend_races_answer(void)
 	nonce_cache_free(race_nc);
 }
 
-/* 1 if the mapping that holds p is left out of core dumps ("dd" in its
- * VmFlags in /proc/self/smaps), 0 if not, -1 if it is not found. */
-static int
-dontdump(const void *p)
-{
-	FILE		  *f;
-	char		   line[512], *end;
-	unsigned long long lo, hi, a = (uintptr_t)p;
-	int		   in = 0, dd = -1;
-
-	TRUE((f = fopen("/proc/self/smaps", "r")) != NULL);
-	while (dd == -1 && fgets(line, sizeof(line), f) != NULL) {
-		lo = strtoull(line, &end, 16);
-		if (end != line && *end == '-') {
-			hi = strtoull(end + 1, &end, 16);
-			in = a >= lo && a < hi;
-		} else if (in && strncmp(line, "VmFlags:", 8) == 0) {
-			dd = strstr(line, " dd") != NULL;
-		}
-	}
-	fclose(f);
-	return dd;
-}
-
 /*
  * Replies may carry a new client secret (client add, client rotate): the
  * entries that keep them are in pages core dumps leave out, and an entry
@@ -455,7 +430,7 @@ test_reply_wiped(void)
 	EQ_INT(nonce_cache_begin(
 		   nc, &c1, &k1, n1, d1, T0, T0, &first, &got, &len),
 	    NONCE_NEW);
-	EQ_INT(dontdump(first), 1);
+	EQ_INT(hk_test_dontdump(first), 1);
 	nonce_cache_finish(nc, first, secret, sizeof(secret));
 	/* a resend gets a copy, zeroed by nonce_reply_free() */
 	EQ_INT(nonce_cache_begin(
