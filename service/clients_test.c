@@ -130,6 +130,11 @@ test_rotate_revoke(void)
 	FAIL(clients_rotate(
 		 db(), fixture_session(), "nobody", secret, &no, &expires),
 	    HK_ERR_NOT_FOUND);
+	FAIL(clients_rotate(
+		 db(), fixture_session(), "bad id!", secret, &no, &expires),
+	    HK_ERR_INVALID);
+	FAIL(clients_revoke(db(), fixture_session(), "svc\n1", 1),
+	    HK_ERR_INVALID);
 	PASS(clients_revoke(db(), fixture_session(), "svc", 1));
 	FAIL(lookup("svc", 1, &cl), HK_ERR_UNAUTHENTICATED);
 	FAIL(clients_revoke(db(), fixture_session(), "svc", 1),
