@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -468,19 +469,13 @@ metrics_write(struct metrics *m, struct server *sv, const char *path, int up)
 static void
 check_dir(const char *path)
 {
-	char	    dir[PATH_MAX], *slash;
+	char	    copy[PATH_MAX], *dir;
 	struct stat st;
 
-	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+	if (snprintf(copy, sizeof(copy), "%s", path) >= (int)sizeof(copy)) {
 		return;
 	}
-	if ((slash = strrchr(dir, '/')) == NULL) {
-		snprintf(dir, sizeof(dir), ".");
-	} else if (slash == dir) {
-		slash[1] = '\0';
-	} else {
-		*slash = '\0';
-	}
+	dir = dirname(copy);
 	if (stat(dir, &st) != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) == 0) {
 		return;
 	}
