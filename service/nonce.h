@@ -10,8 +10,9 @@
  * clock window.  When a client's share (or the whole cache) is
  * full, new requests are refused (fail closed): no nonce is ever forgotten
  * early.  Replies may carry a new client secret: they are zeroed when their
- * entry goes, and the entries' pages are left out of core dumps (they are
- * not locked: the cache may hold hundreds of MiB).  Every operation is O(1).  Thread-safe (16 shards, each with its
+ * entry goes, and the entries' pages (replies up to 160 bytes) are left out
+ * of core dumps; not locked (the cache may hold hundreds of MiB), and a
+ * longer reply's heap copy is zeroed only.  Every operation is O(1).  Thread-safe (16 shards, each with its
  * own lock).
  */
 #ifndef HK_NONCE_H
