@@ -2,6 +2,7 @@
 #include <sys/mman.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,4 +78,64 @@ hk_secmem_free(void *p, size_t len)
 	explicit_bzero(p, maplen);
 	(void)munlock(p, maplen);
 	munmap(p, maplen);
+}
+
+/* ---- slots ------------------------------------------------------------- */
+
+/* A free slot holds the link to the next free one, nothing else. */
+struct slot {
+	struct slot *next;
+};
+
+static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct slot    *slot_free; /* under slot_lock */
+
+/* Threads a new page's slots onto the free list; the caller holds
+ * slot_lock.  0, or -1 when no page can be had. */
+static int
+slot_page(void)
+{
+	size_t	 len = map_len(1), i;
+	uint8_t *page;
+
+	if (len == 0 || (page = hk_secmem_alloc(len)) == NULL) {
+		return -1;
+	}
+	for (i = 0; i + HK_SECMEM_SLOT <= len; i += HK_SECMEM_SLOT) {
+		struct slot *s = (struct slot *)(void *)(page + i);
+
+		s->next = slot_free;
+		slot_free = s;
+	}
+	return 0;
+}
+
+void *
+hk_secmem_slot_alloc(void)
+{
+	struct slot *s = NULL;
+
+	pthread_mutex_lock(&slot_lock);
+	if (slot_free != NULL || slot_page() == 0) {
+		s = slot_free;
+		slot_free = s->next;
+		s->next = NULL; /* the slot is all zero again */
+	}
+	pthread_mutex_unlock(&slot_lock);
+	return s;
+}
+
+void
+hk_secmem_slot_free(void *p)
+{
+	struct slot *s = p;
+
+	if (s == NULL) {
+		return;
+	}
+	explicit_bzero(s, HK_SECMEM_SLOT);
+	pthread_mutex_lock(&slot_lock);
+	s->next = slot_free;
+	slot_free = s;
+	pthread_mutex_unlock(&slot_lock);
 }

@@ -22,4 +22,18 @@ void *hk_secmem_alloc_locked(size_t len, int *lockedp);
 /* Zeroes and unmaps what hk_secmem_alloc(len) returned.  Accepts NULL. */
 void hk_secmem_free(void *p, size_t len);
 
+/*
+ * Small secrets that come and go per request (a copy of a day key): slots
+ * of HK_SECMEM_SLOT bytes carved from hk_secmem_alloc() pages, shared by
+ * every thread, so that each does not cost a page and a system call.  A
+ * slot comes zeroed and is zeroed again when it is freed (but for the
+ * free list's link, which is no secret); pages are kept
+ * for reuse (as many as were ever in use at once).  NULL when memory is
+ * short.  Caller must hk_secmem_slot_free(p).
+ */
+#define HK_SECMEM_SLOT 64
+void *hk_secmem_slot_alloc(void);
+/* Zeroes a slot and returns it for reuse.  Accepts NULL. */
+void hk_secmem_slot_free(void *p);
+
 #endif /* HK_SECMEM_H */

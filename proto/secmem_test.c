@@ -104,11 +104,44 @@ test_large(void)
 	TRUE(hk_secmem_alloc(SIZE_MAX - 1) == NULL);
 }
 
+/* Slots: distinct, zeroed, in locked pages core dumps leave out, zeroed
+ * again when freed, and reused. */
+static void
+test_slots(void)
+{
+	uint8_t *s[200], *again;
+	size_t	 i, j;
+
+	for (i = 0; i < 200; i++) {
+		TRUE((s[i] = hk_secmem_slot_alloc()) != NULL);
+		TRUE(all_zero(s[i], HK_SECMEM_SLOT));
+		memset(s[i], (int)i + 1, HK_SECMEM_SLOT);
+	}
+	for (i = 0; i < 200; i++) {
+		EQ_INT(s[i][0], (uint8_t)(i + 1));
+		EQ_INT(s[i][HK_SECMEM_SLOT - 1], (uint8_t)(i + 1));
+		EQ_INT(hk_test_dontdump(s[i]), 1);
+		for (j = 0; j < i; j++) {
+			TRUE(s[i] != s[j]);
+		}
+	}
+	hk_secmem_slot_free(s[7]);
+	/* the page stays mapped: all zero but for the free list's link */
+	TRUE(all_zero(s[7] + sizeof(void *), HK_SECMEM_SLOT - sizeof(void *)));
+	TRUE((again = hk_secmem_slot_alloc()) == s[7]);
+	TRUE(all_zero(again, HK_SECMEM_SLOT));
+	for (i = 0; i < 200; i++) {
+		hk_secmem_slot_free(s[i]);
+	}
+	hk_secmem_slot_free(NULL);
+}
+
 TEST_LIST = {
 	{ "zeroed_usable", test_zeroed_usable },
 	{ "locked", test_locked },
 	{ "null_and_zero", test_null_and_zero },
 	{ "large", test_large },
+	{ "slots", test_slots },
 	{ NULL, NULL },
 };
 

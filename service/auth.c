@@ -15,6 +15,7 @@
 #include "log.h"
 #include "nonce.h"
 #include "reply.h"
+#include "secmem.h"
 #include "server.h"
 #include "testhooks.h"
 #include "wire.h"
@@ -172,6 +173,10 @@ check_secret_and_mac(
 	}
 	/* the replay cache is read after the MAC: let its memory load now */
 	nonce_cache_prefetch(sv->nonces, a->client, env->nonce.data);
+	/* the day key is copied into locked memory only */
+	if ((a->daykey = hk_secmem_slot_alloc()) == NULL) {
+		return HK_ERR_NOMEM;
+	}
 	if ((r = clients_day_key(a->client, s, env->secret_no, key,
 		 hk_mac_day(env->timestamp_ms), a->daykey)) == 0) {
 		r = hk_check_request(env, a->daykey);
@@ -302,8 +307,8 @@ auth_finish(struct server *sv, struct auth *a, int denied)
 		clients_secret_count(sv->clients, a->client, a->env->secret_no,
 		    denied, a->used_ms);
 	}
-	OPENSSL_cleanse(a->daykey, sizeof(a->daykey));
-	free(a->reply);
+	hk_secmem_slot_free(a->daykey);
+	nonce_reply_free(a->reply, a->reply_len); /* may hold a new secret */
 	hk_envelope_free(a->env);
 	memset(a, 0, sizeof(*a));
 }

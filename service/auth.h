@@ -43,8 +43,8 @@ struct auth {
 	Hsmkey__V1__Envelope *env;  /* NULL when it did not decode */
 	struct client	   *client; /* NULL: unknown (or the skip-auth hook) */
 	int		    maced;  /* daykey is set: replies are MACed */
-	uint8_t		    daykey[HK_MAC_LEN];
-	struct nonce_entry *cached;  /* AUTH_PASSED: where its reply is kept */
+	uint8_t		   *daykey; /* HK_MAC_LEN bytes, a hk_secmem slot */
+	struct nonce_entry *cached; /* AUTH_PASSED: where its reply is kept */
 	uint64_t	    used_ms; /* the secret passed every check at */
 	/* how a request that did not pass ends: */
 	const char *op;	    /* "unauthenticated", "replay", ... */
@@ -69,7 +69,8 @@ int auth_check(struct server *sv, struct token_session *s, const uint8_t *msg,
 void auth_tick(void);
 
 /* Counts the request against its secret (denied: it was refused, here or
- * by dispatch), zeroes the day key and frees what *a holds. */
+ * by dispatch), zeroes the day key and frees what *a holds (a->daykey
+ * may have been handed on: then it is NULL). */
 void auth_finish(struct server *sv, struct auth *a, int denied);
 
 #endif /* HK_AUTH_H */

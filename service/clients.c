@@ -106,7 +106,6 @@ cl_client_free(struct client *cl)
 	free(cl);
 }
 
-/* Forgets the day keys of a secret number. */
 void
 cl_forget_day_keys(struct client *cl, uint32_t number)
 {
@@ -121,69 +120,110 @@ cl_forget_day_keys(struct client *cl, uint32_t number)
 			cl->dk_number[i] = 0;
 		}
 	}
+	cl->dk_generation++;
 	pthread_rwlock_unlock(&cl->dk_lock);
 }
 
 int
-clients_day_key(struct client *cl, struct token_session *s, uint32_t secret_no,
-    token_obj_t key, uint32_t day, uint8_t out[HK_MAC_LEN])
+cl_day_key_cached(struct client *cl, uint32_t secret_no, uint32_t day,
+    uint8_t out[HK_MAC_LEN], uint64_t *genp)
 {
-	uint8_t in[32], fresh[HK_MAC_LEN];
-	size_t	i, j, slot = CLIENTS_MAX_SECRETS, len;
-	int	r;
+	size_t i, j;
+	int    r = HK_ERR_NOT_FOUND;
 
 	pthread_rwlock_rdlock(&cl->dk_lock);
-	for (i = 0; i < CLIENTS_MAX_SECRETS; i++) {
+	*genp = cl->dk_generation;
+	for (i = 0; i < CLIENTS_MAX_SECRETS && r != 0; i++) {
 		if (cl->dk_number[i] != secret_no) {
 			continue;
 		}
 		for (j = 0; j < DAY_SLOTS; j++) {
 			if (cl->dk->day[i][j] == day) {
 				memcpy(out, cl->dk->key[i][j], HK_MAC_LEN);
-				pthread_rwlock_unlock(&cl->dk_lock);
-				return 0;
+				r = 0;
+				break;
 			}
 		}
 	}
 	pthread_rwlock_unlock(&cl->dk_lock);
+	return r;
+}
 
+/* The slot of secret_no's day keys, or of a free one; CLIENTS_MAX_SECRETS
+ * when there is neither.  The caller holds dk_lock for writing. */
+static size_t
+dk_slot(const struct client *cl, uint32_t secret_no)
+{
+	size_t i, slot = CLIENTS_MAX_SECRETS;
+
+	for (i = 0; i < CLIENTS_MAX_SECRETS; i++) {
+		if (cl->dk_number[i] == secret_no) {
+			return i;
+		}
+		if (slot == CLIENTS_MAX_SECRETS && cl->dk_number[i] == 0) {
+			slot = i;
+		}
+	}
+	return slot;
+}
+
+int
+cl_day_key_keep(struct client *cl, uint32_t secret_no, uint32_t day,
+    const uint8_t key[HK_MAC_LEN], uint64_t gen)
+{
+	size_t i, j, slot;
+	int    kept = 0;
+
+	pthread_rwlock_wrlock(&cl->dk_lock);
+	/* a revocation since the lookup: this key may be of the revoked
+	 * secret, and must not come back into the cache it was wiped from */
+	if (gen != cl->dk_generation) {
+		goto out;
+	}
+	if ((slot = dk_slot(cl, secret_no)) == CLIENTS_MAX_SECRETS) {
+		goto out;
+	}
+	if (cl->dk_number[slot] != secret_no) {
+		memset(cl->dk->day[slot], 0, sizeof(cl->dk->day[slot]));
+		cl->dk_number[slot] = secret_no;
+	}
+	/* replace the oldest day (an empty slot is day 0) */
+	for (i = 1, j = 0; i < DAY_SLOTS; i++) {
+		if (cl->dk->day[slot][i] < cl->dk->day[slot][j]) {
+			j = i;
+		}
+	}
+	cl->dk->day[slot][j] = day;
+	memcpy(cl->dk->key[slot][j], key, HK_MAC_LEN);
+	kept = 1;
+out:
+	pthread_rwlock_unlock(&cl->dk_lock);
+	return kept;
+}
+
+int
+clients_day_key(struct client *cl, struct token_session *s, uint32_t secret_no,
+    token_obj_t key, uint32_t day, uint8_t out[HK_MAC_LEN])
+{
+	uint8_t	 in[32];
+	uint64_t gen;
+	size_t	 len;
+	int	 r;
+
+	if (cl_day_key_cached(cl, secret_no, day, out, &gen) == 0) {
+		return 0;
+	}
 	/* once per secret and day: the token computes it (none while a
 	 * repair has it) */
 	if (s == NULL) {
 		return HK_ERR_UNAVAILABLE;
 	}
 	hk_day_key_input(day, in, &len);
-	if ((r = token_hmac(s, key, in, len, fresh)) != 0) {
+	if ((r = token_hmac(s, key, in, len, out)) != 0) {
+		OPENSSL_cleanse(out, HK_MAC_LEN);
 		return r;
 	}
-	pthread_rwlock_wrlock(&cl->dk_lock);
-	for (i = 0; i < CLIENTS_MAX_SECRETS; i++) {
-		if (cl->dk_number[i] == secret_no) {
-			slot = i;
-			break;
-		}
-		if (slot == CLIENTS_MAX_SECRETS && cl->dk_number[i] == 0) {
-			slot = i;
-		}
-	}
-	if (slot < CLIENTS_MAX_SECRETS) {
-		if (cl->dk_number[slot] != secret_no) {
-			memset(
-			    cl->dk->day[slot], 0, sizeof(cl->dk->day[slot]));
-			cl->dk_number[slot] = secret_no;
-		}
-		/* replace the oldest day (an empty slot is day 0) */
-		for (i = 1, j = 0; i < DAY_SLOTS; i++) {
-			if (cl->dk->day[slot][i] < cl->dk->day[slot][j]) {
-				j = i;
-			}
-		}
-		cl->dk->day[slot][j] = day;
-		memcpy(cl->dk->key[slot][j], fresh, HK_MAC_LEN);
-	}
-	pthread_rwlock_unlock(&cl->dk_lock);
-	memcpy(out, fresh, HK_MAC_LEN);
-	OPENSSL_cleanse(fresh, sizeof(fresh));
+	(void)cl_day_key_keep(cl, secret_no, day, out, gen);
 	return 0;
 }
 

@@ -124,10 +124,12 @@ int clients_parse_grant(
 int clients_add(struct clients *c, struct token_session *s, const char *id,
     char *const *grants, size_t ngrants, uint8_t secret[HK_SECRET_LEN],
     uint32_t *secret_nop, uint64_t *expiresp);
-/* Adds a secret to an existing client (the old ones keep working). */
+/* Adds a secret to an existing client (the old ones keep working).
+ * HK_ERR_INVALID for an id hk_valid_client_id() refuses. */
 int clients_rotate(struct clients *c, struct token_session *s, const char *id,
     uint8_t secret[HK_SECRET_LEN], uint32_t *secret_nop, uint64_t *expiresp);
-/* Revokes one secret at once (its token object is destroyed). */
+/* Revokes one secret at once (its token object is destroyed).
+ * HK_ERR_INVALID for an invalid id, HK_ERR_NOT_FOUND for no such secret. */
 int clients_revoke(struct clients *c, struct token_session *s, const char *id,
     uint32_t secret_no);
 /* Snapshots of every client.  Caller must free(*infosp). */

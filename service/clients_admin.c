@@ -399,6 +399,9 @@ clients_rotate(struct clients *c, struct token_session *s, const char *id,
 
 	*secret_nop = 0;
 	*expiresp = 0;
+	if (!hk_valid_client_id(id)) {
+		return HK_ERR_INVALID;
+	}
 	if ((cl = admin_find(c, id)) == NULL) {
 		r = HK_ERR_NOT_FOUND;
 		goto out;
@@ -451,6 +454,9 @@ clients_revoke(struct clients *c, struct token_session *s, const char *id,
 	size_t	       i;
 	int	       r = HK_ERR_NOT_FOUND;
 
+	if (!hk_valid_client_id(id)) {
+		return HK_ERR_INVALID;
+	}
 	if ((cl = admin_find(c, id)) == NULL) {
 		goto out;
 	}

@@ -66,8 +66,11 @@ struct client {
 	token_obj_t	meta;
 	struct daykeys *dk; /* indexed like secrets[] by number */
 	uint32_t	dk_number[CLIENTS_MAX_SECRETS];
-	struct client  *next;
-	struct secret	secrets[CLIENTS_MAX_SECRETS];
+	/* bumped (under dk_lock) by every cl_forget_day_keys(): a day key
+	 * computed before it is not cached after it */
+	uint64_t       dk_generation;
+	struct client *next;
+	struct secret  secrets[CLIENTS_MAX_SECRETS];
 	/* written per request */
 	alignas(CACHE_LINE) pthread_rwlock_t dk_lock; /* day keys */
 	alignas(CACHE_LINE) size_t nonce_count;
@@ -93,7 +96,17 @@ int cl_set_grants(struct client *cl, char *const *grants, size_t n);
 /* The client called id, or NULL; the caller holds a lock or the admin
  * mutex.  Caller does not free. */
 struct client *cl_find(struct clients *c, const char *id);
-/* Forgets the day keys of a secret number. */
+/* Forgets (zeroes) the cached day keys of a secret number; one computed
+ * meanwhile by a request racing this is not cached (dk_generation). */
 void cl_forget_day_keys(struct client *cl, uint32_t number);
+/* The two halves of clients_day_key() around the token's HMAC, for the
+ * unit test's interleavings: the cached day key of (secret_no, day) into
+ * out (0, or HK_ERR_NOT_FOUND and *genp, the generation to insert with),
+ * and the caching of a computed one unless a revocation came in between
+ * (returns 1 if it was cached). */
+int cl_day_key_cached(struct client *cl, uint32_t secret_no, uint32_t day,
+    uint8_t out[HK_MAC_LEN], uint64_t *genp);
+int cl_day_key_keep(struct client *cl, uint32_t secret_no, uint32_t day,
+    const uint8_t key[HK_MAC_LEN], uint64_t gen);
 
 #endif /* HK_CLIENTS_INT_H */

@@ -2,14 +2,17 @@
  * clients_test.c: client credentials on a throw-away SoftHSM token
  * (keyring_fixture.c): add, the secret and day-key lookups, grants,
  * rotate, revoke, the counters, a reload from the token, and a reload of
- * two records of one client (a revoke cut short).  The tests
+ * two records of one client (a revoke cut short), a revocation racing a
+ * request that computes a day key.  The tests
  * build on each other in order.
  */
+#define _GNU_SOURCE /* memmem */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clients.h"
+#include "clients_int.h"
 #include "envelope.h"
 #include "hk_err.h"
 #include "keyring_fixture.h"
@@ -127,6 +130,11 @@ test_rotate_revoke(void)
 	FAIL(clients_rotate(
 		 db(), fixture_session(), "nobody", secret, &no, &expires),
 	    HK_ERR_NOT_FOUND);
+	FAIL(clients_rotate(
+		 db(), fixture_session(), "bad id!", secret, &no, &expires),
+	    HK_ERR_INVALID);
+	FAIL(clients_revoke(db(), fixture_session(), "svc\n1", 1),
+	    HK_ERR_INVALID);
 	PASS(clients_revoke(db(), fixture_session(), "svc", 1));
 	FAIL(lookup("svc", 1, &cl), HK_ERR_UNAUTHENTICATED);
 	FAIL(clients_revoke(db(), fixture_session(), "svc", 1),
@@ -267,6 +275,59 @@ test_stale_record(void)
 	free(objs);
 }
 
+/* 1 if key is anywhere in cl's day-key page. */
+static int
+in_cache(const struct client *cl, const uint8_t key[HK_MAC_LEN])
+{
+	return memmem(cl->dk, sizeof(*cl->dk), key, HK_MAC_LEN) != NULL;
+}
+
+/*
+ * A revocation wipes the secret's cached day keys, and a request that
+ * missed the cache before it and computed the key in the token meanwhile
+ * (clients_day_key() step by step) does not put it back.
+ */
+static void
+test_revoke_race(void)
+{
+	uint8_t	       secret[HK_SECRET_LEN], in[32];
+	uint8_t	       k2[HK_MAC_LEN], k3[HK_MAC_LEN], got[HK_MAC_LEN];
+	uint32_t       day = hk_mac_day(hk_now_ms()), no;
+	uint64_t       expires, gen;
+	struct client *cl, *gone;
+	token_obj_t    key2, key3;
+	const char    *why;
+	size_t	       len;
+
+	PASS(clients_rotate(
+	    db(), fixture_session(), "rv", secret, &no, &expires));
+	EQ_INT(no, 3);
+	PASS(clients_secret(db(), "rv", 2, hk_now_ms(), &cl, &key2, &why));
+	PASS(clients_day_key(cl, fixture_session(), 2, key2, day, k2));
+	TRUE(in_cache(cl, k2));
+	/* a request of secret 3 misses the cache, the token computes its
+	 * key, secret 3 is revoked, then the request would cache the key */
+	PASS(clients_secret(db(), "rv", 3, hk_now_ms(), &cl, &key3, &why));
+	FAIL(cl_day_key_cached(cl, 3, day, got, &gen), HK_ERR_NOT_FOUND);
+	hk_day_key_input(day, in, &len);
+	PASS(token_hmac(fixture_session(), key3, in, len, k3));
+	PASS(clients_revoke(db(), fixture_session(), "rv", 3));
+	EQ_INT(cl_day_key_keep(cl, 3, day, k3, gen), 0);
+	FAIL(cl_day_key_cached(cl, 3, day, got, &gen), HK_ERR_NOT_FOUND);
+	TRUE(!in_cache(cl, k3));
+	FAIL(lookup("rv", 3, &gone), HK_ERR_UNAUTHENTICATED);
+	/* with no revocation in between, the key is kept */
+	FAIL(cl_day_key_cached(cl, 2, day + 1, got, &gen), HK_ERR_NOT_FOUND);
+	EQ_INT(cl_day_key_keep(cl, 2, day + 1, k3, gen), 1);
+	PASS(cl_day_key_cached(cl, 2, day + 1, got, &gen));
+	TRUE(memcmp(got, k3, HK_MAC_LEN) == 0);
+	/* revoking secret 2 wipes both of its cached days */
+	PASS(clients_revoke(db(), fixture_session(), "rv", 2));
+	TRUE(!in_cache(cl, k2));
+	TRUE(!in_cache(cl, k3));
+	FAIL(lookup("rv", 2, &gone), HK_ERR_UNAUTHENTICATED);
+}
+
 static void
 test_close(void)
 {
@@ -283,6 +344,7 @@ TEST_LIST = {
 	{ "counters", test_counters },
 	{ "reload", test_reload },
 	{ "stale_record", test_stale_record },
+	{ "revoke_race", test_revoke_race },
 	{ "close", test_close },
 	{ NULL, NULL },
 };

@@ -256,6 +256,18 @@ test_refusals(void)
 	EQ_INT(run_kind(nogrant, HSMKEY__V1__REQUEST__OP_CLIENT_ROTATE,
 		   "bad id", &res),
 	    HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT);
+	/* client ids, also for a client allowed to manage clients */
+	EQ_INT(run_kind(admin, HSMKEY__V1__REQUEST__OP_CLIENT_ROTATE, "bad id",
+		   &res),
+	    HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT);
+	EQ_INT(run_kind(admin, HSMKEY__V1__REQUEST__OP_CLIENT_REVOKE, "a/../b",
+		   &res),
+	    HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT);
+	EQ_INT(run_kind(admin, HSMKEY__V1__REQUEST__OP_CLIENT_REVOKE,
+		   "x123456789012345678901234567890123456789012345678901234567"
+		   "8901234",
+		   &res),
+	    HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT);
 	/* the audit key signs checkpoints only, whatever the grants */
 	EQ_INT(run_kind(
 		   admin, HSMKEY__V1__REQUEST__OP_SIGN, "hsmkey-audit", &res),

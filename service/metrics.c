@@ -1,8 +1,11 @@
 /* metrics.c: latency histograms and the Prometheus text file (see
  * metrics.h). */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -417,31 +420,32 @@ out:
 	return r;
 }
 
-int
-metrics_write(struct metrics *m, struct server *sv, const char *path, int up)
+/*
+ * Writes len bytes of text to a new file beside path and renames it over
+ * path.  The file is made by mkstemp(): a name no one can guess, created
+ * with O_EXCL, so a symlink or file planted in a shared textfile directory
+ * is never followed or written through (PATH.tmp once was: a link there
+ * made the service overwrite its own audit log).  rename() replaces a
+ * link at path itself, never its target.
+ */
+static int
+write_file(const char *path, const char *text, size_t len)
 {
-	char	tmp[PATH_MAX], *text = NULL;
-	size_t	len = 0, off = 0;
+	char	tmp[PATH_MAX];
+	size_t	off = 0;
 	ssize_t n;
-	FILE   *f;
 	int	fd = -1, r = HK_ERR_SYSTEM;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >=
+	    (int)sizeof(tmp)) {
 		return HK_ERR_TOO_LARGE;
 	}
-	if ((f = open_memstream(&text, &len)) == NULL) {
-		return HK_ERR_NOMEM;
+	if ((fd = mkstemp(tmp)) < 0) {
+		log_warn("metrics: cannot create a file beside %s", path);
+		return HK_ERR_SYSTEM;
 	}
-	r = expose(m, sv, f, up);
-	if (fclose(f) != 0 && r == 0) {
-		r = HK_ERR_NOMEM;
-	}
-	if (r != 0) {
-		goto out;
-	}
-	r = HK_ERR_SYSTEM;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) <
-	    0) {
+	/* node_exporter runs as a user of its own (mkstemp made it 0600) */
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || fchmod(fd, 0644) != 0) {
 		log_warn("metrics: cannot write %s", tmp);
 		goto out;
 	}
@@ -459,20 +463,71 @@ metrics_write(struct metrics *m, struct server *sv, const char *path, int up)
 		log_warn("metrics: cannot write %s", tmp);
 		goto out;
 	}
-	close(fd);
-	fd = -1;
 	if (rename(tmp, path) != 0) {
 		log_warn("metrics: cannot rename %s to %s", tmp, path);
 		goto out;
 	}
 	r = 0;
 out:
-	if (fd >= 0) {
-		close(fd);
+	close(fd);
+	if (r != 0) {
 		unlink(tmp);
+	}
+	return r;
+}
+
+int
+metrics_write(struct metrics *m, struct server *sv, const char *path, int up)
+{
+	char  *text = NULL;
+	size_t len = 0;
+	FILE  *f;
+	int    r;
+
+	if ((f = open_memstream(&text, &len)) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	r = expose(m, sv, f, up);
+	if (fclose(f) != 0 && r == 0) {
+		r = HK_ERR_NOMEM;
+	}
+	if (r == 0) {
+		r = write_file(path, text, len);
 	}
 	free(text);
 	return r;
+}
+
+/*
+ * Warns once when others may write the metrics file's directory: without
+ * the sticky bit they can remove or replace the file; with it they cannot
+ * touch the service's files, but can create the file's name first (the
+ * rename over it then fails, and the exporter serves theirs).  The service
+ * itself follows no link there either way (write_file()).
+ */
+static void
+check_dir(const char *path)
+{
+	char	    copy[PATH_MAX], *dir;
+	struct stat st;
+
+	if (snprintf(copy, sizeof(copy), "%s", path) >= (int)sizeof(copy)) {
+		return;
+	}
+	dir = dirname(copy);
+	if (stat(dir, &st) != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) == 0) {
+		return;
+	}
+	if (st.st_mode & S_ISVTX) {
+		log_warnx("metrics: directory %s is writable by %s (sticky): "
+			  "they may create %s before the service does, and "
+			  "their file is then read instead",
+		    dir, st.st_mode & S_IWOTH ? "others" : "its group", path);
+	} else {
+		log_warnx("metrics: directory %s is writable by %s: they may "
+			  "remove or replace %s",
+		    dir, st.st_mode & S_IWOTH ? "others" : "its group", path);
+	}
 }
 
 static void *
@@ -512,6 +567,7 @@ metrics_start(struct metrics *m, struct server *sv)
 	if (sv->cfg->metrics_path == NULL) {
 		return 0;
 	}
+	check_dir(sv->cfg->metrics_path);
 	if ((r = pthread_create(&m->thread, NULL, metrics_main, m)) != 0) {
 		log_warnx("metrics: pthread_create: %s", strerror(r));
 		return HK_ERR_SYSTEM;

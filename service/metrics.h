@@ -1,8 +1,8 @@
 /*
  * metrics.h: request latency histograms, and the Prometheus text file
  * ([metrics] path, node_exporter's textfile collector) written every
- * [metrics] interval, atomically (PATH.tmp, fsync, rename).  README
- * "Monitoring" lists the metrics.
+ * [metrics] interval, atomically (a new file of a random name beside it,
+ * fsync, rename).  README "Monitoring" lists the metrics.
  *
  * Thread-safety: metrics_observe() is lock-free (atomic counters) and may
  * run on any thread; metrics_start/stop are called by the main thread.

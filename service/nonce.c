@@ -232,6 +232,9 @@ entry_alloc(struct shard *sh)
 				 -1, 0)) == MAP_FAILED) {
 				return NULL;
 			}
+			/* replies may carry a new client secret: never in a
+			 * core dump (best effort, as hk_secmem_alloc()) */
+			(void)madvise(c, CHUNK_BYTES, MADV_DONTDUMP);
 			c->h.shard = sh;
 			c->h.free = NULL;
 			c->h.unused = 0;
@@ -633,6 +636,15 @@ nonce_cache_finish(struct nonce_cache *nc, struct nonce_entry *e,
 		}
 	}
 	__atomic_store_n(&e->answered, 1, __ATOMIC_RELEASE);
+}
+
+void
+nonce_reply_free(uint8_t *reply, size_t len)
+{
+	if (reply != NULL) {
+		OPENSSL_cleanse(reply, len);
+		free(reply);
+	}
 }
 
 void

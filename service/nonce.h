@@ -9,7 +9,10 @@
  * Entries leave by age only, once their request's timestamp has left the
  * clock window.  When a client's share (or the whole cache) is
  * full, new requests are refused (fail closed): no nonce is ever forgotten
- * early.  Every operation is O(1).  Thread-safe (16 shards, each with its
+ * early.  Replies may carry a new client secret: they are zeroed when their
+ * entry goes, and the entries' pages (replies up to 160 bytes) are left out
+ * of core dumps; not locked (the cache may hold hundreds of MiB), and a
+ * longer reply's heap copy is zeroed only.  Every operation is O(1).  Thread-safe (16 shards, each with its
  * own lock).
  */
 #ifndef HK_NONCE_H
@@ -41,7 +44,8 @@ void nonce_cache_free(struct nonce_cache *nc);
  * a different request under a used nonce, or HK_ERR_EXHAUSTED when the
  * client's share or the cache is full.  *countp is the client's entry
  * count, kept under the cache's lock.  For NONCE_NEW, *entryp is the
- * entry to finish; for NONCE_ANSWERED, caller must free *replyp.
+ * entry to finish; for NONCE_ANSWERED, caller must nonce_reply_free()
+ * *replyp (it may carry a new client secret).
  */
 int nonce_cache_begin(struct nonce_cache *nc, const void *client,
     size_t *countp, const uint8_t nonce[HK_NONCE_LEN],
@@ -64,6 +68,9 @@ void nonce_cache_prefetch_reply(const struct nonce_entry *entry);
  * is the cache's afterwards. */
 void nonce_cache_finish(struct nonce_cache *nc, struct nonce_entry *entry,
     const uint8_t *reply, size_t len);
+
+/* Zeroes and frees a reply nonce_cache_begin() handed out; accepts NULL. */
+void nonce_reply_free(uint8_t *reply, size_t len);
 
 /* Forgets, in every shard, what has aged out by now_ms (shards otherwise
  * expire when a request touches them). */

@@ -1,4 +1,5 @@
 /* nonce_test.c: the replay and reply cache (nonce.c). */
+#define _GNU_SOURCE /* memmem */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "hk_err.h"
 #include "nonce.h"
+#include "testproc.h"
 #include "testutil.h"
 
 #define W  30000ULL	    /* the clock window, ms */
@@ -46,7 +48,7 @@ begin(struct nonce_cache *nc, const void *cl, size_t *kp, const uint8_t *n,
 	if (r == NONCE_ANSWERED) {
 		TRUE(len == 5 && memcmp(reply, "reply", 5) == 0);
 	}
-	free(reply);
+	nonce_reply_free(reply, len);
 	return r;
 }
 
@@ -409,6 +411,42 @@ test_resend_races_answer(void)
 	nonce_cache_free(race_nc);
 }
 
+/*
+ * Replies may carry a new client secret (client add, client rotate): the
+ * entries that keep them are in pages core dumps leave out, and an entry
+ * that ages out zeroes its reply (its chunk stays mapped as a spare, so
+ * the bytes can be looked at; not under ASan, which poisons them).
+ */
+static void
+test_reply_wiped(void)
+{
+	struct nonce_cache *nc;
+	struct nonce_entry *e, *first;
+	uint8_t		    secret[100], *got;
+	size_t		    len;
+
+	memset(secret, 0xa5, sizeof(secret));
+	nc = fresh(100, 1000, 1 << 20);
+	EQ_INT(nonce_cache_begin(
+		   nc, &c1, &k1, n1, d1, T0, T0, &first, &got, &len),
+	    NONCE_NEW);
+	EQ_INT(hk_test_dontdump(first), 1);
+	nonce_cache_finish(nc, first, secret, sizeof(secret));
+	/* a resend gets a copy, zeroed by nonce_reply_free() */
+	EQ_INT(nonce_cache_begin(
+		   nc, &c1, &k1, n1, d1, T0, T0 + 1, &e, &got, &len),
+	    NONCE_ANSWERED);
+	TRUE(len == sizeof(secret) && memcmp(got, secret, len) == 0);
+	nonce_reply_free(got, len);
+#if !defined(__SANITIZE_ADDRESS__)
+	TRUE(memmem(first, 256, secret, sizeof(secret)) != NULL);
+	nonce_cache_sweep(nc, T0 + W + 2000);
+	EQ_INT(k1, 0);
+	TRUE(memmem(first, 256, secret, 16) == NULL);
+#endif
+	nonce_cache_free(nc);
+}
+
 TEST_LIST = {
 	{ "resend_and_replay", test_resend_and_replay },
 	{ "life_follows_timestamp", test_life_follows_timestamp },
@@ -419,6 +457,7 @@ TEST_LIST = {
 	{ "clock_behind", test_clock_behind },
 	{ "in_flight_survives", test_in_flight_survives },
 	{ "resend_races_answer", test_resend_races_answer },
+	{ "reply_wiped", test_reply_wiped },
 	{ NULL, NULL },
 };
 

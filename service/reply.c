@@ -16,6 +16,7 @@
 #include "nonce.h"
 #include "reply.h"
 #include "seal.h"
+#include "secmem.h"
 #include "server.h"
 #include "transport.h"
 
@@ -109,7 +110,7 @@ struct pending {
 	struct transport    *tr;
 	struct transport_msg m; /* owned: routing header */
 	int		     maced;
-	uint8_t		     daykey[HK_MAC_LEN];
+	uint8_t		    *daykey; /* the request's: a hk_secmem slot */
 	uint8_t		     nonce[HK_NONCE_LEN];
 	size_t		     nonce_len;
 	struct nonce_entry  *cached; /* to store the reply in, or NULL */
@@ -126,7 +127,7 @@ pending_free(struct pending *p)
 {
 	atomic_fetch_sub(&p->sv->waiting_bytes, p->cost);
 	free_secretly(p->ok, p->oklen);
-	OPENSSL_cleanse(p->daykey, sizeof(p->daykey));
+	hk_secmem_slot_free(p->daykey);
 	transport_msg_free(&p->m);
 	free(p);
 }
@@ -236,7 +237,8 @@ hand_to_audit(struct server *sv, struct transport *tr, struct transport_msg *m,
 	p->t0 = o->t0;
 	p->failure = o->failure;
 	p->maced = a->maced;
-	memcpy(p->daykey, a->daykey, HK_MAC_LEN);
+	p->daykey = a->daykey; /* handed on, not copied */
+	a->daykey = NULL;
 	if ((nonce = auth_nonce(a, &p->nonce_len)) != NULL) {
 		p->nonce_len =
 		    p->nonce_len > HK_NONCE_LEN ? HK_NONCE_LEN : p->nonce_len;

@@ -49,4 +49,31 @@ hk_test_status_kib(const char *field)
 	return kib;
 }
 
+/* 1 if the mapping of this process that holds p is left out of core
+ * dumps ("dd" in its VmFlags in /proc/self/smaps), 0 if not, -1 if no
+ * mapping holds it. */
+static inline int
+hk_test_dontdump(const void *p)
+{
+	char		   line[512], *end;
+	unsigned long long lo, hi, a = (unsigned long long)(size_t)p;
+	int		   in = 0, dd = -1;
+	FILE		  *f;
+
+	if ((f = fopen("/proc/self/smaps", "r")) == NULL) {
+		return -1;
+	}
+	while (dd == -1 && fgets(line, sizeof(line), f) != NULL) {
+		lo = strtoull(line, &end, 16);
+		if (end != line && *end == '-') {
+			hi = strtoull(end + 1, &end, 16);
+			in = a >= lo && a < hi;
+		} else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			dd = strstr(line, " dd") != NULL;
+		}
+	}
+	fclose(f);
+	return dd;
+}
+
 #endif /* HK_TESTPROC_H */
