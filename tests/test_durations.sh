@@ -40,10 +40,8 @@ check "100 years exactly is accepted" grep -q 'rotate-every 36525d' "$T/out"
 note "---- the service refuses them sent raw"
 for field in rotate_every verify_grace sign_overlap; do
 	for v in "$((MAX + 1))" "$HUGE"; do
-		if out=$("$POLICY_RAW" "$T/admin.cred" "$HK_SOCK_URL" gk \
-		    "$field" "$v" 2>&1); then
-			:
-		fi
+		out=$("$POLICY_RAW" "$T/admin.cred" "$HK_SOCK_URL" gk \
+		    "$field" "$v" 2>&1)
 		case $out in
 		"INVALID_ARGUMENT the ${field} of key 'gk' may be at most 100 years"*)
 			ok "raw $field $v: $out" ;;
@@ -51,10 +49,7 @@ for field in rotate_every verify_grace sign_overlap; do
 		esac
 	done
 done
-if out=$("$POLICY_RAW" "$T/admin.cred" "$HK_SOCK_URL" mk sign_overlap \
-    "$MAX" 2>&1); then
-	:
-fi
+out=$("$POLICY_RAW" "$T/admin.cred" "$HK_SOCK_URL" mk sign_overlap "$MAX" 2>&1)
 check "raw sign_overlap of 100 years exactly: OK ($out)" \
     test "${out%% *}" = OK
 expect_exit 0 hk --json describe gk
