@@ -592,6 +592,7 @@ report_json(struct cli *c, const struct verifier *vf, const struct state *st,
 	json_kv_bool(&c->j, "continuation", st->continuation);
 	json_kv_u64(&c->j, "checkpoints", st->checkpoints);
 	json_kv_u64(&c->j, "checkpoints_verified", st->verified);
+	json_kv_u64(&c->j, "unsigned_tail", st->since_checkpoint);
 	if (r != 0) {
 		json_key(&c->j, "error");
 		json_object_begin(&c->j);

@@ -146,6 +146,8 @@ check "the copy ends in an unsigned tail" \
 expect_exit 0 verify "$T/tail.log"
 check "... within the bounds: intact, with a warning" \
     grep -q 'within the checkpoint bounds' "$T/err"
+expect_exit 0 "$HSMKEY" --json audit verify --pubkey "$PEM" "$T/tail.log"
+check "--json counts the unsigned tail" grep -q '"unsigned_tail":2' "$T/out"
 expect_bad "unsigned tail .* more than --checkpoint-every 1 \\(--allow-unsigned-tail" \
     "tail.log:$tl" "$T/tail.log" --checkpoint-every 1
 expect_exit 0 verify "$T/tail.log" --checkpoint-every 1 --allow-unsigned-tail
