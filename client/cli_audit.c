@@ -3,8 +3,13 @@
  * log offline (README "Audit log"): the shape of every line (a strict
  * parser for exactly the fixed field sets), seq continuity, the hash
  * chain (across FILEs given in order) and every checkpoint signature.
- * The line format, the parser and the checkpoint input are
- * proto/audit_format.h's, shared with the service that writes the log.
+ * With signatures checked, at least one checkpoint must verify.  Whatever
+ * the keys, the checkpoints must be as dense as the service writes them:
+ * every file but the newest ends with one, no run of lines between two is
+ * longer (in lines or in time) than [audit] checkpoint_every /
+ * checkpoint_interval allow, and the newest file's unsigned tail neither
+ * (unless --allow-unsigned-tail).  The line format, the parser and the
+ * checkpoint input are proto/audit_format.h's, shared with the service.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -19,10 +25,18 @@
 
 #include "audit_format.h"
 #include "cli.h"
+#include "envelope.h"
 #include "hk_client.h"
+#include "wire.h"
 
 #define MAX_PUBKEYS  16
 #define MAX_WARNINGS 8
+/* The service's [audit] defaults (service/config.c). */
+#define DEFAULT_EVERY	    1000
+#define DEFAULT_INTERVAL_MS (60 * 1000)
+/* The writer looks at the clock once a second and then writes: a line
+ * waits at most checkpoint_interval plus this for its checkpoint. */
+#define WRITER_SLACK_MS 2000
 
 /* ---- checkpoint signatures ---------------------------------------------- */
 
@@ -38,6 +52,9 @@ struct verifier {
 	int	      fetch; /* ask the service for unknown versions */
 	int	      fetch_failed;
 	int	      chain_only;
+	uint64_t      every;	   /* --checkpoint-every */
+	uint64_t      interval_ms; /* --checkpoint-interval */
+	int	      allow_tail;  /* --allow-unsigned-tail */
 	char	      warnings[MAX_WARNINGS][256];
 	size_t	      nwarnings;
 };
@@ -183,6 +200,11 @@ struct state {
 	char	    prev_where[512]; /* "FILE:N" of the previous line */
 	uint64_t    lines, first_seq, checkpoints, verified;
 	uint64_t    since_checkpoint;
+	uint64_t    gap_ms;	    /* time of the first line not covered */
+	char	    gap_where[512]; /* "FILE:N" of that line */
+	int	    last_cp;	    /* the last line read is a checkpoint */
+	const char *end_file;	    /* the last line read: file and number */
+	uint64_t    end_line;
 	int	    continuation;
 	const char *bad_file;
 	uint64_t    bad_line;
@@ -218,6 +240,123 @@ prev_name(const struct state *st, const char *file, char *buf, size_t len)
 		snprintf(buf, len, "%s", st->prev_where);
 	}
 	return buf;
+}
+
+/* The digits s[0..n) as a number (the parser checked they are digits). */
+static int
+digits(const char *s, size_t n)
+{
+	int v = 0;
+
+	while (n-- > 0) {
+		v = v * 10 + (*s++ - '0');
+	}
+	return v;
+}
+
+/* A line's "time" (YYYY-MM-DDTHH:MM:SS.mmmZ, shape checked by the parser)
+ * as ms since the epoch; -1 for a date that does not exist. */
+static int
+line_time(const struct hk_audit_str *t, uint64_t *msp)
+{
+	struct tm tm, back;
+	time_t	  sec;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = digits(t->s, 4) - 1900;
+	tm.tm_mon = digits(t->s + 5, 2) - 1;
+	tm.tm_mday = digits(t->s + 8, 2);
+	tm.tm_hour = digits(t->s + 11, 2);
+	tm.tm_min = digits(t->s + 14, 2);
+	tm.tm_sec = digits(t->s + 17, 2);
+	back = tm;
+	if (tm.tm_year < 70 || (sec = timegm(&tm)) == (time_t)-1 ||
+	    tm.tm_mday != back.tm_mday || tm.tm_hour != back.tm_hour ||
+	    tm.tm_min != back.tm_min || tm.tm_sec != back.tm_sec) {
+		return -1;
+	}
+	*msp = (uint64_t)sec * 1000 + (uint64_t)digits(t->s + 20, 3);
+	return 0;
+}
+
+/* b - a, 0 when the clock went back. */
+static uint64_t
+ms_after(uint64_t a, uint64_t b)
+{
+	return b > a ? b - a : 0;
+}
+
+/* The bound on a line's wait for its checkpoint, for a message. */
+static const char *
+interval_name(const struct verifier *vf, char *buf, size_t len)
+{
+	char d[32];
+
+	snprintf(buf, len, "--checkpoint-interval %s + %d s",
+	    cli_fmt_duration(vf->interval_ms / 1000, d, sizeof(d)),
+	    WRITER_SLACK_MS / 1000);
+	return buf;
+}
+
+/*
+ * The lines since the last checkpoint (from st->gap_where, at st->gap_ms)
+ * against the service's bounds, at the checkpoint at time t or (tail) the
+ * end of the log at now.  0, or -1 (st->bad) naming file:n.
+ */
+static int
+check_gap(const struct verifier *vf, struct state *st, const char *file,
+    uint64_t n, uint64_t t, int tail)
+{
+	const char *what = tail ? "the unsigned tail after the last checkpoint"
+				: "this checkpoint";
+	const char *fix = tail ? " (--allow-unsigned-tail accepts it)"
+			       : " (lines were removed or checkpoints "
+				 "dropped, or the service could not sign)";
+	uint64_t    waited = ms_after(st->gap_ms, t);
+	char	    b[64];
+
+	if (st->since_checkpoint > vf->every) {
+		return bad(st, file, n,
+		    "%s covers %" PRIu64 " lines from %s, more than "
+		    "--checkpoint-every %" PRIu64 "%s",
+		    what, st->since_checkpoint, st->gap_where, vf->every, fix);
+	}
+	if (waited > vf->interval_ms + WRITER_SLACK_MS) {
+		return bad(st, file, n,
+		    "%s leaves %s unsigned for %" PRIu64 ".%03" PRIu64
+		    " s, more than %s%s",
+		    what, st->gap_where, waited / 1000, waited % 1000,
+		    interval_name(vf, b, sizeof(b)), fix);
+	}
+	return 0;
+}
+
+/* Counts line n (at time t) into the run since the last checkpoint, or
+ * ends that run at a checkpoint.  0 or -1 (st->bad). */
+static int
+track_gap(const struct verifier *vf, struct state *st, const char *file,
+    uint64_t n, const struct hk_audit_line *l)
+{
+	uint64_t t;
+
+	if (line_time(&l->time, &t) != 0) {
+		return bad(st, file, n, "\"time\" is not a date");
+	}
+	st->last_cp = l->checkpoint;
+	if (!l->checkpoint) {
+		if (st->since_checkpoint++ == 0) {
+			st->gap_ms = t;
+			snprintf(st->gap_where, sizeof(st->gap_where),
+			    "%s:%" PRIu64, file, n);
+		}
+		return 0;
+	}
+	if (st->since_checkpoint > 0 &&
+	    check_gap(vf, st, file, n, t, 0) != 0) {
+		return -1;
+	}
+	st->since_checkpoint = 0;
+	return 0;
 }
 
 static int
@@ -273,9 +412,9 @@ check_line(struct verifier *vf, struct state *st, const char *file, uint64_t n,
 		if (r == 1) {
 			st->verified++;
 		}
-		st->since_checkpoint = 0;
-	} else {
-		st->since_checkpoint++;
+	}
+	if (track_gap(vf, st, file, n, &l) != 0) {
+		return -1;
 	}
 	if (hk_audit_chain_step(text, len, st->prev_hash) != 0) {
 		return bad(st, file, n, "SHA-256 failed");
@@ -288,9 +427,10 @@ check_line(struct verifier *vf, struct state *st, const char *file, uint64_t n,
 	return 0;
 }
 
-/* 0 intact so far, -1 damaged (st->bad), -2 unreadable (message printed). */
+/* 0 intact so far, -1 damaged (st->bad), -2 unreadable (message printed).
+ * A file that is not the newest must end with a checkpoint. */
 static int
-check_file(struct verifier *vf, struct state *st, const char *path)
+check_file(struct verifier *vf, struct state *st, const char *path, int newest)
 {
 	FILE	*f;
 	char	*buf;
@@ -304,6 +444,7 @@ check_file(struct verifier *vf, struct state *st, const char *path)
 		return -2;
 	}
 	buf = xmalloc(HK_AUDIT_READ_MAX + 1);
+	st->last_cp = 0;
 	while (r == 0) {
 		len = 0;
 		while ((c = getc(f)) != EOF && c != '\n') {
@@ -338,6 +479,17 @@ check_file(struct verifier *vf, struct state *st, const char *path)
 	}
 	if (r == 0 && n == 0) {
 		warn(vf, "%s is empty", path);
+	}
+	if (r == 0 && n > 0) {
+		st->end_file = path;
+		st->end_line = n;
+	}
+	if (r == 0 && !newest && !st->last_cp) {
+		r = bad(st, path, n,
+		    "a rotated file (any but the last FILE) must end with "
+		    "the checkpoint the service writes before it rotates: "
+		    "lines were removed from its end, or the files are not "
+		    "in order");
 	}
 	free(buf);
 	fclose(f);
@@ -379,7 +531,8 @@ check_files(struct verifier *vf, struct state *st, const struct cli_args *a)
 	int k, r = 0;
 
 	for (k = 0; k < a->npos; k++) {
-		if ((r = check_file(vf, st, a->pos[k])) != 0) {
+		if ((r = check_file(vf, st, a->pos[k], k == a->npos - 1)) !=
+		    0) {
 			break;
 		}
 		if (k == 0 && st->continuation) {
@@ -394,6 +547,16 @@ check_files(struct verifier *vf, struct state *st, const struct cli_args *a)
 		r = bad(st, st->prev_where, 0,
 		    "a checkpoint could not be checked");
 	}
+	if (r == 0 && !vf->chain_only && st->verified == 0) {
+		r = bad(st, a->pos[a->npos - 1], 0,
+		    "no checkpoint signature verified: nothing shows that "
+		    "the service wrote %s",
+		    a->npos == 1 ? "this log" : "these files");
+	}
+	if (r == 0 && st->since_checkpoint > 0 && !vf->allow_tail) {
+		r = check_gap(
+		    vf, st, st->end_file, st->end_line, hk_now_ms(), 1);
+	}
 	if (r != 0) {
 		return r;
 	}
@@ -406,8 +569,10 @@ check_files(struct verifier *vf, struct state *st, const struct cli_args *a)
 	if (st->since_checkpoint > 0) {
 		warn(vf,
 		    "the last %" PRIu64 " line(s) come after the last "
-		    "checkpoint: no signature covers them yet",
-		    st->since_checkpoint);
+		    "checkpoint: no signature covers them yet (%s)",
+		    st->since_checkpoint,
+		    vf->allow_tail ? "--allow-unsigned-tail"
+				   : "within the checkpoint bounds");
 	}
 	return 0;
 }
@@ -427,6 +592,7 @@ report_json(struct cli *c, const struct verifier *vf, const struct state *st,
 	json_kv_bool(&c->j, "continuation", st->continuation);
 	json_kv_u64(&c->j, "checkpoints", st->checkpoints);
 	json_kv_u64(&c->j, "checkpoints_verified", st->verified);
+	json_kv_u64(&c->j, "unsigned_tail", st->since_checkpoint);
 	if (r != 0) {
 		json_key(&c->j, "error");
 		json_object_begin(&c->j);
@@ -478,6 +644,42 @@ report(struct cli *c, const struct verifier *vf, const struct state *st,
 	return EXIT_INVALID;
 }
 
+/* --checkpoint-every, --checkpoint-interval, --allow-unsigned-tail into
+ * vf; 0 or EXIT_USAGE (error printed). */
+static int
+load_bounds(struct cli *c, const struct cli_args *a, struct verifier *vf)
+{
+	const char *every = cli_opt(a, "checkpoint-every");
+	const char *interval = cli_opt(a, "checkpoint-interval");
+	uint64_t    s;
+	uint32_t    n;
+
+	vf->every = DEFAULT_EVERY;
+	vf->interval_ms = DEFAULT_INTERVAL_MS;
+	vf->allow_tail = cli_opt(a, "allow-unsigned-tail") != NULL;
+	if (every != NULL) {
+		if (cli_parse_u32(every, 0, &n) != 0) {
+			return cli_usage(c,
+			    "invalid --checkpoint-every '%s': give the "
+			    "service's [audit] checkpoint_every (1 or more)",
+			    every);
+		}
+		vf->every = n;
+	}
+	if (interval != NULL) {
+		if (hk_parse_duration(interval, &s) != 0 || s == 0 ||
+		    s > HK_DURATION_MAX_S) {
+			return cli_usage(c,
+			    "invalid --checkpoint-interval '%s': give the "
+			    "service's [audit] checkpoint_interval (60, 30s, "
+			    "15m, 12h, 7d)",
+			    interval);
+		}
+		vf->interval_ms = s * 1000;
+	}
+	return 0;
+}
+
 static int
 cmd_audit_verify(struct cli *c, struct cli_args *a)
 {
@@ -490,7 +692,8 @@ cmd_audit_verify(struct cli *c, struct cli_args *a)
 	memset(&vf, 0, sizeof(vf));
 	memset(&st, 0, sizeof(st));
 	vf.c = c;
-	if ((r = load_pubkeys(c, a, &vf)) != 0) {
+	if ((r = load_bounds(c, a, &vf)) != 0 ||
+	    (r = load_pubkeys(c, a, &vf)) != 0) {
 		goto out;
 	}
 	creds = c->credentials != NULL ? c->credentials
@@ -516,17 +719,27 @@ out:
 
 static const struct cli_opt verify_opts[] = {
 	{ "pubkey", 1, 1 },
+	{ "checkpoint-every", 1, 0 },
+	{ "checkpoint-interval", 1, 0 },
+	{ "allow-unsigned-tail", 0, 0 },
 	{ NULL, 0, 0 },
 };
 
 const struct cli_cmd cli_audit_cmds[] = {
-	{ "audit verify", cmd_audit_verify, "FILE... [--pubkey PEM]",
+	{ "audit verify", cmd_audit_verify,
+	    "FILE... [--pubkey PEM] [--checkpoint-every N] "
+	    "[--checkpoint-interval D] [--allow-unsigned-tail]",
 	    "Checks an audit log offline: the shape of every line, seq "
 	    "continuity, the hash chain (across FILEs given oldest first) and "
 	    "every checkpoint signature, with --pubkey PEM (repeatable; from "
 	    "'hsmkey pubkey hsmkey-audit --version N') or, with credentials, "
-	    "the service's key. Exit 0 intact, 1 damaged (the first bad line "
-	    "is named).",
+	    "the service's key; then at least one must verify. Checkpoints "
+	    "must be as dense as the service's [audit] checkpoint_every and "
+	    "checkpoint_interval (give them if not the defaults 1000 and "
+	    "60s), every FILE but the last must end with one, and so must "
+	    "the last unless its unsigned tail is within those bounds or "
+	    "--allow-unsigned-tail. Exit 0 intact, 1 damaged (the first bad "
+	    "line is named).",
 	    verify_opts, 1, CLI_MAX_POS },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0 },
 };

@@ -654,7 +654,7 @@ opt_duration(struct cli *c, const struct cli_args *a, const char *opt,
 	if (hk_parse_duration(s, v) != 0) {
 		return cli_usage(c,
 		    "invalid --%s '%s': give a duration like "
-		    "90, 30s, 15m, 12h or 7d",
+		    "90, 30s, 15m, 12h or 7d, at most 100 years (36525d)",
 		    opt, s);
 	}
 	*vp = v;

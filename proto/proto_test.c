@@ -251,6 +251,17 @@ test_names(void)
 	FAIL(hk_parse_duration("1w", &d), HK_ERR_INVALID);
 	FAIL(hk_parse_duration("-1s", &d), HK_ERR_INVALID);
 	FAIL(hk_parse_duration("1ss", &d), HK_ERR_INVALID);
+	/* at most 100 years: the value that wrapped to a rotation a second */
+	PASS(hk_parse_duration("36525d", &d));
+	EQ_INT(d, HK_DURATION_MAX_S);
+	PASS(hk_parse_duration("3155760000", &d));
+	FAIL(hk_parse_duration("3155760001", &d), HK_ERR_INVALID);
+	FAIL(hk_parse_duration("36526d", &d), HK_ERR_INVALID);
+	FAIL(hk_parse_duration("18446744073709551", &d), HK_ERR_INVALID);
+	TRUE(hk_time_add_s(1000, 2) == 3000);
+	TRUE(hk_time_add_s(UINT64_MAX - 1000, 1) == UINT64_MAX);
+	TRUE(hk_time_add_s(1, UINT64_MAX / 1000 + 1) == UINT64_MAX);
+	TRUE(hk_time_add_s(UINT64_MAX, 0) == UINT64_MAX);
 	EQ_INT(hk_exit_code(HSMKEY__V1__STATUS__STATUS_NOT_FOUND), 4);
 	EQ_INT(hk_exit_code(HSMKEY__V1__STATUS__STATUS_REPLAY), 3);
 }

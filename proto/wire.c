@@ -353,9 +353,18 @@ hk_parse_duration(const char *s, uint64_t *secondsp)
 			return HK_ERR_INVALID;
 		}
 	}
-	if (v > UINT64_MAX / 1000 / mult) {
+	if (v > HK_DURATION_MAX_S / mult) {
 		return HK_ERR_INVALID;
 	}
 	*secondsp = v * mult;
 	return 0;
+}
+
+uint64_t
+hk_time_add_s(uint64_t t_ms, uint64_t s)
+{
+	if (s > (UINT64_MAX - t_ms) / 1000) {
+		return UINT64_MAX;
+	}
+	return t_ms + s * 1000;
 }

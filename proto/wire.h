@@ -49,10 +49,18 @@ int hk_sigtext_parse(
 int hk_base64_encode(const uint8_t *in, size_t len, char **outp);
 int hk_base64_decode(const char *in, uint8_t **outp, size_t *lenp);
 
+/* The longest duration anything takes (policies, config): 100 years. */
+#define HK_DURATION_MAX_S (36525ULL * 86400)
+
 /*
- * Durations for policies and config: "90", "30s", "15m", "12h", "7d".
- * A bare number is seconds.  HK_ERR_INVALID on anything else.
+ * Durations for policies and config: "90", "30s", "15m", "12h", "7d", at
+ * most HK_DURATION_MAX_S.  A bare number is seconds.  HK_ERR_INVALID on
+ * anything else.
  */
 int hk_parse_duration(const char *s, uint64_t *secondsp);
+
+/* t + s seconds, in ms, saturating at UINT64_MAX (durations added to
+ * times never wrap). */
+uint64_t hk_time_add_s(uint64_t t_ms, uint64_t s);
 
 #endif /* HK_WIRE_H */

@@ -528,7 +528,7 @@ take_refused(struct audit *a, uint64_t now, struct refused *out)
  * refusal's, "key" the reason, "items" the count. */
 static int
 add_refused_lines(struct audit *a, struct chain *ch, const char *ts,
-    const struct refused *rf, size_t n)
+    uint64_t now, const struct refused *rf, size_t n)
 {
 	struct audit_event ev;
 	char		   body[HK_AUDIT_BODY_MAX];
@@ -545,6 +545,10 @@ add_refused_lines(struct audit *a, struct chain *ch, const char *ts,
 						    : (uint32_t)rf[i].count;
 		if ((r = format_body(body, sizeof(body), &ev)) < 0 ||
 		    (r = add_line(a, ch, ts, body)) != 0) {
+			return r;
+		}
+		if (ch->since_cp >= a->every &&
+		    (r = add_checkpoint(a, ch, ts, now)) != 0) {
 			return r;
 		}
 	}
@@ -593,7 +597,7 @@ write_batch(struct audit *a, struct audit_item *items)
 	 * that has one makes them durable */
 	sync = a->used > 0;
 	if (r == 0 && (nrf = take_refused(a, now, rf)) > 0) {
-		r = add_refused_lines(a, &ch, ts, rf, nrf);
+		r = add_refused_lines(a, &ch, ts, now, rf, nrf);
 	}
 	mark = a->used;
 	for (it = items; r == 0 && it != NULL; it = it->next) {

@@ -279,7 +279,7 @@ new_secret(struct clients *c, struct token_session *s, const char *id,
 	}
 	out->number = number;
 	out->created_ms = now;
-	out->expires_ms = now + c->lifetime_s * 1000;
+	out->expires_ms = hk_time_add_s(now, c->lifetime_s);
 	return 0;
 }
 

@@ -282,6 +282,11 @@ test_bad_values(void)
 		{ "audit", "checkpoint_every", "0" },
 		{ "audit", "checkpoint_every", "4294967297" },
 		{ "audit", "checkpoint_interval", "0" },
+		/* durations: at most 100 years (HK_DURATION_MAX_S) */
+		{ "audit", "checkpoint_interval", "36526d" },
+		{ "keys", "verify_grace", "3155760001" },
+		{ "keys", "destroy_delay", "18446744073709551" },
+		{ "auth", "secret_lifetime", "36526d" },
 		{ "audit", "max_size", "4095" },
 		{ "audit", "max_size", "1T" },
 		{ "audit", "max_size", "12KB" },

@@ -18,6 +18,7 @@
 #include "hk_err.h"
 #include "keyring_int.h"
 #include "log.h"
+#include "wire.h"
 
 /* ---- the index -------------------------------------------------------- */
 
@@ -337,8 +338,8 @@ keyring_verifier(struct keyring *kr, struct token_session *s, const char *name,
 	*retirep = v->rec.retire_ms;
 	if (v->rec.state == LC_ACTIVE && v->rec.retire_ms != 0) {
 		/* overlap, then grace */
-		*retirep =
-		    v->rec.retire_ms + v->key->policy.verify_grace_s * 1000;
+		*retirep = hk_time_add_s(
+		    v->rec.retire_ms, v->key->policy.verify_grace_s);
 	}
 	r = !v->rec.creating && lifecycle_may_verify(v->rec.state)
 	    ? 0

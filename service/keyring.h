@@ -154,6 +154,10 @@ int keyring_disable(struct keyring *kr, struct token_session *s,
 int keyring_destroy(struct keyring *kr, struct token_session *s,
     const char *name, uint32_t version);
 
+/* The first duration of ch over HK_DURATION_MAX_S ("verify_grace"), or
+ * NULL: keyring_policy() refuses such a change (HK_ERR_INVALID). */
+const char *keyring_policy_too_long(const struct keyring_policy_change *ch);
+
 /* Applies time-based transitions due at now_ms (overlap and grace ends,
  * scheduled destruction, automatic rotation). */
 int keyring_tick(struct keyring *kr, struct token_session *s, uint64_t now_ms,

@@ -67,11 +67,12 @@ rec_retire_others(struct kr_rec *rec, uint32_t keep, uint64_t now)
 		}
 		if (rec->policy.sign_overlap_s > 0) {
 			if (v->retire_ms == 0) {
-				v->retire_ms =
-				    now + rec->policy.sign_overlap_s * 1000;
+				v->retire_ms = hk_time_add_s(
+				    now, rec->policy.sign_overlap_s);
 			}
 		} else if (vrec_move(v, LC_EV_OVERLAP_END, &changed) == 0) {
-			v->retire_ms = now + rec->policy.verify_grace_s * 1000;
+			v->retire_ms =
+			    hk_time_add_s(now, rec->policy.verify_grace_s);
 		}
 	}
 }
@@ -547,6 +548,27 @@ out:
 	return admin_commit(kr, s, k, &rec, changed, r);
 }
 
+const char *
+keyring_policy_too_long(const struct keyring_policy_change *ch)
+{
+	const struct {
+		const char     *name;
+		const uint64_t *v;
+	} d[] = {
+		{ "sign_overlap", ch->sign_overlap_s },
+		{ "verify_grace", ch->verify_grace_s },
+		{ "rotate_every", ch->rotate_every_s },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
+		if (d[i].v != NULL && *d[i].v > HK_DURATION_MAX_S) {
+			return d[i].name;
+		}
+	}
+	return NULL;
+}
+
 int
 keyring_policy(struct keyring *kr, struct token_session *s, const char *name,
     const struct keyring_policy_change *ch)
@@ -555,6 +577,9 @@ keyring_policy(struct keyring *kr, struct token_session *s, const char *name,
 	struct kr_rec  rec;
 	int	       r;
 
+	if (keyring_policy_too_long(ch) != NULL) {
+		return HK_ERR_INVALID;
+	}
 	if ((r = admin_begin(kr, name, 0, &k, &rec, NULL)) != 0) {
 		return r;
 	}
@@ -656,7 +681,7 @@ keyring_destroy(struct keyring *kr, struct token_session *s, const char *name,
 	}
 	/* refused for an active version: disable it first */
 	if ((r = vrec_move(v, LC_EV_DESTROY, &changed)) == 0 && changed) {
-		v->retire_ms = now + kr->destroy_delay_s * 1000;
+		v->retire_ms = hk_time_add_s(now, kr->destroy_delay_s);
 		if (kr->destroy_delay_s == 0 &&
 		    (r = vrec_move(v, LC_EV_DELAY_END, &changed)) == 0) {
 			v->retire_ms = 0;
@@ -693,7 +718,8 @@ rec_fire_timers(struct kr_rec *rec, uint64_t now)
 		}
 		if (v->state == LC_VERIFY_ONLY) {
 			/* overlap over: grace from its end */
-			v->retire_ms += rec->policy.verify_grace_s * 1000;
+			v->retire_ms = hk_time_add_s(
+			    v->retire_ms, rec->policy.verify_grace_s);
 		} else {
 			v->retire_ms = 0;
 		}
@@ -709,8 +735,8 @@ rotation_due(const struct kr_key *k, uint64_t now)
 
 	return k->policy.rotate_every_s > 0 && primary != 0 &&
 	    primary == k->nv &&
-	    now >= k->v[primary - 1]->rec.activated_ms +
-		k->policy.rotate_every_s * 1000;
+	    now >= hk_time_add_s(k->v[primary - 1]->rec.activated_ms,
+		       k->policy.rotate_every_s);
 }
 
 /* Applies due transitions to one key; the caller holds the admin mutex. */

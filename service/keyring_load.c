@@ -67,7 +67,7 @@ owner_alive(struct keyring *kr, const struct kr_vrec *v, uint64_t now)
 	host[slash - v->owner] = '\0';
 	if (strcmp(host, kr->host) != 0) {
 		/* another machine: give it ten minutes */
-		return now < v->intent_ms + 10 * 60 * 1000;
+		return now < hk_time_add_s(v->intent_ms, 10 * 60);
 	}
 	pid = strtol(slash + 1, &end, 10);
 	if (pid <= 0 || *end != '/') {

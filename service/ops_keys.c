@@ -105,9 +105,16 @@ ops_policy(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 {
 	const Hsmkey__V1__PolicyRequest *req = rq->policy;
 	struct keyring_policy_change	 ch;
+	const char			*too_long;
 	int				 r;
 
 	convert_policy_change(req, &ch);
+	if ((too_long = keyring_policy_too_long(&ch)) != NULL) {
+		return ops_fail(rep, HK_ERR_INVALID,
+		    "the %s of key '%s' may be at most 100 years (%" PRIu64
+		    " s): nothing was changed",
+		    too_long, req->name, (uint64_t)HK_DURATION_MAX_S);
+	}
 	if ((r = keyring_policy(ctx->sv->kr, ctx->s, req->name, &ch)) != 0) {
 		return ops_key_error(
 		    rep, r, req->name, 0, "change the policy of");

@@ -126,12 +126,16 @@ check "the new file starts with a log-rotate line naming the old one" \
 check "the old file ends with a checkpoint" \
     sh -c "tail -n 1 '$rotated' | grep -q '\"op\":\"checkpoint\"'"
 expect_exit 0 hk audit verify "$rotated" "$LOG" --pubkey "$T/audit-v1.pem"
-expect_exit 0 hk audit verify "$LOG" --pubkey "$T/audit-v1.pem"
-check "the new file alone verifies as a continuation" \
+# the new file alone is a continuation, but no checkpoint signs it yet
+expect_exit 1 hk audit verify "$LOG" --pubkey "$T/audit-v1.pem"
+check "the new file alone reads as a continuation" \
     grep -q 'continues a chain' "$T/err"
+check "... with no checkpoint verified" \
+    grep -q 'no checkpoint signature verified' "$T/err"
 expect_exit 1 hk audit verify "$LOG" "$rotated" --pubkey "$T/audit-v1.pem"
-check "files in the wrong order: the link is named" \
-    grep -q "$(basename "$rotated"):1: prev hash does not match" "$T/err"
+check "files in the wrong order: the first does not end with a checkpoint" \
+    grep -q "$(basename "$LOG"):[0-9]*: a rotated file .* not in order" \
+    "$T/err"
 
 hk_stop
 cat "$rotated" "$LOG" >"$T/all.log"

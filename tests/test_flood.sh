@@ -104,7 +104,9 @@ n_ids=$(grep -c '"key":"unknown-client"' "$T/audit.log")
 n_rest=$(grep -c '"client":"?",.*"key":"other"' "$T/audit.log")
 check "at most 32 lines an interval ($n_ids named, $n_rest for the rest)" \
     test "$n_ids" -le 62 -a "$n_rest" -ge 1
+expect_exit 0 hk pubkey hsmkey-audit --out "$T/audit.pem"
 hk_stop
+expect_exit 0 "$HSMKEY" audit verify "$T/audit.log" --pubkey "$T/audit.pem"
 
 note "---- the audit log stops taking writes"
 FIFO=$T/stuck.fifo
