@@ -376,15 +376,17 @@ login(struct token *t, const char *pin_file)
 		r = 0;
 		goto out;
 	}
+	if (rv != CKR_OK && token_rv_map(rv) == HK_ERR_PIN) {
+		/* a real HSM locks the user after a few wrong PINs: this
+		 * process never tries again (one line: at start it exits) */
+		atomic_store(&t->pin_refused, 1);
+		log_error("token %s refused the PIN in %s: %s; hsmkeyd will "
+			  "not log in again until it is restarted",
+		    t->label, pin_file, p11_kit_strerror(rv));
+		r = HK_ERR_PIN;
+		goto out;
+	}
 	if ((r = token_ck(t, "C_Login", rv)) != 0) {
-		if (r == HK_ERR_PIN) {
-			/* a real HSM locks the user after a few wrong PINs:
-			 * this process never tries again */
-			atomic_store(&t->pin_refused, 1);
-			log_warnx("token %s refused the PIN; hsmkeyd will not "
-				  "log in again until it is restarted",
-			    t->label);
-		}
 		goto out;
 	}
 	t->logged_in = 1;
@@ -477,6 +479,12 @@ token_open(struct token **tp, const char *module, const char *uri,
 out:
 	token_close(t);
 	return r;
+}
+
+int
+token_said(int r)
+{
+	return r == HK_ERR_PIN || r == HK_ERR_CONFIG;
 }
 
 static void

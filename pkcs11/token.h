@@ -78,6 +78,9 @@ struct token_keyspec {
  */
 int token_open(struct token **tp, const char *module, const char *uri,
     const char *pin_file);
+/* 1 if r is a refusal of token_open() that it has already said in one
+ * line naming the file (PIN file, PIN, module): callers add no line. */
+int token_said(int r);
 /* Closes every session, logs out, finalises and unloads. Accepts NULL. */
 void token_close(struct token *t);
 /* The token's label (CKA_LABEL of the token info, trimmed). */

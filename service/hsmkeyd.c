@@ -9,6 +9,7 @@
 #include "log.h"
 #include "server.h"
 #include "testhooks.h"
+#include "token.h"
 
 static void
 usage(FILE *f)
@@ -99,7 +100,10 @@ main(int argc, char **argv)
 	}
 	config_free(cfg);
 	if (r != 0) {
-		log_err_r(r, "%s failed", admin ? "bootstrap" : "service");
+		if (!token_said(r)) {
+			log_err_r(
+			    r, "%s failed", admin ? "bootstrap" : "service");
+		}
 		return 1;
 	}
 	return 0;

@@ -319,6 +319,7 @@ make_ipc_dirs(const struct config *cfg)
 		}
 		if (snprintf(dir, sizeof(dir), "%s", cfg->listen[i] + 6) >=
 		    (int)sizeof(dir)) {
+			log_error("listen %s: path too long", cfg->listen[i]);
 			return HK_ERR_CONFIG;
 		}
 		if ((slash = strrchr(dir, '/')) == NULL || slash == dir) {
@@ -349,7 +350,9 @@ server_open(
 	sv->start_ms = hk_now_ms();
 	if ((r = token_open(
 		 &sv->tok, cfg->module, cfg->token_uri, cfg->pin_file)) != 0) {
-		log_err_r(r, "cannot open the token %s", cfg->token_uri);
+		if (!token_said(r)) {
+			log_err_r(r, "cannot open the token %s", cfg->token_uri);
+		}
 		return r;
 	}
 	if ((r = token_session_open(sv->tok, sp)) != 0) {
