@@ -30,7 +30,7 @@ pin_refusal(const struct stat *st)
 		return "is not a regular file";
 	}
 	if ((st->st_mode & 077) != 0) {
-		return "may be read or written by group or others "
+		return "is open to group or others "
 		       "(chmod 600 it)";
 	}
 	if (st->st_uid != geteuid() && st->st_uid != 0) {
@@ -56,8 +56,8 @@ pin_open(const char *path, int *fdp)
 		log_error("no PIN file configured");
 		goto out;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW |
-		O_NONBLOCK);
+	fd = open(
+	    path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
 	if (fd == -1 && errno == ELOOP) {
 		log_error("PIN file %s is a symbolic link: refused (name the "
 			  "file itself)",

@@ -348,10 +348,11 @@ server_open(
 	*sp = NULL;
 	sv->cfg = cfg;
 	sv->start_ms = hk_now_ms();
-	if ((r = token_open(
-		 &sv->tok, cfg->module, cfg->token_uri, cfg->pin_file)) != 0) {
+	if ((r = token_open(&sv->tok, cfg->module, cfg->allowed_modules,
+		 cfg->token_uri, cfg->pin_file)) != 0) {
 		if (!token_said(r)) {
-			log_err_r(r, "cannot open the token %s", cfg->token_uri);
+			log_err_r(
+			    r, "cannot open the token %s", cfg->token_uri);
 		}
 		return r;
 	}
