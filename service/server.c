@@ -29,6 +29,7 @@
 #include "hk_err.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "reply.h"
 #include "server.h"
 #include "testhooks.h"
@@ -615,7 +616,9 @@ server_run(const struct config *cfg, int foreground)
 			 "token '%s'",
 		    HSMKEY_VERSION, sv.workers, cfg->max_parallel,
 		    token_label(sv.tok));
+		notify_ready();
 		wait_for_stop(&sv, &set);
+		notify_stopping();
 	}
 	crew_stop(&crew, &sv);
 out:
