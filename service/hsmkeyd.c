@@ -99,11 +99,13 @@ main(int argc, char **argv)
 		r = server_run(cfg, foreground);
 	}
 	config_free(cfg);
+	if (r != 0 && token_said(r)) {
+		/* refused to start: the PIN file, the PIN or the module (a
+		 * service manager must not try again: RestartPreventExitStatus) */
+		return 3;
+	}
 	if (r != 0) {
-		if (!token_said(r)) {
-			log_err_r(
-			    r, "%s failed", admin ? "bootstrap" : "service");
-		}
+		log_err_r(r, "%s failed", admin ? "bootstrap" : "service");
 		return 1;
 	}
 	return 0;

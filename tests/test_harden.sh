@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 #
 # test_harden.sh: hsmkeyd refuses to start on what it must not trust
-# (issue 12, hardening), each time at once, with a non-zero exit and one
-# line naming the file:
+# (issue 12, hardening), each time at once, with exit 3 and one line
+# naming the file:
 #   - a PIN file open to group or others (0644, 0640, 0604), a symbolic
 #     link to a good PIN file, a PIN file owned by another user (as root);
 #   - a wrong PIN: no retry, no "ready";
@@ -17,7 +17,7 @@
 hk_setup
 cp "$T/pin" "$T/pin.good"
 
-# refused_start WHAT NEEDLE [CONF]: hsmkeyd exits non-zero within 10 s
+# refused_start WHAT NEEDLE [CONF]: hsmkeyd exits 3 within 10 s
 # without getting ready, with one line on stderr that holds NEEDLE.
 refused_start()
 {
@@ -25,8 +25,8 @@ refused_start()
 	t0=${EPOCHREALTIME/./}
 	hk_run timeout $((10 * HK_TIME_SCALE)) "$HSMKEYD" --config "$conf" \
 	    --foreground </dev/null
-	if [ "$HK_RC" -eq 0 ] || [ "$HK_RC" -eq 124 ]; then
-		hk_run_failed "$what: hsmkeyd exited $HK_RC, want a refusal"
+	if [ "$HK_RC" -ne 3 ]; then
+		hk_run_failed "$what: hsmkeyd exited $HK_RC, want 3 (refused)"
 		return 1
 	fi
 	ok "$what: refused (exit $HK_RC) in $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
