@@ -570,9 +570,8 @@ prepare(const struct config *cfg, int foreground, long *gidp)
 	if ((r = make_ipc_dirs(cfg)) != 0) {
 		return r;
 	}
-	if (!foreground && daemon(0, 0) != 0) {
-		log_warn("daemon");
-		return HK_ERR_SYSTEM;
+	if (!foreground) {
+		return notify_daemonise(); /* the parent exits once ready */
 	}
 	return 0;
 }

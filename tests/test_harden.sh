@@ -5,7 +5,9 @@
 # naming the file:
 #   - a PIN file open to group or others (0644, 0640, 0604), a symbolic
 #     link to a good PIN file, a PIN file owned by another user (as root);
-#   - a wrong PIN: no retry, no "ready";
+#   - a wrong PIN: no retry, no "ready"; also without --foreground, where
+#     the command that daemonises waits: exit 3 and the line, or exit 0
+#     once the daemon serves;
 #   - a module that is not on [pkcs11] allowed_modules (compared after
 #     realpath(): a list naming a link to the module takes it);
 # and, built with libsystemd, the Type=notify protocol: READY=1 arrives
@@ -66,6 +68,26 @@ note "---- a wrong PIN"
 refused_start "wrong PIN" "refused the PIN in $T/pin"
 check "wrong PIN: the PIN is not in the line" not_grep "$PIN" "$T/err"
 cp "$T/pin.good" "$T/pin"
+
+note "---- without --foreground: the command waits for ready, or fails"
+(umask 077 && printf 'not-the-pin\n' >"$T/pin")
+t0=${EPOCHREALTIME/./}
+hk_run timeout $((10 * HK_TIME_SCALE)) "$HSMKEYD" --config "$T/hsmkeyd.conf" </dev/null
+check "daemonising with a wrong PIN exits 3 (exit $HK_RC)" test "$HK_RC" -eq 3
+expect_one_line_error
+check "... naming the PIN file" grep -q -F "refused the PIN in $T/pin" "$T/err"
+cp "$T/pin.good" "$T/pin"
+hk_run timeout $((10 * HK_TIME_SCALE)) "$HSMKEYD" --config "$T/hsmkeyd.conf" </dev/null
+ms=$(((${EPOCHREALTIME/./} - t0) / 1000))
+check "daemonising with the right PIN exits 0 once ready (exit $HK_RC, $ms ms for both)" \
+    test "$HK_RC" -eq 0
+DPID=$(pgrep -f -x "$HSMKEYD --config $T/hsmkeyd.conf" | head -n 1)
+if check "the daemon runs: ${DPID:-none}" test -n "$DPID"; then
+	HK_PIDS+=("$DPID")
+	expect_exit 0 hk health
+	kill -TERM "$DPID"
+	check "the daemon stops on SIGTERM" hk_wait_exit "$DPID" 15
+fi
 
 note "---- [pkcs11] allowed_modules"
 cp "$T/hsmkeyd.conf" "$T/off-list.conf"
