@@ -17,6 +17,8 @@
  * CKR_OK; any successful C_* call clears it.  It is an atomic, so that
  * token_healthy() and token_state() never touch the token.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hk_err.h"
 #include "log.h"
@@ -177,12 +180,15 @@ module_on_list(const char *real, const char *list)
 /*
  * The module's real path into real (PATH_MAX bytes) if the lists allow
  * it: the configured one (allowed, when set) and the built-in one (when
- * not empty).  One line naming the module when they do not.
+ * not empty), and if only root or this process's user may write the file
+ * (code anyone else could replace is not loaded).  One line naming the
+ * module when not.
  */
 static int
 module_allowed(const char *module, const char *allowed, char *real)
 {
 	static const char builtin[] = HK_ALLOWED_MODULES;
+	struct stat	  st;
 	int		  cfg = allowed != NULL && *allowed != '\0';
 
 	if (realpath(module, real) == NULL) {
@@ -197,11 +203,19 @@ module_allowed(const char *module, const char *allowed, char *real)
 		    module, real, cfg ? "configured" : "built-in");
 		return HK_ERR_CONFIG;
 	}
+	if (stat(real, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 022) != 0 ||
+	    (st.st_uid != 0 && st.st_uid != geteuid())) {
+		log_error("PKCS#11 module %s (%s) is not a regular file that "
+			  "only root or hsmkeyd's user may write: refused",
+		    module, real);
+		return HK_ERR_CONFIG;
+	}
 	return 0;
 }
 
 /* Loads module by path or by p11-kit registered name into t->f; a path
- * must be on the lists of allowed modules, a name only when none is set. */
+ * must pass module_allowed(), a name only when no list is set. */
 static int
 module_load(struct token *t, const char *module, const char *allowed)
 {

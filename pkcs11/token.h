@@ -73,7 +73,8 @@ struct token_keyspec {
  * Loads module (a path if it contains '/', else a p11-kit module name),
  * refusing it unless it is on allowed (blank-separated paths; NULL or
  * empty: any) and on the list built in with -Dallowed_modules, both
- * compared after realpath(); a list in force takes paths only.  Calls
+ * compared after realpath(); a list in force takes paths only.  A path
+ * must be a file only root or this process's user may write.  Calls
  * C_Initialize with CKF_OS_LOCKING_OK, selects the one token that
  * matches the RFC 7512 uri, opens the login session and logs in as the user
  * with the PIN read from pin_file (kept in mlock'ed memory, zeroed at once

@@ -9,7 +9,8 @@
 #     the command that daemonises waits: exit 3 and the line, or exit 0
 #     once the daemon serves;
 #   - a module that is not on [pkcs11] allowed_modules (compared after
-#     realpath(): a list naming a link to the module takes it);
+#     realpath(): a list naming a link to the module takes it), or that
+#     group or others may write (the same file 0755 is loaded);
 # and, built with libsystemd, the Type=notify protocol: READY=1 arrives
 # once, only when the ipc listener accepts connections and the service
 # answers, STOPPING=1 at SIGTERM, and nothing when the start is refused.
@@ -101,6 +102,19 @@ printf '[pkcs11]\nallowed_modules = %s %s\n' "$T/nonesuch.so" \
 if hk_start "$T/on-list.conf"; then
 	ok "a module on the list (by a link to it) is loaded"
 	expect_exit 0 hk health
+	hk_stop
+fi
+
+note "---- a module others may write"
+cp "$(readlink -f "$SOFTHSM_MODULE")" "$T/open-module.so"
+chmod 0666 "$T/open-module.so"
+sed -e "s|^module = .*|module = $T/open-module.so|" "$T/hsmkeyd.conf" \
+    >"$T/open-module.conf"
+refused_start "module of mode 0666" "$T/open-module.so" "$T/open-module.conf"
+check "mode 0666 module: the line says why" grep -q 'only root or' "$T/err"
+chmod 0755 "$T/open-module.so"
+if hk_start "$T/open-module.conf"; then
+	ok "the same module of mode 0755 is loaded"
 	hk_stop
 fi
 
