@@ -17,12 +17,17 @@
  * CKR_OK; any successful C_* call clears it.  It is an atomic, so that
  * token_healthy() and token_state() never touch the token.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hk_err.h"
 #include "log.h"
@@ -143,12 +148,80 @@ token_ck(struct token *t, const char *call, CK_RV rv)
 	return token_rv_err(t, call, rv);
 }
 
-/* Loads module by path or by p11-kit registered name into t->f. */
+#ifndef HK_ALLOWED_MODULES
+#define HK_ALLOWED_MODULES "" /* meson -Dallowed_modules */
+#endif
+
+/* 1 if real (a realpath()) is one of the blank-separated paths of list
+ * after realpath() of each; entries that do not resolve match nothing. */
 static int
-module_load(struct token *t, const char *module)
+module_on_list(const char *real, const char *list)
+{
+	char   entry[PATH_MAX], resolved[PATH_MAX];
+	size_t n;
+
+	for (;;) {
+		list += strspn(list, " \t,");
+		if ((n = strcspn(list, " \t,")) == 0) {
+			return 0;
+		}
+		if (n < sizeof(entry)) {
+			memcpy(entry, list, n);
+			entry[n] = '\0';
+			if (realpath(entry, resolved) != NULL &&
+			    strcmp(resolved, real) == 0) {
+				return 1;
+			}
+		}
+		list += n;
+	}
+}
+
+/*
+ * The module's real path into real (PATH_MAX bytes) if the lists allow
+ * it: the configured one (allowed, when set) and the built-in one (when
+ * not empty), and if only root or this process's user may write the file
+ * (code anyone else could replace is not loaded).  One line naming the
+ * module when not.
+ */
+static int
+module_allowed(const char *module, const char *allowed, char *real)
+{
+	static const char builtin[] = HK_ALLOWED_MODULES;
+	struct stat	  st;
+	int		  cfg = allowed != NULL && *allowed != '\0';
+
+	if (realpath(module, real) == NULL) {
+		log_error("cannot load PKCS#11 module %s: %s", module,
+		    strerror(errno));
+		return HK_ERR_CONFIG;
+	}
+	if ((cfg && !module_on_list(real, allowed)) ||
+	    (*builtin != '\0' && !module_on_list(real, builtin))) {
+		log_error("PKCS#11 module %s (%s) is not on the %s list of "
+			  "allowed modules: refused",
+		    module, real, cfg ? "configured" : "built-in");
+		return HK_ERR_CONFIG;
+	}
+	if (stat(real, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_mode & 022) != 0 ||
+	    (st.st_uid != 0 && st.st_uid != geteuid())) {
+		log_error("PKCS#11 module %s (%s) is not a regular file that "
+			  "only root or hsmkeyd's user may write: refused",
+		    module, real);
+		return HK_ERR_CONFIG;
+	}
+	return 0;
+}
+
+/* Loads module by path or by p11-kit registered name into t->f; a path
+ * must pass module_allowed(), a name only when no list is set. */
+static int
+module_load(struct token *t, const char *module, const char *allowed)
 {
 	CK_FUNCTION_LIST **mods = NULL;
 	CK_FUNCTION_LIST  *f = NULL;
+	char		   real[PATH_MAX];
 	size_t		   i;
 	int		   r = HK_ERR_INTERNAL;
 
@@ -157,8 +230,21 @@ module_load(struct token *t, const char *module)
 		r = HK_ERR_CONFIG;
 		goto out;
 	}
+	if (strchr(module, '/') == NULL &&
+	    ((allowed != NULL && *allowed != '\0') ||
+		*HK_ALLOWED_MODULES != '\0')) {
+		log_error("PKCS#11 module \"%s\": with a list of allowed "
+			  "modules, module must be a path: refused",
+		    module);
+		r = HK_ERR_CONFIG;
+		goto out;
+	}
 	if (strchr(module, '/') != NULL) {
-		f = p11_kit_module_load(module, P11_KIT_MODULE_UNMANAGED);
+		if ((r = module_allowed(module, allowed, real)) != 0) {
+			goto out;
+		}
+		/* the resolved path: what was checked is what is loaded */
+		f = p11_kit_module_load(real, P11_KIT_MODULE_UNMANAGED);
 		if (f == NULL) {
 			log_warnx("cannot load PKCS#11 module %s: %s", module,
 			    p11_kit_message());
@@ -376,15 +462,17 @@ login(struct token *t, const char *pin_file)
 		r = 0;
 		goto out;
 	}
+	if (rv != CKR_OK && token_rv_map(rv) == HK_ERR_PIN) {
+		/* a real HSM locks the user after a few wrong PINs: this
+		 * process never tries again (one line: at start it exits) */
+		atomic_store(&t->pin_refused, 1);
+		log_error("token %s refused the PIN in %s: %s; hsmkeyd will "
+			  "not log in again until it is restarted",
+		    t->label, pin_file, p11_kit_strerror(rv));
+		r = HK_ERR_PIN;
+		goto out;
+	}
 	if ((r = token_ck(t, "C_Login", rv)) != 0) {
-		if (r == HK_ERR_PIN) {
-			/* a real HSM locks the user after a few wrong PINs:
-			 * this process never tries again */
-			atomic_store(&t->pin_refused, 1);
-			log_warnx("token %s refused the PIN; hsmkeyd will not "
-				  "log in again until it is restarted",
-			    t->label);
-		}
 		goto out;
 	}
 	t->logged_in = 1;
@@ -459,15 +547,16 @@ token_new(struct token **tp, const char *module, const char *uri,
 }
 
 int
-token_open(struct token **tp, const char *module, const char *uri,
-    const char *pin_file)
+token_open(struct token **tp, const char *module, const char *allowed,
+    const char *uri, const char *pin_file)
 {
 	struct token *t = NULL;
 	int	      r = HK_ERR_INTERNAL;
 
 	*tp = NULL;
 	if ((r = token_new(&t, module, uri, pin_file)) != 0 ||
-	    (r = module_load(t, module)) != 0 || (r = token_attach(t)) != 0) {
+	    (r = module_load(t, module, allowed)) != 0 ||
+	    (r = token_attach(t)) != 0) {
 		goto out;
 	}
 	/* success */
@@ -477,6 +566,12 @@ token_open(struct token **tp, const char *module, const char *uri,
 out:
 	token_close(t);
 	return r;
+}
+
+int
+token_said(int r)
+{
+	return r == HK_ERR_PIN || r == HK_ERR_CONFIG;
 }
 
 static void

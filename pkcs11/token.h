@@ -71,13 +71,20 @@ struct token_keyspec {
 
 /*
  * Loads module (a path if it contains '/', else a p11-kit module name),
- * calls C_Initialize with CKF_OS_LOCKING_OK, selects the one token that
+ * refusing it unless it is on allowed (blank-separated paths; NULL or
+ * empty: any) and on the list built in with -Dallowed_modules, both
+ * compared after realpath(); a list in force takes paths only.  A path
+ * must be a file only root or this process's user may write.  Calls
+ * C_Initialize with CKF_OS_LOCKING_OK, selects the one token that
  * matches the RFC 7512 uri, opens the login session and logs in as the user
  * with the PIN read from pin_file (kept in mlock'ed memory, zeroed at once
  * after C_Login).  Caller must token_close() *tp.
  */
-int token_open(struct token **tp, const char *module, const char *uri,
-    const char *pin_file);
+int token_open(struct token **tp, const char *module, const char *allowed,
+    const char *uri, const char *pin_file);
+/* 1 if r is a refusal of token_open() that it has already said in one
+ * line naming the file (PIN file, PIN, module): callers add no line. */
+int token_said(int r);
 /* Closes every session, logs out, finalises and unloads. Accepts NULL. */
 void token_close(struct token *t);
 /* The token's label (CKA_LABEL of the token info, trimmed). */

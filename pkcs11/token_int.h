@@ -113,8 +113,10 @@ mark_ok(struct token *t)
 
 /*
  * Reads the PIN file into locked, non-dumpable memory (token_pin.c).
- * Strips one trailing newline; refuses an empty PIN.  Caller must
- * token_pin_free(*pinp).
+ * Strips one trailing newline; refuses an empty PIN, and a file that is a
+ * symbolic link, not regular, open to group or others, or owned by anyone
+ * but this process's user or root (HK_ERR_PIN, one line naming the file).
+ * Caller must token_pin_free(*pinp).
  */
 int token_pin_read(const char *path, char **pinp, size_t *lenp);
 /* Zeroes and releases a PIN from token_pin_read().  Accepts NULL. */

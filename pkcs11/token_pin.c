@@ -18,20 +18,53 @@
 #define PIN_MAX	 256	       /* bytes in a PIN file */
 #define PIN_SIZE (PIN_MAX + 1) /* what token_pin_read() allocates */
 
-/* Opens path for reading if it is a regular file; warns about a mode
- * looser than 0640. */
+/*
+ * Why a PIN file that fstat() describes is refused, or NULL if it is
+ * fine: a regular file that only its owner (hsmkeyd's user, or root) may
+ * read or write.
+ */
+static const char *
+pin_refusal(const struct stat *st)
+{
+	if (!S_ISREG(st->st_mode)) {
+		return "is not a regular file";
+	}
+	if ((st->st_mode & 077) != 0) {
+		return "is open to group or others "
+		       "(chmod 600 it)";
+	}
+	if (st->st_uid != geteuid() && st->st_uid != 0) {
+		return "belongs to another user (chown it to hsmkeyd's user)";
+	}
+	return NULL;
+}
+
+/*
+ * Opens path for reading: never through a symbolic link (O_NOFOLLOW), and
+ * the checks are made on the opened file (fstat), so nothing can be
+ * swapped in between.  Every refusal is one line naming the file.
+ */
 static int
 pin_open(const char *path, int *fdp)
 {
 	struct stat st;
+	const char *why;
 	int	    fd = -1, r = HK_ERR_PIN;
 
 	*fdp = -1;
 	if (path == NULL || *path == '\0') {
-		log_warnx("no PIN file configured");
+		log_error("no PIN file configured");
 		goto out;
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	fd = open(
+	    path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+	if (fd == -1 && errno == ELOOP) {
+		log_error("PIN file %s is a symbolic link: refused (name the "
+			  "file itself)",
+		    path);
+		goto out;
+	}
+	if (fd == -1) {
 		log_warn("PIN file %s", path);
 		goto out;
 	}
@@ -39,13 +72,11 @@ pin_open(const char *path, int *fdp)
 		log_warn("fstat %s", path);
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		log_warnx("PIN file %s is not a regular file", path);
+	if ((why = pin_refusal(&st)) != NULL) {
+		log_error("PIN file %s (mode %04o, uid %u) %s: refused", path,
+		    (unsigned int)(st.st_mode & 07777),
+		    (unsigned int)st.st_uid, why);
 		goto out;
-	}
-	if ((st.st_mode & 027) != 0) {
-		log_warnx("PIN file %s has mode %04o, looser than 0640", path,
-		    (unsigned int)(st.st_mode & 07777));
 	}
 	/* success */
 	*fdp = fd;

@@ -8,6 +8,8 @@
  * HK_TEST_LIST_SCALE=N adds N data objects to the "list_scale" test.
  */
 
+#include <sys/stat.h>
+
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -92,8 +94,8 @@ need_token(void)
 {
 	need_softhsm();
 	if (tok == NULL) {
-		PASS(token_open(
-		    &tok, SOFTHSM_MODULE, TEST_URI, testtoken_pinfile()));
+		PASS(token_open(&tok, SOFTHSM_MODULE, NULL, TEST_URI,
+		    testtoken_pinfile()));
 		PASS(token_session_open(tok, &ss));
 	}
 }
@@ -110,13 +112,89 @@ test_wrong_pin(void)
 	}
 	testtoken_path(bad, sizeof(bad), "badpin");
 	testtoken_write(bad, "00000000\n", 0600);
-	FAIL(token_open(&t, SOFTHSM_MODULE, TEST_URI, bad), HK_ERR_PIN);
+	FAIL(token_open(&t, SOFTHSM_MODULE, NULL, TEST_URI, bad), HK_ERR_PIN);
 	TRUE(t == NULL);
 	testtoken_write(bad, "\n", 0600); /* empty */
-	FAIL(token_open(&t, SOFTHSM_MODULE, TEST_URI, bad), HK_ERR_PIN);
+	FAIL(token_open(&t, SOFTHSM_MODULE, NULL, TEST_URI, bad), HK_ERR_PIN);
 	testtoken_path(bad, sizeof(bad), "nonesuch");
-	FAIL(token_open(&t, SOFTHSM_MODULE, TEST_URI, bad), HK_ERR_PIN);
+	FAIL(token_open(&t, SOFTHSM_MODULE, NULL, TEST_URI, bad), HK_ERR_PIN);
 	TRUE(t == NULL);
+}
+
+/* The PIN file itself: the right PIN in a file that is open to others,
+ * a symbolic link, not regular, or someone else's is refused; the same
+ * file 0600 is then taken. */
+static void
+test_pin_file_refused(void)
+{
+	static const mode_t loose[] = { 0644, 0640, 0604, 0620, 0602, 0610 };
+	struct token	   *t = NULL;
+	char		    f[PATH_MAX], link[PATH_MAX];
+	size_t		    i;
+
+	need_softhsm();
+	if (tok != NULL) {
+		return; /* must run before the real login */
+	}
+	testtoken_path(f, sizeof(f), "pin-copy");
+	testtoken_write(f, TESTTOKEN_PIN "\n", 0600);
+	for (i = 0; i < sizeof(loose) / sizeof(loose[0]); i++) {
+		TRUE(chmod(f, loose[i]) == 0);
+		FAIL(token_open(&t, SOFTHSM_MODULE, NULL, TEST_URI, f),
+		    HK_ERR_PIN);
+		TRUE(t == NULL);
+	}
+	TRUE(chmod(f, 0600) == 0);
+	testtoken_path(link, sizeof(link), "pin-link");
+	(void)unlink(link);
+	TRUE(symlink(f, link) == 0);
+	FAIL(token_open(&t, SOFTHSM_MODULE, NULL, TEST_URI, link), HK_ERR_PIN);
+	TRUE(unlink(link) == 0);
+	TRUE(mkfifo(link, 0600) == 0); /* refused, without blocking */
+	FAIL(token_open(&t, SOFTHSM_MODULE, NULL, TEST_URI, link), HK_ERR_PIN);
+	TRUE(unlink(link) == 0);
+	if (geteuid() == 0) {
+		TRUE(chown(f, 4242, 4242) == 0);
+		FAIL(token_open(&t, SOFTHSM_MODULE, NULL, TEST_URI, f),
+		    HK_ERR_PIN);
+		TRUE(chown(f, 0, 0) == 0);
+	}
+	PASS(token_open(&t, SOFTHSM_MODULE, NULL, TEST_URI, f));
+	token_close(t);
+}
+
+/* [pkcs11] allowed_modules: compared after realpath() of both sides; a
+ * module off the list, or named instead of given by path, is refused. */
+static void
+test_allowed_modules(void)
+{
+	struct token *t = NULL;
+	char	      real[PATH_MAX], link[PATH_MAX], list[2 * PATH_MAX + 8];
+
+	need_softhsm();
+	if (tok != NULL) {
+		return; /* must run before the real login */
+	}
+	TRUE(realpath(SOFTHSM_MODULE, real) != NULL);
+	FAIL(token_open(&t, SOFTHSM_MODULE, "/usr/lib/nonesuch.so", TEST_URI,
+		 testtoken_pinfile()),
+	    HK_ERR_CONFIG);
+	FAIL(token_open(&t, "softhsm2", SOFTHSM_MODULE, TEST_URI,
+		 testtoken_pinfile()),
+	    HK_ERR_CONFIG);
+	TRUE(t == NULL);
+	/* a link of ours to the module: the list names the real file */
+	testtoken_path(link, sizeof(link), "module-link.so");
+	(void)unlink(link);
+	TRUE(symlink(real, link) == 0);
+	snprintf(list, sizeof(list), "/usr/lib/nonesuch.so, %s", real);
+	PASS(token_open(&t, link, list, TEST_URI, testtoken_pinfile()));
+	token_close(t);
+	t = NULL;
+	PASS(token_open(
+	    &t, SOFTHSM_MODULE, link, TEST_URI, testtoken_pinfile()));
+	token_close(t);
+	TRUE(unlink(link) == 0);
 }
 
 static void
@@ -128,21 +206,22 @@ test_no_token(void)
 	if (tok != NULL) {
 		return;
 	}
-	FAIL(token_open(&t, SOFTHSM_MODULE, "pkcs11:token=nonesuch",
+	FAIL(token_open(&t, SOFTHSM_MODULE, NULL, "pkcs11:token=nonesuch",
 		 testtoken_pinfile()),
 	    HK_ERR_TOKEN_NOT_FOUND);
 	TRUE(t == NULL);
 	/* both tokens match: refused, not a guess */
-	FAIL(token_open(&t, SOFTHSM_MODULE, "pkcs11:model=SoftHSM%20v2",
+	FAIL(token_open(&t, SOFTHSM_MODULE, NULL, "pkcs11:model=SoftHSM%20v2",
 		 testtoken_pinfile()),
 	    HK_ERR_CONFIG);
-	FAIL(token_open(&t, SOFTHSM_MODULE, "http://x", testtoken_pinfile()),
-	    HK_ERR_CONFIG);
 	FAIL(token_open(
-		 &t, "/nonexistent/libnone.so", TEST_URI, testtoken_pinfile()),
+		 &t, SOFTHSM_MODULE, NULL, "http://x", testtoken_pinfile()),
 	    HK_ERR_CONFIG);
-	FAIL(token_open(
-		 &t, "no-such-p11kit-module", TEST_URI, testtoken_pinfile()),
+	FAIL(token_open(&t, "/nonexistent/libnone.so", NULL, TEST_URI,
+		 testtoken_pinfile()),
+	    HK_ERR_CONFIG);
+	FAIL(token_open(&t, "no-such-p11kit-module", NULL, TEST_URI,
+		 testtoken_pinfile()),
 	    HK_ERR_CONFIG);
 	TRUE(t == NULL);
 }
@@ -161,8 +240,8 @@ test_by_name(void)
 		    "skipped\n");
 		return;
 	}
-	PASS(token_open(
-	    &t, "softhsm2", "pkcs11:token=hkother", testtoken_pinfile()));
+	PASS(token_open(&t, "softhsm2", NULL, "pkcs11:token=hkother",
+	    testtoken_pinfile()));
 	EQ_STR(token_label(t), "hkother");
 	token_close(t);
 }
@@ -955,10 +1034,12 @@ test_heal_relogin(void)
 	sign_verify(priv, pub, HK_KEY_EC_P256, HK_SCHEME_ECDSA);
 }
 
-TEST_LIST = { { "wrong_pin", test_wrong_pin }, { "no_token", test_no_token },
-	{ "by_name", test_by_name }, { "open", test_open },
-	{ "pubkey_forms", test_pubkey_forms }, { "keygen", test_keygen },
-	{ "bad_spec", test_bad_spec },
+TEST_LIST = { { "wrong_pin", test_wrong_pin },
+	{ "pin_file_refused", test_pin_file_refused },
+	{ "allowed_modules", test_allowed_modules },
+	{ "no_token", test_no_token }, { "by_name", test_by_name },
+	{ "open", test_open }, { "pubkey_forms", test_pubkey_forms },
+	{ "keygen", test_keygen }, { "bad_spec", test_bad_spec },
 	{ "sign_small_buffer", test_sign_small_buffer },
 	{ "no_sign", test_no_sign }, { "set_can_sign", test_set_can_sign },
 	{ "allowed_mechs", test_allowed_mechs }, { "data", test_data },

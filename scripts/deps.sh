@@ -30,6 +30,9 @@ HK_DEB_PACKAGES=(
 	xxd
 	procps
 	clang-format
+	libsystemd-dev
+	systemd
+	strace
 )
 
 # hk_missing_deps: prints the packages that are not installed.

@@ -83,6 +83,7 @@ static const struct cfg_key keys[] = {
 	WORD("service", "log_level", log_level, level_words, HK_LOG_INFO),
 	STR("service", "socket_group", socket_group),
 	STR("pkcs11", "module", module),
+	STR("pkcs11", "allowed_modules", allowed_modules),
 	{ "pkcs11", "token", set_str, FIELD(token_uri), 0, 0, 1, 0, 0, NULL,
 	    "pkcs11:" },
 	STR("pkcs11", "pin_file", pin_file), /* a path: never opened here */

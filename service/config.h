@@ -21,6 +21,7 @@ struct config {
 	char	    *socket_group; /* group of ipc sockets */
 
 	char	*module;
+	char	*allowed_modules; /* blank-separated paths; NULL: any */
 	char	*token_uri;
 	char	*pin_file;
 	uint64_t keepalive_ms; /* probe an idle token this often (0: off) */

@@ -97,6 +97,7 @@ test_defaults(void)
 	EQ_INT(cfg->log_syslog, 0);
 	EQ_INT(cfg->log_level, HK_LOG_INFO);
 	TRUE(cfg->socket_group == NULL);
+	TRUE(cfg->allowed_modules == NULL);
 	EQ_STR(cfg->module, "/usr/lib/softhsm/libsofthsm2.so");
 	EQ_STR(cfg->token_uri, "pkcs11:token=hsmkey");
 	EQ_STR(cfg->pin_file, pin_path);
@@ -127,6 +128,7 @@ test_every_key(void)
 		       "workers = 256\nlog = syslog\nlog_level = debug\n"
 		       "socket_group = hsmkey\nbusy_after = 250ms\n"
 		       "[pkcs11]\nmax_parallel = 256\n"
+		       "allowed_modules = /usr/lib/a.so /usr/lib/b.so\n"
 		       "[auth]\nclock_window = 1h\nsecret_lifetime = 2d\n"
 		       "nonce_cache_per_client = 16\n"
 		       "nonce_cache_total = 67108864\n"
@@ -146,6 +148,7 @@ test_every_key(void)
 	EQ_INT(cfg->workers, 256);
 	EQ_INT(cfg->busy_after_ms, 250);
 	EQ_INT(cfg->max_parallel, 256);
+	EQ_STR(cfg->allowed_modules, "/usr/lib/a.so /usr/lib/b.so");
 	EQ_INT(cfg->log_syslog, 1);
 	EQ_INT(cfg->log_level, HK_LOG_DEBUG);
 	EQ_STR(cfg->socket_group, "hsmkey");

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "server.h"
 #include "testhooks.h"
+#include "token.h"
 
 static void
 usage(FILE *f)
@@ -98,6 +99,11 @@ main(int argc, char **argv)
 		r = server_run(cfg, foreground);
 	}
 	config_free(cfg);
+	if (r != 0 && token_said(r)) {
+		/* refused to start: the PIN file, the PIN or the module (a
+		 * service manager must not try again: RestartPreventExitStatus) */
+		return 3;
+	}
 	if (r != 0) {
 		log_err_r(r, "%s failed", admin ? "bootstrap" : "service");
 		return 1;

@@ -21,7 +21,7 @@ fixture_open(void)
 		return;
 	}
 	testtoken_setup(labels);
-	PASS(token_open(&fixtok, SOFTHSM_MODULE, "pkcs11:token=hkunit",
+	PASS(token_open(&fixtok, SOFTHSM_MODULE, NULL, "pkcs11:token=hkunit",
 	    testtoken_pinfile()));
 	PASS(token_session_open(fixtok, &fixsess));
 }

@@ -29,6 +29,7 @@
 #include "hk_err.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "reply.h"
 #include "server.h"
 #include "testhooks.h"
@@ -327,6 +328,7 @@ make_ipc_dirs(const struct config *cfg)
 		}
 		if (snprintf(dir, sizeof(dir), "%s", cfg->listen[i] + 6) >=
 		    (int)sizeof(dir)) {
+			log_error("listen %s: path too long", cfg->listen[i]);
 			return HK_ERR_CONFIG;
 		}
 		if ((slash = strrchr(dir, '/')) == NULL || slash == dir) {
@@ -355,9 +357,12 @@ server_open(
 	*sp = NULL;
 	sv->cfg = cfg;
 	sv->start_ms = hk_now_ms();
-	if ((r = token_open(
-		 &sv->tok, cfg->module, cfg->token_uri, cfg->pin_file)) != 0) {
-		log_err_r(r, "cannot open the token %s", cfg->token_uri);
+	if ((r = token_open(&sv->tok, cfg->module, cfg->allowed_modules,
+		 cfg->token_uri, cfg->pin_file)) != 0) {
+		if (!token_said(r)) {
+			log_err_r(
+			    r, "cannot open the token %s", cfg->token_uri);
+		}
 		return r;
 	}
 	if ((r = token_session_open(sv->tok, sp)) != 0) {
@@ -573,9 +578,8 @@ prepare(const struct config *cfg, int foreground, long *gidp)
 	if ((r = make_ipc_dirs(cfg)) != 0) {
 		return r;
 	}
-	if (!foreground && daemon(0, 0) != 0) {
-		log_warn("daemon");
-		return HK_ERR_SYSTEM;
+	if (!foreground) {
+		return notify_daemonise(); /* the parent exits once ready */
 	}
 	return 0;
 }
@@ -619,7 +623,9 @@ server_run(const struct config *cfg, int foreground)
 			 "token '%s'",
 		    HSMKEY_VERSION, sv.workers, cfg->max_parallel,
 		    token_label(sv.tok));
+		notify_ready();
 		wait_for_stop(&sv, &set);
+		notify_stopping();
 	}
 	crew_stop(&crew, &sv);
 out:

@@ -292,8 +292,8 @@ bench_section_token(const char *name, const char *module,
 	int			    k, j, e;
 
 	fprintf(stderr, "bench: %s (%s)\n", name, module);
-	if ((e = token_open(
-		 &t, module, "pkcs11:token=hsmkey", bench_opt.pin)) != 0) {
+	if ((e = token_open(&t, module, NULL, "pkcs11:token=hsmkey",
+		 bench_opt.pin)) != 0) {
 		fprintf(stderr, "bench: token_open %s: %s\n", module,
 		    hk_strerror(e));
 		bench_failed = 1;

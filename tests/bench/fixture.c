@@ -202,7 +202,8 @@ load_only(void)
 	int		      r;
 
 	step("start", &t);
-	if ((r = token_open(&tok, opt.module, opt.uri, opt.pin_file)) != 0 ||
+	if ((r = token_open(&tok, opt.module, NULL, opt.uri, opt.pin_file)) !=
+		0 ||
 	    (r = token_session_open(tok, &s)) != 0) {
 		fprintf(stderr, "load: token: %s\n", hk_strerror(r));
 		goto out;
@@ -375,7 +376,8 @@ main(int argc, char **argv)
 	snprintf(instance, sizeof(instance), "%s/%ld/%.0f", host,
 	    (long)getpid(), (double)time(NULL) * 1000);
 
-	if ((r = token_open(&tok, opt.module, opt.uri, opt.pin_file)) != 0) {
+	if ((r = token_open(&tok, opt.module, NULL, opt.uri, opt.pin_file)) !=
+	    0) {
 		fprintf(stderr, "fixture: token_open %s: %s\n", opt.uri,
 		    hk_strerror(r));
 		return 1;
