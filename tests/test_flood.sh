@@ -62,6 +62,7 @@ N=4000
 note "---- $N envelopes with a bad MAC for client admin"
 audit0=$(wc -c <"$T/audit.log")
 log0=$(wc -l <"$HK_LOG")
+logb0=$(wc -c <"$HK_LOG")
 t0=$(date +%s)
 if "$FLOOD" unauth "$T/admin.cred" "$HK_SOCK_URL" "$N" >"$T/flood.out" \
     2>"$T/flood.err"; then
@@ -83,8 +84,9 @@ check "in at most one line a second ($lines lines in ${secs}s)" \
     test "$lines" -le $((secs + 2))
 audit_bytes=$(($(wc -c <"$T/audit.log") - audit0))
 log_lines=$(($(wc -l <"$HK_LOG") - log0))
+log_bytes=$(($(wc -c <"$HK_LOG") - logb0))
 note "audit log: $audit_bytes bytes for $N refusals;" \
-    "service log: $log_lines lines"
+    "service log: $log_lines lines, $log_bytes bytes"
 check "under 1 audit byte a refusal ($audit_bytes bytes / $N)" \
     test "$audit_bytes" -lt "$N"
 check "the service log says a few lines a second ($log_lines in ${secs}s)" \
