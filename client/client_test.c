@@ -371,6 +371,9 @@ test_lib_args(void)
 	FAIL(hsmkey_verify(h, "k", "m", 1, "garbage", &res), HSMKEY_EINVAL);
 	FAIL(hsmkey_create(h, "k", "dsa"), HSMKEY_EINVAL);
 	FAIL(hsmkey_set_timeout(h, 0), HSMKEY_EINVAL);
+	FAIL(hsmkey_set_connect_timeout(h, 0), HSMKEY_EINVAL);
+	TRUE(strstr(hsmkey_last_error(h), "connect timeout 0 ms") != NULL);
+	FAIL(hsmkey_set_connect_timeout(NULL, 100), HSMKEY_EINVAL);
 	TRUE(sig == NULL);
 	hsmkey_close(h);
 
@@ -389,12 +392,22 @@ test_lib_args(void)
 	EQ_INT(hsmkey_exit_code(HSMKEY_ENOTFOUND), 4);
 	EQ_INT(hsmkey_exit_code(HSMKEY_EPRECONDITION), 5);
 	EQ_INT(hsmkey_exit_code(HSMKEY_ETIMEOUT), 5);
+	EQ_INT(hsmkey_exit_code(HSMKEY_ECONNECT), 5);
+	EQ_INT(hsmkey_exit_code(HSMKEY_ECONNLOST), 5);
 	EQ_STR(hsmkey_error_name(HSMKEY_ENOTFOUND), "NOT_FOUND");
+	EQ_STR(hsmkey_error_name(HSMKEY_ECONNLOST), "CONNECTION_LOST");
+	EQ_STR(hsmkey_strerror(HSMKEY_ECONNLOST),
+	    "connection lost with a request in flight");
 	TRUE(hsmkey_strerror(12345) != NULL);
 }
 
+/*
+ * Nothing listens: the call fails as "cannot reach" (HSMKEY_ECONNECT)
+ * after the connect timeout, or after the reply timeout when that is
+ * shorter, never as a reply timeout.
+ */
 static void
-test_timeout(void)
+test_unreachable(void)
 {
 	const char *urls[] = {
 		"ipc:///tmp/hsmkey-client-test-nothing-here.sock",
@@ -403,22 +416,30 @@ test_timeout(void)
 	};
 	struct hsmkey *h = NULL;
 	long long      t0, dt;
-	char	      *sig = NULL;
+	char	      *sig = NULL, want[128];
 	int	       i;
 
 	for (i = 0; urls[i] != NULL; i++) {
+		snprintf(want, sizeof(want),
+		    "cannot reach %s: nothing answers", urls[i]);
 		PASS(hsmkey_open_secret(
 		    &h, urls[i], "alice", 1, secret, sizeof(secret)));
 		PASS(hsmkey_set_timeout(h, 300));
 		t0 = mono_ms();
-		FAIL(hsmkey_sign(h, "k", "m", 1, 0, &sig), HSMKEY_ETIMEOUT);
+		FAIL(hsmkey_sign(h, "k", "m", 1, 0, &sig), HSMKEY_ECONNECT);
 		dt = mono_ms() - t0;
 		TRUE(dt >= 250 && dt < 1500);
-		TRUE(strstr(hsmkey_last_error(h), "within 0.3 s") != NULL);
-		TRUE(strstr(hsmkey_last_error(h), "is hsmkeyd running?") !=
-		    NULL);
+		TRUE(strstr(hsmkey_last_error(h), want) != NULL);
 		/* a second call on the same handle behaves the same */
-		FAIL(hsmkey_ping(h), HSMKEY_ETIMEOUT);
+		FAIL(hsmkey_ping(h), HSMKEY_ECONNECT);
+		/* the connect timeout, shorter than the reply timeout */
+		PASS(hsmkey_set_timeout(h, 20000));
+		PASS(hsmkey_set_connect_timeout(h, 400));
+		t0 = mono_ms();
+		FAIL(hsmkey_ping(h), HSMKEY_ECONNECT);
+		dt = mono_ms() - t0;
+		TRUE(dt >= 350 && dt < 1500);
+		TRUE(strstr(hsmkey_last_error(h), "within 0.4 s") != NULL);
 		hsmkey_close(h);
 	}
 }
@@ -434,7 +455,7 @@ TEST_LIST = {
 	{ "cli_parsers", test_cli_parsers },
 	{ "cli_usage", test_cli_usage },
 	{ "lib_args", test_lib_args },
-	{ "timeout", test_timeout },
+	{ "unreachable", test_unreachable },
 	{ "teardown", teardown },
 	{ NULL, NULL },
 };
