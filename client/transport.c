@@ -24,9 +24,10 @@
 #define HK_SMALL_REQUEST 8192
 
 struct hk_transport {
-	int   sock;
-	int   eid; /* the connect endpoint, -1 after park() */
-	char *url;
+	int	 sock;
+	int	 eid; /* the connect endpoint, -1 after park() */
+	char	*url;
+	uint64_t est_base, broken_base; /* the counters at the last park() */
 };
 
 /* One call: its limits and what the connection did during it. */
@@ -178,6 +179,21 @@ stat_get(const struct hk_transport *t, int which)
 }
 
 /*
+ * Whether a connection is up: nanomsg counts an established connection a
+ * moment before it counts it as current, so either says so.  Those that
+ * park() closed are counted in neither broken nor current.
+ */
+static int
+link_up(const struct hk_transport *t)
+{
+	uint64_t est = stat_get(t, NN_STAT_ESTABLISHED_CONNECTIONS);
+	uint64_t broken = stat_get(t, NN_STAT_BROKEN_CONNECTIONS);
+
+	return stat_get(t, NN_STAT_CURRENT_CONNECTIONS) > 0 ||
+	    est - t->est_base > broken - t->broken_base;
+}
+
+/*
  * Drops the connection after a call that failed, so that REQ cannot
  * deliver the abandoned request later (it would resend it on every
  * reconnect until the next send): the next call sends first and connects
@@ -189,6 +205,8 @@ park(struct hk_transport *t)
 	if (t->eid >= 0) {
 		nn_shutdown(t->sock, t->eid);
 		t->eid = -1;
+		t->est_base = stat_get(t, NN_STAT_ESTABLISHED_CONNECTIONS);
+		t->broken_base = stat_get(t, NN_STAT_BROKEN_CONNECTIONS);
 	}
 }
 
@@ -294,7 +312,7 @@ check_link(const struct hk_transport *t, struct hk_watch *w, long long now,
 					      : " (see the hsmkeyd log)");
 		return HSMKEY_ECONNLOST;
 	}
-	if (stat_get(t, NN_STAT_CURRENT_CONNECTIONS) > 0) {
+	if (link_up(t)) {
 		w->down_since = -1;
 		return 0;
 	}
@@ -318,7 +336,7 @@ await_reply(struct hk_transport *t, struct hk_watch *w, void **msgp, char *err,
 	for (;;) {
 		now_ms_mono(&now);
 		if (now >= w->deadline) {
-			if (stat_get(t, NN_STAT_CURRENT_CONNECTIONS) == 0) {
+			if (!link_up(t)) {
 				return link_error(t, w, err, errlen);
 			}
 			return map_errno(
@@ -368,7 +386,7 @@ hk_transport_roundtrip(struct hk_transport *t, int timeout_ms, int connect_ms,
 	w.deadline = w.start + timeout_ms;
 	w.down_since = w.start;
 	w.len = len;
-	w.up0 = t->eid >= 0 && stat_get(t, NN_STAT_CURRENT_CONNECTIONS) > 0;
+	w.up0 = t->eid >= 0 && link_up(t);
 	w.est0 = stat_get(t, NN_STAT_ESTABLISHED_CONNECTIONS);
 	w.broken0 = stat_get(t, NN_STAT_BROKEN_CONNECTIONS);
 	if ((r = send_request(t, &w, req, len, err, errlen)) != 0 ||
