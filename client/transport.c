@@ -18,26 +18,36 @@
 #define HK_RESEND_IVL_MS 2000
 /* A receive waits this long at a time, then looks at the connection. */
 #define HK_POLL_MS 100
-/* This many drops by the service in one call end it. */
-#define HK_DROPS_MAX 3
+/* This many fast drops by the service in one call end it: closed within
+ * this long of its connection (a handshake times out after 1 s). */
+#define HK_DROPS_MAX	3
+#define HK_FAST_DROP_MS 500
 /* A request this small cannot be over a service's receive limit. */
 #define HK_SMALL_REQUEST 8192
 
 struct hk_transport {
-	int	 sock;
-	int	 eid; /* the connect endpoint, -1 after park() */
-	char	*url;
-	uint64_t est_base, broken_base; /* the counters at the last park() */
+	int   sock;
+	int   eid; /* the connect endpoint, -1 after park() */
+	char *url;
 };
 
-/* One call: its limits and what the connection did during it. */
+/*
+ * One call: its limits and what the connection did during it.  nanomsg
+ * counts a connection as established before its handshake and as current
+ * after it; one the service closes at once (a request over its receive
+ * limit) is a fast drop, one whose handshake timed out (a stopped
+ * service) is not.
+ */
 struct hk_watch {
 	long long start, deadline; /* monotonic ms */
 	long long down_since;	   /* -1: connected at the last look */
 	int	  timeout_ms, connect_ms;
-	size_t	  len;		 /* of the request */
-	int	  up0;		 /* connected at the start */
-	uint64_t  est0, broken0; /* the counters at the start */
+	size_t	  len;	  /* of the request */
+	int	  up;	  /* connected at the start or at a look since */
+	uint64_t  est;	  /* the established counter at the last look */
+	uint64_t  broken; /* the broken counter at the last look */
+	long long est_ms; /* when est last grew (or the start) */
+	unsigned  fast;	  /* fast drops in this call */
 };
 
 static int
@@ -178,19 +188,11 @@ stat_get(const struct hk_transport *t, int which)
 	return v == (uint64_t)-1 ? 0 : v;
 }
 
-/*
- * Whether a connection is up: nanomsg counts an established connection a
- * moment before it counts it as current, so either says so.  Those that
- * park() closed are counted in neither broken nor current.
- */
+/* Whether a connection is up (its handshake done: REQ can send on it). */
 static int
 link_up(const struct hk_transport *t)
 {
-	uint64_t est = stat_get(t, NN_STAT_ESTABLISHED_CONNECTIONS);
-	uint64_t broken = stat_get(t, NN_STAT_BROKEN_CONNECTIONS);
-
-	return stat_get(t, NN_STAT_CURRENT_CONNECTIONS) > 0 ||
-	    est - t->est_base > broken - t->broken_base;
+	return stat_get(t, NN_STAT_CURRENT_CONNECTIONS) > 0;
 }
 
 /*
@@ -205,8 +207,6 @@ park(struct hk_transport *t)
 	if (t->eid >= 0) {
 		nn_shutdown(t->sock, t->eid);
 		t->eid = -1;
-		t->est_base = stat_get(t, NN_STAT_ESTABLISHED_CONNECTIONS);
-		t->broken_base = stat_get(t, NN_STAT_BROKEN_CONNECTIONS);
 	}
 }
 
@@ -260,10 +260,9 @@ send_request(struct hk_transport *t, const struct hk_watch *w,
 
 /* Whether the request may have reached the service in this call. */
 static int
-maybe_delivered(const struct hk_transport *t, const struct hk_watch *w)
+maybe_delivered(const struct hk_watch *w)
 {
-	return w->up0 ||
-	    stat_get(t, NN_STAT_ESTABLISHED_CONNECTIONS) > w->est0;
+	return w->up || w->fast > 0;
 }
 
 /* The error of a call whose connection is down: never made, or lost. */
@@ -274,7 +273,7 @@ link_error(const struct hk_transport *t, const struct hk_watch *w, char *err,
 	char secs[32];
 
 	fmt_seconds(secs, sizeof(secs), w->connect_ms);
-	if (!maybe_delivered(t, w)) {
+	if (!maybe_delivered(w)) {
 		snprintf(err, errlen,
 		    "cannot reach %s: nothing answers (no connection "
 		    "within %s s): is hsmkeyd running?",
@@ -300,19 +299,29 @@ static int
 check_link(const struct hk_transport *t, struct hk_watch *w, long long now,
     char *err, size_t errlen)
 {
-	uint64_t drops = stat_get(t, NN_STAT_BROKEN_CONNECTIONS) - w->broken0;
+	uint64_t est = stat_get(t, NN_STAT_ESTABLISHED_CONNECTIONS);
+	uint64_t broken = stat_get(t, NN_STAT_BROKEN_CONNECTIONS);
 
-	if (drops >= HK_DROPS_MAX) {
+	if (broken > w->broken && now - w->est_ms <= HK_FAST_DROP_MS) {
+		w->fast += (unsigned)(broken - w->broken);
+	}
+	w->broken = broken;
+	if (est > w->est) {
+		w->est = est;
+		w->est_ms = now;
+	}
+	if (w->fast >= HK_DROPS_MAX) {
 		snprintf(err, errlen,
 		    "connection closed by the service %u times after a "
 		    "request of %zu bytes%s",
-		    (unsigned)drops, w->len,
+		    w->fast, w->len,
 		    w->len > HK_SMALL_REQUEST ? " (over its [service] "
 						"max_request?)"
 					      : " (see the hsmkeyd log)");
 		return HSMKEY_ECONNLOST;
 	}
 	if (link_up(t)) {
+		w->up = 1;
 		w->down_since = -1;
 		return 0;
 	}
@@ -386,9 +395,10 @@ hk_transport_roundtrip(struct hk_transport *t, int timeout_ms, int connect_ms,
 	w.deadline = w.start + timeout_ms;
 	w.down_since = w.start;
 	w.len = len;
-	w.up0 = t->eid >= 0 && link_up(t);
-	w.est0 = stat_get(t, NN_STAT_ESTABLISHED_CONNECTIONS);
-	w.broken0 = stat_get(t, NN_STAT_BROKEN_CONNECTIONS);
+	w.up = t->eid >= 0 && link_up(t);
+	w.est = stat_get(t, NN_STAT_ESTABLISHED_CONNECTIONS);
+	w.broken = stat_get(t, NN_STAT_BROKEN_CONNECTIONS);
+	w.est_ms = w.start;
 	if ((r = send_request(t, &w, req, len, err, errlen)) != 0 ||
 	    (r = n = await_reply(t, &w, &msg, err, errlen)) < 0) {
 		park(t);
