@@ -88,7 +88,9 @@ in_flight()
 
 note "---- hsmkeyd killed with a sign in flight"
 in_flight KILL 30
-hk_wait_exit "$HK_PID" 5
+rc=$HK_RC
+hk_wait_exit "$HK_PID" 5 # reaps the daemon (its status in HK_RC)
+HK_RC=$rc
 # 0.5 s before the kill, then the 3 s connect timeout
 expect_fast_fail 3000 7000 \
     "^hsmkey: connection to ipc://$T/hsmkey.sock lost with the request in flight"
