@@ -9,9 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <nanomsg/nn.h>
@@ -939,34 +937,6 @@ test_link_drop(void)
 	fake2_stop(&f);
 }
 
-/* A listener that never answers the handshake (a stopped service): the
- * handshake times out every second, and that is "cannot reach", not a
- * service that closes connections. */
-static void
-test_link_silent(void)
-{
-	struct sockaddr_un sa;
-	struct hsmkey	  *h = NULL;
-	char		   url[300], *sig = NULL;
-	int		   l;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	snprintf(url, sizeof(url), "ipc://%s/silent.sock", tmpdir);
-	TRUE(strlen(url + 6) < sizeof(sa.sun_path));
-	memcpy(sa.sun_path, url + 6, strlen(url + 6));
-	TRUE((l = socket(AF_UNIX, SOCK_STREAM, 0)) >= 0);
-	TRUE(bind(l, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	TRUE(listen(l, 16) == 0);
-	PASS(hsmkey_open_secret(&h, url, "alice", 7, secret, 32));
-	PASS(hsmkey_set_timeout(h, 20000));
-	PASS(hsmkey_set_connect_timeout(h, 3500));
-	FAIL(hsmkey_sign(h, "k", "m", 1, 0, &sig), HSMKEY_ECONNECT);
-	TRUE(strstr(hsmkey_last_error(h), "nothing answers") != NULL);
-	hsmkey_close(h);
-	close(l);
-}
-
 /* A call that could not reach the service leaves nothing behind: when the
  * service comes up, the abandoned request does not arrive. */
 static void
@@ -1004,7 +974,6 @@ TEST_LIST = {
 	{ "link_lost", test_link_lost },
 	{ "link_back", test_link_back },
 	{ "link_drop", test_link_drop },
-	{ "link_silent", test_link_silent },
 	{ "link_parked", test_link_parked },
 	{ "teardown", teardown },
 	{ NULL, NULL },
