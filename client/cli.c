@@ -17,13 +17,14 @@ static const struct cli_opt global_opts[] = {
 	{ "credentials", 1, 0 },
 	{ "json", 0, 0 },
 	{ "timeout", 1, 0 },
+	{ "connect-timeout", 1, 0 },
 	{ NULL, 0, 0 },
 };
 
 static const char global_usage[] =
     "usage: hsmkey [--connect URL] [--credentials FILE] [--json] "
     "[--timeout SECONDS]\n"
-    "              COMMAND [ARGS...]\n";
+    "              [--connect-timeout SECONDS] COMMAND [ARGS...]\n";
 
 static int cmd_help(struct cli *, struct cli_args *);
 
@@ -161,6 +162,9 @@ print_help_all(FILE *f)
 	      "stdout\n"
 	      "  --timeout SECONDS    how long to wait for a reply "
 	      "(default 30)\n"
+	      "  --connect-timeout SECONDS\n"
+	      "                       how long the connection may be down "
+	      "in a call (default 3)\n"
 	      "\nExit status: 0 success, 1 invalid signature, 2 usage or "
 	      "invalid argument,\n"
 	      "3 unauthenticated, denied or replay, 4 not found, 5 any other "
@@ -300,7 +304,7 @@ hint_for(const struct cli *c, int err, char *buf, size_t len)
 	case HSMKEY_EINTERNAL:
 		return " (see the hsmkeyd log)";
 	case HSMKEY_ECONNECT:
-		return ": check --connect or $HSMKEY_CONNECT";
+		return " (check --connect or $HSMKEY_CONNECT)";
 	default:
 		return "";
 	}
@@ -341,8 +345,10 @@ cli_handle(struct cli *c, struct hsmkey **hp)
 		c->h = NULL;
 		return cli_fail(c, r);
 	}
-	if (c->timeout_ms > 0 &&
-	    (r = hsmkey_set_timeout(c->h, c->timeout_ms)) != 0) {
+	if ((c->timeout_ms > 0 &&
+		(r = hsmkey_set_timeout(c->h, c->timeout_ms)) != 0) ||
+	    (c->connect_ms > 0 &&
+		(r = hsmkey_set_connect_timeout(c->h, c->connect_ms)) != 0)) {
 		return cli_fail(c, r);
 	}
 	*hp = c->h;
@@ -358,12 +364,15 @@ set_global(struct cli *c, const char *name, const char *val)
 		c->credentials = val;
 	} else if (strcmp(name, "json") == 0) {
 		c->json = 1;
-	} else if (strcmp(name, "timeout") == 0) {
-		if (cli_parse_timeout(val, &c->timeout_ms) != 0) {
+	} else if (strcmp(name, "timeout") == 0 ||
+	    strcmp(name, "connect-timeout") == 0) {
+		if (cli_parse_timeout(val,
+			name[0] == 't' ? &c->timeout_ms : &c->connect_ms) !=
+		    0) {
 			return cli_usage(c,
-			    "invalid --timeout '%s': give "
+			    "invalid --%s '%s': give "
 			    "seconds, e.g. 30 or 0.5",
-			    val);
+			    name, val);
 		}
 	}
 	return 0;

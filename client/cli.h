@@ -54,6 +54,7 @@ struct cli {
 	const char	     *credentials;
 	int		      json;
 	int		      timeout_ms; /* 0: the library default */
+	int		      connect_ms; /* 0: the library default */
 	struct hsmkey	     *h;	  /* opened by cli_handle() */
 	const struct cli_cmd *cmd;
 	const char	     *key; /* the key the command names (for hints) */

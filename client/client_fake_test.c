@@ -265,7 +265,11 @@ fake_stop(void)
 	unsetenv("HSMKEY_CREDENTIALS");
 	fk.mode = FAKE_STOP;
 	PASS(hsmkey_set_timeout(fk_h, 300));
+	/* connected, no answer (a stopped service): a reply timeout */
 	FAIL(hsmkey_ping(fk_h), HSMKEY_ETIMEOUT);
+	TRUE(strstr(hsmkey_last_error(fk_h),
+		 "within 0.3 s: connected, but hsmkeyd does not answer") !=
+	    NULL);
 	pthread_join(fk_thread, NULL);
 	hsmkey_close(fk_h);
 	if (fk.last != NULL) {
@@ -761,6 +765,202 @@ test_credentials_reload(void)
 	fake2_stop(&f);
 }
 
+/* The connection: lost, back, dropped, and nothing left behind */
+
+enum link_mode {
+	LINK_LOST, /* gets the request, then goes away */
+	LINK_BACK, /* the same, and is back after 300 ms to answer */
+};
+
+/* A fake that binds url and does what mode says with one request. */
+struct link_fake {
+	pthread_t      th;
+	enum link_mode mode;
+	char	       url[300];
+	int	       sock;
+	int	       n;    /* requests received */
+	int	       same; /* the resend was byte for byte the first */
+};
+
+/* Receives one raw request on sock into *msgp; its length. */
+static int
+link_recv(int sock, void **msgp)
+{
+	int tmo = 5000, n;
+
+	TRUE(nn_setsockopt(
+		 sock, NN_SOL_SOCKET, NN_RCVTIMEO, &tmo, sizeof(tmo)) == 0);
+	TRUE((n = nn_recv(sock, msgp, NN_MSG, 0)) > 0);
+	return n;
+}
+
+static int
+link_bind(const char *url)
+{
+	int sock;
+
+	TRUE((sock = nn_socket(AF_SP, NN_REP)) >= 0);
+	TRUE(nn_bind(sock, url) >= 0);
+	return sock;
+}
+
+static void *
+link_main(void *arg)
+{
+	struct link_fake     *lf = arg;
+	struct fake	      rep;
+	Hsmkey__V1__Envelope *env;
+	const char	     *why;
+	void		     *first, *again;
+	int		      n1, n2;
+
+	n1 = link_recv(lf->sock, &first);
+	lf->n++;
+	nn_close(lf->sock);
+	lf->sock = -1;
+	if (lf->mode == LINK_LOST) {
+		nn_freemsg(first);
+		return NULL;
+	}
+	usleep(300 * 1000);
+	lf->sock = link_bind(lf->url);
+	n2 = link_recv(lf->sock, &again);
+	lf->n++;
+	lf->same = n1 == n2 && memcmp(first, again, (size_t)n1) == 0;
+	PASS(hk_open_request(again, (size_t)n2, &env, &why));
+	memset(&rep, 0, sizeof(rep));
+	rep.sock = lf->sock;
+	rep.mode = FAKE_SIGN_OK;
+	fake_reply(&rep, env);
+	hk_envelope_free(env);
+	nn_freemsg(first);
+	nn_freemsg(again);
+	return NULL;
+}
+
+/* Starts the fake on ipc://TMPDIR/name and opens *hp on it. */
+static void
+link_start(struct link_fake *lf, enum link_mode mode, const char *name,
+    struct hsmkey **hp)
+{
+	memset(lf, 0, sizeof(*lf));
+	lf->mode = mode;
+	snprintf(lf->url, sizeof(lf->url), "ipc://%s/%s", tmpdir, name);
+	lf->sock = link_bind(lf->url);
+	TRUE(pthread_create(&lf->th, NULL, link_main, lf) == 0);
+	PASS(hsmkey_open_secret(hp, lf->url, "alice", 7, secret, 32));
+	PASS(hsmkey_set_timeout(*hp, 20000));
+}
+
+static void
+link_stop(struct link_fake *lf, struct hsmkey *h)
+{
+	pthread_join(lf->th, NULL);
+	if (lf->sock >= 0) {
+		nn_close(lf->sock);
+	}
+	hsmkey_close(h);
+}
+
+/* The service goes away with the request in flight: HSMKEY_ECONNLOST
+ * after the connect timeout, not the reply timeout. */
+static void
+test_link_lost(void)
+{
+	struct link_fake lf;
+	struct hsmkey	*h = NULL;
+	long long	 t0, dt;
+	char		*sig = NULL;
+
+	link_start(&lf, LINK_LOST, "lost.sock", &h);
+	PASS(hsmkey_set_connect_timeout(h, 500));
+	t0 = mono_ms();
+	FAIL(hsmkey_sign(h, "k", "m", 1, 0, &sig), HSMKEY_ECONNLOST);
+	dt = mono_ms() - t0;
+	TRUE(dt >= 450 && dt < 2500);
+	TRUE(strstr(hsmkey_last_error(h), lf.url) != NULL);
+	TRUE(strstr(hsmkey_last_error(h), "lost with the request in flight") !=
+	    NULL);
+	link_stop(&lf, h);
+	EQ_INT(lf.n, 1);
+}
+
+/* Back within the connect timeout: REQ's resend, byte for byte, gets the
+ * reply. */
+static void
+test_link_back(void)
+{
+	struct link_fake lf;
+	struct hsmkey	*h = NULL;
+
+	link_start(&lf, LINK_BACK, "back.sock", &h);
+	PASS(hsmkey_set_connect_timeout(h, 3000));
+	sign_ok(h);
+	link_stop(&lf, h);
+	EQ_INT(lf.n, 2);
+	TRUE(lf.same);
+}
+
+/* A request over the service's receive limit: the service drops the
+ * connection at each resend; the error says so.  A small one on the same
+ * handle signs. */
+static void
+test_link_drop(void)
+{
+	struct fake2   f;
+	struct hsmkey *h = NULL;
+	char	       url[300], *sig = NULL, *big;
+	long long      t0, dt;
+	int	       max = 4096;
+
+	fake2_start(&f, "drop.sock", url, sizeof(url));
+	TRUE(nn_setsockopt(f.fk.sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &max,
+		 sizeof(max)) == 0);
+	fake2_set(&f, 1u << 7);
+	PASS(hsmkey_open_secret(&h, url, "alice", 7, secret, 32));
+	PASS(hsmkey_set_timeout(h, 20000));
+	TRUE((big = calloc(1, 20000)) != NULL);
+	t0 = mono_ms();
+	FAIL(hsmkey_sign(h, "k", big, 20000, 0, &sig), HSMKEY_ECONNLOST);
+	dt = mono_ms() - t0;
+	TRUE(dt < 2500);
+	/* 3 drops, or 4 when two fell into one look */
+	TRUE(strncmp(hsmkey_last_error(h), "connection closed by the service ",
+		 33) == 0);
+	TRUE(strstr(hsmkey_last_error(h), " times after a request of ") !=
+	    NULL);
+	TRUE(strstr(hsmkey_last_error(h), "max_request?") != NULL);
+	free(big);
+	sign_ok(h);
+	EQ_INT(f.n, 1);
+	hsmkey_close(h);
+	fake2_stop(&f);
+}
+
+/* A call that could not reach the service leaves nothing behind: when the
+ * service comes up, the abandoned request does not arrive. */
+static void
+test_link_parked(void)
+{
+	struct fake2   f;
+	struct hsmkey *h = NULL;
+	char	       url[300], *sig = NULL;
+
+	snprintf(url, sizeof(url), "ipc://%s/parked.sock", tmpdir);
+	PASS(hsmkey_open_secret(&h, url, "alice", 7, secret, 32));
+	PASS(hsmkey_set_timeout(h, 20000));
+	PASS(hsmkey_set_connect_timeout(h, 300));
+	FAIL(hsmkey_sign(h, "k", "m", 1, 0, &sig), HSMKEY_ECONNECT);
+	fake2_start(&f, "parked.sock", url, sizeof(url));
+	fake2_set(&f, 1u << 7);
+	usleep(600 * 1000);
+	EQ_INT(f.n, 0);
+	sign_ok(h);
+	EQ_INT(f.n, 1);
+	hsmkey_close(h);
+	fake2_stop(&f);
+}
+
 TEST_LIST = {
 	{ "setup", setup },
 	{ "fake_start", fake_start },
@@ -771,6 +971,10 @@ TEST_LIST = {
 	{ "fake_stop", fake_stop },
 	{ "credentials_two", test_credentials_two },
 	{ "credentials_reload", test_credentials_reload },
+	{ "link_lost", test_link_lost },
+	{ "link_back", test_link_back },
+	{ "link_drop", test_link_drop },
+	{ "link_parked", test_link_parked },
 	{ "teardown", teardown },
 	{ NULL, NULL },
 };

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -371,6 +373,9 @@ test_lib_args(void)
 	FAIL(hsmkey_verify(h, "k", "m", 1, "garbage", &res), HSMKEY_EINVAL);
 	FAIL(hsmkey_create(h, "k", "dsa"), HSMKEY_EINVAL);
 	FAIL(hsmkey_set_timeout(h, 0), HSMKEY_EINVAL);
+	FAIL(hsmkey_set_connect_timeout(h, 0), HSMKEY_EINVAL);
+	TRUE(strstr(hsmkey_last_error(h), "connect timeout 0 ms") != NULL);
+	FAIL(hsmkey_set_connect_timeout(NULL, 100), HSMKEY_EINVAL);
 	TRUE(sig == NULL);
 	hsmkey_close(h);
 
@@ -389,12 +394,22 @@ test_lib_args(void)
 	EQ_INT(hsmkey_exit_code(HSMKEY_ENOTFOUND), 4);
 	EQ_INT(hsmkey_exit_code(HSMKEY_EPRECONDITION), 5);
 	EQ_INT(hsmkey_exit_code(HSMKEY_ETIMEOUT), 5);
+	EQ_INT(hsmkey_exit_code(HSMKEY_ECONNECT), 5);
+	EQ_INT(hsmkey_exit_code(HSMKEY_ECONNLOST), 5);
 	EQ_STR(hsmkey_error_name(HSMKEY_ENOTFOUND), "NOT_FOUND");
+	EQ_STR(hsmkey_error_name(HSMKEY_ECONNLOST), "CONNECTION_LOST");
+	EQ_STR(hsmkey_strerror(HSMKEY_ECONNLOST),
+	    "connection lost with a request in flight");
 	TRUE(hsmkey_strerror(12345) != NULL);
 }
 
+/*
+ * Nothing listens: the call fails as "cannot reach" (HSMKEY_ECONNECT)
+ * after the connect timeout, or after the reply timeout when that is
+ * shorter, never as a reply timeout.
+ */
 static void
-test_timeout(void)
+test_unreachable(void)
 {
 	const char *urls[] = {
 		"ipc:///tmp/hsmkey-client-test-nothing-here.sock",
@@ -403,24 +418,60 @@ test_timeout(void)
 	};
 	struct hsmkey *h = NULL;
 	long long      t0, dt;
-	char	      *sig = NULL;
+	char	      *sig = NULL, want[128];
 	int	       i;
 
 	for (i = 0; urls[i] != NULL; i++) {
+		snprintf(want, sizeof(want),
+		    "cannot reach %s: nothing answers", urls[i]);
 		PASS(hsmkey_open_secret(
 		    &h, urls[i], "alice", 1, secret, sizeof(secret)));
 		PASS(hsmkey_set_timeout(h, 300));
 		t0 = mono_ms();
-		FAIL(hsmkey_sign(h, "k", "m", 1, 0, &sig), HSMKEY_ETIMEOUT);
+		FAIL(hsmkey_sign(h, "k", "m", 1, 0, &sig), HSMKEY_ECONNECT);
 		dt = mono_ms() - t0;
 		TRUE(dt >= 250 && dt < 1500);
-		TRUE(strstr(hsmkey_last_error(h), "within 0.3 s") != NULL);
-		TRUE(strstr(hsmkey_last_error(h), "is hsmkeyd running?") !=
-		    NULL);
+		TRUE(strstr(hsmkey_last_error(h), want) != NULL);
 		/* a second call on the same handle behaves the same */
-		FAIL(hsmkey_ping(h), HSMKEY_ETIMEOUT);
+		FAIL(hsmkey_ping(h), HSMKEY_ECONNECT);
+		/* the connect timeout, shorter than the reply timeout */
+		PASS(hsmkey_set_timeout(h, 20000));
+		PASS(hsmkey_set_connect_timeout(h, 400));
+		t0 = mono_ms();
+		FAIL(hsmkey_ping(h), HSMKEY_ECONNECT);
+		dt = mono_ms() - t0;
+		TRUE(dt >= 350 && dt < 1500);
+		TRUE(strstr(hsmkey_last_error(h), "within 0.4 s") != NULL);
 		hsmkey_close(h);
 	}
+}
+
+/* A listener that never answers the handshake (a stopped service): the
+ * handshake times out every second, and that is "cannot reach", not a
+ * service that closes connections. */
+static void
+test_link_silent(void)
+{
+	struct sockaddr_un sa;
+	struct hsmkey	  *h = NULL;
+	char		   url[300], *sig = NULL;
+	int		   l;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(url, sizeof(url), "ipc://%s/silent.sock", tmpdir);
+	TRUE(strlen(url + 6) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, url + 6, strlen(url + 6));
+	TRUE((l = socket(AF_UNIX, SOCK_STREAM, 0)) >= 0);
+	TRUE(bind(l, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	TRUE(listen(l, 16) == 0);
+	PASS(hsmkey_open_secret(&h, url, "alice", 7, secret, 32));
+	PASS(hsmkey_set_timeout(h, 20000));
+	PASS(hsmkey_set_connect_timeout(h, 3500));
+	FAIL(hsmkey_sign(h, "k", "m", 1, 0, &sig), HSMKEY_ECONNECT);
+	TRUE(strstr(hsmkey_last_error(h), "nothing answers") != NULL);
+	hsmkey_close(h);
+	close(l);
 }
 
 TEST_LIST = {
@@ -434,7 +485,8 @@ TEST_LIST = {
 	{ "cli_parsers", test_cli_parsers },
 	{ "cli_usage", test_cli_usage },
 	{ "lib_args", test_lib_args },
-	{ "timeout", test_timeout },
+	{ "unreachable", test_unreachable },
+	{ "link_silent", test_link_silent },
 	{ "teardown", teardown },
 	{ NULL, NULL },
 };

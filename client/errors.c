@@ -28,6 +28,8 @@ static const struct hk_errdesc errdescs[] = {
 	{ HSMKEY_EPROTO, "PROTOCOL", "malformed or unauthenticated reply" },
 	{ HSMKEY_ENOMEM, "NOMEM", "out of memory" },
 	{ HSMKEY_ECREDENTIALS, "CREDENTIALS", "credentials file unusable" },
+	{ HSMKEY_ECONNLOST, "CONNECTION_LOST",
+	    "connection lost with a request in flight" },
 };
 
 static const struct hk_errdesc *

@@ -48,6 +48,7 @@ enum hsmkey_error {
 	HSMKEY_EPROTO = -22,	   /* reply malformed or its MAC bad */
 	HSMKEY_ENOMEM = -23,
 	HSMKEY_ECREDENTIALS = -24, /* credentials file unusable (exit 2) */
+	HSMKEY_ECONNLOST = -25,	   /* connection lost in a call (exit 5) */
 };
 
 struct hsmkey;
@@ -68,6 +69,16 @@ hsmkey_open_secret(struct hsmkey **hp, const char *url, const char *client_id,
 HSMKEY_API void hsmkey_close(struct hsmkey *h);
 /* Reply timeout in milliseconds (default 30000). */
 HSMKEY_API int hsmkey_set_timeout(struct hsmkey *h, int ms);
+/*
+ * Connect timeout in milliseconds (default 3000): a call fails when the
+ * connection is down this long, though its reply timeout has not passed:
+ * HSMKEY_ECONNECT when no connection was made (nothing listens at the URL;
+ * the request did not reach the service), HSMKEY_ECONNLOST when the
+ * connection went down with the request in flight (the service stopped;
+ * the request may or may not have been done).  A connection that comes
+ * back sooner gets the same request again, byte for byte (PROTOCOL.md).
+ */
+HSMKEY_API int hsmkey_set_connect_timeout(struct hsmkey *h, int ms);
 
 /* A static description of an error code; never NULL. */
 HSMKEY_API const char *hsmkey_strerror(int err);

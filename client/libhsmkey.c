@@ -34,6 +34,7 @@
 #include "wire.h"
 
 #define HK_DEFAULT_TIMEOUT_MS 30000
+#define HK_DEFAULT_CONNECT_MS 3000
 #define HK_ERRLEN	      512
 #define HK_RELOAD_EVERY_MS    1000 /* stat the credentials file at most */
 
@@ -52,6 +53,7 @@ struct hsmkey {
 	char		    *url;
 	struct hk_cred	     cur; /* the credential in use */
 	int		     timeout_ms;
+	int		     connect_ms;
 	char		     err[HK_ERRLEN];
 	struct hk_cred	     alt;	      /* second credential, or empty */
 	char		    *cred_path;	      /* watched file, or NULL */
@@ -317,6 +319,7 @@ hsmkey_open_secret(struct hsmkey **hp, const char *url, const char *client_id,
 	}
 	mu_ok = 1;
 	h->timeout_ms = HK_DEFAULT_TIMEOUT_MS;
+	h->connect_ms = HK_DEFAULT_CONNECT_MS;
 	if ((r = cred_store(
 		 &h->cur, client_id, secret_no, secret, secret_len)) != 0) {
 		set_error(NULL, r, "cannot allocate memory for the secret");
@@ -411,22 +414,34 @@ out:
 	return r;
 }
 
-int
-hsmkey_set_timeout(struct hsmkey *h, int ms)
+/* Sets one of h's timeouts (what names it in the error). */
+static int
+set_ms(struct hsmkey *h, int *fieldp, int ms, const char *what)
 {
 	if (h == NULL) {
 		return HSMKEY_EINVAL;
 	}
 	if (ms <= 0) {
-		return hk_client_error(h, HSMKEY_EINVAL,
-		    "timeout %d ms: must "
-		    "be positive",
-		    ms);
+		return hk_client_error(
+		    h, HSMKEY_EINVAL, "%s %d ms: must be positive", what, ms);
 	}
 	pthread_mutex_lock(&h->mu);
-	h->timeout_ms = ms;
+	*fieldp = ms;
 	pthread_mutex_unlock(&h->mu);
 	return 0;
+}
+
+int
+hsmkey_set_timeout(struct hsmkey *h, int ms)
+{
+	return set_ms(h, h != NULL ? &h->timeout_ms : NULL, ms, "timeout");
+}
+
+int
+hsmkey_set_connect_timeout(struct hsmkey *h, int ms)
+{
+	return set_ms(
+	    h, h != NULL ? &h->connect_ms : NULL, ms, "connect timeout");
 }
 
 /* The exchange */
@@ -659,8 +674,9 @@ exchange(struct hsmkey *h, const Hsmkey__V1__Request *req,
 	if ((r = seal_request(h, req, daykey, &envbytes, &envlen)) != 0) {
 		goto out;
 	}
-	if ((r = hk_transport_roundtrip(h->t, h->timeout_ms, envbytes, envlen,
-		 &reply, &replylen, h->err, sizeof(h->err))) != 0) {
+	if ((r = hk_transport_roundtrip(h->t, h->timeout_ms, h->connect_ms,
+		 envbytes, envlen, &reply, &replylen, h->err,
+		 sizeof(h->err))) != 0) {
 		goto out;
 	}
 	if ((r = open_reply(h, daykey, reply, replylen, want, respp)) != 0) {

@@ -16,10 +16,38 @@
 #define HK_RCVMAX (HK_MAX_MESSAGE + 4096)
 /* REQ resends the same bytes when no reply came in this long. */
 #define HK_RESEND_IVL_MS 2000
+/* A receive waits this long at a time, then looks at the connection. */
+#define HK_POLL_MS 100
+/* This many fast drops by the service in one call end it: closed within
+ * this long of its connection (a handshake times out after 1 s). */
+#define HK_DROPS_MAX	3
+#define HK_FAST_DROP_MS 500
+/* A request this small cannot be over a service's receive limit. */
+#define HK_SMALL_REQUEST 8192
 
 struct hk_transport {
 	int   sock;
+	int   eid; /* the connect endpoint, -1 after park() */
 	char *url;
+};
+
+/*
+ * One call: its limits and what the connection did during it.  nanomsg
+ * counts a connection as established before its handshake and as current
+ * after it; one the service closes at once (a request over its receive
+ * limit) is a fast drop, one whose handshake timed out (a stopped
+ * service) is not.
+ */
+struct hk_watch {
+	long long start, deadline; /* monotonic ms */
+	long long down_since;	   /* -1: connected at the last look */
+	int	  timeout_ms, connect_ms;
+	size_t	  len;	  /* of the request */
+	int	  up;	  /* connected at the start or at a look since */
+	uint64_t  est;	  /* the established counter at the last look */
+	uint64_t  broken; /* the broken counter at the last look */
+	long long est_ms; /* when est last grew (or the start) */
+	unsigned  fast;	  /* fast drops in this call */
 };
 
 static int
@@ -57,8 +85,8 @@ map_errno(const struct hk_transport *t, int e, const char *what,
 	if (e == ETIMEDOUT || e == EAGAIN) {
 		fmt_seconds(secs, sizeof(secs), timeout_ms);
 		snprintf(err, errlen,
-		    "no reply from %s within %s s: "
-		    "is hsmkeyd running?",
+		    "no reply from %s within %s s: connected, but "
+		    "hsmkeyd does not answer (stopped or hung?)",
 		    t->url, secs);
 		return HSMKEY_ETIMEOUT;
 	}
@@ -85,6 +113,7 @@ hk_transport_open(
 		goto out;
 	}
 	t->sock = -1;
+	t->eid = -1;
 	if ((t->sock = nn_socket(AF_SP, NN_REQ)) < 0) {
 		e = nn_errno();
 		snprintf(err, errlen, "cannot make a socket for %s: %s", url,
@@ -101,7 +130,7 @@ hk_transport_open(
 	    0) {
 		goto sockopt;
 	}
-	if (nn_connect(t->sock, url) < 0) {
+	if ((t->eid = nn_connect(t->sock, url)) < 0) {
 		e = nn_errno();
 		if (e == EINVAL || e == EPROTONOSUPPORT || e == ENODEV ||
 		    e == ENAMETOOLONG) {
@@ -150,60 +179,231 @@ set_timeout(int sock, int opt, long long ms)
 	return nn_setsockopt(sock, NN_SOL_SOCKET, opt, &v, sizeof(v));
 }
 
-int
-hk_transport_roundtrip(struct hk_transport *t, int timeout_ms,
-    const uint8_t *req, size_t len, uint8_t **replyp, size_t *lenp, char *err,
-    size_t errlen)
+/* A socket statistic; 0 when nanomsg cannot tell. */
+static uint64_t
+stat_get(const struct hk_transport *t, int which)
 {
-	long long deadline, now;
-	void	 *msg = NULL;
-	uint8_t	 *copy = NULL;
-	int	  n, e, r = HSMKEY_ECONNECT;
+	uint64_t v = nn_get_statistic(t->sock, which);
 
-	*replyp = NULL;
-	*lenp = 0;
-	if (now_ms_mono(&now) != 0) {
-		snprintf(err, errlen, "clock_gettime: %s", strerror(errno));
+	return v == (uint64_t)-1 ? 0 : v;
+}
+
+/* Whether a connection is up (its handshake done: REQ can send on it). */
+static int
+link_up(const struct hk_transport *t)
+{
+	return stat_get(t, NN_STAT_CURRENT_CONNECTIONS) > 0;
+}
+
+/*
+ * Drops the connection after a call that failed, so that REQ cannot
+ * deliver the abandoned request later (it would resend it on every
+ * reconnect until the next send): the next call sends first and connects
+ * again (reconnect()).
+ */
+static void
+park(struct hk_transport *t)
+{
+	if (t->eid >= 0) {
+		nn_shutdown(t->sock, t->eid);
+		t->eid = -1;
+	}
+}
+
+static int
+reconnect(struct hk_transport *t, char *err, size_t errlen)
+{
+	int e;
+
+	if (t->eid >= 0) {
+		return 0;
+	}
+	if ((t->eid = nn_connect(t->sock, t->url)) < 0) {
+		e = nn_errno();
+		snprintf(err, errlen, "cannot connect to %s: %s", t->url,
+		    nn_strerror(e));
 		return HSMKEY_ECONNECT;
 	}
-	deadline = now + timeout_ms;
+	return 0;
+}
+
+/* Hands req to REQ (it sends when connected, and resends). */
+static int
+send_request(struct hk_transport *t, const struct hk_watch *w,
+    const uint8_t *req, size_t len, char *err, size_t errlen)
+{
+	long long now = w->start;
+	int	  e;
+
 	for (;;) {
-		if (set_timeout(t->sock, NN_SNDTIMEO, deadline - now) != 0) {
+		if (set_timeout(t->sock, NN_SNDTIMEO, w->deadline - now) !=
+		    0) {
 			e = nn_errno();
-			return map_errno(
-			    t, e, "cannot send to", timeout_ms, err, errlen);
+			return map_errno(t, e, "cannot send to", w->timeout_ms,
+			    err, errlen);
 		}
 		if (nn_send(t->sock, req, len, 0) >= 0) {
 			break;
 		}
 		if ((e = nn_errno()) != EINTR) {
-			return map_errno(
-			    t, e, "cannot send to", timeout_ms, err, errlen);
+			return map_errno(t, e, "cannot send to", w->timeout_ms,
+			    err, errlen);
 		}
 		now_ms_mono(&now);
-		if (now >= deadline) {
+		if (now >= w->deadline) {
 			return map_errno(
-			    t, ETIMEDOUT, "", timeout_ms, err, errlen);
+			    t, ETIMEDOUT, "", w->timeout_ms, err, errlen);
 		}
 	}
+	return reconnect(t, err, errlen);
+}
+
+/* Whether the request may have reached the service in this call. */
+static int
+maybe_delivered(const struct hk_watch *w)
+{
+	return w->up || w->fast > 0;
+}
+
+/* The error of a call whose connection is down: never made, or lost. */
+static int
+link_error(const struct hk_transport *t, const struct hk_watch *w, char *err,
+    size_t errlen)
+{
+	char secs[32];
+
+	fmt_seconds(secs, sizeof(secs), w->connect_ms);
+	if (!maybe_delivered(w)) {
+		snprintf(err, errlen,
+		    "cannot reach %s: nothing answers (no connection "
+		    "within %s s): is hsmkeyd running?",
+		    t->url, secs);
+		return HSMKEY_ECONNECT;
+	}
+	snprintf(err, errlen,
+	    "connection to %s lost with the request in flight, not back "
+	    "within %s s (did hsmkeyd stop?): it may or may not have been "
+	    "done",
+	    t->url, secs);
+	return HSMKEY_ECONNLOST;
+}
+
+/*
+ * Checks the connection after a receive slice that brought nothing:
+ * 0 to wait on, or an error when it has been down for connect_ms, or
+ * when the service closed it HK_DROPS_MAX times in this call (a request
+ * over its receive limit is dropped, and REQ resends it at each
+ * reconnect).
+ */
+static int
+check_link(const struct hk_transport *t, struct hk_watch *w, long long now,
+    char *err, size_t errlen)
+{
+	uint64_t est = stat_get(t, NN_STAT_ESTABLISHED_CONNECTIONS);
+	uint64_t broken = stat_get(t, NN_STAT_BROKEN_CONNECTIONS);
+
+	if (broken > w->broken && now - w->est_ms <= HK_FAST_DROP_MS) {
+		w->fast += (unsigned)(broken - w->broken);
+	}
+	w->broken = broken;
+	if (est > w->est) {
+		w->est = est;
+		w->est_ms = now;
+	}
+	if (w->fast >= HK_DROPS_MAX) {
+		snprintf(err, errlen,
+		    "connection closed by the service %u times after a "
+		    "request of %zu bytes%s",
+		    w->fast, w->len,
+		    w->len > HK_SMALL_REQUEST ? " (over its [service] "
+						"max_request?)"
+					      : " (see the hsmkeyd log)");
+		return HSMKEY_ECONNLOST;
+	}
+	if (link_up(t)) {
+		w->up = 1;
+		w->down_since = -1;
+		return 0;
+	}
+	if (w->down_since < 0) {
+		w->down_since = now;
+	}
+	if (now - w->down_since >= w->connect_ms || now >= w->deadline) {
+		return link_error(t, w, err, errlen);
+	}
+	return 0;
+}
+
+/* Receives the reply in short slices, watching the connection. */
+static int
+await_reply(struct hk_transport *t, struct hk_watch *w, void **msgp, char *err,
+    size_t errlen)
+{
+	long long now = w->start;
+	int	  n, e, r;
+
 	for (;;) {
 		now_ms_mono(&now);
-		if (now >= deadline) {
+		if (now >= w->deadline) {
+			if (!link_up(t)) {
+				return link_error(t, w, err, errlen);
+			}
 			return map_errno(
-			    t, ETIMEDOUT, "", timeout_ms, err, errlen);
+			    t, ETIMEDOUT, "", w->timeout_ms, err, errlen);
 		}
-		if (set_timeout(t->sock, NN_RCVTIMEO, deadline - now) != 0) {
+		if (set_timeout(t->sock, NN_RCVTIMEO,
+			w->deadline - now < HK_POLL_MS ? w->deadline - now
+						       : HK_POLL_MS) != 0) {
 			e = nn_errno();
 			return map_errno(t, e, "cannot receive from",
-			    timeout_ms, err, errlen);
+			    w->timeout_ms, err, errlen);
 		}
-		if ((n = nn_recv(t->sock, &msg, NN_MSG, 0)) >= 0) {
-			break;
+		if ((n = nn_recv(t->sock, msgp, NN_MSG, 0)) >= 0) {
+			return n;
 		}
-		if ((e = nn_errno()) != EINTR) {
+		if ((e = nn_errno()) != EINTR && e != EAGAIN &&
+		    e != ETIMEDOUT) {
 			return map_errno(t, e, "cannot receive from",
-			    timeout_ms, err, errlen);
+			    w->timeout_ms, err, errlen);
 		}
+		now_ms_mono(&now);
+		if ((r = check_link(t, w, now, err, errlen)) != 0) {
+			return r;
+		}
+	}
+}
+
+int
+hk_transport_roundtrip(struct hk_transport *t, int timeout_ms, int connect_ms,
+    const uint8_t *req, size_t len, uint8_t **replyp, size_t *lenp, char *err,
+    size_t errlen)
+{
+	struct hk_watch w;
+	void	       *msg = NULL;
+	uint8_t	       *copy = NULL;
+	int		n = 0, r = HSMKEY_ECONNECT;
+
+	*replyp = NULL;
+	*lenp = 0;
+	memset(&w, 0, sizeof(w));
+	if (now_ms_mono(&w.start) != 0) {
+		snprintf(err, errlen, "clock_gettime: %s", strerror(errno));
+		return HSMKEY_ECONNECT;
+	}
+	w.timeout_ms = timeout_ms;
+	w.connect_ms = connect_ms;
+	w.deadline = w.start + timeout_ms;
+	w.down_since = w.start;
+	w.len = len;
+	w.up = t->eid >= 0 && link_up(t);
+	w.est = stat_get(t, NN_STAT_ESTABLISHED_CONNECTIONS);
+	w.broken = stat_get(t, NN_STAT_BROKEN_CONNECTIONS);
+	w.est_ms = w.start;
+	if ((r = send_request(t, &w, req, len, err, errlen)) != 0 ||
+	    (r = n = await_reply(t, &w, &msg, err, errlen)) < 0) {
+		park(t);
+		n = 0;
+		goto out;
 	}
 	if ((size_t)n > HK_RCVMAX) {
 		snprintf(err, errlen, "reply from %s is too large (%d bytes)",
@@ -222,9 +422,11 @@ hk_transport_roundtrip(struct hk_transport *t, int timeout_ms,
 	*lenp = (size_t)n;
 	r = 0;
 out:
-	/* a reply may carry a new client secret */
-	explicit_bzero(msg, (size_t)n);
-	nn_freemsg(msg);
+	if (msg != NULL) {
+		/* a reply may carry a new client secret */
+		explicit_bzero(msg, (size_t)n);
+		nn_freemsg(msg);
+	}
 	return r;
 }
 

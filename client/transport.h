@@ -16,8 +16,8 @@ struct hk_transport;
 /*
  * Opens a REQ socket and connects it to url (ipc:// or tcp://).  Connecting
  * is asynchronous: a url where nothing listens is found out by the first
- * roundtrip, which then times out.  Returns 0 or a negative HSMKEY_E* code
- * with a one-line message in err.  Caller must hk_transport_close(*tp).
+ * roundtrip.  Returns 0 or a negative HSMKEY_E* code with a one-line
+ * message in err.  Caller must hk_transport_close(*tp).
  */
 int hk_transport_open(
     struct hk_transport **tp, const char *url, char *err, size_t errlen);
@@ -26,13 +26,21 @@ void hk_transport_close(struct hk_transport *t);
 
 /*
  * Sends len bytes of req as one message and waits at most timeout_ms in
- * all for the reply.  *replyp gets a copy of the reply (caller must free
- * it; it is zeroed and freed with hk_transport_free_reply()).  Returns 0,
- * HSMKEY_ETIMEOUT or HSMKEY_ECONNECT with a one-line message in err.
+ * all for the reply, looking at the connection every 100 ms: REQ resends
+ * the same bytes after a reconnect, but a connection down for connect_ms
+ * ends the call.  *replyp gets a copy of the reply (caller must free it;
+ * it is zeroed and freed with hk_transport_free_reply()).  Returns 0, or
+ * with a one-line message in err: HSMKEY_ECONNECT (no connection was made
+ * in the call: the request did not reach the service), HSMKEY_ECONNLOST
+ * (the connection went down with the request in flight and did not come
+ * back, or the service closed it 3 times: it may or may not have been
+ * done), HSMKEY_ETIMEOUT (connected, no reply), HSMKEY_EPROTO or
+ * HSMKEY_ENOMEM.  After a failure the abandoned request is never sent
+ * again: the next call connects afresh.
  */
 int hk_transport_roundtrip(struct hk_transport *t, int timeout_ms,
-    const uint8_t *req, size_t len, uint8_t **replyp, size_t *lenp, char *err,
-    size_t errlen);
+    int connect_ms, const uint8_t *req, size_t len, uint8_t **replyp,
+    size_t *lenp, char *err, size_t errlen);
 /* Zeroes and frees a reply from hk_transport_roundtrip().  Accepts NULL. */
 void hk_transport_free_reply(uint8_t *reply, size_t len);
 

@@ -183,8 +183,8 @@ expect_one_line_error()
 # hk_valgrind_wrap: with HK_VALGRIND set, points HSMKEYD, HSMKEYD_HOOKED
 # and HSMKEY at wrappers ($T/vg/) that run them under it (hk_setup).  A
 # wrapper execs, so $! is the valgrind'ed process itself.  The CLI's
-# wrapper gives it --timeout 30 s x HK_TIME_SCALE first (its default is
-# 30 s; a --timeout the test gives comes later and wins).
+# wrapper gives it --timeout 30 s and --connect-timeout 3 s x HK_TIME_SCALE
+# first (its defaults; a --timeout the test gives comes later and wins).
 hk_valgrind_wrap()
 {
 	local v real args
@@ -194,7 +194,10 @@ hk_valgrind_wrap()
 		real=${!v:-}
 		[ -n "$real" ] || continue
 		args=
-		[ "$v" = HSMKEY ] && args="--timeout $((30 * HK_TIME_SCALE)) "
+		if [ "$v" = HSMKEY ]; then
+			args="--timeout $((30 * HK_TIME_SCALE))"
+			args+=" --connect-timeout $((3 * HK_TIME_SCALE)) "
+		fi
 		printf '#!/bin/sh\nexec %s %q %s"$@"\n' "$HK_VALGRIND" "$real" \
 		    "$args" >"$T/vg/$(basename "$real")" || exit 1
 		chmod 755 "$T/vg/$(basename "$real")"
