@@ -19,6 +19,8 @@ struct config {
 	int	     log_syslog;
 	int	     log_level;
 	char	    *socket_group; /* group of ipc sockets */
+	size_t	     max_request;  /* bytes of a Request (NN_RCVMAXSIZE) */
+	unsigned int max_connections; /* sets RLIMIT_NOFILE (server.c) */
 
 	char	*module;
 	char	*token_uri;

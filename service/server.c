@@ -1,4 +1,5 @@
 /* server.c: start-up, workers, request pipeline, shutdown (see server.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -30,6 +31,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reply.h"
+#include "seal.h"
 #include "server.h"
 #include "testhooks.h"
 #include "transport.h"
@@ -303,6 +305,57 @@ harden(void)
 		log_warn("prctl(PR_SET_DUMPABLE)");
 		return HK_ERR_SYSTEM;
 	}
+	return 0;
+}
+
+/*
+ * RLIMIT_NOFILE is the connection limit: nanomsg accepts every connection
+ * it can and has no limit of its own.  The soft limit becomes
+ * max_connections plus what the service holds once it listens (token,
+ * audit log, nanomsg's own descriptors), one per worker session (a network
+ * HSM's module may hold a socket for each) and FD_SPARE for the files it
+ * opens on the way (SoftHSM's object and lock files, audit rotation, the
+ * metrics file).  Refuses to run when the hard limit is lower.
+ */
+#define FD_SPARE 64
+
+static int
+limit_fds(const struct config *cfg, unsigned int sessions)
+{
+	struct rlimit  rl;
+	struct dirent *de;
+	DIR	      *d;
+	rlim_t	       held = 0;
+
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		log_warn("opendir /proc/self/fd");
+		return HK_ERR_SYSTEM;
+	}
+	while ((de = readdir(d)) != NULL) {
+		held += de->d_name[0] != '.';
+	}
+	closedir(d);
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warn("getrlimit(RLIMIT_NOFILE)");
+		return HK_ERR_SYSTEM;
+	}
+	rl.rlim_cur = cfg->max_connections + held + sessions + FD_SPARE;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max) {
+		log_warnx(
+		    "[service] max_connections %u needs %llu open files, "
+		    "over the hard limit %llu",
+		    cfg->max_connections, (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)rl.rlim_max);
+		return HK_ERR_CONFIG;
+	}
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warn("setrlimit(RLIMIT_NOFILE)");
+		return HK_ERR_SYSTEM;
+	}
+	log_info("open files: at most %llu (%u connections, %llu held, %u "
+		 "sessions, %d spare)",
+	    (unsigned long long)rl.rlim_cur, cfg->max_connections,
+	    (unsigned long long)held, sessions, FD_SPARE);
 	return 0;
 }
 
@@ -602,7 +655,9 @@ server_run(const struct config *cfg, int foreground)
 	}
 	block_signals(&set);
 	if ((r = transport_open(&tr, cfg->listen, cfg->nlisten,
-		 HK_MAX_MESSAGE + 4096, RECV_TIMEOUT_MS, gid)) != 0) {
+		 cfg->max_request + HK_ENVELOPE_OVERHEAD, RECV_TIMEOUT_MS,
+		 gid)) != 0 ||
+	    (r = limit_fds(cfg, sv.workers)) != 0) {
 		goto out;
 	}
 	if ((r = crew_start(&crew, &sv, tr, s0)) == 0 &&
