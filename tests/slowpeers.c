@@ -46,10 +46,11 @@ static const struct {
 	{ "hangup", HANGUP } };
 
 struct peer {
-	int    fd;
-	int    shaken; /* the service's SP header arrived */
-	size_t got;    /* of it */
-	int    closed; /* by the service */
+	int	       fd;
+	const uint8_t *hello;  /* the SP header, until it is sent */
+	int	       shaken; /* the service's SP header arrived */
+	size_t	       got;    /* of it */
+	int	       closed; /* by the service */
 };
 
 static uint64_t
@@ -143,23 +144,35 @@ open_peer(struct peer *p, const struct sockaddr_in *sa, enum mode m)
 		return -1;
 	}
 	setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(p->fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0) {
-		return -1;
-	}
 	fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK);
-	if (m != NOSHAKE &&
-	    send(p->fd, hello, sizeof(hello), MSG_NOSIGNAL) != sizeof(hello)) {
+	/* a service out of descriptors leaves connections in its backlog:
+	 * never wait for one here */
+	if (connect(p->fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 &&
+	    errno != EINPROGRESS) {
 		return -1;
 	}
+	p->hello = m == NOSHAKE ? NULL : hello;
 	return 0;
 }
 
-/* Reads what the service sent p: its SP header, or the end. */
+/* Sends p's SP header once connected; reads what the service sent: its
+ * SP header, or the end. */
 static void
-read_peer(struct peer *p)
+serve_peer(struct peer *p, short revents)
 {
 	uint8_t buf[512];
 	ssize_t n;
+
+	if (p->hello != NULL && (revents & POLLOUT) != 0) {
+		if (send(p->fd, p->hello, 8, MSG_NOSIGNAL) != 8) {
+			p->closed = 1;
+			return;
+		}
+		p->hello = NULL;
+	}
+	if ((revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
+		return;
+	}
 
 	while ((n = recv(p->fd, buf, sizeof(buf), 0)) > 0) {
 		p->got += (size_t)n;
@@ -177,20 +190,19 @@ static void
 watch(struct peer *peers, size_t n, uint64_t deadline, int until_shaken)
 {
 	struct pollfd *pfd;
-	size_t	       i, k, waiting;
+	size_t	      *who, i, k, waiting;
 
-	if ((pfd = calloc(n, sizeof(*pfd))) == NULL) {
-		return;
-	}
-	while (now_ms() < deadline) {
+	pfd = calloc(n, sizeof(*pfd));
+	who = calloc(n, sizeof(*who));
+	while (pfd != NULL && who != NULL && now_ms() < deadline) {
 		for (i = k = waiting = 0; i < n; i++) {
 			if (peers[i].fd < 0 || peers[i].closed) {
 				continue;
 			}
 			waiting += !peers[i].shaken;
 			pfd[k].fd = peers[i].fd;
-			pfd[k].events = POLLIN;
-			k++;
+			pfd[k].events = peers[i].hello ? POLLOUT : POLLIN;
+			who[k++] = i;
 		}
 		if (k == 0 || (until_shaken && waiting == 0)) {
 			break;
@@ -198,12 +210,11 @@ watch(struct peer *peers, size_t n, uint64_t deadline, int until_shaken)
 		if (poll(pfd, k, 100) <= 0) {
 			continue;
 		}
-		for (i = 0; i < n; i++) {
-			if (peers[i].fd >= 0 && !peers[i].closed) {
-				read_peer(&peers[i]);
-			}
+		for (i = 0; i < k; i++) {
+			serve_peer(&peers[who[i]], pfd[i].revents);
 		}
 	}
+	free(who);
 	free(pfd);
 }
 
@@ -264,7 +275,10 @@ main(int argc, char **argv)
 		if (peers[i].fd < 0 || peers[i].closed) {
 			continue;
 		}
-		shaken += peers[i].shaken;
+		if (!peers[i].shaken) {
+			continue; /* still in the service's backlog */
+		}
+		shaken++;
 		if (send_frame(peers[i].fd, m, size, deadline) != 0) {
 			peers[i].closed = 1;
 		} else if (m == HANGUP) {
