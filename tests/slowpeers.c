@@ -102,33 +102,35 @@ send_all(int fd, const uint8_t *buf, size_t len, uint64_t deadline)
 	return 0;
 }
 
-/* The frame a mode sends after the SP header (none for idle). */
+/* The frame a mode sends after the SP header (none for idle): its
+ * header announcing SIZE bytes (0 for empty), then all of them (hangup),
+ * all but one (partial) or the first 4 KiB at most (oversize). */
 static int
 send_frame(int fd, enum mode m, size_t size, uint64_t deadline)
 {
 	uint8_t *buf;
-	size_t	 body, i;
+	size_t	 announced, sent, i;
 	int	 r;
 
 	if (m == IDLE || m == NOSHAKE) {
 		return 0;
 	}
-	body = m == EMPTY ? 0 : size;
-	if ((buf = calloc(1, 8 + (body < 4 ? 4 : body))) == NULL) {
+	announced = m == EMPTY ? 0 : size;
+	sent = announced;
+	if (m == PARTIAL) {
+		sent = size - 1;
+	} else if (m == OVERSIZE && size > 4096) {
+		sent = 4096;
+	}
+	if ((buf = calloc(1, 8 + (sent < 4 ? 4 : sent))) == NULL) {
 		return -1;
 	}
 	for (i = 0; i < 8; i++) {
-		buf[i] = (uint8_t)((uint64_t)body >> (56 - 8 * i));
+		buf[i] = (uint8_t)((uint64_t)announced >> (56 - 8 * i));
 	}
 	buf[8] = 0x80; /* request id 0x80000001 */
 	buf[11] = 1;
-	/* partial: all but the last byte; oversize: the header and a bit */
-	if (m == PARTIAL) {
-		body = size - 1;
-	} else if (m == OVERSIZE) {
-		body = size < 4096 ? size : 4096;
-	}
-	r = send_all(fd, buf, 8 + body, deadline);
+	r = send_all(fd, buf, 8 + sent, deadline);
 	free(buf);
 	return r;
 }
