@@ -309,13 +309,14 @@ harden(void)
 }
 
 /*
- * RLIMIT_NOFILE is the connection limit: nanomsg accepts every connection
- * it can and has no limit of its own.  The soft limit becomes
- * max_connections plus what the service holds once it listens (token,
- * audit log, nanomsg's own descriptors), one per worker session (a network
- * HSM's module may hold a socket for each) and FD_SPARE for the files it
- * opens on the way (SoftHSM's object and lock files, audit rotation, the
- * metrics file).  Refuses to run when the hard limit is lower.
+ * RLIMIT_NOFILE backs the transport's connection guard, which nanomsg's
+ * accepting can outrun: nanomsg takes every connection a descriptor is
+ * left for.  The soft limit becomes max_connections and the guard's
+ * overshoot, plus what the service holds once it listens (token, audit
+ * log, nanomsg's own descriptors), one per worker session (a network HSM's
+ * module may hold a socket for each) and FD_SPARE for the files it opens
+ * on the way (SoftHSM's object and lock files, audit rotation, the metrics
+ * file).  Refuses to run when the hard limit is lower.
  */
 #define FD_SPARE 64
 
@@ -339,7 +340,8 @@ limit_fds(const struct config *cfg, unsigned int sessions)
 		log_warn("getrlimit(RLIMIT_NOFILE)");
 		return HK_ERR_SYSTEM;
 	}
-	rl.rlim_cur = cfg->max_connections + held + sessions + FD_SPARE;
+	rl.rlim_cur = cfg->max_connections + TRANSPORT_OVERSHOOT + held +
+	    sessions + FD_SPARE;
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max) {
 		log_warnx(
 		    "[service] max_connections %u needs %llu open files, "
@@ -352,10 +354,10 @@ limit_fds(const struct config *cfg, unsigned int sessions)
 		log_warn("setrlimit(RLIMIT_NOFILE)");
 		return HK_ERR_SYSTEM;
 	}
-	log_info("open files: at most %llu (%u connections, %llu held, %u "
-		 "sessions, %d spare)",
+	log_info("open files: at most %llu (%u connections + %d, %llu held, "
+		 "%u sessions, %d spare)",
 	    (unsigned long long)rl.rlim_cur, cfg->max_connections,
-	    (unsigned long long)held, sessions, FD_SPARE);
+	    TRANSPORT_OVERSHOOT, (unsigned long long)held, sessions, FD_SPARE);
 	return 0;
 }
 
@@ -655,8 +657,8 @@ server_run(const struct config *cfg, int foreground)
 	}
 	block_signals(&set);
 	if ((r = transport_open(&tr, cfg->listen, cfg->nlisten,
-		 cfg->max_request + HK_ENVELOPE_OVERHEAD, RECV_TIMEOUT_MS,
-		 gid)) != 0 ||
+		 cfg->max_request + HK_ENVELOPE_OVERHEAD, cfg->max_connections,
+		 RECV_TIMEOUT_MS, gid)) != 0 ||
 	    (r = limit_fds(cfg, sv.workers)) != 0) {
 		goto out;
 	}
