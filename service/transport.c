@@ -200,9 +200,15 @@ bind_one(struct transport *t, const char *url, long gid)
 		    "cannot listen on %s: %s", url, nn_strerror(nn_errno()));
 		return HK_ERR_SYSTEM;
 	}
-	if (strncmp(url, "tcp://", 6) == 0 && t->ntcp < MAX_LISTENERS &&
-	    (t->tcp[t->ntcp] = find_listener(t)) >= 0) {
-		t->ntcp++;
+	if (strncmp(url, "tcp://", 6) == 0) {
+		if (t->ntcp < MAX_LISTENERS &&
+		    (t->tcp[t->ntcp] = find_listener(t)) >= 0) {
+			t->ntcp++;
+		} else {
+			log_warnx("%s: its listening socket is not found: no "
+				  "connection limit on it",
+			    url);
+		}
 	}
 	if (path != NULL) {
 		if (chmod(path, 0660) != 0) {
