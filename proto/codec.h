@@ -41,8 +41,8 @@ struct hk_pb_field {
 
 /* Reads the field at buf[*off] (of len bytes) and moves *off past it: 0, or
  * HK_ERR_DECODE on malformed or truncated bytes. */
-int hk_pb_next(
-    const uint8_t *buf, size_t len, size_t *off, struct hk_pb_field *f);
+int
+hk_pb_next(const uint8_t *buf, size_t len, size_t *off, struct hk_pb_field *f);
 
 /*
  * Counts the fields of the message in buf at every depth that d describes

@@ -166,6 +166,10 @@ check "the daemon is still running" kill -0 "$HK_PID"
 # -- sizes ---------------------------------------------------------------
 check "a sign of 1000 SHA-384 digests fits the default max_request" \
     "$BIG_REQUESTS" "$T/admin.cred" "$HK_TCP_URL" k384 batch 1000 48
+head -c $((100 * 1024)) /dev/zero >"$T/100k"
+expect_exit 5 hk --timeout 2 sign k1 --in "$T/100k"
+check "a 100 KiB message over the default max_request gets no reply" \
+    grep -q "no reply" "$T/err"
 hk_stop
 
 cat >>"$T/hsmkeyd.conf" <<EOF
@@ -198,6 +202,19 @@ limit=$(sed -n -e 's/.*open files: at most \([0-9]*\) .*/\1/p' "$HK_LOG")
 check "the log says the descriptor limit ($limit)" test -n "$limit"
 check "RLIMIT_NOFILE is $limit" \
     grep -Eq "^Max open files +$limit " "/proc/$HK_PID/limits"
+# connections of every kind come and go: the guard's count must come
+# back (a count that drifts up would shut the listener for good)
+for m in "oversize $((1 << 20))" "empty 0" "noshake 0" "hangup 300" \
+    "partial 1000" "idle 0"; do
+	# shellcheck disable=SC2086 # MODE SIZE
+	peers 12 $m 1
+	peers_done
+done
+expect_exit 0 hk --connect "$HK_TCP_URL" health
+peers 15 idle 0 1
+check "after 72 peers of every kind, 15 of 16 get in: $PEERS_READY" \
+    test "$PEERS_READY" = "ready 15 15"
+peers_done
 c0=$(awk '{ print $14 + $15 }' "/proc/$HK_PID/stat")
 peers 1000 idle 0 3
 note "1000 peers against max_connections 16: $PEERS_READY;" \
