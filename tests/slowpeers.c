@@ -31,8 +31,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "envelope.h"
 
 #define SETUP_MS 5000
 
@@ -52,15 +53,6 @@ struct peer {
 	size_t	       got;    /* of it */
 	int	       closed; /* by the service */
 };
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int
 parse_mode(const char *s, enum mode *m)
@@ -94,8 +86,8 @@ send_all(int fd, const uint8_t *buf, size_t len, uint64_t deadline)
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			return -1;
 		}
-		if (now_ms() >= deadline ||
-		    poll(&pfd, 1, (int)(deadline - now_ms())) < 0) {
+		if (hk_mono_ms() >= deadline ||
+		    poll(&pfd, 1, (int)(deadline - hk_mono_ms())) < 0) {
 			return -1;
 		}
 	}
@@ -196,7 +188,7 @@ watch(struct peer *peers, size_t n, uint64_t deadline, int until_shaken)
 
 	pfd = calloc(n, sizeof(*pfd));
 	who = calloc(n, sizeof(*who));
-	while (pfd != NULL && who != NULL && now_ms() < deadline) {
+	while (pfd != NULL && who != NULL && hk_mono_ms() < deadline) {
 		for (i = k = waiting = 0; i < n; i++) {
 			if (peers[i].fd < 0 || peers[i].closed) {
 				continue;
@@ -260,7 +252,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	raise_nofile(n);
-	deadline = now_ms() + SETUP_MS;
+	deadline = hk_mono_ms() + SETUP_MS;
 	for (i = 0; i < n; i++) {
 		if (open_peer(&peers[i], &sa, m) != 0) {
 			perror("slowpeers: connect");
@@ -290,7 +282,7 @@ main(int argc, char **argv)
 	}
 	printf("ready %zu %zu\n", open_n, shaken);
 	fflush(stdout);
-	watch(peers, n, now_ms() + hold, 0);
+	watch(peers, n, hk_mono_ms() + hold, 0);
 	for (i = 0; i < n; i++) {
 		closed += peers[i].fd >= 0 && peers[i].closed;
 		if (peers[i].fd >= 0) {
