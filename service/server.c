@@ -316,48 +316,59 @@ harden(void)
  * log, nanomsg's own descriptors), one per worker session (a network HSM's
  * module may hold a socket for each) and FD_SPARE for the files it opens
  * on the way (SoftHSM's object and lock files, audit rotation, the metrics
- * file).  Refuses to run when the hard limit is lower.
+ * file).  A lower hard limit means fewer connections (*maxp, warned);
+ * less room than 16 of them refuses to run.
  */
 #define FD_SPARE 64
 
 static int
-limit_fds(const struct config *cfg, unsigned int sessions)
+limit_fds(const struct config *cfg, unsigned int sessions, size_t *maxp)
 {
 	struct rlimit  rl;
 	struct dirent *de;
 	DIR	      *d;
-	rlim_t	       held = 0;
+	rlim_t	       reserve = TRANSPORT_OVERSHOOT + sessions + FD_SPARE;
+	rlim_t	       max = cfg->max_connections;
 
 	if ((d = opendir("/proc/self/fd")) == NULL) {
 		log_warn("opendir /proc/self/fd");
 		return HK_ERR_SYSTEM;
 	}
 	while ((de = readdir(d)) != NULL) {
-		held += de->d_name[0] != '.';
+		reserve += de->d_name[0] != '.'; /* held now */
 	}
 	closedir(d);
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
 		log_warn("getrlimit(RLIMIT_NOFILE)");
 		return HK_ERR_SYSTEM;
 	}
-	rl.rlim_cur = cfg->max_connections + TRANSPORT_OVERSHOOT + held +
-	    sessions + FD_SPARE;
-	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max) {
-		log_warnx(
-		    "[service] max_connections %u needs %llu open files, "
-		    "over the hard limit %llu",
-		    cfg->max_connections, (unsigned long long)rl.rlim_cur,
-		    (unsigned long long)rl.rlim_max);
-		return HK_ERR_CONFIG;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < max + reserve) {
+		if (rl.rlim_max < reserve + 16) {
+			log_warnx("the hard limit of %llu open files leaves "
+				  "no room for connections (%llu needed "
+				  "besides them)",
+			    (unsigned long long)rl.rlim_max,
+			    (unsigned long long)reserve);
+			return HK_ERR_CONFIG;
+		}
+		max = rl.rlim_max - reserve;
+		log_warnx("the hard limit of %llu open files leaves room for "
+			  "%llu connections, not [service] max_connections "
+			  "%u",
+		    (unsigned long long)rl.rlim_max, (unsigned long long)max,
+		    cfg->max_connections);
 	}
+	rl.rlim_cur = max + reserve;
 	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
 		log_warn("setrlimit(RLIMIT_NOFILE)");
 		return HK_ERR_SYSTEM;
 	}
-	log_info("open files: at most %llu (%u connections + %d, %llu held, "
-		 "%u sessions, %d spare)",
-	    (unsigned long long)rl.rlim_cur, cfg->max_connections,
-	    TRANSPORT_OVERSHOOT, (unsigned long long)held, sessions, FD_SPARE);
+	log_info("open files: at most %llu (%llu connections + %llu: %d "
+		 "overshoot, %u sessions, %d spare, the rest held)",
+	    (unsigned long long)rl.rlim_cur, (unsigned long long)max,
+	    (unsigned long long)reserve, TRANSPORT_OVERSHOOT, sessions,
+	    FD_SPARE);
+	*maxp = (size_t)max;
 	return 0;
 }
 
@@ -635,6 +646,7 @@ server_run(const struct config *cfg, int foreground)
 	struct crew	      crew;
 	struct transport     *tr = NULL;
 	sigset_t	      set;
+	size_t		      max_conns;
 	long		      gid;
 	int		      r;
 
@@ -657,9 +669,10 @@ server_run(const struct config *cfg, int foreground)
 	}
 	block_signals(&set);
 	if ((r = transport_open(&tr, cfg->listen, cfg->nlisten,
-		 cfg->max_request + HK_ENVELOPE_OVERHEAD, cfg->max_connections,
-		 RECV_TIMEOUT_MS, gid)) != 0 ||
-	    (r = limit_fds(cfg, sv.workers)) != 0) {
+		 cfg->max_request + HK_ENVELOPE_OVERHEAD, RECV_TIMEOUT_MS,
+		 gid)) != 0 ||
+	    (r = limit_fds(cfg, sv.workers, &max_conns)) != 0 ||
+	    (r = transport_guard(tr, max_conns)) != 0) {
 		goto out;
 	}
 	if ((r = crew_start(&crew, &sv, tr, s0)) == 0 &&

@@ -152,9 +152,8 @@ guard_main(void *arg)
 	return NULL;
 }
 
-/* Starts the guard when there is something to guard. */
-static int
-guard_start(struct transport *t, size_t max_conns)
+int
+transport_guard(struct transport *t, size_t max_conns)
 {
 	struct epoll_event ev;
 	size_t		   i;
@@ -226,7 +225,7 @@ bind_one(struct transport *t, const char *url, long gid)
 
 int
 transport_open(struct transport **tp, char *const *urls, size_t nurls,
-    size_t max_msg, size_t max_conns, int recv_timeout_ms, long gid)
+    size_t max_msg, int recv_timeout_ms, long gid)
 {
 	struct transport *t;
 	int		  maxsz, r = HK_ERR_SYSTEM;
@@ -257,9 +256,6 @@ transport_open(struct transport **tp, char *const *urls, size_t nurls,
 		if ((r = bind_one(t, urls[i], gid)) != 0) {
 			goto out;
 		}
-	}
-	if ((r = guard_start(t, max_conns)) != 0) {
-		goto out;
 	}
 	/* success */
 	*tp = t;

@@ -26,14 +26,19 @@ struct transport_msg {
  * Binds a raw REP socket to each url.  ipc sockets are created with mode
  * 0660 (group: gid if not -1).  recv_timeout_ms bounds each
  * transport_recv() so that workers notice shutdown.  max_msg caps the size
- * of a received message (NN_RCVMAXSIZE).  With max_conns > 0, a guard
- * thread stops the tcp endpoints from taking new connections while
- * nanomsg counts max_conns or more (tcp and ipc), with a socket filter on
- * their listening sockets (nanomsg has no limit of its own); ipc
- * endpoints are not guarded.  Caller must transport_close().
+ * of a received message (NN_RCVMAXSIZE).  Caller must transport_close().
  */
 int transport_open(struct transport **tp, char *const *urls, size_t nurls,
-    size_t max_msg, size_t max_conns, int recv_timeout_ms, long gid);
+    size_t max_msg, int recv_timeout_ms, long gid);
+
+/*
+ * Starts a guard thread that stops the tcp endpoints from taking new
+ * connections while nanomsg counts max_conns or more (tcp and ipc), with a
+ * socket filter on their listening sockets (nanomsg has no limit of its
+ * own); ipc endpoints are not guarded.  Call once, after transport_open();
+ * 0: no guard.  transport_close() stops it.
+ */
+int transport_guard(struct transport *t, size_t max_conns);
 
 /* How many connections past max_conns the guard may let in: those in
  * nanomsg's listen backlog (100) when it shuts the door, and what nanomsg

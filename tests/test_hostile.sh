@@ -20,7 +20,9 @@
 #   - max_connections = 16: of 1,000 peers at once at most 16 + 256 get in
 #     (the transport's guard shuts the tcp listener), no descriptor runs
 #     out, ipc clients are served meanwhile, nanomsg does not spin, and new
-#     tcp clients get in again once the peers leave; RLIMIT_NOFILE is set.
+#     tcp clients get in again once the peers leave; RLIMIT_NOFILE is set;
+#   - a hard limit of 600 descriptors: fewer connections, with a warning;
+#     one of 200: hsmkeyd refuses to start.
 # Figures are printed as notes.  Bounded: about 40 s.
 
 . "$(dirname "$0")/lib.sh"
@@ -48,7 +50,7 @@ peers()
 	PEERS_PID=$!
 	HK_PIDS+=("$PEERS_PID")
 	for ((i = 0; i < 100; i++)); do
-		grep -q '^ready' "$PEERS_OUT" && break
+		grep -qs "^ready" "$PEERS_OUT" && break
 		sleep 0.1
 	done
 	PEERS_READY=$(grep '^ready' "$PEERS_OUT")
@@ -246,4 +248,22 @@ note "served again $(((${EPOCHREALTIME/./} - t0) / 1000)) ms after the" \
     "peers left"
 served
 hk_stop
+
+# -- a hard limit lower than max_connections needs -------------------------
+printf '#!/bin/sh\nulimit -n "$HK_NOFILE" && exec "%s" "$@"\n' "$HSMKEYD" \
+    >"$T/lowfd.sh"
+chmod 755 "$T/lowfd.sh"
+sed -i -e 's/^max_connections = 16$/max_connections = 1024/' "$T/hsmkeyd.conf"
+HK_NOFILE=600 HSMKEYD=$T/lowfd.sh hk_start || exit 1
+check "a hard limit of 600 leaves room for fewer connections (a warning)" \
+    grep -q "hard limit of 600 open files leaves room for [0-9]* conn" \
+    "$HK_LOG"
+check "RLIMIT_NOFILE is the hard limit" \
+    grep -Eq "^Max open files +600 +600 " "/proc/$HK_PID/limits"
+served
+hk_stop
+HK_NOFILE=200 expect_exit 1 "$T/lowfd.sh" --config "$T/hsmkeyd.conf" \
+    --foreground
+check "a hard limit of 200: hsmkeyd refuses to start and says why" \
+    grep -q "hard limit of 200 open files leaves no room" "$T/err"
 hk_finish
