@@ -178,9 +178,9 @@ granted(struct dispatch_ctx *ctx, const struct dispatch_op *op,
 #define REQUEST_MAX_FIELDS (3 * HK_MAX_BATCH + 64)
 
 /*
- * Decodes req strictly, after counting its fields.  A request whose operation is a field this
- * service does not know (a newer client's) is UNIMPLEMENTED; anything
- * else that does not decode strictly is malformed.
+ * Decodes req strictly, after counting its fields.  A request whose
+ * operation is a field this service does not know (a newer client's) is
+ * UNIMPLEMENTED; anything else that does not decode strictly is malformed.
  */
 static int
 decode(struct dispatch_reply *rep, const uint8_t *buf, size_t len,
