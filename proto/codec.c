@@ -76,6 +76,112 @@ has_unknown(const ProtobufCMessage *m)
 	return 0;
 }
 
+/* A base-128 varint of at most 10 bytes at buf[*off]. */
+static int
+get_varint(const uint8_t *buf, size_t len, size_t *off, uint64_t *vp)
+{
+	uint64_t     v = 0;
+	unsigned int shift;
+
+	for (shift = 0; shift < 70 && *off < len; shift += 7) {
+		v |= (uint64_t)(buf[*off] & 0x7f) << shift;
+		if ((buf[(*off)++] & 0x80) == 0) {
+			*vp = v;
+			return 0;
+		}
+	}
+	return HK_ERR_DECODE;
+}
+
+int
+hk_pb_next(const uint8_t *buf, size_t len, size_t *off, struct hk_pb_field *f)
+{
+	/* bytes after the key of wire types 1 and 5; 0: see below */
+	static const size_t fixed[8] = { 0, 8, 0, 0, 0, 4, 0, 0 };
+	uint64_t	    key, v;
+	int		    r;
+
+	memset(f, 0, sizeof(*f));
+	if ((r = get_varint(buf, len, off, &key)) != 0 || (key >> 3) == 0 ||
+	    (key >> 3) > UINT32_MAX) {
+		return HK_ERR_DECODE;
+	}
+	f->number = (uint32_t)(key >> 3);
+	f->wire_type = (unsigned int)(key & 7);
+	switch (f->wire_type) {
+	case 0:
+		return get_varint(buf, len, off, &v);
+	case 2:
+		if ((r = get_varint(buf, len, off, &v)) != 0 ||
+		    v > len - *off) {
+			return HK_ERR_DECODE;
+		}
+		f->data = buf + *off;
+		f->len = (size_t)v;
+		*off += f->len;
+		return 0;
+	case 1:
+	case 5:
+		if (len - *off < fixed[f->wire_type]) {
+			return HK_ERR_DECODE;
+		}
+		*off += fixed[f->wire_type];
+		return 0;
+	default: /* groups (3, 4) and 6, 7: never in this protocol */
+		return HK_ERR_DECODE;
+	}
+}
+
+#define PB_MAX_DEPTH 8
+
+static int
+count_fields(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+    size_t len, size_t max, size_t *countp, unsigned int depth)
+{
+	const ProtobufCFieldDescriptor *fd;
+	struct hk_pb_field		f;
+	size_t				off = 0;
+	int				r;
+
+	if (depth > PB_MAX_DEPTH) {
+		return HK_ERR_DECODE;
+	}
+	while (off < len) {
+		if ((r = hk_pb_next(buf, len, &off, &f)) != 0) {
+			return r;
+		}
+		fd = protobuf_c_message_descriptor_get_field(d, f.number);
+		if (fd != NULL && f.wire_type == 2 &&
+		    fd->type == PROTOBUF_C_TYPE_MESSAGE) {
+			(*countp)++;
+			r = count_fields(fd->descriptor, f.data, f.len, max,
+			    countp, depth + 1);
+			if (r != 0) {
+				return r;
+			}
+		} else if (fd != NULL && f.wire_type == 2 &&
+		    fd->label == PROTOBUF_C_LABEL_REPEATED &&
+		    fd->type != PROTOBUF_C_TYPE_STRING &&
+		    fd->type != PROTOBUF_C_TYPE_BYTES) {
+			*countp += f.len; /* packed: at least a byte each */
+		} else {
+			(*countp)++;
+		}
+		if (*countp > max) {
+			return HK_ERR_TOO_LARGE;
+		}
+	}
+	return 0;
+}
+
+int
+hk_pb_count_fields(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+    size_t len, size_t max, size_t *countp)
+{
+	*countp = 0;
+	return count_fields(d, buf, len, max, countp, 0);
+}
+
 int
 hk_decode_strict(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
     size_t len, ProtobufCMessage **mp)

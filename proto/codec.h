@@ -26,6 +26,33 @@
 int hk_decode_strict(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
     size_t len, ProtobufCMessage **mp);
 
+/*
+ * Reading protobuf wire bytes without unpacking them, to refuse what
+ * would cost allocations before protobuf_c_message_unpack() makes them.
+ * One field: its number, wire type and, for wire type 2 (bytes, strings,
+ * messages, packed scalars), its bytes, which point into the input.
+ */
+struct hk_pb_field {
+	uint32_t       number;
+	unsigned int   wire_type;
+	const uint8_t *data;
+	size_t	       len;
+};
+
+/* Reads the field at buf[*off] (of len bytes) and moves *off past it: 0, or
+ * HK_ERR_DECODE on malformed or truncated bytes. */
+int
+hk_pb_next(const uint8_t *buf, size_t len, size_t *off, struct hk_pb_field *f);
+
+/*
+ * Counts the fields of the message in buf at every depth that d describes
+ * (the elements of a packed field count as its length in bytes), stopping
+ * at max + 1: HK_ERR_TOO_LARGE over max, HK_ERR_DECODE on malformed bytes,
+ * else 0 with *countp.  Costs O(min(fields, max)), allocates nothing.
+ */
+int hk_pb_count_fields(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+    size_t len, size_t max, size_t *countp);
+
 /* Encodes m into a new buffer. Caller must free *outp. */
 int hk_encode(const ProtobufCMessage *m, uint8_t **outp, size_t *lenp);
 

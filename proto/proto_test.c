@@ -308,6 +308,92 @@ test_strict_decode(void)
 	free(buf);
 }
 
+/* hk_pb_next() reads one field and refuses what is malformed. */
+static void
+test_pb_next(void)
+{
+	static const uint8_t ok[] = { 0x08, 0x96, 0x01, 0x12, 0x02, 'h', 'i',
+		0x1d, 1, 2, 3, 4, 0x21, 1, 2, 3, 4, 5, 6, 7, 8 };
+	static const uint8_t bad[][4] = {
+		{ 0x08, 0x80 },	     /* varint cut short */
+		{ 0x12, 0x05, 'h' }, /* bytes past the end */
+		{ 0x1b, 0 },	     /* wire type 3 (group) */
+		{ 0x02, 0 },	     /* field number 0 */
+		{ 0x1d, 1, 2 },	     /* fixed32 cut short */
+	};
+	static const size_t bad_len[] = { 2, 3, 2, 2, 3 };
+	struct hk_pb_field  f;
+	size_t		    off = 0, i;
+
+	PASS(hk_pb_next(ok, sizeof(ok), &off, &f));
+	EQ_INT(f.number, 1);
+	EQ_INT(f.wire_type, 0);
+	PASS(hk_pb_next(ok, sizeof(ok), &off, &f));
+	EQ_INT(f.number, 2);
+	EQ_INT(f.len, 2);
+	TRUE(memcmp(f.data, "hi", 2) == 0);
+	PASS(hk_pb_next(ok, sizeof(ok), &off, &f));
+	EQ_INT(f.wire_type, 5);
+	PASS(hk_pb_next(ok, sizeof(ok), &off, &f));
+	EQ_INT(f.wire_type, 1);
+	EQ_INT(off, sizeof(ok));
+	for (i = 0; i < sizeof(bad_len) / sizeof(bad_len[0]); i++) {
+		off = 0;
+		FAIL(hk_pb_next(bad[i], bad_len[i], &off, &f), HK_ERR_DECODE);
+	}
+}
+
+/* Fields are counted at every depth, and counting stops at max + 1. */
+static void
+test_pb_count(void)
+{
+	Hsmkey__V1__Request		  req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__SignRequest		  sr = HSMKEY__V1__SIGN_REQUEST__INIT;
+	Hsmkey__V1__SignItem		  items[1000], *ptrs[1000];
+	const ProtobufCMessageDescriptor *d = &hsmkey__v1__request__descriptor;
+	uint8_t				  digest[32] = { 1 }, *buf, *big, *p;
+	size_t				  len, n, i;
+
+	for (i = 0; i < 1000; i++) {
+		hsmkey__v1__sign_item__init(&items[i]);
+		items[i].digest.data = digest;
+		items[i].digest.len = sizeof(digest);
+		ptrs[i] = &items[i];
+	}
+	sr.name = (char *)"k";
+	sr.n_items = 1000;
+	sr.items = ptrs;
+	req.op_case = HSMKEY__V1__REQUEST__OP_SIGN;
+	req.sign = &sr;
+	PASS(hk_encode(&req.base, &buf, &len));
+	/* sign, name, 1000 items, a digest in each */
+	PASS(hk_pb_count_fields(d, buf, len, 5000, &n));
+	EQ_INT(n, 2002);
+	FAIL(hk_pb_count_fields(d, buf, len, 2001, &n), HK_ERR_TOO_LARGE);
+	PASS(hk_pb_count_fields(d, buf, len, 2002, &n));
+	free(buf);
+
+	/* 500,000 empty items, then junk: refused after max + 1 fields, the
+	 * junk never read */
+	TRUE((big = malloc(1100000)) != NULL);
+	p = big;
+	*p++ = 15 << 3 | 2;
+	*p++ = 0x80 | (1000100 & 0x7f);
+	*p++ = 0x80 | ((1000100 >> 7) & 0x7f);
+	*p++ = 1000100 >> 14;
+	for (i = 0; i < 500000; i++) {
+		*p++ = 3 << 3 | 2;
+		*p++ = 0;
+	}
+	memset(p, 0xff, 100);
+	FAIL(hk_pb_count_fields(d, big, (size_t)(p - big) + 100, 3064, &n),
+	    HK_ERR_TOO_LARGE);
+	EQ_INT(n, 3065);
+	FAIL(hk_pb_count_fields(d, big, (size_t)(p - big) + 100, 600000, &n),
+	    HK_ERR_DECODE);
+	free(big);
+}
+
 static void
 test_buf_bounds(void)
 {
@@ -339,6 +425,8 @@ TEST_LIST = {
 	{ "names", test_names },
 	{ "strict_decode", test_strict_decode },
 	{ "buf_bounds", test_buf_bounds },
+	{ "pb_next", test_pb_next },
+	{ "pb_count", test_pb_count },
 	{ NULL, NULL },
 };
 

@@ -65,6 +65,37 @@ request_shape(const Hsmkey__V1__Envelope *env, int *rp)
 }
 
 int
+hk_envelope_precheck(const uint8_t *msg, size_t len)
+{
+	const ProtobufCFieldDescriptor *request;
+	struct hk_pb_field		f;
+	size_t				off = 0, n = 0, req_len = 0;
+	int				r;
+
+	request = protobuf_c_message_descriptor_get_field_by_name(
+	    &hsmkey__v1__envelope__descriptor, "request");
+	if (request == NULL) {
+		return HK_ERR_INTERNAL;
+	}
+	while (off < len) {
+		if (++n > HK_ENVELOPE_FIELDS) {
+			return HK_ERR_TOO_LARGE;
+		}
+		if ((r = hk_pb_next(msg, len, &off, &f)) != 0) {
+			return r;
+		}
+		if (f.number == request->id && f.wire_type == 2) {
+			req_len = f.len;
+		}
+	}
+	/* req_len <= len: it lies inside msg */
+	if (len - req_len > HK_ENVELOPE_OVERHEAD) {
+		return HK_ERR_TOO_LARGE;
+	}
+	return 0;
+}
+
+int
 hk_open_request(const uint8_t *msg, size_t len, Hsmkey__V1__Envelope **envp,
     const char **whyp)
 {
@@ -73,7 +104,8 @@ hk_open_request(const uint8_t *msg, size_t len, Hsmkey__V1__Envelope **envp,
 
 	*envp = NULL;
 	*whyp = NULL;
-	if ((r = hk_decode_strict(&hsmkey__v1__envelope__descriptor, msg, len,
+	if (hk_envelope_precheck(msg, len) != 0 ||
+	    (r = hk_decode_strict(&hsmkey__v1__envelope__descriptor, msg, len,
 		 (ProtobufCMessage **)&env)) != 0) {
 		*whyp = "malformed request envelope";
 		return HK_ERR_DECODE;

@@ -37,7 +37,26 @@ int hk_seal_request(const uint8_t daykey[HK_MAC_LEN],
     uint8_t **outp, size_t *lenp);
 
 /*
- * Decodes a received request envelope strictly and checks its shape
+ * An Envelope's bytes besides its request: protocol 6, client id 66,
+ * secret number 6, nonce 18, timestamp 11, the request's tag and length
+ * 6, MAC 34 = 147 at most; rounded up so that a wrong nonce or MAC length
+ * still gets its own error.  A receiver's frame limit is its request
+ * limit plus this.
+ */
+#define HK_ENVELOPE_OVERHEAD 256
+#define HK_ENVELOPE_FIELDS   7 /* fields of an Envelope, each at most once */
+
+/*
+ * Refuses, before any unpacking, an envelope that has more fields than an
+ * Envelope has or whose bytes besides its request exceed
+ * HK_ENVELOPE_OVERHEAD: HK_ERR_TOO_LARGE (HK_ERR_DECODE on malformed
+ * wire bytes), else 0.  Reads at most HK_ENVELOPE_FIELDS + 1 fields.
+ */
+int hk_envelope_precheck(const uint8_t *msg, size_t len);
+
+/*
+ * Decodes a received request envelope strictly (after
+ * hk_envelope_precheck()) and checks its shape
  * (protocol, client id, nonce and MAC lengths).  HK_ERR_DECODE and *envp
  * NULL when it does not decode; any other error leaves the decoded
  * envelope in *envp (its nonce answers the error) and *whyp says what is

@@ -101,6 +101,73 @@ test_request_refused(void)
 	}
 }
 
+/* A frame of n varint fields 8 = 0 (a reserved number), then junk. */
+static uint8_t *
+many_fields(size_t n, size_t junk, size_t *lenp)
+{
+	uint8_t *m;
+	size_t	 i;
+
+	TRUE((m = malloc(2 * n + junk + 1)) != NULL);
+	for (i = 0; i < n; i++) {
+		m[2 * i] = 8 << 3;
+		m[2 * i + 1] = 0;
+	}
+	memset(m + 2 * n, 0xff, junk); /* a varint that never ends */
+	*lenp = 2 * n + junk;
+	return m;
+}
+
+/* Refused before unpacking: more fields than an Envelope has, or bytes
+ * besides the request over HK_ENVELOPE_OVERHEAD. */
+static void
+test_request_precheck(void)
+{
+	Hsmkey__V1__Envelope  *env;
+	struct hk_request_head h = { "svc-1", 2, nonce, 1700000000123ULL };
+	const char	      *why;
+	uint8_t		      *msg, *big;
+	size_t		       len, n;
+
+	seal(&msg, &len);
+	PASS(hk_envelope_precheck(msg, len));
+	free(msg);
+	/* a request of nearly HK_MAX_MESSAGE (the envelope must fit in it
+	 * too): its overhead fits */
+	n = HK_MAX_MESSAGE - HK_ENVELOPE_OVERHEAD;
+	TRUE((big = calloc(1, n)) != NULL);
+	PASS(hk_seal_request(daykey, &h, big, n, &msg, &len));
+	TRUE(len - n <= HK_ENVELOPE_OVERHEAD);
+	PASS(hk_envelope_precheck(msg, len));
+	free(msg);
+	free(big);
+
+	/* half a million two-byte fields: 1 MiB */
+	msg = many_fields(512 * 1024, 0, &len);
+	FAIL(hk_envelope_precheck(msg, len), HK_ERR_TOO_LARGE);
+	FAIL(hk_open_request(msg, len, &env, &why), HK_ERR_DECODE);
+	TRUE(env == NULL);
+	free(msg);
+	/* it never reads past the seventh field: the junk after it would be
+	 * malformed, as it is when it comes earlier */
+	msg = many_fields(HK_ENVELOPE_FIELDS, 64, &len);
+	FAIL(hk_envelope_precheck(msg, len), HK_ERR_TOO_LARGE);
+	free(msg);
+	msg = many_fields(HK_ENVELOPE_FIELDS - 1, 64, &len);
+	FAIL(hk_envelope_precheck(msg, len), HK_ERR_DECODE);
+	free(msg);
+	/* few fields, but one of them (not the request) is large */
+	n = 2 * HK_ENVELOPE_OVERHEAD;
+	TRUE((msg = calloc(1, n + 3)) != NULL);
+	msg[0] = 2 << 3 | 2; /* client_id */
+	msg[1] = (uint8_t)(0x80 | (n & 0x7f));
+	msg[2] = (uint8_t)(n >> 7);
+	FAIL(hk_envelope_precheck(msg, n + 3), HK_ERR_TOO_LARGE);
+	/* cut short */
+	FAIL(hk_envelope_precheck(msg, 40), HK_ERR_DECODE);
+	free(msg);
+}
+
 static void
 test_response(void)
 {
@@ -138,6 +205,7 @@ test_response(void)
 TEST_LIST = {
 	{ "request_round_trip", test_request_round_trip },
 	{ "request_refused", test_request_refused },
+	{ "request_precheck", test_request_precheck },
 	{ "response", test_response },
 	{ NULL, NULL },
 };

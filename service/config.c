@@ -12,6 +12,7 @@
 
 #include <ini.h>
 
+#include "codec.h"
 #include "config.h"
 #include "hk_err.h"
 #include "log.h"
@@ -82,6 +83,10 @@ static const struct cfg_key keys[] = {
 	WORD("service", "log", log_syslog, log_words, 0),
 	WORD("service", "log_level", log_level, level_words, HK_LOG_INFO),
 	STR("service", "socket_group", socket_group),
+	{ "service", "max_request", set_size, FIELD(max_request), 4096,
+	    HK_MAX_MESSAGE, 1, 64 * 1024, 0, NULL, NULL },
+	NUM("service", "max_connections", set_count, max_connections, 16,
+	    1U << 20, 1024),
 	STR("pkcs11", "module", module),
 	STR("pkcs11", "allowed_modules", allowed_modules),
 	{ "pkcs11", "token", set_str, FIELD(token_uri), 0, 0, 1, 0, 0, NULL,

@@ -18,7 +18,9 @@ struct config {
 	uint64_t     busy_after_ms; /* a request's longest wait for a slot */
 	int	     log_syslog;
 	int	     log_level;
-	char	    *socket_group; /* group of ipc sockets */
+	char	    *socket_group;    /* group of ipc sockets */
+	size_t	     max_request;     /* bytes of a Request (NN_RCVMAXSIZE) */
+	unsigned int max_connections; /* sets RLIMIT_NOFILE (server.c) */
 
 	char	*module;
 	char	*allowed_modules; /* blank-separated paths; NULL: any */

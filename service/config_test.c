@@ -115,6 +115,8 @@ test_defaults(void)
 	EQ_INT(cfg->audit_max_size, 64 * 1024 * 1024);
 	TRUE(cfg->metrics_path == NULL);
 	EQ_INT(cfg->metrics_interval_s, 5);
+	EQ_INT(cfg->max_request, 64 * 1024);
+	EQ_INT(cfg->max_connections, 1024);
 	config_free(cfg);
 }
 
@@ -217,6 +219,11 @@ test_spellings(void)
 		{ "[service]\nbusy_after = 1m", AT(busy_after_ms), 60000 },
 		{ "[service]\nbusy_after = 60000ms", AT(busy_after_ms),
 		    60000 },
+		{ "[service]\nmax_request = 4096", AT(max_request), 4096 },
+		{ "[service]\nmax_request = 1M", AT(max_request), 1 << 20 },
+		{ "[service]\nmax_connections = 16", AT(max_connections), 16 },
+		{ "[service]\nmax_connections = 1048576", AT(max_connections),
+		    1 << 20 },
 #undef AT
 	};
 	struct config *cfg;
@@ -230,6 +237,7 @@ test_spellings(void)
 		if (cases[i].off == offsetof(struct config, audit_signs) ||
 		    cases[i].off == offsetof(struct config, workers) ||
 		    cases[i].off == offsetof(struct config, max_parallel) ||
+		    cases[i].off == offsetof(struct config, max_connections) ||
 		    cases[i].off == offsetof(struct config, log_syslog) ||
 		    cases[i].off == offsetof(struct config, log_level)) {
 			memcpy(&v32, (char *)cfg + cases[i].off, sizeof(v32));
@@ -262,6 +270,11 @@ test_bad_values(void)
 		{ "service", "busy_after", "61s" },
 		{ "service", "busy_after", "5us" },
 		{ "service", "busy_after", "ms" },
+		{ "service", "max_request", "4095" },
+		{ "service", "max_request", "1025K" },
+		{ "service", "max_request", "0" },
+		{ "service", "max_connections", "15" },
+		{ "service", "max_connections", "1048577" },
 		{ "pkcs11", "max_parallel", "257" },
 		{ "pkcs11", "max_parallel", "-1" },
 		{ "service", "log", "file" },

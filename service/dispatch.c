@@ -173,9 +173,16 @@ granted(struct dispatch_ctx *ctx, const struct dispatch_op *op,
 }
 
 /*
- * Decodes req strictly.  A request whose operation is a field this
- * service does not know (a newer client's) is UNIMPLEMENTED; anything
- * else that does not decode strictly is malformed.
+ * The most fields, at every depth, of a request worth unpacking: a sign
+ * batch of HK_MAX_BATCH items of two fields each and a few more.  Counted
+ * in the wire bytes first: protobuf-c allocates for every field it reads.
+ */
+#define REQUEST_MAX_FIELDS (3 * HK_MAX_BATCH + 64)
+
+/*
+ * Decodes req strictly, after counting its fields.  A request whose
+ * operation is a field this service does not know (a newer client's) is
+ * UNIMPLEMENTED; anything else that does not decode strictly is malformed.
  */
 static int
 decode(struct dispatch_reply *rep, const uint8_t *buf, size_t len,
@@ -183,7 +190,16 @@ decode(struct dispatch_reply *rep, const uint8_t *buf, size_t len,
 {
 	Hsmkey__V1__Request *lax;
 	uint32_t	     tag = 0;
+	size_t		     nfields;
 
+	*reqp = NULL;
+	if (hk_pb_count_fields(&hsmkey__v1__request__descriptor, buf, len,
+		REQUEST_MAX_FIELDS, &nfields) == HK_ERR_TOO_LARGE) {
+		return ops_fail(rep, HK_ERR_TOO_LARGE,
+		    "request of over %d fields; a sign batch holds at most %d "
+		    "items",
+		    REQUEST_MAX_FIELDS, HK_MAX_BATCH);
+	}
 	if (hk_decode_strict(&hsmkey__v1__request__descriptor, buf, len,
 		(ProtobufCMessage **)reqp) == 0) {
 		return 0;

@@ -1,4 +1,5 @@
 /* server.c: start-up, workers, request pipeline, shutdown (see server.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -31,6 +32,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "reply.h"
+#include "seal.h"
 #include "server.h"
 #include "testhooks.h"
 #include "transport.h"
@@ -315,6 +317,70 @@ harden(void)
 	return 0;
 }
 
+/*
+ * RLIMIT_NOFILE backs the transport's connection guard, which nanomsg's
+ * accepting can outrun: nanomsg takes every connection a descriptor is
+ * left for.  The soft limit becomes max_connections and the guard's
+ * overshoot, plus what the service holds once it listens (token, audit
+ * log, nanomsg's own descriptors), one per worker session (a network HSM's
+ * module may hold a socket for each) and FD_SPARE for the files it opens
+ * on the way (SoftHSM's object and lock files, audit rotation, the metrics
+ * file).  A lower hard limit means fewer connections (*maxp, warned);
+ * less room than 16 of them refuses to run.
+ */
+#define FD_SPARE 64
+
+static int
+limit_fds(const struct config *cfg, unsigned int sessions, size_t *maxp)
+{
+	struct rlimit  rl;
+	struct dirent *de;
+	DIR	      *d;
+	rlim_t	       reserve = TRANSPORT_OVERSHOOT + sessions + FD_SPARE;
+	rlim_t	       max = cfg->max_connections;
+
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		log_warn("opendir /proc/self/fd");
+		return HK_ERR_SYSTEM;
+	}
+	while ((de = readdir(d)) != NULL) {
+		reserve += de->d_name[0] != '.'; /* held now */
+	}
+	closedir(d);
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warn("getrlimit(RLIMIT_NOFILE)");
+		return HK_ERR_SYSTEM;
+	}
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < max + reserve) {
+		if (rl.rlim_max < reserve + 16) {
+			log_warnx("the hard limit of %llu open files leaves "
+				  "no room for connections (%llu needed "
+				  "besides them)",
+			    (unsigned long long)rl.rlim_max,
+			    (unsigned long long)reserve);
+			return HK_ERR_CONFIG;
+		}
+		max = rl.rlim_max - reserve;
+		log_warnx("the hard limit of %llu open files leaves room for "
+			  "%llu connections, not [service] max_connections "
+			  "%u",
+		    (unsigned long long)rl.rlim_max, (unsigned long long)max,
+		    cfg->max_connections);
+	}
+	rl.rlim_cur = max + reserve;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warn("setrlimit(RLIMIT_NOFILE)");
+		return HK_ERR_SYSTEM;
+	}
+	log_info("open files: at most %llu (%llu connections + %llu: %d "
+		 "overshoot, %u sessions, %d spare, the rest held)",
+	    (unsigned long long)rl.rlim_cur, (unsigned long long)max,
+	    (unsigned long long)reserve, TRANSPORT_OVERSHOOT, sessions,
+	    FD_SPARE);
+	*maxp = (size_t)max;
+	return 0;
+}
+
 /* Creates the directories of ipc endpoints with mode 0750. */
 static int
 make_ipc_dirs(const struct config *cfg)
@@ -592,6 +658,7 @@ server_run(const struct config *cfg, int foreground)
 	struct crew	      crew;
 	struct transport     *tr = NULL;
 	sigset_t	      set;
+	size_t		      max_conns;
 	long		      gid;
 	int		      r;
 
@@ -614,7 +681,10 @@ server_run(const struct config *cfg, int foreground)
 	}
 	block_signals(&set);
 	if ((r = transport_open(&tr, cfg->listen, cfg->nlisten,
-		 HK_MAX_MESSAGE + 4096, RECV_TIMEOUT_MS, gid)) != 0) {
+		 cfg->max_request + HK_ENVELOPE_OVERHEAD, RECV_TIMEOUT_MS,
+		 gid)) != 0 ||
+	    (r = limit_fds(cfg, sv.workers, &max_conns)) != 0 ||
+	    (r = transport_guard(tr, max_conns)) != 0) {
 		goto out;
 	}
 	if ((r = crew_start(&crew, &sv, tr, s0)) == 0 &&

@@ -31,6 +31,20 @@ struct transport_msg {
 int transport_open(struct transport **tp, char *const *urls, size_t nurls,
     size_t max_msg, int recv_timeout_ms, long gid);
 
+/*
+ * Starts a guard thread that stops the tcp endpoints from taking new
+ * connections while nanomsg counts max_conns or more (tcp and ipc), with a
+ * socket filter on their listening sockets (nanomsg has no limit of its
+ * own); ipc endpoints are not guarded.  Call once, after transport_open();
+ * 0: no guard.  transport_close() stops it.
+ */
+int transport_guard(struct transport *t, size_t max_conns);
+
+/* How many connections past max_conns the guard may let in: those in
+ * nanomsg's listen backlog (100) when it shuts the door, and what nanomsg
+ * accepts between two of its looks.  Descriptors must be there for them. */
+#define TRANSPORT_OVERSHOOT 512
+
 /* Waits for a request: 0, HK_ERR_TIMEOUT when none came in time, or
  * HK_ERR_UNAVAILABLE once the socket is closed.  Caller must
  * transport_msg_free(m) (also after transport_send()). */

@@ -428,6 +428,22 @@ hk_finish()
 	exit 0
 }
 
+# proc_kb PID FIELD: a field of /proc/PID/status in kB (VmRSS, VmHWM).
+proc_kb()
+{
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+
+# proc_fds PID: how many descriptors PID holds; nothing when /proc/PID/fd
+# cannot be read (hsmkeyd is not dumpable: root only, then).
+proc_fds()
+{
+	local n
+	n=$(ls "/proc/$1/fd" 2>/dev/null | wc -l) || return 0
+	[ "$n" -gt 0 ] && printf '%s\n' "$n"
+	return 0
+}
+
 # ------------------------------------------------------------------ clients
 
 # hk ARGS...: the CLI as the bootstrapped admin.

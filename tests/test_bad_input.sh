@@ -7,6 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 
 hk_setup --tcp
+# the largest message libhsmkey sends (1 MiB) needs the largest max_request
+printf '\n[service]\nmax_request = 1M\n' >>"$T/hsmkeyd.conf"
 hk_start || exit 1
 
 MSG=$T/msg
