@@ -1,0 +1,304 @@
+/*
+ * fuzz_request.c: libFuzzer target for the request pipeline, from the
+ * bytes a worker receives to the reply it would send: auth_check()
+ * (service/auth.c: envelope decode, client, day, MAC, clock, nonce) and,
+ * for a request that passes, dispatch() (service/dispatch.c: request
+ * decode, table, name, grant, handler) and reply_seal(), as serve() in
+ * service/server.c runs them, against a real SoftHSM token made once in
+ * LLVMFuzzerInitialize() (service/testserver.c).  Only the transport, the
+ * token gate and the audit writer are left out.  State carries over from
+ * input to input, as in a running service.
+ *
+ * An input is a mode byte and its rest:
+ *
+ *   in[0] & 1 == 0   the rest is a request envelope exactly as received
+ *                    (its MAC, made with no secret the service knows,
+ *                    does not verify: the pre-MAC paths);
+ *   in[0] & 1 == 1   in[1] is how to seal, the rest a serialized Request
+ *                    that the harness seals as a client would, so that
+ *                    the post-MAC decoder, the grants and the handlers
+ *                    are fuzzed.  in[1]:
+ *                      bits 0-1  client: 0 admin:* and everything,
+ *                                1 sign:k1 verify:* pubkey:k*,
+ *                                2 pubkey:zz only, 3 an unknown id
+ *                      bits 2-3  timestamp: now, 40 s ago, 40 s ahead,
+ *                                two days ago
+ *                      bit 4     resend: the previous nonce and timestamp
+ *                      bit 5     name the next secret number (unknown)
+ *
+ * Besides the sanitizers, it aborts when a sealed request's reply does
+ * not open with the client's day key, when a reply to a request that
+ * passed is not MACed, or when a client without admin changed state.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "auth.h"
+#include "clients.h"
+#include "dispatch.h"
+#include "fuzz_reqs.h"
+#include "log.h"
+#include "nonce.h"
+#include "reply.h"
+#include "seal.h"
+#include "testserver.h"
+#include "wire.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define NSLOTS	    3
+#define SKEW_MS	    40000ULL
+#define DAY_MS	    (24 * 3600 * 1000ULL)
+#define SWEEP_EVERY 1024
+
+/* A client of the harness: its grants, and its id and secret now. */
+struct slot {
+	const char *base;
+	const char *grants[5];
+	char	    id[HK_CLIENT_ID_MAX + 1];
+	unsigned    gen;
+	uint8_t	    secret[HK_SECRET_LEN];
+	uint32_t    secret_no;
+};
+
+static struct slot slots[NSLOTS] = {
+	{ .base = "fz-admin",
+	    .grants = { "admin:*", "sign:*", "verify:*", "pubkey:*", NULL } },
+	{ .base = "fz-signer",
+	    .grants = { "sign:k1", "verify:*", "pubkey:k*", NULL } },
+	{ .base = "fz-none", .grants = { "pubkey:zz", NULL } },
+};
+
+static struct testserver *ts;
+static uint64_t		  nonce_counter;
+static uint8_t		  last_nonce[HK_NONCE_LEN];
+static uint64_t		  last_ts;
+static unsigned		  inputs;
+
+/* What one run of the pipeline gave. */
+struct ran {
+	enum auth_verdict verdict;
+	int		  changed; /* a state change answered OK */
+	uint8_t		 *reply;
+	size_t		  len;
+};
+
+/* (Re)makes slot sl's client, under a new id when the old one lost its
+ * secret to a revoke or rotate the fuzzer sent. */
+static void
+slot_make(struct slot *sl)
+{
+	if (sl->gen == 0) {
+		snprintf(sl->id, sizeof(sl->id), "%s", sl->base);
+	} else {
+		snprintf(sl->id, sizeof(sl->id), "%s.%u", sl->base, sl->gen);
+	}
+	sl->gen++;
+	testserver_client(ts, sl->id, sl->grants, sl->secret, &sl->secret_no);
+}
+
+/* Remakes every slot whose secret is no longer live. */
+static void
+slots_check(uint64_t now)
+{
+	struct client *cl;
+	token_obj_t    key;
+	const char    *why;
+	size_t	       i;
+
+	for (i = 0; i < NSLOTS; i++) {
+		if (clients_secret(ts->sv.clients, slots[i].id,
+			slots[i].secret_no, now, &cl, &key, &why) != 0) {
+			slot_make(&slots[i]);
+		}
+	}
+}
+
+/* auth_check(), and for a request that passed dispatch() and
+ * reply_seal(), then the nonce cache and auth_finish(), as serve() and
+ * reply_deliver() do.  r->reply is the caller's to free. */
+static void
+pipeline(const uint8_t *msg, size_t len, uint64_t now, struct ran *r)
+{
+	struct dispatch_ctx    ctx = { &ts->sv, ts->s, NULL };
+	struct dispatch_result res;
+	struct auth	       a;
+	uint8_t		      *body = NULL;
+	size_t		       blen = 0;
+	int		       denied = 0, rc = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (auth_check(&ts->sv, ts->s, msg, len, now, &a) != 0) {
+		goto out; /* no reply at all: out of memory only */
+	}
+	r->verdict = a.verdict;
+	if (a.verdict == AUTH_PASSED) {
+		ctx.client = a.client;
+		memset(&res, 0, sizeof(res));
+		if ((rc = dispatch(&ctx, a.env->request.data,
+			 a.env->request.len, &body, &blen, &res)) == 0) {
+			rc = reply_seal(&a, body, blen, &r->reply, &r->len);
+		}
+		denied =
+		    res.status == HSMKEY__V1__STATUS__STATUS_PERMISSION_DENIED;
+		r->changed = res.changes_state &&
+		    res.status == HSMKEY__V1__STATUS__STATUS_OK;
+		if (body != NULL) {
+			OPENSSL_cleanse(body, blen); /* may hold a secret */
+			free(body);
+		}
+	} else {
+		r->reply = a.reply;
+		r->len = a.reply_len;
+		a.reply = NULL;
+		denied = a.denial;
+	}
+	if (rc != 0 &&
+	    reply_error(&a, HSMKEY__V1__STATUS__STATUS_INTERNAL,
+		"internal error: see the service log", &r->reply,
+		&r->len) != 0) {
+		r->reply = NULL; /* as serve() answers a failure */
+	}
+	if (a.cached != NULL) {
+		nonce_cache_finish(ts->sv.nonces, a.cached, r->reply, r->len);
+		a.cached = NULL;
+	}
+out:
+	auth_finish(&ts->sv, &a, denied);
+}
+
+/* Aborts with why. */
+static void
+broken(const char *why)
+{
+	fprintf(stderr, "fuzz_request: %s\n", why);
+	abort();
+}
+
+/* The checks on the reply to a sealed request (see the top). */
+static void
+check_reply(const struct ran *r, const uint8_t dk[HK_MAC_LEN],
+    const uint8_t nonce[HK_NONCE_LEN], int slot)
+{
+	struct hk_opened_reply o;
+	Hsmkey__V1__Response  *resp = NULL;
+	const char	      *why;
+
+	if (r->verdict == AUTH_IN_FLIGHT) {
+		return; /* nothing is in flight between inputs */
+	}
+	if (r->reply == NULL) {
+		broken("no reply");
+	}
+	if (hk_open_response(dk, nonce, r->reply, r->len, &o, &why) != 0 ||
+	    (resp = hsmkey__v1__response__unpack(NULL, o.resp_len, o.resp)) ==
+		NULL) {
+		broken("the reply does not open with the client's day key");
+	}
+	if (r->verdict == AUTH_PASSED && !o.maced) {
+		broken("the reply to an authenticated request has no MAC");
+	}
+	if (r->changed && slot != 0) {
+		broken("a client without admin:* changed state");
+	}
+	hsmkey__v1__response__free_unpacked(resp, NULL);
+	hk_opened_reply_free(&o);
+}
+
+/* Seals req (len bytes) as in[1] says (see the top) and runs it. */
+static void
+run_sealed(uint8_t how, const uint8_t *req, size_t len, uint64_t now)
+{
+	static const uint64_t  skew[4] = { 0, -SKEW_MS, SKEW_MS, -2 * DAY_MS };
+	struct slot	      *sl = &slots[(how & 3) == 3 ? 0 : how & 3];
+	struct hk_request_head h;
+	struct ran	       r;
+	uint8_t		       dk[HK_MAC_LEN], *msg = NULL;
+	size_t		       mlen = 0;
+
+	if (!(how & 0x10)) {
+		nonce_counter++;
+		memset(last_nonce, 0xf2, sizeof(last_nonce));
+		memcpy(last_nonce, &nonce_counter, sizeof(nonce_counter));
+		last_ts = now + skew[(how >> 2) & 3];
+	}
+	h.client_id = (how & 3) == 3 ? "fz-nobody" : sl->id;
+	h.secret_no = sl->secret_no + ((how & 0x20) ? 1 : 0);
+	h.nonce = last_nonce;
+	h.timestamp_ms = last_ts;
+	if (hk_day_key(sl->secret, HK_SECRET_LEN, hk_mac_day(last_ts), dk) !=
+		0 ||
+	    hk_seal_request(dk, &h, req, len, &msg, &mlen) != 0) {
+		broken("cannot seal");
+	}
+	pipeline(msg, mlen, now, &r);
+	check_reply(&r, dk, last_nonce, how & 3);
+	free(msg);
+	free(r.reply);
+	OPENSSL_cleanse(dk, sizeof(dk));
+}
+
+/* Makes key name with alg through the pipeline, as the admin client. */
+static void
+init_key(const char *name, Hsmkey__V1__Algorithm alg)
+{
+	uint8_t *req;
+	size_t	 len;
+
+	if (fuzz_req_create(name, alg, &req, &len) != 0) {
+		broken("cannot pack a create");
+	}
+	run_sealed(0, req, len, hk_now_ms());
+	free(req);
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	static const char *const victim[] = { "sign:*", NULL };
+	uint8_t			 secret[HK_SECRET_LEN];
+	uint32_t		 no;
+	size_t			 i;
+
+	(void)argc;
+	(void)argv;
+	hk_log_set_level(-1); /* a line per refusal: nothing */
+	ts = testserver_get();
+	for (i = 0; i < NSLOTS; i++) {
+		slot_make(&slots[i]);
+	}
+	testserver_client(ts, "victim", victim, secret, &no);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	init_key("k1", HSMKEY__V1__ALGORITHM__ALG_ECDSA_P256);
+	init_key("k2", HSMKEY__V1__ALGORITHM__ALG_ED25519);
+	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct ran r;
+	uint64_t   now = hk_now_ms();
+
+	if (size < 1) {
+		return 0;
+	}
+	if (data[0] & 1) {
+		if (size < 2) {
+			return 0;
+		}
+		run_sealed(data[1], data + 2, size - 2, now);
+	} else {
+		pipeline(data + 1, size - 1, now, &r);
+		free(r.reply);
+	}
+	slots_check(now);
+	if (++inputs % SWEEP_EVERY == 0) {
+		nonce_cache_sweep(ts->sv.nonces, now);
+	}
+	return 0;
+}
