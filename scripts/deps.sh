@@ -30,6 +30,7 @@ HK_DEB_PACKAGES=(
 	xxd
 	procps
 	clang-format
+	clang
 )
 
 # hk_missing_deps: prints the packages that are not installed.
