@@ -221,17 +221,16 @@ audit_seeds(void)
 	memset(sigs, 0xaa, sizeof(sigs));
 	memset(prev, 0, sizeof(prev));
 	hk_audit_time(ts, FIXED_TS);
-	memset(&ev, 0, sizeof(ev));
-	ev.client = "svc-1";
-	ev.secret = 2;
-	ev.op = "sign";
-	ev.key = "k1";
-	ev.version = 3;
-	ev.items = 1;
-	ev.status = HSMKEY__V1__STATUS__STATUS_OK;
-	ev.nonce = nonce;
-	ev.nonce_len = sizeof(nonce);
-	ev.sigs = sigs;
+	ev = (struct hk_audit_event){ .client = "svc-1",
+		.secret = 2,
+		.op = "sign",
+		.key = "k1",
+		.version = 3,
+		.items = 1,
+		.status = HSMKEY__V1__STATUS__STATUS_OK,
+		.nonce = nonce,
+		.nonce_len = sizeof(nonce),
+		.sigs = sigs };
 	if (hk_audit_format_event(body, sizeof(body), &ev) < 0 ||
 	    hk_audit_format_line(line, sizeof(line), 1, ts, body, prev) < 0) {
 		die("audit event");

@@ -35,7 +35,9 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
     "$tmp/corpus" "$seeds" >"$tmp/log" 2>&1
 rc=$?
 # the start, every crash report, and the final stats
-grep -v -E '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)' "$tmp/log" | tail -n 60
+sed -e '/Recommended dictionary/,/End of recommended dictionary/d' \
+    -e '/^#[0-9]*[[:space:]]*\(NEW\|REDUCE\|pulse\)/d' \
+    -e '/^[[:space:]]*NEW_FUNC/d' "$tmp/log" | tail -n 60
 grep -E '^#[0-9]+[[:space:]]+DONE' "$tmp/log" | sed "s/^/$name: /"
 if [ "$rc" -ne 0 ]; then
 	echo "$name: FAILED (exit $rc); the input is in $art/$name-*" >&2
