@@ -25,9 +25,13 @@
  *                                two days ago
  *                      bit 4     resend: the previous nonce and timestamp
  *                      bit 5     name the next secret number (unknown)
+ *                      bit 6     the Request is preceded by a byte n and n
+ *                                bytes, which are appended to the sealed
+ *                                envelope (fields the MAC does not cover)
  *
  * Besides the sanitizers, it aborts when a sealed request's reply does
- * not open with the client's day key, when a reply to a request that
+ * not open with the client's day key (or, for an envelope that did not
+ * decode, is not an unMACed error), when a reply to a request that
  * passed is not MACed, or when a client without admin changed state.
  */
 #include <stdio.h>
@@ -82,6 +86,7 @@ static unsigned		  inputs;
 /* What one run of the pipeline gave. */
 struct ran {
 	enum auth_verdict verdict;
+	int		  decoded; /* the envelope decoded */
 	int		  changed; /* a state change answered OK */
 	uint8_t		 *reply;
 	size_t		  len;
@@ -136,6 +141,7 @@ pipeline(const uint8_t *msg, size_t len, uint64_t now, struct ran *r)
 		goto out; /* no reply at all: out of memory only */
 	}
 	r->verdict = a.verdict;
+	r->decoded = a.env != NULL;
 	if (a.verdict == AUTH_PASSED) {
 		ctx.client = a.client;
 		memset(&res, 0, sizeof(res));
@@ -179,6 +185,26 @@ broken(const char *why)
 	abort();
 }
 
+/* The reply to an envelope that did not decode answers no nonce and
+ * carries no MAC: it must still be a ResponseEnvelope with a Response. */
+static void
+check_undecoded(const struct ran *r)
+{
+	Hsmkey__V1__ResponseEnvelope *re;
+	Hsmkey__V1__Response	     *resp = NULL;
+
+	if ((re = hsmkey__v1__response_envelope__unpack(
+		 NULL, r->len, r->reply)) == NULL ||
+	    re->mac.len != 0 ||
+	    (resp = hsmkey__v1__response__unpack(
+		 NULL, re->response.len, re->response.data)) == NULL ||
+	    resp->status == HSMKEY__V1__STATUS__STATUS_OK) {
+		broken("bad reply to an envelope that does not decode");
+	}
+	hsmkey__v1__response__free_unpacked(resp, NULL);
+	hsmkey__v1__response_envelope__free_unpacked(re, NULL);
+}
+
 /* The checks on the reply to a sealed request (see the top). */
 static void
 check_reply(const struct ran *r, const uint8_t dk[HK_MAC_LEN],
@@ -193,6 +219,10 @@ check_reply(const struct ran *r, const uint8_t dk[HK_MAC_LEN],
 	}
 	if (r->reply == NULL) {
 		broken("no reply");
+	}
+	if (!r->decoded) {
+		check_undecoded(r);
+		return;
 	}
 	if (hk_open_response(dk, nonce, r->reply, r->len, &o, &why) != 0 ||
 	    (resp = hsmkey__v1__response__unpack(NULL, o.resp_len, o.resp)) ==
@@ -209,6 +239,20 @@ check_reply(const struct ran *r, const uint8_t dk[HK_MAC_LEN],
 	hk_opened_reply_free(&o);
 }
 
+/* The envelope msg (*lenp bytes) with tail (tlen bytes) appended. */
+static uint8_t *
+append(uint8_t *msg, size_t *lenp, const uint8_t *tail, size_t tlen)
+{
+	uint8_t *m;
+
+	if ((m = realloc(msg, *lenp + tlen)) == NULL) {
+		broken("out of memory");
+	}
+	memcpy(m + *lenp, tail, tlen);
+	*lenp += tlen;
+	return m;
+}
+
 /* Seals req (len bytes) as in[1] says (see the top) and runs it. */
 static void
 run_sealed(uint8_t how, const uint8_t *req, size_t len, uint64_t now)
@@ -218,8 +262,18 @@ run_sealed(uint8_t how, const uint8_t *req, size_t len, uint64_t now)
 	struct hk_request_head h;
 	struct ran	       r;
 	uint8_t		       dk[HK_MAC_LEN], *msg = NULL;
-	size_t		       mlen = 0;
+	const uint8_t	      *tail = NULL;
+	size_t		       mlen = 0, tlen = 0;
 
+	if (how & 0x40) {
+		if (len < 1) {
+			return;
+		}
+		tlen = req[0] < len - 1 ? req[0] : len - 1;
+		tail = req + 1;
+		req += 1 + tlen;
+		len -= 1 + tlen;
+	}
 	if (!(how & 0x10)) {
 		nonce_counter++;
 		memset(last_nonce, 0xf2, sizeof(last_nonce));
@@ -234,6 +288,9 @@ run_sealed(uint8_t how, const uint8_t *req, size_t len, uint64_t now)
 		0 ||
 	    hk_seal_request(dk, &h, req, len, &msg, &mlen) != 0) {
 		broken("cannot seal");
+	}
+	if (tlen > 0) {
+		msg = append(msg, &mlen, tail, tlen);
 	}
 	pipeline(msg, mlen, now, &r);
 	check_reply(&r, dk, last_nonce, how & 3);

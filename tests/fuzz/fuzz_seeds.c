@@ -100,6 +100,27 @@ static const struct {
 	{ "client-list", "signer", 0x01 }, /* admin:* only */
 };
 
+/* A ping with an unknown envelope field (number 15, varint 1) after the
+ * sealed envelope (how bit 6). */
+static void
+put_tailed(void)
+{
+	static const uint8_t tail[] = { 2, 0x78, 0x01 };
+	const char	    *kind;
+	uint8_t		    *req, *in = NULL;
+	size_t		     len;
+
+	if (fuzz_req_pack(0, &kind, &req, &len) != 0 ||
+	    (in = malloc(sizeof(tail) + len)) == NULL) {
+		die("pack");
+	}
+	memcpy(in, tail, sizeof(tail));
+	memcpy(in + sizeof(tail), req, len);
+	put_sealed("seal-ping-tail", 0x40, in, sizeof(tail) + len);
+	free(in);
+	free(req);
+}
+
 static void
 request_seeds(void)
 {
@@ -130,6 +151,7 @@ request_seeds(void)
 		free(req);
 	}
 	put_sealed("seal-unknown-kind", 0, unknown, sizeof(unknown));
+	put_tailed();
 	put_raw("raw-unknown-client", "nobody", unknown, 0);
 }
 
