@@ -24,7 +24,7 @@ size_t fuzz_req_count(void);
 int fuzz_req_pack(size_t i, const char **namep, uint8_t **outp, size_t *lenp);
 
 /* Packs a CreateRequest of key name with alg.  Caller must free *outp. */
-int fuzz_req_create(const char *name, Hsmkey__V1__Algorithm alg,
-    uint8_t **outp, size_t *lenp);
+int fuzz_req_create(
+    const char *name, Hsmkey__V1__Algorithm alg, uint8_t **outp, size_t *lenp);
 
 #endif /* HK_FUZZ_REQS_H */
