@@ -28,11 +28,14 @@
  *                      bit 6     the Request is preceded by a byte n and n
  *                                bytes, which are appended to the sealed
  *                                envelope (fields the MAC does not cover)
+ *                      bit 7     seal with a day key of no client (all
+ *                                zero): the MAC check must refuse it
  *
  * Besides the sanitizers, it aborts when a sealed request's reply does
  * not open with the client's day key (or, for an envelope that did not
  * decode, is not an unMACed error), when a reply to a request that
- * passed is not MACed, or when a client without admin changed state.
+ * passed is not MACed, when a client without admin changed state, or when
+ * a raw envelope or one sealed with a wrong key passed the MAC.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,14 +288,23 @@ run_sealed(uint8_t how, const uint8_t *req, size_t len, uint64_t now)
 	h.nonce = last_nonce;
 	h.timestamp_ms = last_ts;
 	if (hk_day_key(sl->secret, HK_SECRET_LEN, hk_mac_day(last_ts), dk) !=
-		0 ||
-	    hk_seal_request(dk, &h, req, len, &msg, &mlen) != 0) {
+	    0) {
+		broken("cannot make the day key");
+	}
+	if (how & 0x80) {
+		memset(dk, 0, sizeof(dk)); /* no client's key */
+	}
+	if (hk_seal_request(dk, &h, req, len, &msg, &mlen) != 0) {
 		broken("cannot seal");
 	}
 	if (tlen > 0) {
 		msg = append(msg, &mlen, tail, tlen);
 	}
 	pipeline(msg, mlen, now, &r);
+	if ((how & 0x80) &&
+	    (r.verdict == AUTH_PASSED || r.verdict == AUTH_ANSWERED)) {
+		broken("a request sealed with no client's key passed the MAC");
+	}
 	check_reply(&r, dk, last_nonce, how & 3);
 	free(msg);
 	free(r.reply);
@@ -352,6 +364,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		pipeline(data + 1, size - 1, now, &r);
 		free(r.reply);
+		/* no secret the service holds made its MAC */
+		if (r.verdict == AUTH_PASSED || r.verdict == AUTH_ANSWERED) {
+			broken("an envelope no client sealed passed the MAC");
+		}
 	}
 	slots_check(now);
 	if (++inputs % SWEEP_EVERY == 0) {

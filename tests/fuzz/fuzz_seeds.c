@@ -98,6 +98,8 @@ static const struct {
 	{ "sign", "resend", 0x10 },	   /* the previous nonce again */
 	{ "ping", "next-secret", 0x20 },   /* a secret number not issued */
 	{ "client-list", "signer", 0x01 }, /* admin:* only */
+	{ "sign", "wrong-key", 0x80 },	   /* MACed with no client's key */
+	{ "rotate", "wrong-key", 0x80 },
 };
 
 /* A ping with an unknown envelope field (number 15, varint 1) after the
