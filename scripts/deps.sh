@@ -33,6 +33,7 @@ HK_DEB_PACKAGES=(
 	libsystemd-dev
 	systemd
 	strace
+	clang
 )
 
 # hk_missing_deps: prints the packages that are not installed.

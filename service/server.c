@@ -182,11 +182,52 @@ busy(struct server *sv, struct auth *a, struct outcome *o)
 	    msg, &o->reply, &o->len);
 }
 
+void
+server_request(struct server *sv, struct token_session *s, const uint8_t *msg,
+    size_t len, uint64_t now, struct auth *a, struct outcome *o)
+{
+	int r, held;
+
+	memset(o, 0, sizeof(*o));
+	clock_gettime(CLOCK_MONOTONIC, &o->t0);
+	o->ev.key = "";
+	/* the token is held while it is used, never while waiting for the
+	 * audit log: a repair must not wait for a disk */
+	held = token_hold(sv->tok, HOLD_WAIT_MS) == 0;
+	r = auth_check(sv, held ? s : NULL, msg, len, now, a);
+	if (r == 0 && a->verdict == AUTH_PASSED && !held) {
+		r = reconnecting(a, o);
+	} else if (r == 0 && a->verdict == AUTH_PASSED) {
+		if (gate_enter(sv->gate) != 0) {
+			r = busy(sv, a, o);
+		} else {
+			r = run(sv, s, a, o);
+			gate_leave(sv->gate);
+		}
+	} else if (r == 0) {
+		refused(sv, a, o);
+	}
+	if (held) {
+		token_release(sv->tok);
+	}
+	if (r != 0) {
+		/* o->audit stays: a change that was made gets its audit line
+		 * even when its own reply could not be made */
+		log_err_r(r, "request failed");
+		o->op = o->op != NULL ? o->op : "internal";
+		free(o->reply);
+		if (reply_error(a, HSMKEY__V1__STATUS__STATUS_INTERNAL,
+			"internal error: see the service log", &o->reply,
+			&o->len) != 0) {
+			o->reply = NULL;
+		}
+	}
+}
+
 /*
- * One request, from the bytes received to the reply sent: authenticated
- * (auth.c), admitted to the token (gate.c) or answered "busy", run
- * (dispatch.c), sealed and, when it must be, audited before it goes out
- * (reply.c).
+ * One request, from the bytes received to the reply sent: made by
+ * server_request(), sent and, when it must be, audited before it goes
+ * out (reply.c).
  */
 static void
 serve(struct server *sv, struct token_session *s, struct transport *tr,
@@ -194,42 +235,8 @@ serve(struct server *sv, struct token_session *s, struct transport *tr,
 {
 	struct auth    a;
 	struct outcome o;
-	int	       r, held;
 
-	memset(&o, 0, sizeof(o));
-	clock_gettime(CLOCK_MONOTONIC, &o.t0);
-	o.ev.key = "";
-	/* the token is held while it is used, never while waiting for the
-	 * audit log: a repair must not wait for a disk */
-	held = token_hold(sv->tok, HOLD_WAIT_MS) == 0;
-	r = auth_check(sv, held ? s : NULL, m->body, m->len, hk_now_ms(), &a);
-	if (r == 0 && a.verdict == AUTH_PASSED && !held) {
-		r = reconnecting(&a, &o);
-	} else if (r == 0 && a.verdict == AUTH_PASSED) {
-		if (gate_enter(sv->gate) != 0) {
-			r = busy(sv, &a, &o);
-		} else {
-			r = run(sv, s, &a, &o);
-			gate_leave(sv->gate);
-		}
-	} else if (r == 0) {
-		refused(sv, &a, &o);
-	}
-	if (held) {
-		token_release(sv->tok);
-	}
-	if (r != 0) {
-		/* o.audit stays: a change that was made gets its audit line
-		 * even when its own reply could not be made */
-		log_err_r(r, "request failed");
-		o.op = o.op != NULL ? o.op : "internal";
-		free(o.reply);
-		if (reply_error(&a, HSMKEY__V1__STATUS__STATUS_INTERNAL,
-			"internal error: see the service log", &o.reply,
-			&o.len) != 0) {
-			o.reply = NULL;
-		}
-	}
+	server_request(sv, s, m->body, m->len, hk_now_ms(), &a, &o);
 	reply_deliver(sv, tr, m, &a, &o);
 	auth_finish(sv, &a, o.denial);
 }

@@ -48,6 +48,21 @@ int server_open(
     struct server *sv, const struct config *cfg, struct token_session **sp);
 void server_close(struct server *sv, struct token_session *s);
 
+struct auth;
+struct outcome;
+
+/*
+ * One request of len bytes received at now, up to its reply: authenticated
+ * (auth.c), admitted to the token (gate.c) or answered "busy", run
+ * (dispatch.c) and sealed, or refused (and counted).  *o gets the reply
+ * and what the audit log and the metrics learn of it; the caller delivers
+ * it (reply_deliver(), which frees it) and then calls auth_finish(a).
+ * The workers' serve() and the request fuzzer (tests/fuzz) call it.
+ */
+void server_request(struct server *sv, struct token_session *s,
+    const uint8_t *msg, size_t len, uint64_t now, struct auth *a,
+    struct outcome *o);
+
 /* Runs the service until SIGTERM or SIGINT; 0 after a clean stop. */
 int server_run(const struct config *cfg, int foreground);
 
