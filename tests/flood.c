@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <nanomsg/nn.h>
@@ -36,15 +35,6 @@ die(const char *what)
 {
 	fprintf(stderr, "flood: %s\n", what);
 	exit(2);
-}
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void
@@ -100,7 +90,7 @@ unauth(const struct rp_cred *cred, const char *url, long n, long ids)
 	struct rp_reply rep;
 	uint8_t	       *req, *msg;
 	size_t		rlen, mlen;
-	uint64_t	t0 = mono_ms();
+	uint64_t	t0 = hk_mono_ms();
 	long		i, refused = 0;
 	int		sock;
 
@@ -127,7 +117,7 @@ unauth(const struct rp_cred *cred, const char *url, long n, long ids)
 		free(msg);
 	}
 	printf("%ld sent, %ld refused in %llu ms\n", n, refused,
-	    (unsigned long long)(mono_ms() - t0));
+	    (unsigned long long)(hk_mono_ms() - t0));
 	free(req);
 	rp_close(sock);
 	return refused == n ? 0 : 1;
@@ -185,8 +175,8 @@ waiting(const struct rp_cred *cred, const char *url, const char *key,
 		}
 		free(msg);
 	}
-	end = mono_ms() + (uint64_t)wait_ms;
-	while (got < nsock && mono_ms() < end) {
+	end = hk_mono_ms() + (uint64_t)wait_ms;
+	while (got < nsock && hk_mono_ms() < end) {
 		for (i = 0; i < nsock; i++) {
 			void *buf = NULL;
 			int   len, st;
