@@ -42,10 +42,10 @@ struct config {
 	int	 audit_signs;		 /* log every sign (default) */
 	uint64_t audit_checkpoint_every; /* lines */
 	uint64_t audit_checkpoint_interval_s;
-	uint64_t audit_max_size; /* bytes; 0: no size rotation */
+	uint64_t audit_max_size;	   /* bytes; 0: no size rotation */
 	uint64_t audit_refused_interval_s; /* one line per client and reason */
 	uint64_t audit_max_waiting; /* bytes of replies waiting for the log */
-	char	*metrics_path;	 /* NULL: no metrics file */
+	char	*metrics_path;	    /* NULL: no metrics file */
 	uint64_t metrics_interval_s;
 };
 

@@ -59,9 +59,9 @@ struct outcome;
  * it (reply_deliver(), which frees it) and then calls auth_finish(a).
  * The workers' serve() and the request fuzzer (tests/fuzz) call it.
  */
-void server_request(struct server *sv, struct token_session *s,
-    const uint8_t *msg, size_t len, uint64_t now, struct auth *a,
-    struct outcome *o);
+void
+server_request(struct server *sv, struct token_session *s, const uint8_t *msg,
+    size_t len, uint64_t now, struct auth *a, struct outcome *o);
 
 /* Runs the service until SIGTERM or SIGINT; 0 after a clean stop. */
 int server_run(const struct config *cfg, int foreground);

@@ -138,8 +138,14 @@ note "RSS ${rss0} KiB -> ${rss1} KiB after 600 signs of 60 KB wait" \
     "for the log ($(sort "$T/waiting.out" | uniq -c | tr -s ' \n' ' '))"
 check "no sign was answered while its line waits" \
     test "$(grep -c '^ok=0 busy=0 other=0 none=30$' "$T/waiting.out")" -eq 20
-check "waiting replies do not keep their requests (RSS +$((rss1 - rss0)) KiB, requests 36000 KiB)" \
-    test $((rss1 - rss0)) -lt 18000
+if ldd "$HSMKEYD" 2>/dev/null | grep -q libasan; then
+	# ASan's allocator keeps memory freed in one thread for that thread:
+	# its RSS says little about what is held (measured in the plain build)
+	note "ASan build: RSS not checked (+$((rss1 - rss0)) KiB)"
+else
+	check "waiting replies do not keep their requests (RSS +$((rss1 - rss0)) KiB, requests 36000 KiB)" \
+	    test $((rss1 - rss0)) -lt 18000
+fi
 "$FLOOD" waiting "$T/admin.cred" "$HK_SOCK_URL" fk 200 5 32 10000 \
     >"$T/busy.out" 2>"$T/busy.err"
 busy=$(sed -n 's/.*busy=\([0-9]*\).*/\1/p' "$T/busy.out")

@@ -47,7 +47,9 @@ if ! command -v strace >/dev/null 2>&1; then
 fi
 printf '[service]\nsocket_group = daemon\n[metrics]\ninterval = 1s\n' >>"$T/hsmkeyd.conf"
 HK_LOG=$T/hsmkeyd.strace.log
-ASAN_OPTIONS=$HK_DAEMON_ASAN_OPTIONS strace -f -qq -o "$T/strace.out" \
+# LeakSanitizer cannot run under ptrace: no leak check for this daemon
+ASAN_OPTIONS=${HK_DAEMON_ASAN_OPTIONS:+$HK_DAEMON_ASAN_OPTIONS:detect_leaks=0} \
+    strace -f -qq -o "$T/strace.out" \
     "$HSMKEYD" --config "$T/hsmkeyd.conf" --foreground \
     >/dev/null 2>"$HK_LOG" </dev/null &
 SPID=$!
