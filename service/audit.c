@@ -20,21 +20,11 @@
 #include "envelope.h"
 #include "hk_err.h"
 #include "log.h"
+#include "refusals.h"
 #include "wire.h"
 
 #define AUDIT_QUEUE_MAX 65536 /* events waiting for the writer */
 #define AUDIT_RETRY_MS	1000  /* reopen a failed log this often */
-#define REFUSED_SLOTS	32    /* (client, reason) pairs an interval */
-
-/* Requests refused before they proved their sender, counted for one
- * interval: one line each when it ends. */
-struct refused {
-	char	    client[HK_CLIENT_ID_MAX + 1]; /* "?": none, or others */
-	const char *op;				  /* static */
-	const char *reason;			  /* static */
-	int	    status;
-	uint64_t    count;
-};
 
 struct audit_item {
 	struct audit_item *next;
@@ -65,10 +55,7 @@ struct audit {
 	pthread_t	   thread;
 	int		   running;
 	int		   signs;
-	struct refused	   refused[REFUSED_SLOTS];
-	size_t		   nrefused;
-	uint64_t	   refused_since_ms; /* the interval's first */
-	uint64_t	   refused_interval_ms;
+	struct refusals	   refused; /* counted, not audited line by line */
 
 	/* the writer's own (and audit_open's, before it starts) */
 	char		     *path;
@@ -497,38 +484,11 @@ now_ms(void)
 	return hk_now_ms();
 }
 
-/* 1 when the refusals counted since refused_since_ms are to be written.
- * Called with a->lock held. */
-static int
-refused_due(const struct audit *a, uint64_t now)
-{
-	return a->nrefused > 0 &&
-	    (a->stopping ||
-		now - a->refused_since_ms >= a->refused_interval_ms);
-}
-
-/* Takes the refusals counted in an interval that has ended (all of them
- * when stopping) into out; returns how many. */
-static size_t
-take_refused(struct audit *a, uint64_t now, struct refused *out)
-{
-	size_t n = 0;
-
-	pthread_mutex_lock(&a->lock);
-	if (refused_due(a, now)) {
-		n = a->nrefused;
-		memcpy(out, a->refused, n * sizeof(*out));
-		a->nrefused = 0;
-	}
-	pthread_mutex_unlock(&a->lock);
-	return n;
-}
-
 /* One line for each (client, reason) refused in the interval: op as the
  * refusal's, "key" the reason, "items" the count. */
 static int
 add_refused_lines(struct audit *a, struct chain *ch, const char *ts,
-    uint64_t now, const struct refused *rf, size_t n)
+    uint64_t now, const struct refusal_count *rf, size_t n)
 {
 	struct audit_event ev;
 	char		   body[HK_AUDIT_BODY_MAX];
@@ -563,16 +523,17 @@ add_refused_lines(struct audit *a, struct chain *ch, const char *ts,
 static int
 write_batch(struct audit *a, struct audit_item *items)
 {
-	struct audit_item *it;
-	struct chain	   ch = a->ch;
-	struct refused	   rf[REFUSED_SLOTS];
-	uint64_t	   now = now_ms();
-	size_t		   nrf, mark;
-	char		   ts[40];
-	int		   r = 0, e = 0, was_ok, sync;
+	struct audit_item   *it;
+	struct chain	     ch = a->ch;
+	struct refusal_count rf[REFUSALS_SLOTS];
+	uint64_t	     now = now_ms();
+	size_t		     nrf, mark;
+	char		     ts[40];
+	int		     r = 0, e = 0, was_ok, sync, stopping;
 
 	pthread_mutex_lock(&a->lock);
 	was_ok = a->ok;
+	stopping = a->stopping;
 	pthread_mutex_unlock(&a->lock);
 	hk_audit_time(ts, now);
 	ch.cp_written = 0;
@@ -596,7 +557,8 @@ write_batch(struct audit *a, struct audit_item *items)
 	/* counted refusals need no fsync of their own: the next batch
 	 * that has one makes them durable */
 	sync = a->used > 0;
-	if (r == 0 && (nrf = take_refused(a, now, rf)) > 0) {
+	if (r == 0 &&
+	    (nrf = refusals_take(&a->refused, now, stopping, rf)) > 0) {
 		r = add_refused_lines(a, &ch, ts, now, rf, nrf);
 	}
 	mark = a->used;
@@ -731,7 +693,8 @@ writer_due(struct audit *a, uint64_t now)
 		return now >= a->next_retry_ms;
 	}
 	return a->rotate_req || a->rotate_pending || a->cp_forced ||
-	    a->rotated_name != NULL || refused_due(a, now) ||
+	    a->rotated_name != NULL ||
+	    refusals_due(&a->refused, now, a->stopping) ||
 	    (a->ch.since_cp > 0 && now >= a->last_cp_ms + a->interval_ms);
 }
 
@@ -835,41 +798,6 @@ audit_submit(struct audit *a, const struct audit_event *ev,
 	return 0;
 }
 
-/* The slot of (client, reason): found, new, or the one of all others. */
-static struct refused *
-refused_slot(struct audit *a, const char *client, const char *op,
-    const char *reason, int status)
-{
-	struct refused *rf;
-	size_t		i;
-
-	for (i = 0; i < a->nrefused; i++) {
-		rf = &a->refused[i];
-		if (strcmp(rf->reason, reason) == 0 &&
-		    strcmp(rf->client, client) == 0) {
-			return rf;
-		}
-	}
-	if (a->nrefused == REFUSED_SLOTS) {
-		return &a->refused[REFUSED_SLOTS - 1];
-	}
-	rf = &a->refused[a->nrefused++];
-	memset(rf, 0, sizeof(*rf));
-	if (a->nrefused < REFUSED_SLOTS) {
-		snprintf(rf->client, sizeof(rf->client), "%s", client);
-		rf->op = op;
-		rf->reason = reason;
-		rf->status = status;
-	} else {
-		/* more pairs than slots in one interval: the rest share */
-		snprintf(rf->client, sizeof(rf->client), "?");
-		rf->op = "unauthenticated";
-		rf->reason = "other";
-		rf->status = HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED;
-	}
-	return rf;
-}
-
 void
 audit_refused(struct audit *a, const char *client, const char *op,
     const char *reason, int status)
@@ -880,12 +808,7 @@ audit_refused(struct audit *a, const char *client, const char *op,
 	if (client == NULL || !hk_valid_client_id(client)) {
 		client = "?";
 	}
-	pthread_mutex_lock(&a->lock);
-	if (a->nrefused == 0) {
-		a->refused_since_ms = now_ms();
-	}
-	refused_slot(a, client, op, reason, status)->count++;
-	pthread_mutex_unlock(&a->lock);
+	refusals_add(&a->refused, client, op, reason, status, now_ms());
 }
 
 struct waiter {
@@ -1027,6 +950,7 @@ audit_free(struct audit *a)
 	}
 	token_session_close(a->s);
 	pthread_cond_destroy(&a->done_cv);
+	refusals_destroy(&a->refused);
 	pthread_cond_destroy(&a->wake);
 	pthread_mutex_destroy(&a->lock);
 	free(a->rotated_name);
@@ -1054,6 +978,7 @@ audit_open(struct audit **ap, const struct config *cfg, struct token *tok,
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->wake, NULL);
 	pthread_cond_init(&a->done_cv, NULL);
+	refusals_init(&a->refused, cfg->audit_refused_interval_s * 1000);
 	if ((a->path = strdup(cfg->audit_path)) == NULL) {
 		goto out;
 	}
@@ -1064,7 +989,6 @@ audit_open(struct audit **ap, const struct config *cfg, struct token *tok,
 	    cfg->audit_checkpoint_every ? cfg->audit_checkpoint_every : 1000;
 	a->interval_ms = cfg->audit_checkpoint_interval_s * 1000;
 	a->max_size = cfg->audit_max_size;
-	a->refused_interval_ms = cfg->audit_refused_interval_s * 1000;
 	a->ok = 1;
 	snprintf(a->why, sizeof(a->why), "ok");
 	if ((r = ensure_key(kr, s)) != 0) {

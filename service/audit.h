@@ -71,7 +71,7 @@ int audit_log(struct audit *a, const struct audit_event *ev);
  * ("unauthenticated", "replay", "malformed"), reason a static word
  * ("bad-mac", "unknown-client", ...).  One line per (client, reason) is
  * written when [audit] refused_interval ends, its count in "items", with
- * no fsync of its own; past REFUSED_SLOTS pairs the rest share one line
+ * no fsync of its own; past REFUSALS_SLOTS - 1 pairs the rest share one line
  * (client "?", reason "other").  Never waits for the disk.  a may be NULL.
  */
 void audit_refused(struct audit *a, const char *client, const char *op,
