@@ -897,9 +897,10 @@ audit_rotate(struct audit *a)
 }
 
 int
-audit_signs(const struct audit *a)
+audit_wants(const struct audit *a, const char *op, int changes)
 {
-	return a != NULL && a->signs;
+	return a != NULL &&
+	    (changes || (a->signs && op != NULL && strcmp(op, "sign") == 0));
 }
 
 /* Creates the audit key (ecdsa-p256) if the token has none. */

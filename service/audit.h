@@ -87,7 +87,9 @@ int audit_health(struct audit *a, char *buf, size_t len);
 /* Asks the writer to rotate the log now (SIGHUP). */
 void audit_rotate(struct audit *a);
 
-/* 1 if signs are logged ([audit] signs); 0 when auditing is off. */
-int audit_signs(const struct audit *a);
+/* 1 when a request of op, that changes state or not, must have its line
+ * before its reply: every change, and every sign with [audit] signs.
+ * 0 when auditing is off. */
+int audit_wants(const struct audit *a, const char *op, int changes);
 
 #endif /* HK_AUDIT_H */

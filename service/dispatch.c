@@ -265,9 +265,7 @@ admit(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 		return ops_fail(
 		    rep, HK_ERR_UNAVAILABLE, "%s; nothing was done", why);
 	}
-	if ((op->changes ||
-		(strcmp(op->name, "sign") == 0 &&
-		    audit_signs(ctx->sv->audit))) &&
+	if (audit_wants(ctx->sv->audit, op->name, op->changes) &&
 	    reply_waiting_full(ctx->sv)) {
 		/* its reply would have no room to wait for its line */
 		return ops_fail(rep, HK_ERR_EXHAUSTED, "%s",

@@ -109,8 +109,8 @@ ran(struct server *sv, const struct auth *a, const struct dispatch_result *res,
 	o->ev.sigs = res->has_sigs ? o->sigs : NULL;
 	o->denial =
 	    res->status == HSMKEY__V1__STATUS__STATUS_PERMISSION_DENIED;
-	o->audit = res->changes_state || o->denial ||
-	    (strcmp(res->op, "sign") == 0 && audit_signs(sv->audit));
+	o->audit =
+	    o->denial || audit_wants(sv->audit, res->op, res->changes_state);
 	/* a sign or change whose line fails gets UNAVAILABLE */
 	if (res->status == HSMKEY__V1__STATUS__STATUS_OK) {
 		o->failure = res->changes_state ? REPLY_FAIL_CHANGE
