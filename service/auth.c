@@ -74,37 +74,43 @@ env_client(const Hsmkey__V1__Envelope *env)
  */
 #define LOG_BURST 10
 
-static int
-log_allowed(uint64_t *skipped)
-{
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	static uint64_t	       second, lines, dropped;
-	uint64_t	       now = hk_mono_ms() / 1000;
-	int		       ok;
+static struct {
+	pthread_mutex_t lock;
+	uint64_t	second, lines, dropped;
+} loglim = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0 };
 
-	pthread_mutex_lock(&lock);
-	if (now != second) {
-		second = now;
-		lines = 0;
+/* 1 when a line may be written now; then *skipped: how many were left out
+ * before it.  Called with loglim.lock held. */
+static int
+log_allowed(uint64_t now_s, uint64_t *skipped)
+{
+	if (now_s != loglim.second) {
+		loglim.second = now_s;
+		loglim.lines = 0;
 	}
-	ok = lines++ < LOG_BURST;
 	*skipped = 0;
-	if (!ok) {
-		dropped++;
-	} else {
-		*skipped = dropped;
-		dropped = 0;
+	if (loglim.lines >= LOG_BURST) {
+		loglim.dropped++;
+		return 0;
 	}
-	pthread_mutex_unlock(&lock);
-	return ok;
+	loglim.lines++;
+	*skipped = loglim.dropped;
+	loglim.dropped = 0;
+	return 1;
 }
 
 void
 auth_tick(void)
 {
-	uint64_t skipped;
+	uint64_t now_s = hk_mono_ms() / 1000, skipped = 0;
 
-	if (log_allowed(&skipped) && skipped > 0) {
+	/* only once the second that left them out is over */
+	pthread_mutex_lock(&loglim.lock);
+	if (now_s != loglim.second && loglim.dropped > 0) {
+		(void)log_allowed(now_s, &skipped);
+	}
+	pthread_mutex_unlock(&loglim.lock);
+	if (skipped > 0) {
 		log_warnx("%" PRIu64 " more refusals not logged", skipped);
 	}
 }
@@ -118,8 +124,12 @@ refused_log(const char *fmt, ...)
 	char	 line[MSG_MAX];
 	uint64_t skipped;
 	va_list	 ap;
+	int	 ok;
 
-	if (!log_allowed(&skipped)) {
+	pthread_mutex_lock(&loglim.lock);
+	ok = log_allowed(hk_mono_ms() / 1000, &skipped);
+	pthread_mutex_unlock(&loglim.lock);
+	if (!ok) {
 		return;
 	}
 	va_start(ap, fmt);
