@@ -104,6 +104,20 @@ check()
 	return 1
 }
 
+# hk_asan_build: true when $HSMKEYD was built with AddressSanitizer. ldd's
+# output is read whole first: under pipefail, "ldd | grep -q" fails when
+# grep stops reading before ldd is done writing (SIGPIPE).
+hk_asan_build()
+{
+	local libs
+
+	libs=$(ldd "$HSMKEYD" 2>/dev/null) || true
+	case $libs in
+	*libasan*) return 0 ;;
+	esac
+	return 1
+}
+
 # hk_slow START_US CMD...: notes a command that took more than 2 s.
 hk_slow()
 {

@@ -138,7 +138,7 @@ note "RSS ${rss0} KiB -> ${rss1} KiB after 600 signs of 60 KB wait" \
     "for the log ($(sort "$T/waiting.out" | uniq -c | tr -s ' \n' ' '))"
 check "no sign was answered while its line waits" \
     test "$(grep -c '^ok=0 busy=0 other=0 none=30$' "$T/waiting.out")" -eq 20
-if ldd "$HSMKEYD" 2>/dev/null | grep -q libasan; then
+if hk_asan_build; then
 	# ASan's allocator keeps memory freed in one thread for that thread:
 	# its RSS says little about what is held (measured in the plain build)
 	note "ASan build: RSS not checked (+$((rss1 - rss0)) KiB)"

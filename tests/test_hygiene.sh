@@ -43,7 +43,7 @@ check "a mapping of hsmkeyd is left out of dumps" \
     grep -q -E '^VmFlags:.* dd( |$)' "/proc/$HK_PID/smaps"
 # ASan's mlock() interceptor locks nothing; without CAP_IPC_LOCK a
 # RLIMIT_MEMLOCK of 0 refuses every lock (secmem.h: best effort)
-if ldd "$HSMKEYD" 2>/dev/null | grep -q libasan; then
+if hk_asan_build; then
 	note "under ASan: mlock is a no-op, lock figures not checked"
 elif [ "$(id -u)" -ne 0 ] && [ "$(ulimit -l)" = 0 ]; then
 	note "RLIMIT_MEMLOCK is 0 here: lock figures not checked"

@@ -50,7 +50,7 @@ KL_MIN=50
 KL_MAX=${HK_KILL_ITERATIONS:-60}
 KL_BUDGET=${HK_KILL_BUDGET:-110}
 # under ASan every process starts slower (scripts/test's build-asan)
-if ldd "$HSMKEYD" 2>/dev/null | grep -q libasan; then
+if hk_asan_build; then
 	KL_BUDGET=${HK_KILL_BUDGET:-200}
 fi
 KL_SEED=${HK_KILL_SEED:-$$}
