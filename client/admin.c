@@ -61,6 +61,7 @@ key_of(struct hsmkey *h, const Hsmkey__V1__KeyInfo *k, struct hk_key_info *o)
 	o->alg = hk_alg_name(hk_alg_from_wire(k->alg));
 	o->primary = k->primary;
 	o->created_ms = k->created_ms;
+	o->service_key = k->service_key;
 	if (k->policy != NULL) {
 		o->has_policy = 1;
 		o->sign_overlap_s = k->policy->sign_overlap_s;

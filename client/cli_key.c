@@ -27,6 +27,11 @@ print_key_text(FILE *f, const struct hk_key_info *k)
 
 	fprintf(f, "key       %s\n", k->name);
 	fprintf(f, "alg       %s\n", k->alg != NULL ? k->alg : "unknown");
+	if (k->service_key) {
+		fprintf(f,
+		    "role      the service's own key: no client "
+		    "signs with it\n");
+	}
 	fprintf(
 	    f, "created   %s\n", cli_fmt_time(k->created_ms, t1, sizeof(t1)));
 	if (k->primary != 0) {
@@ -87,6 +92,7 @@ print_key_json(struct json *j, const struct hk_key_info *k, uint32_t changed)
 	}
 	json_kv_string(j, "alg", k->alg);
 	json_kv_u64(j, "primary", k->primary);
+	json_kv_bool(j, "service_key", k->service_key);
 	cli_json_time(j, "created", k->created_ms);
 	json_key(j, "policy");
 	json_object_begin(j);
@@ -289,6 +295,84 @@ cmd_create(struct cli *c, struct cli_args *a)
 	    res.key.alg, res.key.primary);
 }
 
+/* The states in life-cycle order, for list's VERSIONS column. */
+static const char *const list_states[] = { "pending", "active", "verify-only",
+	"disabled", "destroy-scheduled", "destroyed" };
+
+/* "2 active, 1 verify-only" into buf: k's versions counted by state. */
+static const char *
+list_versions(const struct hk_key_info *k, char *buf, size_t len)
+{
+	size_t i, j, n, used = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(list_states) / sizeof(list_states[0]); i++) {
+		for (j = 0, n = 0; j < k->n_versions; j++) {
+			n += strcmp(k->versions[j].state, list_states[i]) == 0;
+		}
+		if (n > 0 && used < len) {
+			used += (size_t)snprintf(buf + used, len - used,
+			    "%s%zu %s", used > 0 ? ", " : "", n,
+			    list_states[i]);
+		}
+	}
+	return used > 0 ? buf : "none";
+}
+
+/* When k rotates next by its policy: "off", or the time. */
+static const char *
+list_next_rotation(const struct hk_key_info *k, char *buf, size_t len)
+{
+	size_t i;
+
+	if (k->rotate_every_s == 0 || k->primary == 0) {
+		return "off";
+	}
+	for (i = 0; i < k->n_versions; i++) {
+		if (k->versions[i].version == k->primary) {
+			return cli_fmt_time(
+			    hk_time_add_s(k->versions[i].activated_ms,
+				k->rotate_every_s),
+			    buf, len);
+		}
+	}
+	return "off";
+}
+
+/* One line a key: name, algorithm, primary, versions by state, the next
+ * rotation, and what is special about it (describe has the detail). */
+static void
+list_table(const struct hk_key_list *l)
+{
+	char   ver[16], vers[160], next[64];
+	size_t i, w = 4;
+	int    width;
+
+	for (i = 0; i < l->n; i++) {
+		if (strlen(l->keys[i].name) > w) {
+			w = strlen(l->keys[i].name);
+		}
+	}
+	width = (int)w;
+	printf("%-*s  %-10s  %-7s  %-32s  %-20s  %s\n", width, "NAME", "ALG",
+	    "PRIMARY", "VERSIONS", "NEXT-ROTATION", "NOTE");
+	for (i = 0; i < l->n; i++) {
+		const struct hk_key_info *k = &l->keys[i];
+
+		if (k->primary != 0) {
+			snprintf(ver, sizeof(ver), "v%" PRIu32, k->primary);
+		} else {
+			snprintf(ver, sizeof(ver), "none");
+		}
+		printf("%-*s  %-10s  %-7s  %-32s  %-20s  %s\n", width, k->name,
+		    k->alg != NULL ? k->alg : "unknown", ver,
+		    list_versions(k, vers, sizeof(vers)),
+		    list_next_rotation(k, next, sizeof(next)),
+		    k->service_key ? "service key (no client signs with it)"
+				   : "");
+	}
+}
+
 static void
 key_item(struct cli *c, const void *k)
 {
@@ -310,9 +394,14 @@ cmd_list(struct cli *c, struct cli_args *a)
 		hk_key_list_free(&l);
 		return cli_fail(c, r);
 	}
-	cli_print_list(c, "keys",
-	    "no keys (create one with 'hsmkey create NAME')", l.keys, l.n,
-	    sizeof(*l.keys), key_item);
+	if (c->json) {
+		cli_print_list(
+		    c, "keys", "", l.keys, l.n, sizeof(*l.keys), key_item);
+	} else if (l.n == 0) {
+		printf("no keys (create one with 'hsmkey create NAME')\n");
+	} else {
+		list_table(&l);
+	}
 	hk_key_list_free(&l);
 	return 0;
 }
@@ -791,7 +880,10 @@ const struct cli_cmd cli_key_cmds[] = {
 	    "ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096.",
 	    create_opts, 1, 1 },
 	{ "list", cmd_list, "",
-	    "Lists the keys with their versions, states, dates and policy.",
+	    "Lists the keys, one line each: name, algorithm, primary version, "
+	    "versions by state, next automatic rotation, and a note for the "
+	    "service's own keys ('describe NAME' has the detail; --json: "
+	    "every key in full).",
 	    cli_no_opts, 0, 0 },
 	{ "describe", cmd_describe, "NAME",
 	    "Shows one key: algorithm, primary version, policy, and each "

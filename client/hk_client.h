@@ -50,6 +50,7 @@ struct hk_key_info {
 	uint64_t		sign_overlap_s, verify_grace_s;
 	uint64_t		rotate_every_s, expires_ms;
 	int			has_policy;
+	int			service_key; /* the service's own key */
 	uint32_t		changed; /* version the call made or changed */
 	size_t			n_versions;
 	struct hk_version_info *versions;

@@ -109,6 +109,17 @@ expect_exit 4 hk --json describe nokey
 note "---- plain output"
 expect_exit 0 hk list
 check "list shows jk" grep -q -w jk "$T/out"
+check "list is a table: a header, then one line a key" \
+    grep -q -E '^NAME +ALG +PRIMARY +VERSIONS +NEXT-ROTATION +NOTE$' "$T/out"
+check "list: jk's line has its algorithm, primary and versions by state" \
+    grep -q -E '^jk +ecdsa-p256 +v2 +1 active, 1 verify-only +off +$' "$T/out"
+check "list: the audit key is marked as the service's own" \
+    grep -q -E '^hsmkey-audit +ecdsa-p256 +v1 +1 active +off +service key' \
+    "$T/out"
+lines=$(wc -l <"$T/out")
+expect_exit 0 hk --json list
+check "list: one line a key (+ the header)" \
+    test "$lines" -eq $(($(grep -o '"service_key":' "$T/out" | wc -l) + 1))
 expect_exit 0 hk describe jk
 check "describe shows both versions" grep -q -E '(^|[^0-9])2([^0-9]|$)' "$T/out"
 expect_exit 0 hk sign jk --in "$MSG"
