@@ -340,22 +340,27 @@ list_next_rotation(const struct hk_key_info *k, char *buf, size_t len)
 }
 
 /* One line a key: name, algorithm, primary, versions by state, the next
- * rotation, and what is special about it (describe has the detail). */
+ * rotation, and what is special about it (describe has the detail).
+ * Columns as wide as their widest cell. */
 static void
 list_table(const struct hk_key_list *l)
 {
 	char   ver[16], vers[160], next[64];
-	size_t i, w = 4;
-	int    width;
+	size_t i, wn = strlen("NAME"), wv = strlen("VERSIONS");
 
 	for (i = 0; i < l->n; i++) {
-		if (strlen(l->keys[i].name) > w) {
-			w = strlen(l->keys[i].name);
+		size_t n =
+		    strlen(list_versions(&l->keys[i], vers, sizeof(vers)));
+
+		if (strlen(l->keys[i].name) > wn) {
+			wn = strlen(l->keys[i].name);
+		}
+		if (n > wv) {
+			wv = n;
 		}
 	}
-	width = (int)w;
-	printf("%-*s  %-10s  %-7s  %-32s  %-20s  %s\n", width, "NAME", "ALG",
-	    "PRIMARY", "VERSIONS", "NEXT-ROTATION", "NOTE");
+	printf("%-*s  %-10s  %-7s  %-*s  %-20s  %s\n", (int)wn, "NAME", "ALG",
+	    "PRIMARY", (int)wv, "VERSIONS", "NEXT-ROTATION", "NOTE");
 	for (i = 0; i < l->n; i++) {
 		const struct hk_key_info *k = &l->keys[i];
 
@@ -364,8 +369,8 @@ list_table(const struct hk_key_list *l)
 		} else {
 			snprintf(ver, sizeof(ver), "none");
 		}
-		printf("%-*s  %-10s  %-7s  %-32s  %-20s  %s\n", width, k->name,
-		    k->alg != NULL ? k->alg : "unknown", ver,
+		printf("%-*s  %-10s  %-7s  %-*s  %-20s  %s\n", (int)wn,
+		    k->name, k->alg != NULL ? k->alg : "unknown", ver, (int)wv,
 		    list_versions(k, vers, sizeof(vers)),
 		    list_next_rotation(k, next, sizeof(next)),
 		    k->service_key ? "service key (no client signs with it)"
