@@ -345,8 +345,9 @@ list_next_rotation(const struct hk_key_info *k, char *buf, size_t len)
 static void
 list_table(const struct hk_key_list *l)
 {
-	char   ver[16], vers[160], next[64];
+	char   ver[16], vers[160], next[64], line[512];
 	size_t i, wn = strlen("NAME"), wv = strlen("VERSIONS");
+	int    len;
 
 	for (i = 0; i < l->n; i++) {
 		size_t n =
@@ -369,12 +370,19 @@ list_table(const struct hk_key_list *l)
 		} else {
 			snprintf(ver, sizeof(ver), "none");
 		}
-		printf("%-*s  %-10s  %-7s  %-*s  %-20s  %s\n", (int)wn,
-		    k->name, k->alg != NULL ? k->alg : "unknown", ver, (int)wv,
+		len = snprintf(line, sizeof(line),
+		    "%-*s  %-10s  %-7s  %-*s  %-20s  %s", (int)wn, k->name,
+		    k->alg != NULL ? k->alg : "unknown", ver, (int)wv,
 		    list_versions(k, vers, sizeof(vers)),
 		    list_next_rotation(k, next, sizeof(next)),
 		    k->service_key ? "service key (no client signs with it)"
 				   : "");
+		/* no trailing blanks where the note is empty */
+		while (len > 0 && (size_t)len < sizeof(line) &&
+		    line[len - 1] == ' ') {
+			line[--len] = '\0';
+		}
+		printf("%s\n", line);
 	}
 }
 
