@@ -68,8 +68,8 @@ _hsmkey_keys()
 
 _hsmkey()
 {
-	local cur=${COMP_WORDS[COMP_CWORD]} prev= bin=${COMP_WORDS[0]}
-	local words=() w i cmd= usage=() u flags npos nw metas meta valued
+	local cur=${COMP_WORDS[COMP_CWORD]} prev='' bin=${COMP_WORDS[0]}
+	local words=() w i cmd='' usage=() u flags npos nw metas meta valued
 	COMPREPLY=()
 	[ "$COMP_CWORD" -gt 0 ] && prev=${COMP_WORDS[COMP_CWORD - 1]}
 	_hsmkey_help "$bin"

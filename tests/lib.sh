@@ -294,11 +294,11 @@ hk_tmpdir()
 	hk_valgrind_wrap
 }
 
-# hk_bootstrap [CONF]: the first admin, $T/admin.cred; exits on failure.
+# hk_bootstrap: the first admin, $T/admin.cred; exits on failure.
 hk_bootstrap()
 {
 	if ! ASAN_OPTIONS=$HK_DAEMON_ASAN_OPTIONS \
-	    "$HSMKEYD" --config "${1:-$T/hsmkeyd.conf}" --bootstrap-admin admin \
+	    "$HSMKEYD" --config "$T/hsmkeyd.conf" --bootstrap-admin admin \
 	    --credentials-out "$T/admin.cred" \
 	    >"$T/bootstrap.out" 2>"$T/bootstrap.log" </dev/null; then
 		sed -e 's/^/    bootstrap: /' "$T/bootstrap.log"

@@ -143,9 +143,10 @@ bad=0
 while read -r line; do
 	cmd=$(cmd_of <<<"$line")
 	want=$(grep -o -E -e '--[a-z][a-z0-9-]*' <<<"$line" | sort -u)
-	got=$(comp $cmd -- | grep -x -F -f <(printf '%s\n' "$want"))
+	read -r -a cmdw <<<"$cmd"
+	got=$(comp "${cmdw[@]}" -- | grep -x -F -f <(printf '%s\n' "$want"))
 	if [ "$got" != "$want" ]; then
-		fail "hsmkey $cmd --<TAB> lacks some of: $(echo $want)"
+		fail "hsmkey $cmd --<TAB> lacks some of: ${want//$'\n'/ }"
 		bad=1
 	fi
 done <"$T/usages"
