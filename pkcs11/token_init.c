@@ -83,17 +83,25 @@ info_labelled(const CK_TOKEN_INFO *info, const CK_UTF8CHAR *padded)
 	    memcmp(info->label, padded, TOKEN_INIT_LABEL_MAX) == 0;
 }
 
-/* Refuses when a token in another slot than target already has the
- * label: hsmkeyd's URI would match both. */
+/* What the slots hold, seen in one walk. */
+struct slots_seen {
+	CK_ULONG      nlabelled;     /* initialised tokens with the label */
+	CK_SLOT_ID    labelled[2];   /* the first two of them */
+	CK_TOKEN_INFO labelled_info; /* of labelled[0] */
+	int	      have_empty;    /* an uninitialised token: */
+	CK_SLOT_ID    empty;	     /* the first one */
+	CK_TOKEN_INFO empty_info;
+};
+
 static int
-label_unused(struct token *t, CK_SLOT_ID target, const char *label,
-    const CK_UTF8CHAR *padded)
+slots_survey(struct token *t, const CK_UTF8CHAR *padded, struct slots_seen *sv)
 {
 	CK_SLOT_ID   *slots = NULL;
 	CK_ULONG      n = 0, i;
 	CK_TOKEN_INFO info;
 	int	      r, present;
 
+	memset(sv, 0, sizeof(*sv));
 	if ((r = token_slot_list(t, &slots, &n)) != 0) {
 		goto out;
 	}
@@ -101,19 +109,48 @@ label_unused(struct token *t, CK_SLOT_ID target, const char *label,
 		if ((r = slot_info(t, slots[i], &info, &present)) != 0) {
 			goto out;
 		}
-		if (present && info_labelled(&info, padded) &&
-		    slots[i] != target) {
-			log_error("slot %lu already holds a token labelled "
-				  "\"%s\": choose another label",
-			    (unsigned long)slots[i], label);
-			r = HK_ERR_EXISTS;
-			goto out;
+		if (present && info_labelled(&info, padded)) {
+			if (sv->nlabelled == 0) {
+				sv->labelled_info = info;
+			}
+			if (sv->nlabelled < NITEMS(sv->labelled)) {
+				sv->labelled[sv->nlabelled] = slots[i];
+			}
+			sv->nlabelled++;
+		} else if (present && !sv->have_empty &&
+		    (info.flags & CKF_TOKEN_INITIALIZED) == 0) {
+			sv->have_empty = 1;
+			sv->empty = slots[i];
+			sv->empty_info = info;
 		}
 	}
-	r = 0;
 out:
 	free(slots);
 	return r;
+}
+
+/* Refuses when a token in another slot than target already has the
+ * label: hsmkeyd's URI would match both. */
+static int
+label_unused(struct token *t, CK_SLOT_ID target, const char *label,
+    const CK_UTF8CHAR *padded)
+{
+	struct slots_seen sv;
+	CK_ULONG	  i;
+	int		  r;
+
+	if ((r = slots_survey(t, padded, &sv)) != 0) {
+		return r;
+	}
+	for (i = 0; i < sv.nlabelled && i < NITEMS(sv.labelled); i++) {
+		if (sv.labelled[i] != target) {
+			log_error("slot %lu already holds a token labelled "
+				  "\"%s\": choose another label",
+			    (unsigned long)sv.labelled[i], label);
+			return HK_ERR_EXISTS;
+		}
+	}
+	return 0;
 }
 
 /* Without --slot: the token labelled padded if there is one, else the
@@ -122,38 +159,25 @@ static int
 find_slot(struct token *t, const CK_UTF8CHAR *padded, CK_SLOT_ID *slotp,
     CK_TOKEN_INFO *info)
 {
-	CK_SLOT_ID   *slots = NULL;
-	CK_ULONG      n = 0, i;
-	CK_TOKEN_INFO ti;
-	int	      r, present, have = 0;
+	struct slots_seen sv;
+	int		  r;
 
-	if ((r = token_slot_list(t, &slots, &n)) != 0) {
-		goto out;
+	if ((r = slots_survey(t, padded, &sv)) != 0) {
+		return r;
 	}
-	for (i = 0; i < n; i++) {
-		if ((r = slot_info(t, slots[i], &ti, &present)) != 0) {
-			goto out;
-		}
-		if (present && info_labelled(&ti, padded)) {
-			*slotp = slots[i];
-			*info = ti;
-			goto out;
-		}
-		if (present && !have &&
-		    (ti.flags & CKF_TOKEN_INITIALIZED) == 0) {
-			*slotp = slots[i];
-			*info = ti;
-			have = 1;
-		}
+	if (sv.nlabelled > 0) {
+		*slotp = sv.labelled[0];
+		*info = sv.labelled_info;
+		return 0;
 	}
-	if (!have) {
-		log_error("no slot of the module holds an uninitialised token "
-			  "(name one with --slot N)");
-		r = HK_ERR_NOT_FOUND;
+	if (sv.have_empty) {
+		*slotp = sv.empty;
+		*info = sv.empty_info;
+		return 0;
 	}
-out:
-	free(slots);
-	return r;
+	log_error("no slot of the module holds an uninitialised token "
+		  "(name one with --slot N)");
+	return HK_ERR_NOT_FOUND;
 }
 
 /* The slot to initialise into *slotp, refused when its token is
@@ -253,31 +277,20 @@ init_slot(struct token *t, CK_SLOT_ID slot, const struct init_pin *so,
 static int
 find_again(struct token *t, const CK_UTF8CHAR *padded, CK_TOKEN_INFO *found)
 {
-	CK_SLOT_ID   *slots = NULL;
-	CK_ULONG      n = 0, i, nmatch = 0;
-	CK_TOKEN_INFO info;
-	int	      r, present;
+	struct slots_seen sv;
+	int		  r;
 
-	if ((r = token_slot_list(t, &slots, &n)) != 0) {
-		goto out;
+	if ((r = slots_survey(t, padded, &sv)) != 0) {
+		return r;
 	}
-	for (i = 0; i < n; i++) {
-		if ((r = slot_info(t, slots[i], &info, &present)) != 0) {
-			goto out;
-		}
-		if (present && info_labelled(&info, padded) && nmatch++ == 0) {
-			token_slot_take(t, slots[i], &info);
-			*found = info;
-		}
-	}
-	if (nmatch != 1) {
+	if (sv.nlabelled != 1) {
 		log_error("after C_InitToken %lu tokens have the label",
-		    (unsigned long)nmatch);
-		r = HK_ERR_INTERNAL;
+		    (unsigned long)sv.nlabelled);
+		return HK_ERR_INTERNAL;
 	}
-out:
-	free(slots);
-	return r;
+	token_slot_take(t, sv.labelled[0], &sv.labelled_info);
+	*found = sv.labelled_info;
+	return 0;
 }
 
 /* As the SO on t's slot: sets the user PIN. */

@@ -93,6 +93,24 @@ out:
 	return r;
 }
 
+/* PIN_SIZE bytes of locked memory for a PIN; NULL when out of memory. */
+static char *
+pin_alloc(void)
+{
+	char *pin;
+	int   locked;
+
+	if ((pin = hk_secmem_alloc_locked(PIN_SIZE, &locked)) == NULL) {
+		log_warn("PIN memory");
+		return NULL;
+	}
+	if (!locked) {
+		/* XXX RLIMIT_MEMLOCK may be 0 in containers: warn, go on */
+		log_warn("mlock or MADV_DONTDUMP of the PIN page");
+	}
+	return pin;
+}
+
 /* Reads all of fd into pin (PIN_SIZE bytes); HK_ERR_PIN past PIN_MAX. */
 static int
 pin_fill(int fd, const char *path, char *pin, size_t *lenp)
@@ -129,21 +147,16 @@ token_pin_read(const char *path, char **pinp, size_t *lenp)
 {
 	char  *pin = NULL;
 	size_t len = 0;
-	int    r = HK_ERR_INTERNAL, fd = -1, locked;
+	int    r = HK_ERR_INTERNAL, fd = -1;
 
 	*pinp = NULL;
 	*lenp = 0;
 	if ((r = pin_open(path, &fd)) != 0) {
 		goto out;
 	}
-	if ((pin = hk_secmem_alloc_locked(PIN_SIZE, &locked)) == NULL) {
-		log_warn("PIN memory");
+	if ((pin = pin_alloc()) == NULL) {
 		r = HK_ERR_NOMEM;
 		goto out;
-	}
-	if (!locked) {
-		/* XXX RLIMIT_MEMLOCK may be 0 in containers: warn, go on */
-		log_warn("mlock or MADV_DONTDUMP of the PIN page");
 	}
 	if ((r = pin_fill(fd, path, pin, &len)) != 0) {
 		goto out;
@@ -182,17 +195,13 @@ token_pin_new(char **pinp, size_t *lenp)
 	unsigned char	  raw[PIN_NEW];
 	char		 *pin = NULL;
 	size_t		  i;
-	int		  r = HK_ERR_INTERNAL, locked;
+	int		  r = HK_ERR_INTERNAL;
 
 	*pinp = NULL;
 	*lenp = 0;
-	if ((pin = hk_secmem_alloc_locked(PIN_SIZE, &locked)) == NULL) {
-		log_warn("PIN memory");
+	if ((pin = pin_alloc()) == NULL) {
 		r = HK_ERR_NOMEM;
 		goto out;
-	}
-	if (!locked) {
-		log_warn("mlock or MADV_DONTDUMP of the PIN page");
 	}
 	if (RAND_priv_bytes(raw, sizeof(raw)) != 1) {
 		log_warnx("no random bytes for a new PIN (OpenSSL RAND)");
