@@ -1,13 +1,14 @@
 # shellcheck shell=bash
 #
 # bash completion for hsmkey(1): commands, client/audit subcommands, each
-# command's flags, key names for NAME (from `hsmkey --json list`), files
-# for FILE and PEM arguments and for --in, --out, --credentials.
+# command's flags, key names for NAME (from `hsmkey --json list`), client
+# ids for ID (`hsmkey --json client list`; not for client add), files for
+# FILE arguments and for --in, --out, --credentials, --pubkey.
 #
 # The commands and flags come from `hsmkey help` of the hsmkey being
 # completed (the word typed: hsmkey, ./build/client/hsmkey), read once per
 # binary and shell, so this file never falls behind the command line.  Key
-# names ask the service with short timeouts (--connect-timeout 1
+# names and client ids ask the service with short timeouts (--connect-timeout 1
 # --timeout 2) and the --credentials/--connect given on the line; when it
 # cannot be reached nothing is offered and nothing is printed.
 #
@@ -46,12 +47,14 @@ _hsmkey_global_flags()
 	    grep -o -E -e '--[a-z][a-z0-9-]*' | sort -u
 }
 
-# _hsmkey_keys WORDS...: key names from the service, using the global
+# _hsmkey_names BIN FIELD COMMAND WORDS...: the FIELD values of `BIN
+# --json COMMAND` (list: "name", client list: "id"), using the global
 # --credentials/--connect among WORDS; nothing when it cannot be reached.
-_hsmkey_keys()
+_hsmkey_names()
 {
-	local bin=$1 args=() i
-	shift
+	local bin=$1 field=$2 sub=() args=() i
+	read -r -a sub <<<"$3"
+	shift 3
 	for ((i = 1; i < $#; i++)); do
 		case ${!i} in
 		--credentials | --connect)
@@ -61,9 +64,10 @@ _hsmkey_keys()
 			;;
 		esac
 	done
-	"$bin" "${args[@]}" --connect-timeout 1 --timeout 2 --json list \
+	"$bin" "${args[@]}" --connect-timeout 1 --timeout 2 --json "${sub[@]}" \
 	    2>/dev/null </dev/null |
-	    grep -o -E '"name" *: *"[^"]*"' | sed -e 's/.*"\([^"]*\)"$/\1/'
+	    grep -o -E "\"$field\" *: *\"[^\"]*\"" |
+	    sed -e 's/.*"\([^"]*\)"$/\1/'
 }
 
 _hsmkey()
@@ -176,9 +180,13 @@ $(_hsmkey_global_flags)"
 	fi
 	case $meta in
 	NAME*)
-		mapfile -t COMPREPLY < <(compgen -W \
-		    "$(_hsmkey_keys "$bin" "${COMP_WORDS[@]:0:COMP_CWORD}")" \
-		    -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "$(_hsmkey_names "$bin" \
+		    name list "${COMP_WORDS[@]:0:COMP_CWORD}")" -- "$cur")
+		;;
+	ID)
+		[ "$cmd" = "client add" ] && return 0
+		mapfile -t COMPREPLY < <(compgen -W "$(_hsmkey_names "$bin" \
+		    id "client list" "${COMP_WORDS[@]:0:COMP_CWORD}")" -- "$cur")
 		;;
 	FILE*)
 		compopt -o filenames 2>/dev/null

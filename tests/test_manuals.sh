@@ -164,6 +164,11 @@ check "hsmkey verify b<TAB> after --sig X: beta" \
     test "$(comp verify --sig X b)" = beta
 check "hsmkey rotate --expect 1 a<TAB>: alpha" \
     test "$(comp rotate --expect 1 a)" = alpha
+expect_exit 0 hk client add svc-one --grant 'sign:alpha' --out "$T/svc.cred"
+check "hsmkey client revoke s<TAB>: the client made here" \
+    test "$(comp client revoke s)" = svc-one
+check "hsmkey client add s<TAB>: nothing (a new id)" \
+    test -z "$(comp client add s)"
 check "hsmkey sign alpha <TAB>: nothing (one NAME)" test -z "$(comp sign alpha '')"
 check "hsmkey sign --in .../msg-<TAB>: the files" \
     test "$(comp sign --in "$T/files/msg-" | tr '\n' ' ')" = \
