@@ -156,9 +156,11 @@ check "hsmkey --cred<TAB>: --credentials" \
 check "hsmkey create k --alg e<TAB>: the ECDSA and Ed25519 algorithms" \
     test "$(comp create k --alg e | tr '\n' ' ')" = \
     "ecdsa-p256 ecdsa-p384 ed25519 "
+t0=${EPOCHREALTIME/./}
+names=$(comp sign '')
+note "hsmkey sign <TAB> with the service up: $(((${EPOCHREALTIME/./} - t0) / 1000)) ms"
 check "hsmkey sign <TAB>: the keys made here" \
-    bash -c 'grep -q -x alpha <<<"$1" && grep -q -x beta <<<"$1"' _ \
-    "$(comp sign '')"
+    bash -c 'grep -q -x alpha <<<"$1" && grep -q -x beta <<<"$1"' _ "$names"
 check "hsmkey sign al<TAB>: alpha" test "$(comp sign al)" = alpha
 check "hsmkey verify b<TAB> after --sig X: beta" \
     test "$(comp verify --sig X b)" = beta
