@@ -214,10 +214,8 @@ module_allowed(const char *module, const char *allowed, char *real)
 	return 0;
 }
 
-/* Loads module by path or by p11-kit registered name into t->f; a path
- * must pass module_allowed(), a name only when no list is set. */
-static int
-module_load(struct token *t, const char *module, const char *allowed)
+int
+token_module_load(struct token *t, const char *module, const char *allowed)
 {
 	CK_FUNCTION_LIST **mods = NULL;
 	CK_FUNCTION_LIST  *f = NULL;
@@ -320,9 +318,8 @@ out:
 	return r;
 }
 
-/* The slots that hold a token.  Caller must free *slotsp, also on error. */
-static int
-slot_list(struct token *t, CK_SLOT_ID **slotsp, CK_ULONG *np)
+int
+token_slot_list(struct token *t, CK_SLOT_ID **slotsp, CK_ULONG *np)
 {
 	CK_SLOT_ID *tmp;
 	CK_RV	    rv;
@@ -349,9 +346,8 @@ slot_list(struct token *t, CK_SLOT_ID **slotsp, CK_ULONG *np)
 	}
 }
 
-/* The first matching slot becomes t's, with its label trimmed. */
-static void
-slot_take(struct token *t, CK_SLOT_ID slot, const CK_TOKEN_INFO *info)
+void
+token_slot_take(struct token *t, CK_SLOT_ID slot, const CK_TOKEN_INFO *info)
 {
 	size_t l;
 
@@ -403,7 +399,7 @@ select_token(struct token *t, const char *uri)
 	int	      r = HK_ERR_INTERNAL, match;
 
 	if ((r = uri_parse(uri, &pu)) != 0 ||
-	    (r = slot_list(t, &slots, &nslots)) != 0) {
+	    (r = token_slot_list(t, &slots, &nslots)) != 0) {
 		goto out;
 	}
 	for (i = 0; i < nslots; i++) {
@@ -411,7 +407,7 @@ select_token(struct token *t, const char *uri)
 			goto out;
 		}
 		if (match && nmatch++ == 0) {
-			slot_take(t, slots[i], &info);
+			token_slot_take(t, slots[i], &info);
 		} else if (match) {
 			log_warnx("token URI \"%s\" matches more than one "
 				  "token (slots %lu and %lu); add serial= to "
@@ -483,7 +479,7 @@ out:
 }
 
 int
-token_attach(struct token *t)
+token_module_init(struct token *t)
 {
 	CK_C_INITIALIZE_ARGS args;
 	CK_RV		     rv;
@@ -498,6 +494,17 @@ token_attach(struct token *t)
 		return r;
 	} else {
 		t->finalize = 1;
+	}
+	return 0;
+}
+
+int
+token_attach(struct token *t)
+{
+	int r;
+
+	if ((r = token_module_init(t)) != 0) {
+		return r;
 	}
 	return token_find_login(t);
 }
@@ -516,8 +523,7 @@ token_find_login(struct token *t)
 	return 0;
 }
 
-/* A token with its locks and a copy of what token_open() was given. */
-static int
+int
 token_new(struct token **tp, const char *module, const char *uri,
     const char *pin_file)
 {
@@ -555,7 +561,7 @@ token_open(struct token **tp, const char *module, const char *allowed,
 
 	*tp = NULL;
 	if ((r = token_new(&t, module, uri, pin_file)) != 0 ||
-	    (r = module_load(t, module, allowed)) != 0 ||
+	    (r = token_module_load(t, module, allowed)) != 0 ||
 	    (r = token_attach(t)) != 0) {
 		goto out;
 	}

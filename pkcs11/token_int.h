@@ -87,7 +87,25 @@ int token_rv_session_lost(CK_RV rv);
 /* Opens s again after its handle was lost; the caller owns s (token.c). */
 int token_session_renew(struct token_session *s);
 
-/* ---- token.c, for token_heal.c ---- */
+/* ---- token.c, for token_heal.c and token_init.c ---- */
+
+/* A token with its locks and a copy of what token_open() was given (any
+ * may be NULL), nothing loaded yet.  *tp is set even on HK_ERR_NOMEM:
+ * caller must token_close(*tp). */
+int token_new(struct token **tp, const char *module, const char *uri,
+    const char *pin_file);
+/* Loads module by path or by p11-kit registered name into t->f with
+ * token_open()'s rules (a path must pass the allowed lists, a name only
+ * when no list is set). */
+int
+token_module_load(struct token *t, const char *module, const char *allowed);
+/* C_Initialize with CKF_OS_LOCKING_OK (unless someone else did). */
+int token_module_init(struct token *t);
+/* The slots that hold a token.  Caller must free *slotsp, also on error. */
+int token_slot_list(struct token *t, CK_SLOT_ID **slotsp, CK_ULONG *np);
+/* slot becomes t's, with the label of info trimmed into t->label. */
+void
+token_slot_take(struct token *t, CK_SLOT_ID slot, const CK_TOKEN_INFO *info);
 
 /* C_Initialize (unless someone else did), the token of t->uri, the login.
  * The sessions on t's list are not reopened. */
@@ -119,8 +137,16 @@ mark_ok(struct token *t)
  * Caller must token_pin_free(*pinp).
  */
 int token_pin_read(const char *path, char **pinp, size_t *lenp);
-/* Zeroes and releases a PIN from token_pin_read().  Accepts NULL. */
+/* Zeroes and releases a PIN from token_pin_read() or token_pin_new().
+ * Accepts NULL. */
 void token_pin_free(char *pin);
+/* A new random PIN (32 hex digits) in the same kind of memory as
+ * token_pin_read()'s.  Caller must token_pin_free(*pinp). */
+int token_pin_new(char **pinp, size_t *lenp);
+/* Writes pin and a newline to a new file path, mode 0600: never through
+ * a symbolic link, never over an existing file (O_EXCL), synced.  On
+ * failure nothing is left at path.  One line names the file. */
+int token_pin_write(const char *path, const char *pin, size_t len);
 
 /*
  * Reads n variable-length attributes of obj: a size query, then one fetch

@@ -8,7 +8,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <string.h>
 #include <unistd.h>
+
+#include <openssl/rand.h>
 
 #include "hk_err.h"
 #include "log.h"
@@ -17,6 +20,7 @@
 
 #define PIN_MAX	 256	       /* bytes in a PIN file */
 #define PIN_SIZE (PIN_MAX + 1) /* what token_pin_read() allocates */
+#define PIN_NEW	 16	       /* random bytes in a new PIN */
 
 /*
  * Why a PIN file that fstat() describes is refused, or NULL if it is
@@ -89,6 +93,24 @@ out:
 	return r;
 }
 
+/* PIN_SIZE bytes of locked memory for a PIN; NULL when out of memory. */
+static char *
+pin_alloc(void)
+{
+	char *pin;
+	int   locked;
+
+	if ((pin = hk_secmem_alloc_locked(PIN_SIZE, &locked)) == NULL) {
+		log_warn("PIN memory");
+		return NULL;
+	}
+	if (!locked) {
+		/* XXX RLIMIT_MEMLOCK may be 0 in containers: warn, go on */
+		log_warn("mlock or MADV_DONTDUMP of the PIN page");
+	}
+	return pin;
+}
+
 /* Reads all of fd into pin (PIN_SIZE bytes); HK_ERR_PIN past PIN_MAX. */
 static int
 pin_fill(int fd, const char *path, char *pin, size_t *lenp)
@@ -125,21 +147,16 @@ token_pin_read(const char *path, char **pinp, size_t *lenp)
 {
 	char  *pin = NULL;
 	size_t len = 0;
-	int    r = HK_ERR_INTERNAL, fd = -1, locked;
+	int    r = HK_ERR_INTERNAL, fd = -1;
 
 	*pinp = NULL;
 	*lenp = 0;
 	if ((r = pin_open(path, &fd)) != 0) {
 		goto out;
 	}
-	if ((pin = hk_secmem_alloc_locked(PIN_SIZE, &locked)) == NULL) {
-		log_warn("PIN memory");
+	if ((pin = pin_alloc()) == NULL) {
 		r = HK_ERR_NOMEM;
 		goto out;
-	}
-	if (!locked) {
-		/* XXX RLIMIT_MEMLOCK may be 0 in containers: warn, go on */
-		log_warn("mlock or MADV_DONTDUMP of the PIN page");
 	}
 	if ((r = pin_fill(fd, path, pin, &len)) != 0) {
 		goto out;
@@ -169,4 +186,89 @@ void
 token_pin_free(char *pin)
 {
 	hk_secmem_free(pin, PIN_SIZE);
+}
+
+int
+token_pin_new(char **pinp, size_t *lenp)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char	  raw[PIN_NEW];
+	char		 *pin = NULL;
+	size_t		  i;
+	int		  r = HK_ERR_INTERNAL;
+
+	*pinp = NULL;
+	*lenp = 0;
+	if ((pin = pin_alloc()) == NULL) {
+		r = HK_ERR_NOMEM;
+		goto out;
+	}
+	if (RAND_priv_bytes(raw, sizeof(raw)) != 1) {
+		log_warnx("no random bytes for a new PIN (OpenSSL RAND)");
+		r = HK_ERR_INTERNAL;
+		goto out;
+	}
+	for (i = 0; i < sizeof(raw); i++) {
+		pin[2 * i] = hex[raw[i] >> 4];
+		pin[2 * i + 1] = hex[raw[i] & 0xf];
+	}
+	/* success */
+	*pinp = pin;
+	*lenp = 2 * sizeof(raw);
+	pin = NULL;
+	r = 0;
+out:
+	explicit_bzero(raw, sizeof(raw));
+	token_pin_free(pin);
+	return r;
+}
+
+/* Writes all of buf to fd. */
+static int
+pin_put(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, buf, len);
+		if (n == -1 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+token_pin_write(const char *path, const char *pin, size_t len)
+{
+	int fd, r = HK_ERR_SYSTEM;
+
+	fd = open(path,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+	    0600);
+	if (fd == -1) {
+		log_warn("cannot create PIN file %s", path);
+		return errno == EEXIST ? HK_ERR_EXISTS : HK_ERR_SYSTEM;
+	}
+	/* the umask can only take bits away; make sure of 0600 anyway */
+	if (fchmod(fd, 0600) == -1 || pin_put(fd, pin, len) != 0 ||
+	    pin_put(fd, "\n", 1) != 0 || fsync(fd) == -1) {
+		log_warn("cannot write PIN file %s", path);
+		goto out;
+	}
+	r = 0;
+out:
+	if (close(fd) == -1 && r == 0) {
+		log_warn("cannot write PIN file %s", path);
+		r = HK_ERR_SYSTEM;
+	}
+	if (r != 0) {
+		(void)unlink(path);
+	}
+	return r;
 }

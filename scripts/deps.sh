@@ -34,6 +34,10 @@ HK_DEB_PACKAGES=(
 	systemd
 	strace
 	clang
+	scdoc
+	man-db
+	groff-base
+	bash-completion
 )
 
 # hk_missing_deps: prints the packages that are not installed.

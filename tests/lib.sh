@@ -278,13 +278,11 @@ fault_rules()
 	} >"$FAULT_CTL.tmp" && mv -f "$FAULT_CTL.tmp" "$FAULT_CTL"
 }
 
-# hk_setup [--tcp]: temp dir, SoftHSM token with a random PIN, the service
-# config ($T/hsmkeyd.conf, ipc socket $T/hsmkey.sock, plus a loopback tcp
-# endpoint $HK_TCP_URL with --tcp) and the first admin ($T/admin.cred).
-hk_setup()
+# hk_tmpdir: the test's temp dir $T, removed (and everything in HK_PIDS
+# killed) by the EXIT trap; for tests that make their token themselves
+# (hk_setup does the rest).
+hk_tmpdir()
 {
-	local tcp=0
-	[ "${1:-}" = "--tcp" ] && tcp=1
 	T=$(mktemp -d "${TMPDIR:-/tmp}/hsmkey-test.XXXXXX") || {
 		echo "mktemp failed" >&2
 		exit 1
@@ -294,13 +292,11 @@ hk_setup()
 	: >"$T/captured.stderr"
 	: >"$T/captured.stdout"
 	hk_valgrind_wrap
-	hk_token_init "$T" "$T/pin" || exit 1
-	HK_SOCK_URL="ipc://$T/hsmkey.sock"
-	HK_TCP_URL=
-	if [ "$tcp" -eq 1 ]; then
-		HK_TCP_URL="tcp://127.0.0.1:$(hk_free_port)"
-	fi
-	hk_write_config "$T/hsmkeyd.conf" "$HK_SOCK_URL" $HK_TCP_URL
+}
+
+# hk_bootstrap: the first admin, $T/admin.cred; exits on failure.
+hk_bootstrap()
+{
 	if ! ASAN_OPTIONS=$HK_DAEMON_ASAN_OPTIONS \
 	    "$HSMKEYD" --config "$T/hsmkeyd.conf" --bootstrap-admin admin \
 	    --credentials-out "$T/admin.cred" \
@@ -309,6 +305,24 @@ hk_setup()
 		fail "hsmkeyd --bootstrap-admin admin"
 		exit 1
 	fi
+}
+
+# hk_setup [--tcp]: temp dir, SoftHSM token with a random PIN, the service
+# config ($T/hsmkeyd.conf, ipc socket $T/hsmkey.sock, plus a loopback tcp
+# endpoint $HK_TCP_URL with --tcp) and the first admin ($T/admin.cred).
+hk_setup()
+{
+	local tcp=0
+	[ "${1:-}" = "--tcp" ] && tcp=1
+	hk_tmpdir
+	hk_token_init "$T" "$T/pin" || exit 1
+	HK_SOCK_URL="ipc://$T/hsmkey.sock"
+	HK_TCP_URL=
+	if [ "$tcp" -eq 1 ]; then
+		HK_TCP_URL="tcp://127.0.0.1:$(hk_free_port)"
+	fi
+	hk_write_config "$T/hsmkeyd.conf" "$HK_SOCK_URL" $HK_TCP_URL
+	hk_bootstrap
 	ok "token initialised, admin bootstrapped in $T"
 }
 
