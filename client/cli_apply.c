@@ -293,6 +293,12 @@ plan_grants(struct plan_item *it, const struct apply_client *c,
 	size_t i, same;
 
 	it->ngrants = 0;
+	if (have->n_grants > APPLY_MAX_GRANTS) {
+		plan_error(it, c->line,
+		    "the service lists %zu grants, over %d", have->n_grants,
+		    APPLY_MAX_GRANTS);
+		return;
+	}
 	if (!c->exact.v) {
 		for (i = 0; i < have->n_grants; i++) {
 			it->grants[it->ngrants++] = have->grants[i];
