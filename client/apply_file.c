@@ -329,13 +329,65 @@ client_value(struct parse *p, struct apply_client *c, const char *name,
 
 /* ---- sections ------------------------------------------------------------ */
 
-/* A new item for the section header "kind NAME" read at line. */
+/* The kinds of section: "[WORD NAME]". */
+static const struct section_kind {
+	const char *word;
+	int	    kind; /* 'k', 'c' */
+	int (*valid)(const char *);
+	const char *hint;
+} section_kinds[] = {
+	{ "key", 'k', hk_valid_key_name, "[a-z0-9][a-z0-9._-]{0,63}" },
+	{ "client", 'c', hk_valid_client_id,
+	    "[A-Za-z0-9][A-Za-z0-9._@-]{0,63}" },
+};
+
+/* The header line of the item of kind called name, or 0. */
+static int
+item_line(const struct apply_file *f, int kind, const char *name)
+{
+	size_t i;
+
+	for (i = 0; kind == 'k' && i < f->nkeys; i++) {
+		if (strcmp(f->keys[i].name, name) == 0) {
+			return f->keys[i].line;
+		}
+	}
+	for (i = 0; kind == 'c' && i < f->nclients; i++) {
+		if (strcmp(f->clients[i].id, name) == 0) {
+			return f->clients[i].line;
+		}
+	}
+	return 0;
+}
+
+static void
+add_item(struct apply_file *f, int kind, const char *name, int line)
+{
+	if (kind == 'k') {
+		f->keys =
+		    xreallocarray(f->keys, f->nkeys + 1, sizeof(*f->keys));
+		memset(&f->keys[f->nkeys], 0, sizeof(f->keys[0]));
+		snprintf(f->keys[f->nkeys].name, sizeof(f->keys[0].name), "%s",
+		    name);
+		f->keys[f->nkeys++].line = line;
+		return;
+	}
+	f->clients =
+	    xreallocarray(f->clients, f->nclients + 1, sizeof(*f->clients));
+	memset(&f->clients[f->nclients], 0, sizeof(f->clients[0]));
+	snprintf(
+	    f->clients[f->nclients].id, sizeof(f->clients[0].id), "%s", name);
+	f->clients[f->nclients++].line = line;
+}
+
+/* A new item for the section header "WORD NAME" read at line. */
 static int
 new_item(struct parse *p, const char *section, int line)
 {
-	struct apply_file *f = p->f;
-	const char	  *name;
-	size_t		   i;
+	const struct section_kind *sk = NULL;
+	const char		  *name;
+	size_t			   i, n;
+	int			   first;
 
 	p->cur_header = line;
 	p->cur_kind = 0;
@@ -348,62 +400,35 @@ new_item(struct parse *p, const char *section, int line)
 		    strlen(section));
 		return 0;
 	}
-	if (strncmp(section, "key ", 4) == 0) {
-		name = section + 4 + strspn(section + 4, " \t");
-		if (!hk_valid_key_name(name)) {
-			perr(p, line,
-			    "invalid key name '%s': use "
-			    "[a-z0-9][a-z0-9._-]{0,63}",
-			    name);
-			return 0;
+	for (i = 0; i < sizeof(section_kinds) / sizeof(section_kinds[0]);
+	     i++) {
+		n = strlen(section_kinds[i].word);
+		if (strncmp(section, section_kinds[i].word, n) == 0 &&
+		    (section[n] == ' ' || section[n] == '\t')) {
+			sk = &section_kinds[i];
 		}
-		for (i = 0; i < f->nkeys; i++) {
-			if (strcmp(f->keys[i].name, name) == 0) {
-				perr(p, line,
-				    "[key %s] given twice (first on line %d)",
-				    name, f->keys[i].line);
-				return 0;
-			}
-		}
-		f->keys =
-		    xreallocarray(f->keys, f->nkeys + 1, sizeof(*f->keys));
-		memset(&f->keys[f->nkeys], 0, sizeof(f->keys[0]));
-		snprintf(f->keys[f->nkeys].name, sizeof(f->keys[0].name), "%s",
-		    name);
-		f->keys[f->nkeys++].line = line;
-		p->cur_kind = 'k';
-		return 1;
 	}
-	if (strncmp(section, "client ", 7) == 0) {
-		name = section + 7 + strspn(section + 7, " \t");
-		if (!hk_valid_client_id(name)) {
-			perr(p, line,
-			    "invalid client id '%s': use "
-			    "[A-Za-z0-9][A-Za-z0-9._@-]{0,63}",
-			    name);
-			return 0;
-		}
-		for (i = 0; i < f->nclients; i++) {
-			if (strcmp(f->clients[i].id, name) == 0) {
-				perr(p, line,
-				    "[client %s] given twice (first on line "
-				    "%d)",
-				    name, f->clients[i].line);
-				return 0;
-			}
-		}
-		f->clients = xreallocarray(
-		    f->clients, f->nclients + 1, sizeof(*f->clients));
-		memset(&f->clients[f->nclients], 0, sizeof(f->clients[0]));
-		snprintf(f->clients[f->nclients].id, sizeof(f->clients[0].id),
-		    "%s", name);
-		f->clients[f->nclients++].line = line;
-		p->cur_kind = 'c';
-		return 1;
+	if (sk == NULL) {
+		perr(p, line,
+		    "unknown section [%s]: use [key NAME] or [client ID]",
+		    section);
+		return 0;
 	}
-	perr(p, line, "unknown section [%s]: use [key NAME] or [client ID]",
-	    section);
-	return 0;
+	name = section + strlen(sk->word);
+	name += strspn(name, " \t");
+	if (!sk->valid(name)) {
+		perr(p, line, "invalid %s name '%s': use %s", sk->word, name,
+		    sk->hint);
+		return 0;
+	}
+	if ((first = item_line(p->f, sk->kind, name)) != 0) {
+		perr(p, line, "[%s %s] given twice (first on line %d)",
+		    sk->word, name, first);
+		return 0;
+	}
+	add_item(p->f, sk->kind, name, line);
+	p->cur_kind = sk->kind;
+	return 1;
 }
 
 static int

@@ -244,6 +244,43 @@ bad_file "an existing credentials file" bad8.ini 3
 check "billing.cred was not overwritten" \
     grep -q '^id = billing' billing.cred
 
+# Errors of the file alone are found before any request: with nothing
+# listening at --connect, a request would be exit 5.
+# parse_error WHAT LINE CONTENT: a file of CONTENT is exit 2, one line
+# naming bad.ini:LINE, with no service.
+parse_error()
+{
+	printf '%b' "$3" >bad.ini
+	expect_exit 2 "$HSMKEY" --credentials "$T/admin.cred" \
+	    --connect "ipc://$T/nothing.sock" apply bad.ini || return 1
+	expect_one_line_error
+	check "$1: the error names bad.ini:$2" \
+	    grep -q -F "bad.ini:$2: " "$T/err"
+}
+parse_error "a section given twice" 3 \
+    '[key x]\nalg = ed25519\n[key x]\nalg = ed25519\n'
+parse_error "a value given twice" 3 '[key x]\nalg = ed25519\nalg = ed25519\n'
+parse_error "a key without alg" 1 '[key x]\nverify_grace = 1d\n'
+parse_error "grants_exact without a grant" 2 \
+    '[client c]\ngrants_exact = yes\n'
+parse_error "a bad secret number" 2 '[client c]\nrevoke_secrets = 1 x\n'
+parse_error "a bad grant" 2 '[client c]\ngrant = launch:x\n'
+parse_error "an unknown client key" 3 \
+    '[client c]\ngrant = sign:x\ngrnt = sign:y\n'
+parse_error "no '='" 2 '[key x]\nalg ed25519\n'
+parse_error "an invalid key name" 1 '[key X!]\nalg = ed25519\n'
+parse_error "a line too long" 2 \
+    "[client c]\ncredentials = /$(printf 'a%.0s' {1..300})\n"
+parse_error "a section name inih cuts" 1 \
+    "[key $(printf 'a%.0s' {1..60})]\nalg = ed25519\n"
+expect_exit 2 hk apply no-such-file.ini
+expect_one_line_error
+# a continuation line is one more grant; revoke_secrets lines add up
+printf '[client billing]\ngrant = sign:payments\n  sign:documents\nrevoke_secrets = 1\nrevoke_secrets = 7 2\n' \
+    >cont.ini
+expect_exit 0 hk apply --dry-run cont.ini
+plan_is "change    client billing: grants sign:payments verify:payments pubkey:payments sign:tokens -> sign:payments verify:payments pubkey:payments sign:tokens sign:documents, revoke secret 2"
+
 note "---- a failure midway stops at its item; a rerun goes on"
 cat >mid.ini <<'EOF'
 [key mid-a]
