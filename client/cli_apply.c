@@ -227,7 +227,7 @@ has_grant(const char *const *grants, size_t n, const char *g)
 static char *
 join_grants(const char *const *grants, size_t n)
 {
-	size_t i, len = 8;
+	size_t i, off = 0, len = 8;
 	char  *s;
 
 	for (i = 0; i < n; i++) {
@@ -236,10 +236,8 @@ join_grants(const char *const *grants, size_t n)
 	s = xmalloc(len);
 	snprintf(s, len, "%s", n == 0 ? "none" : "");
 	for (i = 0; i < n; i++) {
-		if (i > 0) {
-			strncat(s, " ", len - strlen(s) - 1);
-		}
-		strncat(s, grants[i], len - strlen(s) - 1);
+		off += (size_t)snprintf(
+		    s + off, len - off, "%s%s", i > 0 ? " " : "", grants[i]);
 	}
 	return s;
 }
