@@ -627,7 +627,9 @@ apply_new_client(struct cli *c, struct hsmkey *h, struct plan_item *it)
 		hk_client_secret_free(&cs);
 		return item_failed(it, h, r);
 	}
-	r = write_credentials(c, it, fd, &cs);
+	if ((r = write_credentials(c, it, fd, &cs)) != 0) {
+		unlink(cl->credentials); /* no half a secret left behind */
+	}
 	hk_client_secret_free(&cs);
 	return r;
 }
