@@ -740,8 +740,10 @@ const struct cli_cmd cli_apply_cmds[] = {
 	    "([key NAME]: alg, sign_overlap, verify_grace, rotate_every, "
 	    "expires; [client ID]: grant, grants_exact, credentials, "
 	    "revoke_secrets) and prints one line per item: create, change "
-	    "(OLD -> NEW), unchanged or error. Takes nothing away the file "
-	    "does not name. --dry-run: prints the plan, changes nothing. "
+	    "(OLD -> NEW), unchanged or error. Leaves alone what FILE does "
+	    "not name; takes a grant away only with grants_exact = yes, a "
+	    "secret only by revoke_secrets. --dry-run: prints the plan, "
+	    "changes nothing. "
 	    "Exit 2 for a bad file or a plan with an error (nothing done).",
 	    apply_opts, 1, 1 },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0 },
