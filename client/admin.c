@@ -394,6 +394,53 @@ client_of(struct hsmkey *h, const Hsmkey__V1__ClientInfo *ci,
 }
 
 int
+hk_client_grant(struct hsmkey *h, const char *id, const char *const *grants,
+    size_t n_grants, struct hk_client_result *res)
+{
+	Hsmkey__V1__Request	       req = HSMKEY__V1__REQUEST__INIT;
+	Hsmkey__V1__ClientGrantRequest gr =
+	    HSMKEY__V1__CLIENT_GRANT_REQUEST__INIT;
+	Hsmkey__V1__Response *resp = NULL;
+	int		      r;
+
+	memset(res, 0, sizeof(*res));
+	if (h == NULL || id == NULL || (grants == NULL && n_grants > 0)) {
+		return hk_client_error(h, HSMKEY_EINVAL, "invalid argument");
+	}
+	gr.id = (char *)id;
+	gr.n_grants = n_grants;
+	gr.grants = (char **)grants;
+	req.op_case = HSMKEY__V1__REQUEST__OP_CLIENT_GRANT;
+	req.client_grant = &gr;
+	if ((r = hk_client_call(h, &req,
+		 HSMKEY__V1__RESPONSE__RESULT_CLIENT_INFO, &resp)) != 0) {
+		return r;
+	}
+	res->reply = resp;
+	return client_of(h, resp->client_info, &res->client);
+}
+
+void
+hk_client_result_free(struct hk_client_result *res)
+{
+	free(res->client.secrets);
+	hk_client_response_free(res->reply);
+	memset(res, 0, sizeof(*res));
+}
+
+int
+hsmkey_client_grant(struct hsmkey *h, const char *id,
+    const char *const *grants, size_t n_grants)
+{
+	struct hk_client_result res;
+	int			r;
+
+	r = hk_client_grant(h, id, grants, n_grants, &res);
+	hk_client_result_free(&res);
+	return r;
+}
+
+int
 hk_client_list(struct hsmkey *h, struct hk_client_list *l)
 {
 	Hsmkey__V1__Request	      req = HSMKEY__V1__REQUEST__INIT;

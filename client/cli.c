@@ -43,6 +43,7 @@ static const struct cli_cmd *const cmd_tables[] = {
 	cli_key_cmds,
 	cli_admin_cmds,
 	cli_audit_cmds,
+	cli_apply_cmds,
 	help_cmds,
 	NULL,
 };

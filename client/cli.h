@@ -1,7 +1,8 @@
 /*
  * cli.h: the hsmkey command line.  cli.c parses global flags, finds the
  * command and its flags; cli_key.c holds the key commands, cli_admin.c the
- * client/stats/health commands, cli_util.c parsing, formatting, I/O and
+ * client/stats/health commands, cli_apply.c apply (its file: apply.h),
+ * cli_util.c parsing, formatting, I/O and
  * the x* allocation wrappers (which exit on failure: the CLI only).
  * Single-threaded.
  */
@@ -90,6 +91,18 @@ cli_print_key(struct cli *c, const struct hk_key_info *k, uint32_t changed);
 
 /* cli_admin.c */
 extern const struct cli_cmd cli_admin_cmds[];
+/*
+ * The credentials file (INI) of the new secret cs: *inip (NUL-terminated,
+ * *lenp bytes) and, when b64p is not NULL, the secret in base64.  0, or an
+ * exit code (error printed).  Caller must cli_free_secret() both.
+ */
+int cli_credentials_ini(struct cli *c, const struct hk_client_secret *cs,
+    char **inip, size_t *lenp, char **b64p);
+/* Zeroes and frees a string that holds a secret; accepts NULL. */
+void cli_free_secret(char *s);
+
+/* cli_apply.c */
+extern const struct cli_cmd cli_apply_cmds[];
 
 /* cli_audit.c */
 extern const struct cli_cmd cli_audit_cmds[];

@@ -1,6 +1,7 @@
 /*
  * cli_admin.c: the client-management and service commands of hsmkey:
- * client add, client rotate, client revoke, client list, stats, health.
+ * client add, client rotate, client revoke, client grant, client list,
+ * stats, health.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -110,19 +111,26 @@ outfile_commit(struct outfile *o, const char *data, size_t len)
 	return 0;
 }
 
-/*
- * Shows new credentials once: to --out (INI, mode 0600) or stdout (INI,
- * or JSON with --json).
- */
-static int
-show_secret(struct cli *c, struct outfile *o,
-    const struct hk_client_secret *cs, const char *what)
+void
+cli_free_secret(char *s)
+{
+	if (s != NULL) {
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+}
+
+int
+cli_credentials_ini(struct cli *c, const struct hk_client_secret *cs,
+    char **inip, size_t *lenp, char **b64p)
 {
 	char	   *b64 = NULL, *ini = NULL, t1[64];
 	const char *url = hk_client_url(c->h);
 	size_t	    len;
-	int	    r = 5, n;
+	int	    n;
 
+	*inip = NULL;
+	*lenp = 0;
 	if (cs->secret_len == 0 || cs->secret_no == 0) {
 		return cli_error(c, HSMKEY_EPROTO, "",
 		    "reply carries no "
@@ -146,10 +154,38 @@ show_secret(struct cli *c, struct outfile *o,
 				: cli_fmt_time(cs->expires_ms, t1, sizeof(t1)),
 	    cs->id, b64, cs->secret_no, url);
 	if (n < 0 || (size_t)n >= len) {
-		r = cli_error(c, HSMKEY_EINTERNAL, "", "credentials too long");
-		goto out;
+		cli_free_secret(b64);
+		cli_free_secret(ini);
+		return cli_error(
+		    c, HSMKEY_EINTERNAL, "", "credentials too long");
 	}
-	if (o->path != NULL && outfile_commit(o, ini, (size_t)n) != 0) {
+	*inip = ini;
+	*lenp = (size_t)n;
+	if (b64p != NULL) {
+		*b64p = b64;
+	} else {
+		cli_free_secret(b64);
+	}
+	return 0;
+}
+
+/*
+ * Shows new credentials once: to --out (INI, mode 0600) or stdout (INI,
+ * or JSON with --json).
+ */
+static int
+show_secret(struct cli *c, struct outfile *o,
+    const struct hk_client_secret *cs, const char *what)
+{
+	const char *url = hk_client_url(c->h);
+	char	   *b64 = NULL, *ini = NULL;
+	size_t	    n;
+	int	    r;
+
+	if ((r = cli_credentials_ini(c, cs, &ini, &n, &b64)) != 0) {
+		return r;
+	}
+	if (o->path != NULL && outfile_commit(o, ini, n) != 0) {
 		r = cli_error(c, HSMKEY_EINTERNAL, "",
 		    "%s client '%s' but "
 		    "cannot write %s: %s: get a new secret with 'hsmkey "
@@ -181,10 +217,8 @@ show_secret(struct cli *c, struct outfile *o,
 	}
 	r = 0;
 out:
-	OPENSSL_cleanse(b64, strlen(b64));
-	free(b64);
-	OPENSSL_cleanse(ini, len);
-	free(ini);
+	cli_free_secret(b64);
+	cli_free_secret(ini);
 	return r;
 }
 
@@ -213,8 +247,9 @@ out:
 	return r;
 }
 
+/* The client id and the --grant values of client add and client grant. */
 static int
-cmd_client_add(struct cli *c, struct cli_args *a)
+check_id_grants(struct cli *c, const struct cli_args *a)
 {
 	size_t i;
 	int    r;
@@ -235,6 +270,17 @@ cmd_client_add(struct cli *c, struct cli_args *a)
 			    "of [a-z0-9._-*?[]!]",
 			    a->multi[i]);
 		}
+	}
+	return 0;
+}
+
+static int
+cmd_client_add(struct cli *c, struct cli_args *a)
+{
+	int r;
+
+	if ((r = check_id_grants(c, a)) != 0) {
+		return r;
 	}
 	return secret_cmd(c, a, 1, "created");
 }
@@ -361,6 +407,29 @@ client_item(struct cli *c, const void *ci)
 	} else {
 		client_text(ci);
 	}
+}
+
+static int
+cmd_client_grant(struct cli *c, struct cli_args *a)
+{
+	struct hk_client_result res;
+	struct hsmkey	       *h;
+	int			r;
+
+	if ((r = check_id_grants(c, a)) != 0 || (r = cli_handle(c, &h)) != 0) {
+		return r;
+	}
+	if ((r = hk_client_grant(h, a->pos[0], (const char *const *)a->multi,
+		 a->nmulti, &res)) != 0) {
+		hk_client_result_free(&res);
+		return cli_fail(c, r);
+	}
+	if (!c->json) {
+		printf("set the grants of client '%s'\n", res.client.id);
+	}
+	client_item(c, &res.client);
+	hk_client_result_free(&res);
+	return 0;
 }
 
 static int
@@ -580,6 +649,10 @@ static const struct cli_opt add_opts[] = {
 	{ "out", 1, 0 },
 	{ NULL, 0, 0 },
 };
+static const struct cli_opt grant_opts[] = {
+	{ "grant", 1, 1 },
+	{ NULL, 0, 0 },
+};
 static const struct cli_opt out_opts[] = {
 	{ "out", 1, 0 },
 	{ NULL, 0, 0 },
@@ -604,6 +677,11 @@ const struct cli_cmd cli_admin_cmds[] = {
 	    out_opts, 1, 1 },
 	{ "client revoke", cmd_client_revoke, "ID --secret N",
 	    "Revokes secret number N of client ID.", revoke_opts, 1, 1 },
+	{ "client grant", cmd_client_grant, "ID --grant OP:GLOB ...",
+	    "Sets the grants of client ID to exactly the --grant values "
+	    "(--grant repeats; grants not given are taken away; its secrets "
+	    "stay) and shows the client.",
+	    grant_opts, 1, 1 },
 	{ "client list", cmd_client_list, "",
 	    "Lists clients, their grants and secrets (number, created, "
 	    "expires, last used).",

@@ -158,6 +158,18 @@ struct hk_client_list {
 	void		      *reply; /* owned */
 };
 
+/* One client, as the service holds it after a change. */
+struct hk_client_result {
+	struct hk_client_info client;
+	void		     *reply; /* owned */
+};
+
+/* Sets the grants of client id to exactly grants[0..n_grants).  Caller
+ * must hk_client_result_free(res) after any call. */
+int  hk_client_grant(struct hsmkey *h, const char *id,
+     const char *const *grants, size_t n_grants, struct hk_client_result *res);
+void hk_client_result_free(struct hk_client_result *res);
+
 /* Every client.  Caller must hk_client_list_free(l) after any call. */
 int  hk_client_list(struct hsmkey *h, struct hk_client_list *l);
 void hk_client_list_free(struct hk_client_list *l);

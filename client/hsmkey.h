@@ -215,6 +215,14 @@ HSMKEY_API const char *hsmkey_error_name(int err);
  * retried: the credential was fine.
  */
 
+/*
+ * Sets the grants of client id to exactly grants[0..n_grants) ("OP:GLOB",
+ * 1 to 32; grants it held before and not listed are gone).  Needs the
+ * grant admin:*.  HSMKEY_ENOTFOUND for no such client.
+ */
+HSMKEY_API int hsmkey_client_grant(struct hsmkey *h, const char *id,
+    const char *const *grants, size_t n_grants);
+
 /* Re-reads the handle's credentials file now, whether or not it changed.
  * HSMKEY_OK (also when it holds the same credential), or HSMKEY_ECREDENTIALS
  * / HSMKEY_ENOMEM with the old credential kept, or HSMKEY_EINVAL for a

@@ -132,6 +132,14 @@ int clients_rotate(struct clients *c, struct token_session *s, const char *id,
  * HK_ERR_INVALID for an invalid id, HK_ERR_NOT_FOUND for no such secret. */
 int clients_revoke(struct clients *c, struct token_session *s, const char *id,
     uint32_t secret_no);
+/*
+ * Sets the grants of client id to exactly grants (1..CLIENTS_MAX_GRANTS
+ * "OP:GLOB"), written to the token first; *infop gets the client's
+ * snapshot after the change.  HK_ERR_INVALID for a bad id or grant,
+ * HK_ERR_NOT_FOUND for no such client.
+ */
+int clients_grant(struct clients *c, struct token_session *s, const char *id,
+    char *const *grants, size_t ngrants, struct clients_info *infop);
 /* Snapshots of every client.  Caller must free(*infosp). */
 int clients_list(struct clients *c, struct clients_info **infosp, size_t *np);
 /* 1 if some client holds an admin grant. */

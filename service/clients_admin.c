@@ -494,12 +494,111 @@ out:
 	return r;
 }
 
+/* The snapshot of cl into ci; the caller holds a lock. */
+static void
+snapshot(const struct client *cl, struct clients_info *ci)
+{
+	size_t i;
+
+	memset(ci, 0, sizeof(*ci));
+	memcpy(ci->id, cl->id, sizeof(ci->id));
+	for (i = 0; i < cl->ngrants; i++) {
+		snprintf(ci->grants[i], sizeof(ci->grants[i]), "%s",
+		    cl->grants[i].text);
+	}
+	ci->ngrants = cl->ngrants;
+	for (i = 0; i < cl->nsecrets; i++) {
+		const struct secret	   *x = &cl->secrets[i];
+		struct clients_secret_info *o;
+
+		if (x->revoked) {
+			continue;
+		}
+		o = &ci->secrets[ci->nsecrets++];
+		o->number = x->number;
+		o->created_ms = x->created_ms;
+		o->expires_ms = x->expires_ms;
+		o->last_used_ms = atomic_load(&x->last_used_ms);
+	}
+}
+
+/* Frees the grant strings of n grants. */
+static void
+grants_free(struct grant *g, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(g[i].glob);
+		free(g[i].text);
+	}
+}
+
+int
+clients_grant(struct clients *c, struct token_session *s, const char *id,
+    char *const *grants, size_t ngrants, struct clients_info *infop)
+{
+	struct client *cl, *draft = NULL;
+	struct grant   old[CLIENTS_MAX_GRANTS];
+	token_obj_t    meta;
+	uint64_t       gen;
+	size_t	       nold;
+	int	       r = HK_ERR_NOMEM;
+
+	memset(infop, 0, sizeof(*infop));
+	if (!hk_valid_client_id(id) || ngrants == 0 ||
+	    ngrants > CLIENTS_MAX_GRANTS) {
+		return HK_ERR_INVALID;
+	}
+	/* the new grants in a draft: the record is written from it, and
+	 * its grants are swapped in once the token holds them */
+	if ((draft = cl_zalloc_lines(sizeof(*draft))) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	if ((r = cl_set_grants(draft, grants, ngrants)) != 0) {
+		grants_free(draft->grants, draft->ngrants);
+		free(draft);
+		return r;
+	}
+	if ((cl = admin_find(c, id)) == NULL) {
+		r = HK_ERR_NOT_FOUND;
+		goto out;
+	}
+	memcpy(draft->id, cl->id, sizeof(draft->id));
+	draft->created_ms = cl->created_ms;
+	draft->next_secret = cl->next_secret;
+	gen = cl->generation;
+	meta = cl->meta;
+	if ((r = client_store(
+		 s, draft, cl->secrets, cl->nsecrets, &gen, &meta)) != 0) {
+		goto out;
+	}
+	pthread_rwlock_wrlock(&c->lock);
+	memcpy(old, cl->grants, sizeof(old));
+	nold = cl->ngrants;
+	memcpy(cl->grants, draft->grants, sizeof(cl->grants));
+	cl->ngrants = draft->ngrants;
+	memcpy(draft->grants, old, sizeof(old));
+	draft->ngrants = nold;
+	cl->generation = gen;
+	cl->meta = meta;
+	snapshot(cl, infop);
+	pthread_rwlock_unlock(&c->lock);
+	forget_revoked(c, s, cl); /* the record holds their revocation too */
+	log_info("client %s: grants set (%zu)", id, ngrants);
+out:
+	pthread_mutex_unlock(&c->admin);
+	grants_free(draft->grants, draft->ngrants);
+	free(draft);
+	return r;
+}
+
 int
 clients_list(struct clients *c, struct clients_info **infosp, size_t *np)
 {
-	struct clients_info *infos = NULL, *ci;
+	struct clients_info *infos = NULL;
 	struct client	    *cl;
-	size_t		     n = 0, total = 0, i;
+	size_t		     n = 0, total = 0;
 
 	*infosp = NULL;
 	*np = 0;
@@ -512,29 +611,8 @@ clients_list(struct clients *c, struct clients_info **infosp, size_t *np)
 		return HK_ERR_NOMEM;
 	}
 	for (cl = c->list; cl != NULL; cl = cl->next) {
-		if (cl->id[0] == '\0') {
-			continue;
-		}
-		ci = &infos[n++];
-		memcpy(ci->id, cl->id, sizeof(ci->id));
-		for (i = 0; i < cl->ngrants; i++) {
-			snprintf(ci->grants[i], sizeof(ci->grants[i]), "%s",
-			    cl->grants[i].text);
-		}
-		ci->ngrants = cl->ngrants;
-		ci->nsecrets = 0;
-		for (i = 0; i < cl->nsecrets; i++) {
-			const struct secret	   *x = &cl->secrets[i];
-			struct clients_secret_info *o;
-
-			if (x->revoked) {
-				continue;
-			}
-			o = &ci->secrets[ci->nsecrets++];
-			o->number = x->number;
-			o->created_ms = x->created_ms;
-			o->expires_ms = x->expires_ms;
-			o->last_used_ms = atomic_load(&x->last_used_ms);
+		if (cl->id[0] != '\0') {
+			snapshot(cl, &infos[n++]);
 		}
 	}
 	pthread_rwlock_unlock(&c->lock);

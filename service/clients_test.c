@@ -328,6 +328,45 @@ test_revoke_race(void)
 	FAIL(lookup("rv", 2, &gone), HK_ERR_UNAUTHENTICATED);
 }
 
+/* clients_grant() sets the list exactly, keeps it on a failure, and the
+ * token holds it across a reload. */
+static void
+test_set_grants(void)
+{
+	char *const	    grants[] = { "sign:a*", "verify:b" };
+	char *const	    first[] = { "pubkey:z" };
+	char *const	    bad[] = { "sign:a", "launch:*" };
+	struct clients_info info;
+	struct client	   *cl;
+	uint8_t		    secret[HK_SECRET_LEN];
+	uint32_t	    no;
+	uint64_t	    expires;
+
+	PASS(clients_add(db(), fixture_session(), "granted", first, 1, secret,
+	    &no, &expires));
+	PASS(clients_grant(
+	    db(), fixture_session(), "granted", grants, 2, &info));
+	EQ_STR(info.id, "granted");
+	EQ_INT(info.ngrants, 2);
+	EQ_STR(info.grants[1], "verify:b");
+	EQ_INT(info.nsecrets, 1);
+	FAIL(clients_grant(db(), fixture_session(), "granted", bad, 2, &info),
+	    HK_ERR_INVALID);
+	FAIL(clients_grant(
+		 db(), fixture_session(), "granted", grants, 0, &info),
+	    HK_ERR_INVALID);
+	FAIL(
+	    clients_grant(db(), fixture_session(), "nobody", grants, 2, &info),
+	    HK_ERR_NOT_FOUND);
+	clients_free(cs);
+	cs = NULL;
+	PASS(lookup("granted", 1, &cl));
+	TRUE(clients_allowed(db(), cl, CLIENT_OP_SIGN, "abc"));
+	TRUE(!clients_allowed(db(), cl, CLIENT_OP_PUBKEY, "z"));
+	TRUE(clients_allowed(db(), cl, CLIENT_OP_VERIFY, "b"));
+	TRUE(!clients_allowed(db(), cl, CLIENT_OP_VERIFY, "abc"));
+}
+
 static void
 test_close(void)
 {
@@ -345,6 +384,7 @@ TEST_LIST = {
 	{ "reload", test_reload },
 	{ "stale_record", test_stale_record },
 	{ "revoke_race", test_revoke_race },
+	{ "set_grants", test_set_grants },
 	{ "close", test_close },
 	{ NULL, NULL },
 };

@@ -257,10 +257,8 @@ convert_stats_free(void *st)
 
 /* ---- clients ---------------------------------------------------------- */
 
-/* One client's ClientInfo in one block; the grant strings point into ci
- * (which must outlive it). */
-static Hsmkey__V1__ClientInfo *
-client_info(const struct clients_info *ci)
+Hsmkey__V1__ClientInfo *
+convert_client_info(const struct clients_info *ci)
 {
 	Hsmkey__V1__ClientInfo *x;
 	Hsmkey__V1__SecretInfo *si;
@@ -324,8 +322,8 @@ convert_client_list(const struct clients_info *infos, size_t n,
 		memcpy(cl->infos, infos, n * sizeof(*infos));
 	}
 	for (i = 0; i < n; i++) {
-		if ((cl->resp.clients[i] = client_info(&cl->infos[i])) ==
-		    NULL) {
+		if ((cl->resp.clients[i] =
+			    convert_client_info(&cl->infos[i])) == NULL) {
 			convert_client_list_free(&cl->resp);
 			return HK_ERR_NOMEM;
 		}

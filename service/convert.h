@@ -44,6 +44,9 @@ void convert_stats_free(void *st);
 int  convert_client_list(const struct clients_info *infos, size_t n,
      Hsmkey__V1__ClientListResponse **outp);
 void convert_client_list_free(void *cl);
+/* The ClientInfo of one client, in one block whose strings point into ci
+ * (which must outlive it).  Caller must free(); NULL without memory. */
+Hsmkey__V1__ClientInfo *convert_client_info(const struct clients_info *ci);
 
 /* The policy change a PolicyRequest asks for; ch points into req. */
 void convert_policy_change(

@@ -80,6 +80,8 @@ static const struct dispatch_op ops[] = {
 	    NEED_ADMIN_ALL, NONE, "manage clients", ops_client_list },
 	{ HSMKEY__V1__REQUEST__OP_STATS, "stats", 0, NEED_SHOWN, NONE, NULL,
 	    ops_stats },
+	{ HSMKEY__V1__REQUEST__OP_CLIENT_GRANT, "client-grant", 1,
+	    NEED_ADMIN_ALL, CLIENT, "manage clients", ops_client_grant },
 };
 
 #undef KEY

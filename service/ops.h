@@ -9,7 +9,7 @@
  *   ops_sign.c     sign, verify, pubkey
  *   ops_keys.c     create, describe, list, rotate, promote, policy,
  *                  disable, destroy
- *   ops_clients.c  client add, rotate, revoke, list
+ *   ops_clients.c  client add, rotate, revoke, list, grant
  *
  * Thread-safe: each worker passes its own session and reply.
  */
@@ -106,5 +106,6 @@ OPS_HANDLER(ops_client_add);
 OPS_HANDLER(ops_client_rotate);
 OPS_HANDLER(ops_client_revoke);
 OPS_HANDLER(ops_client_list);
+OPS_HANDLER(ops_client_grant);
 
 #endif /* HK_OPS_H */

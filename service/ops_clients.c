@@ -53,31 +53,43 @@ secret_result(struct dispatch_reply *rep, const char *id, uint8_t *secret,
 	    rep, HSMKEY__V1__RESPONSE__RESULT_CLIENT_SECRET, cs, NULL);
 }
 
+/* 0 if grants are 1..CLIENTS_MAX_GRANTS valid "OP:GLOB", else the
+ * reply's error. */
+static int
+check_grants(struct dispatch_reply *rep, char *const *grants, size_t n)
+{
+	const char    *glob;
+	enum client_op op;
+	size_t	       i;
+
+	if (n == 0 || n > CLIENTS_MAX_GRANTS) {
+		return ops_fail(rep, HK_ERR_INVALID, "give 1 to %d grants",
+		    CLIENTS_MAX_GRANTS);
+	}
+	for (i = 0; i < n; i++) {
+		if (clients_parse_grant(grants[i], &op, &glob) != 0) {
+			return ops_fail(rep, HK_ERR_INVALID,
+			    "invalid grant '%s': "
+			    "use OP:GLOB with OP sign, verify, pubkey or "
+			    "admin",
+			    grants[i]);
+		}
+	}
+	return 0;
+}
+
 int
 ops_client_add(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
     struct dispatch_reply *rep)
 {
 	const Hsmkey__V1__ClientAddRequest *req = rq->client_add;
 	uint8_t				    secret[HK_SECRET_LEN];
-	const char			   *glob;
-	enum client_op			    op;
 	uint64_t			    expires;
 	uint32_t			    number;
-	size_t				    i;
 	int				    r;
 
-	if (req->n_grants == 0 || req->n_grants > CLIENTS_MAX_GRANTS) {
-		return ops_fail(rep, HK_ERR_INVALID, "give 1 to %d grants",
-		    CLIENTS_MAX_GRANTS);
-	}
-	for (i = 0; i < req->n_grants; i++) {
-		if (clients_parse_grant(req->grants[i], &op, &glob) != 0) {
-			return ops_fail(rep, HK_ERR_INVALID,
-			    "invalid grant '%s': "
-			    "use OP:GLOB with OP sign, verify, pubkey or "
-			    "admin",
-			    req->grants[i]);
-		}
+	if ((r = check_grants(rep, req->grants, req->n_grants)) != 0) {
+		return r;
 	}
 	r = clients_add(ctx->sv->clients, ctx->s, req->id, req->grants,
 	    req->n_grants, secret, &number, &expires);
@@ -165,4 +177,38 @@ ops_client_list(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	}
 	return ops_result(rep, HSMKEY__V1__RESPONSE__RESULT_CLIENT_LIST, cl,
 	    convert_client_list_free);
+}
+
+int
+ops_client_grant(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
+    struct dispatch_reply *rep)
+{
+	const Hsmkey__V1__ClientGrantRequest *req = rq->client_grant;
+	struct clients_info		     *info;
+	Hsmkey__V1__ClientInfo		     *ci;
+	int				      r;
+
+	if ((r = check_grants(rep, req->grants, req->n_grants)) != 0) {
+		return r;
+	}
+	/* the reply's strings point into info: both live in the arena */
+	if ((info = ops_calloc(rep, 1, sizeof(*info))) == NULL) {
+		return ops_fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	r = clients_grant(ctx->sv->clients, ctx->s, req->id, req->grants,
+	    req->n_grants, info);
+	if (r == HK_ERR_NOT_FOUND) {
+		return ops_fail(rep, r, "client '%s' not found", req->id);
+	}
+	if (r != 0) {
+		return ops_fail(rep, r,
+		    "cannot set the grants of client '%s': "
+		    "%s; they are as they were",
+		    req->id, hk_strerror(r));
+	}
+	if ((ci = convert_client_info(info)) == NULL) {
+		return ops_fail(rep, HK_ERR_NOMEM, "out of memory");
+	}
+	return ops_result(
+	    rep, HSMKEY__V1__RESPONSE__RESULT_CLIENT_INFO, ci, free);
 }

@@ -29,6 +29,7 @@ struct parts {
 	Hsmkey__V1__ClientRevokeRequest client_revoke;
 	Hsmkey__V1__ClientListRequest	client_list;
 	Hsmkey__V1__StatsRequest	stats;
+	Hsmkey__V1__ClientGrantRequest	client_grant;
 };
 
 static uint8_t digest32[32] = { 0x9f, 0x86, 0xd0, 0x81, 0x88, 0x4c, 0x7d, 0x65,
@@ -255,6 +256,19 @@ build_stats(Hsmkey__V1__Request *q, struct parts *p)
 	q->stats = &p->stats;
 }
 
+static void
+build_client_grant(Hsmkey__V1__Request *q, struct parts *p)
+{
+	hsmkey__v1__client_grant_request__init(&p->client_grant);
+	p->client_grant.id = "victim";
+	p->grants[0] = "sign:k*";
+	p->grants[1] = "verify:*";
+	p->client_grant.n_grants = 2;
+	p->client_grant.grants = p->grants;
+	q->op_case = OP(CLIENT_GRANT);
+	q->client_grant = &p->client_grant;
+}
+
 static const struct {
 	const char *name;
 	void (*build)(Hsmkey__V1__Request *, struct parts *);
@@ -279,6 +293,7 @@ static const struct {
 	{ "client-revoke", build_client_revoke },
 	{ "client-list", build_client_list },
 	{ "stats", build_stats },
+	{ "client-grant", build_client_grant },
 };
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))

@@ -211,6 +211,22 @@ credentials_seeds(void)
 }
 
 static void
+apply_seeds(void)
+{
+	put_text("apply", "example",
+	    "; keys and clients\n[key payments]\nalg = ecdsa-p256\n"
+	    "sign_overlap = 1h\nverify_grace = 30d\nrotate_every = 90d\n"
+	    "expires = never\n\n[key docs]\nalg = rsa-3072\n"
+	    "expires = 2040-01-01\n\n[client billing]\n"
+	    "grant = sign:payments\ngrant = verify:payments   ; two\n"
+	    "  pubkey:*\ncredentials = billing.cred\n\n"
+	    "[client verifier]\ngrant = verify:*\ngrants_exact = yes\n"
+	    "revoke_secrets = 1 2\nrevoke_secrets = 3\n");
+	put_text("apply", "bad-alg", "[key x]\nalg = dsa\n");
+	put_text("apply", "empty-section", "[key x]\n[client y]\n");
+}
+
+static void
 sigtext_seeds(void)
 {
 	uint8_t sig[72];
@@ -288,6 +304,7 @@ main(int argc, char **argv)
 	request_seeds();
 	config_seeds();
 	credentials_seeds();
+	apply_seeds();
 	sigtext_seeds();
 	audit_seeds();
 	return 0;
