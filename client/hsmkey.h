@@ -80,6 +80,17 @@ HSMKEY_API int hsmkey_set_timeout(struct hsmkey *h, int ms);
  */
 HSMKEY_API int hsmkey_set_connect_timeout(struct hsmkey *h, int ms);
 
+/*
+ * The reason (a ticket, an incident id) sent with every request of h that
+ * changes state (create, rotate, promote, policy, disable, destroy, client
+ * add/rotate/revoke) until it is changed; the service writes it into that
+ * change's audit line.  NULL or "" sends none.  The text is copied; the
+ * service refuses (HSMKEY_EINVAL, "invalid reason: ...") one over 200
+ * bytes or that is not printable UTF-8 without '"' and backslash, and
+ * then changes nothing.  Thread-safe.
+ */
+HSMKEY_API int hsmkey_set_reason(struct hsmkey *h, const char *reason);
+
 /* A static description of an error code; never NULL. */
 HSMKEY_API const char *hsmkey_strerror(int err);
 /* The message of the last failure on h; caller does not free. */

@@ -64,6 +64,7 @@ struct hsmkey {
 	int		     unauth_plain; /* last reply: unMACed UNAUTH */
 	uint8_t		     nonce[HK_NONCE_LEN]; /* of the last request */
 	char		     reload_err[HK_ERRLEN];
+	char		    *reason; /* sent with changes, or NULL */
 };
 
 /* The message of the last failed open in this thread (no handle yet). */
@@ -270,6 +271,7 @@ hsmkey_close(struct hsmkey *h)
 	cred_wipe(&h->alt);
 	free(h->cred_path);
 	free(h->url);
+	free(h->reason);
 	pthread_mutex_destroy(&h->mu);
 	explicit_bzero(h, sizeof(*h));
 	free(h);
@@ -442,6 +444,25 @@ hsmkey_set_connect_timeout(struct hsmkey *h, int ms)
 {
 	return set_ms(
 	    h, h != NULL ? &h->connect_ms : NULL, ms, "connect timeout");
+}
+
+int
+hsmkey_set_reason(struct hsmkey *h, const char *reason)
+{
+	char *copy = NULL;
+
+	if (h == NULL) {
+		return HSMKEY_EINVAL;
+	}
+	if (reason != NULL && *reason != '\0' &&
+	    (copy = strdup(reason)) == NULL) {
+		return hk_client_error(h, HSMKEY_ENOMEM, "out of memory");
+	}
+	pthread_mutex_lock(&h->mu);
+	free(h->reason);
+	h->reason = copy;
+	pthread_mutex_unlock(&h->mu);
+	return 0;
 }
 
 /* The exchange */
@@ -811,13 +832,21 @@ int
 hk_client_call(struct hsmkey *h, const Hsmkey__V1__Request *req,
     Hsmkey__V1__Response__ResultCase want, Hsmkey__V1__Response **respp)
 {
-	int r;
+	Hsmkey__V1__Request with_reason;
+	int		    r;
 
 	*respp = NULL;
 	if (h == NULL || req == NULL) {
 		return HSMKEY_EINVAL;
 	}
 	pthread_mutex_lock(&h->mu);
+	if (h->reason != NULL && hk_request_changes(req->op_case) &&
+	    (req->reason == NULL || *req->reason == '\0')) {
+		/* a shallow copy: only the reason differs */
+		with_reason = *req;
+		with_reason.reason = h->reason;
+		req = &with_reason;
+	}
 	if (h->auto_reload &&
 	    mono_ms() - h->cred_checked_ms >= HK_RELOAD_EVERY_MS) {
 		(void)reload_locked(h, 0);
