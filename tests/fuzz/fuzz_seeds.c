@@ -269,6 +269,16 @@ audit_seeds(void)
 		die("audit event");
 	}
 	put_text("audit_line", "event-refused", line);
+	ev.op = "rotate";
+	ev.key = "k1";
+	ev.status = HSMKEY__V1__STATUS__STATUS_OK;
+	ev.reason =
+	    "INC-42: r\xc3\xa9sum\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91";
+	if (hk_audit_format_event(body, sizeof(body), &ev) < 0 ||
+	    hk_audit_format_line(line, sizeof(line), 3, ts, body, sigs) < 0) {
+		die("audit event");
+	}
+	put_text("audit_line", "event-reason", line);
 	if (hk_audit_format_checkpoint(body, sizeof(body), 1, sigs,
 		"MEUCIQDm0vUzB1Z6b8kq1Yx4wR7c2L5u9Pf0sQ==") < 0 ||
 	    hk_audit_format_line(line, sizeof(line), 3, ts, body, sigs) < 0) {
