@@ -176,8 +176,8 @@ fake_reply(struct fake *fk, const Hsmkey__V1__Envelope *env)
 	}
 	PASS(hk_day_key(fk->mode == FAKE_BAD_MAC ? wrong : secret, 32,
 	    hk_mac_day(env->timestamp_ms), daykey));
-	PASS(hk_seal_response(maced ? daykey : NULL, nonce, sizeof(nonce), rb,
-	    rlen, &eb, &elen));
+	PASS(hk_seal_response(maced ? daykey : NULL, 0, nonce, sizeof(nonce),
+	    rb, rlen, &eb, &elen));
 	if (fk->mode == FAKE_GARBAGE) {
 		memset(eb, 0xff, elen);
 	}

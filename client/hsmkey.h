@@ -55,13 +55,16 @@ struct hsmkey;
 
 /*
  * Opens a handle.  credentials_file: an INI file with [client] id, secret
- * (base64), secret_no (default 1) and connect; NULL means
- * $HSMKEY_CREDENTIALS.  url overrides the file's connect (NULL: then
- * $HSMKEY_CONNECT, then the file).  Caller must hsmkey_close(*hp).
+ * (base64), connect, and optionally secret_no (which of the client's
+ * secrets it is; without it the service finds the secret, and the handle
+ * names it from the first reply on); NULL means $HSMKEY_CREDENTIALS.  url
+ * overrides the file's connect (NULL: then $HSMKEY_CONNECT, then the
+ * file).  Caller must hsmkey_close(*hp).
  */
 HSMKEY_API int
 hsmkey_open(struct hsmkey **hp, const char *credentials_file, const char *url);
-/* Same with explicit credentials; secret is copied (and zeroed on close). */
+/* Same with explicit credentials (secret_no 0: not known, as in a file
+ * without it); secret is copied (and zeroed on close). */
 HSMKEY_API int
 hsmkey_open_secret(struct hsmkey **hp, const char *url, const char *client_id,
     uint32_t secret_no, const uint8_t *secret, size_t secret_len);

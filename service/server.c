@@ -79,7 +79,7 @@ refused(struct server *sv, struct auth *a, struct outcome *o)
 	}
 	o->ev.client =
 	    hk_valid_client_id(env->client_id) ? env->client_id : "?";
-	o->ev.secret = env->secret_no;
+	o->ev.secret = a->secret_no;
 	o->ev.nonce = env->nonce.data;
 	o->ev.nonce_len = env->nonce.len;
 	o->ev.op = a->op; /* audited: "unauthenticated", "replay" or
@@ -99,7 +99,7 @@ ran(struct server *sv, const struct auth *a, const struct dispatch_result *res,
 	memcpy(o->sigs, res->sigs, sizeof(o->sigs));
 	memcpy(o->reason, res->reason, sizeof(o->reason));
 	o->ev.client = env->client_id;
-	o->ev.secret = env->secret_no;
+	o->ev.secret = a->secret_no; /* named, or the one that matched */
 	o->ev.nonce = env->nonce.data;
 	o->ev.nonce_len = env->nonce.len;
 	o->ev.op = res->op;
