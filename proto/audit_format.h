@@ -48,7 +48,7 @@
 /* One event as the service logs it; nothing is kept. */
 struct hk_audit_event {
 	const char    *client; /* client id, "?" when NULL or empty */
-	uint32_t       secret; /* secret number the request named */
+	uint32_t       secret; /* secret number named, or that matched */
 	const char    *op;     /* "sign", "rotate", "replay", ... */
 	const char    *key;    /* key name or client id, "" if none */
 	uint32_t       version;

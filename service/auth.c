@@ -261,6 +261,7 @@ check_secret_and_mac(
 	token_obj_t		    key = TOKEN_OBJ_NONE;
 	int			    r;
 
+	a->secret_no = env->secret_no; /* 0: found below, if it matches */
 	/* only the days around today can pass the clock check later: do no
 	 * work for any other (at most three day keys per secret) */
 	if (!near_today(env->timestamp_ms, now)) {
@@ -274,7 +275,6 @@ check_secret_and_mac(
 	if (env->secret_no == 0) {
 		return check_any_secret(sv, s, a, now);
 	}
-	a->secret_no = env->secret_no;
 	if (clients_secret(sv->clients, env->client_id, env->secret_no, now,
 		&a->client, &key, &why) != 0) {
 		return no_secret(a, why);
