@@ -116,14 +116,8 @@ mv "$T/.run.tmp" "$T/run.cred"
 sleep 2
 expect_exit 0 hk client revoke svc --secret 2
 sleep 1
-touch "$T/stop2"
-if hk_wait_exit "$loop_pid" 30 && [ "$HK_RC" -eq 0 ]; then
-	ok "signer loop across a new unnamed secret + revoke: $(tail -n 1 "$T/loop2.out")"
-else
-	fail "signer loop across a new unnamed secret + revoke (exit $HK_RC):" \
-	    "$(tail -n 1 "$T/loop2.out")"
-	sed -e 's/^/    stderr: /' "$T/loop2.err" | head -n 10
-fi
+signer_loop_end "$loop_pid" "$T/stop2" "$T/loop2.out" "$T/loop2.err" \
+    "across a new unnamed secret + revoke"
 check "its last signs were made with secret 3" \
     test "$(last_sign_secret c1)" = 3
 
