@@ -197,10 +197,7 @@ no_secret(struct auth *a, const char *why)
  * its MAC is checked with the day key of every live secret of the client
  * (a few: CLIENTS_MAX_SECRETS), all of them whichever matches, and the
  * match is taken with masks, not branches, so that the time tells nothing
- * of which secret made it.  Checks with no key make up the rest of
- * CLIENTS_MAX_SECRETS, so that neither does it tell how many secrets the
- * client has, nor whether it exists.  The reply says which secret matched
- * (a->reply_secret).
+ * of which secret made it.  The reply says which did (a->reply_secret).
  */
 static int
 check_any_secret(
@@ -217,10 +214,7 @@ check_any_secret(
 
 	if (clients_live_secrets(sv->clients, env->client_id, now, &a->client,
 		keys, &n, &why) != 0) {
-		for (i = 1; i < CLIENTS_MAX_SECRETS; i++) {
-			(void)hk_check_request(env, no_key);
-		}
-		return no_secret(a, why); /* and the last one */
+		return no_secret(a, why);
 	}
 	nonce_cache_prefetch(sv->nonces, a->client, env->nonce.data);
 	if ((a->daykey = hk_secmem_slot_alloc()) == NULL) {
@@ -245,9 +239,6 @@ check_any_secret(
 		}
 	}
 	hk_secmem_slot_free(dk);
-	for (j = i; j < CLIENTS_MAX_SECRETS; j++) {
-		(void)hk_check_request(env, no_key);
-	}
 	a->tried = n;
 	log_debug("client '%s' named no secret: %zu tried, %" PRIu32
 		  " matched",
