@@ -18,13 +18,30 @@ static const struct cli_opt global_opts[] = {
 	{ "json", 0, 0 },
 	{ "timeout", 1, 0 },
 	{ "connect-timeout", 1, 0 },
+	{ "reason", 1, 0 },
 	{ NULL, 0, 0 },
+};
+
+/* The commands that change something: the ones --reason is for. */
+static const char *const reason_cmds[] = {
+	"create",
+	"rotate",
+	"promote",
+	"policy",
+	"disable",
+	"destroy",
+	"client add",
+	"client rotate",
+	"client revoke",
+	"client grant",
+	"apply",
 };
 
 static const char global_usage[] =
     "usage: hsmkey [--connect URL] [--credentials FILE] [--json] "
     "[--timeout SECONDS]\n"
-    "              [--connect-timeout SECONDS] COMMAND [ARGS...]\n";
+    "              [--connect-timeout SECONDS] [--reason TEXT] COMMAND "
+    "[ARGS...]\n";
 
 static int cmd_help(struct cli *, struct cli_args *);
 
@@ -157,7 +174,8 @@ print_help_all(FILE *f)
 	      "                       (default: $HSMKEY_CONNECT, then the "
 	      "credentials file)\n"
 	      "  --credentials FILE   INI file with [client] id, secret, "
-	      "secret_no, connect\n"
+	      "connect\n"
+	      "                       (and secret_no, optional)\n"
 	      "                       (default: $HSMKEY_CREDENTIALS)\n"
 	      "  --json               print one JSON object per command on "
 	      "stdout\n"
@@ -166,6 +184,11 @@ print_help_all(FILE *f)
 	      "  --connect-timeout SECONDS\n"
 	      "                       how long the connection may be down "
 	      "in a call (default 3)\n"
+	      "  --reason TEXT        why (a ticket, an incident id): "
+	      "written into the audit\n"
+	      "                       line of the change; only for commands "
+	      "that change\n"
+	      "                       something\n"
 	      "\nExit status: 0 success, 1 invalid signature, 2 usage or "
 	      "invalid argument,\n"
 	      "3 unauthenticated, denied or replay, 4 not found, 5 any other "
@@ -352,8 +375,34 @@ cli_handle(struct cli *c, struct hsmkey **hp)
 		(r = hsmkey_set_connect_timeout(c->h, c->connect_ms)) != 0)) {
 		return cli_fail(c, r);
 	}
+	if (c->reason != NULL &&
+	    (r = hsmkey_set_reason(c->h, c->reason)) != 0) {
+		return cli_fail(c, r);
+	}
 	*hp = c->h;
 	return 0;
+}
+
+/* A --reason on a command that changes nothing is a usage error. */
+static int
+check_reason(struct cli *c, const struct cli_cmd *cmd)
+{
+	size_t i;
+
+	if (c->reason == NULL) {
+		return 0;
+	}
+	for (i = 0; i < sizeof(reason_cmds) / sizeof(reason_cmds[0]); i++) {
+		if (strcmp(cmd->name, reason_cmds[i]) == 0) {
+			return 0;
+		}
+	}
+	return cli_usage(c,
+	    "--reason is for commands that change something (create, rotate, "
+	    "promote, policy, disable, destroy, client "
+	    "add/rotate/revoke/grant, "
+	    "apply), not '%s'",
+	    cmd->name);
 }
 
 static int
@@ -365,6 +414,8 @@ set_global(struct cli *c, const char *name, const char *val)
 		c->credentials = val;
 	} else if (strcmp(name, "json") == 0) {
 		c->json = 1;
+	} else if (strcmp(name, "reason") == 0) {
+		c->reason = val;
 	} else if (strcmp(name, "timeout") == 0 ||
 	    strcmp(name, "connect-timeout") == 0) {
 		if (cli_parse_timeout(val,
@@ -558,6 +609,9 @@ cli_run(int argc, char **argv)
 	a.opts = cmd->opts;
 	if ((r = parse_cmd_args(&c, cmd, &a, argc, argv, i + used)) != 0) {
 		r = r < 0 ? 0 : r;
+		goto out;
+	}
+	if ((r = check_reason(&c, cmd)) != 0) {
 		goto out;
 	}
 	r = cmd->fn(&c, &a);

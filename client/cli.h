@@ -56,6 +56,7 @@ struct cli {
 	int		      json;
 	int		      timeout_ms; /* 0: the library default */
 	int		      connect_ms; /* 0: the library default */
+	const char	     *reason;	  /* --reason, or NULL */
 	struct hsmkey	     *h;	  /* opened by cli_handle() */
 	const struct cli_cmd *cmd;
 	const char	     *key; /* the key the command names (for hints) */

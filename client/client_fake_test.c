@@ -47,6 +47,7 @@ struct fake {
 	int		     req_mac_ok; /* last request's MAC held */
 	Hsmkey__V1__Request *last;	 /* last request decoded */
 	int		     last_op;	 /* its op_case */
+	uint32_t	     matched;	 /* a reply's secret_no (to a 0) */
 };
 
 /* The messages a fake reply is made of. */
@@ -176,7 +177,8 @@ fake_reply(struct fake *fk, const Hsmkey__V1__Envelope *env)
 	}
 	PASS(hk_day_key(fk->mode == FAKE_BAD_MAC ? wrong : secret, 32,
 	    hk_mac_day(env->timestamp_ms), daykey));
-	PASS(hk_seal_response(maced ? daykey : NULL, nonce, sizeof(nonce), rb,
+	PASS(hk_seal_response(maced ? daykey : NULL,
+	    env->secret_no == 0 ? fk->matched : 0, nonce, sizeof(nonce), rb,
 	    rlen, &eb, &elen));
 	if (fk->mode == FAKE_GARBAGE) {
 		memset(eb, 0xff, elen);
@@ -370,7 +372,7 @@ test_fake_cli_keys(void)
 	EQ_INT(run_cli_out(&out, "--json", "describe", "pay", NULL), 0);
 	EQ_STR(out,
 	    "{\"name\":\"pay\",\"alg\":\"ecdsa-p384\",\"primary\":2,"
-	    "\"created\":\"2024-01-01T00:00:00Z\",\"policy\":{"
+	    "\"service_key\":false,\"created\":\"2024-01-01T00:00:00Z\",\"policy\":{"
 	    "\"sign_overlap_s\":0,\"verify_grace_s\":2592000,"
 	    "\"rotate_every_s\":0,\"expires\":null},\"versions\":["
 	    "{\"version\":1,\"state\":\"verify-only\",\"primary\":false,"
@@ -676,6 +678,44 @@ test_credentials_two(void)
 	fake2_stop(&f);
 }
 
+/* A secret not named (secret_no 0, bit 0 of accepted): the reply's number
+ * is sent from then on; when it is refused, once more with 0 and the same
+ * nonce, and the new reply's number is learned. */
+static void
+test_credentials_learned(void)
+{
+	struct fake2   f;
+	struct hsmkey *h = NULL;
+	char	       url[300];
+
+	fake2_start(&f, "fake4.sock", url, sizeof(url));
+	PASS(hsmkey_open_secret(&h, url, "alice", 0, secret, sizeof(secret)));
+	PASS(hsmkey_set_timeout(h, 5000));
+	f.fk.matched = 5;
+	fake2_set(&f, 1u << 0 | 1u << 5);
+	sign_ok(h);
+	sign_ok(h);
+	EQ_INT(f.n, 2);
+	SEEN(&f, 0, 0);
+	SEEN(&f, 1, 5);
+	f.fk.matched = 6;
+	fake2_set(&f, 1u << 0 | 1u << 6);
+	sign_ok(h);
+	PASS(hsmkey_ping(h));
+	EQ_INT(f.n, 3);
+	SEEN(&f, 0, 5);
+	SEEN(&f, 1, 0);
+	SEEN(&f, 2, 6);
+	TRUE(memcmp(f.seen_nonce[0], f.seen_nonce[1], HK_NONCE_LEN) == 0);
+	/* refused with 0 too: one retry only */
+	fake2_set(&f, 0);
+	FAIL(hsmkey_ping(h), HSMKEY_EUNAUTH);
+	EQ_INT(f.n, 2);
+	SEEN(&f, 1, 0);
+	hsmkey_close(h);
+	fake2_stop(&f);
+}
+
 static void
 test_credentials_reload(void)
 {
@@ -971,6 +1011,7 @@ TEST_LIST = {
 	{ "fake_stop", fake_stop },
 	{ "credentials_two", test_credentials_two },
 	{ "credentials_reload", test_credentials_reload },
+	{ "credentials_learned", test_credentials_learned },
 	{ "link_lost", test_link_lost },
 	{ "link_back", test_link_back },
 	{ "link_drop", test_link_drop },

@@ -55,7 +55,7 @@ test_creds_good(void)
 	p = tmpfile_with(
 	    "defaults.ini", "[client]\nid=bob\nsecret=" SECRET_B64 "\n");
 	PASS(hk_credentials_load(p, &c, err, sizeof(err)));
-	EQ_INT(c.secret_no, 1);
+	EQ_INT(c.secret_no, 0); /* not named */
 	TRUE(c.connect == NULL);
 	hk_credentials_clear(&c);
 }

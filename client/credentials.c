@@ -174,8 +174,7 @@ hk_credentials_load(
 	char		  *buf = NULL, why[200];
 	int		   r = HSMKEY_ECREDENTIALS, line;
 
-	memset(c, 0, sizeof(*c));
-	c->secret_no = 1;
+	memset(c, 0, sizeof(*c)); /* secret_no 0: the file names none */
 	if (path == NULL || *path == '\0') {
 		snprintf(err, errlen,
 		    "no credentials file: give --credentials "

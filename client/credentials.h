@@ -4,7 +4,7 @@
  *   [client]
  *   id = alice
  *   secret = <base64 of the raw secret>
- *   secret_no = 1          ; default 1
+ *   secret_no = 2          ; optional: 0 (none) when absent
  *   connect = ipc:///run/hsmkey/hsmkey.sock
  *
  * read with libinih.  The file is read into memory that is zeroed after
@@ -22,8 +22,8 @@
 
 struct hk_credentials {
 	char	 id[65];
-	uint32_t secret_no;
-	uint8_t *secret; /* zeroed by hk_credentials_clear() */
+	uint32_t secret_no; /* 0: the file names none */
+	uint8_t *secret;    /* zeroed by hk_credentials_clear() */
 	size_t	 secret_len;
 	char	*connect; /* NULL when the file has none */
 };

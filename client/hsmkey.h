@@ -55,13 +55,16 @@ struct hsmkey;
 
 /*
  * Opens a handle.  credentials_file: an INI file with [client] id, secret
- * (base64), secret_no (default 1) and connect; NULL means
- * $HSMKEY_CREDENTIALS.  url overrides the file's connect (NULL: then
- * $HSMKEY_CONNECT, then the file).  Caller must hsmkey_close(*hp).
+ * (base64), connect, and optionally secret_no (which of the client's
+ * secrets it is; without it the service finds the secret, and the handle
+ * names it from the first reply on); NULL means $HSMKEY_CREDENTIALS.  url
+ * overrides the file's connect (NULL: then $HSMKEY_CONNECT, then the
+ * file).  Caller must hsmkey_close(*hp).
  */
 HSMKEY_API int
 hsmkey_open(struct hsmkey **hp, const char *credentials_file, const char *url);
-/* Same with explicit credentials; secret is copied (and zeroed on close). */
+/* Same with explicit credentials (secret_no 0: not known, as in a file
+ * without it); secret is copied (and zeroed on close). */
 HSMKEY_API int
 hsmkey_open_secret(struct hsmkey **hp, const char *url, const char *client_id,
     uint32_t secret_no, const uint8_t *secret, size_t secret_len);
@@ -79,6 +82,17 @@ HSMKEY_API int hsmkey_set_timeout(struct hsmkey *h, int ms);
  * back sooner gets the same request again, byte for byte (PROTOCOL.md).
  */
 HSMKEY_API int hsmkey_set_connect_timeout(struct hsmkey *h, int ms);
+
+/*
+ * The reason (a ticket, an incident id) sent with every request of h that
+ * changes state (create, rotate, promote, policy, disable, destroy, client
+ * add/rotate/revoke) until it is changed; the service writes it into that
+ * change's audit line.  NULL or "" sends none.  The text is copied; the
+ * service refuses (HSMKEY_EINVAL, "invalid reason: ...") one over 200
+ * bytes or that is not printable UTF-8 without '"' and backslash, and
+ * then changes nothing.  Thread-safe.
+ */
+HSMKEY_API int hsmkey_set_reason(struct hsmkey *h, const char *reason);
 
 /* A static description of an error code; never NULL. */
 HSMKEY_API const char *hsmkey_strerror(int err);

@@ -38,11 +38,18 @@
 #define HK_ERRLEN	      512
 #define HK_RELOAD_EVERY_MS    1000 /* stat the credentials file at most */
 
-/* A credential: the client id, a secret number and its secret. */
+/*
+ * A credential: the client id, a secret number and its secret.  A
+ * credential whose file names no secret_no (named 0) sends secret_no 0
+ * until an authenticated reply says which secret matched, then that
+ * number (PROTOCOL.md); it is read and written with the handle's mutex
+ * held, as every exchange is.
+ */
 struct hk_cred {
 	char	 id[HK_CLIENT_ID_MAX + 1];
-	uint32_t secret_no;
-	uint8_t *secret; /* one locked page; NULL: none */
+	uint32_t named;	    /* the number the file gave, 0: none */
+	uint32_t secret_no; /* the number sent: named, learned or 0 */
+	uint8_t *secret;    /* one locked page; NULL: none */
 	size_t	 secret_len;
 	size_t	 secret_map;
 };
@@ -62,8 +69,10 @@ struct hsmkey {
 	int		     auto_reload;
 	int		     retry;	   /* next exchange reuses nonce[] */
 	int		     unauth_plain; /* last reply: unMACed UNAUTH */
+	uint32_t	     sent_no;	   /* the last request's secret_no */
 	uint8_t		     nonce[HK_NONCE_LEN]; /* of the last request */
 	char		     reload_err[HK_ERRLEN];
+	char		    *reason; /* sent with changes, or NULL */
 };
 
 /* The message of the last failed open in this thread (no handle yet). */
@@ -209,6 +218,7 @@ cred_store(struct hk_cred *c, const char *id, uint32_t secret_no,
 	}
 	memcpy(p, secret, len);
 	snprintf(c->id, sizeof(c->id), "%s", id);
+	c->named = secret_no;
 	c->secret_no = secret_no;
 	c->secret = p;
 	c->secret_len = len;
@@ -223,6 +233,7 @@ cred_wipe(struct hk_cred *c)
 	/* field by field: gcc -O3's object-size check misreads a whole-struct
 	 * explicit_bzero here as overflowing id[] */
 	explicit_bzero(c->id, sizeof(c->id));
+	c->named = 0;
 	c->secret_no = 0;
 	c->secret = NULL;
 	c->secret_len = 0;
@@ -246,7 +257,7 @@ static int
 cred_is(const struct hk_credentials *c, const struct hk_cred *k)
 {
 	return k->secret != NULL && strcmp(c->id, k->id) == 0 &&
-	    c->secret_no == k->secret_no && c->secret_len == k->secret_len &&
+	    c->secret_no == k->named && c->secret_len == k->secret_len &&
 	    CRYPTO_memcmp(c->secret, k->secret, c->secret_len) == 0;
 }
 
@@ -270,6 +281,7 @@ hsmkey_close(struct hsmkey *h)
 	cred_wipe(&h->alt);
 	free(h->cred_path);
 	free(h->url);
+	free(h->reason);
 	pthread_mutex_destroy(&h->mu);
 	explicit_bzero(h, sizeof(*h));
 	free(h);
@@ -303,9 +315,6 @@ hsmkey_open_secret(struct hsmkey **hp, const char *url, const char *client_id,
 		    "the secret must be "
 		    "%d to %d bytes",
 		    HK_SECRET_MIN, HK_SECRET_MAX);
-	}
-	if (secret_no == 0) {
-		return set_error(NULL, HSMKEY_EINVAL, "secret number 0");
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL ||
 	    (h->url = strdup(url)) == NULL) {
@@ -444,6 +453,25 @@ hsmkey_set_connect_timeout(struct hsmkey *h, int ms)
 	    h, h != NULL ? &h->connect_ms : NULL, ms, "connect timeout");
 }
 
+int
+hsmkey_set_reason(struct hsmkey *h, const char *reason)
+{
+	char *copy = NULL;
+
+	if (h == NULL) {
+		return HSMKEY_EINVAL;
+	}
+	if (reason != NULL && *reason != '\0' &&
+	    (copy = strdup(reason)) == NULL) {
+		return hk_client_error(h, HSMKEY_ENOMEM, "out of memory");
+	}
+	pthread_mutex_lock(&h->mu);
+	free(h->reason);
+	h->reason = copy;
+	pthread_mutex_unlock(&h->mu);
+	return 0;
+}
+
 /* The exchange */
 
 void
@@ -513,6 +541,7 @@ seal_request(struct hsmkey *h, const Hsmkey__V1__Request *req,
 	}
 	head.client_id = h->cur.id;
 	head.secret_no = h->cur.secret_no;
+	h->sent_no = head.secret_no;
 	head.nonce = h->nonce;
 	head.timestamp_ms = hk_now_ms();
 	/* MACs both ways use the day key of the request's timestamp */
@@ -644,6 +673,10 @@ open_reply(struct hsmkey *h, const uint8_t daykey[HK_MAC_LEN],
 		r = unmaced_error(h, resp);
 		goto out;
 	}
+	if (h->sent_no == 0 && h->cur.named == 0 && o.secret_no != 0) {
+		/* the MAC vouches for it: name this secret from now on */
+		h->cur.secret_no = o.secret_no;
+	}
 	if ((r = status_error(h, resp, want)) != 0) {
 		goto out;
 	}
@@ -774,10 +807,13 @@ fail:
 /*
  * The primary credential got UNAUTHENTICATED without a MAC: the service
  * did not take it (unknown, revoked or expired secret, bad MAC).  Retries
- * once: with the credentials file's new credential if the file changed,
- * else with the second credential.  The retry reuses the nonce, so a
- * request that did run (the reply forged on the way) is a REPLAY, never a
- * second execution; hence only a credential of the same client is tried.
+ * once: with the credentials file's new credential if the file changed;
+ * else, when the number sent was one learned from a reply, with none
+ * (secret_no 0: the service tries every live secret, and the secret may
+ * be another number now); else with the second credential.  The retry
+ * reuses the nonce, so a request that did run (the reply forged on the
+ * way) is a REPLAY, never a second execution; hence only a credential of
+ * the same client is tried.
  */
 static int
 retry_unauth(struct hsmkey *h, const Hsmkey__V1__Request *req,
@@ -791,6 +827,8 @@ retry_unauth(struct hsmkey *h, const Hsmkey__V1__Request *req,
 		if (strcmp(h->cur.id, failed_id) != 0) {
 			return r;
 		}
+	} else if (h->cur.named == 0 && h->sent_no != 0) {
+		h->cur.secret_no = 0; /* learned, and no longer taken */
 	} else if (h->alt.secret != NULL) {
 		cred_swap(h, &h->alt);
 		swapped = 1;
@@ -811,13 +849,21 @@ int
 hk_client_call(struct hsmkey *h, const Hsmkey__V1__Request *req,
     Hsmkey__V1__Response__ResultCase want, Hsmkey__V1__Response **respp)
 {
-	int r;
+	Hsmkey__V1__Request with_reason;
+	int		    r;
 
 	*respp = NULL;
 	if (h == NULL || req == NULL) {
 		return HSMKEY_EINVAL;
 	}
 	pthread_mutex_lock(&h->mu);
+	if (h->reason != NULL && hk_request_changes(req->op_case) &&
+	    (req->reason == NULL || *req->reason == '\0')) {
+		/* a shallow copy: only the reason differs */
+		with_reason = *req;
+		with_reason.reason = h->reason;
+		req = &with_reason;
+	}
 	if (h->auto_reload &&
 	    mono_ms() - h->cred_checked_ms >= HK_RELOAD_EVERY_MS) {
 		(void)reload_locked(h, 0);

@@ -12,7 +12,8 @@
 #include "hk_err.h"
 #include "wire.h"
 
-enum afield_type { AF_NUM, AF_STR };
+/* AF_REASON: an optional string of printable UTF-8, absent when empty. */
+enum afield_type { AF_NUM, AF_STR, AF_REASON };
 
 struct afield {
 	const char	*name;
@@ -27,6 +28,10 @@ struct afield {
 #define AF_S(f)                                               \
 	{                                                     \
 #f, AF_STR, offsetof(struct hk_audit_line, f) \
+	}
+#define AF_R(f)                                                  \
+	{                                                        \
+#f, AF_REASON, offsetof(struct hk_audit_line, f) \
 	}
 
 /* The two field sets, in the order they are written.  Both start with
@@ -43,6 +48,7 @@ static const struct afield event_fields[] = {
 	AF_S(status),
 	AF_S(nonce),
 	AF_S(sigs),
+	AF_R(reason),
 	AF_S(prev),
 	{ NULL, AF_NUM, 0 },
 };
@@ -114,6 +120,9 @@ put_fields(struct out *o, const struct afield *fields, size_t n,
 	for (i = 0; i < n; i++) {
 		const struct afield *f = &fields[i];
 
+		if (f->type == AF_REASON && str_of(l, f)->len == 0) {
+			continue; /* absent */
+		}
 		put(o, "%s\"%s\":", opens && i == 0 ? "{" : ",", f->name);
 		if (f->type == AF_NUM) {
 			put(o, "%" PRIu64, *num_of(l, f));
@@ -172,6 +181,79 @@ hex(char *out, const uint8_t *p, size_t len, struct hk_audit_str *v)
 	v->len = 2 * len;
 }
 
+/* The length of the UTF-8 sequence at s (n bytes left) if it is
+ * well-formed (no overlong form, surrogate or code point over U+10FFFF)
+ * and not a C1 control; else 0. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+	/* lead byte range, length, and the range of the second byte */
+	static const struct {
+		unsigned char lo, hi, len, min2, max2;
+	} leads[] = {
+		{ 0xc2, 0xc2, 2, 0xa0, 0xbf }, /* U+0080..U+009F are C1 */
+		{ 0xc3, 0xdf, 2, 0x80, 0xbf },
+		{ 0xe0, 0xe0, 3, 0xa0, 0xbf },
+		{ 0xe1, 0xec, 3, 0x80, 0xbf },
+		{ 0xed, 0xed, 3, 0x80, 0x9f }, /* no surrogates */
+		{ 0xee, 0xef, 3, 0x80, 0xbf },
+		{ 0xf0, 0xf0, 4, 0x90, 0xbf },
+		{ 0xf1, 0xf3, 4, 0x80, 0xbf },
+		{ 0xf4, 0xf4, 4, 0x80, 0x8f },
+	};
+	size_t i, k;
+
+	for (i = 0; i < sizeof(leads) / sizeof(leads[0]); i++) {
+		if (s[0] < leads[i].lo || s[0] > leads[i].hi) {
+			continue;
+		}
+		if (n < leads[i].len || s[1] < leads[i].min2 ||
+		    s[1] > leads[i].max2) {
+			return 0;
+		}
+		for (k = 2; k < leads[i].len; k++) {
+			if (s[k] < 0x80 || s[k] > 0xbf) {
+				return 0;
+			}
+		}
+		return leads[i].len;
+	}
+	return 0;
+}
+
+int
+hk_audit_reason_check(const char *s, size_t len, const char **whyp)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t		     i = 0, n;
+
+	*whyp = NULL;
+	if (len == 0 || len > HK_AUDIT_STR_MAX) {
+		*whyp = len == 0 ? "it is empty" : "it is over 200 bytes";
+		return HK_ERR_INVALID;
+	}
+	while (i < len) {
+		if (p[i] < 0x20 || p[i] == 0x7f) {
+			*whyp = "it holds a control character";
+			return HK_ERR_INVALID;
+		}
+		if (p[i] == '"' || p[i] == '\\') {
+			*whyp = "it holds a double quote or a backslash";
+			return HK_ERR_INVALID;
+		}
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((n = utf8_seq(p + i, len - i)) == 0) {
+			*whyp = "it is not printable UTF-8";
+			return HK_ERR_INVALID;
+		}
+		i += n;
+	}
+	return 0;
+}
+
 void
 hk_audit_time(char out[HK_AUDIT_TIME_LEN + 1], uint64_t ms)
 {
@@ -214,6 +296,16 @@ hk_audit_format_event(char *out, size_t cap, const struct hk_audit_event *ev)
 	}
 	l.status.s = status;
 	l.status.len = strlen(status);
+	if (ev->reason != NULL && *ev->reason != '\0') {
+		const char *why;
+
+		/* the service checked it; anything else is not written */
+		l.reason.s = hk_audit_reason_check(
+				 ev->reason, strlen(ev->reason), &why) == 0
+		    ? ev->reason
+		    : "?";
+		l.reason.len = strlen(l.reason.s);
+	}
 	l.secret = ev->secret;
 	l.version = ev->version;
 	l.items = ev->items;
@@ -462,6 +554,25 @@ parse_string(struct cursor *c, const struct afield *f, struct hk_audit_str *v)
 	return 0;
 }
 
+/* A reason: no quote can be inside it, so the next one ends it. */
+static int
+parse_reason(struct cursor *c, const struct afield *f, struct hk_audit_str *v)
+{
+	const char *q, *why;
+
+	if (at(c, c->p) != '"' || (q = find_quote(c, c->p + 1)) == NULL) {
+		return why_set(c, "\"%s\" is not a string", f->name);
+	}
+	v->s = c->p + 1;
+	v->len = (size_t)(q - c->p - 1);
+	if (hk_audit_reason_check(v->s, v->len, &why) != 0) {
+		return why_set(c, "\"%s\" is not one the service writes: %s",
+		    f->name, why);
+	}
+	c->p = q + 1;
+	return 0;
+}
+
 /* Parses one field "name":value at c->p into l, expecting f. */
 static int
 parse_field(struct cursor *c, const struct afield *f, struct hk_audit_line *l)
@@ -485,7 +596,21 @@ parse_field(struct cursor *c, const struct afield *f, struct hk_audit_line *l)
 	if (f->type == AF_NUM) {
 		return parse_number(c, f, num_of(l, f));
 	}
+	if (f->type == AF_REASON) {
+		return parse_reason(c, f, str_of(l, f));
+	}
 	return parse_string(c, f, str_of(l, f));
+}
+
+/* 1 if the next field (after its comma) is f: an optional one is there. */
+static int
+next_is(const struct cursor *c, const struct afield *f)
+{
+	size_t nlen = strlen(f->name);
+
+	return at(c, c->p) == ',' && (size_t)(c->end - c->p) > nlen + 3 &&
+	    c->p[1] == '"' && strncmp(c->p + 2, f->name, nlen) == 0 &&
+	    c->p[2 + nlen] == '"' && c->p[3 + nlen] == ':';
 }
 
 /* 1 if the third field (after two commas) is "op": a checkpoint. */
@@ -514,6 +639,9 @@ parse_fields(
 	int		     r;
 
 	for (f = fields; f->name != NULL; f++) {
+		if (f->type == AF_REASON && !next_is(c, f)) {
+			continue; /* an optional field that is absent */
+		}
 		if (f != fields) {
 			if (at(c, c->p) != ',') {
 				return why_set(c, "%s after \"%s\"",

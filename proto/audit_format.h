@@ -6,9 +6,14 @@
  *
  *   {"seq":N,"time":"2024-05-01T12:00:00.123Z","client":"ID","secret":N,
  *    "op":"sign","key":"NAME","version":N,"items":N,"status":"OK",
- *    "nonce":"HEX","sigs":"HEX","prev":"HEX"}
+ *    "nonce":"HEX","sigs":"HEX","reason":"TEXT","prev":"HEX"}
  *   {"seq":N,"time":"...","op":"checkpoint","key":"hsmkey-audit",
  *    "version":V,"head":"HEX","sig":"BASE64","prev":"HEX"}
+ *
+ * "reason" is optional: only a change made with one (Request.reason) has
+ * it, never empty, and it may hold printable UTF-8 (hk_audit_reason_check())
+ * where every other string holds [A-Za-z0-9._@:+/=?-] only; lines without
+ * it are the format of old logs.
  *
  * prev is the SHA-256 of the previous line (without its newline), 64 zeros
  * on the first line of a chain.  A checkpoint is an ECDSA P-256 signature,
@@ -30,9 +35,9 @@
 
 #define HK_AUDIT_KEY_NAME	    "hsmkey-audit"
 #define HK_AUDIT_CHECKPOINT_CONTEXT "hsmkey.v1 audit checkpoint"
-#define HK_AUDIT_TIME_LEN	    24	/* "2024-05-01T12:00:00.123Z" */
-#define HK_AUDIT_STR_MAX	    200 /* a string field is cut there */
-#define HK_AUDIT_BODY_MAX	    640 /* a body, with its NUL */
+#define HK_AUDIT_TIME_LEN	    24	 /* "2024-05-01T12:00:00.123Z" */
+#define HK_AUDIT_STR_MAX	    200	 /* a string field is cut there */
+#define HK_AUDIT_BODY_MAX	    1088 /* any body fits, with its NUL */
 #define HK_AUDIT_LINE_MAX	    (HK_AUDIT_BODY_MAX + 512) /* written */
 #define HK_AUDIT_READ_MAX	    65536 /* no reader takes a longer line */
 #define HK_AUDIT_HASH_LEN	    32
@@ -43,7 +48,7 @@
 /* One event as the service logs it; nothing is kept. */
 struct hk_audit_event {
 	const char    *client; /* client id, "?" when NULL or empty */
-	uint32_t       secret; /* secret number the request named */
+	uint32_t       secret; /* secret number named, or that matched */
 	const char    *op;     /* "sign", "rotate", "replay", ... */
 	const char    *key;    /* key name or client id, "" if none */
 	uint32_t       version;
@@ -51,7 +56,8 @@ struct hk_audit_event {
 	int	       status; /* hk_status of the reply */
 	const uint8_t *nonce;  /* request nonce, NULL if none */
 	size_t	       nonce_len;
-	const uint8_t *sigs; /* SHA-256 of the signatures, or NULL */
+	const uint8_t *sigs;   /* SHA-256 of the signatures, or NULL */
+	const char    *reason; /* why (a change's), or NULL: no member */
 };
 
 /* A string field of a parsed line: points into the line, not terminated. */
@@ -74,6 +80,7 @@ struct hk_audit_line {
 	struct hk_audit_str status; /* events only */
 	struct hk_audit_str nonce;  /* events only */
 	struct hk_audit_str sigs;   /* events only */
+	struct hk_audit_str reason; /* events only; len 0: none */
 	struct hk_audit_str head;   /* checkpoints only */
 	struct hk_audit_str sig;    /* checkpoints only */
 	struct hk_audit_str prev;
@@ -84,8 +91,17 @@ struct hk_audit_line {
 /* ISO 8601 UTC with milliseconds of ms since the epoch into out. */
 void hk_audit_time(char out[HK_AUDIT_TIME_LEN + 1], uint64_t ms);
 
+/*
+ * 0 if s (len bytes) may be a reason: 1 to HK_AUDIT_STR_MAX bytes of
+ * well-formed UTF-8 with no control character (C0, DEL, C1), no '"' and no
+ * backslash, so that it needs no JSON escape; else HK_ERR_INVALID and *whyp
+ * says what is wrong (static).
+ */
+int hk_audit_reason_check(const char *s, size_t len, const char **whyp);
+
 /* The body of an event (strings outside [A-Za-z0-9._@:+/=-] read '?', cut
- * at HK_AUDIT_STR_MAX).  Returns its length, or HK_ERR_TOO_LARGE. */
+ * at HK_AUDIT_STR_MAX; a reason hk_audit_reason_check() refuses reads
+ * "?").  Returns its length, or HK_ERR_TOO_LARGE. */
 int
 hk_audit_format_event(char *out, size_t cap, const struct hk_audit_event *ev);
 

@@ -255,6 +255,84 @@ test_parse_limits(void)
 	}
 }
 
+/* A reason: written after "sigs", parsed back, checked as the service
+ * checks it; a line without one is the old format. */
+static void
+test_reason(void)
+{
+	struct hk_audit_event ev;
+	struct hk_audit_line  l;
+	uint8_t		      prev[32];
+	char		      body[HK_AUDIT_BODY_MAX], line[HK_AUDIT_LINE_MAX];
+	char		      why[160], big[HK_AUDIT_STR_MAX + 2];
+	const char	     *w;
+	const char	     *text =
+	    "INC-42: key may leak, r\xc3\xa9sum\xc3\xa9 \xe2\x82\xac";
+	static const char *const bad[] = {
+		"a\nb",
+		"tab\there",
+		"q\"uote",
+		"back\\slash",
+		"del\x7f",
+		"c1 \xc2\x85",
+		"lone \xc3",
+		"over \xc0\xaf",
+		"sur \xed\xa0\x80",
+		"big \xf4\x90\x80\x80",
+		"cont \x80",
+		"",
+	};
+	size_t i;
+
+	memset(prev, 0x11, sizeof(prev));
+	memset(&ev, 0, sizeof(ev));
+	ev.client = "admin";
+	ev.op = "rotate";
+	ev.key = "k1";
+	ev.reason = text;
+	TRUE(hk_audit_format_event(body, sizeof(body), &ev) > 0);
+	TRUE(strstr(body, "\"sigs\":\"\",\"reason\":\"INC-42: ") != NULL);
+	TRUE(hk_audit_format_line(line, sizeof(line), 1, TS, body, prev) > 0);
+	PASS(hk_audit_parse(line, strlen(line), &l, why, sizeof(why)));
+	TRUE(l.reason.len == strlen(text) &&
+	    memcmp(l.reason.s, text, l.reason.len) == 0);
+	/* without: no member, as in old logs */
+	PASS(hk_audit_parse(
+	    golden_event, strlen(golden_event), &l, why, sizeof(why)));
+	EQ_INT(l.reason.len, 0);
+	ev.reason = "";
+	TRUE(hk_audit_format_event(body, sizeof(body), &ev) > 0);
+	TRUE(strstr(body, "reason") == NULL);
+	/* what the service refuses is never written, nor parsed */
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		FAIL(hk_audit_reason_check(bad[i], strlen(bad[i]), &w),
+		    HK_ERR_INVALID);
+		TRUE(w != NULL);
+		if (bad[i][0] == '\0') {
+			continue;
+		}
+		ev.reason = bad[i];
+		TRUE(hk_audit_format_event(body, sizeof(body), &ev) > 0);
+		TRUE(strstr(body, "\"reason\":\"?\"") != NULL);
+	}
+	memset(big, 'r', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	FAIL(hk_audit_reason_check(big, strlen(big), &w), HK_ERR_INVALID);
+	PASS(hk_audit_reason_check(big, HK_AUDIT_STR_MAX, &w));
+	/* the longest body still fits: every string at its longest */
+	ev.reason = big;
+	big[HK_AUDIT_STR_MAX] = '\0';
+	ev.key = ev.client = ev.op = big;
+	TRUE(hk_audit_format_event(body, sizeof(body), &ev) > 0);
+	/* refused in a line */
+	refused(golden_event, "\",\"prev\"",
+	    "\",\"reason\":\"a\\nb\",\"prev\"", "\"reason\" is not one");
+	refused(golden_event, "\",\"prev\"", "\",\"reason\":\"\",\"prev\"",
+	    "it is empty");
+	refused(golden_event, "\",\"sigs\"", "\",\"reason\":\"x\",\"sigs\"",
+	    "\"reason\" where \"sigs\"");
+}
+
 static void
 test_chain_and_checkpoint(void)
 {
@@ -298,6 +376,7 @@ TEST_LIST = {
 	{ "parse_refused", test_parse_refused },
 	{ "parse_limits", test_parse_limits },
 	{ "chain_and_checkpoint", test_chain_and_checkpoint },
+	{ "reason", test_reason },
 	{ NULL, NULL },
 };
 

@@ -40,14 +40,15 @@ hk_mac_input_request(struct hk_buf *b, uint32_t protocol,
 int
 hk_mac_input_response(struct hk_buf *b, uint32_t protocol,
     const uint8_t *nonce, size_t nonce_len, const uint8_t *resp,
-    size_t resp_len)
+    size_t resp_len, uint32_t secret_no)
 {
 	int r;
 
 	if ((r = hk_buf_put(b, resp_label, sizeof(resp_label))) != 0 ||
 	    (r = hk_buf_put_u32(b, protocol)) != 0 ||
 	    (r = hk_buf_put_string(b, nonce, nonce_len)) != 0 ||
-	    (r = hk_buf_put_string(b, resp, resp_len)) != 0) {
+	    (r = hk_buf_put_string(b, resp, resp_len)) != 0 ||
+	    (secret_no != 0 && (r = hk_buf_put_u32(b, secret_no)) != 0)) {
 		return r;
 	}
 	return 0;
@@ -232,9 +233,9 @@ hk_mac_request(const uint8_t daykey[HK_MAC_LEN], uint32_t protocol,
 int
 hk_mac_response(const uint8_t daykey[HK_MAC_LEN], uint32_t protocol,
     const uint8_t *nonce, size_t nonce_len, const uint8_t *resp,
-    size_t resp_len, uint8_t out[HK_MAC_LEN])
+    size_t resp_len, uint32_t secret_no, uint8_t out[HK_MAC_LEN])
 {
-	uint8_t	     head[sizeof(resp_label) + 4 + 4 + 64 + 4], *p;
+	uint8_t	     head[sizeof(resp_label) + 4 + 4 + 64 + 4], *p, tail[4];
 	EVP_MAC_CTX *ctx;
 
 	if (nonce_len > 64 || resp_len > UINT32_MAX) {
@@ -248,8 +249,10 @@ hk_mac_response(const uint8_t daykey[HK_MAC_LEN], uint32_t protocol,
 	if ((ctx = mac_begin(daykey, HK_MAC_LEN)) == NULL) {
 		return HK_ERR_INTERNAL;
 	}
+	put_u32(tail, secret_no);
 	if (EVP_MAC_update(ctx, head, (size_t)(p - head)) != 1 ||
-	    EVP_MAC_update(ctx, resp, resp_len) != 1) {
+	    EVP_MAC_update(ctx, resp, resp_len) != 1 ||
+	    (secret_no != 0 && EVP_MAC_update(ctx, tail, sizeof(tail)) != 1)) {
 		EVP_MAC_CTX_free(ctx);
 		return HK_ERR_INTERNAL;
 	}

@@ -13,8 +13,12 @@
  *   u32 secret_no || string nonce || u64 timestamp_ms || string request
  * and a reply MAC is HMAC-SHA256(the same day key, reply MAC input):
  *   "hsmkey.v1 response" NUL || u32 protocol || string nonce ||
- *   string response
- * with u32/u64 big-endian and string = u32 length || bytes.
+ *   string response [|| u32 secret_no]
+ * with u32/u64 big-endian and string = u32 length || bytes.  The reply's
+ * secret_no (which secret matched a request that named none) is there
+ * only when it is not 0: the response's length prefix tells where it
+ * ends, so both forms are unambiguous, and replies to requests that named
+ * their secret are MACed as before.
  * Thread-safe.
  */
 #ifndef HK_ENVELOPE_H
@@ -37,10 +41,10 @@ int hk_mac_input_request(struct hk_buf *b, uint32_t protocol,
     size_t nonce_len, uint64_t timestamp_ms, const uint8_t *req,
     size_t req_len);
 
-/* Appends the reply MAC input to b. */
+/* Appends the reply MAC input to b (secret_no 0: not in it). */
 int hk_mac_input_response(struct hk_buf *b, uint32_t protocol,
     const uint8_t *nonce, size_t nonce_len, const uint8_t *resp,
-    size_t resp_len);
+    size_t resp_len, uint32_t secret_no);
 
 /* The same MACs computed without copying the message into a buffer. */
 int hk_mac_request(const uint8_t daykey[HK_MAC_LEN], uint32_t protocol,
@@ -49,7 +53,7 @@ int hk_mac_request(const uint8_t daykey[HK_MAC_LEN], uint32_t protocol,
     size_t req_len, uint8_t out[HK_MAC_LEN]);
 int hk_mac_response(const uint8_t daykey[HK_MAC_LEN], uint32_t protocol,
     const uint8_t *nonce, size_t nonce_len, const uint8_t *resp,
-    size_t resp_len, uint8_t out[HK_MAC_LEN]);
+    size_t resp_len, uint32_t secret_no, uint8_t out[HK_MAC_LEN]);
 
 /* The UTC day of a timestamp as YYYYMMDD (0 after the year 9999). */
 uint32_t hk_mac_day(uint64_t timestamp_ms);

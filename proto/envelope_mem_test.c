@@ -134,7 +134,7 @@ test_no_state_left(void)
 		PASS(hk_mac_request(key, 1, "svc", 1, nonce, sizeof(nonce),
 		    1795867200000ULL, (const uint8_t *)"req", 3, mac));
 		PASS(hk_mac_response(key, 1, nonce, sizeof(nonce),
-		    (const uint8_t *)"resp", 4, again));
+		    (const uint8_t *)"resp", 4, 0, again));
 		PASS(hk_hmac_sha256(
 		    key, sizeof(key), (const uint8_t *)"x", 1, again));
 	}

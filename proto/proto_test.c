@@ -149,7 +149,7 @@ test_mac_day_calendar(void)
 static void
 test_mac_streamed(void)
 {
-	uint8_t	       key[32], nonce[16], msg[300], a[32], b[32];
+	uint8_t	       key[32], nonce[16], msg[300], a[32], b[32], c3[32];
 	struct hk_buf *in;
 	size_t	       len;
 
@@ -170,26 +170,36 @@ test_mac_streamed(void)
 		    1795867200123ULL, msg, len, a));
 		TRUE(memcmp(a, b, 32) != 0);
 		hk_buf_reset(in);
-		PASS(hk_mac_input_response(in, 1, nonce, 16, msg, len));
+		PASS(hk_mac_input_response(in, 1, nonce, 16, msg, len, 0));
 		PASS(hk_hmac_sha256(
 		    key, 32, hk_buf_ptr(in), hk_buf_len(in), a));
-		PASS(hk_mac_response(key, 1, nonce, 16, msg, len, b));
+		PASS(hk_mac_response(key, 1, nonce, 16, msg, len, 0, b));
 		TRUE(memcmp(a, b, 32) == 0);
+		/* a reply's secret_no: the same both ways, and it counts */
+		hk_buf_reset(in);
+		PASS(hk_mac_input_response(in, 1, nonce, 16, msg, len, 3));
+		EQ_INT(hk_buf_len(in), 19 + 4 + 20 + 4 + len + 4);
+		PASS(hk_hmac_sha256(
+		    key, 32, hk_buf_ptr(in), hk_buf_len(in), a));
+		PASS(hk_mac_response(key, 1, nonce, 16, msg, len, 3, c3));
+		TRUE(memcmp(a, c3, 32) == 0 && memcmp(b, c3, 32) != 0);
+		PASS(hk_mac_response(key, 1, nonce, 16, msg, len, 4, a));
+		TRUE(memcmp(a, c3, 32) != 0);
 		hk_buf_free(in);
 	}
-	FAIL(hk_mac_response(key, 1, msg, 65, msg, 1, a), HK_ERR_TOO_LARGE);
+	FAIL(hk_mac_response(key, 1, msg, 65, msg, 1, 0, a), HK_ERR_TOO_LARGE);
 	/* a thread's context keeps its last key: switching keys and back
 	 * gives each key's own MAC */
 	{
 		uint8_t k2[32], c[32], d[32];
 
 		memset(k2, 4, sizeof(k2));
-		PASS(hk_mac_response(key, 1, nonce, 16, msg, 100, a));
-		PASS(hk_mac_response(k2, 1, nonce, 16, msg, 100, b));
-		PASS(hk_mac_response(key, 1, nonce, 16, msg, 100, c));
+		PASS(hk_mac_response(key, 1, nonce, 16, msg, 100, 0, a));
+		PASS(hk_mac_response(k2, 1, nonce, 16, msg, 100, 0, b));
+		PASS(hk_mac_response(key, 1, nonce, 16, msg, 100, 0, c));
 		PASS(hk_hmac_sha256(k2, 31, msg, 100, d)); /* a prefix */
 		TRUE(memcmp(a, c, 32) == 0 && memcmp(a, b, 32) != 0);
-		PASS(hk_mac_response(k2, 1, nonce, 16, msg, 100, c));
+		PASS(hk_mac_response(k2, 1, nonce, 16, msg, 100, 0, c));
 		TRUE(memcmp(b, c, 32) == 0);
 		TRUE(HMAC(EVP_sha256(), k2, 31, msg, 100, c, NULL) != NULL);
 		TRUE(memcmp(c, d, 32) == 0);

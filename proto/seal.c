@@ -146,8 +146,9 @@ hk_check_request(
 }
 
 int
-hk_seal_response(const uint8_t *daykey, const uint8_t *nonce, size_t nonce_len,
-    const uint8_t *resp, size_t resp_len, uint8_t **outp, size_t *lenp)
+hk_seal_response(const uint8_t *daykey, uint32_t secret_no,
+    const uint8_t *nonce, size_t nonce_len, const uint8_t *resp,
+    size_t resp_len, uint8_t **outp, size_t *lenp)
 {
 	Hsmkey__V1__ResponseEnvelope re = HSMKEY__V1__RESPONSE_ENVELOPE__INIT;
 	uint8_t			     mac[HK_MAC_LEN];
@@ -157,11 +158,12 @@ hk_seal_response(const uint8_t *daykey, const uint8_t *nonce, size_t nonce_len,
 	*lenp = 0;
 	if (daykey != NULL) {
 		if ((r = hk_mac_response(daykey, HK_PROTOCOL_VERSION, nonce,
-			 nonce_len, resp, resp_len, mac)) != 0) {
+			 nonce_len, resp, resp_len, secret_no, mac)) != 0) {
 			return r;
 		}
 		re.mac.data = mac;
 		re.mac.len = HK_MAC_LEN;
+		re.secret_no = secret_no;
 	}
 	re.protocol = HK_PROTOCOL_VERSION;
 	re.nonce.data = (uint8_t *)nonce;
@@ -209,8 +211,8 @@ hk_open_response(const uint8_t daykey[HK_MAC_LEN],
 		return 0; /* unauthenticated: the caller trusts its status only */
 	}
 	if ((r = hk_mac_response(daykey, HK_PROTOCOL_VERSION, nonce,
-		 HK_NONCE_LEN, re->response.data, re->response.len, mac)) !=
-	    0) {
+		 HK_NONCE_LEN, re->response.data, re->response.len,
+		 re->secret_no, mac)) != 0) {
 		return r;
 	}
 	if (re->mac.len != HK_MAC_LEN ||
@@ -219,6 +221,7 @@ hk_open_response(const uint8_t daykey[HK_MAC_LEN],
 		return HK_ERR_MAC;
 	}
 	o->maced = 1;
+	o->secret_no = re->secret_no;
 	return 0;
 }
 

@@ -74,11 +74,13 @@ int hk_check_request(
 /*
  * Seals the serialized response resp into a ResponseEnvelope answering
  * nonce, MACed with daykey, or with no MAC when daykey is NULL (a request
- * that could not be authenticated).  Caller must free *outp.
+ * that could not be authenticated).  secret_no: the secret that matched a
+ * request that named none (it goes under the MAC), else 0; ignored without
+ * a MAC.  Caller must free *outp.
  */
-int
-hk_seal_response(const uint8_t *daykey, const uint8_t *nonce, size_t nonce_len,
-    const uint8_t *resp, size_t resp_len, uint8_t **outp, size_t *lenp);
+int hk_seal_response(const uint8_t *daykey, uint32_t secret_no,
+    const uint8_t *nonce, size_t nonce_len, const uint8_t *resp,
+    size_t resp_len, uint8_t **outp, size_t *lenp);
 
 /* A reply as opened by hk_open_response(). */
 struct hk_opened_reply {
@@ -86,6 +88,8 @@ struct hk_opened_reply {
 	const uint8_t		     *resp; /* the Response bytes, in renv */
 	size_t			      resp_len;
 	int maced; /* 0: no MAC, trust the status only */
+	/* maced: the secret that matched a request that named none, else 0 */
+	uint32_t secret_no;
 };
 
 /*

@@ -176,10 +176,11 @@ test_response(void)
 	uint8_t		      *msg, wrong[HK_NONCE_LEN] = { 0 };
 	size_t		       len;
 
-	PASS(hk_seal_response(
-	    daykey, nonce, HK_NONCE_LEN, body, sizeof(body) - 1, &msg, &len));
+	PASS(hk_seal_response(daykey, 0, nonce, HK_NONCE_LEN, body,
+	    sizeof(body) - 1, &msg, &len));
 	PASS(hk_open_response(daykey, nonce, msg, len, &o, &why));
 	TRUE(o.maced);
+	EQ_INT(o.secret_no, 0);
 	EQ_INT(o.resp_len, sizeof(body) - 1);
 	TRUE(memcmp(o.resp, body, o.resp_len) == 0);
 	hk_opened_reply_free(&o);
@@ -189,11 +190,43 @@ test_response(void)
 	    HK_ERR_PROTOCOL);
 	hk_opened_reply_free(&o);
 	free(msg);
+	/* the secret that matched, under the MAC */
+	PASS(hk_seal_response(daykey, 7, nonce, HK_NONCE_LEN, body,
+	    sizeof(body) - 1, &msg, &len));
+	PASS(hk_open_response(daykey, nonce, msg, len, &o, &why));
+	TRUE(o.maced);
+	EQ_INT(o.secret_no, 7);
+	EQ_INT(o.renv->secret_no, 7);
+	hk_opened_reply_free(&o);
+	{
+		Hsmkey__V1__ResponseEnvelope *re;
+		uint8_t			     *edited;
+		size_t			      elen;
+
+		/* another number, or none, under the same MAC: refused */
+		re = hsmkey__v1__response_envelope__unpack(NULL, len, msg);
+		TRUE(re != NULL);
+		re->secret_no = 8;
+		PASS(hk_encode(&re->base, &edited, &elen));
+		FAIL(hk_open_response(daykey, nonce, edited, elen, &o, &why),
+		    HK_ERR_MAC);
+		hk_opened_reply_free(&o);
+		free(edited);
+		re->secret_no = 0;
+		PASS(hk_encode(&re->base, &edited, &elen));
+		FAIL(hk_open_response(daykey, nonce, edited, elen, &o, &why),
+		    HK_ERR_MAC);
+		hk_opened_reply_free(&o);
+		free(edited);
+		hsmkey__v1__response_envelope__free_unpacked(re, NULL);
+	}
+	free(msg);
 	/* unauthenticated: no MAC, and the opener says so */
 	PASS(hk_seal_response(
-	    NULL, nonce, HK_NONCE_LEN, body, sizeof(body) - 1, &msg, &len));
+	    NULL, 3, nonce, HK_NONCE_LEN, body, sizeof(body) - 1, &msg, &len));
 	PASS(hk_open_response(daykey, nonce, msg, len, &o, &why));
 	TRUE(!o.maced);
+	EQ_INT(o.secret_no, 0);
 	hk_opened_reply_free(&o);
 	/* cut short: the response field runs past the end */
 	FAIL(hk_open_response(daykey, nonce, msg, len - 1, &o, &why),

@@ -69,6 +69,33 @@ SAME_ALG(ALG_RSA_2048);
 SAME_ALG(ALG_RSA_3072);
 SAME_ALG(ALG_RSA_4096);
 
+/* The request kinds that change state: the ones a reason is for. */
+static const Hsmkey__V1__Request__OpCase changes[] = {
+	HSMKEY__V1__REQUEST__OP_CREATE,
+	HSMKEY__V1__REQUEST__OP_ROTATE,
+	HSMKEY__V1__REQUEST__OP_PROMOTE,
+	HSMKEY__V1__REQUEST__OP_POLICY,
+	HSMKEY__V1__REQUEST__OP_DISABLE,
+	HSMKEY__V1__REQUEST__OP_DESTROY,
+	HSMKEY__V1__REQUEST__OP_CLIENT_ADD,
+	HSMKEY__V1__REQUEST__OP_CLIENT_ROTATE,
+	HSMKEY__V1__REQUEST__OP_CLIENT_REVOKE,
+	HSMKEY__V1__REQUEST__OP_CLIENT_GRANT,
+};
+
+int
+hk_request_changes(Hsmkey__V1__Request__OpCase op)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+		if (changes[i] == op) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
 Hsmkey__V1__Algorithm
 hk_alg_to_wire(hk_alg alg)
 {

@@ -19,6 +19,13 @@ int hk_valid_key_name(const char *name);
 /* 1 if id matches [A-Za-z0-9][A-Za-z0-9._@-]{0,63}. */
 int hk_valid_client_id(const char *id);
 
+/*
+ * 1 if a request of kind op (a Request oneof case) changes state, so that
+ * it may carry a reason (Request.reason); 0 for any other.  The service's
+ * dispatch table says the same of each kind (its unit test checks).
+ */
+int hk_request_changes(Hsmkey__V1__Request__OpCase op);
+
 /* An algorithm between alg.h and the wire (the same numbers; an unknown
  * wire value stays as it is, for hk_alg_info() to refuse). */
 Hsmkey__V1__Algorithm hk_alg_to_wire(hk_alg alg);

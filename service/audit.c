@@ -31,7 +31,7 @@ struct audit_item {
 	void (*done)(void *, int);
 	void  *arg;
 	size_t len;
-	char   body[HK_AUDIT_BODY_MAX];
+	char   body[]; /* len bytes and a NUL */
 };
 
 /* The chain as of the last durable line (or as a batch goes along). */
@@ -763,19 +763,21 @@ audit_submit(struct audit *a, const struct audit_event *ev,
     void (*done)(void *, int), void		       *arg)
 {
 	struct audit_item *it;
+	char		   body[HK_AUDIT_BODY_MAX];
 	int		   n;
 
 	if (a == NULL) {
 		done(arg, 0);
 		return 0;
 	}
-	if ((it = malloc(sizeof(*it))) == NULL) {
-		return HK_ERR_NOMEM;
-	}
-	if ((n = format_body(it->body, sizeof(it->body), ev)) < 0) {
-		free(it);
+	/* only as large as its body: up to AUDIT_QUEUE_MAX may wait */
+	if ((n = format_body(body, sizeof(body), ev)) < 0) {
 		return n;
 	}
+	if ((it = malloc(sizeof(*it) + (size_t)n + 1)) == NULL) {
+		return HK_ERR_NOMEM;
+	}
+	memcpy(it->body, body, (size_t)n + 1);
 	it->len = (size_t)n;
 	it->next = NULL;
 	it->done = done;

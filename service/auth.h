@@ -4,9 +4,11 @@
  * service checks, in order"):
  *
  *   envelope decodes strictly, its shape holds
- *   -> the client and its secret are live          UNAUTHENTICATED, unMACed
  *   -> the timestamp's day is near today            UNAUTHENTICATED, unMACed
+ *   -> the client and its secret are live          UNAUTHENTICATED, unMACed
+ *      (secret_no 0: it has a live secret)
  *   -> the MAC verifies with that day's key         UNAUTHENTICATED, unMACed
+ *      (secret_no 0: with one of its live secrets', every one tried)
  *   -> the timestamp is in the clock window         UNAUTHENTICATED, MACed
  *   -> the nonce is new (a resend gets its reply)   REPLAY / RESOURCE_EXHAUSTED
  *
@@ -46,6 +48,13 @@ struct auth {
 	uint8_t		   *daykey; /* HK_MAC_LEN bytes, a hk_secmem slot */
 	struct nonce_entry *cached; /* AUTH_PASSED: where its reply is kept */
 	uint64_t	    used_ms; /* the secret passed every check at */
+	/* the secret the request was made with: the one it named, or the
+	 * one whose MAC matched a request that named none (secret_no 0);
+	 * 0 when none is known.  reply_secret: the same for a request that
+	 * named none (its reply says which matched, PROTOCOL.md), else 0 */
+	uint32_t secret_no;
+	uint32_t reply_secret;
+	size_t	 tried; /* secret_no 0: how many live secrets were tried */
 	/* how a request that did not pass ends: */
 	const char *op;	    /* "unauthenticated", "replay", ... */
 	int	    status; /* its wire status */

@@ -10,7 +10,9 @@
 #include "auth.h"
 #include "codec.h"
 #include "hk_err.h"
+#include "clients.h"
 #include "nonce.h"
+#include "reply.h"
 #include "seal.h"
 #include "testserver.h"
 #include "testutil.h"
@@ -262,6 +264,109 @@ test_older_than_start(void)
 	auth_finish(&ts->sv, &a, 1);
 }
 
+/* A passed request's reply as reply_seal() makes it, opened with key's
+ * day key: the secret number it says matched. */
+static uint32_t
+reply_secret_of(const struct auth *a, const uint8_t *key,
+    const uint8_t nonce[HK_NONCE_LEN], uint64_t ts_ms)
+{
+	static const uint8_t   body[] = { 0x08, 0x01 }; /* status OK */
+	struct hk_opened_reply o;
+	const char	      *why;
+	uint8_t		       dk[HK_MAC_LEN], *msg;
+	size_t		       len;
+	uint32_t	       no;
+
+	PASS(reply_seal(a, body, sizeof(body), &msg, &len));
+	PASS(hk_day_key(key, HK_SECRET_LEN, hk_mac_day(ts_ms), dk));
+	PASS(hk_open_response(dk, nonce, msg, len, &o, &why));
+	TRUE(o.maced);
+	no = o.secret_no;
+	hk_opened_reply_free(&o);
+	free(msg);
+	return no;
+}
+
+/*
+ * secret_no 0: every slot of a client with CLIENTS_MAX_SECRETS live
+ * secrets passes with its own secret, is counted and answered as that
+ * number; a wrong secret, a revoked one and a client with none left are
+ * refused like a bad MAC or an unknown secret.
+ */
+static void
+test_unnamed_secret(void)
+{
+	static const char *const grants[] = { "sign:*", NULL };
+	uint8_t	    keys[CLIENTS_MAX_SECRETS][HK_SECRET_LEN], wrong[32];
+	uint8_t	    nonce[HK_NONCE_LEN];
+	uint32_t    nos[CLIENTS_MAX_SECRETS];
+	uint64_t    now = hk_now_ms(), expires;
+	struct auth a;
+	size_t	    i;
+	int	    maced;
+
+	need_server();
+	testserver_client(ts, "multi", grants, keys[0], &nos[0]);
+	for (i = 1; i < CLIENTS_MAX_SECRETS; i++) {
+		PASS(clients_rotate(ts->sv.clients, ts->s, "multi", keys[i],
+		    &nos[i], &expires));
+	}
+	for (i = 0; i < CLIENTS_MAX_SECRETS; i++) {
+		nonce_of(nonce, 40 + (int)i);
+		check(keys[i], "multi", 0, nonce, now, "ping", &a);
+		if (a.verdict != AUTH_PASSED || a.secret_no != nos[i] ||
+		    a.reply_secret != nos[i] ||
+		    a.tried != CLIENTS_MAX_SECRETS) {
+			HK_TFAIL("slot %zu: verdict %d, secret %u (want %u)",
+			    i, a.verdict, a.secret_no, nos[i]);
+		}
+		EQ_INT(reply_secret_of(&a, keys[i], nonce, now), nos[i]);
+		auth_finish(&ts->sv, &a, 0);
+	}
+	/* a secret the client does not have */
+	memset(wrong, 0x5a, sizeof(wrong));
+	nonce_of(nonce, 60);
+	check(wrong, "multi", 0, nonce, now, "ping", &a);
+	EQ_INT(a.verdict, AUTH_REFUSED);
+	EQ_STR(a.reason, "bad-mac");
+	TRUE(a.secret_no == 0 && !a.maced && a.denial);
+	auth_finish(&ts->sv, &a, 1);
+	/* a revoked one: refused, the others still pass */
+	PASS(clients_revoke(ts->sv.clients, ts->s, "multi", nos[3]));
+	nonce_of(nonce, 61);
+	check(keys[3], "multi", 0, nonce, now, "ping", &a);
+	EQ_INT(a.verdict, AUTH_REFUSED);
+	EQ_STR(a.reason, "bad-mac");
+	EQ_INT(a.tried, CLIENTS_MAX_SECRETS - 1);
+	auth_finish(&ts->sv, &a, 1);
+	nonce_of(nonce, 62);
+	check(keys[4], "multi", 0, nonce, now, "ping", &a);
+	EQ_INT(a.verdict, AUTH_PASSED);
+	EQ_INT(a.secret_no, nos[4]);
+	auth_finish(&ts->sv, &a, 0);
+	/* none left: like an unknown secret */
+	for (i = 0; i < CLIENTS_MAX_SECRETS; i++) {
+		if (i != 3) {
+			PASS(clients_revoke(
+			    ts->sv.clients, ts->s, "multi", nos[i]));
+		}
+	}
+	nonce_of(nonce, 63);
+	check(keys[0], "multi", 0, nonce, now, "ping", &a);
+	EQ_INT(a.verdict, AUTH_REFUSED);
+	EQ_STR(a.reason, "unknown-secret");
+	EQ_INT(reply_status(&a, nonce, now, &maced),
+	    HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED);
+	TRUE(!maced);
+	auth_finish(&ts->sv, &a, 0);
+	/* a named request's reply names nothing, as before */
+	nonce_of(nonce, 64);
+	check(secret, "svc", secret_no, nonce, now, "ping", &a);
+	EQ_INT(a.verdict, AUTH_PASSED);
+	EQ_INT(reply_secret_of(&a, secret, nonce, now), 0);
+	auth_finish(&ts->sv, &a, 0);
+}
+
 /* Bytes that are no envelope, and an envelope of the wrong shape. */
 static void
 test_malformed(void)
@@ -301,6 +406,7 @@ TEST_LIST = {
 	{ "refusals", test_refusals },
 	{ "older_than_start", test_older_than_start },
 	{ "malformed", test_malformed },
+	{ "unnamed_secret", test_unnamed_secret },
 	{ "close", testserver_test_close },
 	{ NULL, NULL },
 };

@@ -323,6 +323,45 @@ out:
 	return r;
 }
 
+/* 1 if secret s of a client may authenticate a request at now_ms. */
+static int
+secret_live(const struct secret *s, uint64_t now_ms)
+{
+	return !s->revoked && (s->expires_ms == 0 || now_ms < s->expires_ms);
+}
+
+int
+clients_live_secrets(struct clients *c, const char *id, uint64_t now_ms,
+    struct client **clp, struct clients_key keys[CLIENTS_MAX_SECRETS],
+    size_t *np, const char **whyp)
+{
+	struct client *cl;
+	size_t	       i, n = 0;
+
+	*clp = NULL;
+	*np = 0;
+	*whyp = "unknown-client";
+	pthread_rwlock_rdlock(&c->lock);
+	if ((cl = cl_find(c, id)) != NULL) {
+		*whyp = "unknown-secret";
+		for (i = 0; i < cl->nsecrets && n < CLIENTS_MAX_SECRETS; i++) {
+			if (secret_live(&cl->secrets[i], now_ms)) {
+				keys[n].number = cl->secrets[i].number;
+				keys[n].key = cl->secrets[i].key;
+				n++;
+			}
+		}
+	}
+	pthread_rwlock_unlock(&c->lock);
+	if (n == 0) {
+		return HK_ERR_UNAUTHENTICATED;
+	}
+	*clp = cl;
+	*np = n;
+	*whyp = NULL;
+	return 0;
+}
+
 void
 clients_secret_count(struct clients *c, struct client *cl, uint32_t secret_no,
     int denied, uint64_t used_ms)

@@ -80,6 +80,23 @@ int clients_secret(struct clients *c, const char *id, uint32_t secret_no,
     uint64_t now_ms, struct client **clp, token_obj_t *keyp,
     const char **whyp);
 
+/* A live secret of a client: its number and its token object. */
+struct clients_key {
+	uint32_t    number;
+	token_obj_t key;
+};
+
+/*
+ * Every live (not revoked, not expired) secret of client id, for a
+ * request that names none (secret_no 0): at most CLIENTS_MAX_SECRETS into
+ * keys, *np of them.  HK_ERR_UNAUTHENTICATED when the client is unknown or
+ * has none; *whyp then says which ("unknown-client", "unknown-secret"),
+ * like clients_secret().
+ */
+int clients_live_secrets(struct clients *c, const char *id, uint64_t now_ms,
+    struct client **clp, struct clients_key keys[CLIENTS_MAX_SECRETS],
+    size_t *np, const char **whyp);
+
 /*
  * The day key MACs of secret_no are made with on day (PROTOCOL.md): the
  * token computes it from the secret once, then it is kept in locked,
@@ -90,7 +107,7 @@ int
 clients_day_key(struct client *cl, struct token_session *s, uint32_t secret_no,
     token_obj_t key, uint32_t day, uint8_t out[HK_MAC_LEN]);
 
-/* Counts a request that named secret_no of cl (its MAC may have failed),
+/* Counts a request made with secret_no of cl (its MAC may have failed),
  * and whether it was denied (bad MAC, clock, replay, no grant); used_ms,
  * when not 0, is when the secret was last used (its request passed every
  * check of the envelope). */

@@ -223,8 +223,36 @@ decode(struct dispatch_reply *rep, const uint8_t *buf, size_t len,
 	return ops_fail(rep, HK_ERR_DECODE, "malformed request");
 }
 
-/* Everything before the handler: the row, the subject, the grant, and
- * that the audit log can record a change. */
+/* A request's reason (Request.reason): only a change takes one, and only
+ * one its audit line can hold without an escape.  Copied into res. */
+static int
+check_reason(const Hsmkey__V1__Request *req, const struct dispatch_op *op,
+    struct dispatch_reply *rep, struct dispatch_result *res)
+{
+	const char *why;
+
+	if (req->reason == NULL || *req->reason == '\0') {
+		return 0;
+	}
+	if (!op->changes) {
+		return ops_fail(rep, HK_ERR_INVALID,
+		    "invalid reason: %s changes nothing, only changes take a "
+		    "reason",
+		    op->name);
+	}
+	if (hk_audit_reason_check(req->reason, strlen(req->reason), &why) !=
+	    0) {
+		return ops_fail(rep, HK_ERR_INVALID,
+		    "invalid reason: %s (at most %d bytes of printable UTF-8, "
+		    "no \" or \\)",
+		    why, HK_AUDIT_STR_MAX);
+	}
+	snprintf(res->reason, sizeof(res->reason), "%s", req->reason);
+	return 0;
+}
+
+/* Everything before the handler: the row, the subject, the reason, the
+ * grant, and that the audit log can record a change. */
 static int
 admit(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
     struct dispatch_reply *rep, struct dispatch_result *res,
@@ -233,6 +261,7 @@ admit(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 	const struct dispatch_op *op;
 	const char		 *subject;
 	char			  why[PATH_MAX + 160];
+	int			  r;
 
 	if ((op = find_op(req->op_case)) == NULL) {
 		return ops_fail(
@@ -252,6 +281,9 @@ admit(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 	}
 	if (subject != NULL) {
 		snprintf(res->key, sizeof(res->key), "%s", subject);
+	}
+	if ((r = check_reason(req, op, rep, res)) != 0) {
+		return r;
 	}
 	if (!granted(ctx, op, subject)) {
 		return denied(ctx, rep, op->verb,

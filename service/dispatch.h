@@ -14,6 +14,7 @@
 #ifndef HK_DISPATCH_H
 #define HK_DISPATCH_H
 
+#include "audit_format.h"
 #include "hsmkey.pb-c.h"
 #include "server.h"
 
@@ -69,6 +70,8 @@ struct dispatch_result {
 	int	    changes_state; /* a state change was asked for */
 	int	    has_sigs;	   /* a sign that made signatures: */
 	uint8_t	    sigs[32];	   /* SHA-256 of them, concatenated */
+	char
+	    reason[HK_AUDIT_STR_MAX + 1]; /* the change's reason, "" if none */
 };
 
 /*

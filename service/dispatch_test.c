@@ -13,8 +13,10 @@
 #include "hk_err.h"
 #include "testserver.h"
 #include "testutil.h"
+#include "wire.h"
 
 static struct testserver *ts;
+static const char	 *reason; /* build() sets it as Request.reason */
 
 static void
 need_server(void)
@@ -66,6 +68,9 @@ build(Hsmkey__V1__Request__OpCase kind, const char *subject, uint8_t **outp,
 		*(const char **)((char *)op + sf->offset) = subject;
 	}
 	req.op_case = kind;
+	if (reason != NULL) {
+		req.reason = (char *)reason;
+	}
 	*(ProtobufCMessage **)((char *)&req + f->offset) = op;
 	PASS(hk_encode(&req.base, outp, lenp));
 	free(op);
@@ -208,11 +213,15 @@ test_table_complete(void)
 		"client-revoke", "client-grant", NULL };
 	const ProtobufCMessageDescriptor *d = &hsmkey__v1__request__descriptor;
 	const struct dispatch_op	 *ops;
-	size_t				  i, j, n, rows, nchanging = 0;
+	size_t i, j, n, rows, nchanging = 0, kinds = 0;
 
 	ops = dispatch_ops(&rows);
-	EQ_INT(rows, d->n_fields);
 	for (i = 0; i < d->n_fields; i++) {
+		/* the operations are the oneof; reason is beside it */
+		if (!(d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF)) {
+			continue;
+		}
+		kinds++;
 		for (j = 0, n = 0; j < rows; j++) {
 			n += (uint32_t)ops[j].kind == d->fields[i].id;
 		}
@@ -221,6 +230,7 @@ test_table_complete(void)
 			    d->fields[i].name, n);
 		}
 	}
+	EQ_INT(rows, kinds);
 	for (i = 0; i < rows; i++) {
 		int listed = 0;
 
@@ -231,6 +241,8 @@ test_table_complete(void)
 			listed |= strcmp(changing[j], ops[i].name) == 0;
 		}
 		EQ_INT(ops[i].changes, listed);
+		/* the client sends reasons by the same fact */
+		EQ_INT(hk_request_changes(ops[i].kind), ops[i].changes);
 		nchanging += listed;
 	}
 	EQ_INT(nchanging, 10);
@@ -288,11 +300,66 @@ test_refusals(void)
 	    HSMKEY__V1__STATUS__STATUS_ALREADY_EXISTS);
 }
 
+/* A reason: taken by changes only, checked before the grant and before
+ * anything is done, and handed on for the audit line. */
+static void
+test_reason(void)
+{
+	static const char *const everything[] = { "admin:*", "sign:*", NULL };
+	static const char *const bad[] = { "a\nb", "q\"x", "b\\s", "\xc3(",
+		NULL };
+	struct dispatch_result	 res;
+	struct client		*admin, *nogrant;
+	char			 big[HK_AUDIT_STR_MAX + 2];
+	size_t			 i;
+
+	need_server();
+	admin = client_with("reasoned", everything);
+	nogrant = client_with(
+	    "noreason", (const char *const[]){ "verify:zzz", NULL });
+	reason = "INC-7 r\xc3\xa9sum\xc3\xa9";
+	EQ_INT(run_kind(admin, HSMKEY__V1__REQUEST__OP_CREATE, "r1", &res),
+	    HSMKEY__V1__STATUS__STATUS_OK);
+	EQ_STR(res.reason, reason);
+	/* a denied change keeps its reason for its audit line */
+	EQ_INT(run_kind(nogrant, HSMKEY__V1__REQUEST__OP_ROTATE, "r1", &res),
+	    HSMKEY__V1__STATUS__STATUS_PERMISSION_DENIED);
+	EQ_STR(res.reason, reason);
+	/* not on what changes nothing */
+	EQ_INT(run_kind(admin, HSMKEY__V1__REQUEST__OP_DESCRIBE, "r1", &res),
+	    HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT);
+	EQ_INT(run_kind(admin, HSMKEY__V1__REQUEST__OP_SIGN, "r1", &res),
+	    HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT);
+	/* refused ones: nothing is made */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (i = 0; bad[i] != NULL; i++) {
+		reason = bad[i];
+		EQ_INT(run_kind(
+			   admin, HSMKEY__V1__REQUEST__OP_CREATE, "r2", &res),
+		    HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT);
+	}
+	reason = big;
+	EQ_INT(run_kind(admin, HSMKEY__V1__REQUEST__OP_CREATE, "r2", &res),
+	    HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT);
+	big[HK_AUDIT_STR_MAX] = '\0';
+	reason = NULL;
+	EQ_INT(run_kind(admin, HSMKEY__V1__REQUEST__OP_DESCRIBE, "r2", &res),
+	    HSMKEY__V1__STATUS__STATUS_NOT_FOUND);
+	/* 200 bytes are enough */
+	reason = big;
+	EQ_INT(run_kind(admin, HSMKEY__V1__REQUEST__OP_CREATE, "r2", &res),
+	    HSMKEY__V1__STATUS__STATUS_OK);
+	EQ_INT(strlen(res.reason), HK_AUDIT_STR_MAX);
+	reason = NULL;
+}
+
 TEST_LIST = {
 	{ "table_complete", test_table_complete },
 	{ "denied_without_grant", test_denied_without_grant },
 	{ "granted_passes", test_granted_passes },
 	{ "refusals", test_refusals },
+	{ "reason", test_reason },
 	{ "close", testserver_test_close },
 	{ NULL, NULL },
 };

@@ -39,15 +39,17 @@ reply_seal(const struct auth *a, const uint8_t *body, size_t blen,
 	size_t	       nlen;
 
 	nonce = auth_nonce(a, &nlen);
-	return hk_seal_response(
-	    a->maced ? a->daykey : NULL, nonce, nlen, body, blen, outp, lenp);
+	return hk_seal_response(a->maced ? a->daykey : NULL, a->reply_secret,
+	    nonce, nlen, body, blen, outp, lenp);
 }
 
 /* A Response of status and message, sealed with daykey (NULL: plain) as
- * the reply to nonce.  Caller must free *outp. */
+ * the reply to nonce (secret_no: hk_seal_response()'s).  Caller must free
+ * *outp. */
 static int
-seal_error(const uint8_t *daykey, const uint8_t *nonce, size_t nonce_len,
-    int status, const char *message, uint8_t **outp, size_t *lenp)
+seal_error(const uint8_t *daykey, uint32_t secret_no, const uint8_t *nonce,
+    size_t nonce_len, int status, const char *message, uint8_t **outp,
+    size_t *lenp)
 {
 	uint8_t *body = NULL;
 	size_t	 blen;
@@ -56,8 +58,8 @@ seal_error(const uint8_t *daykey, const uint8_t *nonce, size_t nonce_len,
 	*outp = NULL;
 	*lenp = 0;
 	if ((r = dispatch_error(status, message, &body, &blen)) == 0) {
-		r = hk_seal_response(
-		    daykey, nonce, nonce_len, body, blen, outp, lenp);
+		r = hk_seal_response(daykey, secret_no, nonce, nonce_len, body,
+		    blen, outp, lenp);
 	}
 	free(body);
 	return r;
@@ -71,8 +73,8 @@ reply_error(const struct auth *a, int status, const char *message,
 	size_t	       nlen;
 
 	nonce = auth_nonce(a, &nlen);
-	return seal_error(a->maced ? a->daykey : NULL, nonce, nlen, status,
-	    message, outp, lenp);
+	return seal_error(a->maced ? a->daykey : NULL, a->reply_secret, nonce,
+	    nlen, status, message, outp, lenp);
 }
 
 static void
@@ -111,6 +113,7 @@ struct pending {
 	struct transport_msg m; /* owned: routing header */
 	int		     maced;
 	uint8_t		    *daykey; /* the request's: a hk_secmem slot */
+	uint32_t	     reply_secret; /* auth's */
 	uint8_t		     nonce[HK_NONCE_LEN];
 	size_t		     nonce_len;
 	struct nonce_entry  *cached; /* to store the reply in, or NULL */
@@ -152,8 +155,9 @@ failed_reply(struct pending *p, uint8_t **replyp, size_t *lenp)
 		snprintf(
 		    msg, sizeof(msg), "%s; no signature was returned", why);
 	}
-	return seal_error(p->maced ? p->daykey : NULL, p->nonce, p->nonce_len,
-	    HSMKEY__V1__STATUS__STATUS_UNAVAILABLE, msg, replyp, lenp);
+	return seal_error(p->maced ? p->daykey : NULL, p->reply_secret,
+	    p->nonce, p->nonce_len, HSMKEY__V1__STATUS__STATUS_UNAVAILABLE,
+	    msg, replyp, lenp);
 }
 
 /* Called by the audit writer once the line is durable (r 0) or not. */
@@ -239,6 +243,7 @@ hand_to_audit(struct server *sv, struct transport *tr, struct transport_msg *m,
 	p->maced = a->maced;
 	p->daykey = a->daykey; /* handed on, not copied */
 	a->daykey = NULL;
+	p->reply_secret = a->reply_secret;
 	if ((nonce = auth_nonce(a, &p->nonce_len)) != NULL) {
 		p->nonce_len =
 		    p->nonce_len > HK_NONCE_LEN ? HK_NONCE_LEN : p->nonce_len;

@@ -42,10 +42,11 @@ struct outcome {
 	int		   denial; /* it was refused */
 	enum reply_failure failure;
 	struct audit_event ev;
-	char		   key[65]; /* ev.key points here */
-	uint8_t		   sigs[32];
-	uint8_t		  *reply; /* owned; NULL: none to send */
-	size_t		   len;
+	char		   key[65];	       /* ev.key points here */
+	char	 reason[HK_AUDIT_STR_MAX + 1]; /* ev.reason points here */
+	uint8_t	 sigs[32];
+	uint8_t *reply; /* owned; NULL: none to send */
+	size_t	 len;
 };
 
 /* The start of the busy reply of a request whose reply would find no room

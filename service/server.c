@@ -79,7 +79,7 @@ refused(struct server *sv, struct auth *a, struct outcome *o)
 	}
 	o->ev.client =
 	    hk_valid_client_id(env->client_id) ? env->client_id : "?";
-	o->ev.secret = env->secret_no;
+	o->ev.secret = a->secret_no;
 	o->ev.nonce = env->nonce.data;
 	o->ev.nonce_len = env->nonce.len;
 	o->ev.op = a->op; /* audited: "unauthenticated", "replay" or
@@ -97,8 +97,9 @@ ran(struct server *sv, const struct auth *a, const struct dispatch_result *res,
 	o->op = res->op;
 	memcpy(o->key, res->key, sizeof(o->key));
 	memcpy(o->sigs, res->sigs, sizeof(o->sigs));
+	memcpy(o->reason, res->reason, sizeof(o->reason));
 	o->ev.client = env->client_id;
-	o->ev.secret = env->secret_no;
+	o->ev.secret = a->secret_no; /* named, or the one that matched */
 	o->ev.nonce = env->nonce.data;
 	o->ev.nonce_len = env->nonce.len;
 	o->ev.op = res->op;
@@ -107,6 +108,13 @@ ran(struct server *sv, const struct auth *a, const struct dispatch_result *res,
 	o->ev.items = res->items;
 	o->ev.status = res->status;
 	o->ev.sigs = res->has_sigs ? o->sigs : NULL;
+	o->ev.reason = o->reason[0] != '\0' ? o->reason : NULL;
+	if (o->ev.reason != NULL &&
+	    res->status == HSMKEY__V1__STATUS__STATUS_OK) {
+		/* not secret: the change's info line says why it was made */
+		log_info("%s %s by client %s: reason: %s", res->op, res->key,
+		    env->client_id, o->reason);
+	}
 	o->denial =
 	    res->status == HSMKEY__V1__STATUS__STATUS_PERMISSION_DENIED;
 	o->audit =

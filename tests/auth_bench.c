@@ -19,6 +19,10 @@
  * reply's MAC whenever the reply carries one.  It speaks the raw protocol
  * because libhsmkey, rightly, refuses replies without a MAC.
  *
+ * With HK_AUTH_BENCH_A_UNNAMED=yes the requests to A name no secret
+ * (secret_no 0: A tries every live secret of the client), those to B name
+ * the credentials file's: what the trial costs, run as a control.
+ *
  * Prints one line per pair of phases ("pair N a RATE b RATE") and then
  * "total a SIGNS SECONDS b SIGNS SECONDS errors E".
  */
@@ -42,6 +46,7 @@ static const char    *urls[2], *key;
 static atomic_long    phase; /* -1: stop */
 static atomic_long   *counts;
 static atomic_long    errors;
+static int	      a_unnamed; /* requests to A name no secret */
 
 /* Which service phase p talks to: A B B A A B B A ... */
 static int
@@ -87,6 +92,9 @@ worker(void *arg)
 			break;
 		}
 		rp_env_defaults(&e, &cred);
+		if (a_unnamed && target(p) == 0) {
+			e.secret_no = 0;
+		}
 		if (rp_envelope(&e, body, blen, &msg, &mlen) != 0) {
 			free(body);
 			break;
@@ -153,6 +161,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "auth_bench: too many phases\n");
 		return 2;
 	}
+	a_unnamed = getenv("HK_AUTH_BENCH_A_UNNAMED") != NULL &&
+	    strcmp(getenv("HK_AUTH_BENCH_A_UNNAMED"), "yes") == 0;
 	if (rp_cred_load(argv[1], &cred) != 0) {
 		fprintf(stderr, "auth_bench: bad credentials file\n");
 		return 2;

@@ -19,6 +19,10 @@
 #
 # HK_AUTH_BENCH_CONTROL=yes is the control: B runs with authentication
 # too, so the cost printed is the method's own error (it should be ~0).
+# HK_AUTH_BENCH_UNNAMED=yes is a control too, with the admin client given
+# HK_AUTH_BENCH_SECRETS secrets (default 3) and A's requests naming none
+# (secret_no 0: A checks the MAC with every one): the "cost" is what that
+# trial costs against requests that name their secret.
 # With it, HK_AUTH_BENCH_B=PATH runs B from another hsmkeyd binary (a build
 # of another commit): the "cost" is then how much slower A's build signs
 # than B's, measured side by side in the same way.
@@ -40,6 +44,9 @@ esac
 # (service/testhooks.h); only B has the switch set.  The control needs no
 # hook: there both run the shipped hsmkeyd (B: HK_AUTH_BENCH_B if set).
 export HSMKEYD=$BUILD/service/hsmkeyd-hooked HSMKEY=$BUILD/client/hsmkey
+if [ "${HK_AUTH_BENCH_UNNAMED:-no}" = yes ]; then
+	export HK_AUTH_BENCH_CONTROL=yes HK_AUTH_BENCH_A_UNNAMED=yes
+fi
 if [ "${HK_AUTH_BENCH_CONTROL:-no}" = yes ]; then
 	HSMKEYD=$BUILD/service/hsmkeyd
 fi
@@ -60,6 +67,12 @@ export HK_AUDIT_SIGNS=${HK_AUDIT_SIGNS:-no}
 hk_setup >/dev/null
 hk_start || exit 1
 hk create bench --alg ecdsa-p256 >/dev/null || exit 1
+if [ "${HK_AUTH_BENCH_UNNAMED:-no}" = yes ]; then
+	for ((i = 1; i < ${HK_AUTH_BENCH_SECRETS:-3}; i++)); do
+		hk client rotate admin --out "$T/admin-$i.cred" >/dev/null ||
+		    exit 1
+	done
+fi
 hk_stop >/dev/null
 
 # the second service: its own socket, audit log and metrics file
@@ -99,6 +112,13 @@ COST_OF=auth
 if [ "${HK_AUTH_BENCH_CONTROL:-no}" = yes ]; then
 	echo "auth_bench: CONTROL RUN: both services authenticate"
 	B_NAME="B (auth)"
+	if [ "${HK_AUTH_BENCH_UNNAMED:-no}" = yes ]; then
+		echo "auth_bench: A's requests name no secret" \
+		    "(${HK_AUTH_BENCH_SECRETS:-3} live), B's name theirs"
+		A_NAME="A (secret_no 0)"
+		B_NAME="B (named)"
+		COST_OF="naming no secret"
+	fi
 	if [ -n "${HK_AUTH_BENCH_B:-}" ]; then
 		[ -x "$HK_AUTH_BENCH_B" ] || {
 			echo "auth_bench.sh: HK_AUTH_BENCH_B=$HK_AUTH_BENCH_B" \

@@ -765,6 +765,22 @@ token_consistent()
 	return 1
 }
 
+# signer_loop_end PID STOPFILE OUT ERR WHAT: stops a signer_loop running in
+# the background (creates its STOPFILE), waits for it, and passes when it
+# exited 0 (no request failed), with its last line; its stderr (ERR) goes
+# to the captured stderr.
+signer_loop_end()
+{
+	touch "$2"
+	if hk_wait_exit "$1" 30 && [ "$HK_RC" -eq 0 ]; then
+		ok "signer loop $5: $(tail -n 1 "$3")"
+	else
+		fail "signer loop $5 (exit $HK_RC): $(tail -n 1 "$3")"
+		sed -e 's/^/    stderr: /' "$4" | head -n 10
+	fi
+	cat "$4" >>"$T/captured.stderr"
+}
+
 # audit_receipts LOG FILE...: every signature received by a client (the
 # first word of each line of FILE..., text form) has its audit line in LOG:
 # a sign line with status OK whose "sigs" is the SHA-256 of its bytes (a

@@ -41,7 +41,7 @@ rp_cred_load(const char *path, struct rp_cred *c)
 	int	      r = -1;
 
 	memset(c, 0, sizeof(*c));
-	c->secret_no = 1;
+	c->secret_no = 0; /* none named: the service tries each live one */
 	if ((f = fopen(path, "r")) == NULL) {
 		perror(path);
 		return -1;

@@ -179,15 +179,8 @@ check "the service log says the secret is unknown (or revoked)" \
 expect_exit 0 "$HSMKEY" --credentials "$T/svc-new.cred" sign loop-1 \
     --in "$T/msg"
 sleep 1.5
-touch "$T/loop.stop"
-if hk_wait_exit "$loop_pid" 30 && [ "$HK_RC" -eq 0 ]; then
-	ok "signer loop across rotate + revoke: $(tail -n 1 "$T/loop.out")"
-else
-	fail "signer loop across rotate + revoke (exit $HK_RC):" \
-	    "$(tail -n 1 "$T/loop.out")"
-	sed -e 's/^/    stderr: /' "$T/loop.err" | head -n 10
-fi
-cat "$T/loop.err" >>"$T/captured.stderr"
+signer_loop_end "$loop_pid" "$T/loop.stop" "$T/loop.out" "$T/loop.err" \
+    "across rotate + revoke"
 check "svc holds only secret 2 now, and it was used" svc_secrets \
     '[num(x) for x in s] == [2] and any(used(x) for x in s)'
 

@@ -3,7 +3,8 @@
  * (proto/audit_format.c): each input is one line, without its newline, as
  * `hsmkey audit verify` and the service's chain continuation read it.
  * The input is not NUL-terminated, so a read past its end is caught.
- * Every string of a parsed line must lie inside the line.
+ * Every string of a parsed line must lie inside the line, and a reason
+ * that parses is one the service would take (hk_audit_reason_check()).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@ inside(const struct hk_audit_str *s, const char *text, size_t len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char	    *text = (const char *)data;
+	const char	    *text = (const char *)data, *rwhy;
 	struct hk_audit_line l;
 	char		     why[200];
 	uint64_t	     seq = 0;
@@ -55,6 +56,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	inside(&l.status, text, size);
 	inside(&l.nonce, text, size);
 	inside(&l.sigs, text, size);
+	inside(&l.reason, text, size);
+	if (l.reason.len != 0 &&
+	    (l.checkpoint ||
+		hk_audit_reason_check(l.reason.s, l.reason.len, &rwhy) != 0)) {
+		abort();
+	}
 	inside(&l.head, text, size);
 	inside(&l.sig, text, size);
 	inside(&l.prev, text, size);

@@ -25,7 +25,9 @@
  *                      bits 2-3  timestamp: now, 40 s ago, 40 s ahead,
  *                                two days ago
  *                      bit 4     resend: the previous nonce and timestamp
- *                      bit 5     name the next secret number (unknown)
+ *                      bit 5     clients 0 and 2: name no secret
+ *                                (secret_no 0, the service finds it);
+ *                                1 and 3: the next number (unknown)
  *                      bit 6     the Request is preceded by a byte n and n
  *                                bytes, which are appended to the sealed
  *                                envelope (fields the MAC does not cover)
@@ -35,7 +37,8 @@
  * Besides the sanitizers, it aborts when a sealed request's reply does
  * not open with the client's day key (or, for an envelope that did not
  * decode, is not an unMACed error), when a reply to a request that
- * passed is not MACed, when a client without admin changed state, or when
+ * passed is not MACed, when a MACed reply names another secret than the
+ * one that matched, when a client without admin changed state, or when
  * a raw envelope or one sealed with a wrong key passed the MAC.
  */
 #include <stdio.h>
@@ -182,7 +185,7 @@ check_undecoded(const struct ran *r)
 /* The checks on the reply to a sealed request (see the top). */
 static void
 check_reply(const struct ran *r, const uint8_t dk[HK_MAC_LEN],
-    const uint8_t nonce[HK_NONCE_LEN], int slot)
+    const uint8_t nonce[HK_NONCE_LEN], int slot, uint32_t want_no)
 {
 	struct hk_opened_reply o;
 	Hsmkey__V1__Response  *resp = NULL;
@@ -205,6 +208,10 @@ check_reply(const struct ran *r, const uint8_t dk[HK_MAC_LEN],
 	}
 	if (r->verdict == AUTH_PASSED && !o.maced) {
 		broken("the reply to an authenticated request has no MAC");
+	}
+	if (o.maced && o.secret_no != want_no) {
+		broken("the reply names another secret than the one that "
+		       "matched");
 	}
 	if (r->changed && slot != 0) {
 		broken("a client without admin:* changed state");
@@ -255,7 +262,9 @@ run_sealed(uint8_t how, const uint8_t *req, size_t len, uint64_t now)
 		last_ts = now + skew[(how >> 2) & 3];
 	}
 	h.client_id = (how & 3) == 3 ? "fz-nobody" : sl->id;
-	h.secret_no = sl->secret_no + ((how & 0x20) ? 1 : 0);
+	h.secret_no = !(how & 0x20) ? sl->secret_no
+	    : (how & 1)		    ? sl->secret_no + 1
+				    : 0;
 	h.nonce = last_nonce;
 	h.timestamp_ms = last_ts;
 	if (hk_day_key(sl->secret, HK_SECRET_LEN, hk_mac_day(last_ts), dk) !=
@@ -276,7 +285,8 @@ run_sealed(uint8_t how, const uint8_t *req, size_t len, uint64_t now)
 	    (r.verdict == AUTH_PASSED || r.verdict == AUTH_ANSWERED)) {
 		broken("a request sealed with no client's key passed the MAC");
 	}
-	check_reply(&r, dk, last_nonce, how & 3);
+	check_reply(
+	    &r, dk, last_nonce, how & 3, h.secret_no == 0 ? sl->secret_no : 0);
 	free(msg);
 	free(r.reply);
 	OPENSSL_cleanse(dk, sizeof(dk));

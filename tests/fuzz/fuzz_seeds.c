@@ -249,6 +249,21 @@ sigtext_seeds(void)
 	put_text("sigtext", "v0", "hsmkey:v0:AAAA");
 }
 
+/* The line of ev as line seq after prev, written as seed name. */
+static void
+put_event(const struct hk_audit_event *ev, uint64_t seq, const char *ts,
+    const uint8_t prev[32], const char *name)
+{
+	char body[HK_AUDIT_BODY_MAX], line[HK_AUDIT_LINE_MAX];
+
+	if (hk_audit_format_event(body, sizeof(body), ev) < 0 ||
+	    hk_audit_format_line(line, sizeof(line), seq, ts, body, prev) <
+		0) {
+		die("audit event");
+	}
+	put_text("audit_line", name, line);
+}
+
 static void
 audit_seeds(void)
 {
@@ -271,20 +286,18 @@ audit_seeds(void)
 		.nonce = nonce,
 		.nonce_len = sizeof(nonce),
 		.sigs = sigs };
-	if (hk_audit_format_event(body, sizeof(body), &ev) < 0 ||
-	    hk_audit_format_line(line, sizeof(line), 1, ts, body, prev) < 0) {
-		die("audit event");
-	}
-	put_text("audit_line", "event-sign", line);
+	put_event(&ev, 1, ts, prev, "event-sign");
 	ev.op = "unauthenticated";
 	ev.key = "";
 	ev.sigs = NULL;
 	ev.status = HSMKEY__V1__STATUS__STATUS_UNAUTHENTICATED;
-	if (hk_audit_format_event(body, sizeof(body), &ev) < 0 ||
-	    hk_audit_format_line(line, sizeof(line), 2, ts, body, sigs) < 0) {
-		die("audit event");
-	}
-	put_text("audit_line", "event-refused", line);
+	put_event(&ev, 2, ts, sigs, "event-refused");
+	ev.op = "rotate";
+	ev.key = "k1";
+	ev.status = HSMKEY__V1__STATUS__STATUS_OK;
+	ev.reason =
+	    "INC-42: r\xc3\xa9sum\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91";
+	put_event(&ev, 3, ts, sigs, "event-reason");
 	if (hk_audit_format_checkpoint(body, sizeof(body), 1, sigs,
 		"MEUCIQDm0vUzB1Z6b8kq1Yx4wR7c2L5u9Pf0sQ==") < 0 ||
 	    hk_audit_format_line(line, sizeof(line), 3, ts, body, sigs) < 0) {
