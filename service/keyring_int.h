@@ -105,6 +105,8 @@ struct keyring {
 	char		 host[KR_OWNER_MAX];
 	struct token	*tok;
 	int		 copies; /* sign with session copies */
+	keyring_moved_fn *moved;
+	void		 *moved_arg;
 };
 
 /* ---- keyring.c: the index ---- */
@@ -119,6 +121,11 @@ struct kr_key *kr_find_key(struct keyring *kr, const char *name);
 int kr_insert_key(struct keyring *kr, struct kr_key *k);
 /* The newest active version of k, 0 if none. */
 uint32_t kr_key_primary(const struct kr_key *k);
+/* When k's automatic rotation is due: its primary's activation plus
+ * rotate_every, if the primary is the newest version (a staged one waits
+ * for promote); 0 when none is planned.  The caller holds a lock or the
+ * admin mutex. */
+uint64_t kr_next_rotation(const struct kr_key *k);
 /* "hsmkey:<name>:v<N>", the label and id of a version's objects. */
 void kr_key_label(char *buf, size_t len, const char *name, uint32_t version);
 /* A new, empty keyring with opts; NULL without memory.  Caller must
