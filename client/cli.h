@@ -88,6 +88,15 @@ extern const struct cli_cmd cli_key_cmds[];
 void
 cli_print_key(struct cli *c, const struct hk_key_info *k, uint32_t changed);
 
+/* cli_confirm.c */
+/*
+ * Asks question on the terminal (stderr) and reads the answer from stdin:
+ * 0 when it is answer; else an exit code (2), the error printed with
+ * what ("rotate k --emergency"): stdin not a terminal, or another answer.
+ */
+int cli_confirm(
+    struct cli *c, const char *what, const char *question, const char *answer);
+
 /* cli_admin.c */
 extern const struct cli_cmd cli_admin_cmds[];
 

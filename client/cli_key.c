@@ -46,6 +46,11 @@ print_key_text(FILE *f, const struct hk_key_info *k)
 		    k->expires_ms == 0
 			? "never"
 			: cli_fmt_time(k->expires_ms, t1, sizeof(t1)));
+		fprintf(f, "next rotation: %s\n",
+		    k->rotate_every_s == 0 ? "off"
+			: k->next_rotation_ms == 0
+			? "waits (a pending version: promote it)"
+			: cli_fmt_time(k->next_rotation_ms, t1, sizeof(t1)));
 	}
 	fprintf(f, "versions\n");
 	fprintf(f, "  %-8s %-18s %-21s %-21s %s\n", "VERSION", "STATE",
@@ -95,6 +100,7 @@ print_key_json(struct json *j, const struct hk_key_info *k, uint32_t changed)
 	json_kv_u64(j, "rotate_every_s", k->rotate_every_s);
 	cli_json_time(j, "expires", k->expires_ms);
 	json_object_end(j);
+	cli_json_time(j, "next_rotation", k->next_rotation_ms);
 	json_key(j, "versions");
 	json_array_begin(j);
 	for (i = 0; i < k->n_versions; i++) {
@@ -579,6 +585,55 @@ out:
 	return r;
 }
 
+/*
+ * Asks on the terminal before an emergency rotation of name, naming the
+ * versions it disables; *expectp (when 0) becomes the newest version seen,
+ * so that the rotation is the one confirmed.  0, or an exit code.
+ */
+static int
+confirm_emergency(
+    struct cli *c, struct hsmkey *h, const char *name, uint32_t *expectp)
+{
+	struct hk_key_result res;
+	char		     what[128], list[256], q[512];
+	size_t		     i, n = 0, len = 0;
+	int		     r;
+
+	snprintf(what, sizeof(what), "rotate %s --emergency", name);
+	if (!isatty(STDIN_FILENO)) {
+		return cli_confirm(c, what, "", name); /* refuses */
+	}
+	if ((r = hk_key_describe(h, name, &res)) != 0) {
+		hk_key_result_free(&res);
+		return cli_fail(c, r);
+	}
+	list[0] = '\0';
+	for (i = 0; i < res.key.n_versions; i++) {
+		const struct hk_version_info *v = &res.key.versions[i];
+
+		if (*expectp == 0 && i + 1 == res.key.n_versions) {
+			*expectp = v->version;
+		}
+		if (strcmp(v->state, "disabled") == 0 ||
+		    strcmp(v->state, "destroyed") == 0 ||
+		    v->destroy_scheduled || len >= sizeof(list) - 16) {
+			continue;
+		}
+		len += (size_t)snprintf(list + len, sizeof(list) - len,
+		    "%s%" PRIu32, n++ > 0 ? ", " : "", v->version);
+	}
+	hk_key_result_free(&res);
+	snprintf(q, sizeof(q),
+	    "%s disables %s%s for signing and verifying. Type the key name "
+	    "to go on:",
+	    what,
+	    n == 0	 ? "no version"
+		: n == 1 ? "version "
+			 : "versions ",
+	    list);
+	return cli_confirm(c, what, q, name);
+}
+
 static int
 cmd_rotate(struct cli *c, struct cli_args *a)
 {
@@ -587,14 +642,36 @@ cmd_rotate(struct cli *c, struct cli_args *a)
 	const char	    *name = a->pos[0];
 	uint32_t	     expect, n;
 	int		     r, stage = cli_opt(a, "stage") != NULL;
+	int		     emergency = cli_opt(a, "emergency") != NULL;
 
+	if (stage && emergency) {
+		return cli_usage(c,
+		    "--stage and --emergency do not go together: an emergency "
+		    "rotation makes the new version primary at once");
+	}
+	if (cli_opt(a, "yes") != NULL && !emergency) {
+		return cli_usage(c, "--yes confirms --emergency only");
+	}
 	if ((r = check_name(c, name)) != 0 ||
 	    (r = opt_version(c, a, "expect", 0, &expect)) != 0 ||
 	    (r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	r = hk_key_rotate(h, name, expect, stage, &res);
+	if (emergency && cli_opt(a, "yes") == NULL &&
+	    (r = confirm_emergency(c, h, name, &expect)) != 0) {
+		return r;
+	}
+	r = hk_key_rotate(h, name, expect,
+	    (stage ? HSMKEY_ROTATE_STAGE : 0) |
+		(emergency ? HSMKEY_ROTATE_EMERGENCY : 0),
+	    &res);
 	n = res.key.changed;
+	if (emergency) {
+		return key_done(c, r, &res,
+		    "rotated '%s' in an emergency: v%" PRIu32 " is primary; "
+		    "every older version is disabled",
+		    name, n);
+	}
 	if (stage) {
 		return key_done(c, r, &res,
 		    "rotated '%s': v%" PRIu32 " is pending; "
@@ -725,6 +802,15 @@ cmd_destroy(struct cli *c, struct cli_args *a)
 	char			      t[64];
 	int			      r;
 
+	if (cli_opt(a, "cancel") != NULL) {
+		if ((r = version_op(c, a, HK_KEY_CANCEL, &v, &res)) > 0) {
+			return r;
+		}
+		return key_done(c, r, &res,
+		    "cancelled the destruction of '%s' v%" PRIu32
+		    ": it is disabled, with the same key",
+		    a->pos[0], v);
+	}
 	if ((r = version_op(c, a, HK_KEY_DESTROY, &v, &res)) > 0) {
 		return r;
 	}
@@ -770,6 +856,13 @@ static const struct cli_opt pubkey_opts[] = {
 static const struct cli_opt rotate_opts[] = {
 	{ "expect", 1, 0 },
 	{ "stage", 0, 0 },
+	{ "emergency", 0, 0 },
+	{ "yes", 0, 0 },
+	{ NULL, 0, 0 },
+};
+static const struct cli_opt destroy_opts[] = {
+	{ "version", 1, 0 },
+	{ "cancel", 0, 0 },
 	{ NULL, 0, 0 },
 };
 static const struct cli_opt version_opts[] = {
@@ -820,12 +913,15 @@ const struct cli_cmd cli_key_cmds[] = {
 	    "version, or N, "
 	    "as PEM; --der writes DER. --out FILE writes to FILE.",
 	    pubkey_opts, 1, 1 },
-	{ "rotate", cmd_rotate, "NAME [--expect N] [--stage]",
+	{ "rotate", cmd_rotate,
+	    "NAME [--expect N] [--stage | --emergency [--yes]]",
 	    "Makes a new version and makes it primary. --expect N: fail "
 	    "unless N is "
 	    "the newest version (exit 5 when another rotation won). "
 	    "--stage: the new "
-	    "version stays pending until 'promote'.",
+	    "version stays pending until 'promote'. --emergency: every older "
+	    "version is disabled at once (its signatures no longer verify); "
+	    "asks on the terminal unless --yes.",
 	    rotate_opts, 1, 1 },
 	{ "promote", cmd_promote, "NAME --version N",
 	    "Makes pending version N active and primary.", version_opts, 1,
@@ -841,10 +937,11 @@ const struct cli_cmd cli_key_cmds[] = {
 	{ "disable", cmd_disable, "NAME --version N",
 	    "Disables version N: it no longer signs or verifies.",
 	    version_opts, 1, 1 },
-	{ "destroy", cmd_destroy, "NAME --version N",
+	{ "destroy", cmd_destroy, "NAME --version N [--cancel]",
 	    "Schedules version N for destruction: after a delay (default 7 "
 	    "days) its "
-	    "objects are deleted from the token.",
-	    version_opts, 1, 1 },
+	    "objects are deleted from the token. --cancel: within the delay, "
+	    "puts it back to disabled with the same key.",
+	    destroy_opts, 1, 1 },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0 },
 };

@@ -127,7 +127,7 @@ HSMKEY_API int hsmkey_rotate(struct hsmkey *h, const char *key,
     uint32_t expect, int stage, uint32_t *newp);
 
 /* Flags of hsmkey_rotate_ex(). */
-#define HSMKEY_ROTATE_STAGE	0x01 /* the new version stays pending */
+#define HSMKEY_ROTATE_STAGE 0x01 /* the new version stays pending */
 /* Emergency rollover: the new version is primary and every older one that
  * still signs, verifies or is pending is disabled at once (its signatures
  * then verify as invalid).  Not with HSMKEY_ROTATE_STAGE (HSMKEY_EINVAL). */

@@ -414,8 +414,8 @@ hsmkey_rotate(struct hsmkey *h, const char *key, uint32_t expect, int stage,
 }
 
 int
-hsmkey_rotate_ex(struct hsmkey *h, const char *key, uint32_t expect,
-    int flags, uint32_t *newp)
+hsmkey_rotate_ex(struct hsmkey *h, const char *key, uint32_t expect, int flags,
+    uint32_t *newp)
 {
 	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__RotateRequest rr = HSMKEY__V1__ROTATE_REQUEST__INIT;
@@ -430,7 +430,8 @@ hsmkey_rotate_ex(struct hsmkey *h, const char *key, uint32_t expect,
 	}
 	rr.name = (char *)key;
 	rr.expect = expect;
-	if ((flags & HSMKEY_ROTATE_STAGE) && (flags & HSMKEY_ROTATE_EMERGENCY)) {
+	if ((flags & HSMKEY_ROTATE_STAGE) &&
+	    (flags & HSMKEY_ROTATE_EMERGENCY)) {
 		return hk_client_error(h, HSMKEY_EINVAL,
 		    "an emergency rotation cannot be staged");
 	}

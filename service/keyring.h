@@ -43,11 +43,11 @@ typedef void keyring_moved_fn(
     void *arg, const char *key, uint32_t version, enum lc_event ev);
 
 struct keyring_opts {
-	uint64_t    destroy_delay_s; /* destroy-scheduled -> destroyed */
-	uint64_t    default_verify_grace_s;
-	const char *instance;	       /* "host/pid/start" of this process */
-	int	    no_session_copies; /* sign with token objects only */
-	keyring_moved_fn *moved;       /* NULL: nobody is told */
+	uint64_t	  destroy_delay_s; /* destroy-scheduled -> destroyed */
+	uint64_t	  default_verify_grace_s;
+	const char	 *instance; /* "host/pid/start" of this process */
+	int		  no_session_copies; /* sign with token objects only */
+	keyring_moved_fn *moved;	     /* NULL: nobody is told */
 	void		 *moved_arg;
 };
 
@@ -133,7 +133,7 @@ struct keyring_info {
 	uint32_t	      primary; /* 0: no active version */
 	uint64_t	      created_ms;
 	struct keyring_policy policy;
-	uint64_t next_rotation_ms; /* automatic rotation due (0: none) */
+	uint64_t next_rotation_ms;	/* automatic rotation due (0: none) */
 	struct keyring_vinfo *versions; /* owned: keyring_info_clear() */
 	size_t		      nversions;
 };

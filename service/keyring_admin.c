@@ -452,9 +452,9 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	kr_sync_can_sign(kr, s, k, 1);
 	log_info("rotated key %s to v%" PRIu32 "%s", k->name, version,
 	    stage ? " (staged: pending)"
-		  : (flags & KEYRING_ROTATE_EMERGENCY)
-		  ? " (emergency: every older version disabled)"
-		  : "");
+		: (flags & KEYRING_ROTATE_EMERGENCY)
+		? " (emergency: every older version disabled)"
+		: "");
 	*newp = version;
 out:
 	kr_rec_free(&rec);
@@ -745,8 +745,8 @@ keyring_cancel_destroy(struct keyring *kr, struct token_session *s,
 	 * still in the token, the record keeps the same public key */
 	if ((r = vrec_move(v, LC_EV_CANCEL, &changed)) == 0) {
 		v->retire_ms = 0;
-		log_info("key %s v%" PRIu32 ": destruction cancelled, %s", name,
-		    version, lifecycle_state_name(v->state));
+		log_info("key %s v%" PRIu32 ": destruction cancelled, %s",
+		    name, version, lifecycle_state_name(v->state));
 	}
 	return admin_commit(kr, s, k, &rec, changed, r);
 }
@@ -756,7 +756,8 @@ keyring_cancel_destroy(struct keyring *kr, struct token_session *s,
 /* Tells kr's observer of every version whose state rec changes from k's
  * (the moves of the timers rec_fire_timers() fired; rec is durable). */
 static void
-tell_moves(struct keyring *kr, const struct kr_key *k, const struct kr_rec *rec)
+tell_moves(
+    struct keyring *kr, const struct kr_key *k, const struct kr_rec *rec)
 {
 	enum lc_event ev;
 	size_t	      i;
@@ -764,7 +765,8 @@ tell_moves(struct keyring *kr, const struct kr_key *k, const struct kr_rec *rec)
 	for (i = 0; kr->moved != NULL && i < rec->nv && i < k->nv; i++) {
 		if (rec->v[i].state != k->v[i]->rec.state &&
 		    lifecycle_timer(k->v[i]->rec.state, &ev) == 0) {
-			kr->moved(kr->moved_arg, k->name, rec->v[i].version, ev);
+			kr->moved(
+			    kr->moved_arg, k->name, rec->v[i].version, ev);
 		}
 	}
 }

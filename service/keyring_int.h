@@ -92,19 +92,19 @@ struct kr_key {
 };
 
 struct keyring {
-	pthread_rwlock_t lock;
-	pthread_mutex_t	 admin;
-	pthread_mutex_t	 pk_lock;
-	struct kr_key  **buckets;
-	size_t		 nbuckets;
-	size_t		 nkeys;
-	size_t		 nversions;
-	uint64_t	 destroy_delay_s;
-	uint64_t	 default_grace_s;
-	char		 instance[KR_OWNER_MAX];
-	char		 host[KR_OWNER_MAX];
-	struct token	*tok;
-	int		 copies; /* sign with session copies */
+	pthread_rwlock_t  lock;
+	pthread_mutex_t	  admin;
+	pthread_mutex_t	  pk_lock;
+	struct kr_key	**buckets;
+	size_t		  nbuckets;
+	size_t		  nkeys;
+	size_t		  nversions;
+	uint64_t	  destroy_delay_s;
+	uint64_t	  default_grace_s;
+	char		  instance[KR_OWNER_MAX];
+	char		  host[KR_OWNER_MAX];
+	struct token	 *tok;
+	int		  copies; /* sign with session copies */
 	keyring_moved_fn *moved;
 	void		 *moved_arg;
 };

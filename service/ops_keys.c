@@ -139,8 +139,8 @@ enum version_change { VC_DISABLE, VC_DESTROY, VC_CANCEL };
 static const struct {
 	const char *what; /* ops_key_error()'s verb */
 	const char *audit_op;
-	int (*run)(struct keyring *, struct token_session *, const char *,
-	    uint32_t);
+	int (*run)(
+	    struct keyring *, struct token_session *, const char *, uint32_t);
 } version_changes[] = {
 	[VC_DISABLE] = { "disable", NULL, keyring_disable },
 	[VC_DESTROY] = { "destroy", NULL, keyring_destroy },
@@ -151,8 +151,7 @@ static const struct {
 /* The state of version of key name now (LC_NONE if unknown); *primaryp
  * 1 if it is the primary. */
 static enum lc_state
-state_of(struct keyring *kr, const char *name, uint32_t version,
-    int *primaryp)
+state_of(struct keyring *kr, const char *name, uint32_t version, int *primaryp)
 {
 	struct keyring_info info;
 	enum lc_state	    st = LC_NONE;
@@ -199,8 +198,8 @@ refused_by_state(struct dispatch_ctx *ctx, enum version_change c,
 		    version, name);
 	}
 	return ops_fail(rep, r,
-	    "version %" PRIu32 " of key '%s' is %s: disable it first",
-	    version, name, stn);
+	    "version %" PRIu32 " of key '%s' is %s: disable it first", version,
+	    name, stn);
 }
 
 static int
