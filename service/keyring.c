@@ -499,6 +499,26 @@ key_info(const struct kr_key *k, struct keyring_info *info)
 }
 
 int
+keyring_state(struct keyring *kr, const char *name, uint32_t version,
+    enum lc_state *statep, int *primaryp)
+{
+	struct kr_key *k;
+	int	       r = HK_ERR_NOT_FOUND;
+
+	*statep = LC_NONE;
+	*primaryp = 0;
+	pthread_rwlock_rdlock(&kr->lock);
+	if ((k = kr_find_key(kr, name)) != NULL && version != 0 &&
+	    version <= k->nv && !k->v[version - 1]->rec.creating) {
+		*statep = k->v[version - 1]->rec.state;
+		*primaryp = kr_key_primary(k) == version;
+		r = 0;
+	}
+	pthread_rwlock_unlock(&kr->lock);
+	return r;
+}
+
+int
 keyring_info(struct keyring *kr, const char *name, struct keyring_info *info)
 {
 	struct kr_key *k;

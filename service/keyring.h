@@ -193,6 +193,10 @@ int keyring_tick(struct keyring *kr, struct token_session *s, uint64_t now_ms,
 int
 keyring_info(struct keyring *kr, const char *name, struct keyring_info *info);
 void keyring_info_clear(struct keyring_info *info);
+/* The state of one version now, and whether it is the primary: 0, or
+ * HK_ERR_NOT_FOUND (then *statep is LC_NONE). */
+int keyring_state(struct keyring *kr, const char *name, uint32_t version,
+    enum lc_state *statep, int *primaryp);
 /* Snapshots of every key for which filter(arg, name) returns 1 (NULL:
  * all), sorted by name.  Caller must keyring_list_free(*infosp, *np). */
 int  keyring_list(struct keyring *kr, int (*filter)(void *, const char *),

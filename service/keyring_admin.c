@@ -630,9 +630,10 @@ keyring_policy(struct keyring *kr, struct token_session *s, const char *name,
 	return admin_commit(kr, s, k, &rec, 1, 0);
 }
 
-int
-keyring_disable(struct keyring *kr, struct token_session *s, const char *name,
-    uint32_t version)
+/* Moves one version by ev (disable, cancel) and clears its timer. */
+static int
+move_version(struct keyring *kr, struct token_session *s, const char *name,
+    uint32_t version, enum lc_event ev)
 {
 	struct kr_key  *k;
 	struct kr_rec	rec;
@@ -642,13 +643,21 @@ keyring_disable(struct keyring *kr, struct token_session *s, const char *name,
 	if ((r = admin_begin(kr, name, version, &k, &rec, &v)) != 0) {
 		return r;
 	}
-	/* refused for a destroyed version; also cancels a scheduled
-	 * destruction */
-	if ((r = vrec_move(v, LC_EV_DISABLE, &changed)) == 0 && changed) {
+	if ((r = vrec_move(v, ev, &changed)) == 0 && changed) {
 		v->retire_ms = 0;
-		log_info("disabled key %s v%" PRIu32, name, version);
+		log_info("key %s v%" PRIu32 ": %s, now %s", name, version,
+		    lifecycle_event_name(ev), lifecycle_state_name(v->state));
 	}
 	return admin_commit(kr, s, k, &rec, changed, r);
+}
+
+int
+keyring_disable(struct keyring *kr, struct token_session *s, const char *name,
+    uint32_t version)
+{
+	/* refused for a destroyed version; also cancels a scheduled
+	 * destruction */
+	return move_version(kr, s, name, version, LC_EV_DISABLE);
 }
 
 /* Deletes the objects of a destroyed version; the caller holds the admin
@@ -733,22 +742,9 @@ int
 keyring_cancel_destroy(struct keyring *kr, struct token_session *s,
     const char *name, uint32_t version)
 {
-	struct kr_key  *k;
-	struct kr_rec	rec;
-	struct kr_vrec *v;
-	int		r, changed = 0;
-
-	if ((r = admin_begin(kr, name, version, &k, &rec, &v)) != 0) {
-		return r;
-	}
 	/* the table allows it from destroy-scheduled only: the objects are
 	 * still in the token, the record keeps the same public key */
-	if ((r = vrec_move(v, LC_EV_CANCEL, &changed)) == 0) {
-		v->retire_ms = 0;
-		log_info("key %s v%" PRIu32 ": destruction cancelled, %s",
-		    name, version, lifecycle_state_name(v->state));
-	}
-	return admin_commit(kr, s, k, &rec, changed, r);
+	return move_version(kr, s, name, version, LC_EV_CANCEL);
 }
 
 /* ---- the tick --------------------------------------------------------- */

@@ -104,17 +104,10 @@ sess(void)
 static enum lc_state
 state_of(const char *name, uint32_t v)
 {
-	struct keyring_info info;
-	enum lc_state	    st = LC_NONE;
-	size_t		    i;
+	enum lc_state st;
+	int	      primary;
 
-	PASS(keyring_info(ring(), name, &info));
-	for (i = 0; i < info.nversions; i++) {
-		if (info.versions[i].version == v) {
-			st = info.versions[i].state;
-		}
-	}
-	keyring_info_clear(&info);
+	(void)keyring_state(ring(), name, v, &st, &primary);
 	return st;
 }
 

@@ -148,36 +148,17 @@ static const struct {
 	    keyring_cancel_destroy },
 };
 
-/* The state of version of key name now (LC_NONE if unknown); *primaryp
- * 1 if it is the primary. */
-static enum lc_state
-state_of(struct keyring *kr, const char *name, uint32_t version, int *primaryp)
-{
-	struct keyring_info info;
-	enum lc_state	    st = LC_NONE;
-	size_t		    i;
-
-	*primaryp = 0;
-	if (keyring_info(kr, name, &info) == 0) {
-		for (i = 0; i < info.nversions; i++) {
-			if (info.versions[i].version == version) {
-				st = info.versions[i].state;
-				*primaryp = info.versions[i].primary;
-			}
-		}
-	}
-	keyring_info_clear(&info);
-	return st;
-}
-
 /* The reply of a change c refused by version's state. */
 static int
 refused_by_state(struct dispatch_ctx *ctx, enum version_change c,
     const char *name, uint32_t version, struct dispatch_reply *rep)
 {
 	int	      primary, r = HK_ERR_PRECONDITION;
-	enum lc_state st = state_of(ctx->sv->kr, name, version, &primary);
-	const char   *stn = lifecycle_state_name(st);
+	enum lc_state st;
+	const char   *stn;
+
+	(void)keyring_state(ctx->sv->kr, name, version, &st, &primary);
+	stn = lifecycle_state_name(st);
 
 	if (st == LC_DESTROYED) {
 		return ops_fail(rep, r,
