@@ -6,11 +6,11 @@
 # (pkcs11-tool) and cannot be cancelled; a destroy-scheduled version signs
 # and verifies nothing; the primary cannot be destroyed.  rotate
 # --emergency disables every older version at once (their signatures
-# verify as invalid), asks on a terminal and refuses without one.  A key
-# with rotate_every of 3 s rotates on schedule under 4 signers with no
-# failed request, its older versions go verify-only then disabled as the
-# policy says, and every automatic move is an audit line that `hsmkey audit
-# verify` accepts.
+# verify as invalid), asks on a terminal and refuses without one.  Past its
+# expiry a key signs nothing.  A key with rotate_every of 3 s rotates on
+# schedule under 4 signers with no failed request, its older versions go
+# verify-only then disabled as the policy says, and every automatic move is
+# an audit line that `hsmkey audit verify` accepts.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -211,6 +211,12 @@ sign_works ek 5 "$MSG" "$T/ek5.pem"
 check "the emergencies' lines say rotate-emergency" \
     test "$(grep -c '"op":"rotate-emergency","key":"ek"' "$LOG")" -eq 3
 # (the lost CAS is the third: FAILED_PRECONDITION)
+
+# Past its expiry a key signs nothing.
+expect_exit 0 hk create xk
+expect_exit 0 hk sign xk --in "$MSG"
+expect_exit 0 hk policy xk --expires 2001-01-01
+expect_exit 5 hk sign xk --in "$MSG"
 
 # ---- the scheduled life cycle under signers ---------------------------------
 note "---- rotate_every 3s under 4 signers"
