@@ -96,6 +96,13 @@ cli_print_key(struct cli *c, const struct hk_key_info *k, uint32_t changed);
  */
 int cli_confirm(
     struct cli *c, const char *what, const char *question, const char *answer);
+/*
+ * Asks before an emergency rotation of name, naming the versions it
+ * disables (describe); *expectp, when 0, becomes the newest version seen,
+ * so that the rotation is the one confirmed.  0, or an exit code.
+ */
+int cli_confirm_emergency(
+    struct cli *c, struct hsmkey *h, const char *name, uint32_t *expectp);
 
 /* cli_admin.c */
 extern const struct cli_cmd cli_admin_cmds[];

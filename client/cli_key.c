@@ -585,55 +585,6 @@ out:
 	return r;
 }
 
-/*
- * Asks on the terminal before an emergency rotation of name, naming the
- * versions it disables; *expectp (when 0) becomes the newest version seen,
- * so that the rotation is the one confirmed.  0, or an exit code.
- */
-static int
-confirm_emergency(
-    struct cli *c, struct hsmkey *h, const char *name, uint32_t *expectp)
-{
-	struct hk_key_result res;
-	char		     what[128], list[256], q[512];
-	size_t		     i, n = 0, len = 0;
-	int		     r;
-
-	snprintf(what, sizeof(what), "rotate %s --emergency", name);
-	if (!isatty(STDIN_FILENO)) {
-		return cli_confirm(c, what, "", name); /* refuses */
-	}
-	if ((r = hk_key_describe(h, name, &res)) != 0) {
-		hk_key_result_free(&res);
-		return cli_fail(c, r);
-	}
-	list[0] = '\0';
-	for (i = 0; i < res.key.n_versions; i++) {
-		const struct hk_version_info *v = &res.key.versions[i];
-
-		if (*expectp == 0 && i + 1 == res.key.n_versions) {
-			*expectp = v->version;
-		}
-		if (strcmp(v->state, "disabled") == 0 ||
-		    strcmp(v->state, "destroyed") == 0 ||
-		    v->destroy_scheduled || len >= sizeof(list) - 16) {
-			continue;
-		}
-		len += (size_t)snprintf(list + len, sizeof(list) - len,
-		    "%s%" PRIu32, n++ > 0 ? ", " : "", v->version);
-	}
-	hk_key_result_free(&res);
-	snprintf(q, sizeof(q),
-	    "%s disables %s%s for signing and verifying. Type the key name "
-	    "to go on:",
-	    what,
-	    n == 0	 ? "no version"
-		: n == 1 ? "version "
-			 : "versions ",
-	    list);
-	return cli_confirm(c, what, q, name);
-}
-
 static int
 cmd_rotate(struct cli *c, struct cli_args *a)
 {
@@ -658,7 +609,7 @@ cmd_rotate(struct cli *c, struct cli_args *a)
 		return r;
 	}
 	if (emergency && cli_opt(a, "yes") == NULL &&
-	    (r = confirm_emergency(c, h, name, &expect)) != 0) {
+	    (r = cli_confirm_emergency(c, h, name, &expect)) != 0) {
 		return r;
 	}
 	r = hk_key_rotate(h, name, expect,
