@@ -62,6 +62,7 @@ key_of(struct hsmkey *h, const Hsmkey__V1__KeyInfo *k, struct hk_key_info *o)
 	o->primary = k->primary;
 	o->created_ms = k->created_ms;
 	o->service_key = k->service_key;
+	o->next_rotation_ms = k->next_rotation_ms;
 	if (k->policy != NULL) {
 		o->has_policy = 1;
 		o->sign_overlap_s = k->policy->sign_overlap_s;
@@ -137,7 +138,7 @@ hk_key_describe(struct hsmkey *h, const char *name, struct hk_key_result *res)
 }
 
 int
-hk_key_rotate(struct hsmkey *h, const char *name, uint32_t expect, int stage,
+hk_key_rotate(struct hsmkey *h, const char *name, uint32_t expect, int flags,
     struct hk_key_result *res)
 {
 	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
@@ -145,7 +146,8 @@ hk_key_rotate(struct hsmkey *h, const char *name, uint32_t expect, int stage,
 
 	rr.name = (char *)name;
 	rr.expect = expect;
-	rr.stage = stage != 0;
+	rr.stage = (flags & HSMKEY_ROTATE_STAGE) != 0;
+	rr.emergency = (flags & HSMKEY_ROTATE_EMERGENCY) != 0;
 	req.op_case = HSMKEY__V1__REQUEST__OP_ROTATE;
 	req.rotate = &rr;
 	return key_call(h, &req, res);
@@ -174,6 +176,8 @@ hk_key_version_op(struct hsmkey *h, enum hk_key_op op, const char *name,
 		req.disable = &dr;
 		break;
 	case HK_KEY_DESTROY:
+	case HK_KEY_CANCEL:
+		xr.cancel = op == HK_KEY_CANCEL;
 		req.op_case = HSMKEY__V1__REQUEST__OP_DESTROY;
 		req.destroy = &xr;
 		break;

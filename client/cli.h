@@ -90,6 +90,22 @@ extern const struct cli_cmd cli_key_cmds[];
 void
 cli_print_key(struct cli *c, const struct hk_key_info *k, uint32_t changed);
 
+/* cli_confirm.c */
+/*
+ * Asks question on the terminal (stderr) and reads the answer from stdin:
+ * 0 when it is answer; else an exit code (2), the error printed with
+ * what ("rotate k --emergency"): stdin not a terminal, or another answer.
+ */
+int cli_confirm(
+    struct cli *c, const char *what, const char *question, const char *answer);
+/*
+ * Asks before an emergency rotation of name, naming the versions it
+ * disables (describe); *expectp, when 0, becomes the newest version seen,
+ * so that the rotation is the one confirmed.  0, or an exit code.
+ */
+int cli_confirm_emergency(
+    struct cli *c, struct hsmkey *h, const char *name, uint32_t *expectp);
+
 /* cli_admin.c */
 extern const struct cli_cmd cli_admin_cmds[];
 /*

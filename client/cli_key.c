@@ -51,6 +51,11 @@ print_key_text(FILE *f, const struct hk_key_info *k)
 		    k->expires_ms == 0
 			? "never"
 			: cli_fmt_time(k->expires_ms, t1, sizeof(t1)));
+		fprintf(f, "next rotation: %s\n",
+		    k->rotate_every_s == 0 ? "off"
+			: k->next_rotation_ms == 0
+			? "waits (a pending version: promote it)"
+			: cli_fmt_time(k->next_rotation_ms, t1, sizeof(t1)));
 	}
 	fprintf(f, "versions\n");
 	fprintf(f, "  %-8s %-18s %-21s %-21s %s\n", "VERSION", "STATE",
@@ -101,6 +106,7 @@ print_key_json(struct json *j, const struct hk_key_info *k, uint32_t changed)
 	json_kv_u64(j, "rotate_every_s", k->rotate_every_s);
 	cli_json_time(j, "expires", k->expires_ms);
 	json_object_end(j);
+	cli_json_time(j, "next_rotation", k->next_rotation_ms);
 	json_key(j, "versions");
 	json_array_begin(j);
 	for (i = 0; i < k->n_versions; i++) {
@@ -319,24 +325,15 @@ list_versions(const struct hk_key_info *k, char *buf, size_t len)
 	return used > 0 ? buf : "none";
 }
 
-/* When k rotates next by its policy: "off", or the time. */
+/* When k rotates next, as the service's ticker decides it: "off", "waits"
+ * (a staged version holds it back), or the time. */
 static const char *
 list_next_rotation(const struct hk_key_info *k, char *buf, size_t len)
 {
-	size_t i;
-
-	if (k->rotate_every_s == 0 || k->primary == 0) {
-		return "off";
+	if (k->next_rotation_ms != 0) {
+		return cli_fmt_time(k->next_rotation_ms, buf, len);
 	}
-	for (i = 0; i < k->n_versions; i++) {
-		if (k->versions[i].version == k->primary) {
-			return cli_fmt_time(
-			    hk_time_add_s(k->versions[i].activated_ms,
-				k->rotate_every_s),
-			    buf, len);
-		}
-	}
-	return "off";
+	return k->rotate_every_s != 0 && k->primary != 0 ? "waits" : "off";
 }
 
 /* One line a key: name, algorithm, primary, versions by state, the next
@@ -689,14 +686,36 @@ cmd_rotate(struct cli *c, struct cli_args *a)
 	const char	    *name = a->pos[0];
 	uint32_t	     expect, n;
 	int		     r, stage = cli_opt(a, "stage") != NULL;
+	int		     emergency = cli_opt(a, "emergency") != NULL;
 
+	if (stage && emergency) {
+		return cli_usage(c,
+		    "--stage and --emergency do not go together: an emergency "
+		    "rotation makes the new version primary at once");
+	}
+	if (cli_opt(a, "yes") != NULL && !emergency) {
+		return cli_usage(c, "--yes confirms --emergency only");
+	}
 	if ((r = check_name(c, name)) != 0 ||
 	    (r = opt_version(c, a, "expect", 0, &expect)) != 0 ||
 	    (r = cli_handle(c, &h)) != 0) {
 		return r;
 	}
-	r = hk_key_rotate(h, name, expect, stage, &res);
+	if (emergency && cli_opt(a, "yes") == NULL &&
+	    (r = cli_confirm_emergency(c, h, name, &expect)) != 0) {
+		return r;
+	}
+	r = hk_key_rotate(h, name, expect,
+	    (stage ? HSMKEY_ROTATE_STAGE : 0) |
+		(emergency ? HSMKEY_ROTATE_EMERGENCY : 0),
+	    &res);
 	n = res.key.changed;
+	if (emergency) {
+		return key_done(c, r, &res,
+		    "rotated '%s' in an emergency: v%" PRIu32 " is primary; "
+		    "every older version is disabled",
+		    name, n);
+	}
 	if (stage) {
 		return key_done(c, r, &res,
 		    "rotated '%s': v%" PRIu32 " is pending; "
@@ -827,6 +846,15 @@ cmd_destroy(struct cli *c, struct cli_args *a)
 	char			      t[64];
 	int			      r;
 
+	if (cli_opt(a, "cancel") != NULL) {
+		if ((r = version_op(c, a, HK_KEY_CANCEL, &v, &res)) > 0) {
+			return r;
+		}
+		return key_done(c, r, &res,
+		    "cancelled the destruction of '%s' v%" PRIu32
+		    ": it is disabled, with the same key",
+		    a->pos[0], v);
+	}
 	if ((r = version_op(c, a, HK_KEY_DESTROY, &v, &res)) > 0) {
 		return r;
 	}
@@ -872,6 +900,13 @@ static const struct cli_opt pubkey_opts[] = {
 static const struct cli_opt rotate_opts[] = {
 	{ "expect", 1, 0 },
 	{ "stage", 0, 0 },
+	{ "emergency", 0, 0 },
+	{ "yes", 0, 0 },
+	{ NULL, 0, 0 },
+};
+static const struct cli_opt destroy_opts[] = {
+	{ "version", 1, 0 },
+	{ "cancel", 0, 0 },
 	{ NULL, 0, 0 },
 };
 static const struct cli_opt version_opts[] = {
@@ -925,12 +960,15 @@ const struct cli_cmd cli_key_cmds[] = {
 	    "version, or N, "
 	    "as PEM; --der writes DER. --out FILE writes to FILE.",
 	    pubkey_opts, 1, 1 },
-	{ "rotate", cmd_rotate, "NAME [--expect N] [--stage]",
+	{ "rotate", cmd_rotate,
+	    "NAME [--expect N] [--stage | --emergency [--yes]]",
 	    "Makes a new version and makes it primary. --expect N: fail "
 	    "unless N is "
 	    "the newest version (exit 5 when another rotation won). "
 	    "--stage: the new "
-	    "version stays pending until 'promote'.",
+	    "version stays pending until 'promote'. --emergency: every older "
+	    "version is disabled at once (its signatures no longer verify); "
+	    "asks on the terminal unless --yes.",
 	    rotate_opts, 1, 1 },
 	{ "promote", cmd_promote, "NAME --version N",
 	    "Makes pending version N active and primary.", version_opts, 1,
@@ -946,10 +984,11 @@ const struct cli_cmd cli_key_cmds[] = {
 	{ "disable", cmd_disable, "NAME --version N",
 	    "Disables version N: it no longer signs or verifies.",
 	    version_opts, 1, 1 },
-	{ "destroy", cmd_destroy, "NAME --version N",
+	{ "destroy", cmd_destroy, "NAME --version N [--cancel]",
 	    "Schedules version N for destruction: after a delay (default 7 "
 	    "days) its "
-	    "objects are deleted from the token.",
-	    version_opts, 1, 1 },
+	    "objects are deleted from the token. --cancel: within the delay, "
+	    "puts it back to disabled with the same key.",
+	    destroy_opts, 1, 1 },
 	{ NULL, NULL, NULL, NULL, NULL, 0, 0 },
 };

@@ -357,6 +357,7 @@ test_fake_cli_keys(void)
 	    "primary   v2\n"
 	    "policy    sign-overlap 0s, verify-grace 30d, rotate-every off, "
 	    "expires never\n"
+	    "next rotation: off\n"
 	    "versions\n"
 	    "  VERSION  STATE              CREATED               ACTIVATED   "
 	    "          UNTIL\n"
@@ -374,7 +375,8 @@ test_fake_cli_keys(void)
 	    "{\"name\":\"pay\",\"alg\":\"ecdsa-p384\",\"primary\":2,"
 	    "\"service_key\":false,\"created\":\"2024-01-01T00:00:00Z\",\"policy\":{"
 	    "\"sign_overlap_s\":0,\"verify_grace_s\":2592000,"
-	    "\"rotate_every_s\":0,\"expires\":null},\"versions\":["
+	    "\"rotate_every_s\":0,\"expires\":null},"
+	    "\"next_rotation\":null,\"versions\":["
 	    "{\"version\":1,\"state\":\"verify-only\",\"primary\":false,"
 	    "\"created\":\"2024-01-01T00:00:00Z\","
 	    "\"activated\":\"2024-01-01T00:00:00Z\","
@@ -393,6 +395,21 @@ test_fake_cli_keys(void)
 	EQ_INT(fk.last->rotate->expect, 1);
 	TRUE(fk.last->rotate->stage);
 	TRUE(strncmp(out, "rotated 'pay': v2 is pending;", 29) == 0);
+	free(out);
+	EQ_INT(run_cli_out(&out, "rotate", "pay", "--emergency", "--yes",
+		   "--expect", "1", NULL),
+	    0);
+	TRUE(fk.last->rotate->emergency);
+	TRUE(!fk.last->rotate->stage);
+	TRUE(strncmp(out, "rotated 'pay' in an emergency: v2 is primary;",
+		 45) == 0);
+	free(out);
+	EQ_INT(run_cli_out(
+		   &out, "destroy", "pay", "--version", "1", "--cancel", NULL),
+	    0);
+	EQ_INT(fk.last->op_case, HSMKEY__V1__REQUEST__OP_DESTROY);
+	TRUE(fk.last->destroy->cancel);
+	EQ_INT(fk.last->destroy->version, 1);
 	free(out);
 	EQ_INT(run_cli_out(&out, "policy", "pay", "--verify-grace", "7d",
 		   "--expires", "2030-01-02", NULL),

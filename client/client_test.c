@@ -372,6 +372,9 @@ test_lib_args(void)
 	    HSMKEY_EINVAL);
 	FAIL(hsmkey_verify(h, "k", "m", 1, "garbage", &res), HSMKEY_EINVAL);
 	FAIL(hsmkey_create(h, "k", "dsa"), HSMKEY_EINVAL);
+	FAIL(hsmkey_rotate_ex(h, "k", 0,
+		 HSMKEY_ROTATE_STAGE | HSMKEY_ROTATE_EMERGENCY, NULL),
+	    HSMKEY_EINVAL);
 	FAIL(hsmkey_set_timeout(h, 0), HSMKEY_EINVAL);
 	FAIL(hsmkey_set_connect_timeout(h, 0), HSMKEY_EINVAL);
 	TRUE(strstr(hsmkey_last_error(h), "connect timeout 0 ms") != NULL);

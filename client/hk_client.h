@@ -49,6 +49,7 @@ struct hk_key_info {
 	uint64_t		created_ms;
 	uint64_t		sign_overlap_s, verify_grace_s;
 	uint64_t		rotate_every_s, expires_ms;
+	uint64_t		next_rotation_ms; /* 0: none planned */
 	int			has_policy;
 	int			service_key; /* the service's own key */
 	uint32_t		changed; /* version the call made or changed */
@@ -75,6 +76,7 @@ enum hk_key_op {
 	HK_KEY_PROMOTE, /* a pending version becomes active and primary */
 	HK_KEY_DISABLE,
 	HK_KEY_DESTROY, /* at once, or scheduled after the destroy delay */
+	HK_KEY_CANCEL,	/* a scheduled destruction: back to disabled */
 };
 
 /* Key calls; *res is filled on success.  Caller must hk_key_result_free(res)
@@ -83,8 +85,9 @@ int hk_key_create(struct hsmkey *h, const char *name, const char *alg,
     struct hk_key_result *res);
 int
 hk_key_describe(struct hsmkey *h, const char *name, struct hk_key_result *res);
+/* flags: HSMKEY_ROTATE_STAGE, HSMKEY_ROTATE_EMERGENCY (hsmkey.h). */
 int  hk_key_rotate(struct hsmkey *h, const char *name, uint32_t expect,
-     int stage, struct hk_key_result *res);
+     int flags, struct hk_key_result *res);
 int  hk_key_version_op(struct hsmkey *h, enum hk_key_op op, const char *name,
      uint32_t version, struct hk_key_result *res);
 int  hk_key_policy(struct hsmkey *h, const char *name,

@@ -140,6 +140,17 @@ hsmkey_create(struct hsmkey *h, const char *key, const char *alg);
 HSMKEY_API int hsmkey_rotate(struct hsmkey *h, const char *key,
     uint32_t expect, int stage, uint32_t *newp);
 
+/* Flags of hsmkey_rotate_ex(). */
+#define HSMKEY_ROTATE_STAGE 0x01 /* the new version stays pending */
+/* Emergency rollover: the new version is primary and every older one that
+ * still signs, verifies or is pending is disabled at once (its signatures
+ * then verify as invalid).  Not with HSMKEY_ROTATE_STAGE (HSMKEY_EINVAL). */
+#define HSMKEY_ROTATE_EMERGENCY 0x02
+/* hsmkey_rotate() with flags; HSMKEY_EPRECONDITION when expect is not the
+ * newest version (another rotation won, or this one already ran). */
+HSMKEY_API int hsmkey_rotate_ex(struct hsmkey *h, const char *key,
+    uint32_t expect, int flags, uint32_t *newp);
+
 /*
  * Additions (same rules as above).
  *

@@ -409,6 +409,14 @@ int
 hsmkey_rotate(struct hsmkey *h, const char *key, uint32_t expect, int stage,
     uint32_t *newp)
 {
+	return hsmkey_rotate_ex(
+	    h, key, expect, stage ? HSMKEY_ROTATE_STAGE : 0, newp);
+}
+
+int
+hsmkey_rotate_ex(struct hsmkey *h, const char *key, uint32_t expect, int flags,
+    uint32_t *newp)
+{
 	Hsmkey__V1__Request	  req = HSMKEY__V1__REQUEST__INIT;
 	Hsmkey__V1__RotateRequest rr = HSMKEY__V1__ROTATE_REQUEST__INIT;
 	Hsmkey__V1__Response	 *resp = NULL;
@@ -422,7 +430,13 @@ hsmkey_rotate(struct hsmkey *h, const char *key, uint32_t expect, int stage,
 	}
 	rr.name = (char *)key;
 	rr.expect = expect;
-	rr.stage = stage ? 1 : 0;
+	if ((flags & HSMKEY_ROTATE_STAGE) &&
+	    (flags & HSMKEY_ROTATE_EMERGENCY)) {
+		return hk_client_error(h, HSMKEY_EINVAL,
+		    "an emergency rotation cannot be staged");
+	}
+	rr.stage = (flags & HSMKEY_ROTATE_STAGE) != 0;
+	rr.emergency = (flags & HSMKEY_ROTATE_EMERGENCY) != 0;
 	req.op_case = HSMKEY__V1__REQUEST__OP_ROTATE;
 	req.rotate = &rr;
 	if ((r = hk_client_call(

@@ -65,6 +65,20 @@ int audit_submit(struct audit *a, const struct audit_event *ev,
 /* Queues ev and waits until it is durable: 0 or HK_ERR_UNAVAILABLE. */
 int audit_log(struct audit *a, const struct audit_event *ev);
 
+/* The client of the lines the service writes by itself: not a client id
+ * ([A-Za-z0-9]... ), so no client can be mistaken for it. */
+#define AUDIT_SERVICE_CLIENT "-"
+
+/*
+ * Queues the line of a change the service made by itself (client
+ * AUDIT_SERVICE_CLIENT, secret 0, no nonce, status OK): op "overlap-end",
+ * "grace-end", "delay-end", "rotate".  Does not wait for the disk; a line
+ * that cannot be queued or written is logged.  a may be NULL.
+ * (audit_note.c)
+ */
+void
+audit_note(struct audit *a, const char *op, const char *key, uint32_t version);
+
 /*
  * Counts a request refused before it proved who sent it: client is the id
  * it claimed (checked here; "?" if none or not an id), op the refusal's

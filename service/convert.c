@@ -112,6 +112,7 @@ convert_key_info(const struct keyring_info *info, Hsmkey__V1__KeyInfo **outp)
 	ki->primary = info->primary;
 	ki->created_ms = info->created_ms;
 	ki->service_key = strcmp(info->name, HK_AUDIT_KEY_NAME) == 0;
+	ki->next_rotation_ms = info->next_rotation_ms;
 	ki->policy->sign_overlap_s = info->policy.sign_overlap_s;
 	ki->policy->verify_grace_s = info->policy.verify_grace_s;
 	ki->policy->rotate_every_s = info->policy.rotate_every_s;

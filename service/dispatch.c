@@ -354,6 +354,7 @@ dispatch(struct dispatch_ctx *ctx, const uint8_t *buf, size_t len,
 	r = encode(rep, outp, lenp);
 	res->status = rep->resp.status;
 	res->version = rep->version;
+	res->audit_op = rep->audit_op;
 	if (rep->resp.status == HSMKEY__V1__STATUS__STATUS_OK) {
 		res->items = rep->items;
 		if (rep->has_sigs) {

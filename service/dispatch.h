@@ -63,6 +63,7 @@ const struct dispatch_op *dispatch_ops(size_t *np);
 /* What a request did, for the audit log and the counters. */
 struct dispatch_result {
 	const char *op;		   /* "sign", "rotate", ... (static) */
+	const char *audit_op;	   /* the audit line's, if not op (static) */
 	char	    key[65];	   /* key or client id, "" if none */
 	uint32_t    version;	   /* the version used or made, 0 if none */
 	uint32_t    items;	   /* signatures made (batch) */

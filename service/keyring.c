@@ -97,6 +97,19 @@ kr_key_primary(const struct kr_key *k)
 	return 0;
 }
 
+uint64_t
+kr_next_rotation(const struct kr_key *k)
+{
+	uint32_t primary = kr_key_primary(k);
+
+	if (k->policy.rotate_every_s == 0 || primary == 0 ||
+	    primary != k->nv) {
+		return 0;
+	}
+	return hk_time_add_s(
+	    k->v[primary - 1]->rec.activated_ms, k->policy.rotate_every_s);
+}
+
 struct keyring *
 kr_new(struct token *tok, const struct keyring_opts *opts)
 {
@@ -113,6 +126,8 @@ kr_new(struct token *tok, const struct keyring_opts *opts)
 	kr->destroy_delay_s = opts->destroy_delay_s;
 	kr->copies = !opts->no_session_copies;
 	kr->default_grace_s = opts->default_verify_grace_s;
+	kr->moved = opts->moved;
+	kr->moved_arg = opts->moved_arg;
 	snprintf(kr->instance, sizeof(kr->instance), "%s", opts->instance);
 	slash = strchr(kr->instance, '/');
 	snprintf(kr->host, sizeof(kr->host), "%.*s",
@@ -459,6 +474,7 @@ key_info(const struct kr_key *k, struct keyring_info *info)
 	info->primary = primary;
 	info->created_ms = k->created_ms;
 	info->policy = k->policy;
+	info->next_rotation_ms = kr_next_rotation(k);
 	for (i = 0; i < k->nv; i++) {
 		const struct kr_vrec *v = &k->v[i]->rec;
 		struct keyring_vinfo *vi = &info->versions[n];
@@ -480,6 +496,26 @@ key_info(const struct kr_key *k, struct keyring_info *info)
 	}
 	info->nversions = n;
 	return 0;
+}
+
+int
+keyring_state(struct keyring *kr, const char *name, uint32_t version,
+    enum lc_state *statep, int *primaryp)
+{
+	struct kr_key *k;
+	int	       r = HK_ERR_NOT_FOUND;
+
+	*statep = LC_NONE;
+	*primaryp = 0;
+	pthread_rwlock_rdlock(&kr->lock);
+	if ((k = kr_find_key(kr, name)) != NULL && version != 0 &&
+	    version <= k->nv && !k->v[version - 1]->rec.creating) {
+		*statep = k->v[version - 1]->rec.state;
+		*primaryp = kr_key_primary(k) == version;
+		r = 0;
+	}
+	pthread_rwlock_unlock(&kr->lock);
+	return r;
 }
 
 int

@@ -32,11 +32,23 @@ struct token_object;
 
 #define KEYRING_NAME_MAX 64 /* a key name's length */
 
+/*
+ * Told of each move keyring_tick() makes by itself, once it is durable:
+ * key, version, and the event (LC_EV_OVERLAP_END, LC_EV_GRACE_END,
+ * LC_EV_DELAY_END, or LC_EV_ROTATE for an automatic rotation: version is
+ * the new one).  Called on the ticker's thread with the admin mutex held:
+ * it must not wait (queue, do not write).
+ */
+typedef void keyring_moved_fn(
+    void *arg, const char *key, uint32_t version, enum lc_event ev);
+
 struct keyring_opts {
-	uint64_t    destroy_delay_s; /* destroy-scheduled -> destroyed */
-	uint64_t    default_verify_grace_s;
-	const char *instance;	       /* "host/pid/start" of this process */
-	int	    no_session_copies; /* sign with token objects only */
+	uint64_t	  destroy_delay_s; /* destroy-scheduled -> destroyed */
+	uint64_t	  default_verify_grace_s;
+	const char	 *instance; /* "host/pid/start" of this process */
+	int		  no_session_copies; /* sign with token objects only */
+	keyring_moved_fn *moved;	     /* NULL: nobody is told */
+	void		 *moved_arg;
 };
 
 /* What signing with a version needs; valid until keyring_free(). */
@@ -121,6 +133,7 @@ struct keyring_info {
 	uint32_t	      primary; /* 0: no active version */
 	uint64_t	      created_ms;
 	struct keyring_policy policy;
+	uint64_t next_rotation_ms;	/* automatic rotation due (0: none) */
 	struct keyring_vinfo *versions; /* owned: keyring_info_clear() */
 	size_t		      nversions;
 };
@@ -143,8 +156,16 @@ void keyring_count(struct kr_version *v, enum keyring_count what, uint64_t n);
 /* Admin operations; each is durable in the token when it returns. */
 int keyring_create(
     struct keyring *kr, struct token_session *s, const char *name, hk_alg alg);
+/*
+ * Rotation flags: STAGE leaves the new version pending; EMERGENCY disables
+ * every older version (pending, active, verify-only) in the same record
+ * write that makes the new one primary (not with STAGE: HK_ERR_INVALID).
+ * expect != 0 and not the newest version: HK_ERR_PRECONDITION.
+ */
+#define KEYRING_ROTATE_STAGE	 0x01
+#define KEYRING_ROTATE_EMERGENCY 0x02
 int keyring_rotate(struct keyring *kr, struct token_session *s,
-    const char *name, uint32_t expect, int stage, uint32_t *newp);
+    const char *name, uint32_t expect, int flags, uint32_t *newp);
 int keyring_promote(struct keyring *kr, struct token_session *s,
     const char *name, uint32_t version);
 int keyring_policy(struct keyring *kr, struct token_session *s,
@@ -152,6 +173,10 @@ int keyring_policy(struct keyring *kr, struct token_session *s,
 int keyring_disable(struct keyring *kr, struct token_session *s,
     const char *name, uint32_t version);
 int keyring_destroy(struct keyring *kr, struct token_session *s,
+    const char *name, uint32_t version);
+/* Cancels the scheduled destruction of a version: destroy-scheduled ->
+ * disabled, same key objects.  HK_ERR_PRECONDITION in any other state. */
+int keyring_cancel_destroy(struct keyring *kr, struct token_session *s,
     const char *name, uint32_t version);
 
 /* The first duration of ch over HK_DURATION_MAX_S ("verify_grace"), or
@@ -168,6 +193,10 @@ int keyring_tick(struct keyring *kr, struct token_session *s, uint64_t now_ms,
 int
 keyring_info(struct keyring *kr, const char *name, struct keyring_info *info);
 void keyring_info_clear(struct keyring_info *info);
+/* The state of one version now, and whether it is the primary: 0, or
+ * HK_ERR_NOT_FOUND (then *statep is LC_NONE). */
+int keyring_state(struct keyring *kr, const char *name, uint32_t version,
+    enum lc_state *statep, int *primaryp);
 /* Snapshots of every key for which filter(arg, name) returns 1 (NULL:
  * all), sorted by name.  Caller must keyring_list_free(*infosp, *np). */
 int  keyring_list(struct keyring *kr, int (*filter)(void *, const char *),

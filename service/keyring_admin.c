@@ -77,6 +77,28 @@ rec_retire_others(struct kr_rec *rec, uint32_t keep, uint64_t now)
 	}
 }
 
+/* Emergency rollover: every version but keep that still signs, verifies
+ * or waits to (pending, active, verify-only) is disabled at once. */
+static void
+rec_disable_others(struct kr_rec *rec, uint32_t keep)
+{
+	size_t i;
+	int    changed;
+
+	for (i = 0; i < rec->nv; i++) {
+		struct kr_vrec *v = &rec->v[i];
+
+		changed = 0;
+		if (v->version == keep || v->creating ||
+		    vrec_move(v, LC_EV_EMERGENCY, &changed) != 0) {
+			continue;
+		}
+		if (changed) {
+			v->retire_ms = 0; /* a destroy's date stays */
+		}
+	}
+}
+
 /* Publishes rec into k (new version structs for versions k lacks).  The
  * caller holds the admin mutex; this takes the write lock. */
 static int
@@ -360,14 +382,16 @@ out:
  * k.  The caller holds the admin mutex. */
 static int
 rotate_commit(struct keyring *kr, struct token_session *s, struct kr_key *k,
-    struct kr_rec *rec, token_obj_t *metap, struct newkey *nk, int stage)
+    struct kr_rec *rec, token_obj_t *metap, struct newkey *nk, int flags)
 {
 	struct kr_vrec *nv = &rec->v[rec->nv - 1];
 	uint64_t	now = nv->created_ms;
-	int		r;
+	int		r, stage = (flags & KEYRING_ROTATE_STAGE) != 0;
 
 	commit_version(nv, nk, stage ? LC_EV_STAGE : LC_EV_ROTATE, now);
-	if (nv->state == LC_ACTIVE) {
+	if (nv->state == LC_ACTIVE && (flags & KEYRING_ROTATE_EMERGENCY)) {
+		rec_disable_others(rec, nv->version);
+	} else if (nv->state == LC_ACTIVE) {
 		rec_retire_others(rec, nv->version, now);
 	}
 	if ((r = kr_rec_store(s, rec, metap)) != 0) {
@@ -386,14 +410,14 @@ rotate_commit(struct keyring *kr, struct token_session *s, struct kr_key *k,
 /* Runs with the admin mutex held. */
 static int
 rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
-    uint32_t expect, int stage, uint32_t *newp)
+    uint32_t expect, int flags, uint32_t *newp)
 {
 	struct kr_rec rec;
 	struct newkey nk;
 	token_obj_t   meta = k->meta;
 	uint64_t      now = hk_now_ms();
 	uint32_t      version = (uint32_t)k->nv + 1;
-	int	      r;
+	int	      r, stage = (flags & KEYRING_ROTATE_STAGE) != 0;
 
 	memset(&nk, 0, sizeof(nk));
 	if (expect != 0 && expect != k->nv) {
@@ -422,12 +446,15 @@ rotate_locked(struct keyring *kr, struct token_session *s, struct kr_key *k,
 		}
 		goto out;
 	}
-	if ((r = rotate_commit(kr, s, k, &rec, &meta, &nk, stage)) != 0) {
+	if ((r = rotate_commit(kr, s, k, &rec, &meta, &nk, flags)) != 0) {
 		goto out;
 	}
 	kr_sync_can_sign(kr, s, k, 1);
 	log_info("rotated key %s to v%" PRIu32 "%s", k->name, version,
-	    stage ? " (staged: pending)" : "");
+	    stage ? " (staged: pending)"
+		: (flags & KEYRING_ROTATE_EMERGENCY)
+		? " (emergency: every older version disabled)"
+		: "");
 	*newp = version;
 out:
 	kr_rec_free(&rec);
@@ -437,18 +464,22 @@ out:
 
 int
 keyring_rotate(struct keyring *kr, struct token_session *s, const char *name,
-    uint32_t expect, int stage, uint32_t *newp)
+    uint32_t expect, int flags, uint32_t *newp)
 {
 	struct kr_key *k;
 	int	       r;
 
 	*newp = 0;
+	if ((flags & KEYRING_ROTATE_STAGE) &&
+	    (flags & KEYRING_ROTATE_EMERGENCY)) {
+		return HK_ERR_INVALID;
+	}
 	pthread_mutex_lock(&kr->admin);
 	pthread_rwlock_rdlock(&kr->lock);
 	k = kr_find_key(kr, name);
 	pthread_rwlock_unlock(&kr->lock);
 	r = k == NULL ? HK_ERR_NOT_FOUND
-		      : rotate_locked(kr, s, k, expect, stage, newp);
+		      : rotate_locked(kr, s, k, expect, flags, newp);
 	pthread_mutex_unlock(&kr->admin);
 	return r;
 }
@@ -599,9 +630,10 @@ keyring_policy(struct keyring *kr, struct token_session *s, const char *name,
 	return admin_commit(kr, s, k, &rec, 1, 0);
 }
 
-int
-keyring_disable(struct keyring *kr, struct token_session *s, const char *name,
-    uint32_t version)
+/* Moves one version by ev (disable, cancel) and clears its timer. */
+static int
+move_version(struct keyring *kr, struct token_session *s, const char *name,
+    uint32_t version, enum lc_event ev)
 {
 	struct kr_key  *k;
 	struct kr_rec	rec;
@@ -611,13 +643,21 @@ keyring_disable(struct keyring *kr, struct token_session *s, const char *name,
 	if ((r = admin_begin(kr, name, version, &k, &rec, &v)) != 0) {
 		return r;
 	}
-	/* refused for a destroyed version; also cancels a scheduled
-	 * destruction */
-	if ((r = vrec_move(v, LC_EV_DISABLE, &changed)) == 0 && changed) {
+	if ((r = vrec_move(v, ev, &changed)) == 0 && changed) {
 		v->retire_ms = 0;
-		log_info("disabled key %s v%" PRIu32, name, version);
+		log_info("key %s v%" PRIu32 ": %s, now %s", name, version,
+		    lifecycle_event_name(ev), lifecycle_state_name(v->state));
 	}
 	return admin_commit(kr, s, k, &rec, changed, r);
+}
+
+int
+keyring_disable(struct keyring *kr, struct token_session *s, const char *name,
+    uint32_t version)
+{
+	/* refused for a destroyed version; also cancels a scheduled
+	 * destruction */
+	return move_version(kr, s, name, version, LC_EV_DISABLE);
 }
 
 /* Deletes the objects of a destroyed version; the caller holds the admin
@@ -698,7 +738,34 @@ keyring_destroy(struct keyring *kr, struct token_session *s, const char *name,
 	return r;
 }
 
+int
+keyring_cancel_destroy(struct keyring *kr, struct token_session *s,
+    const char *name, uint32_t version)
+{
+	/* the table allows it from destroy-scheduled only: the objects are
+	 * still in the token, the record keeps the same public key */
+	return move_version(kr, s, name, version, LC_EV_CANCEL);
+}
+
 /* ---- the tick --------------------------------------------------------- */
+
+/* Tells kr's observer of every version whose state rec changes from k's
+ * (the moves of the timers rec_fire_timers() fired; rec is durable). */
+static void
+tell_moves(
+    struct keyring *kr, const struct kr_key *k, const struct kr_rec *rec)
+{
+	enum lc_event ev;
+	size_t	      i;
+
+	for (i = 0; kr->moved != NULL && i < rec->nv && i < k->nv; i++) {
+		if (rec->v[i].state != k->v[i]->rec.state &&
+		    lifecycle_timer(k->v[i]->rec.state, &ev) == 0) {
+			kr->moved(
+			    kr->moved_arg, k->name, rec->v[i].version, ev);
+		}
+	}
+}
 
 /* Fires the timers of rec's versions due at now; 1 if anything changed. */
 static int
@@ -731,12 +798,9 @@ rec_fire_timers(struct kr_rec *rec, uint64_t now)
 static int
 rotation_due(const struct kr_key *k, uint64_t now)
 {
-	uint32_t primary = kr_key_primary(k);
+	uint64_t due = kr_next_rotation(k);
 
-	return k->policy.rotate_every_s > 0 && primary != 0 &&
-	    primary == k->nv &&
-	    now >= hk_time_add_s(k->v[primary - 1]->rec.activated_ms,
-		       k->policy.rotate_every_s);
+	return due != 0 && now >= due;
 }
 
 /* Applies due transitions to one key; the caller holds the admin mutex. */
@@ -753,9 +817,10 @@ tick_key(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	if ((r = kr_rec_from_key(k, &rec, 0)) != 0) {
 		return r;
 	}
-	if (rec_fire_timers(&rec, now)) {
-		if ((r = kr_rec_store(s, &rec, &meta)) == 0 &&
-		    (r = apply_rec(kr, k, &rec, meta)) == 0) {
+	if (rec_fire_timers(&rec, now) &&
+	    (r = kr_rec_store(s, &rec, &meta)) == 0) {
+		tell_moves(kr, k, &rec);
+		if ((r = apply_rec(kr, k, &rec, meta)) == 0) {
 			kr_sync_can_sign(kr, s, k, 1);
 		}
 	}
@@ -768,6 +833,9 @@ tick_key(struct keyring *kr, struct token_session *s, struct kr_key *k,
 	if (r == 0 && rotation_due(k, now)) {
 		log_info("key %s: automatic rotation is due", k->name);
 		r = rotate_locked(kr, s, k, (uint32_t)k->nv, 0, &newv);
+		if (r == 0 && kr->moved != NULL) {
+			kr->moved(kr->moved_arg, k->name, newv, LC_EV_ROTATE);
+		}
 	}
 	return r;
 }

@@ -92,19 +92,21 @@ struct kr_key {
 };
 
 struct keyring {
-	pthread_rwlock_t lock;
-	pthread_mutex_t	 admin;
-	pthread_mutex_t	 pk_lock;
-	struct kr_key  **buckets;
-	size_t		 nbuckets;
-	size_t		 nkeys;
-	size_t		 nversions;
-	uint64_t	 destroy_delay_s;
-	uint64_t	 default_grace_s;
-	char		 instance[KR_OWNER_MAX];
-	char		 host[KR_OWNER_MAX];
-	struct token	*tok;
-	int		 copies; /* sign with session copies */
+	pthread_rwlock_t  lock;
+	pthread_mutex_t	  admin;
+	pthread_mutex_t	  pk_lock;
+	struct kr_key	**buckets;
+	size_t		  nbuckets;
+	size_t		  nkeys;
+	size_t		  nversions;
+	uint64_t	  destroy_delay_s;
+	uint64_t	  default_grace_s;
+	char		  instance[KR_OWNER_MAX];
+	char		  host[KR_OWNER_MAX];
+	struct token	 *tok;
+	int		  copies; /* sign with session copies */
+	keyring_moved_fn *moved;
+	void		 *moved_arg;
 };
 
 /* ---- keyring.c: the index ---- */
@@ -119,6 +121,11 @@ struct kr_key *kr_find_key(struct keyring *kr, const char *name);
 int kr_insert_key(struct keyring *kr, struct kr_key *k);
 /* The newest active version of k, 0 if none. */
 uint32_t kr_key_primary(const struct kr_key *k);
+/* When k's automatic rotation is due: its primary's activation plus
+ * rotate_every, if the primary is the newest version (a staged one waits
+ * for promote); 0 when none is planned.  The caller holds a lock or the
+ * admin mutex. */
+uint64_t kr_next_rotation(const struct kr_key *k);
 /* "hsmkey:<name>:v<N>", the label and id of a version's objects. */
 void kr_key_label(char *buf, size_t len, const char *name, uint32_t version);
 /* A new, empty keyring with opts; NULL without memory.  Caller must

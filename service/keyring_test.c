@@ -27,6 +27,45 @@ static struct keyring *kr;
 static char	       instance[128];
 static uint64_t	       delay_s = DELAY_S; /* of the next load() */
 
+/* The last move the tick told of (keyring_opts.moved) for the key
+ * watched, and how many since watch(). */
+static struct {
+	const char   *watch;
+	char	      key[KEYRING_NAME_MAX + 1];
+	uint32_t      version;
+	enum lc_event ev;
+	int	      n;
+} moved;
+
+static void
+record_move(void *arg, const char *key, uint32_t version, enum lc_event ev)
+{
+	(void)arg;
+	if (moved.watch == NULL || strcmp(key, moved.watch) != 0) {
+		return;
+	}
+	snprintf(moved.key, sizeof(moved.key), "%s", key);
+	moved.version = version;
+	moved.ev = ev;
+	moved.n++;
+}
+
+static void
+watch(const char *key)
+{
+	memset(&moved, 0, sizeof(moved));
+	moved.watch = key;
+}
+
+/* The tick told of n moves so far, the last one ev of key v. */
+#define EQ_MOVED(n_, key_, v_, ev_)          \
+	do {                                 \
+		EQ_INT(moved.n, (n_));       \
+		EQ_STR(moved.key, (key_));   \
+		EQ_INT(moved.version, (v_)); \
+		EQ_INT(moved.ev, (ev_));     \
+	} while (0)
+
 static void
 load(void)
 {
@@ -39,6 +78,7 @@ load(void)
 	ko.default_verify_grace_s = GRACE_S;
 	snprintf(instance, sizeof(instance), "testhost/%ld/1", (long)getpid());
 	ko.instance = instance;
+	ko.moved = record_move;
 	fixture_objects(&objs, &n);
 	PASS(keyring_load(
 	    &kr, fixture_token(), fixture_session(), objs, n, &ko));
@@ -64,17 +104,10 @@ sess(void)
 static enum lc_state
 state_of(const char *name, uint32_t v)
 {
-	struct keyring_info info;
-	enum lc_state	    st = LC_NONE;
-	size_t		    i;
+	enum lc_state st;
+	int	      primary;
 
-	PASS(keyring_info(ring(), name, &info));
-	for (i = 0; i < info.nversions; i++) {
-		if (info.versions[i].version == v) {
-			st = info.versions[i].state;
-		}
-	}
-	keyring_info_clear(&info);
+	(void)keyring_state(ring(), name, v, &st, &primary);
 	return st;
 }
 
@@ -251,9 +284,11 @@ test_overlap_grace(void)
 	PASS(keyring_tick(ring(), sess(), retire - 1, NULL));
 	EQ_INT(state_of("k2", 1), LC_ACTIVE);
 	/* overlap end */
+	watch("k2");
 	PASS(keyring_tick(ring(), sess(), retire, NULL));
 	EQ_INT(state_of("k2", 1), LC_VERIFY_ONLY);
 	EQ_INT(state_of("k2", 2), LC_ACTIVE);
+	EQ_MOVED(1, "k2", 1, LC_EV_OVERLAP_END);
 	PASS(keyring_info(ring(), "k2", &info));
 	EQ_INT(info.versions[0].retire_ms, retire + GRACE_S * 1000);
 	keyring_info_clear(&info);
@@ -262,6 +297,7 @@ test_overlap_grace(void)
 	EQ_INT(state_of("k2", 1), LC_VERIFY_ONLY);
 	PASS(keyring_tick(ring(), sess(), retire + GRACE_S * 1000, NULL));
 	EQ_INT(state_of("k2", 1), LC_DISABLED);
+	EQ_MOVED(2, "k2", 1, LC_EV_GRACE_END);
 }
 
 static void
@@ -494,6 +530,9 @@ test_auto_rotate(void)
 	PASS(keyring_policy(ring(), sess(), "k2", &ch));
 	PASS(keyring_info(ring(), "k2", &info));
 	EQ_INT(info.primary, 2);
+	EQ_INT(info.next_rotation_ms,
+	    info.versions[1].activated_ms + every * 1000);
+	watch("k2");
 	PASS(keyring_tick(ring(), sess(),
 	    info.versions[1].activated_ms + every * 1000 - 1, NULL));
 	EQ_INT(primary_of("k2"), 2);
@@ -501,6 +540,7 @@ test_auto_rotate(void)
 	    info.versions[1].activated_ms + every * 1000, NULL));
 	keyring_info_clear(&info);
 	EQ_INT(primary_of("k2"), 3);
+	EQ_MOVED(1, "k2", 3, LC_EV_ROTATE);
 	/* with the policy's overlap (1 h), v2 still signs */
 	EQ_INT(state_of("k2", 2), LC_ACTIVE);
 }
@@ -520,6 +560,78 @@ test_destroy_now(void)
 	EQ_INT(objects_labelled(label), 0);
 	reload();
 	EQ_INT(state_of("k2", 1), LC_DESTROYED);
+}
+
+/* A scheduled destruction cancelled: disabled, same objects; not once
+ * the delay is over. */
+static void
+test_cancel(void)
+{
+	char	 label[TOKEN_LABEL_MAX];
+	uint32_t newv;
+	uint64_t now = hk_now_ms();
+
+	delay_s = DELAY_S;
+	reload();
+	PASS(keyring_create(ring(), sess(), "k3", ALG_P256));
+	PASS(keyring_rotate(ring(), sess(), "k3", 1, 0, &newv));
+	kr_key_label(label, sizeof(label), "k3", 1);
+	FAIL(keyring_cancel_destroy(ring(), sess(), "k3", 1),
+	    HK_ERR_PRECONDITION); /* verify-only: nothing to cancel */
+	PASS(keyring_destroy(ring(), sess(), "k3", 1));
+	PASS(keyring_cancel_destroy(ring(), sess(), "k3", 1));
+	EQ_INT(state_of("k3", 1), LC_DISABLED);
+	EQ_INT(objects_labelled(label), 1);
+	FAIL(keyring_cancel_destroy(ring(), sess(), "k3", 1),
+	    HK_ERR_PRECONDITION);
+	FAIL(
+	    keyring_cancel_destroy(ring(), sess(), "k3", 9), HK_ERR_NOT_FOUND);
+	/* a cancelled destruction has no timer left */
+	watch("k3");
+	PASS(
+	    keyring_tick(ring(), sess(), now + DELAY_S * 1000 + DAY_MS, NULL));
+	EQ_INT(state_of("k3", 1), LC_DISABLED);
+	EQ_INT(moved.n, 0);
+	PASS(keyring_destroy(ring(), sess(), "k3", 1));
+	PASS(keyring_tick(
+	    ring(), sess(), hk_now_ms() + DELAY_S * 1000 + DAY_MS, NULL));
+	EQ_INT(state_of("k3", 1), LC_DESTROYED);
+	EQ_MOVED(1, "k3", 1, LC_EV_DELAY_END);
+	EQ_INT(objects_labelled(label), 0);
+	FAIL(keyring_cancel_destroy(ring(), sess(), "k3", 1),
+	    HK_ERR_PRECONDITION);
+}
+
+/* Emergency rollover: every older version disabled in one write. */
+static void
+test_emergency(void)
+{
+	uint32_t newv, got;
+
+	PASS(keyring_create(ring(), sess(), "k4", ALG_P256));
+	PASS(keyring_rotate(ring(), sess(), "k4", 1, 0, &newv));
+	PASS(keyring_rotate(
+	    ring(), sess(), "k4", 2, KEYRING_ROTATE_STAGE, &newv));
+	FAIL(keyring_rotate(ring(), sess(), "k4", 3,
+		 KEYRING_ROTATE_STAGE | KEYRING_ROTATE_EMERGENCY, &newv),
+	    HK_ERR_INVALID);
+	PASS(keyring_rotate(
+	    ring(), sess(), "k4", 3, KEYRING_ROTATE_EMERGENCY, &newv));
+	EQ_INT(newv, 4);
+	EQ_INT(state_of("k4", 1), LC_DISABLED);
+	EQ_INT(state_of("k4", 2), LC_DISABLED);
+	EQ_INT(state_of("k4", 3), LC_DISABLED);
+	EQ_INT(state_of("k4", 4), LC_ACTIVE);
+	FAIL(signer("k4", 2, &got), HK_ERR_PRECONDITION);
+	PASS(signer("k4", 0, &got));
+	EQ_INT(got, 4);
+	/* a resent emergency expecting v3 lost: nothing more */
+	FAIL(keyring_rotate(
+		 ring(), sess(), "k4", 3, KEYRING_ROTATE_EMERGENCY, &newv),
+	    HK_ERR_PRECONDITION);
+	reload();
+	EQ_INT(state_of("k4", 3), LC_DISABLED);
+	EQ_INT(primary_of("k4"), 4);
 }
 
 static void
@@ -543,6 +655,8 @@ TEST_LIST = {
 	{ "repair", test_repair },
 	{ "auto_rotate", test_auto_rotate },
 	{ "destroy_now", test_destroy_now },
+	{ "cancel", test_cancel },
+	{ "emergency", test_emergency },
 	{ "close", test_close },
 	{ NULL, NULL },
 };

@@ -68,8 +68,8 @@ static const unsigned char moves[LC_NSTATES][LC_NEVENTS] = {
 	[LC_DISABLED] = {
 		[LC_EV_DISABLE] = LC_DISABLED,
 		[LC_EV_DESTROY] = LC_DESTROY_SCHEDULED,
-		[LC_EV_CANCEL] = LC_DISABLED,
 		[LC_EV_EMERGENCY] = LC_DISABLED,
+		/* cancel: only a scheduled destruction */
 	},
 	[LC_DESTROY_SCHEDULED] = {
 		[LC_EV_DISABLE] = LC_DISABLED, /* cancels it too */

@@ -50,6 +50,9 @@ struct dispatch_reply {
 	uint32_t	     items;
 	int		     has_sigs;
 	uint8_t		     sigs[32]; /* audit receipt */
+	/* the audit line's op when it is not the row's name (static):
+	 * "rotate-emergency", "destroy-cancel" */
+	const char *audit_op;
 };
 
 /* Keeps p until the reply is released, then fn(p); returns p, or NULL

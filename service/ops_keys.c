@@ -64,8 +64,18 @@ ops_rotate(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	uint32_t			 newv;
 	int				 r;
 
-	r = keyring_rotate(
-	    ctx->sv->kr, ctx->s, req->name, req->expect, req->stage, &newv);
+	if (req->emergency) {
+		rep->audit_op = "rotate-emergency";
+	}
+	if (req->stage && req->emergency) {
+		return ops_fail(rep, HK_ERR_INVALID,
+		    "an emergency rotation makes the new version primary at "
+		    "once: it cannot be staged");
+	}
+	r = keyring_rotate(ctx->sv->kr, ctx->s, req->name, req->expect,
+	    (req->stage ? KEYRING_ROTATE_STAGE : 0) |
+		(req->emergency ? KEYRING_ROTATE_EMERGENCY : 0),
+	    &newv);
 	if (r == HK_ERR_PRECONDITION) {
 		return ops_fail(rep, r,
 		    "key '%s' is no longer at v%" PRIu32 ": "
@@ -122,29 +132,76 @@ ops_policy(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 	return ops_key_result(rep, ctx->sv->kr, req->name, 0);
 }
 
+/* What disable, destroy and cancel do, and what each says when the
+ * version's state refuses it (the state and whether it is the primary). */
+enum version_change { VC_DISABLE, VC_DESTROY, VC_CANCEL };
+
+static const struct {
+	const char *what; /* ops_key_error()'s verb */
+	const char *audit_op;
+	int (*run)(
+	    struct keyring *, struct token_session *, const char *, uint32_t);
+} version_changes[] = {
+	[VC_DISABLE] = { "disable", NULL, keyring_disable },
+	[VC_DESTROY] = { "destroy", NULL, keyring_destroy },
+	[VC_CANCEL] = { "cancel the destruction of", "destroy-cancel",
+	    keyring_cancel_destroy },
+};
+
+/* The reply of a change c refused by version's state. */
 static int
-disable_or_destroy(struct dispatch_ctx *ctx, const char *name,
-    uint32_t version, int destroy, struct dispatch_reply *rep)
+refused_by_state(struct dispatch_ctx *ctx, enum version_change c,
+    const char *name, uint32_t version, struct dispatch_reply *rep)
+{
+	int	      primary, r = HK_ERR_PRECONDITION;
+	enum lc_state st;
+	const char   *stn;
+
+	(void)keyring_state(ctx->sv->kr, name, version, &st, &primary);
+	stn = lifecycle_state_name(st);
+
+	if (st == LC_DESTROYED) {
+		return ops_fail(rep, r,
+		    "version %" PRIu32 " of key '%s' is destroyed: its key "
+		    "objects are gone from the token",
+		    version, name);
+	}
+	if (c == VC_CANCEL) {
+		return ops_fail(rep, r,
+		    "version %" PRIu32 " of key '%s' is %s, not "
+		    "destroy-scheduled: there is no destruction to cancel",
+		    version, name, stn);
+	}
+	if (primary) {
+		return ops_fail(rep, r,
+		    "version %" PRIu32 " of key '%s' is the primary: rotate "
+		    "first (or rotate --emergency), then destroy it",
+		    version, name);
+	}
+	return ops_fail(rep, r,
+	    "version %" PRIu32 " of key '%s' is %s: disable it first", version,
+	    name, stn);
+}
+
+static int
+change_version(struct dispatch_ctx *ctx, const char *name, uint32_t version,
+    enum version_change c, struct dispatch_reply *rep)
 {
 	int r;
 
+	rep->audit_op = version_changes[c].audit_op;
 	if (version == 0) {
 		return ops_fail(rep, HK_ERR_INVALID,
 		    "name the version (--version "
 		    "N)");
 	}
-	r = destroy ? keyring_destroy(ctx->sv->kr, ctx->s, name, version)
-		    : keyring_disable(ctx->sv->kr, ctx->s, name, version);
+	r = version_changes[c].run(ctx->sv->kr, ctx->s, name, version);
 	if (r == HK_ERR_PRECONDITION) {
-		return ops_fail(rep, r,
-		    destroy ? "version %" PRIu32 " of key "
-			      "'%s' is active: disable it first"
-			    : "version %" PRIu32 " of key '%s' is destroyed",
-		    version, name);
+		return refused_by_state(ctx, c, name, version, rep);
 	}
 	if (r != 0) {
 		return ops_key_error(
-		    rep, r, name, version, destroy ? "destroy" : "disable");
+		    rep, r, name, version, version_changes[c].what);
 	}
 	return ops_key_result(rep, ctx->sv->kr, name, version);
 }
@@ -153,14 +210,14 @@ int
 ops_disable(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
     struct dispatch_reply *rep)
 {
-	return disable_or_destroy(
-	    ctx, rq->disable->name, rq->disable->version, 0, rep);
+	return change_version(
+	    ctx, rq->disable->name, rq->disable->version, VC_DISABLE, rep);
 }
 
 int
 ops_destroy(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
     struct dispatch_reply *rep)
 {
-	return disable_or_destroy(
-	    ctx, rq->destroy->name, rq->destroy->version, 1, rep);
+	return change_version(ctx, rq->destroy->name, rq->destroy->version,
+	    rq->destroy->cancel ? VC_CANCEL : VC_DESTROY, rep);
 }

@@ -102,7 +102,7 @@ ran(struct server *sv, const struct auth *a, const struct dispatch_result *res,
 	o->ev.secret = a->secret_no; /* named, or the one that matched */
 	o->ev.nonce = env->nonce.data;
 	o->ev.nonce_len = env->nonce.len;
-	o->ev.op = res->op;
+	o->ev.op = res->audit_op != NULL ? res->audit_op : res->op;
 	o->ev.key = o->key;
 	o->ev.version = res->version;
 	o->ev.items = res->items;
@@ -424,6 +424,15 @@ make_ipc_dirs(const struct config *cfg)
 	return 0;
 }
 
+/* The keyring's observer: each move the tick made is an audit line. */
+static void
+tick_moved(void *arg, const char *key, uint32_t version, enum lc_event ev)
+{
+	struct server *sv = arg;
+
+	audit_note(sv->audit, lifecycle_event_name(ev), key, version);
+}
+
 int
 server_open(
     struct server *sv, const struct config *cfg, struct token_session **sp)
@@ -466,6 +475,8 @@ server_open(
 	ko.destroy_delay_s = cfg->destroy_delay_s;
 	ko.default_verify_grace_s = cfg->default_verify_grace_s;
 	ko.instance = instance;
+	ko.moved = tick_moved;
+	ko.moved_arg = sv;
 	if ((r = keyring_load(&sv->kr, sv->tok, *sp, objs, nobjs, &ko)) != 0) {
 		log_err_r(r, "cannot load the keys");
 	} else if ((r = clients_load(&sv->clients, *sp, objs, nobjs,
