@@ -14,12 +14,13 @@
 #include "ops.h"
 #include "reply.h"
 #include "server.h"
+#include "svckeys.h"
 #include "testhooks.h"
 #include "wire.h"
 
-static int
-denied(struct dispatch_ctx *ctx, struct dispatch_reply *rep, const char *op,
-    const char *key)
+int
+dispatch_denied(struct dispatch_ctx *ctx, struct dispatch_reply *rep,
+    const char *op, const char *key)
 {
 	if (ctx->client != NULL) {
 		clients_denied(ctx->client);
@@ -80,6 +81,9 @@ static const struct dispatch_op ops[] = {
 	    NEED_ADMIN_ALL, NONE, "manage clients", ops_client_list },
 	{ HSMKEY__V1__REQUEST__OP_STATS, "stats", 0, NEED_SHOWN, NONE, NULL,
 	    ops_stats },
+	/* keyset checks pubkey on each of its names (ops_keyset.c) */
+	{ HSMKEY__V1__REQUEST__OP_KEYSET, "keyset", 0, NEED_SHOWN, NONE, NULL,
+	    ops_keyset },
 };
 
 #undef KEY
@@ -149,9 +153,9 @@ granted(struct dispatch_ctx *ctx, const struct dispatch_op *op,
 		[NEED_ADMIN] = CLIENT_OP_ADMIN,
 	};
 
-	if (op->need == NEED_SIGN && strcmp(subject, AUDIT_KEY_NAME) == 0) {
-		/* the audit key signs checkpoints only: a client that could
-		 * sign with it could forge them */
+	if (op->need == NEED_SIGN && svckeys_is(subject)) {
+		/* the audit key signs checkpoints only, the key set key key
+		 * sets: a client that could sign with them could forge them */
 		return 0;
 	}
 	switch (op->need) {
@@ -252,7 +256,7 @@ admit(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 		snprintf(res->key, sizeof(res->key), "%s", subject);
 	}
 	if (!granted(ctx, op, subject)) {
-		return denied(ctx, rep, op->verb,
+		return dispatch_denied(ctx, rep, op->verb,
 		    op->subject == SUBJECT_KEY ? subject : NULL);
 	}
 	if (op->changes && !audit_ready(ctx->sv->audit, why, sizeof(why))) {

@@ -80,6 +80,12 @@ struct dispatch_result {
 int dispatch(struct dispatch_ctx *ctx, const uint8_t *req, size_t len,
     uint8_t **outp, size_t *lenp, struct dispatch_result *res);
 
+/* The PERMISSION_DENIED reply (counted, logged) of ctx's client, which
+ * may not verb key (NULL: manage clients); returns HK_ERR_DENIED.  For a
+ * handler that checks grants on several keys (keyset). */
+int dispatch_denied(struct dispatch_ctx *ctx, struct dispatch_reply *rep,
+    const char *verb, const char *key);
+
 /* Encodes a Response with only a status and a message. */
 int
 dispatch_error(int status, const char *message, uint8_t **outp, size_t *lenp);
