@@ -88,6 +88,16 @@ extern const struct cli_cmd cli_key_cmds[];
 void
 cli_print_key(struct cli *c, const struct hk_key_info *k, uint32_t changed);
 
+/* cli_keyset.c */
+extern const struct cli_cmd cli_keyset_cmds[];
+/* sign --jws: a usage error with --digest, --raw or --version. */
+int cli_jws_check(struct cli *c, const struct cli_args *a);
+/* sign --jws: prints the compact JWS over data. */
+int cli_sign_jws(struct cli *c, struct hsmkey *h, const char *key,
+    const uint8_t *data, size_t len, int flags);
+/* pubkey --all: every version of the key set as PEM (--json: an array). */
+int cli_pubkey_all(struct cli *c, const struct cli_args *a);
+
 /* cli_admin.c */
 extern const struct cli_cmd cli_admin_cmds[];
 
@@ -136,5 +146,8 @@ int cli_read_input(const char *path, size_t max, uint8_t **bufp, size_t *lenp,
     char *err, size_t errlen);
 /* Writes len bytes to f; -1 on a write error. */
 int cli_write_all(FILE *f, const void *p, size_t len);
+/* Writes len bytes to path (NULL or "-": stdout); 0 or an exit code
+ * (error printed). */
+int cli_write_out(struct cli *c, const char *path, const void *p, size_t len);
 
 #endif /* HK_CLI_H */

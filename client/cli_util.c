@@ -423,3 +423,35 @@ cli_write_all(FILE *f, const void *p, size_t len)
 	}
 	return fflush(f) == 0 ? 0 : -1;
 }
+
+int
+cli_write_out(struct cli *c, const char *path, const void *p, size_t len)
+{
+	FILE *f;
+
+	if (path == NULL || strcmp(path, "-") == 0) {
+		if (cli_write_all(stdout, p, len) != 0) {
+			return cli_error(
+			    c, HSMKEY_EINTERNAL, "", "cannot write to stdout");
+		}
+		return 0;
+	}
+	if ((f = fopen(path, "w")) == NULL) {
+		return cli_error(
+		    c, HSMKEY_EINVAL, "", "cannot create %s: %m", path);
+	}
+	if (cli_write_all(f, p, len) != 0) {
+		fclose(f);
+		return cli_error(c, HSMKEY_EINTERNAL, "",
+		    "cannot write %s: "
+		    "%m",
+		    path);
+	}
+	if (fclose(f) != 0) {
+		return cli_error(c, HSMKEY_EINTERNAL, "",
+		    "cannot write %s: "
+		    "%m",
+		    path);
+	}
+	return 0;
+}
