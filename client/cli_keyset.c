@@ -158,7 +158,7 @@ cmd_jwks(struct cli *c, struct cli_args *a)
 	struct hk_keyset ks;
 	struct hsmkey	*h;
 	int		 i, r, signed_ = cli_opt(a, "signed") != NULL;
-	char		 kid[96];
+	char		 kid[96], *line;
 
 	for (i = 0; i < a->npos; i++) {
 		if (!hk_valid_key_name(a->pos[i])) {
@@ -184,9 +184,11 @@ cmd_jwks(struct cli *c, struct cli_args *a)
 		json_kv_string(&c->j, "jws", ks.jws);
 		json_object_end(&c->j);
 	} else if (signed_) {
-		r = cli_write_out(
-		    c, cli_opt(a, "out"), ks.jws, strlen(ks.jws));
-		r = r != 0 ? r : cli_write_out(c, cli_opt(a, "out"), "\n", 1);
+		/* one line, as the unsigned set */
+		line = xmalloc(strlen(ks.jws) + 2);
+		snprintf(line, strlen(ks.jws) + 2, "%s\n", ks.jws);
+		r = cli_write_out(c, cli_opt(a, "out"), line, strlen(line));
+		free(line);
 	} else {
 		/* JSON already, with or without --json */
 		r = cli_write_out(
