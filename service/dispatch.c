@@ -81,9 +81,8 @@ static const struct dispatch_op ops[] = {
 	    NEED_ADMIN_ALL, NONE, "manage clients", ops_client_list },
 	{ HSMKEY__V1__REQUEST__OP_STATS, "stats", 0, NEED_SHOWN, NONE, NULL,
 	    ops_stats },
-	/* keyset checks pubkey on each of its names (ops_keyset.c) */
-	{ HSMKEY__V1__REQUEST__OP_KEYSET, "keyset", 0, NEED_SHOWN, NONE, NULL,
-	    ops_keyset },
+	{ HSMKEY__V1__REQUEST__OP_KEYSET, "keyset", 0, NEED_PUBKEY_EACH, NONE,
+	    "read the public key of", ops_keyset },
 };
 
 #undef KEY
@@ -160,7 +159,8 @@ granted(struct dispatch_ctx *ctx, const struct dispatch_op *op,
 	}
 	switch (op->need) {
 	case NEED_MAC:
-	case NEED_SHOWN: /* the handler shows only what is granted */
+	case NEED_SHOWN:       /* the handler shows only what is granted */
+	case NEED_PUBKEY_EACH: /* the handler checks every name */
 		return 1;
 	case NEED_ANY:
 		return testhooks_skip_auth() ||

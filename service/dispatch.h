@@ -25,14 +25,16 @@ struct dispatch_ctx {
 
 /* The grant a request kind needs before its handler runs. */
 enum dispatch_need {
-	NEED_MAC = 1,  /* a valid MAC is enough (ping, health) */
-	NEED_SHOWN,    /* shows only keys the client holds a grant on */
-	NEED_ANY,      /* any grant on the key (describe) */
-	NEED_SIGN,     /* sign on the key */
-	NEED_VERIFY,   /* verify on the key */
-	NEED_PUBKEY,   /* pubkey on the key */
-	NEED_ADMIN,    /* admin on the key */
-	NEED_ADMIN_ALL /* admin:* (client management) */
+	NEED_MAC = 1,	 /* a valid MAC is enough (ping, health) */
+	NEED_SHOWN,	 /* shows only keys the client holds a grant on */
+	NEED_ANY,	 /* any grant on the key (describe) */
+	NEED_SIGN,	 /* sign on the key */
+	NEED_VERIFY,	 /* verify on the key */
+	NEED_PUBKEY,	 /* pubkey on the key */
+	NEED_ADMIN,	 /* admin on the key */
+	NEED_ADMIN_ALL,	 /* admin:* (client management) */
+	NEED_PUBKEY_EACH /* pubkey on each of its names (keyset): the
+			    handler checks them, since a row has one subject */
 };
 
 /* What the request's subject field is. */

@@ -29,6 +29,8 @@ struct parts {
 	Hsmkey__V1__ClientRevokeRequest client_revoke;
 	Hsmkey__V1__ClientListRequest	client_list;
 	Hsmkey__V1__StatsRequest	stats;
+	Hsmkey__V1__KeySetRequest	keyset;
+	char			       *names[2];
 };
 
 static uint8_t digest32[32] = { 0x9f, 0x86, 0xd0, 0x81, 0x88, 0x4c, 0x7d, 0x65,
@@ -255,6 +257,19 @@ build_stats(Hsmkey__V1__Request *q, struct parts *p)
 	q->stats = &p->stats;
 }
 
+static void
+build_keyset(Hsmkey__V1__Request *q, struct parts *p)
+{
+	hsmkey__v1__key_set_request__init(&p->keyset);
+	p->names[0] = "k1";
+	p->names[1] = "k2";
+	p->keyset.names = p->names;
+	p->keyset.n_names = 2;
+	p->keyset.signed_ = 1;
+	q->op_case = OP(KEYSET);
+	q->keyset = &p->keyset;
+}
+
 static const struct {
 	const char *name;
 	void (*build)(Hsmkey__V1__Request *, struct parts *);
@@ -279,6 +294,7 @@ static const struct {
 	{ "client-revoke", build_client_revoke },
 	{ "client-list", build_client_list },
 	{ "stats", build_stats },
+	{ "keyset", build_keyset },
 };
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
