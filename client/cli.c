@@ -58,6 +58,7 @@ static const struct cli_cmd help_cmds[] = {
 
 static const struct cli_cmd *const cmd_tables[] = {
 	cli_key_cmds,
+	cli_keyset_cmds,
 	cli_admin_cmds,
 	cli_audit_cmds,
 	cli_apply_cmds,

@@ -105,6 +105,18 @@ int cli_confirm(
  */
 int cli_confirm_emergency(
     struct cli *c, struct hsmkey *h, const char *name, uint32_t *expectp);
+/* cli_keyset.c */
+extern const struct cli_cmd cli_keyset_cmds[];
+/* sign --jws: a usage error with --digest, --raw or --version. */
+int cli_jws_check(struct cli *c, const struct cli_args *a);
+/* sign --jws: prints the compact JWS over data. */
+int cli_sign_jws(struct cli *c, struct hsmkey *h, const char *key,
+    const uint8_t *data, size_t len, int flags);
+/* pubkey --all: every version of the key set as PEM (--json: an array). */
+int cli_pubkey_all(struct cli *c, const struct cli_args *a);
+/* Writes len bytes to path (NULL or "-": stdout); 0 or an exit code
+ * (error printed). */
+int cli_write_out(struct cli *c, const char *path, const void *p, size_t len);
 
 /* cli_admin.c */
 extern const struct cli_cmd cli_admin_cmds[];

@@ -450,10 +450,15 @@ cmd_sign(struct cli *c, struct cli_args *a)
 	if ((r = check_name(c, a->pos[0])) != 0 ||
 	    (r = opt_version(c, a, "version", 0, &version)) != 0 ||
 	    (r = sig_flags(c, a, &flags)) != 0 ||
+	    (r = cli_jws_check(c, a)) != 0 ||
 	    (r = sig_data(c, a, &flags, &data, &len)) != 0) {
 		goto out;
 	}
 	if ((r = cli_handle(c, &h)) != 0) {
+		goto out;
+	}
+	if (cli_opt(a, "jws") != NULL) {
+		r = cli_sign_jws(c, h, a->pos[0], data, len, flags);
 		goto out;
 	}
 	if ((r = hsmkey_sign_ex(
@@ -585,38 +590,6 @@ out:
 }
 
 static int
-write_out(struct cli *c, const char *path, const void *p, size_t len)
-{
-	FILE *f;
-
-	if (path == NULL || strcmp(path, "-") == 0) {
-		if (cli_write_all(stdout, p, len) != 0) {
-			return cli_error(
-			    c, HSMKEY_EINTERNAL, "", "cannot write to stdout");
-		}
-		return 0;
-	}
-	if ((f = fopen(path, "w")) == NULL) {
-		return cli_error(
-		    c, HSMKEY_EINVAL, "", "cannot create %s: %m", path);
-	}
-	if (cli_write_all(f, p, len) != 0) {
-		fclose(f);
-		return cli_error(c, HSMKEY_EINTERNAL, "",
-		    "cannot write %s: "
-		    "%m",
-		    path);
-	}
-	if (fclose(f) != 0) {
-		return cli_error(c, HSMKEY_EINTERNAL, "",
-		    "cannot write %s: "
-		    "%m",
-		    path);
-	}
-	return 0;
-}
-
-static int
 cmd_pubkey(struct cli *c, struct cli_args *a)
 {
 	struct hk_pubkey pk;
@@ -630,6 +603,9 @@ cmd_pubkey(struct cli *c, struct cli_args *a)
 	if ((r = check_name(c, a->pos[0])) != 0 ||
 	    (r = opt_version(c, a, "version", 0, &version)) != 0) {
 		return r;
+	}
+	if (cli_opt(a, "all") != NULL) {
+		return cli_pubkey_all(c, a);
 	}
 	if (der && !c->json && (out == NULL || strcmp(out, "-") == 0) &&
 	    isatty(STDOUT_FILENO)) {
@@ -651,12 +627,12 @@ cmd_pubkey(struct cli *c, struct cli_args *a)
 		goto out;
 	}
 	if (!c->json) {
-		r = der ? write_out(c, out, pk.der, pk.der_len)
-			: write_out(c, out, pk.pem, strlen(pk.pem));
+		r = der ? cli_write_out(c, out, pk.der, pk.der_len)
+			: cli_write_out(c, out, pk.pem, strlen(pk.pem));
 		goto out;
 	}
 	if (out != NULL &&
-	    (r = write_out(c, out, der ? pk.der : (const void *)pk.pem,
+	    (r = cli_write_out(c, out, der ? pk.der : (const void *)pk.pem,
 		 der ? pk.der_len : strlen(pk.pem))) != 0) {
 		goto out;
 	}
@@ -881,6 +857,7 @@ static const struct cli_opt sign_opts[] = {
 	{ "version", 1, 0 },
 	{ "raw", 0, 0 },
 	{ "pkcs1", 0, 0 },
+	{ "jws", 0, 0 },
 	{ NULL, 0, 0 },
 };
 static const struct cli_opt verify_opts[] = {
@@ -895,6 +872,7 @@ static const struct cli_opt pubkey_opts[] = {
 	{ "version", 1, 0 },
 	{ "der", 0, 0 },
 	{ "out", 1, 0 },
+	{ "all", 0, 0 },
 	{ NULL, 0, 0 },
 };
 static const struct cli_opt rotate_opts[] = {
@@ -939,13 +917,15 @@ const struct cli_cmd cli_key_cmds[] = {
 	    "state and dates (UTC; UNTIL: when it leaves that state).",
 	    cli_no_opts, 1, 1 },
 	{ "sign", cmd_sign,
-	    "NAME [--in FILE] [--digest HEX] [--version N] [--raw] [--pkcs1]",
+	    "NAME [--in FILE] [--digest HEX] [--version N] [--raw] [--pkcs1] "
+	    "[--jws]",
 	    "Signs the message in FILE (default: stdin), or a SHA-256/384 "
 	    "digest given "
 	    "in hex, with the primary version (or version N). Prints "
 	    "hsmkey:vN:<base64>. "
 	    "--raw: ECDSA r||s instead of DER; --pkcs1: RSA PKCS#1 v1.5 "
-	    "instead of PSS.",
+	    "instead of PSS. --jws: prints a compact JWS (RFC 7515) over "
+	    "FILE, kid NAME/vN of the primary.",
 	    sign_opts, 1, 1 },
 	{ "verify", cmd_verify,
 	    "NAME --sig SIG [--in FILE] [--digest HEX] [--raw] [--pkcs1]",
@@ -955,10 +935,13 @@ const struct cli_cmd cli_key_cmds[] = {
 	    "when the "
 	    "version is disabled).",
 	    verify_opts, 1, 1 },
-	{ "pubkey", cmd_pubkey, "NAME [--version N] [--der] [--out FILE]",
+	{ "pubkey", cmd_pubkey,
+	    "NAME [--version N] [--der] [--out FILE] [--all]",
 	    "Prints the public key (SubjectPublicKeyInfo) of the primary "
 	    "version, or N, "
-	    "as PEM; --der writes DER. --out FILE writes to FILE.",
+	    "as PEM; --der writes DER. --out FILE writes to FILE. --all: "
+	    "every version in the key set (see jwks), PEM blocks in version "
+	    "order.",
 	    pubkey_opts, 1, 1 },
 	{ "rotate", cmd_rotate,
 	    "NAME [--expect N] [--stage | --emergency [--yes]]",

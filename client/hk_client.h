@@ -119,6 +119,34 @@ int  hk_key_pubkey(struct hsmkey *h, const char *name, uint32_t version,
      struct hk_pubkey *pk);
 void hk_pubkey_free(struct hk_pubkey *pk);
 
+/* ---- key sets (keyset.c) ------------------------------------------------ */
+
+/* One version of a key set, in the order of its JSON's "keys". */
+struct hk_keyset_entry {
+	const char    *name;
+	uint32_t       version;
+	const char    *state; /* "pending", "active", "verify-only"; static */
+	const char    *alg;   /* NULL: unknown */
+	const uint8_t *der;   /* SubjectPublicKeyInfo */
+	size_t	       der_len;
+	uint64_t       sign_until_ms, verify_until_ms; /* 0: none planned */
+};
+
+struct hk_keyset {
+	const char	       *jwks; /* one line and a newline */
+	const char	       *jws;  /* signed: the compact JWS; else "" */
+	uint32_t		keyset_version; /* signed: of hsmkey-keyset */
+	size_t			n;
+	struct hk_keyset_entry *entries;
+	void		       *reply; /* owned */
+};
+
+/* The key set of n names (signed: also its JWS).  Caller must
+ * hk_keyset_free(ks) after any call. */
+int  hk_keyset(struct hsmkey *h, const char *const *names, size_t n,
+     int signed_, struct hk_keyset *ks);
+void hk_keyset_free(struct hk_keyset *ks);
+
 /* ---- clients --------------------------------------------------------------- */
 
 /* New credentials of a client, shown once. */

@@ -190,6 +190,30 @@ HSMKEY_API int hsmkey_ping(struct hsmkey *h);
 HSMKEY_API const char *hsmkey_error_name(int err);
 
 /*
+ * Key sets and JWS (RFC 7517, RFC 7515).
+ *
+ * hsmkey_jwks() gives the JSON Web Key Set of n keys as the service built
+ * it: every version that verifies or is pending, kid "NAME/vN", with the
+ * members hsmkey_state, hsmkey_sign_until and hsmkey_verify_until.  With
+ * HSMKEY_JWKS_SIGNED, *outp is instead a compact JWS of that set signed by
+ * the service key hsmkey-keyset.  Needs the pubkey grant on every key.
+ * Caller must free(*outp).
+ */
+#define HSMKEY_JWKS_SIGNED 0x01
+HSMKEY_API int hsmkey_jwks(struct hsmkey *h, const char *const *keys, size_t n,
+    int flags, char **outp);
+/*
+ * A compact JWS over len bytes of data by the key's primary version:
+ * protected header {"alg":ALG,"kid":"KEY/vN"}, ALG ES256, ES384, EdDSA or
+ * PS256 (RS256 with HSMKEY_RSA_PKCS1, the only flag taken).  The primary is
+ * looked up first and then named: a rotation in between is harmless (that
+ * version signs through its overlap, or the call fails and may be
+ * retried).  Caller must free(*jwsp).
+ */
+HSMKEY_API int hsmkey_sign_jws(struct hsmkey *h, const char *key,
+    const void *data, size_t len, int flags, char **jwsp);
+
+/*
  * Credentials: how a service rotates its own secret with no restart and
  * no failed request.
  *

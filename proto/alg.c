@@ -15,25 +15,27 @@
 #define RSA_ALLOWS   (HK_ALLOW_DIGEST | HK_ALLOW_PKCS1)
 
 /* Fields in the order of struct hk_alg_info: alg, name, hash, digest_len,
- * md, key, curve, rsa_bits, field_len, scheme, pkcs1, allows. */
+ * md, key, curve, rsa_bits, field_len, scheme, pkcs1, allows, jwk_kty,
+ * jwk_crv, jws_alg, jws_pkcs1 (JOSE: RSA PSS with SHA-256 is PS256). */
 static const struct hk_alg_info algs[] = {
 	{ HK_ALG_ECDSA_P256, "ecdsa-p256", "SHA-256", 32, EVP_sha256,
 	    HK_KEY_EC_P256, "P-256", 0, 32, HK_SCHEME_ECDSA, HK_SCHEME_NONE,
-	    ECDSA_ALLOWS },
+	    ECDSA_ALLOWS, "EC", "P-256", "ES256", NULL },
 	{ HK_ALG_ECDSA_P384, "ecdsa-p384", "SHA-384", 48, EVP_sha384,
 	    HK_KEY_EC_P384, "P-384", 0, 48, HK_SCHEME_ECDSA, HK_SCHEME_NONE,
-	    ECDSA_ALLOWS },
+	    ECDSA_ALLOWS, "EC", "P-384", "ES384", NULL },
 	{ HK_ALG_ED25519, "ed25519", NULL, 0, NULL, HK_KEY_ED25519, "ED25519",
-	    0, 0, HK_SCHEME_EDDSA, HK_SCHEME_NONE, 0 },
+	    0, 0, HK_SCHEME_EDDSA, HK_SCHEME_NONE, 0, "OKP", "Ed25519",
+	    "EdDSA", NULL },
 	{ HK_ALG_RSA_2048, "rsa-2048", "SHA-256", 32, EVP_sha256, HK_KEY_RSA,
-	    NULL, 2048, 0, HK_SCHEME_RSA_PSS, HK_SCHEME_RSA_PKCS1,
-	    RSA_ALLOWS },
+	    NULL, 2048, 0, HK_SCHEME_RSA_PSS, HK_SCHEME_RSA_PKCS1, RSA_ALLOWS,
+	    "RSA", NULL, "PS256", "RS256" },
 	{ HK_ALG_RSA_3072, "rsa-3072", "SHA-256", 32, EVP_sha256, HK_KEY_RSA,
-	    NULL, 3072, 0, HK_SCHEME_RSA_PSS, HK_SCHEME_RSA_PKCS1,
-	    RSA_ALLOWS },
+	    NULL, 3072, 0, HK_SCHEME_RSA_PSS, HK_SCHEME_RSA_PKCS1, RSA_ALLOWS,
+	    "RSA", NULL, "PS256", "RS256" },
 	{ HK_ALG_RSA_4096, "rsa-4096", "SHA-256", 32, EVP_sha256, HK_KEY_RSA,
-	    NULL, 4096, 0, HK_SCHEME_RSA_PSS, HK_SCHEME_RSA_PKCS1,
-	    RSA_ALLOWS },
+	    NULL, 4096, 0, HK_SCHEME_RSA_PSS, HK_SCHEME_RSA_PKCS1, RSA_ALLOWS,
+	    "RSA", NULL, "PS256", "RS256" },
 };
 
 #define NALGS (sizeof(algs) / sizeof(algs[0]))

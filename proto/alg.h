@@ -62,6 +62,10 @@ struct hk_alg_info {
 	enum hk_scheme	scheme;	   /* the default signing scheme */
 	enum hk_scheme	pkcs1;	   /* with PKCS#1 v1.5; NONE if refused */
 	unsigned int	allows;	   /* HK_ALLOW_* */
+	const char     *jwk_kty;   /* RFC 7518 key type: "EC", "OKP", "RSA" */
+	const char     *jwk_crv;   /* "P-256", "Ed25519"; NULL for RSA */
+	const char     *jws_alg;   /* RFC 7518/8037 "alg" of the scheme */
+	const char     *jws_pkcs1; /* the "alg" with pkcs1; NULL if refused */
 };
 
 /* The row of alg (HK_ALG_UNSPECIFIED gives ecdsa-p256's); NULL if

@@ -205,6 +205,34 @@ test_allows(void)
 	}
 }
 
+/* The JOSE names of each row (RFC 7518, RFC 8037): the JWS alg follows
+ * the hash and the scheme, RS256 only with PKCS#1 v1.5. */
+static void
+test_jose(void)
+{
+	const struct hk_alg_info *ai;
+	size_t			  i;
+
+	for (i = 0; (ai = hk_alg_at(i)) != NULL; i++) {
+		TRUE(ai->jwk_kty != NULL && ai->jws_alg != NULL);
+		EQ_INT(ai->jws_pkcs1 != NULL, ai->pkcs1 != HK_SCHEME_NONE);
+		EQ_INT(ai->jwk_crv == NULL, ai->key == HK_KEY_RSA);
+		if (ai->scheme == HK_SCHEME_ECDSA) {
+			EQ_STR(ai->jwk_kty, "EC");
+			EQ_STR(ai->jws_alg,
+			    ai->digest_len == 32 ? "ES256" : "ES384");
+		} else if (ai->scheme == HK_SCHEME_RSA_PSS) {
+			EQ_STR(ai->jwk_kty, "RSA");
+			EQ_STR(ai->jws_alg, "PS256");
+			EQ_STR(ai->jws_pkcs1, "RS256");
+		} else {
+			EQ_STR(ai->jwk_kty, "OKP");
+			EQ_STR(ai->jwk_crv, "Ed25519");
+			EQ_STR(ai->jws_alg, "EdDSA");
+		}
+	}
+}
+
 /* The list of names the CLI prints, whole and cut. */
 static void
 test_list(void)
@@ -226,6 +254,7 @@ TEST_LIST = {
 	{ "key_sizes", test_key_sizes },
 	{ "allows", test_allows },
 	{ "list", test_list },
+	{ "jose", test_jose },
 	{ NULL, NULL },
 };
 

@@ -27,6 +27,8 @@ HK_DEB_PACKAGES=(
 	libinih-dev
 	opensc
 	python3
+	python3-cryptography
+	python3-jwcrypto
 	xxd
 	procps
 	clang-format

@@ -21,6 +21,7 @@
 #include "hk_err.h"
 #include "log.h"
 #include "refusals.h"
+#include "svckeys.h"
 #include "wire.h"
 
 #define AUDIT_QUEUE_MAX 65536 /* events waiting for the writer */
@@ -905,41 +906,10 @@ audit_wants(const struct audit *a, const char *op, int changes)
 	    (changes || (a->signs && op != NULL && strcmp(op, "sign") == 0));
 }
 
-/* Creates the audit key (ecdsa-p256) if the token has none. */
-static int
-ensure_key(struct keyring *kr, struct token_session *s)
-{
-	struct keyring_signer sg;
-	int		      r;
-
-	if ((r = keyring_signer(kr, HK_AUDIT_KEY_NAME, 0, &sg)) == 0) {
-		return 0;
-	}
-	if (r != HK_ERR_NOT_FOUND) {
-		log_warnx("audit key '%s' has no version that signs: "
-			  "checkpoints fail until an admin rotates it",
-		    HK_AUDIT_KEY_NAME);
-		return 0;
-	}
-	if ((r = keyring_create(
-		 kr, s, HK_AUDIT_KEY_NAME, HK_ALG_ECDSA_P256)) != 0 &&
-	    r != HK_ERR_EXISTS) {
-		log_err_r(
-		    r, "cannot create the audit key '%s'", HK_AUDIT_KEY_NAME);
-		return r;
-	}
-	if (r == 0) {
-		log_info("created the audit key '%s' (ecdsa-p256) in the "
-			 "token",
-		    HK_AUDIT_KEY_NAME);
-	}
-	return 0;
-}
-
 int
 audit_ensure_key(struct keyring *kr, struct token_session *s)
 {
-	return ensure_key(kr, s);
+	return svckeys_ensure(kr, s, HK_AUDIT_KEY_NAME);
 }
 
 static void
@@ -994,7 +964,7 @@ audit_open(struct audit **ap, const struct config *cfg, struct token *tok,
 	a->max_size = cfg->audit_max_size;
 	a->ok = 1;
 	snprintf(a->why, sizeof(a->why), "ok");
-	if ((r = ensure_key(kr, s)) != 0) {
+	if ((r = audit_ensure_key(kr, s)) != 0) {
 		goto out;
 	}
 	if ((r = token_session_open(tok, &a->s)) != 0) {

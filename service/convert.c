@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit_format.h"
 #include "convert.h"
+#include "svckeys.h"
 #include "wire.h"
 #include "hk_err.h"
 
@@ -111,7 +111,7 @@ convert_key_info(const struct keyring_info *info, Hsmkey__V1__KeyInfo **outp)
 	ki->alg = hk_alg_to_wire(info->alg);
 	ki->primary = info->primary;
 	ki->created_ms = info->created_ms;
-	ki->service_key = strcmp(info->name, HK_AUDIT_KEY_NAME) == 0;
+	ki->service_key = svckeys_is(info->name);
 	ki->next_rotation_ms = info->next_rotation_ms;
 	ki->policy->sign_overlap_s = info->policy.sign_overlap_s;
 	ki->policy->verify_grace_s = info->policy.verify_grace_s;

@@ -14,12 +14,13 @@
 #include "ops.h"
 #include "reply.h"
 #include "server.h"
+#include "svckeys.h"
 #include "testhooks.h"
 #include "wire.h"
 
-static int
-denied(struct dispatch_ctx *ctx, struct dispatch_reply *rep, const char *op,
-    const char *key)
+int
+dispatch_denied(struct dispatch_ctx *ctx, struct dispatch_reply *rep,
+    const char *op, const char *key)
 {
 	if (ctx->client != NULL) {
 		clients_denied(ctx->client);
@@ -82,6 +83,8 @@ static const struct dispatch_op ops[] = {
 	    ops_stats },
 	{ HSMKEY__V1__REQUEST__OP_CLIENT_GRANT, "client-grant", 1,
 	    NEED_ADMIN_ALL, CLIENT, "manage clients", ops_client_grant },
+	{ HSMKEY__V1__REQUEST__OP_KEYSET, "keyset", 0, NEED_PUBKEY_EACH, NONE,
+	    "read the public key of", ops_keyset },
 };
 
 #undef KEY
@@ -151,14 +154,15 @@ granted(struct dispatch_ctx *ctx, const struct dispatch_op *op,
 		[NEED_ADMIN] = CLIENT_OP_ADMIN,
 	};
 
-	if (op->need == NEED_SIGN && strcmp(subject, AUDIT_KEY_NAME) == 0) {
-		/* the audit key signs checkpoints only: a client that could
-		 * sign with it could forge them */
+	if (op->need == NEED_SIGN && svckeys_is(subject)) {
+		/* the audit key signs checkpoints only, the key set key key
+		 * sets: a client that could sign with them could forge them */
 		return 0;
 	}
 	switch (op->need) {
 	case NEED_MAC:
-	case NEED_SHOWN: /* the handler shows only what is granted */
+	case NEED_SHOWN:       /* the handler shows only what is granted */
+	case NEED_PUBKEY_EACH: /* the handler checks every name */
 		return 1;
 	case NEED_ANY:
 		return testhooks_skip_auth() ||
@@ -286,7 +290,7 @@ admit(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *req,
 		return r;
 	}
 	if (!granted(ctx, op, subject)) {
-		return denied(ctx, rep, op->verb,
+		return dispatch_denied(ctx, rep, op->verb,
 		    op->subject == SUBJECT_KEY ? subject : NULL);
 	}
 	if (op->changes && !audit_ready(ctx->sv->audit, why, sizeof(why))) {

@@ -26,14 +26,16 @@ struct dispatch_ctx {
 
 /* The grant a request kind needs before its handler runs. */
 enum dispatch_need {
-	NEED_MAC = 1,  /* a valid MAC is enough (ping, health) */
-	NEED_SHOWN,    /* shows only keys the client holds a grant on */
-	NEED_ANY,      /* any grant on the key (describe) */
-	NEED_SIGN,     /* sign on the key */
-	NEED_VERIFY,   /* verify on the key */
-	NEED_PUBKEY,   /* pubkey on the key */
-	NEED_ADMIN,    /* admin on the key */
-	NEED_ADMIN_ALL /* admin:* (client management) */
+	NEED_MAC = 1,	 /* a valid MAC is enough (ping, health) */
+	NEED_SHOWN,	 /* shows only keys the client holds a grant on */
+	NEED_ANY,	 /* any grant on the key (describe) */
+	NEED_SIGN,	 /* sign on the key */
+	NEED_VERIFY,	 /* verify on the key */
+	NEED_PUBKEY,	 /* pubkey on the key */
+	NEED_ADMIN,	 /* admin on the key */
+	NEED_ADMIN_ALL,	 /* admin:* (client management) */
+	NEED_PUBKEY_EACH /* pubkey on each of its names (keyset): the
+			    handler checks them, since a row has one subject */
 };
 
 /* What the request's subject field is. */
@@ -83,6 +85,12 @@ struct dispatch_result {
  */
 int dispatch(struct dispatch_ctx *ctx, const uint8_t *req, size_t len,
     uint8_t **outp, size_t *lenp, struct dispatch_result *res);
+
+/* The PERMISSION_DENIED reply (counted, logged) of ctx's client, which
+ * may not verb key (NULL: manage clients); returns HK_ERR_DENIED.  For a
+ * handler that checks grants on several keys (keyset). */
+int dispatch_denied(struct dispatch_ctx *ctx, struct dispatch_reply *rep,
+    const char *verb, const char *key);
 
 /* Encodes a Response with only a status and a message. */
 int

@@ -67,6 +67,13 @@ build(Hsmkey__V1__Request__OpCase kind, const char *subject, uint8_t **outp,
 	if (sf != NULL) {
 		*(const char **)((char *)op + sf->offset) = subject;
 	}
+	if ((sf = protobuf_c_message_descriptor_get_field_by_name(
+		 d, "names")) != NULL &&
+	    sf->label == PROTOBUF_C_LABEL_REPEATED) {
+		/* a request naming several keys (keyset): just subject */
+		*(size_t *)((char *)op + sf->quantifier_offset) = 1;
+		*(const char *const **)((char *)op + sf->offset) = &subject;
+	}
 	req.op_case = kind;
 	if (reason != NULL) {
 		req.reason = (char *)reason;
@@ -126,6 +133,7 @@ grant_for(enum dispatch_need need)
 	case NEED_ADMIN_ALL:
 		return "admin:*";
 	case NEED_ANY:
+	case NEED_PUBKEY_EACH:
 		return "pubkey:k1";
 	default:
 		return NULL;
@@ -280,9 +288,13 @@ test_refusals(void)
 		   "8901234",
 		   &res),
 	    HSMKEY__V1__STATUS__STATUS_INVALID_ARGUMENT);
-	/* the audit key signs checkpoints only, whatever the grants */
+	/* the service keys sign checkpoints and key sets only, whatever
+	 * the grants */
 	EQ_INT(run_kind(
 		   admin, HSMKEY__V1__REQUEST__OP_SIGN, "hsmkey-audit", &res),
+	    HSMKEY__V1__STATUS__STATUS_PERMISSION_DENIED);
+	EQ_INT(run_kind(
+		   admin, HSMKEY__V1__REQUEST__OP_SIGN, "hsmkey-keyset", &res),
 	    HSMKEY__V1__STATUS__STATUS_PERMISSION_DENIED);
 	EQ_INT(run_bytes(admin, newer, sizeof(newer), &res),
 	    HSMKEY__V1__STATUS__STATUS_UNIMPLEMENTED);

@@ -10,6 +10,7 @@
  *   ops_keys.c     create, describe, list, rotate, promote, policy,
  *                  disable, destroy
  *   ops_clients.c  client add, rotate, revoke, list, grant
+ *   ops_keyset.c   keyset (JSON Web Key Sets, signed or not)
  *
  * Thread-safe: each worker passes its own session and reply.
  */
@@ -110,5 +111,6 @@ OPS_HANDLER(ops_client_rotate);
 OPS_HANDLER(ops_client_revoke);
 OPS_HANDLER(ops_client_list);
 OPS_HANDLER(ops_client_grant);
+OPS_HANDLER(ops_keyset);
 
 #endif /* HK_OPS_H */

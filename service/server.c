@@ -34,6 +34,7 @@
 #include "reply.h"
 #include "seal.h"
 #include "server.h"
+#include "svckeys.h"
 #include "testhooks.h"
 #include "transport.h"
 #include "wire.h"
@@ -702,6 +703,7 @@ server_run(const struct config *cfg, int foreground)
 		 cfg->nonce_per_client, cfg->nonce_total,
 		 cfg->reply_cache_bytes)) != 0 ||
 	    (r = metrics_new(&sv.metrics)) != 0 ||
+	    (r = svckeys_ensure(sv.kr, s0, SVCKEYS_KEYSET_NAME)) != 0 ||
 	    (r = audit_open(&sv.audit, cfg, sv.tok, sv.kr, s0)) != 0) {
 		goto out;
 	}

@@ -487,6 +487,16 @@ cred_value()
 	    sed -e 's/[[:space:]]*$//' | head -n 1
 }
 
+# hk_service_key NAME: NAME is one of the service's own keys, which no
+# client may sign with (service/svckeys.c).
+hk_service_key()
+{
+	case $1 in
+	hsmkey-audit | hsmkey-keyset) return 0 ;;
+	esac
+	return 1
+}
+
 # sig_version TEXT: N of "hsmkey:v<N>:<base64>".
 sig_version()
 {

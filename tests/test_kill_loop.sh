@@ -276,7 +276,7 @@ kl_keys_sign()
 {
 	local k sig mine=" $* " keys=() n=0
 	for k in "${!PRIMARY[@]}"; do
-		[ "$k" != hsmkey-audit ] && keys+=("$k")
+		hk_service_key "$k" || keys+=("$k")
 	done
 	while read -r k sig; do
 		if [ "$(sig_version "$sig")" != "${PRIMARY[$k]:-}" ]; then
@@ -488,7 +488,7 @@ secs=$(((${EPOCHREALTIME/./} - t0) / 1000000))
 note "---- after the loop"
 audit_receipts "$T/audit.log" "$T"/recv/*/received.*
 for k in "${!PRIMARY[@]}"; do
-	[ "$k" != hsmkey-audit ] || continue
+	! hk_service_key "$k" || continue
 	sign_works "$k" "${PRIMARY[$k]}" "$MSG" "$T/pem/$k.v${PRIMARY[$k]}.pem"
 done
 expect_exit 0 hk audit verify "$T/audit.log"

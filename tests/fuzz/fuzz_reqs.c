@@ -30,6 +30,8 @@ struct parts {
 	Hsmkey__V1__ClientListRequest	client_list;
 	Hsmkey__V1__StatsRequest	stats;
 	Hsmkey__V1__ClientGrantRequest	client_grant;
+	Hsmkey__V1__KeySetRequest	keyset;
+	char			       *names[2];
 };
 
 static uint8_t digest32[32] = { 0x9f, 0x86, 0xd0, 0x81, 0x88, 0x4c, 0x7d, 0x65,
@@ -269,6 +271,19 @@ build_client_grant(Hsmkey__V1__Request *q, struct parts *p)
 	q->client_grant = &p->client_grant;
 }
 
+static void
+build_keyset(Hsmkey__V1__Request *q, struct parts *p)
+{
+	hsmkey__v1__key_set_request__init(&p->keyset);
+	p->names[0] = "k1";
+	p->names[1] = "k2";
+	p->keyset.names = p->names;
+	p->keyset.n_names = 2;
+	p->keyset.signed_ = 1;
+	q->op_case = OP(KEYSET);
+	q->keyset = &p->keyset;
+}
+
 static const struct {
 	const char *name;
 	void (*build)(Hsmkey__V1__Request *, struct parts *);
@@ -294,6 +309,7 @@ static const struct {
 	{ "client-list", build_client_list },
 	{ "stats", build_stats },
 	{ "client-grant", build_client_grant },
+	{ "keyset", build_keyset },
 };
 
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))

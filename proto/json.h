@@ -1,5 +1,6 @@
 /*
- * json.h: a tiny streaming JSON writer for the CLI's --json output.
+ * json.h: a tiny streaming JSON writer: the CLI's --json output and the
+ * service's key sets (proto/jose.c).
  * Commas and nesting are tracked; strings are escaped (RFC 8259).
  * Not thread-safe: one writer per stream.
  */
