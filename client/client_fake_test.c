@@ -373,7 +373,8 @@ test_fake_cli_keys(void)
 	EQ_INT(run_cli_out(&out, "--json", "describe", "pay", NULL), 0);
 	EQ_STR(out,
 	    "{\"name\":\"pay\",\"alg\":\"ecdsa-p384\",\"primary\":2,"
-	    "\"service_key\":false,\"created\":\"2024-01-01T00:00:00Z\",\"policy\":{"
+	    "\"service_key\":false,\"created\":\"2024-01-01T00:00:00Z\","
+	    "\"policy\":{"
 	    "\"sign_overlap_s\":0,\"verify_grace_s\":2592000,"
 	    "\"rotate_every_s\":0,\"expires\":null},"
 	    "\"next_rotation\":null,\"versions\":["
@@ -652,12 +653,17 @@ test_credentials_two(void)
 	write_cred(p2, url, "alice", 2);
 	write_cred(p3, url, "bob", 2);
 
-	/* one credential, revoked: UNAUTHENTICATED, nothing to retry */
+	/* one credential, revoked: UNAUTHENTICATED; tried once more naming
+	 * no secret (the secret may be another number), with the same nonce,
+	 * and the file's number is kept */
 	PASS(hsmkey_open(&h, p1, NULL));
 	PASS(hsmkey_set_timeout(h, 5000));
 	fake2_set(&f, 0);
 	FAIL(hsmkey_sign(h, "k", "m", 1, 0, &sig), HSMKEY_EUNAUTH);
-	EQ_INT(f.n, 1);
+	EQ_INT(f.n, 2);
+	SEEN(&f, 0, 1);
+	SEEN(&f, 1, 0);
+	TRUE(memcmp(f.seen_nonce[0], f.seen_nonce[1], HK_NONCE_LEN) == 0);
 
 	/* a second credential: the primary is refused, the second is tried
 	 * once with the same nonce, and then leads */

@@ -808,9 +808,10 @@ fail:
  * The primary credential got UNAUTHENTICATED without a MAC: the service
  * did not take it (unknown, revoked or expired secret, bad MAC).  Retries
  * once: with the credentials file's new credential if the file changed;
- * else, when the number sent was one learned from a reply, with none
- * (secret_no 0: the service tries every live secret, and the secret may
- * be another number now); else with the second credential.  The retry
+ * else, when the number sent was one learned from a reply, or the file's
+ * and there is no second credential, with none (secret_no 0: the service
+ * tries every live secret, and the secret may be another number now);
+ * else with the second credential.  The retry
  * reuses the nonce, so a request that did run (the reply forged on the
  * way) is a REPLAY, never a second execution; hence only a credential of
  * the same client is tried.
@@ -819,16 +820,23 @@ static int
 retry_unauth(struct hsmkey *h, const Hsmkey__V1__Request *req,
     Hsmkey__V1__Response__ResultCase want, Hsmkey__V1__Response **respp, int r)
 {
-	char failed_id[HK_CLIENT_ID_MAX + 1];
-	int  swapped = 0;
+	char	 failed_id[HK_CLIENT_ID_MAX + 1];
+	int	 swapped = 0;
+	uint32_t named = 0;
 
 	memcpy(failed_id, h->cur.id, sizeof(failed_id));
 	if (h->auto_reload && reload_locked(h, 0) == 1) {
 		if (strcmp(h->cur.id, failed_id) != 0) {
 			return r;
 		}
-	} else if (h->cur.named == 0 && h->sent_no != 0) {
-		h->cur.secret_no = 0; /* learned, and no longer taken */
+	} else if (h->sent_no != 0 &&
+	    (h->cur.named == 0 || h->alt.secret == NULL)) {
+		/* the number, learned or the file's, is not taken: the secret
+		 * may be another one now (a new secret pasted into a file
+		 * that still names the old number); find it again */
+		named = h->cur.named;
+		h->cur.named = 0;
+		h->cur.secret_no = 0;
 	} else if (h->alt.secret != NULL) {
 		cred_swap(h, &h->alt);
 		swapped = 1;
@@ -841,6 +849,11 @@ retry_unauth(struct hsmkey *h, const Hsmkey__V1__Request *req,
 	if (swapped && r == HSMKEY_EUNAUTH && h->unauth_plain) {
 		/* neither works: keep the order */
 		cred_swap(h, &h->alt);
+	}
+	if (named != 0 && r == HSMKEY_EUNAUTH && h->unauth_plain) {
+		/* no live secret is this one: the file's number stays */
+		h->cur.named = named;
+		h->cur.secret_no = named;
 	}
 	return r;
 }

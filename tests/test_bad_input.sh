@@ -98,8 +98,10 @@ expect_exit 3 "$HSMKEY" --credentials "$T/nobody.cred" list
 sed -e 's|^\([[:space:]]*secret_no[[:space:]]*=\).*|\1 9|' \
     "$T/admin.cred" >"$T/secno.cred"
 chmod 600 "$T/secno.cred"
+# a wrong secret_no with a live secret: the library, refused, asks once
+# more naming no secret, and the service finds it (a pasted secret)
 if grep -q secret_no "$T/secno.cred"; then
-	expect_exit 3 "$HSMKEY" --credentials "$T/secno.cred" list
+	expect_exit 0 "$HSMKEY" --credentials "$T/secno.cred" list
 fi
 expect_exit 0 hk list
 

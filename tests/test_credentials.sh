@@ -6,7 +6,7 @@
 #   - a file with id + the new secret + connect signs, and the audit line
 #     and stats name secret 2, the one that matched;
 #   - an old file with the new secret pasted in (its secret_no line
-#     removed) signs;
+#     removed, or left naming the old number) signs;
 #   - a wrong secret is refused with the one "not authenticated" message;
 #   - a revoked secret in such a file is refused, the live one still signs;
 #   - a file that names secret_no works as before;
@@ -71,6 +71,12 @@ chmod 600 "$T/pasted.cred"
 check "the pasted file names no secret_no" \
     test -z "$(cred_value "$T/pasted.cred" secret_no)"
 expect_exit 0 "$HSMKEY" --credentials "$T/pasted.cred" sign c1 --in "$MSG"
+# ... and with its secret_no line left as it was (it names secret 1)
+sed -e "s|^secret = .*|secret = $S2|" "$T/svc1.cred" >"$T/pasted1.cred"
+chmod 600 "$T/pasted1.cred"
+check "the file pasted into still names secret 1" \
+    test "$(cred_value "$T/pasted1.cred" secret_no)" = 1
+expect_exit 0 "$HSMKEY" --credentials "$T/pasted1.cred" sign c1 --in "$MSG"
 # the first secret without secret_no, too
 unnamed "$T/first.cred" svc "$S1"
 expect_exit 0 "$HSMKEY" --credentials "$T/first.cred" sign c1 --in "$MSG"
