@@ -118,6 +118,20 @@ hk_asan_build()
 	return 1
 }
 
+# hk_need_jwcrypto: sets PY to Debian's own python3 (not the one first on
+# PATH) and JWS_CHECK to tests/jws_check.py, or skips the test when that
+# python3 lacks python3-jwcrypto or python3-cryptography (scripts/deps.sh
+# installs them).
+hk_need_jwcrypto()
+{
+	PY=/usr/bin/python3
+	JWS_CHECK=$SOURCE_DIR/tests/jws_check.py
+	if ! "$PY" -c 'import jwcrypto, cryptography' 2>/dev/null; then
+		echo "1..0 # SKIP $PY lacks python3-jwcrypto (scripts/deps.sh)"
+		exit 77
+	fi
+}
+
 # hk_slow START_US CMD...: notes a command that took more than 2 s.
 hk_slow()
 {

@@ -12,12 +12,7 @@
 
 . "$(dirname "$0")/lib.sh"
 
-PY=/usr/bin/python3
-JWS_CHECK=$SOURCE_DIR/tests/jws_check.py
-if ! "$PY" -c 'import jwcrypto, cryptography' 2>/dev/null; then
-	echo "1..0 # SKIP $PY lacks python3-jwcrypto (scripts/deps.sh)"
-	exit 77
-fi
+hk_need_jwcrypto
 
 hk_setup
 hk_start || exit 1

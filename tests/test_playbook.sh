@@ -15,12 +15,7 @@
 
 : "${SIGNER_LOOP:?SIGNER_LOOP must name the signer_loop program}"
 
-PY=/usr/bin/python3
-JWS_CHECK=$SOURCE_DIR/tests/jws_check.py
-if ! "$PY" -c 'import jwcrypto, cryptography' 2>/dev/null; then
-	echo "1..0 # SKIP $PY lacks python3-jwcrypto (scripts/deps.sh)"
-	exit 77
-fi
+hk_need_jwcrypto
 
 DELAY=2 # [keys] destroy_delay, s
 INC=INC-42
