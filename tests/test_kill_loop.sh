@@ -23,7 +23,11 @@
 #     (ftruncate, then write), so a kill inside the C_SetAttributeValue
 #     that clears CKA_SIGN on a version that stops signing can lose that
 #     retired version's private key object (its public key is in the
-#     record: it still verifies); a version that may sign never loses it;
+#     record: it still verifies); a version that may sign never loses it.
+#     Likewise SoftHSM makes a new object's file before it writes the
+#     object's attributes, so a kill in between leaves an object with none
+#     (no label, no id: nothing can name it); one such object more is
+#     taken after an iteration whose work makes objects, and counted;
 #   - every change the CLI saw acknowledged (exit 0) is there: the key,
 #     the version, the disabled or destroyed state, a client's new
 #     credentials authenticate, a revoked secret is refused;
@@ -369,12 +373,27 @@ kl_received()
 # kl_check KEY: after a restart (KEY: the signers' key).
 kl_check()
 {
-	local key=$1 k v
+	local key=$1 k v torn
 	if [ -s "$T/opfail" ]; then
 		fail "iteration $ITER: a change failed while the service was" \
 		    "up: $(cat "$T/opfail")"
 	fi
-	token_consistent "iteration $ITER" lost-ok
+	# SoftHSM makes a new object's file before it writes the object's
+	# attributes: a kill between the two leaves an object with none
+	# (pkcs11-tool's "<empty>"), which nothing can name.  One more such
+	# object is taken after work that makes objects (not sign), once:
+	# from then on it is counted, never a reason to take another.
+	torn=$KL_TORN_NEW
+	[ "$kind" != sign ] && torn=$((torn + 1))
+	token_consistent "iteration $ITER" lost-ok "$torn"
+	torn=$(($(grep -c -x '<empty>' "$T/labels.txt") -
+	    $(grep -c -v '^<empty> ' "$T/lost.txt")))
+	if [ "$torn" -gt "$KL_TORN_NEW" ]; then
+		note "SoftHSM left $((torn - KL_TORN_NEW)) new object(s) with" \
+		    "no attributes (iteration $ITER, $kind: killed while it" \
+		    "created them)"
+		KL_TORN_NEW=$torn
+	fi
 	while read -r k v; do
 		if [ "$k" = "<empty>" ]; then
 			[ -n "${KL_TORN:-}" ] && continue
@@ -461,6 +480,7 @@ $rule}, during $what)" 10
 
 declare -A KL_KIND=() KL_MODE=() KL_DURING=() KL_LOST=()
 KL_RECEIVED=0
+KL_TORN_NEW=0 # objects SoftHSM left with no attributes as it made them
 KL_SAMPLED=0
 KL_SIGNED=0
 
