@@ -18,12 +18,24 @@
 
 /* Output */
 
+/* When k rotates next, as the service's ticker decides it: "off", "waits"
+ * (a staged version holds it back), or the time. */
+static const char *
+next_rotation(const struct hk_key_info *k, char *buf, size_t len)
+{
+	if (k->next_rotation_ms != 0) {
+		return cli_fmt_time(k->next_rotation_ms, buf, len);
+	}
+	return k->rotate_every_s != 0 && k->primary != 0 ? "waits" : "off";
+}
+
 static void
 print_key_text(FILE *f, const struct hk_key_info *k)
 {
 	const struct hk_version_info *v;
-	char   t1[64], t2[64], t3[64], d1[32], d2[32], d3[32], ver[16];
-	size_t i;
+	char	    t1[64], t2[64], t3[64], d1[32], d2[32], d3[32], ver[16];
+	const char *next;
+	size_t	    i;
 
 	fprintf(f, "key       %s\n", k->name);
 	fprintf(f, "alg       %s\n", k->alg != NULL ? k->alg : "unknown");
@@ -51,11 +63,11 @@ print_key_text(FILE *f, const struct hk_key_info *k)
 		    k->expires_ms == 0
 			? "never"
 			: cli_fmt_time(k->expires_ms, t1, sizeof(t1)));
-		fprintf(f, "next rotation: %s\n",
-		    k->rotate_every_s == 0 ? "off"
-			: k->next_rotation_ms == 0
-			? "waits (a pending version: promote it)"
-			: cli_fmt_time(k->next_rotation_ms, t1, sizeof(t1)));
+		next = next_rotation(k, t1, sizeof(t1));
+		fprintf(f, "next rotation: %s%s\n", next,
+		    strcmp(next, "waits") == 0
+			? " (a pending version: promote it)"
+			: "");
 	}
 	fprintf(f, "versions\n");
 	fprintf(f, "  %-8s %-18s %-21s %-21s %s\n", "VERSION", "STATE",
@@ -325,17 +337,6 @@ list_versions(const struct hk_key_info *k, char *buf, size_t len)
 	return used > 0 ? buf : "none";
 }
 
-/* When k rotates next, as the service's ticker decides it: "off", "waits"
- * (a staged version holds it back), or the time. */
-static const char *
-list_next_rotation(const struct hk_key_info *k, char *buf, size_t len)
-{
-	if (k->next_rotation_ms != 0) {
-		return cli_fmt_time(k->next_rotation_ms, buf, len);
-	}
-	return k->rotate_every_s != 0 && k->primary != 0 ? "waits" : "off";
-}
-
 /* One line a key: name, algorithm, primary, versions by state, the next
  * rotation, and what is special about it (describe has the detail).
  * Columns as wide as their widest cell. */
@@ -371,7 +372,7 @@ list_table(const struct hk_key_list *l)
 		    "%-*s  %-10s  %-7s  %-*s  %-20s  %s", (int)wn, k->name,
 		    k->alg != NULL ? k->alg : "unknown", ver, (int)wv,
 		    list_versions(k, vers, sizeof(vers)),
-		    list_next_rotation(k, next, sizeof(next)),
+		    next_rotation(k, next, sizeof(next)),
 		    k->service_key ? "service key (no client signs with it)"
 				   : "");
 		/* no trailing blanks where the note is empty */
