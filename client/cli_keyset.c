@@ -8,10 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bio.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include "cli.h"
 #include "wire.h"
 
@@ -58,34 +54,6 @@ cli_sign_jws(struct cli *c, struct hsmkey *h, const char *key,
 	return 0;
 }
 
-/* The PEM text of a SubjectPublicKeyInfo.  Caller must free(*pemp). */
-static int
-der_to_pem(const uint8_t *der, size_t len, char **pemp)
-{
-	const unsigned char *p = der;
-	EVP_PKEY	    *pkey = NULL;
-	BIO		    *bio = NULL;
-	char		    *mem;
-	long		     n;
-	int		     r = -1;
-
-	*pemp = NULL;
-	if ((pkey = d2i_PUBKEY(NULL, &p, (long)len)) == NULL ||
-	    (bio = BIO_new(BIO_s_mem())) == NULL ||
-	    PEM_write_bio_PUBKEY(bio, pkey) != 1 ||
-	    (n = BIO_get_mem_data(bio, &mem)) <= 0) {
-		goto out;
-	}
-	*pemp = xmalloc((size_t)n + 1);
-	memcpy(*pemp, mem, (size_t)n);
-	(*pemp)[n] = '\0';
-	r = 0;
-out:
-	BIO_free(bio);
-	EVP_PKEY_free(pkey);
-	return r;
-}
-
 /* Prints the PEMs of ks: concatenated blocks, or a JSON array. */
 static int
 print_pems(struct cli *c, const struct hk_keyset *ks, const char *out)
@@ -98,7 +66,7 @@ print_pems(struct cli *c, const struct hk_keyset *ks, const char *out)
 		json_array_begin(&c->j);
 	}
 	for (i = 0; r == 0 && i < ks->n; i++) {
-		if (der_to_pem(ks->entries[i].der, ks->entries[i].der_len,
+		if (hk_pubkey_pem(ks->entries[i].der, ks->entries[i].der_len,
 			&pem) != 0) {
 			r = cli_error(c, HSMKEY_EPROTO, "",
 			    "v%" PRIu32 " of the key set is no public key",

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "hk_err.h"
 #include "wire.h"
@@ -394,4 +397,34 @@ hk_time_add_s(uint64_t t_ms, uint64_t s)
 		return UINT64_MAX;
 	}
 	return t_ms + s * 1000;
+}
+
+int
+hk_pubkey_pem(const uint8_t *der, size_t len, char **pemp)
+{
+	const unsigned char *p = der;
+	EVP_PKEY	    *pkey = NULL;
+	BIO		    *bio = NULL;
+	char		    *data;
+	long		     n;
+	int		     r = HK_ERR_NOMEM;
+
+	*pemp = NULL;
+	if (len > INT32_MAX ||
+	    (pkey = d2i_PUBKEY(NULL, &p, (long)len)) == NULL) {
+		return HK_ERR_DECODE;
+	}
+	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
+	    PEM_write_bio_PUBKEY(bio, pkey) != 1 ||
+	    (n = BIO_get_mem_data(bio, &data)) <= 0 ||
+	    (*pemp = malloc((size_t)n + 1)) == NULL) {
+		goto out;
+	}
+	memcpy(*pemp, data, (size_t)n);
+	(*pemp)[n] = '\0';
+	r = 0;
+out:
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	return r;
 }

@@ -56,6 +56,11 @@ int hk_sigtext_parse(
 int hk_base64_encode(const uint8_t *in, size_t len, char **outp);
 int hk_base64_decode(const char *in, uint8_t **outp, size_t *lenp);
 
+/* The PEM text of the SubjectPublicKeyInfo der (what `pubkey` prints):
+ * 0, HK_ERR_DECODE when der is not one, HK_ERR_NOMEM.  Caller must free
+ * *pemp. */
+int hk_pubkey_pem(const uint8_t *der, size_t len, char **pemp);
+
 /* The longest duration anything takes (policies, config): 100 years. */
 #define HK_DURATION_MAX_S (36525ULL * 86400)
 

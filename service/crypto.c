@@ -148,33 +148,6 @@ crypto_pubkey_parse(const uint8_t *der, size_t len, EVP_PKEY **pkeyp)
 	return 0;
 }
 
-int
-crypto_pubkey_pem(EVP_PKEY *pkey, char **pemp)
-{
-	BIO  *bio;
-	char *data, *out;
-	long  n;
-
-	*pemp = NULL;
-	if ((bio = BIO_new(BIO_s_mem())) == NULL) {
-		return HK_ERR_NOMEM;
-	}
-	if (PEM_write_bio_PUBKEY(bio, pkey) != 1 ||
-	    (n = BIO_get_mem_data(bio, &data)) <= 0) {
-		BIO_free(bio);
-		return HK_ERR_INTERNAL;
-	}
-	if ((out = malloc((size_t)n + 1)) == NULL) {
-		BIO_free(bio);
-		return HK_ERR_NOMEM;
-	}
-	memcpy(out, data, (size_t)n);
-	out[n] = '\0';
-	BIO_free(bio);
-	*pemp = out;
-	return 0;
-}
-
 /* Pure Ed25519 over the message. */
 static int
 verify_eddsa(EVP_PKEY *pkey, const uint8_t *data, size_t len,

@@ -34,8 +34,6 @@ int crypto_digest_info(
 
 /* Parses DER SubjectPublicKeyInfo. Caller must EVP_PKEY_free(*pkeyp). */
 int crypto_pubkey_parse(const uint8_t *der, size_t len, EVP_PKEY **pkeyp);
-/* PEM text of a public key. Caller must free *pemp. */
-int crypto_pubkey_pem(EVP_PKEY *pkey, char **pemp);
 
 /*
  * Verifies sig over a digest (or, for ed25519, over the message) with the

@@ -341,7 +341,6 @@ ops_pubkey(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 {
 	const Hsmkey__V1__PubkeyRequest *req = rq->pubkey;
 	Hsmkey__V1__PubkeyResponse	*presp;
-	EVP_PKEY			*pkey = NULL;
 	uint8_t				*der = NULL;
 	char				*pem = NULL;
 	size_t				 len;
@@ -355,12 +354,9 @@ ops_pubkey(struct dispatch_ctx *ctx, const Hsmkey__V1__Request *rq,
 		    "export the public key of");
 	}
 	ops_keep(rep, der, free);
-	if ((r = crypto_pubkey_parse(der, len, &pkey)) != 0 ||
-	    (r = crypto_pubkey_pem(pkey, &pem)) != 0) {
-		EVP_PKEY_free(pkey);
+	if ((r = hk_pubkey_pem(der, len, &pem)) != 0) {
 		return ops_fail(rep, r, "cannot encode the public key");
 	}
-	EVP_PKEY_free(pkey);
 	ops_keep(rep, pem, free);
 	if ((presp = ops_calloc(rep, 1, sizeof(*presp))) == NULL) {
 		return ops_fail(rep, HK_ERR_NOMEM, "out of memory");
